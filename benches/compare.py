@@ -1,0 +1,811 @@
+#!/usr/bin/env python3
+"""Comparison benchmark: sigrs vs pysiglib vs iisignature.
+
+Times every library on the same inputs, in one process and one run, and prints
+a table of median times and ratios (peer median / sigrs median; > 1 means sigrs
+is faster).  Before timing, each library's output is checked against sigrs's
+(``maxdiff`` column), so a row never compares different computations.
+
+Usage:
+    python benches/compare.py [--quick] [--repeat R] [--only PATTERN ...]
+                              [--libs LIB ...] [--device cpu|cuda]
+                              [--json PATH] [--list]
+
+Every library is optional: a library that does not import is shown as "-"
+and listed under the table.  Nothing here asserts on times.
+
+Adding a workload: write a function that returns a list of ``Workload``
+entries (a name, a setup returning the inputs, and one ``Impl`` per library
+that builds a zero-argument callable from those inputs) and add it to
+``build_workloads``.  See ``sig_workloads`` for the pattern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import fnmatch
+import functools
+import gc
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+# --------------------------------------------------------------------------
+# Libraries
+# --------------------------------------------------------------------------
+
+REF = "sigrs"                      # ratios are peer / REF
+LIBS = ("sigrs", "pysiglib", "iisignature")
+
+
+def _try_import(name: str):
+    try:
+        return importlib.import_module(name), None
+    except Exception as exc:  # ImportError, or a broken build
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _version(mod, dist: str) -> str:
+    v = getattr(mod, "__version__", None)
+    if v:
+        return str(v)
+    try:
+        from importlib import metadata
+        return metadata.version(dist)
+    except Exception:
+        return "?"
+
+
+torch, _torch_err = _try_import("torch")
+MODS: Dict[str, Any] = {}
+IMPORT_ERRORS: Dict[str, str] = {}
+for _name in LIBS:
+    _mod, _err = _try_import(_name)
+    if _mod is not None:
+        MODS[_name] = _mod
+    else:
+        IMPORT_ERRORS[_name] = _err
+
+_pysiglib_torch_api = None
+if "pysiglib" in MODS and torch is not None:
+    _pysiglib_torch_api, _e = _try_import("pysiglib.torch_api")
+
+
+# --------------------------------------------------------------------------
+# Workload description
+# --------------------------------------------------------------------------
+
+@dataclass
+class Impl:
+    """One library's way of running a workload.
+
+    ``make(ctx)`` receives the setup's inputs and returns a zero-argument
+    callable; everything done inside ``make`` (e.g. computing the signature a
+    backward pass needs) is outside the timing.  The callable's return value
+    is what gets compared across libraries.
+    """
+    make: Callable[[dict], Callable[[], Any]]
+    note: str = ""
+    # Rows whose impls have the same share_key reuse one measurement
+    # (e.g. single-threaded iisignature in the n_jobs=1 and n_jobs=-1 rows).
+    share_key: Optional[str] = None
+
+
+@dataclass
+class Workload:
+    name: str                       # unique, matched by --only
+    group: str                      # rows are grouped by this in the table
+    setup: Callable[[], dict]       # builds the inputs (cached by setup_key)
+    setup_key: str
+    impls: Dict[str, Impl]
+    jobs: str = ""                  # shown in the "jobs" column
+    unit: str = "ms"                # "ms" or "us"
+    number: Optional[int] = None    # calls per repeat; None = auto from warm-up
+    repeat: Optional[int] = None    # overrides --repeat for this row
+    rtol: float = 1e-8              # maxdiff above this = MISMATCH, not timed
+    device: str = "cpu"             # "cuda": torch.cuda.synchronize per call
+    params: dict = field(default_factory=dict)
+
+
+UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6}
+
+
+# --------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------
+
+def sig_len(dim: int, degree: int) -> int:
+    """Signature length without the scalar term."""
+    return sum(dim ** k for k in range(1, degree + 1))
+
+
+def random_paths(rng, batch, length, dim, dtype):
+    """Random-walk paths of O(1) size (so high levels stay well scaled)."""
+    shape = (length, dim) if batch is None else (batch, length, dim)
+    inc = rng.standard_normal(shape) / math.sqrt(length)
+    path = np.cumsum(inc, axis=-2)
+    path -= path[..., :1, :]
+    return np.ascontiguousarray(path, dtype=dtype)
+
+
+def to_numpy(x) -> np.ndarray:
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+# --------------------------------------------------------------------------
+# Workload builders
+# --------------------------------------------------------------------------
+
+def sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
+                  repeat=None) -> List[Workload]:
+    """Forward and backward at n_jobs=1 and n_jobs=-1, from NumPy arrays."""
+    dname = np.dtype(dtype).name.replace("float", "f")
+    shape = f"B{batch}-L{length}-d{dim}-m{degree}"
+    key = f"np/{dname}/{shape}/{seed}"
+    params = dict(batch=batch, length=length, dim=dim, degree=degree,
+                  dtype=np.dtype(dtype).name, input="numpy")
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        path = random_paths(rng, batch, length, dim, dtype)
+        derivs = rng.standard_normal((batch, sig_len(dim, degree))).astype(dtype)
+        return {"path": path, "derivs": derivs}
+
+    out: List[Workload] = []
+    for nj in (1, -1):
+        impls = {
+            "sigrs": Impl(lambda c, nj=nj: functools.partial(
+                MODS["sigrs"].sig, c["path"], degree, n_jobs=nj)),
+            "pysiglib": Impl(lambda c, nj=nj: functools.partial(
+                MODS["pysiglib"].sig, c["path"], degree, n_jobs=nj)),
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sig, c["path"], degree),
+                note="single-threaded", share_key=f"iisig-fwd/{key}"),
+        }
+        out.append(Workload(
+            name=f"sig/{dname}/{shape}/nj{nj}", group="sig (forward)",
+            setup=setup, setup_key=key, impls=impls, jobs=str(nj),
+            rtol=rtol, repeat=repeat, params=dict(params, op="sig", n_jobs=nj)))
+
+    def own_backprop(lib, nj):
+        def make(c):
+            mod = MODS[lib]
+            s = mod.sig(c["path"], degree, n_jobs=-1)   # not timed
+            return functools.partial(mod.sig_backprop, c["path"], s, c["derivs"],
+                                     degree, n_jobs=nj)
+        return make
+
+    for nj in (1, -1):
+        impls = {
+            "sigrs": Impl(own_backprop("sigrs", nj)),
+            "pysiglib": Impl(own_backprop("pysiglib", nj)),
+            # iisignature's sigbackprop takes no signature: it recomputes it.
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sigbackprop, c["derivs"], c["path"], degree),
+                note="single-threaded; recomputes the signature (its API takes none)",
+                share_key=f"iisig-bwd/{key}"),
+        }
+        out.append(Workload(
+            name=f"sig_backprop/{dname}/{shape}/nj{nj}", group="sig_backprop (backward)",
+            setup=setup, setup_key=key, impls=impls, jobs=str(nj),
+            rtol=rtol, repeat=repeat, params=dict(params, op="sig_backprop", n_jobs=nj)))
+    return out
+
+
+def overhead_workloads(number, seed) -> List[Workload]:
+    """Per-call overhead on one small path: length 10, dim 2, degree 3, float64."""
+    length, dim, degree = 10, 2, 3
+    key = f"overhead/{seed}"
+    base = dict(length=length, dim=dim, degree=degree, dtype="float64", batch=None)
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        path = random_paths(rng, None, length, dim, np.float64)
+        c = {"path": path}
+        if torch is not None:
+            c["t"] = torch.from_numpy(path.copy())
+        return c
+
+    out = [Workload(
+        name="overhead/sig/numpy", group="per-call overhead (one path L10 d2 m3, f64)",
+        setup=setup, setup_key=key, jobs="dflt", unit="us", number=number,
+        params=dict(base, op="sig", input="numpy"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(MODS["sigrs"].sig, c["path"], degree)),
+            "pysiglib": Impl(lambda c: functools.partial(MODS["pysiglib"].sig, c["path"], degree)),
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sig, c["path"], degree)),
+        })]
+    if torch is None:
+        return out
+
+    def iisig_from_torch(c):
+        t, ii = c["t"], MODS["iisignature"]
+
+        def f():
+            return torch.from_numpy(ii.sig(t.numpy(), degree))
+        return f
+
+    out.append(Workload(
+        name="overhead/sig/torch", group=out[0].group,
+        setup=setup, setup_key=key, jobs="dflt", unit="us", number=number,
+        params=dict(base, op="sig", input="torch"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(MODS["sigrs"].sig, c["t"], degree)),
+            "pysiglib": Impl(lambda c: functools.partial(MODS["pysiglib"].sig, c["t"], degree)),
+            "iisignature": Impl(iisig_from_torch, note="via tensor.numpy() / torch.from_numpy"),
+        }))
+
+    def grad_fn(sig_fn):
+        def make(c):
+            t = c["t"].clone().requires_grad_(True)
+            # a contiguous upstream gradient (s.sum().backward() would hand the
+            # library an expanded, stride-0 tensor, which some copy first)
+            g = torch.ones(sig_len(dim, degree), dtype=torch.float64)
+            f = sig_fn()
+
+            def run():
+                t.grad = None
+                s = f(t, degree)
+                if not s.requires_grad:
+                    raise RuntimeError("output does not require grad (no autograd support)")
+                s.backward(g)
+                return t.grad
+            return run
+        return make
+
+    out.append(Workload(
+        name="overhead/sig+backward/torch-grad", group=out[0].group,
+        setup=setup, setup_key=key, jobs="dflt", unit="us", number=number,
+        params=dict(base, op="sig+backward", input="torch requires_grad"),
+        impls={
+            # sigrs.sig is autograd-aware itself (no separate torch_api module)
+            "sigrs": Impl(grad_fn(lambda: MODS["sigrs"].sig)),
+            "pysiglib": Impl(grad_fn(lambda: _pysiglib_torch_api.sig),
+                             note="pysiglib.torch_api.sig"),
+        }))
+    return out
+
+
+def cuda_sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
+                       repeat=None) -> List[Workload]:
+    """sigrs vs pysiglib on CUDA tensors (torch.cuda.synchronize per call)."""
+    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    dname = np.dtype(dtype).name.replace("float", "f")
+    shape = f"B{batch}-L{length}-d{dim}-m{degree}"
+    key = f"cuda/{dname}/{shape}/{seed}"
+    params = dict(batch=batch, length=length, dim=dim, degree=degree,
+                  dtype=np.dtype(dtype).name, input="torch cuda")
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        path = random_paths(rng, batch, length, dim, dtype)
+        derivs = rng.standard_normal((batch, sig_len(dim, degree))).astype(dtype)
+        dev = torch.device("cuda")
+        return {"path": torch.from_numpy(path).to(dev, tdtype),
+                "derivs": torch.from_numpy(derivs).to(dev, tdtype)}
+
+    def fwd(lib):
+        return Impl(lambda c: functools.partial(MODS[lib].sig, c["path"], degree))
+
+    def bwd(lib):
+        def make(c):
+            mod = MODS[lib]
+            s = mod.sig(c["path"], degree)
+            return functools.partial(mod.sig_backprop, c["path"], s, c["derivs"], degree)
+        return Impl(make)
+
+    return [
+        Workload(name=f"cuda/sig/{dname}/{shape}", group="sig (forward, CUDA)",
+                 setup=setup, setup_key=key, jobs="gpu", rtol=rtol, repeat=repeat,
+                 device="cuda", params=dict(params, op="sig"),
+                 impls={"sigrs": fwd("sigrs"), "pysiglib": fwd("pysiglib")}),
+        Workload(name=f"cuda/sig_backprop/{dname}/{shape}",
+                 group="sig_backprop (backward, CUDA)",
+                 setup=setup, setup_key=key, jobs="gpu", rtol=rtol, repeat=repeat,
+                 device="cuda", params=dict(params, op="sig_backprop"),
+                 impls={"sigrs": bwd("sigrs"), "pysiglib": bwd("pysiglib")}),
+    ]
+
+
+F64_SHAPES = [(128, 256, 4, 6), (128, 1024, 8, 4), (32, 128, 16, 4)]
+PYSIGLIB_SHAPE = (256, 10000, 8, 3)        # pysiglib's own benchmark, float32
+QUICK_BATCH_DIV = 4                        # --quick: float64 batches / 4
+QUICK_BIG_BATCH = 32                       # --quick: pysiglib shape batch 256 -> 32
+
+
+def build_workloads(args, notes: List[str]) -> List[Workload]:
+    ws: List[Workload] = []
+    f64_shapes = list(F64_SHAPES)
+    big_b, big_l, big_d, big_m = PYSIGLIB_SHAPE
+    if args.quick:
+        f64_shapes = [(b // QUICK_BATCH_DIV, l, d, m) for (b, l, d, m) in f64_shapes]
+        big_b = QUICK_BIG_BATCH
+        notes.append(f"--quick: float64 batches divided by {QUICK_BATCH_DIV} (128->32, 32->8); "
+                     f"pysiglib's float32 benchmark shape run with batch {big_b} instead of "
+                     f"{PYSIGLIB_SHAPE[0]}; {args.repeat} repeats; overhead rows "
+                     f"{args.overhead_number} calls per repeat.")
+    if args.device == "cpu":
+        for (b, l, d, m) in f64_shapes:
+            ws += sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)
+        ws += sig_workloads(big_b, big_l, big_d, big_m, np.float32, args.seed, rtol=1e-3)
+        ws += overhead_workloads(args.overhead_number, args.seed)
+    elif args.device == "cuda":
+        for (b, l, d, m) in f64_shapes:
+            ws += cuda_sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)
+        ws += cuda_sig_workloads(big_b, big_l, big_d, big_m, np.float32, args.seed, rtol=1e-3)
+    return ws
+
+
+# --------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------
+
+def _cuda_sync():
+    torch.cuda.synchronize()
+
+
+def measure(fn, number: int, repeat: int, sync=None) -> List[float]:
+    """Seconds per call for each of `repeat` repeats of `number` calls."""
+    times = []
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            if sync is None:
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                t1 = time.perf_counter()
+            else:
+                sync()
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                    sync()
+                t1 = time.perf_counter()
+            times.append((t1 - t0) / number)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return times
+
+
+def rel_maxdiff(out, ref) -> float:
+    """max |out - ref| / max |ref|, computed in float64."""
+    a = to_numpy(out).astype(np.float64, copy=False)
+    b = to_numpy(ref).astype(np.float64, copy=False)
+    if a.shape != b.shape:
+        raise ValueError(f"shape {a.shape} != reference shape {b.shape}")
+    if not (np.all(np.isfinite(a))):
+        return math.inf
+    scale = float(np.max(np.abs(b))) if b.size else 0.0
+    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def run_workload(w: Workload, ctx: dict, libs: List[str], args, shared: dict) -> dict:
+    repeat = w.repeat or args.repeat
+    sync = _cuda_sync if w.device == "cuda" else None
+    res: Dict[str, dict] = {}
+    outputs: Dict[str, Any] = {}
+    ref_lib = None
+
+    for lib in libs:
+        r: Dict[str, Any] = {"status": None}
+        res[lib] = r
+        impl = w.impls.get(lib)
+        if lib not in MODS:
+            r["status"] = "missing"
+            continue
+        if impl is None:
+            r["status"] = "n/a"
+            continue
+        if impl.note:
+            r["note"] = impl.note
+        if impl.share_key and impl.share_key in shared:
+            prev = shared[impl.share_key]
+            r.update({k: v for k, v in prev["result"].items()})
+            r["shared"] = True
+            outputs[lib] = prev["output"]
+            if ref_lib is None and r["status"] == "ok":
+                ref_lib = lib
+            continue
+        try:
+            fn = impl.make(ctx)
+            if sync:
+                # an extra untimed call first: CUDA context / kernel loading
+                fn()
+                sync()
+            t0 = time.perf_counter()
+            out = fn()                      # warm-up, and the output we verify
+            if sync:
+                sync()
+            warm = time.perf_counter() - t0
+        except Exception as exc:
+            r["status"] = "error"
+            r["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            continue
+        outputs[lib] = out
+        r["warmup_s"] = warm
+        r["status"] = "ok"
+        r["out_dtype"] = str(to_numpy(out).dtype)
+        if ref_lib is None:
+            ref_lib = lib
+        else:
+            rtol = w.rtol
+            ref_dtype = res[ref_lib]["out_dtype"]
+            if r["out_dtype"] != ref_dtype:
+                # e.g. iisignature.sigbackprop returns float32 for float64 input:
+                # judge the difference at the lower precision.
+                r["note"] = ((r.get("note") + "; ") if r.get("note") else "") + \
+                    f"returns {r['out_dtype']} (ref {ref_dtype})"
+                if "float32" in (r["out_dtype"], ref_dtype):
+                    rtol = max(rtol, 1e-5)
+            try:
+                d = rel_maxdiff(out, outputs[ref_lib])
+            except Exception as exc:
+                r["status"] = "mismatch"
+                r["error"] = f"{type(exc).__name__}: {exc}"
+                d = math.inf
+            r["maxdiff"] = d
+            r["maxdiff_vs"] = ref_lib
+            r["rtol"] = rtol
+            if not (d <= rtol):
+                r["status"] = "mismatch"
+        if r["status"] == "ok":
+            number = w.number
+            if number is None:
+                number = max(1, min(10000, int(args.min_time / max(warm, 1e-9))))
+            reps = repeat
+            if w.number is None and warm * repeat > args.max_seconds:
+                # very slow calls (seconds each): fewer repeats, at least 3
+                reps = min(repeat, max(3, int(args.max_seconds / warm)))
+            r["number"] = number
+            r["repeat"] = reps
+            times = measure(fn, number, reps, sync)
+            r["times_s"] = times
+            r["median_s"] = statistics.median(times)
+            r["min_s"] = min(times)
+        if impl.share_key:
+            shared[impl.share_key] = {"result": dict(r), "output": out}
+
+    # A mismatch against the reference: say how the mismatching output
+    # compares with the other libraries, so a wrong reference is visible.
+    for lib in libs:
+        r = res[lib]
+        if r.get("status") == "mismatch" and lib in outputs:
+            others = {}
+            for other in libs:
+                if other not in (lib, r.get("maxdiff_vs")) and other in outputs:
+                    try:
+                        others[other] = rel_maxdiff(outputs[lib], outputs[other])
+                    except Exception:
+                        others[other] = math.inf
+            r["maxdiff_others"] = others
+
+    # Outputs of one row are dropped here (big arrays); shared ones live on.
+    ref = res.get(REF, {})
+    for lib in libs:
+        r = res[lib]
+        if lib != REF and r.get("status") == "ok" and ref.get("status") == "ok":
+            r["ratio"] = r["median_s"] / ref["median_s"]
+    return {"name": w.name, "group": w.group, "jobs": w.jobs, "unit": w.unit,
+            "device": w.device, "params": w.params, "results": res,
+            "reference": ref_lib}
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+def machine_info(args) -> dict:
+    info = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": None,
+        "numpy": np.__version__,
+        "torch": torch.__version__ if torch is not None else None,
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "libraries": {},
+        "env": {k: os.environ[k] for k in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS",
+                                           "MKL_NUM_THREADS") if k in os.environ},
+    }
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        info["cpu_model"] = platform.processor() or None
+    for lib in LIBS:
+        if lib in MODS:
+            info["libraries"][lib] = _version(MODS[lib], lib)
+        else:
+            info["libraries"][lib] = None
+    if args.device == "cuda" and torch is not None and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def print_header(info, args):
+    libs = ", ".join(f"{k} {v}" if v else f"{k} -" for k, v in info["libraries"].items())
+    print("sigrs comparison benchmark  " + info["date"])
+    print(f"machine : {info['cpu_model'] or '?'}; cpu_count={info['cpu_count']}, "
+          f"usable={info['cpu_affinity']}; {info['platform']}")
+    if "gpu" in info:
+        print(f"gpu     : {info['gpu']} (CUDA {info['cuda']})")
+    print(f"python  : {info['python']}; numpy {info['numpy']}; torch "
+          f"{info['torch'] or '-'} (threads {info['torch_threads']})")
+    print(f"libs    : {libs}")
+    if info["env"]:
+        print("env     : " + " ".join(f"{k}={v}" for k, v in info["env"].items()))
+    print(f"timing  : median of {args.repeat} repeats after 1 warm-up call"
+          f"{' (--quick)' if args.quick else ''}; device {args.device}")
+    print()
+
+
+def _fmt_time(v: float) -> str:
+    if v >= 1000:
+        return f"{v:.0f}"
+    if v >= 100:
+        return f"{v:.1f}"
+    if v >= 10:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def format_table(rows: List[dict], libs: List[str], args_repeat: int):
+    footnotes: List[str] = []
+
+    def foot(msg):
+        if msg not in footnotes:
+            footnotes.append(msg)
+        return f"[{footnotes.index(msg) + 1}]"
+
+    peers = [l for l in libs if l != REF]
+    header = ["workload", "jobs", "unit"]
+    if REF in libs:
+        header.append(REF)
+    for p in peers:
+        header += [p, "ratio", "maxdiff"]
+
+    table: List[List[str]] = []
+    groups: List[int] = []     # row indices where a new group starts
+    last_group = None
+    for row in rows:
+        if row["group"] != last_group:
+            groups.append(len(table))
+            table.append([f"-- {row['group']}"])
+            last_group = row["group"]
+        scale = UNIT_SCALE[row["unit"]]
+        cells = [row["name"], row["jobs"], row["unit"]]
+        for lib in libs:
+            r = row["results"][lib]
+            st = r["status"]
+            if st == "ok":
+                t = _fmt_time(r["median_s"] * scale) + ("*" if r.get("shared") else "")
+                if r["repeat"] < args_repeat:
+                    t = "~" + t
+            elif st == "missing":
+                t = "-"
+            elif st == "n/a":
+                t = "n/a"
+            elif st == "mismatch":
+                t = "MISMATCH" + foot(f"{lib} on {row['name']}: outputs differ from "
+                                      f"{r.get('maxdiff_vs')} "
+                                      f"(maxdiff {r.get('maxdiff', math.inf):.2e})"
+                                      + "".join(f", vs {o} {d:.2e}"
+                                                for o, d in r.get("maxdiff_others", {}).items())
+                                      + "; not timed"
+                                      + (f"; {r['error']}" if r.get("error") else ""))
+            else:
+                t = "err" + foot(f"{lib}: {r.get('error')}")
+            cells.append(t)
+            if lib == REF:
+                continue
+            ratio = r.get("ratio")
+            cells.append(f"{ratio:.2f}x" if ratio is not None else "-")
+            md = r.get("maxdiff")
+            if md is None:
+                cells.append("-" if st != "ok" else "ref")
+            else:
+                cells.append(f"{md:.1e}")
+        table.append(cells)
+
+    widths = [len(h) for h in header]
+    for cells in table:
+        if len(cells) == 1:
+            continue
+        for i, c in enumerate(cells):
+            widths[i] = max(widths[i], len(c))
+
+    def line(cells):
+        parts = []
+        for i, c in enumerate(cells):
+            parts.append(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    out = [line(header), "-" * len(line(header))]
+    for i, cells in enumerate(table):
+        if len(cells) == 1:
+            if i:
+                out.append("")
+            out.append(cells[0])
+        else:
+            out.append(line(cells))
+    return "\n".join(out), footnotes
+
+
+def print_report(rows, libs, notes, args):
+    text, footnotes = format_table(rows, libs, args.repeat)
+    print(text)
+    print()
+    print("ratio   = peer median / sigrs median (>1: sigrs faster).")
+    print("maxdiff = max|peer - ref| / max|ref| on the row's output, ref = sigrs "
+          "(or the first library that ran when sigrs could not); rows above tolerance "
+          "are marked MISMATCH and not timed.")
+    print("jobs    = n_jobs passed to sigrs and pysiglib; 'dflt' = each library's default "
+          "(sigrs -1, pysiglib 1).")
+    few = sorted({f"{lib} n={r['repeat']}" for row in rows for lib, r in row["results"].items()
+                  if r.get("status") == "ok" and r["repeat"] < args.repeat})
+    if few:
+        print(f"~       = median of fewer repeats than {args.repeat}: calls slower than "
+              f"--max-seconds {args.max_seconds:g}/{args.repeat} ({', '.join(few)}).")
+    dt_notes = sorted({f"{lib} {r['note'].split('; ')[-1]} on {row['params'].get('op')}"
+                       for row in rows for lib, r in row["results"].items()
+                       if "returns" in r.get("note", "")})
+    for n in dt_notes:
+        print(f"dtype   : {n}; its maxdiff is judged at float32 precision.")
+    if any(r["results"].get("iisignature", {}).get("shared") for r in rows):
+        print("*       = iisignature is single-threaded: its n_jobs=1 measurement is "
+              "repeated in the n_jobs=-1 row.")
+    print("iisignature.sigbackprop takes no signature and recomputes it inside the timing; "
+          "sigrs/pysiglib get their own precomputed signature.")
+    print("overhead/sig+backward: t.grad=None; lib.sig(t, 3).backward(ones) "
+          "(sigrs.sig vs pysiglib.torch_api.sig).")
+    for lib, err in IMPORT_ERRORS.items():
+        if lib in libs:
+            print(f"note: {lib} not importable ({err}); shown as '-'.")
+    for n in notes:
+        print("note: " + n)
+    for i, f in enumerate(footnotes, 1):
+        print(f"[{i}] {f}")
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="3 repeats and smaller batches (float64 batch / 4, the float32 "
+                        "pysiglib shape at batch 32); meant to finish in ~1-2 minutes")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="timed repeats per library (default 7, --quick 3)")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                   help="run only workloads whose name contains NAME or matches it "
+                        "as a glob (see --list)")
+    p.add_argument("--libs", nargs="+", choices=LIBS, default=list(LIBS),
+                   help="libraries to include (default: all)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cpu: NumPy/CPU-tensor workloads; cuda: sigrs vs pysiglib on CUDA "
+                        "tensors, torch.cuda.synchronize after every call")
+    p.add_argument("--json", metavar="PATH", default=None, help="also save rows as JSON")
+    p.add_argument("--list", action="store_true", help="list workload names and exit")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-time", type=float, default=None,
+                   help="seconds per repeat when calls are batched (default 0.1, --quick 0.05)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="per library and row: when warm-up x repeats exceeds this, use fewer "
+                        "repeats (never below 3); default 30, --quick 10")
+    p.add_argument("--overhead-number", type=int, default=None,
+                   help="calls per repeat for overhead rows (default 2000, --quick 500)")
+    args = p.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 3 if args.quick else 7
+    if args.min_time is None:
+        args.min_time = 0.05 if args.quick else 0.1
+    if args.max_seconds is None:
+        args.max_seconds = 10.0 if args.quick else 30.0
+    if args.overhead_number is None:
+        args.overhead_number = 500 if args.quick else 2000
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
+    return args
+
+
+def select(workloads: List[Workload], patterns) -> List[Workload]:
+    if not patterns:
+        return workloads
+    return [w for w in workloads
+            if any(p in w.name or fnmatch.fnmatch(w.name, p) for p in patterns)]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    notes: List[str] = []
+    libs = [l for l in LIBS if l in args.libs]
+    if REF not in libs:
+        notes.append("sigrs excluded with --libs: no ratios.")
+
+    if args.device == "cuda":
+        if torch is None or not torch.cuda.is_available():
+            print("--device cuda: torch with CUDA is not available here", file=sys.stderr)
+            return 2
+        libs = [l for l in libs if l != "iisignature"]
+
+    workloads = select(build_workloads(args, notes), args.only)
+    if args.list:
+        for w in workloads:
+            print(w.name)
+        return 0
+    if not workloads:
+        print("no workload matches --only", file=sys.stderr)
+        return 2
+
+    info = machine_info(args)
+    print_header(info, args)
+    if torch is None:
+        notes.append(f"torch not importable ({_torch_err}): torch overhead rows skipped.")
+
+    rows: List[dict] = []
+    shared: dict = {}
+    ctx_key, ctx = None, None
+    t_start = time.perf_counter()
+    try:
+        for i, w in enumerate(workloads, 1):
+            if w.setup_key != ctx_key:
+                ctx = None
+                gc.collect()
+                ctx, ctx_key = w.setup(), w.setup_key
+            t0 = time.perf_counter()
+            print(f"[{i}/{len(workloads)}] {w.name} ...", end="", file=sys.stderr, flush=True)
+            rows.append(run_workload(w, ctx, libs, args, shared))
+            print(f" {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        notes.append("interrupted: table is partial.")
+    ctx = None
+    shared.clear()
+
+    notes.append(f"total wall time {time.perf_counter() - t_start:.0f}s.")
+    print_report(rows, libs, notes, args)
+
+    if args.json:
+        def clean(o):
+            if isinstance(o, float) and not math.isfinite(o):
+                return str(o)
+            if isinstance(o, dict):
+                return {k: clean(v) for k, v in o.items()}
+            if isinstance(o, list):
+                return [clean(v) for v in o]
+            return o
+        payload = {"machine": info, "args": vars(args), "notes": notes, "rows": rows}
+        with open(args.json, "w") as fh:
+            json.dump(clean(payload), fh, indent=1)
+        print(f"rows saved to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

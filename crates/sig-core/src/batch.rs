@@ -1,0 +1,127 @@
+//! Batching over paths with rayon, and the `n_jobs` convention.
+//!
+//! Thread pools are built once per thread count and cached; the global
+//! rayon pool is never configured (a library must not). The cache remembers
+//! the process id that built it: a child forked from a process that used a
+//! pool (PyTorch DataLoader workers are forked) has no pool threads, so it
+//! builds its own pools instead of waiting forever on its parent's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+use crate::error::{Result, SigError};
+
+/// The number of threads `n_jobs` asks for: 1 runs serially on the calling
+/// thread, -1 uses every core, `k < -1` uses `cores + 1 + k` (at least one),
+/// and 0 is an error.
+pub fn resolve_n_jobs(n_jobs: i64) -> Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    match n_jobs {
+        0 => Err(SigError::invalid("n_jobs", "a positive count, or -1 for all cores (not 0)", 0)),
+        n if n > 0 => Ok(n as usize),
+        n => Ok((cores + 1 + n).max(1) as usize),
+    }
+}
+
+struct PoolCache {
+    pid: u32,
+    pools: HashMap<usize, Arc<ThreadPool>>,
+}
+
+fn pool(threads: usize) -> Arc<ThreadPool> {
+    static CACHE: OnceLock<Mutex<PoolCache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        Mutex::new(PoolCache {
+            pid: std::process::id(),
+            pools: HashMap::new(),
+        })
+    });
+    let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pid = std::process::id();
+    if cache.pid != pid {
+        // The pools' threads belong to the parent process: leak them rather
+        // than run their destructors on threads that do not exist here.
+        std::mem::forget(std::mem::take(&mut cache.pools));
+        cache.pid = pid;
+    }
+    cache
+        .pools
+        .entry(threads)
+        .or_insert_with(|| {
+            Arc::new(
+                ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("sigrs-{i}"))
+                    .build()
+                    .expect("failed to spawn sigrs worker threads"),
+            )
+        })
+        .clone()
+}
+
+/// Runs `f` on the `threads` of `n_jobs` (serially when that is one).
+pub fn run_in_pool<R: Send>(n_jobs: i64, f: impl FnOnce() -> R + Send) -> Result<R> {
+    let threads = resolve_n_jobs(n_jobs)?;
+    if threads == 1 {
+        Ok(f())
+    } else {
+        Ok(pool(threads).install(f))
+    }
+}
+
+/// Splits `out` into consecutive chunks of `chunk` items and calls
+/// `f(state, index, chunk)` on each, in parallel for `n_jobs` != 1. `state`
+/// is a per-worker scratch made by `init`, so hot loops never allocate.
+pub fn for_each_chunk<T, S, I, F>(n_jobs: i64, out: &mut [T], chunk: usize, init: I, f: F) -> Result<()>
+where
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [T]) + Sync + Send,
+{
+    let threads = resolve_n_jobs(n_jobs)?;
+    if chunk == 0 || out.is_empty() {
+        return Ok(());
+    }
+    let count = out.len() / chunk;
+    if threads == 1 || count == 1 {
+        let mut state = init();
+        for (i, c) in out.chunks_exact_mut(chunk).enumerate() {
+            f(&mut state, i, c);
+        }
+    } else {
+        pool(threads).install(|| {
+            out.par_chunks_exact_mut(chunk)
+                .enumerate()
+                .for_each_init(&init, |state, (i, c)| f(state, i, c))
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n_jobs_follows_the_pysiglib_convention() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(resolve_n_jobs(1).unwrap(), 1);
+        assert_eq!(resolve_n_jobs(3).unwrap(), 3);
+        assert_eq!(resolve_n_jobs(-1).unwrap(), cores);
+        assert_eq!(resolve_n_jobs(-2).unwrap(), (cores - 1).max(1));
+        assert_eq!(resolve_n_jobs(-1000).unwrap(), 1);
+        assert!(resolve_n_jobs(0).is_err());
+    }
+
+    #[test]
+    fn every_chunk_is_visited_once_in_parallel() {
+        let mut out = vec![0usize; 3 * 100];
+        for_each_chunk(4, &mut out, 3, || (), |_, i, c| c.fill(i)).unwrap();
+        for (i, c) in out.chunks(3).enumerate() {
+            assert!(c.iter().all(|&v| v == i));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `sig_core`: truncated path signatures and their gradients, in pure Rust.
+//!
+//! This crate holds all the mathematics of sigrs; the Python package and the
+//! CUDA backend are thin layers over it. Everything is generic over the
+//! float type ([`Float`]: `f32` and `f64`) and works on flat, row-major
+//! buffers described by a [`PathShape`]:
+//!
+//! * a batch of paths is a `&[T]` of `batch * length * dim` numbers;
+//! * a signature truncated at degree `N` is stored level by level, each level's
+//!   words in lexicographic order, optionally preceded by the level-0 term 1
+//!   (`scalar_term`), exactly as pysiglib lays it out.
+//!
+//! ```
+//! use sig_core::{sig, sig_length, PathShape, PathTransform};
+//!
+//! // One path of 3 points in 2 dimensions: (0,0) -> (1,0) -> (1,2).
+//! let path = [0.0_f64, 0.0, 1.0, 0.0, 1.0, 2.0];
+//! let shape = PathShape::new(1, 3, 2);
+//! let degree = 2;
+//! let mut out = vec![0.0; sig_length(2, degree, false).unwrap()];
+//! sig(&path, shape, degree, PathTransform::NONE, false, 1, &mut out).unwrap();
+//! // Level 1 is the total increment; level 2 holds the iterated integrals.
+//! assert_eq!(&out[..2], &[1.0, 2.0]);
+//! assert_eq!(out[2 + 1], 2.0); // word (0, 1): first along x, then along y
+//! assert_eq!(out[2 + 2], 0.0); // word (1, 0)
+//! ```
+//!
+//! Modules: [`tensor`] (the truncated tensor algebra), [`signature`]
+//! (forward and backward passes), [`transform`] (time augmentation and
+//! lead-lag, fused into the passes), [`batch`] (rayon batching and the
+//! `n_jobs` convention), [`words`] (indexing words in a signature).
+
+pub mod batch;
+pub mod error;
+mod simd;
+pub mod signature;
+pub mod tensor;
+pub mod transform;
+pub mod words;
+
+pub use batch::resolve_n_jobs;
+pub use error::{Result, SigError};
+pub use signature::{sig, sig_backprop, PathShape};
+pub use tensor::{sig_length, TensorShape};
+pub use transform::{transform_path, transform_path_backprop, PathTransform};
+
+/// The float types sig_core computes in: `f32` and `f64`.
+pub trait Float:
+    num_traits::Float
+    + num_traits::FromPrimitive
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+    + std::ops::MulAssign
+    + std::fmt::Debug
+    + Default
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl Float for f32 {}
+impl Float for f64 {}
+
+/// Converts a small count to the float type; counts here are degrees and
+/// lengths, far below the range where this could lose anything that matters.
+#[inline(always)]
+pub(crate) fn from_usize<T: Float>(n: usize) -> T {
+    T::from_usize(n).unwrap_or_else(T::nan)
+}

@@ -1,0 +1,500 @@
+//! The truncated tensor algebra T^N(R^d).
+//!
+//! An element is a flat buffer holding levels 0..=N, level k being the d^k
+//! coefficients of words of length k in lexicographic order. The kernels
+//! here are the only places that touch levels directly; the signature and
+//! log-signature modules are written in terms of them.
+
+use std::ops::Range;
+
+use crate::error::{check_len, Result, SigError};
+use crate::simd::fmadd;
+use crate::{from_usize, Float};
+
+/// Number of coefficients of a signature of a `dim`-dimensional path
+/// truncated at `degree`: `sum_{k=1..degree} dim^k`, plus one for the
+/// level-0 term when `scalar_term` is true. `None` on overflow.
+///
+/// ```
+/// assert_eq!(sig_core::sig_length(3, 4, true), Some(121));
+/// assert_eq!(sig_core::sig_length(3, 4, false), Some(120));
+/// ```
+pub fn sig_length(dim: usize, degree: usize, scalar_term: bool) -> Option<usize> {
+    let mut total: usize = 1;
+    let mut level: usize = 1;
+    for _ in 0..degree {
+        level = level.checked_mul(dim)?;
+        total = total.checked_add(level)?;
+    }
+    Some(if scalar_term { total } else { total - 1 })
+}
+
+/// The shape of a truncated tensor: its dimension, degree and the offset
+/// of every level in the flat buffer (level 0 included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorShape {
+    /// Dimension of the underlying space, `d`.
+    pub dim: usize,
+    /// Truncation degree, `N`.
+    pub degree: usize,
+    /// `offsets[k]` is where level k starts; `offsets[N + 1]` is the length.
+    offsets: Vec<usize>,
+}
+
+impl TensorShape {
+    /// The shape of T^N(R^d). Fails if its size overflows `usize`.
+    pub fn new(dim: usize, degree: usize) -> Result<Self> {
+        let overflow = || SigError::Overflow(format!("a signature of dimension {dim} and degree {degree}"));
+        let mut offsets = Vec::with_capacity(degree + 2);
+        let mut start = 0usize;
+        let mut level = 1usize;
+        for k in 0..=degree {
+            offsets.push(start);
+            if k > 0 {
+                level = level.checked_mul(dim).ok_or_else(overflow)?;
+            }
+            start = start.checked_add(level).ok_or_else(overflow)?;
+        }
+        offsets.push(start);
+        Ok(TensorShape { dim, degree, offsets })
+    }
+
+    /// Length of the flat buffer, level 0 included.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.offsets[self.degree + 1]
+    }
+
+    /// Always false: level 0 is always present.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The index range of level `k` in the flat buffer.
+    #[inline]
+    pub fn level(&self, k: usize) -> Range<usize> {
+        self.offsets[k]..self.offsets[k + 1]
+    }
+
+    /// `d^k`, the number of words of length `k`.
+    #[inline]
+    pub fn level_len(&self, k: usize) -> usize {
+        self.offsets[k + 1] - self.offsets[k]
+    }
+
+    /// The identity element (1, 0, 0, ...).
+    pub fn identity<T: Float>(&self) -> Vec<T> {
+        let mut out = vec![T::zero(); self.len()];
+        out[0] = T::one();
+        out
+    }
+
+    /// Scratch length that [`mul_exp_in_place`] needs.
+    #[inline]
+    pub(crate) fn mul_exp_scratch_len(&self) -> usize {
+        self.offsets[self.degree]
+    }
+
+    /// Workspace length that [`mul_exp_block_kernel`] needs.
+    #[inline]
+    pub(crate) fn mul_exp_block_ws_len(&self) -> usize {
+        self.offsets[self.degree] + self.level_len(self.degree.saturating_sub(1)) * STEP_BLOCK
+    }
+
+    /// Workspace length that the backward kernel needs: the Horner partial
+    /// products of every level below N, two gradient buffers of the largest
+    /// of them, and an accumulator for the increment's gradient.
+    #[inline]
+    pub(crate) fn mul_exp_backward_ws_len(&self) -> usize {
+        self.offsets[self.degree] + 2 * self.level_len(self.degree.saturating_sub(1)) + self.dim
+    }
+}
+
+/// `out = a (x) b`, the truncated tensor product (Chen's identity for
+/// signatures: S(x * y) = S(x) (x) S(y)).
+pub fn tensor_mul<T: Float>(shape: &TensorShape, a: &[T], b: &[T], out: &mut [T]) -> Result<()> {
+    check_len("a", a.len(), shape.len())?;
+    check_len("b", b.len(), shape.len())?;
+    check_len("out", out.len(), shape.len())?;
+    for k in 0..=shape.degree {
+        let out_k = &mut out[shape.level(k)];
+        out_k.fill(T::zero());
+        for i in 0..=k {
+            let a_i = &a[shape.level(i)];
+            let b_j = &b[shape.level(k - i)];
+            let width = b_j.len();
+            for (row, &ai) in out_k.chunks_exact_mut(width).zip(a_i) {
+                for (o, &bj) in row.iter_mut().zip(b_j) {
+                    *o += ai * bj;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `out = exp(v)` for a vector `v` of length `d`: level k is `v^(x)k / k!`.
+pub fn tensor_exp<T: Float>(shape: &TensorShape, v: &[T], out: &mut [T]) -> Result<()> {
+    check_len("v", v.len(), shape.dim)?;
+    check_len("out", out.len(), shape.len())?;
+    out.fill(T::zero());
+    out[0] = T::one();
+    let mut scratch = vec![T::zero(); shape.mul_exp_scratch_len()];
+    mul_exp_in_place(shape.dim, shape, out, v, &mut scratch);
+    Ok(())
+}
+
+crate::simd::specialised! {
+    /// `s <- s (x) exp(dx)` in place (the signature's one-step update).
+    ///
+    /// Each level k of the product, `sum_j s_{k-j} (x) dx^(x)j / j!`, is
+    /// evaluated in Horner form
+    /// `(((s_0 dx/k + s_1) (x) dx/(k-1) + s_2) ... + s_{k-1}) (x) dx + s_k`,
+    /// top level first so lower levels are still the old values when read.
+    /// `scratch` needs `shape.mul_exp_scratch_len()` entries.
+    pub(crate) fn mul_exp_in_place<T>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], scratch: &mut [T]) = mul_exp_kernel;
+}
+
+/// Fills level i of `chain` (i = 1..k-1) with the partial product
+/// `u_i` of level k's Horner scheme: `u_1 = s_0 dx / k` and
+/// `u_{i+1} = (u_i + s_i) (x) dx / (k - i)`. Levels live at the tensor
+/// offsets so that each step reads one level and writes a disjoint one.
+#[inline(always)]
+fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize) {
+    let c0 = s[0] / from_usize::<T>(k);
+    for (u, &x) in chain[shape.level(1)].iter_mut().zip(&dx[..d]) {
+        *u = c0 * x;
+    }
+    for i in 1..k - 1 {
+        let c = T::one() / from_usize::<T>(k - i);
+        let (lo, hi) = chain.split_at_mut(shape.offsets[i + 1]);
+        let u_i = &lo[shape.level(i)];
+        let u_next = &mut hi[..shape.level_len(i + 1)];
+        for ((row, &u), &si) in u_next.chunks_exact_mut(d).zip(u_i).zip(&s[shape.level(i)]) {
+            let v = (u + si) * c;
+            for (r, &x) in row.iter_mut().zip(&dx[..d]) {
+                *r = v * x;
+            }
+        }
+    }
+}
+
+/// The Horner update of levels `top..=1` of `s <- s (x) exp(dx)` (levels
+/// above `top` untouched), top first. `chain` needs `offsets[top]` entries.
+#[inline(always)]
+fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize) {
+    let dx = &dx[..d];
+    for k in (2..=top).rev() {
+        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, k);
+        let (lower, upper) = s.split_at_mut(shape.offsets[k]);
+        let s_k = &mut upper[..shape.level_len(k)];
+        let s_below = &lower[shape.level(k - 1)];
+        // s_k += (u_{k-1} + s_{k-1}) (x) dx
+        for ((row, &u), &si) in s_k.chunks_exact_mut(d).zip(&chain[shape.level(k - 1)]).zip(s_below) {
+            let v = u + si;
+            for (r, &x) in row.iter_mut().zip(dx) {
+                *r = fmadd::<T, FMA>(v, x, *r);
+            }
+        }
+    }
+    if top >= 1 {
+        let s0 = s[0];
+        for (r, &x) in s[1..=d].iter_mut().zip(dx) {
+            *r = fmadd::<T, FMA>(s0, x, *r);
+        }
+    }
+}
+
+/// Body of [`mul_exp_in_place`]; see there.
+#[inline(always)]
+pub(crate) fn mul_exp_kernel<T: Float, const D: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &mut [T],
+    dx: &[T],
+    scratch: &mut [T],
+) {
+    let d = if D == 0 { d_rt } else { D };
+    horner_levels::<T, D, FMA>(d, shape, s, dx, scratch, shape.degree);
+}
+
+/// How many increments [`mul_exp_block_kernel`] takes at once.
+pub(crate) const STEP_BLOCK: usize = 8;
+
+/// `s <- s (x) exp(dx_0) (x) ... (x) exp(dx_{count-1})` for `count <=
+/// STEP_BLOCK` increments stored row-major in `dxs`.
+///
+/// The top level is read by no other level's update, so its rank-one
+/// updates `s_N += w_t (x) dx_t` are deferred and applied together as one
+/// rank-`count` update: the top level, by far the largest, then streams
+/// through the cache once per block instead of once per step. `ws` needs
+/// `shape.mul_exp_block_ws_len()` entries.
+#[inline(always)]
+pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &mut [T],
+    dxs: &[T],
+    count: usize,
+    ws: &mut [T],
+) {
+    let d = if D == 0 { d_rt } else { D };
+    let n = shape.degree;
+    if n == 0 {
+        return;
+    }
+    let rows = shape.level_len(n - 1);
+    let (chain, w) = ws.split_at_mut(shape.offsets[n]);
+    let w = &mut w[..rows * STEP_BLOCK];
+    for t in 0..count {
+        let dx = &dxs[t * d..(t + 1) * d];
+        // w_t = u_{N-1} + s_{N-1}, from the levels before this step.
+        if n == 1 {
+            w[t * rows] = s[0];
+        } else {
+            horner_chain::<T, D, FMA>(d, shape, s, dx, chain, n);
+            for ((wt, &u), &si) in w[t * rows..(t + 1) * rows].iter_mut().zip(&chain[shape.level(n - 1)]).zip(&s[shape.level(n - 1)]) {
+                *wt = u + si;
+            }
+        }
+        horner_levels::<T, D, FMA>(d, shape, s, dx, chain, n - 1);
+    }
+    let s_top = &mut s[shape.level(n)];
+    if D > 0 && count == STEP_BLOCK {
+        rank_update::<T, D, FMA, STEP_BLOCK>(s_top, w, dxs);
+    } else {
+        for t in 0..count {
+            for (row, &v) in s_top.chunks_exact_mut(d).zip(&w[t * rows..(t + 1) * rows]) {
+                for (r, &x) in row.iter_mut().zip(&dxs[t * d..(t + 1) * d]) {
+                    *r = fmadd::<T, FMA>(v, x, *r);
+                }
+            }
+        }
+    }
+}
+
+/// `top[a, :] += sum_t w[t, a] dxs[t, :]` with each row of `top` held in
+/// registers across the `COUNT` updates (a compile-time row width `D > 0`).
+#[inline(always)]
+fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(top: &mut [T], w: &[T], dxs: &[T]) {
+    let dxs = &dxs[..COUNT * D];
+    let rows = top.len() / D;
+    let w = &w[..COUNT * rows];
+    for (a, row) in top.chunks_exact_mut(D).enumerate() {
+        let mut acc = [T::zero(); D];
+        acc.copy_from_slice(row);
+        for t in 0..COUNT {
+            let v = w[t * rows + a];
+            let dx = &dxs[t * D..(t + 1) * D];
+            for b in 0..D {
+                acc[b] = fmadd::<T, FMA>(v, dx[b], acc[b]);
+            }
+        }
+        row.copy_from_slice(&acc);
+    }
+}
+
+/// One transposed Horner step: given `gu`, the gradient of
+/// `u = c w (x) dx` (length `m d`), adds `c sum_a w[a] gu[a, :]` to `gdx`
+/// and writes `gw[a] = c <gu[a, :], dx>`, also adding it to `g_level`.
+#[inline(always)]
+fn horner_step_backward<T: Float, const D: usize, const FMA: bool>(
+    d: usize,
+    c: T,
+    gu: &[T],
+    w: &[T],
+    dx: &[T],
+    gw: &mut [T],
+    g_level: &mut [T],
+    gdx: &mut [T],
+) {
+    let dx = &dx[..d];
+    let gdx = &mut gdx[..d];
+    let m = w.len();
+    for (((row, &wa), gwa), ga) in gu[..m * d].chunks_exact(d).zip(w).zip(&mut gw[..m]).zip(&mut g_level[..m]) {
+        let mut dot = T::zero();
+        let wc = wa * c;
+        for ((&g, &x), acc) in row.iter().zip(dx).zip(gdx.iter_mut()) {
+            dot = fmadd::<T, FMA>(g, x, dot);
+            *acc = fmadd::<T, FMA>(wc, g, *acc);
+        }
+        let v = dot * c;
+        *gwa = v;
+        *ga += v;
+    }
+}
+
+crate::simd::specialised! {
+    /// Gradient of `r = s (x) exp(dx)`: given `g = dF/dr`, writes
+    /// `g_out = dF/ds` and `gdx = dF/d(dx)`. Transposes the Horner scheme
+    /// of [`mul_exp_in_place`] level by level, recomputing its partial
+    /// products instead of storing them across steps. `ws` needs
+    /// `shape.mul_exp_backward_ws_len()` entries. The level-0 entry of
+    /// `g_out` is not computed (signatures have constant level 0).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn mul_exp_backward<T>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], g: &[T], g_out: &mut [T], gdx: &mut [T], ws: &mut [T]) = mul_exp_backward_kernel;
+}
+
+/// Body of [`mul_exp_backward`]; see there.
+#[inline(always)]
+pub(crate) fn mul_exp_backward_kernel<T: Float, const D: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &[T],
+    dx: &[T],
+    g: &[T],
+    g_out: &mut [T],
+    gdx: &mut [T],
+    ws: &mut [T],
+) {
+    let d = if D == 0 { d_rt } else { D };
+    let dx = &dx[..d];
+    let n = shape.degree;
+    let gdx = &mut gdx[..d];
+    gdx.fill(T::zero());
+    g_out.copy_from_slice(g);
+    g_out[0] = T::zero();
+    if n == 0 {
+        return;
+    }
+    let s0 = s[0];
+    let top = shape.level_len(n - 1);
+    let (w_all, rest) = ws.split_at_mut(shape.offsets[n]);
+    let (buf_a, rest) = rest.split_at_mut(top);
+    let (buf_b, _) = rest.split_at_mut(top);
+    for k in 1..=n {
+        // Forward: w_i = u_i + s_i with u_1 = s0 dx / k and
+        // u_i = w_{i-1} (x) dx / (k - i + 1), stored for i < k.
+        let c1 = s0 / from_usize::<T>(k);
+        for i in 1..k {
+            let (done, w_i) = w_all.split_at_mut(shape.offsets[i]);
+            let w_i = &mut w_i[..shape.level_len(i)];
+            let s_i = &s[shape.level(i)];
+            if i == 1 {
+                for ((w, &x), &si) in w_i.iter_mut().zip(dx).zip(s_i) {
+                    *w = fmadd::<T, FMA>(c1, x, si);
+                }
+            } else {
+                let c = T::one() / from_usize::<T>(k - i + 1);
+                let w_prev = &done[shape.level(i - 1)];
+                for ((row, &wp), s_row) in w_i.chunks_exact_mut(d).zip(w_prev).zip(s_i.chunks_exact(d)) {
+                    let v = wp * c;
+                    for ((w, &x), &si) in row.iter_mut().zip(dx).zip(s_row) {
+                        *w = fmadd::<T, FMA>(v, x, si);
+                    }
+                }
+            }
+        }
+        // Backward: the gradient of u_k is g_k; walk the chain down.
+        let mut cur: &mut [T] = &mut buf_a[..];
+        let mut next: &mut [T] = &mut buf_b[..];
+        for i in (2..=k).rev() {
+            let c = T::one() / from_usize::<T>(k - i + 1);
+            let gu: &[T] = if i == k { &g[shape.level(k)] } else { &cur[..shape.level_len(i)] };
+            let w_prev = &w_all[shape.level(i - 1)];
+            let g_level = &mut g_out[shape.level(i - 1)];
+            horner_step_backward::<T, D, FMA>(d, c, gu, w_prev, dx, next, g_level, gdx);
+            std::mem::swap(&mut cur, &mut next);
+        }
+        let gu1: &[T] = if k == 1 { &g[shape.level(1)] } else { &cur[..d] };
+        for (acc, &gv) in gdx.iter_mut().zip(gu1) {
+            *acc = fmadd::<T, FMA>(c1, gv, *acc);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    }
+
+    fn random(n: usize, seed: &mut u64) -> Vec<f64> {
+        (0..n).map(|_| lcg(seed)).collect()
+    }
+
+    #[test]
+    fn sig_length_counts_all_words_up_to_degree() {
+        assert_eq!(sig_length(2, 3, true), Some(15));
+        assert_eq!(sig_length(1, 5, false), Some(5));
+        assert_eq!(sig_length(7, 0, true), Some(1));
+        assert_eq!(sig_length(7, 0, false), Some(0));
+        assert_eq!(sig_length(1 << 20, 5, true), None);
+    }
+
+    #[test]
+    fn mul_exp_in_place_equals_product_with_exp() {
+        for (d, n) in [(1, 4), (2, 3), (3, 4), (4, 2), (5, 3), (7, 3), (8, 2)] {
+            let shape = TensorShape::new(d, n).unwrap();
+            let mut seed = 7 + d as u64;
+            let s = random(shape.len(), &mut seed);
+            let dx = random(d, &mut seed);
+            let mut e = vec![0.0; shape.len()];
+            tensor_exp(&shape, &dx, &mut e).unwrap();
+            let mut expected = vec![0.0; shape.len()];
+            tensor_mul(&shape, &s, &e, &mut expected).unwrap();
+            let mut got = s.clone();
+            let mut scratch = vec![0.0; shape.mul_exp_scratch_len()];
+            mul_exp_in_place(d, &shape, &mut got, &dx, &mut scratch);
+            for (a, b) in got.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-13, "d={d} n={n}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn exp_of_minus_v_inverts_exp_of_v() {
+        let shape = TensorShape::new(3, 5).unwrap();
+        let mut seed = 3;
+        let v = random(3, &mut seed);
+        let minus: Vec<f64> = v.iter().map(|x| -x).collect();
+        let (mut e, mut f, mut prod) = (vec![0.0; shape.len()], vec![0.0; shape.len()], vec![0.0; shape.len()]);
+        tensor_exp(&shape, &v, &mut e).unwrap();
+        tensor_exp(&shape, &minus, &mut f).unwrap();
+        tensor_mul(&shape, &e, &f, &mut prod).unwrap();
+        assert!((prod[0] - 1.0).abs() < 1e-15);
+        assert!(prod[1..].iter().all(|x| x.abs() < 1e-15));
+    }
+
+    #[test]
+    fn mul_exp_backward_matches_finite_differences() {
+        for (d, n) in [(1, 3), (2, 4), (3, 3), (4, 3), (6, 2)] {
+            let shape = TensorShape::new(d, n).unwrap();
+            let mut seed = 11 + d as u64;
+            let mut s = random(shape.len(), &mut seed);
+            s[0] = 1.0;
+            let dx = random(d, &mut seed);
+            let g = random(shape.len(), &mut seed);
+            let mut g_out = vec![0.0; shape.len()];
+            let mut gdx = vec![0.0; d];
+            let mut ws = vec![0.0; shape.mul_exp_backward_ws_len()];
+            mul_exp_backward(d, &shape, &s, &dx, &g, &mut g_out, &mut gdx, &mut ws);
+
+            let mut scratch = vec![0.0; shape.mul_exp_scratch_len()];
+            let f = |s: &[f64], dx: &[f64], scratch: &mut [f64]| {
+                let mut r = s.to_vec();
+                mul_exp_in_place(d, &shape, &mut r, dx, scratch);
+                r.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+            };
+            let h = 1e-6;
+            for b in 0..d {
+                let (mut p, mut m) = (dx.clone(), dx.clone());
+                p[b] += h;
+                m[b] -= h;
+                let fd = (f(&s, &p, &mut scratch) - f(&s, &m, &mut scratch)) / (2.0 * h);
+                assert!((fd - gdx[b]).abs() < 1e-7, "d={d} n={n} gdx[{b}]: {fd} vs {}", gdx[b]);
+            }
+            for idx in 1..shape.len() {
+                let (mut p, mut m) = (s.clone(), s.clone());
+                p[idx] += h;
+                m[idx] -= h;
+                let fd = (f(&p, &dx, &mut scratch) - f(&m, &dx, &mut scratch)) / (2.0 * h);
+                assert!((fd - g_out[idx]).abs() < 1e-7, "d={d} n={n} g_out[{idx}]: {fd} vs {}", g_out[idx]);
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+"""sigrs: fast, differentiable path signatures from NumPy, PyTorch and Rust.
+
+The API follows pysiglib 4.0 (same names, parameters and outputs)::
+
+    >>> import numpy as np, sigrs
+    >>> x = np.random.rand(32, 100, 3)     # (batch, length, dim)
+    >>> s = sigrs.sig(x, 4)                 # (32, sigrs.sig_length(3, 4))
+
+Torch tensors work the same way and are differentiable through autograd.
+"""
+
+from ._native import CudaUnavailableError, SigrsError, __version__
+from ._device import cuda_available, cuda_status
+from .signature import sig, sig_backprop, sig_length, signature
+from .transform import transform_path, transform_path_backprop
+from .words import idx_to_word, word_to_idx, words, words_of_length
+
+__all__ = [
+    "CudaUnavailableError",
+    "SigrsError",
+    "__version__",
+    "cuda_available",
+    "cuda_status",
+    "idx_to_word",
+    "sig",
+    "sig_backprop",
+    "sig_length",
+    "signature",
+    "transform_path",
+    "transform_path_backprop",
+    "word_to_idx",
+    "words",
+    "words_of_length",
+]

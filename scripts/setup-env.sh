@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Shared by scripts/demo.sh and scripts/test.sh: makes .venv (once), installs
+# what the build and the demo need, and builds sigrs into it (release mode).
+# Usage: source scripts/setup-env.sh [--test]   (--test adds the test deps)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+pip install --quiet --upgrade pip
+pip install --quiet "maturin>=1.7,<2" numpy torch
+if [ "${1:-}" = "--test" ]; then
+    pip install --quiet pytest setuptools wheel "pysiglib==4.0.0"
+    # iisignature's setup.py imports numpy, so it must build against the installed one.
+    python -c "import iisignature" 2>/dev/null || pip install --quiet --no-build-isolation iisignature
+fi
+maturin develop --release --quiet

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds sigrs and runs every test: the Rust unit and doc tests, then pytest
+# (against tests/reference.py, iisignature and pysiglib).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --release -p sig-core -p sig-cuda
+source scripts/setup-env.sh --test
+python -m pytest tests -q "$@"

@@ -1,0 +1,334 @@
+"""Slow, obviously-correct reference implementations used as test oracles.
+
+Everything here is written directly from the definitions and is independent
+of ``sigrs``.  The tensor-algebra routines only use ``reshape``, broadcasting
+``*``, ``+`` and scalar division, so they work unchanged on NumPy arrays and
+on torch tensors (which gives us an autograd-able reference for free).
+
+Conventions
+-----------
+* A truncated tensor of degree ``N`` over ``R^d`` is a list ``[T0, T1, ..., TN]``
+  where ``Tk`` has shape ``(d,) * k`` (``T0`` is a 0-d array / tensor).
+* Flattened layout (pysiglib / iisignature): levels 1..N concatenated, each
+  level in C order, i.e. word ``(i1, ..., ik)`` sits at
+  ``d + d**2 + ... + d**(k-1) + sum_j i_j d**(k-j)``.  With ``scalar_term``
+  the level-0 term is prepended.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+try:  # torch is optional for the reference itself
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+
+# ---------------------------------------------------------------------------
+# backend helpers (numpy / torch)
+# ---------------------------------------------------------------------------
+
+def _is_torch(x) -> bool:
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _zeros(like, shape):
+    if _is_torch(like):
+        return torch.zeros(shape, dtype=like.dtype, device=like.device)
+    return np.zeros(shape, dtype=like.dtype)
+
+
+def _ones(like, shape):
+    if _is_torch(like):
+        return torch.ones(shape, dtype=like.dtype, device=like.device)
+    return np.ones(shape, dtype=like.dtype)
+
+
+def _concat(parts, axis):
+    if _is_torch(parts[0]):
+        return torch.cat(parts, dim=axis)
+    return np.concatenate(parts, axis=axis)
+
+
+def _stack(parts, axis):
+    if _is_torch(parts[0]):
+        return torch.stack(parts, dim=axis)
+    return np.stack(parts, axis=axis)
+
+
+# ---------------------------------------------------------------------------
+# sizes and words
+# ---------------------------------------------------------------------------
+
+def aug_dimension(dimension: int, time_aug: bool = False, lead_lag: bool = False) -> int:
+    """Dimension of the path after the optional transforms."""
+    return (2 * dimension if lead_lag else dimension) + (1 if time_aug else 0)
+
+
+def aug_length(length: int, lead_lag: bool = False) -> int:
+    """Length of the path after the optional lead-lag transform."""
+    return 2 * length - 1 if (lead_lag and length > 0) else length
+
+
+def sig_length(dimension: int, degree: int, *, time_aug=False, lead_lag=False,
+               scalar_term=False) -> int:
+    """Number of coefficients of a flattened truncated signature."""
+    d = aug_dimension(dimension, time_aug, lead_lag)
+    n = sum(d ** k for k in range(1, degree + 1))
+    return n + (1 if scalar_term else 0)
+
+
+def level_offset(dimension: int, level: int, scalar_term: bool = False) -> int:
+    """Index of the first word of ``level`` in the flattened layout."""
+    off = sum(dimension ** k for k in range(1, level))
+    if scalar_term:
+        off += 1
+    return off
+
+
+def all_words(alphabet_size: int, max_length: int):
+    """All words of length 0..max_length, in signature layout order."""
+    out = [()]
+    for k in range(1, max_length + 1):
+        out.extend(itertools.product(range(alphabet_size), repeat=k))
+    return out
+
+
+def word_index(word, dimension: int, scalar_term: bool = False) -> int:
+    """Flattened index of ``word`` computed from the layout formula."""
+    k = len(word)
+    if k == 0:
+        if not scalar_term:
+            raise ValueError("the empty word has no index without the scalar term")
+        return 0
+    idx = level_offset(dimension, k, scalar_term)
+    for j, letter in enumerate(word, start=1):
+        idx += letter * dimension ** (k - j)
+    return idx
+
+
+# ---------------------------------------------------------------------------
+# truncated tensor algebra
+# ---------------------------------------------------------------------------
+
+def outer(a, b):
+    """Tensor (outer) product of two homogeneous tensors of any order."""
+    return a.reshape(tuple(a.shape) + (1,) * b.ndim) * b
+
+
+def tensor_identity(like, dimension: int, degree: int):
+    """The unit ``1`` of the truncated tensor algebra."""
+    levels = [_ones(like, ())]
+    for k in range(1, degree + 1):
+        levels.append(_zeros(like, (dimension,) * k))
+    return levels
+
+
+def tensor_mul(a, b, degree: int):
+    """Truncated product ``a (x) b``: level k = sum_{i+j=k} a_i (x) b_j."""
+    out = []
+    for k in range(degree + 1):
+        acc = None
+        for i in range(k + 1):
+            term = outer(a[i], b[k - i])
+            acc = term if acc is None else acc + term
+        out.append(acc)
+    return out
+
+
+def tensor_exp(v, degree: int):
+    """exp(v) of a vector v in R^d: level k = v^{(x)k} / k!."""
+    levels = [_ones(v, ())]
+    current = _ones(v, ())
+    for k in range(1, degree + 1):
+        current = outer(current, v) / k
+        levels.append(current)
+    return levels
+
+
+def signature_levels(path, degree: int):
+    """Signature of a single piecewise-linear path ``(L, d)`` as levels.
+
+    Chen's identity: S(x) = exp(dx_1) (x) exp(dx_2) (x) ... (x) exp(dx_{L-1}).
+    """
+    length, dimension = path.shape
+    result = tensor_identity(path, dimension, degree)
+    for i in range(1, length):
+        result = tensor_mul(result, tensor_exp(path[i] - path[i - 1], degree), degree)
+    return result
+
+
+def flatten_levels(levels, scalar_term: bool = False):
+    """Flatten ``[T0, ..., TN]`` into the pysiglib layout."""
+    parts = [t.reshape(-1) for t in levels[(0 if scalar_term else 1):]]
+    if not parts:
+        like = levels[0]
+        return _zeros(like, (0,))
+    return _concat(parts, 0)
+
+
+def unflatten(flat, dimension: int, degree: int, scalar_term: bool = False):
+    """Inverse of :func:`flatten_levels` for a single flattened signature."""
+    flat = flat.reshape(-1)
+    levels = []
+    pos = 0
+    if scalar_term:
+        levels.append(flat[0].reshape(()))
+        pos = 1
+    else:
+        levels.append(_ones(flat, ()))
+    for k in range(1, degree + 1):
+        n = dimension ** k
+        levels.append(flat[pos:pos + n].reshape((dimension,) * k))
+        pos += n
+    assert pos == flat.shape[0], "flat signature has the wrong length"
+    return levels
+
+
+def chen_combine(sig_a, sig_b, dimension: int, degree: int, scalar_term: bool = False):
+    """Flattened tensor product of two flattened signatures (one path each)."""
+    a = unflatten(sig_a, dimension, degree, scalar_term)
+    b = unflatten(sig_b, dimension, degree, scalar_term)
+    return flatten_levels(tensor_mul(a, b, degree), scalar_term)
+
+
+# ---------------------------------------------------------------------------
+# path transforms
+# ---------------------------------------------------------------------------
+
+def _time_channel(like, length: int, end_time: float):
+    if length == 1:
+        t = np.zeros(1)
+    else:
+        t = np.array([end_time * i / (length - 1) for i in range(length)])
+    if _is_torch(like):
+        return torch.tensor(t, dtype=like.dtype, device=like.device)
+    return t.astype(like.dtype)
+
+
+def lead_lag_transform(path):
+    """Lead-lag of ``(..., L, d)``: ``(..., 2L-1, 2d)`` with channels (lag, lead).
+
+    point 2i   = (x_i, x_i)
+    point 2i+1 = (x_i, x_{i+1})
+    """
+    length = path.shape[-2]
+    lag_idx, lead_idx = [], []
+    for i in range(length):
+        lag_idx.append(i)
+        lead_idx.append(i)
+        if i + 1 < length:
+            lag_idx.append(i)
+            lead_idx.append(i + 1)
+    lag = path[..., lag_idx, :]
+    lead = path[..., lead_idx, :]
+    return _concat([lag, lead], -1)
+
+
+def time_augment(path, end_time: float = 1.0):
+    """Append time running evenly over 0..end_time as the last channel."""
+    length = path.shape[-2]
+    t = _time_channel(path, length, end_time)
+    batch_shape = tuple(path.shape[:-2])
+    if _is_torch(path):
+        t = t.reshape((1,) * len(batch_shape) + (length, 1)).expand(batch_shape + (length, 1))
+    else:
+        t = np.broadcast_to(t.reshape((1,) * len(batch_shape) + (length, 1)),
+                            batch_shape + (length, 1))
+    return _concat([path, t], -1)
+
+
+def transform_path(path, *, time_aug=False, lead_lag=False, end_time=1.0):
+    """Lead-lag first (if requested), then time augmentation (if requested)."""
+    out = path
+    if lead_lag:
+        out = lead_lag_transform(out)
+    if time_aug:
+        out = time_augment(out, end_time)
+    return out
+
+
+def transform_path_adjoint(derivs, length: int, dimension: int, *, time_aug=False,
+                           lead_lag=False):
+    """Adjoint (transpose) of :func:`transform_path` applied to ``derivs``.
+
+    Written with explicit loops over points: the time channel is constant in
+    the path, so its gradient is dropped; every lead-lag point that copies
+    ``x_i`` sends its gradient back to ``x_i``.
+    """
+    derivs = np.asarray(derivs, dtype=np.float64)
+    batch_shape = derivs.shape[:-2]
+    out = np.zeros(batch_shape + (length, dimension))
+    g = derivs[..., :-1] if time_aug else derivs
+    if not lead_lag:
+        out += g
+        return out
+    for p in range(g.shape[-2]):
+        i = p // 2
+        lag_src = i
+        lead_src = i if p % 2 == 0 else i + 1
+        out[..., lag_src, :] += g[..., p, :dimension]
+        out[..., lead_src, :] += g[..., p, dimension:]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# batched signature
+# ---------------------------------------------------------------------------
+
+def sig(path, degree: int, *, time_aug=False, lead_lag=False, end_time=1.0,
+        scalar_term=False):
+    """Reference signature of ``path`` of shape ``(..., L, d)``.
+
+    Accepts NumPy arrays (computed in float64) or torch tensors (computed in
+    the tensor's dtype, differentiable).
+    """
+    if not _is_torch(path):
+        path = np.asarray(path, dtype=np.float64)
+    x = transform_path(path, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time)
+    batch_shape = tuple(x.shape[:-2])
+    length, dimension = x.shape[-2], x.shape[-1]
+    n_out = sig_length(dimension, degree, scalar_term=scalar_term)
+    flat_x = x.reshape((-1, length, dimension)) if batch_shape else x.reshape((1, length, dimension))
+    rows = []
+    for b in range(flat_x.shape[0]):
+        rows.append(flatten_levels(signature_levels(flat_x[b], degree), scalar_term))
+    if rows:
+        out = _stack(rows, 0)
+    else:
+        out = _zeros(x, (0, n_out))
+    return out.reshape(batch_shape + (n_out,))
+
+
+def sig_backprop_fd(path, sig_derivs, degree: int, *, time_aug=False, lead_lag=False,
+                    end_time=1.0, scalar_term=False, eps=1e-6):
+    """Central finite differences of <sig(path), sig_derivs> w.r.t. path (float64)."""
+    path = np.array(path, dtype=np.float64)
+    sig_derivs = np.asarray(sig_derivs, dtype=np.float64)
+    grad = np.zeros_like(path)
+    kw = dict(time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term)
+    for idx in np.ndindex(*path.shape):
+        orig = path[idx]
+        path[idx] = orig + eps
+        fp = np.sum(sig(path, degree, **kw) * sig_derivs)
+        path[idx] = orig - eps
+        fm = np.sum(sig(path, degree, **kw) * sig_derivs)
+        path[idx] = orig
+        grad[idx] = (fp - fm) / (2 * eps)
+    return grad
+
+
+def straight_line_signature(increment, degree: int, scalar_term=False):
+    """Signature of a single straight segment: exp(increment) (closed form)."""
+    v = np.asarray(increment, dtype=np.float64)
+    levels = [np.ones(())]
+    for k in range(1, degree + 1):
+        t = np.ones(())
+        for _ in range(k):
+            t = np.multiply.outer(t, v)
+        levels.append(t / math.factorial(k))
+    return flatten_levels(levels, scalar_term)
