@@ -38,10 +38,6 @@ def cuda_available() -> bool:
     return torch is not None and torch.cuda.is_available()
 
 
-def require_torch():
-    return pytest.importorskip("torch")
-
-
 def peer(name: str):
     """Import a peer library used as an oracle, or skip just this test."""
     try:

@@ -293,7 +293,7 @@ def sig(path, degree: int, *, time_aug=False, lead_lag=False, end_time=1.0,
     batch_shape = tuple(x.shape[:-2])
     length, dimension = x.shape[-2], x.shape[-1]
     n_out = sig_length(dimension, degree, scalar_term=scalar_term)
-    flat_x = x.reshape((-1, length, dimension)) if batch_shape else x.reshape((1, length, dimension))
+    flat_x = x.reshape((-1, length, dimension))
     rows = []
     for b in range(flat_x.shape[0]):
         rows.append(flatten_levels(signature_levels(flat_x[b], degree), scalar_term))

@@ -20,7 +20,7 @@ from _util import (
     transform_cases,
 )
 
-sigrs = pytest.importorskip("sigrs")
+import sigrs  # noqa: E402  (no importorskip: a broken build must fail, not skip)
 torch = pytest.importorskip("torch")
 
 
@@ -218,6 +218,29 @@ def test_sig_backprop_n_jobs_values_give_identical_results(rng, options):
         np.testing.assert_array_equal(o, outs[0])
 
 
+def test_sig_backprop_is_accurate_for_long_paths(rng):
+    # the backward pass may rebuild prefix signatures from the final one: check it stays exact
+    x = make_path(rng, (1, 300, 3)) * 3.0
+    s = sigrs.sig(x, 4)
+    w = rng.standard_normal(s.shape)
+    assert_close(sigrs.sig_backprop(x, s, w, 4), _ref_grad(x, w, 4), 1e-9)
+
+
+def test_sig_backprop_of_degree_zero_is_zero(rng):
+    x = make_path(rng, (2, 5, 2))
+    for scalar_term in (False, True):
+        s = sigrs.sig(x, 0, scalar_term=scalar_term)
+        out = sigrs.sig_backprop(x, s, np.ones_like(s), 0)
+        np.testing.assert_array_equal(out, np.zeros_like(x))
+
+
+def test_backward_into_nn_parameter(rng):
+    p = torch.nn.Parameter(torch.from_numpy(make_path(rng, (2, 5, 2))))
+    sigrs.sig(p, 3, time_aug=True).sum().backward()
+    w = np.ones((2, ref.sig_length(2, 3, time_aug=True)))
+    assert_close(p.grad, _ref_grad(p.detach().numpy(), w, 3, time_aug=True), 1e-9)
+
+
 def test_sig_backprop_accepts_strided_inputs(rng):
     x = np.flip(make_path(rng, (3, 10, 2)), axis=1)[:, ::2]
     s = sigrs.sig(x, 3)
@@ -249,6 +272,30 @@ def test_transform_path_backprop_is_adjoint_of_transform_path(rng, backend, opti
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
     expected = ref.transform_path_adjoint(g_np, length, d, **options)
     assert_close(adj, expected, F64_RTOL)
+
+
+@pytest.mark.parametrize("options", transform_cases((1.0, 2.0)))
+def test_gradcheck_passes_for_transform_path(rng, options):
+    x = torch.from_numpy(make_path(rng, (2, 4, 2))).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: sigrs.transform_path(p, **options), (x,),
+                                    eps=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("options", transform_cases((1.0, 2.0)))
+def test_gradcheck_passes_for_transform_path_backprop_wrt_derivs(rng, options):
+    """transform_path_backprop is linear in derivs: its gradient is the LINEAR part of
+    transform_path (the time channel is a constant offset, so it gets no gradient)."""
+    shape = tuple(sigrs.transform_path(np.zeros((2, 4, 2)), **options).shape)
+    g = torch.from_numpy(rng.standard_normal(shape)).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda d: sigrs.transform_path_backprop(d, **options), (g,),
+                                    eps=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("options", transform_cases((1.0, 2.0)))
+def test_gradgradcheck_passes_for_transform_path(rng, options):
+    x = torch.from_numpy(make_path(rng, (2, 4, 2))).requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda p: sigrs.transform_path(p, **options), (x,),
+                                        eps=1e-6, atol=1e-8)
 
 
 def test_transform_path_backprop_float32_keeps_dtype(rng):
@@ -330,6 +377,46 @@ def test_compiled_sig_handles_new_batch_size_without_graph_break(rng, fresh_dyna
     for batch in (2, 5, 7):
         x = torch.from_numpy(make_path(rng, (batch, 4, 2)))
         assert_close(compiled(x), 2.0 * ref.sig(x.numpy(), 3, lead_lag=True), F64_RTOL)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(time_aug=True, end_time=2.0)],
+                         ids=["plain", "time-T2"])
+def test_compiled_sig_with_dynamic_shapes_has_no_graph_break(rng, fresh_dynamo, options):
+    """dynamic=True traces sizes (and Python floats) symbolically from the first call."""
+    def fn(path):
+        return sigrs.sig(path, 3, **options).sum(-1)
+
+    compiled = torch.compile(fn, fullgraph=True, backend="aot_eager", dynamic=True)
+    for shape in [(2, 5, 2), (3, 5, 2), (2, 8, 2)]:
+        x = torch.from_numpy(make_path(rng, shape))
+        assert_close(compiled(x), ref.sig(x.numpy(), 3, **options).sum(-1), F64_RTOL)
+
+
+def test_compiled_path_transform_then_sig_backward_matches_eager(rng, fresh_dynamo):
+    x_np = make_path(rng, (2, 3, 5, 2))
+
+    def loss_fn(path):
+        y = sigrs.transform_path(path, lead_lag=True, time_aug=True, end_time=2.0)
+        return sigrs.sig(y, 3, scalar_term=True).pow(2).sum()
+
+    compiled = torch.compile(loss_fn, fullgraph=True, backend="aot_eager")
+    x = torch.from_numpy(x_np.copy()).requires_grad_(True)
+    compiled(x).backward()
+    x_e = torch.from_numpy(x_np.copy()).requires_grad_(True)
+    loss_fn(x_e).backward()
+    assert_close(x.grad, x_e.grad, 1e-9)
+
+
+def test_compiled_explicit_sig_backprop_has_no_graph_break(rng, fresh_dynamo):
+    x = torch.from_numpy(make_path(rng, (2, 5, 2)))
+    s = sigrs.sig(x, 3, lead_lag=True)
+    w = torch.from_numpy(rng.standard_normal(tuple(s.shape)))
+
+    def grad_fn(path, sig, derivs):
+        return sigrs.sig_backprop(path, sig, derivs, 3, lead_lag=True)
+
+    compiled = torch.compile(grad_fn, fullgraph=True, backend="aot_eager")
+    assert_close(compiled(x, s, w), grad_fn(x, s, w), F64_RTOL)
 
 
 def test_compiled_training_step_matches_eager(rng, fresh_dynamo):

@@ -9,7 +9,7 @@ import pytest
 
 from _util import make_path, shape_text, torch
 
-sigrs = pytest.importorskip("sigrs")
+import sigrs  # noqa: E402  (no importorskip: a broken build must fail, not skip)
 
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
@@ -273,10 +273,11 @@ def test_sig_backprop_of_cuda_tensor_raises_cuda_unavailable_error():
 # inputs that must fail cleanly (a Python Exception, never a panic / abort)
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dimension,degree", [(2, 60), (4, 40), (2, 41)])
+@pytest.mark.parametrize("dimension,degree", [(2, 60), (4, 40)])
 def test_degree_too_large_for_memory_raises_exception_not_panic(dimension, degree):
-    # (2, 60): numpy refuses the output size outright; (4, 40): the length overflows 64 bits;
-    # (2, 41): 2**42 coefficients (32 TiB) cannot be allocated.
+    # (2, 60): numpy refuses the output size (> max array size); (4, 40): the length
+    # overflows 64 bits. (Sizes that merely exceed RAM are avoided: with memory
+    # overcommit they could be "allocated" and then OOM-kill the test run.)
     x = np.zeros((2, 3, dimension))
     try:
         sigrs.sig(x, degree)

@@ -22,7 +22,7 @@ from _util import (
     transform_cases,
 )
 
-sigrs = pytest.importorskip("sigrs")
+import sigrs  # noqa: E402  (no importorskip: a broken build must fail, not skip)
 
 BATCH_SHAPES = [(), (3,), (2, 3)]
 BATCH_IDS = ["nobatch", "b3", "b2x3"]

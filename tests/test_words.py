@@ -13,7 +13,7 @@ import pytest
 import reference as ref
 from _util import make_path
 
-sigrs = pytest.importorskip("sigrs")
+import sigrs  # noqa: E402  (no importorskip: a broken build must fail, not skip)
 
 
 def _as_tuples(ws):

@@ -16,7 +16,17 @@ import numpy as np
 
 from . import _native
 
-FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+F64 = np.dtype(np.float64)
+F32 = np.dtype(np.float32)
+FLOAT_DTYPES = (F64, F32)
+
+
+def native_for(variants: tuple, dtype: np.dtype) -> Any:
+    """The float64 or float32 variant of a native function, for an array's dtype.
+
+    (Compares dtype objects: ``dtype.name`` costs microseconds.)
+    """
+    return variants[0] if dtype is F64 or (dtype is not F32 and dtype == F64) else variants[1]
 
 
 def is_torch(x: Any) -> bool:
@@ -34,35 +44,52 @@ def check_bool(value: Any, name: str) -> bool:
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got bool {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if type(value) is not int:
+        if isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, got bool {value!r}")
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
 def check_degree(degree: Any) -> int:
+    if type(degree) is int and degree >= 0:
+        return degree
     return check_int(degree, "degree", minimum=0)
 
 
 def check_end_time(end_time: Any) -> float:
-    if isinstance(end_time, bool) or not isinstance(end_time, (int, float, np.integer, np.floating)):
-        raise TypeError(f"end_time must be a real number, got {type(end_time).__name__} {end_time!r}")
-    end_time = float(end_time)
-    if not math.isfinite(end_time):
+    if type(end_time) is not float:
+        if isinstance(end_time, bool) or not isinstance(end_time, (int, float, np.integer, np.floating)):
+            # torch.compile(dynamic=True) traces floats as symbolic floats: let them through.
+            if type(end_time).__name__ == "SymFloat":
+                return end_time
+            raise TypeError(f"end_time must be a real number, got {type(end_time).__name__} {end_time!r}")
+        end_time = float(end_time)
+    if not -math.inf < end_time < math.inf:
         raise ValueError(f"end_time must be finite, got {end_time}")
     return end_time
 
 
 def check_n_jobs(n_jobs: Any) -> int:
-    n_jobs = check_int(n_jobs, "n_jobs")
+    if type(n_jobs) is not int:
+        n_jobs = check_int(n_jobs, "n_jobs")
     if n_jobs == 0:
         raise ValueError("n_jobs must be a positive thread count, or negative to count back from all cores (-1 = all); got 0")
     return n_jobs
+
+
+def empty_output(shape: tuple, dtype: Any) -> np.ndarray:
+    """An uninitialised output array, with a MemoryError that says what was
+    asked for when it cannot be allocated."""
+    try:
+        return np.empty(shape, dtype=dtype)
+    except (MemoryError, ValueError) as err:
+        raise MemoryError(f"cannot allocate an output of shape {tuple(shape)} and dtype {dtype} ({err})") from None
 
 
 def aug_dim(dimension: int, time_aug: bool, lead_lag: bool) -> int:
@@ -81,7 +108,7 @@ def sig_len(dimension: Any, degree: int, scalar_term: bool) -> Any:
 
 
 def as_array(x: Any, name: str, min_ndim: int) -> np.ndarray:
-    """``x`` as a C-contiguous float32/float64 ndarray of at least ``min_ndim`` dims.
+    """``x`` as an aligned C-contiguous float32/float64 ndarray of at least ``min_ndim`` dims.
 
     Lists and other array-likes are converted with ``np.asarray`` (integers
     become float64). Strided and non-contiguous arrays are copied once.
@@ -92,15 +119,16 @@ def as_array(x: Any, name: str, min_ndim: int) -> np.ndarray:
             if x.dtype.kind in "iub":
                 x = x.astype(np.float64)
     dtype = x.dtype
-    if dtype not in FLOAT_DTYPES:
+    if dtype is not F64 and dtype is not F32 and dtype not in FLOAT_DTYPES:
         if dtype.kind == "f" and dtype.itemsize in (4, 8):
             x = x.astype(dtype.newbyteorder("="))  # non-native byte order
         else:
             raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
     if x.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
+    flags = x.flags
+    if not (flags.c_contiguous and flags.aligned):
+        x = np.array(x, order="C", copy=True)
     return x
 
 
@@ -108,11 +136,11 @@ def check_tensor(x: Any, name: str, min_ndim: int) -> Any:
     """The torch counterpart of :func:`as_array` (no conversion of dtype)."""
     import torch
 
-    if x.dtype not in (torch.float64, torch.float32):
+    if x.dtype is not torch.float64 and x.dtype is not torch.float32:
         raise TypeError(f"{name} must have dtype torch.float32 or torch.float64, got {x.dtype}")
     if x.dim() < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
-    if x.device.type != "cpu":
+    if not x.is_cpu:
         check_cuda_device(x, name)
     return x
 
@@ -132,7 +160,9 @@ def check_cuda_device(x: Any, name: str) -> None:
 def same_kind(name: str, x: Any, ref_name: str, ref: Any) -> None:
     """``x`` must be the same kind (NumPy or torch), dtype and device as ``ref``."""
     if is_torch(x) != is_torch(ref):
-        kind = lambda v: "a torch tensor" if is_torch(v) else "a NumPy array"  # noqa: E731
+        def kind(v: Any) -> str:
+            return "a torch tensor" if is_torch(v) else "a NumPy array"
+
         raise TypeError(f"{name} must be {kind(ref)} like {ref_name}, got {kind(x)}")
     if x.dtype != ref.dtype:
         raise TypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype}), got {x.dtype}")
@@ -149,7 +179,7 @@ def batch_size(batch_shape: tuple) -> int:
 
 def infer_scalar_term(sig_shape: tuple, dimension: int, degree: int, name: str) -> bool:
     """Whether a signature of ``sig_shape`` carries the level-0 term, from its length."""
-    full = _native.sig_length(dimension, degree, True)
+    full = sig_len(dimension, degree, True)
     actual = sig_shape[-1] if sig_shape else None
     if actual == full:
         return True

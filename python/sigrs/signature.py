@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import _native
 from ._checks import (
     as_array,
@@ -15,13 +17,15 @@ from ._checks import (
     check_int,
     check_n_jobs,
     check_tensor,
+    empty_output,
     infer_scalar_term,
     is_torch,
+    native_for,
     same_kind,
 )
 
-_SIG = {"float64": _native.sig_f64, "float32": _native.sig_f32}
-_SIG_BACKPROP = {"float64": _native.sig_backprop_f64, "float32": _native.sig_backprop_f32}
+_SIG = (_native.sig_f64, _native.sig_f32)
+_SIG_BACKPROP = (_native.sig_backprop_f64, _native.sig_backprop_f32)
 
 
 def sig_length(
@@ -97,15 +101,25 @@ def sig(
     end_time = check_end_time(end_time)
     scalar_term = check_bool(scalar_term, "scalar_term")
     n_jobs = check_n_jobs(n_jobs)
-    if is_torch(path):
+    if type(path) is not np.ndarray and is_torch(path):
         from . import _autograd
 
         return _autograd.sig(check_tensor(path, "path", 2), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
-    path = as_array(path, "path", 2)
-    *batch_shape, length, dim = path.shape
-    flat = path.reshape(batch_size(batch_shape), length, dim)
-    out = _SIG[path.dtype.name](flat, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
-    return out.reshape(*batch_shape, out.shape[-1])
+    return sig_array(as_array(path, "path", 2), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
+
+
+def sig_array(
+    path: np.ndarray, degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, n_jobs: int
+) -> np.ndarray:
+    """:func:`sig` on checked arguments and an ndarray (also the CPU kernel of the torch op)."""
+    path = as_array(path, "path", 2)  # a no-op for arrays sig() already converted
+    shape = path.shape
+    if len(shape) != 3:
+        path = path.reshape(batch_size(shape[:-2]), shape[-2], shape[-1])
+    n = _native.sig_length(aug_dim(shape[-1], time_aug, lead_lag), degree, scalar_term)
+    out = empty_output((path.shape[0], n), path.dtype)
+    native_for(_SIG, path.dtype)(path, out, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
+    return out if len(shape) == 3 else out.reshape(*shape[:-2], n)
 
 
 signature = sig
@@ -152,7 +166,7 @@ def sig_backprop(
     lead_lag = check_bool(lead_lag, "lead_lag")
     end_time = check_end_time(end_time)
     n_jobs = check_n_jobs(n_jobs)
-    if is_torch(path):
+    if type(path) is not np.ndarray and is_torch(path):
         from . import _autograd
 
         check_tensor(path, "path", 2)
@@ -174,13 +188,32 @@ def sig_backprop(
         )
     if tuple(sig_derivs.shape) != tuple(sig.shape):
         raise ValueError(f"sig_derivs must have the shape of sig {tuple(sig.shape)}, got {tuple(sig_derivs.shape)}")
-    if is_torch(path):
+    if type(path) is not np.ndarray and is_torch(path):
         return _autograd.sig_backprop(path, sig, sig_derivs, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
+    return sig_backprop_array(path, sig, sig_derivs, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
+
+
+def sig_backprop_array(
+    path: np.ndarray,
+    sig: np.ndarray,
+    sig_derivs: np.ndarray,
+    degree: int,
+    time_aug: bool,
+    lead_lag: bool,
+    end_time: float,
+    scalar_term: bool,
+    n_jobs: int,
+) -> np.ndarray:
+    """:func:`sig_backprop` on checked arguments and ndarrays (also the CPU kernel of the torch op)."""
+    path = as_array(path, "path", 2)
+    *batch_shape, length, dim = path.shape
     b = batch_size(batch_shape)
-    out = _SIG_BACKPROP[path.dtype.name](
+    out = empty_output((b, length, dim), path.dtype)
+    native_for(_SIG_BACKPROP, path.dtype)(
         path.reshape(b, length, dim),
-        sig.reshape(b, sig.shape[-1]),
-        sig_derivs.reshape(b, sig.shape[-1]),
+        as_array(sig, "sig", 1).reshape(b, sig.shape[-1]),
+        as_array(sig_derivs, "sig_derivs", 1).reshape(b, sig.shape[-1]),
+        out,
         degree, time_aug, lead_lag, end_time, scalar_term, n_jobs,
     )
     return out.reshape(path.shape)

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _native
-from ._checks import as_array, batch_size, check_bool, check_end_time, check_n_jobs, check_tensor, is_torch
+import numpy as np
 
-_TRANSFORM = {"float64": _native.transform_path_f64, "float32": _native.transform_path_f32}
-_TRANSFORM_BACKPROP = {"float64": _native.transform_path_backprop_f64, "float32": _native.transform_path_backprop_f32}
+from . import _native
+from ._checks import (
+    as_array,
+    aug_dim,
+    batch_size,
+    check_bool,
+    check_end_time,
+    check_n_jobs,
+    check_tensor,
+    empty_output,
+    is_torch,
+    native_for,
+)
+
+_TRANSFORM = (_native.transform_path_f64, _native.transform_path_f32)
+_TRANSFORM_BACKPROP = (_native.transform_path_backprop_f64, _native.transform_path_backprop_f32)
 
 
 def transform_path(
@@ -49,7 +62,7 @@ def transform_path(
     lead_lag = check_bool(lead_lag, "lead_lag")
     end_time = check_end_time(end_time)
     n_jobs = check_n_jobs(n_jobs)
-    if is_torch(path):
+    if type(path) is not np.ndarray and is_torch(path):
         check_tensor(path, "path", 2)
         if not (time_aug or lead_lag):
             return path
@@ -59,9 +72,22 @@ def transform_path(
     path = as_array(path, "path", 2)
     if not (time_aug or lead_lag):
         return path
+    return transform_path_array(path, time_aug, lead_lag, end_time, n_jobs)
+
+
+def transform_path_array(path: np.ndarray, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> np.ndarray:
+    """:func:`transform_path` on checked arguments and an ndarray (also the CPU kernel of the torch op)."""
+    path = as_array(path, "path", 2)
     *batch_shape, length, dim = path.shape
-    out = _TRANSFORM[path.dtype.name](path.reshape(batch_size(batch_shape), length, dim), time_aug, lead_lag, end_time, n_jobs)
+    b = batch_size(batch_shape)
+    out = empty_output((b, transformed_length(length, lead_lag), aug_dim(dim, time_aug, lead_lag)), path.dtype)
+    native_for(_TRANSFORM, path.dtype)(path.reshape(b, length, dim), out, time_aug, lead_lag, end_time, n_jobs)
     return out.reshape(*batch_shape, *out.shape[1:])
+
+
+def transformed_length(length: int, lead_lag: bool) -> int:
+    """Number of points after the transforms: lead-lag gives ``2 length - 1``."""
+    return 2 * length - 1 if lead_lag and length > 0 else length
 
 
 def original_shape(derivs_shape: tuple, time_aug: bool, lead_lag: bool) -> tuple[int, int]:
@@ -110,19 +136,27 @@ def transform_path_backprop(
     lead_lag = check_bool(lead_lag, "lead_lag")
     end_time = check_end_time(end_time)
     n_jobs = check_n_jobs(n_jobs)
-    if is_torch(derivs):
+    if type(derivs) is not np.ndarray and is_torch(derivs):
         check_tensor(derivs, "derivs", 2)
     else:
         derivs = as_array(derivs, "derivs", 2)
     if not (time_aug or lead_lag):
         return derivs
     length, dim = original_shape(tuple(derivs.shape), time_aug, lead_lag)
-    if is_torch(derivs):
+    if type(derivs) is not np.ndarray and is_torch(derivs):
         from . import _autograd
 
         return _autograd.transform_path_backprop(derivs, length, dim, time_aug, lead_lag, end_time, n_jobs)
+    return transform_path_backprop_array(derivs, length, dim, time_aug, lead_lag, end_time, n_jobs)
+
+
+def transform_path_backprop_array(
+    derivs: np.ndarray, length: int, dim: int, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int
+) -> np.ndarray:
+    """:func:`transform_path_backprop` on checked arguments and an ndarray (also the CPU kernel of the torch op)."""
+    derivs = as_array(derivs, "derivs", 2)
     *batch_shape, length_t, dim_t = derivs.shape
-    out = _TRANSFORM_BACKPROP[derivs.dtype.name](
-        derivs.reshape(batch_size(batch_shape), length_t, dim_t), length, dim, time_aug, lead_lag, end_time, n_jobs
-    )
+    b = batch_size(batch_shape)
+    out = empty_output((b, length, dim), derivs.dtype)
+    native_for(_TRANSFORM_BACKPROP, derivs.dtype)(derivs.reshape(b, length_t, dim_t), out, time_aug, lead_lag, end_time, n_jobs)
     return out.reshape(*batch_shape, length, dim)

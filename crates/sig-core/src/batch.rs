@@ -18,12 +18,19 @@ use crate::error::{Result, SigError};
 /// thread, -1 uses every core, `k < -1` uses `cores + 1 + k` (at least one),
 /// and 0 is an error.
 pub fn resolve_n_jobs(n_jobs: i64) -> Result<usize> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let cores = available_cores() as i64;
     match n_jobs {
         0 => Err(SigError::invalid("n_jobs", "a positive count, or -1 for all cores (not 0)", 0)),
         n if n > 0 => Ok(n as usize),
         n => Ok((cores + 1 + n).max(1) as usize),
     }
+}
+
+/// The cores this process may use, read once: the lookup reads cgroup files
+/// and would otherwise dominate the cost of small calls.
+pub fn available_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 struct PoolCache {
@@ -72,10 +79,16 @@ pub fn run_in_pool<R: Send>(n_jobs: i64, f: impl FnOnce() -> R + Send) -> Result
     }
 }
 
+/// Below this many floating-point operations in all, handing work to the
+/// pool (about 10 microseconds) costs more than it saves.
+const MIN_PARALLEL_WORK: usize = 200_000;
+
 /// Splits `out` into consecutive chunks of `chunk` items and calls
-/// `f(state, index, chunk)` on each, in parallel for `n_jobs` != 1. `state`
-/// is a per-worker scratch made by `init`, so hot loops never allocate.
-pub fn for_each_chunk<T, S, I, F>(n_jobs: i64, out: &mut [T], chunk: usize, init: I, f: F) -> Result<()>
+/// `f(state, index, chunk)` on each, in parallel for `n_jobs` != 1 when the
+/// total work (`work_per_chunk` operations each, an estimate) is worth it.
+/// `state` is a per-worker scratch made by `init`, so hot loops never
+/// allocate.
+pub fn for_each_chunk<T, S, I, F>(n_jobs: i64, out: &mut [T], chunk: usize, work_per_chunk: usize, init: I, f: F) -> Result<()>
 where
     T: Send,
     I: Fn() -> S + Sync + Send,
@@ -86,7 +99,7 @@ where
         return Ok(());
     }
     let count = out.len() / chunk;
-    if threads == 1 || count == 1 {
+    if threads == 1 || count == 1 || count.saturating_mul(work_per_chunk) < MIN_PARALLEL_WORK {
         let mut state = init();
         for (i, c) in out.chunks_exact_mut(chunk).enumerate() {
             f(&mut state, i, c);
@@ -119,7 +132,7 @@ mod tests {
     #[test]
     fn every_chunk_is_visited_once_in_parallel() {
         let mut out = vec![0usize; 3 * 100];
-        for_each_chunk(4, &mut out, 3, || (), |_, i, c| c.fill(i)).unwrap();
+        for_each_chunk(4, &mut out, 3, usize::MAX, || (), |_, i, c| c.fill(i)).unwrap();
         for (i, c) in out.chunks(3).enumerate() {
             assert!(c.iter().all(|&v| v == i));
         }

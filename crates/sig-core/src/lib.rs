@@ -62,6 +62,26 @@ pub trait Float:
 impl Float for f32 {}
 impl Float for f64 {}
 
+/// `1 / k` for the small integers the Horner schemes divide by, read from a
+/// table instead of dividing inside hot loops.
+#[inline(always)]
+pub(crate) fn recip<T: Float>(k: usize) -> T {
+    const TABLE: [f64; 64] = {
+        let mut t = [0.0; 64];
+        let mut k = 1;
+        while k < 64 {
+            t[k] = 1.0 / k as f64;
+            k += 1;
+        }
+        t
+    };
+    if k < TABLE.len() {
+        T::from_f64(TABLE[k]).unwrap_or_else(T::nan)
+    } else {
+        T::one() / from_usize::<T>(k)
+    }
+}
+
 /// Converts a small count to the float type; counts here are degrees and
 /// lengths, far below the range where this could lose anything that matters.
 #[inline(always)]

@@ -163,7 +163,8 @@ pub fn sig<T: Float>(
     if chunks > 1 {
         return sig_chunked(paths, shape, &tshape, transform, chunks, n_jobs, skip, out);
     }
-    for_each_chunk(n_jobs, out, out_len, || SigWorkspace::new(&tshape), |ws, b, out_sig| {
+    let work = steps.saturating_mul(tshape.len());
+    for_each_chunk(n_jobs, out, out_len, work, || SigWorkspace::new(&tshape), |ws, b, out_sig| {
         ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, &tshape, 0..steps);
         out_sig.copy_from_slice(&ws.s[skip..]);
     })
@@ -186,7 +187,7 @@ fn sig_chunked<T: Float>(
     let pl = shape.path_len();
     let len = tshape.len();
     let mut pieces = vec![T::zero(); shape.batch * chunks * len];
-    for_each_chunk(n_jobs, &mut pieces, len, || SigWorkspace::new(tshape), |ws, idx, piece| {
+    for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, || SigWorkspace::new(tshape), |ws, idx, piece| {
         let (b, c) = (idx / chunks, idx % chunks);
         let range = c * steps / chunks..(c + 1) * steps / chunks;
         ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, tshape, range);
@@ -293,7 +294,8 @@ pub fn sig_backprop<T: Float>(
     check_len("sig_derivs", sig_grads.len(), shape.batch * sig_len)?;
     check_len("out", out.len(), shape.batch * shape.path_len())?;
     let pl = shape.path_len();
-    for_each_chunk(n_jobs, out, pl, || BackpropWorkspace::new(&tshape), |ws, b, grad| {
+    let work = transform.n_increments(shape.length).saturating_mul(tshape.len()).saturating_mul(5);
+    for_each_chunk(n_jobs, out, pl, work, || BackpropWorkspace::new(&tshape), |ws, b, grad| {
         grad.fill(T::zero());
         if tshape.dim == 0 || degree == 0 {
             return;

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use crate::error::{check_len, Result, SigError};
 use crate::simd::fmadd;
-use crate::{from_usize, Float};
+use crate::{recip, Float};
 
 /// Number of coefficients of a signature of a `dim`-dimensional path
 /// truncated at `degree`: `sum_{k=1..degree} dim^k`, plus one for the
@@ -162,12 +162,12 @@ crate::simd::specialised! {
 /// offsets so that each step reads one level and writes a disjoint one.
 #[inline(always)]
 fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize) {
-    let c0 = s[0] / from_usize::<T>(k);
+    let c0 = s[0] * recip::<T>(k);
     for (u, &x) in chain[shape.level(1)].iter_mut().zip(&dx[..d]) {
         *u = c0 * x;
     }
     for i in 1..k - 1 {
-        let c = T::one() / from_usize::<T>(k - i);
+        let c = recip::<T>(k - i);
         let (lo, hi) = chain.split_at_mut(shape.offsets[i + 1]);
         let u_i = &lo[shape.level(i)];
         let u_next = &mut hi[..shape.level_len(i + 1)];
@@ -366,7 +366,7 @@ pub(crate) fn mul_exp_backward_kernel<T: Float, const D: usize, const FMA: bool>
     for k in 1..=n {
         // Forward: w_i = u_i + s_i with u_1 = s0 dx / k and
         // u_i = w_{i-1} (x) dx / (k - i + 1), stored for i < k.
-        let c1 = s0 / from_usize::<T>(k);
+        let c1 = s0 * recip::<T>(k);
         for i in 1..k {
             let (done, w_i) = w_all.split_at_mut(shape.offsets[i]);
             let w_i = &mut w_i[..shape.level_len(i)];
@@ -376,7 +376,7 @@ pub(crate) fn mul_exp_backward_kernel<T: Float, const D: usize, const FMA: bool>
                     *w = fmadd::<T, FMA>(c1, x, si);
                 }
             } else {
-                let c = T::one() / from_usize::<T>(k - i + 1);
+                let c = recip::<T>(k - i + 1);
                 let w_prev = &done[shape.level(i - 1)];
                 for ((row, &wp), s_row) in w_i.chunks_exact_mut(d).zip(w_prev).zip(s_i.chunks_exact(d)) {
                     let v = wp * c;
@@ -390,7 +390,7 @@ pub(crate) fn mul_exp_backward_kernel<T: Float, const D: usize, const FMA: bool>
         let mut cur: &mut [T] = &mut buf_a[..];
         let mut next: &mut [T] = &mut buf_b[..];
         for i in (2..=k).rev() {
-            let c = T::one() / from_usize::<T>(k - i + 1);
+            let c = recip::<T>(k - i + 1);
             let gu: &[T] = if i == k { &g[shape.level(k)] } else { &cur[..shape.level_len(i)] };
             let w_prev = &w_all[shape.level(i - 1)];
             let g_level = &mut g_out[shape.level(i - 1)];

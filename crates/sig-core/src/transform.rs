@@ -145,7 +145,7 @@ pub fn transform_path<T: Float>(
     let (lo, dout) = (transform.out_length(l), transform.out_dim(d));
     check_len("out", out.len(), shape.batch * lo * dout)?;
     let dt: T = transform.time_step(l);
-    for_each_chunk(n_jobs, out, lo * dout, || (), |_, b, out_path| {
+    for_each_chunk(n_jobs, out, lo * dout, lo * dout, || (), |_, b, out_path| {
         let path = &paths[b * l * d..(b + 1) * l * d];
         for (p, point) in out_path.chunks_exact_mut(dout).enumerate() {
             if transform.lead_lag {
@@ -177,7 +177,7 @@ pub fn transform_path_backprop<T: Float>(
     let (l, d) = (shape.length, shape.dim);
     let (lo, dout) = (transform.out_length(l), transform.out_dim(d));
     check_len("derivs", derivs.len(), shape.batch * lo * dout)?;
-    for_each_chunk(n_jobs, out, l * d, || (), |_, b, grad| {
+    for_each_chunk(n_jobs, out, l * d, lo * dout, || (), |_, b, grad| {
         let g_path = &derivs[b * lo * dout..(b + 1) * lo * dout];
         grad.fill(T::zero());
         for (p, point) in g_path.chunks_exact(dout).enumerate() {

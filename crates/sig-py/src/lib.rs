@@ -1,15 +1,18 @@
 //! `sigrs._native`: the thin binding between the Python package and
 //! `sig_core`. It checks nothing the Python layer already checked and
-//! computes nothing itself: it borrows the NumPy buffers, allocates the
-//! output array, and runs the core through [`run`], which releases the GIL,
-//! catches panics and converts errors.
+//! computes nothing itself: it borrows the NumPy buffers (inputs, and the
+//! output the Python layer allocated, so an allocation failure is an
+//! ordinary `MemoryError` there), and runs the core through [`run`], which
+//! releases the GIL, catches panics and converts errors.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use numpy::{Element, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
+use numpy::ndarray::Dimension;
+use numpy::{Element, PyReadonlyArray, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray, PyReadwriteArray2, PyReadwriteArray3, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use sig_core::{PathShape, PathTransform, SigError};
 
 create_exception!(sigrs, SigrsError, PyException, "Base class of the exceptions sigrs raises itself.");
@@ -60,66 +63,53 @@ fn path_shape<T: Element>(path: &PyReadonlyArray3<'_, T>) -> PathShape {
     PathShape::new(s[0], s[1], s[2])
 }
 
-/// A fresh C-contiguous array for the core to fill completely.
-fn output<'py, T: Element, const N: usize>(py: Python<'py>, dims: [usize; N]) -> Bound<'py, numpy::PyArray<T, numpy::ndarray::Dim<[usize; N]>>>
-where
-    [usize; N]: numpy::ndarray::IntoDimension<Dim = numpy::ndarray::Dim<[usize; N]>>,
-    numpy::ndarray::Dim<[usize; N]>: numpy::ndarray::Dimension,
-{
-    // SAFETY: every caller passes the array to a core function that writes
-    // every element before Python can see it.
-    unsafe { numpy::PyArray::new(py, dims, false) }
-}
-
-/// Borrows a NumPy array the Python layer made C-contiguous.
-fn slice<'a, T: Element, D: numpy::ndarray::Dimension>(a: &'a numpy::PyReadonlyArray<'_, T, D>, name: &'static str) -> PyResult<&'a [T]> {
+/// Borrows an array the Python layer made C-contiguous and aligned.
+fn slice<'a, T: Element, D: Dimension>(a: &'a PyReadonlyArray<'_, T, D>, name: &'static str) -> PyResult<&'a [T]> {
     a.as_slice().map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous")))
 }
 
-/// Mutable view of an array created by [`output`].
-fn slice_mut<'a, T: Element, D: numpy::ndarray::Dimension>(a: &'a Bound<'_, numpy::PyArray<T, D>>) -> &'a mut [T] {
-    // SAFETY: `a` was just created by `output`, is C-contiguous and no
-    // other reference to its data exists yet.
-    unsafe { a.as_slice_mut().expect("fresh arrays are contiguous") }
+/// Borrows the output array the Python layer allocated.
+fn slice_mut<'a, T: Element, D: Dimension>(a: &'a mut PyReadwriteArray<'_, T, D>) -> PyResult<&'a mut [T]> {
+    a.as_slice_mut().map_err(|_| PyValueError::new_err("out must be C-contiguous"))
 }
 
-/// Generates one `#[pyfunction]` per float type from a generic body.
+/// Generates one `#[pyfunction]` per float type from a generic body taking
+/// its arguments as one tuple (pyfunctions cannot be generic).
 macro_rules! float_variants {
     ($generic:ident => $f64_name:ident, $f32_name:ident) => {
         #[pyfunction]
         #[pyo3(signature = (*args))]
-        fn $f64_name<'py>(py: Python<'py>, args: Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        fn $f64_name(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
             $generic::<f64>(py, args)
         }
         #[pyfunction]
         #[pyo3(signature = (*args))]
-        fn $f32_name<'py>(py: Python<'py>, args: Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        fn $f32_name(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
             $generic::<f32>(py, args)
         }
     };
 }
 
-/// `sig(path (B, L, d), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs) -> (B, sig_len)`
-fn sig_impl<'py, T: Element + sig_core::Float>(py: Python<'py>, args: Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
-    let (path, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs): (PyReadonlyArray3<'py, T>, usize, bool, bool, f64, bool, i64) = args.extract()?;
+/// `sig(path (B, L, d), out (B, n), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)`
+fn sig_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (path, mut out, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs): (PyReadonlyArray3<T>, PyReadwriteArray2<T>, usize, bool, bool, f64, bool, i64) =
+        args.extract()?;
     let shape = path_shape(&path);
     let tr = transform(time_aug, lead_lag, end_time);
-    let out_len = sig_core::sig_length(tr.out_dim(shape.dim), degree, scalar_term)
-        .ok_or_else(|| PyOverflowError::new_err(format!("the signature of dimension {} and degree {degree} is too long", tr.out_dim(shape.dim))))?;
-    let out: Bound<'py, PyArray2<T>> = output(py, [shape.batch, out_len]);
-    let (p, o) = (slice(&path, "path")?, slice_mut(&out));
-    run(py, || sig_core::sig(p, shape, degree, tr, scalar_term, n_jobs, o))?;
-    Ok(out.into_any())
+    let (p, o) = (slice(&path, "path")?, slice_mut(&mut out)?);
+    run(py, || sig_core::sig(p, shape, degree, tr, scalar_term, n_jobs, o))
 }
 float_variants!(sig_impl => sig_f64, sig_f32);
 
-/// `sig_backprop(path (B, L, d), sig (B, n), sig_derivs (B, n), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs) -> (B, L, d)`
-fn sig_backprop_impl<'py, T: Element + sig_core::Float>(py: Python<'py>, args: Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+/// `sig_backprop(path (B, L, d), sig (B, n), sig_derivs (B, n), out (B, L, d), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)`
+fn sig_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
     #[allow(clippy::type_complexity)]
-    let (path, sig, derivs, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs): (
-        PyReadonlyArray3<'py, T>,
-        PyReadonlyArray2<'py, T>,
-        PyReadonlyArray2<'py, T>,
+    let (path, sig, derivs, mut out, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs): (
+        PyReadonlyArray3<T>,
+        PyReadonlyArray2<T>,
+        PyReadonlyArray2<T>,
+        PyReadwriteArray3<T>,
         usize,
         bool,
         bool,
@@ -129,34 +119,31 @@ fn sig_backprop_impl<'py, T: Element + sig_core::Float>(py: Python<'py>, args: B
     ) = args.extract()?;
     let shape = path_shape(&path);
     let tr = transform(time_aug, lead_lag, end_time);
-    let out: Bound<'py, PyArray3<T>> = output(py, [shape.batch, shape.length, shape.dim]);
-    let (p, s, g, o) = (slice(&path, "path")?, slice(&sig, "sig")?, slice(&derivs, "sig_derivs")?, slice_mut(&out));
-    run(py, || sig_core::sig_backprop(p, shape, degree, tr, s, g, scalar_term, n_jobs, o))?;
-    Ok(out.into_any())
+    let (p, s, g, o) = (slice(&path, "path")?, slice(&sig, "sig")?, slice(&derivs, "sig_derivs")?, slice_mut(&mut out)?);
+    run(py, || sig_core::sig_backprop(p, shape, degree, tr, s, g, scalar_term, n_jobs, o))
 }
 float_variants!(sig_backprop_impl => sig_backprop_f64, sig_backprop_f32);
 
-/// `transform_path(path (B, L, d), time_aug, lead_lag, end_time, n_jobs) -> (B, L', d')`
-fn transform_path_impl<'py, T: Element + sig_core::Float>(py: Python<'py>, args: Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
-    let (path, time_aug, lead_lag, end_time, n_jobs): (PyReadonlyArray3<'py, T>, bool, bool, f64, i64) = args.extract()?;
+/// `transform_path(path (B, L, d), out (B, L', d'), time_aug, lead_lag, end_time, n_jobs)`
+fn transform_path_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (path, mut out, time_aug, lead_lag, end_time, n_jobs): (PyReadonlyArray3<T>, PyReadwriteArray3<T>, bool, bool, f64, i64) = args.extract()?;
     let shape = path_shape(&path);
     let tr = transform(time_aug, lead_lag, end_time);
-    let out: Bound<'py, PyArray3<T>> = output(py, [shape.batch, tr.out_length(shape.length), tr.out_dim(shape.dim)]);
-    let (p, o) = (slice(&path, "path")?, slice_mut(&out));
-    run(py, || sig_core::transform_path(p, shape, tr, n_jobs, o))?;
-    Ok(out.into_any())
+    let (p, o) = (slice(&path, "path")?, slice_mut(&mut out)?);
+    run(py, || sig_core::transform_path(p, shape, tr, n_jobs, o))
 }
 float_variants!(transform_path_impl => transform_path_f64, transform_path_f32);
 
-/// `transform_path_backprop(derivs (B, L', d'), length, dim, time_aug, lead_lag, end_time, n_jobs) -> (B, L, d)`
-fn transform_path_backprop_impl<'py, T: Element + sig_core::Float>(py: Python<'py>, args: Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
-    let (derivs, length, dim, time_aug, lead_lag, end_time, n_jobs): (PyReadonlyArray3<'py, T>, usize, usize, bool, bool, f64, i64) = args.extract()?;
-    let shape = PathShape::new(derivs.shape()[0], length, dim);
+/// `transform_path_backprop(derivs (B, L', d'), out (B, L, d), time_aug, lead_lag, end_time, n_jobs)`
+fn transform_path_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (derivs, mut out, time_aug, lead_lag, end_time, n_jobs): (PyReadonlyArray3<T>, PyReadwriteArray3<T>, bool, bool, f64, i64) = args.extract()?;
+    let s = out.shape();
+    let shape = PathShape::new(s[0], s[1], s[2]);
     let tr = transform(time_aug, lead_lag, end_time);
-    let out: Bound<'py, PyArray3<T>> = output(py, [shape.batch, length, dim]);
-    let (g, o) = (slice(&derivs, "derivs")?, slice_mut(&out));
-    run(py, || sig_core::transform_path_backprop(g, shape, tr, n_jobs, o))?;
-    Ok(out.into_any())
+    let (g, o) = (slice(&derivs, "derivs")?, slice_mut(&mut out)?);
+    run(py, || sig_core::transform_path_backprop(g, shape, tr, n_jobs, o))
 }
 float_variants!(transform_path_backprop_impl => transform_path_backprop_f64, transform_path_backprop_f32);
 
