@@ -56,7 +56,9 @@ macro_rules! specialised {
                         3 => with_fma::<T, 3>($d $(, $arg)*),
                         4 => with_fma::<T, 4>($d $(, $arg)*),
                         5 => with_fma::<T, 5>($d $(, $arg)*),
+                        6 => with_fma::<T, 6>($d $(, $arg)*),
                         8 => with_fma::<T, 8>($d $(, $arg)*),
+                        16 => with_fma::<T, 16>($d $(, $arg)*),
                         _ => with_fma::<T, 0>($d $(, $arg)*),
                     }
                 }

@@ -156,17 +156,17 @@ crate::simd::specialised! {
     pub(crate) fn mul_exp_in_place<T>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], scratch: &mut [T]) = mul_exp_kernel;
 }
 
-/// Fills level i of `chain` (i = 1..k-1) with the partial product
+/// Fills level i of `chain` (i = 1..=upto) with the partial product
 /// `u_i` of level k's Horner scheme: `u_1 = s_0 dx / k` and
 /// `u_{i+1} = (u_i + s_i) (x) dx / (k - i)`. Levels live at the tensor
 /// offsets so that each step reads one level and writes a disjoint one.
 #[inline(always)]
-fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize) {
+fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize) {
     let c0 = s[0] * recip::<T>(k);
-    for (u, &x) in chain[shape.level(1)].iter_mut().zip(&dx[..d]) {
+    for (u, &x) in chain[1..1 + d].iter_mut().zip(&dx[..d]) {
         *u = c0 * x;
     }
-    for i in 1..k - 1 {
+    for i in 1..upto {
         let c = recip::<T>(k - i);
         let (lo, hi) = chain.split_at_mut(shape.offsets[i + 1]);
         let u_i = &lo[shape.level(i)];
@@ -186,7 +186,7 @@ fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &Ten
 fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize) {
     let dx = &dx[..d];
     for k in (2..=top).rev() {
-        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, k);
+        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, k, k - 1);
         let (lower, upper) = s.split_at_mut(shape.offsets[k]);
         let s_k = &mut upper[..shape.level_len(k)];
         let s_below = &lower[shape.level(k - 1)];
@@ -249,13 +249,27 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     let w = &mut w[..rows * STEP_BLOCK];
     for t in 0..count {
         let dx = &dxs[t * d..(t + 1) * d];
-        // w_t = u_{N-1} + s_{N-1}, from the levels before this step.
-        if n == 1 {
-            w[t * rows] = s[0];
-        } else {
-            horner_chain::<T, D, FMA>(d, shape, s, dx, chain, n);
-            for ((wt, &u), &si) in w[t * rows..(t + 1) * rows].iter_mut().zip(&chain[shape.level(n - 1)]).zip(&s[shape.level(n - 1)]) {
-                *wt = u + si;
+        // w_t = u_{N-1} + s_{N-1}, from the levels before this step; the
+        // chain's last product is written straight into w_t.
+        let w_t = &mut w[t * rows..(t + 1) * rows];
+        match n {
+            1 => w_t[0] = s[0],
+            2 => {
+                let c0 = s[0] * recip::<T>(2);
+                for ((wv, &x), &si) in w_t.iter_mut().zip(dx).zip(&s[1..1 + d]) {
+                    *wv = fmadd::<T, FMA>(c0, x, si);
+                }
+            }
+            _ => {
+                horner_chain::<T, D, FMA>(d, shape, s, dx, chain, n, n - 2);
+                let half = recip::<T>(2);
+                let (u, s_prev, s_top) = (&chain[shape.level(n - 2)], &s[shape.level(n - 2)], &s[shape.level(n - 1)]);
+                for (((row, s_row), &ua), &sa) in w_t.chunks_exact_mut(d).zip(s_top.chunks_exact(d)).zip(u).zip(s_prev) {
+                    let v = (ua + sa) * half;
+                    for ((wv, &x), &si) in row.iter_mut().zip(dx).zip(s_row) {
+                        *wv = fmadd::<T, FMA>(v, x, si);
+                    }
+                }
             }
         }
         horner_levels::<T, D, FMA>(d, shape, s, dx, chain, n - 1);
@@ -282,16 +296,16 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
     let rows = top.len() / D;
     let w = &w[..COUNT * rows];
     for (a, row) in top.chunks_exact_mut(D).enumerate() {
-        let mut acc = [T::zero(); D];
-        acc.copy_from_slice(row);
+        let row: &mut [T; D] = row.try_into().expect("rows have D entries");
+        let mut acc = *row;
         for t in 0..COUNT {
             let v = w[t * rows + a];
-            let dx = &dxs[t * D..(t + 1) * D];
+            let dx: &[T; D] = dxs[t * D..(t + 1) * D].try_into().expect("increments have D entries");
             for b in 0..D {
                 acc[b] = fmadd::<T, FMA>(v, dx[b], acc[b]);
             }
         }
-        row.copy_from_slice(&acc);
+        *row = acc;
     }
 }
 
