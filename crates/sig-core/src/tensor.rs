@@ -292,6 +292,36 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
 /// registers across the `COUNT` updates (a compile-time row width `D > 0`).
 #[inline(always)]
 fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(top: &mut [T], w: &[T], dxs: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if FMA && COUNT == 8 {
+        use crate::simd::avx;
+        use std::any::TypeId;
+        fn cast<T: 'static, U: 'static>(x: &[T]) -> &[U] {
+            assert_eq!(TypeId::of::<T>(), TypeId::of::<U>());
+            // SAFETY: T and U are the same type (checked above).
+            unsafe { &*(x as *const [T] as *const [U]) }
+        }
+        fn cast_mut<T: 'static, U: 'static>(x: &mut [T]) -> &mut [U] {
+            assert_eq!(TypeId::of::<T>(), TypeId::of::<U>());
+            // SAFETY: T and U are the same type (checked above).
+            unsafe { &mut *(x as *mut [T] as *mut [U]) }
+        }
+        let is_f64 = TypeId::of::<T>() == TypeId::of::<f64>();
+        // SAFETY (all three): FMA instances only run after the CPU check of
+        // `specialised!`, and D satisfies each kernel's width condition.
+        if is_f64 && D % 4 == 0 && D <= 16 {
+            unsafe { avx::rank8_update_f64::<D>(cast_mut(top), cast(w), cast(dxs)) };
+            return;
+        }
+        if !is_f64 && D % 8 == 0 && D <= 32 {
+            unsafe { avx::rank8_update_f32x8::<D>(cast_mut(top), cast(w), cast(dxs)) };
+            return;
+        }
+        if !is_f64 && D == 4 {
+            unsafe { avx::rank8_update_f32x4::<D>(cast_mut(top), cast(w), cast(dxs)) };
+            return;
+        }
+    }
     let dxs = &dxs[..COUNT * D];
     let rows = top.len() / D;
     let w = &w[..COUNT * rows];
