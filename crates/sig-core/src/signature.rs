@@ -339,15 +339,23 @@ mod tests {
 
     #[test]
     fn signature_is_the_product_of_exponentials_of_increments() {
-        for (dim, degree) in [(1, 3), (2, 4), (3, 3), (4, 3), (5, 2), (6, 2), (8, 2), (9, 2)] {
-            let p = path(3, 7, dim, dim as u64);
+        // Every specialised dimension, in f64 and f32, with paths long enough
+        // for full blocks of increments and a remainder.
+        let length = 2 * crate::tensor::STEP_BLOCK + 4;
+        for (dim, degree) in [(1, 3), (2, 4), (3, 3), (4, 4), (5, 3), (6, 3), (7, 2), (8, 3), (9, 2), (16, 3)] {
+            let p = path(3, length, dim, dim as u64);
+            let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
             let tshape = TensorShape::new(dim, degree).unwrap();
             let mut out = vec![0.0; 3 * tshape.len()];
-            sig(&p, PathShape::new(3, 7, dim), degree, PathTransform::NONE, true, 2, &mut out).unwrap();
+            let mut out32 = vec![0.0f32; 3 * tshape.len()];
+            sig(&p, PathShape::new(3, length, dim), degree, PathTransform::NONE, true, 2, &mut out).unwrap();
+            sig(&p32, PathShape::new(3, length, dim), degree, PathTransform::NONE, true, 2, &mut out32).unwrap();
             for b in 0..3 {
-                let expected = product_of_exps(&p[b * 7 * dim..(b + 1) * 7 * dim], 7, dim, degree);
-                for (x, y) in out[b * tshape.len()..(b + 1) * tshape.len()].iter().zip(&expected) {
+                let expected = product_of_exps(&p[b * length * dim..(b + 1) * length * dim], length, dim, degree);
+                let range = b * tshape.len()..(b + 1) * tshape.len();
+                for ((x, x32), y) in out[range.clone()].iter().zip(&out32[range]).zip(&expected) {
                     assert!((x - y).abs() < 1e-13, "dim {dim} degree {degree}: {x} vs {y}");
+                    assert!((*x32 as f64 - y).abs() < 1e-5, "f32 dim {dim} degree {degree}: {x32} vs {y}");
                 }
             }
         }

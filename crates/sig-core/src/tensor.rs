@@ -156,6 +156,58 @@ crate::simd::specialised! {
     pub(crate) fn mul_exp_in_place<T>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], scratch: &mut [T]) = mul_exp_kernel;
 }
 
+/// `out = v dx (+ base)` for one row of `d` numbers; with a compile-time
+/// `D` the row is a fixed-size array, which LLVM turns into vector code.
+#[inline(always)]
+fn row_axpy<T: Float, const D: usize, const FMA: bool>(d: usize, out: &mut [T], v: T, dx: &[T], base: Option<&[T]>) {
+    if D > 0 {
+        let out: &mut [T; D] = out.try_into().expect("rows have D entries");
+        let dx: &[T; D] = dx[..D].try_into().expect("increments have D entries");
+        match base {
+            Some(base) => {
+                let base: &[T; D] = base.try_into().expect("rows have D entries");
+                for b in 0..D {
+                    out[b] = fmadd::<T, FMA>(v, dx[b], base[b]);
+                }
+            }
+            None => {
+                for b in 0..D {
+                    out[b] = v * dx[b];
+                }
+            }
+        }
+    } else {
+        match base {
+            Some(base) => {
+                for ((o, &x), &z) in out.iter_mut().zip(&dx[..d]).zip(base) {
+                    *o = fmadd::<T, FMA>(v, x, z);
+                }
+            }
+            None => {
+                for (o, &x) in out.iter_mut().zip(&dx[..d]) {
+                    *o = v * x;
+                }
+            }
+        }
+    }
+}
+
+/// `out += v dx` for one row of `d` numbers (see [`row_axpy`]).
+#[inline(always)]
+fn row_axpy_in_place<T: Float, const D: usize, const FMA: bool>(d: usize, out: &mut [T], v: T, dx: &[T]) {
+    if D > 0 {
+        let out: &mut [T; D] = out.try_into().expect("rows have D entries");
+        let dx: &[T; D] = dx[..D].try_into().expect("increments have D entries");
+        for b in 0..D {
+            out[b] = fmadd::<T, FMA>(v, dx[b], out[b]);
+        }
+    } else {
+        for (o, &x) in out.iter_mut().zip(&dx[..d]) {
+            *o = fmadd::<T, FMA>(v, x, *o);
+        }
+    }
+}
+
 /// Fills level i of `chain` (i = 1..=upto) with the partial product
 /// `u_i` of level k's Horner scheme: `u_1 = s_0 dx / k` and
 /// `u_{i+1} = (u_i + s_i) (x) dx / (k - i)`. Levels live at the tensor
@@ -172,10 +224,7 @@ fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &Ten
         let u_i = &lo[shape.level(i)];
         let u_next = &mut hi[..shape.level_len(i + 1)];
         for ((row, &u), &si) in u_next.chunks_exact_mut(d).zip(u_i).zip(&s[shape.level(i)]) {
-            let v = (u + si) * c;
-            for (r, &x) in row.iter_mut().zip(&dx[..d]) {
-                *r = v * x;
-            }
+            row_axpy::<T, D, FMA>(d, row, (u + si) * c, dx, None);
         }
     }
 }
@@ -192,10 +241,7 @@ fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &Te
         let s_below = &lower[shape.level(k - 1)];
         // s_k += (u_{k-1} + s_{k-1}) (x) dx
         for ((row, &u), &si) in s_k.chunks_exact_mut(d).zip(&chain[shape.level(k - 1)]).zip(s_below) {
-            let v = u + si;
-            for (r, &x) in row.iter_mut().zip(dx) {
-                *r = fmadd::<T, FMA>(v, x, *r);
-            }
+            row_axpy_in_place::<T, D, FMA>(d, row, u + si, dx);
         }
     }
     if top >= 1 {
@@ -265,10 +311,7 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
                 let half = recip::<T>(2);
                 let (u, s_prev, s_top) = (&chain[shape.level(n - 2)], &s[shape.level(n - 2)], &s[shape.level(n - 1)]);
                 for (((row, s_row), &ua), &sa) in w_t.chunks_exact_mut(d).zip(s_top.chunks_exact(d)).zip(u).zip(s_prev) {
-                    let v = (ua + sa) * half;
-                    for ((wv, &x), &si) in row.iter_mut().zip(dx).zip(s_row) {
-                        *wv = fmadd::<T, FMA>(v, x, si);
-                    }
+                    row_axpy::<T, D, FMA>(d, row, (ua + sa) * half, dx, Some(s_row));
                 }
             }
         }
