@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use crate::batch::{for_each_chunk, resolve_n_jobs};
 use crate::error::{check_len, Result, SigError};
-use crate::tensor::{mul_exp_backward_kernel, mul_exp_block_kernel, mul_exp_kernel, tensor_mul, TensorShape, STEP_BLOCK};
+use crate::tensor::{mul_exp_backward_kernel, mul_exp_below_top_kernel, mul_exp_block_kernel, tensor_mul, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
 
@@ -256,8 +256,9 @@ fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
         for (n, &x) in neg_dx.iter_mut().zip(dx.iter()) {
             *n = -x;
         }
-        // s becomes the signature before step j.
-        mul_exp_kernel::<T, D, FMA>(d, tshape, s, neg_dx, scratch);
+        // s becomes the signature before step j. Its top level is never
+        // read by the backward step, so it is left stale and not updated.
+        mul_exp_below_top_kernel::<T, D, FMA>(d, tshape, s, neg_dx, scratch);
         mul_exp_backward_kernel::<T, D, FMA>(d, tshape, s, dx, g, g_next, gdx, ws);
         std::mem::swap(g, g_next);
         transform.increment_backward(grad, dim, j, gdx);

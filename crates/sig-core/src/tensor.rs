@@ -265,6 +265,19 @@ pub(crate) fn mul_exp_kernel<T: Float, const D: usize, const FMA: bool>(
     horner_levels::<T, D, FMA>(d, shape, s, dx, scratch, shape.degree);
 }
 
+/// Levels `1..N-1` of `s <- s (x) exp(dx)`; level N is left as it was.
+#[inline(always)]
+pub(crate) fn mul_exp_below_top_kernel<T: Float, const D: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &mut [T],
+    dx: &[T],
+    scratch: &mut [T],
+) {
+    let d = if D == 0 { d_rt } else { D };
+    horner_levels::<T, D, FMA>(d, shape, s, dx, scratch, shape.degree.saturating_sub(1));
+}
+
 /// How many increments [`mul_exp_block_kernel`] takes at once.
 pub(crate) const STEP_BLOCK: usize = 8;
 
