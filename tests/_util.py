@@ -39,11 +39,12 @@ def cuda_available() -> bool:
 
 
 def peer(name: str):
-    """Import a peer library used as an oracle, or skip just this test."""
+    """Import a peer library used as an oracle. The test command installs both
+    peers, so a missing one is an error, not a skip."""
     try:
         return importlib.import_module(name)
-    except ImportError:
-        pytest.skip(f"peer library {name!r} is not installed")
+    except ImportError as err:
+        raise RuntimeError(f"peer library {name!r} is not installed; scripts/test.sh installs it") from err
 
 
 def to_numpy(x) -> np.ndarray:

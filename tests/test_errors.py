@@ -261,6 +261,22 @@ def test_sig_of_cuda_tensor_raises_cuda_unavailable_error():
         sigrs.transform_path(x, time_aug=True)
 
 
+def test_cuda_device_check_explains_why_cuda_cannot_run():
+    # Runs everywhere: a stand-in carrying a CUDA device goes through the same
+    # check a CUDA tensor does, so the error type and message are tested
+    # without a GPU.
+    from types import SimpleNamespace
+
+    from sigrs._checks import check_cuda_device
+
+    stand_in = SimpleNamespace(device=torch.device("cuda:0"))
+    with pytest.raises(sigrs.CudaUnavailableError, match=r"path is on cuda:0.*\.cpu\(\)"):
+        check_cuda_device(stand_in, "path")
+    assert issubclass(sigrs.CudaUnavailableError, sigrs.SigrsError)
+    assert sigrs.cuda_available() is False
+    assert "CUDA" in sigrs.cuda_status()
+
+
 @pytest.mark.cuda
 def test_sig_backprop_of_cuda_tensor_raises_cuda_unavailable_error():
     x = torch.ones((2, 5, 2), dtype=torch.float64, device="cuda")
