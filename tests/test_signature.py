@@ -473,3 +473,30 @@ def test_torch_input_works_under_inference_mode(rng):
     with torch.inference_mode():
         out = sigrs.sig(x, 3, time_aug=True)
     assert_close(out, ref.sig(x.numpy(), 3, time_aug=True), F64_RTOL)
+
+
+def _sig_in_forked_child(path):
+    return sigrs.sig(path, 3, n_jobs=2)
+
+
+def test_thread_pool_works_in_forked_children(rng):
+    # DataLoader workers are forked: a child must not wait on its parent's
+    # pool threads, which do not exist in the child.
+    import multiprocessing
+
+    path = rng.standard_normal((64, 200, 3))
+    expected = sigrs.sig(path, 3, n_jobs=2)  # the parent builds its pool first
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_sig_in_forked_child, (path,)).get(timeout=120)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("np_dtype, rtol", [(np.float64, 1e-11), (np.float32, 1e-4)])
+def test_long_single_path_split_over_threads_matches_serial(rng, np_dtype, rtol):
+    # With fewer paths than threads a path is cut into pieces joined by Chen's
+    # identity; the result equals the serial one up to rounding.
+    path = (rng.standard_normal((2000, 3)) * 0.05).cumsum(axis=0).astype(np_dtype)
+    serial = sigrs.sig(path, 4, n_jobs=1)
+    split = sigrs.sig(path, 4, n_jobs=4)
+    np.testing.assert_allclose(split, serial, rtol=rtol, atol=rtol * np.abs(serial).max())
+    np.testing.assert_allclose(serial, ref.sig(path.astype(np.float64), 4), rtol=rtol, atol=rtol * np.abs(serial).max())

@@ -93,7 +93,7 @@ def sig(
         >>> import numpy as np, sigrs
         >>> path = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 2.0]])
         >>> sigrs.sig(path, 2)
-        array([1., 2., 0.5, 2., 0., 2.])
+        array([1. , 2. , 0.5, 2. , 0. , 2. ])
     """
     degree = check_degree(degree)
     time_aug = check_bool(time_aug, "time_aug")

@@ -37,7 +37,11 @@ fn driver_library_loads() -> Result<(), String> {
             return Ok(());
         }
     }
-    Err(format!("no CUDA driver library found (tried {})", candidates.join(", ")))
+    Err(format!(
+        "no CUDA driver library could be loaded ({} and {} other names tried)",
+        candidates.last().map_or("libcuda", String::as_str),
+        candidates.len().saturating_sub(1)
+    ))
 }
 
 /// Looks for a usable CUDA driver, once per process.
