@@ -24,7 +24,7 @@ import torch
 
 from .signature import sig_array, sig_backprop_array
 from .transform import transform_path_array, transform_path_backprop_array
-from ._checks import aug_dim, sig_len
+from ._checks import as_array, aug_dim, sig_len
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -94,7 +94,7 @@ def _keep_options(ctx, inputs, n_tensors: int) -> None:
 def _sig_impl(
     path: torch.Tensor, degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, n_jobs: int
 ) -> torch.Tensor:
-    return torch.from_numpy(sig_array(_np(path), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs))
+    return torch.from_numpy(sig_array(as_array(_np(path), "path", 2), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs))
 
 
 def _sig_fake(path, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs):

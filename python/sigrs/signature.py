@@ -111,15 +111,20 @@ def sig(
 def sig_array(
     path: np.ndarray, degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, n_jobs: int
 ) -> np.ndarray:
-    """:func:`sig` on checked arguments and an ndarray (also the CPU kernel of the torch op)."""
-    path = as_array(path, "path", 2)  # a no-op for arrays sig() already converted
+    """:func:`sig` on checked arguments and an array :func:`as_array` returned
+    (also the CPU kernel of the torch op)."""
     shape = path.shape
-    if len(shape) != 3:
+    ndim = len(shape)
+    if ndim == 2:
+        path = path[None]
+    elif ndim > 3:
         path = path.reshape(batch_size(shape[:-2]), shape[-2], shape[-1])
     n = _native.sig_length(aug_dim(shape[-1], time_aug, lead_lag), degree, scalar_term)
     out = empty_output((path.shape[0], n), path.dtype)
     native_for(_SIG, path.dtype)(path, out, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
-    return out if len(shape) == 3 else out.reshape(*shape[:-2], n)
+    if ndim == 3:
+        return out
+    return out[0] if ndim == 2 else out.reshape(*shape[:-2], n)
 
 
 signature = sig
