@@ -99,7 +99,7 @@ impl TensorShape {
     /// Workspace length that [`mul_exp_block_kernel`] needs.
     #[inline]
     pub(crate) fn mul_exp_block_ws_len(&self) -> usize {
-        self.offsets[self.degree] + self.level_len(self.degree.saturating_sub(1)) * STEP_BLOCK
+        2 * self.offsets[self.degree] + self.level_len(self.degree.saturating_sub(1)) * STEP_BLOCK
     }
 
     /// Workspace length that the backward kernel needs: the Horner partial
@@ -188,6 +188,25 @@ fn row_axpy<T: Float, const D: usize, const FMA: bool>(d: usize, out: &mut [T], 
                     *o = v * x;
                 }
             }
+        }
+    }
+}
+
+/// `w = v_w dx + s; s += v_s dx` for one row of `d` numbers (see [`row_axpy`]).
+#[inline(always)]
+fn row_top_and_next<T: Float, const D: usize, const FMA: bool>(d: usize, w: &mut [T], s: &mut [T], v_w: T, v_s: T, dx: &[T]) {
+    if D > 0 {
+        let w: &mut [T; D] = w.try_into().expect("rows have D entries");
+        let s: &mut [T; D] = s.try_into().expect("rows have D entries");
+        let dx: &[T; D] = dx[..D].try_into().expect("increments have D entries");
+        for b in 0..D {
+            w[b] = fmadd::<T, FMA>(v_w, dx[b], s[b]);
+            s[b] = fmadd::<T, FMA>(v_s, dx[b], s[b]);
+        }
+    } else {
+        for ((wv, sv), &x) in w.iter_mut().zip(s.iter_mut()).zip(&dx[..d]) {
+            *wv = fmadd::<T, FMA>(v_w, x, *sv);
+            *sv = fmadd::<T, FMA>(v_s, x, *sv);
         }
     }
 }
@@ -304,31 +323,40 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
         return;
     }
     let rows = shape.level_len(n - 1);
-    let (chain, w) = ws.split_at_mut(shape.offsets[n]);
+    let (chains, w) = ws.split_at_mut(2 * shape.offsets[n]);
+    let (chain_top, chain_next) = chains.split_at_mut(shape.offsets[n]);
     let w = &mut w[..rows * STEP_BLOCK];
+    let half = recip::<T>(2);
     for t in 0..count {
         let dx = &dxs[t * d..(t + 1) * d];
-        // w_t = u_{N-1} + s_{N-1}, from the levels before this step; the
-        // chain's last product is written straight into w_t.
         let w_t = &mut w[t * rows..(t + 1) * rows];
-        match n {
-            1 => w_t[0] = s[0],
-            2 => {
-                let c0 = s[0] * recip::<T>(2);
-                for ((wv, &x), &si) in w_t.iter_mut().zip(dx).zip(&s[1..1 + d]) {
-                    *wv = fmadd::<T, FMA>(c0, x, si);
-                }
-            }
-            _ => {
-                horner_chain::<T, D, FMA>(d, shape, s, dx, chain, n, n - 2);
-                let half = recip::<T>(2);
-                let (u, s_prev, s_top) = (&chain[shape.level(n - 2)], &s[shape.level(n - 2)], &s[shape.level(n - 1)]);
-                for (((row, s_row), &ua), &sa) in w_t.chunks_exact_mut(d).zip(s_top.chunks_exact(d)).zip(u).zip(s_prev) {
-                    row_axpy::<T, D, FMA>(d, row, (ua + sa) * half, dx, Some(s_row));
-                }
-            }
+        if n == 1 {
+            w_t[0] = s[0];
+            continue;
         }
-        horner_levels::<T, D, FMA>(d, shape, s, dx, chain, n - 1);
+        // One pass over the rows of level N-1 writes w_t (the top level's
+        // last Horner product, from the levels before this step) and
+        // updates level N-1 itself: both are `v (x) dx` plus the old level.
+        // Their `v`s come from two Horner chains up to level N-2 (a chain up
+        // to level 0 is the scalar s_0).
+        if n >= 3 {
+            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_top, n, n - 2);
+            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_next, n - 1, n - 2);
+        }
+        let (lower, upper) = s.split_at_mut(shape.offsets[n - 1]);
+        let s_prev = &lower[shape.level(n - 2)];
+        let s_next = &mut upper[..rows];
+        let (u_top, u_next): (&[T], &[T]) = if n >= 3 {
+            (&chain_top[shape.level(n - 2)], &chain_next[shape.level(n - 2)])
+        } else {
+            (&[T::zero()][..], &[T::zero()][..])
+        };
+        for ((((w_row, s_row), &sa), &ut), &un) in
+            w_t.chunks_exact_mut(d).zip(s_next.chunks_exact_mut(d)).zip(s_prev).zip(u_top).zip(u_next)
+        {
+            row_top_and_next::<T, D, FMA>(d, w_row, s_row, (ut + sa) * half, un + sa, dx);
+        }
+        horner_levels::<T, D, FMA>(d, shape, s, dx, chain_top, n - 2);
     }
     let s_top = &mut s[shape.level(n)];
     if D > 0 && count == STEP_BLOCK {
