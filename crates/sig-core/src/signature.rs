@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use crate::batch::{for_each_chunk, resolve_n_jobs};
 use crate::error::{check_len, Result, SigError};
-use crate::tensor::{mul_exp_backward_kernel, mul_exp_below_top_kernel, mul_exp_block_kernel, tensor_mul, TensorShape, STEP_BLOCK};
+use crate::tensor::{horner_levels, mul_exp_backward_kernel, mul_exp_block_kernel, tensor_mul, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
 
@@ -250,6 +250,7 @@ fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
     ws: &mut BackpropWorkspace<T>,
     grad: &mut [T],
 ) {
+    let d = if D == 0 { d } else { D };
     let BackpropWorkspace { s, g, g_next, dx, neg_dx, gdx, scratch, ws } = ws;
     for j in (0..transform.n_increments(length)).rev() {
         transform.increment(path, dim, length, j, dx);
@@ -258,7 +259,7 @@ fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
         }
         // s becomes the signature before step j. Its top level is never
         // read by the backward step, so it is left stale and not updated.
-        mul_exp_below_top_kernel::<T, D, FMA>(d, tshape, s, neg_dx, scratch);
+        horner_levels::<T, D, FMA>(d, tshape, s, neg_dx, scratch, tshape.degree.saturating_sub(1));
         mul_exp_backward_kernel::<T, D, FMA>(d, tshape, s, dx, g, g_next, gdx, ws);
         std::mem::swap(g, g_next);
         transform.increment_backward(grad, dim, j, gdx);

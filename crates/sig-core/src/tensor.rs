@@ -251,7 +251,7 @@ fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &Ten
 /// The Horner update of levels `top..=1` of `s <- s (x) exp(dx)` (levels
 /// above `top` untouched), top first. `chain` needs `offsets[top]` entries.
 #[inline(always)]
-fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize) {
+pub(crate) fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize) {
     let dx = &dx[..d];
     for k in (2..=top).rev() {
         horner_chain::<T, D, FMA>(d, shape, s, dx, chain, k, k - 1);
@@ -282,19 +282,6 @@ pub(crate) fn mul_exp_kernel<T: Float, const D: usize, const FMA: bool>(
 ) {
     let d = if D == 0 { d_rt } else { D };
     horner_levels::<T, D, FMA>(d, shape, s, dx, scratch, shape.degree);
-}
-
-/// Levels `1..N-1` of `s <- s (x) exp(dx)`; level N is left as it was.
-#[inline(always)]
-pub(crate) fn mul_exp_below_top_kernel<T: Float, const D: usize, const FMA: bool>(
-    d_rt: usize,
-    shape: &TensorShape,
-    s: &mut [T],
-    dx: &[T],
-    scratch: &mut [T],
-) {
-    let d = if D == 0 { d_rt } else { D };
-    horner_levels::<T, D, FMA>(d, shape, s, dx, scratch, shape.degree.saturating_sub(1));
 }
 
 /// How many increments [`mul_exp_block_kernel`] takes at once.
