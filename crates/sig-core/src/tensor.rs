@@ -414,6 +414,7 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
 /// `u = c w (x) dx` (length `m d`), adds `c sum_a w[a] gu[a, :]` to `gdx`
 /// and writes `gw[a] = c <gu[a, :], dx>`, also adding it to `g_level`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn horner_step_backward<T: Float, const D: usize, const FMA: bool>(
     d: usize,
     c: T,
@@ -453,6 +454,7 @@ crate::simd::specialised! {
 
 /// Body of [`mul_exp_backward`]; see there.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn mul_exp_backward_kernel<T: Float, const D: usize, const FMA: bool>(
     d_rt: usize,
     shape: &TensorShape,

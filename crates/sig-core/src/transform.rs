@@ -149,7 +149,7 @@ pub fn transform_path<T: Float>(
         let path = &paths[b * l * d..(b + 1) * l * d];
         for (p, point) in out_path.chunks_exact_mut(dout).enumerate() {
             if transform.lead_lag {
-                let (lag, lead) = (p / 2, (p + 1) / 2);
+                let (lag, lead) = (p / 2, p.div_ceil(2));
                 point[..d].copy_from_slice(&path[lag * d..(lag + 1) * d]);
                 point[d..2 * d].copy_from_slice(&path[lead * d..(lead + 1) * d]);
             } else {
@@ -182,7 +182,7 @@ pub fn transform_path_backprop<T: Float>(
         grad.fill(T::zero());
         for (p, point) in g_path.chunks_exact(dout).enumerate() {
             if transform.lead_lag {
-                let (lag, lead) = (p / 2, (p + 1) / 2);
+                let (lag, lead) = (p / 2, p.div_ceil(2));
                 for (g, &v) in grad[lag * d..(lag + 1) * d].iter_mut().zip(&point[..d]) {
                     *g += v;
                 }
