@@ -11,6 +11,19 @@ Torch tensors work the same way and are differentiable through autograd.
 
 from ._native import CudaUnavailableError, SigrsError, __version__
 from ._device import cuda_available, cuda_status
+from .algebra import (
+    extract_sig_coef,
+    extract_sig_level,
+    linear_sig,
+    linear_sig_backprop,
+    multi_sig_combine,
+    multi_sig_combine_backprop,
+    sig_combine,
+    sig_combine_backprop,
+    sig_inverse,
+    sig_join,
+    sig_join_backprop,
+)
 from .signature import sig, sig_backprop, sig_length, signature
 from .transform import transform_path, transform_path_backprop
 from .words import idx_to_word, word_to_idx, words, words_of_length
@@ -21,6 +34,17 @@ __all__ = [
     "__version__",
     "cuda_available",
     "cuda_status",
+    "extract_sig_coef",
+    "extract_sig_level",
+    "linear_sig",
+    "linear_sig_backprop",
+    "multi_sig_combine",
+    "multi_sig_combine_backprop",
+    "sig_combine",
+    "sig_combine_backprop",
+    "sig_inverse",
+    "sig_join",
+    "sig_join_backprop",
     "idx_to_word",
     "sig",
     "sig_backprop",

@@ -73,7 +73,7 @@ def _differentiable(
     def call(*inputs):
         if torch.compiler.is_compiling():
             return op(*inputs)
-        if torch.is_grad_enabled() and any(inputs[i].requires_grad for i in range(n_tensors)):
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs[:n_tensors]):
             return Eager.apply(*inputs)
         return impl(*inputs)
 
@@ -92,49 +92,78 @@ def _keep_options(ctx, inputs, n_tensors: int) -> None:
 
 
 def _sig_impl(
-    path: torch.Tensor, degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, n_jobs: int
+    path: torch.Tensor,
+    initial: Optional[torch.Tensor],
+    degree: int,
+    time_aug: bool,
+    lead_lag: bool,
+    end_time: float,
+    scalar_term: bool,
+    stream: bool,
+    inverse: bool,
+    n_jobs: int,
 ) -> torch.Tensor:
-    return torch.from_numpy(sig_array(as_array(_np(path), "path", 2), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs))
+    init = None if initial is None else _np(initial)
+    return torch.from_numpy(
+        sig_array(as_array(_np(path), "path", 2), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs, stream, inverse, init)
+    )
 
 
-def _sig_fake(path, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs):
+def _sig_fake(path, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs):
     n = sig_len(aug_dim(path.shape[-1], time_aug, lead_lag), degree, scalar_term)
+    if stream:
+        return path.new_empty((*path.shape[:-2], path.shape[-2] - 1, n))
     return path.new_empty((*path.shape[:-2], n))
 
 
 def _sig_setup(ctx, inputs, output):
-    ctx.save_for_backward(inputs[0], output)
-    _keep_options(ctx, inputs, 1)
+    ctx.save_for_backward(inputs[0], inputs[1], output)
+    _keep_options(ctx, inputs, 2)
 
 
 def _sig_backward(ctx, grad):
-    path, out = ctx.saved_tensors
-    grad_path = sig_backprop(path, out, grad, *ctx.options)
-    return grad_path, None, None, None, None, None, None
+    path, initial, out = ctx.saved_tensors
+    degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs = ctx.options
+    grad_path, grad_initial = sig_backprop(
+        path, out, grad, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs
+    )
+    return grad_path, (None if initial is None else grad_initial), None, None, None, None, None, None, None, None
 
 
 def _sig_backprop_impl(
     path: torch.Tensor,
     sig: torch.Tensor,
     sig_derivs: torch.Tensor,
+    initial: Optional[torch.Tensor],
     degree: int,
     time_aug: bool,
     lead_lag: bool,
     end_time: float,
     scalar_term: bool,
+    stream: bool,
+    inverse: bool,
     n_jobs: int,
-) -> torch.Tensor:
-    return torch.from_numpy(
-        sig_backprop_array(_np(path), _np(sig), _np(sig_derivs), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    init = None if initial is None else _np(initial)
+    d_path, d_initial = sig_backprop_array(
+        _np(path), _np(sig), _np(sig_derivs), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs, stream, inverse, init
     )
+    # A custom op returns a fixed number of tensors: no initial, no gradient (empty).
+    return torch.from_numpy(d_path), (path.new_empty((0,)) if d_initial is None else torch.from_numpy(d_initial))
 
 
-def _sig_backprop_fake(path, sig, sig_derivs, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs):
-    return path.new_empty(path.shape)
+def _sig_backprop_fake(path, sig, sig_derivs, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs):
+    return path.new_empty(path.shape), (path.new_empty((0,)) if initial is None else initial.new_empty(initial.shape))
 
 
-sig_backprop = _differentiable("sig_backprop", _sig_backprop_impl, _sig_backprop_fake, lambda ctx, i, o: None, None, 3)
-sig = _differentiable("sig", _sig_impl, _sig_fake, _sig_setup, _sig_backward, 1)
+_sig_backprop_op = _differentiable("sig_backprop", _sig_backprop_impl, _sig_backprop_fake, lambda ctx, i, o: None, None, 4)
+sig = _differentiable("sig", _sig_impl, _sig_fake, _sig_setup, _sig_backward, 2)
+
+
+def sig_backprop(path, sig, sig_derivs, initial, *options):
+    """``(d_path, d_initial or None)`` through the ``sigrs::sig_backprop`` op."""
+    d_path, d_initial = _sig_backprop_op(path, sig, sig_derivs, initial, *options)
+    return d_path, (None if initial is None else d_initial)
 
 
 # --- path transforms -----------------------------------------------------------
@@ -195,3 +224,165 @@ transform_path_backprop = _differentiable(
     1,
 )
 transform_path = _differentiable("transform_path", _transform_impl, _transform_fake, _transform_setup, _transform_backward, 1)
+
+
+# --- operations on signatures (sigrs.algebra) -------------------------------------
+
+from . import algebra as _alg  # noqa: E402  (algebra imports nothing from here at import time)
+
+
+def _options_setup(n_tensors: int) -> Callable:
+    def setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:n_tensors])
+        _keep_options(ctx, inputs, n_tensors)
+
+    return setup
+
+
+def _no_setup(ctx, inputs, output):
+    return None
+
+
+def _combine_impl(sig1: torch.Tensor, sig2: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.sig_combine_array(_np(sig1), _np(sig2), d, degree, scalar_term, n_jobs))
+
+
+def _combine_backprop_impl(
+    deriv: torch.Tensor, sig1: torch.Tensor, sig2: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    g1, g2 = _alg.sig_combine_backprop_array(_np(deriv), _np(sig1), _np(sig2), d, degree, scalar_term, n_jobs)
+    return torch.from_numpy(g1), torch.from_numpy(g2)
+
+
+def _combine_backward(ctx, grad):
+    sig1, sig2 = ctx.saved_tensors
+    g1, g2 = sig_combine_backprop(grad, sig1, sig2, *ctx.options)
+    return g1, g2, None, None, None, None
+
+
+sig_combine_backprop = _differentiable(
+    "sig_combine_backprop",
+    _combine_backprop_impl,
+    lambda deriv, sig1, sig2, *o: (sig1.new_empty(sig1.shape), sig1.new_empty(sig1.shape)),
+    _no_setup,
+    None,
+    3,
+)
+sig_combine = _differentiable(
+    "sig_combine", _combine_impl, lambda sig1, sig2, *o: sig1.new_empty(sig1.shape), _options_setup(2), _combine_backward, 2
+)
+
+
+def _multi_impl(sigs: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.multi_sig_combine_array(_np(sigs), d, degree, scalar_term, n_jobs))
+
+
+def _multi_backprop_impl(derivs: torch.Tensor, sigs: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.multi_sig_combine_backprop_array(_np(derivs), _np(sigs), d, degree, scalar_term, n_jobs))
+
+
+def _multi_backward(ctx, grad):
+    (sigs,) = ctx.saved_tensors
+    return multi_sig_combine_backprop(grad, sigs, *ctx.options), None, None, None, None
+
+
+multi_sig_combine_backprop = _differentiable(
+    "multi_sig_combine_backprop", _multi_backprop_impl, lambda derivs, sigs, *o: sigs.new_empty(sigs.shape), _no_setup, None, 2
+)
+multi_sig_combine = _differentiable(
+    "multi_sig_combine",
+    _multi_impl,
+    lambda sigs, *o: sigs.new_empty((*sigs.shape[:-2], sigs.shape[-1])),
+    _options_setup(1),
+    _multi_backward,
+    1,
+)
+
+
+def _join_impl(sig: torch.Tensor, displacement: torch.Tensor, d: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.sig_join_array(_np(sig), _np(displacement), d, degree, scalar_term, prepend, n_jobs))
+
+
+def _join_backprop_impl(
+    d_out: torch.Tensor, sig: torch.Tensor, displacement: torch.Tensor, d: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    g_sig, g_disp = _alg.sig_join_backprop_array(_np(d_out), _np(sig), _np(displacement), d, degree, scalar_term, prepend, n_jobs)
+    return torch.from_numpy(g_sig), torch.from_numpy(g_disp)
+
+
+def _join_backward(ctx, grad):
+    sig, displacement = ctx.saved_tensors
+    g_sig, g_disp = sig_join_backprop(grad, sig, displacement, *ctx.options)
+    return g_sig, g_disp, None, None, None, None, None
+
+
+sig_join_backprop = _differentiable(
+    "sig_join_backprop",
+    _join_backprop_impl,
+    lambda d_out, sig, disp, *o: (sig.new_empty(sig.shape), disp.new_empty(disp.shape)),
+    _no_setup,
+    None,
+    3,
+)
+sig_join = _differentiable(
+    "sig_join", _join_impl, lambda sig, disp, *o: sig.new_empty(sig.shape), _options_setup(2), _join_backward, 2
+)
+
+
+def _linear_impl(displacement: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.linear_sig_array(_np(displacement), d, degree, scalar_term, n_jobs))
+
+
+def _linear_fake(displacement, d, degree, scalar_term, n_jobs):
+    return displacement.new_empty((*displacement.shape[:-1], sig_len(d, degree, scalar_term)))
+
+
+def _linear_backprop_impl(derivs: torch.Tensor, displacement: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.linear_sig_backprop_array(_np(derivs), _np(displacement), d, degree, scalar_term, n_jobs))
+
+
+def _linear_backward(ctx, grad):
+    (displacement,) = ctx.saved_tensors
+    return linear_sig_backprop(grad, displacement, *ctx.options), None, None, None, None
+
+
+linear_sig_backprop = _differentiable(
+    "linear_sig_backprop", _linear_backprop_impl, lambda derivs, disp, *o: disp.new_empty(disp.shape), _no_setup, None, 2
+)
+linear_sig = _differentiable("linear_sig", _linear_impl, _linear_fake, _options_setup(1), _linear_backward, 1)
+
+
+def _inverse_impl(sig: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.sig_inverse_array(_np(sig), d, degree, scalar_term, False, n_jobs))
+
+
+def _inverse_transpose_impl(grad: torch.Tensor, d: int, degree: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_alg.sig_inverse_array(_np(grad), d, degree, scalar_term, True, n_jobs))
+
+
+def _inverse_backward(ctx, grad):
+    return _inverse_transpose(grad, *ctx.options), None, None, None, None
+
+
+def _inverse_transpose_backward(ctx, grad):
+    # The antipode is linear and its own transpose: the gradient of its
+    # transpose is the antipode again (level 0 carries no gradient).
+    return _inverse_transpose(grad, *ctx.options), None, None, None, None
+
+
+_inverse_transpose = _differentiable(
+    "sig_inverse_transpose",
+    _inverse_transpose_impl,
+    lambda grad, *o: grad.new_empty(grad.shape),
+    lambda ctx, inputs, output: _keep_options(ctx, inputs, 1),
+    _inverse_transpose_backward,
+    1,
+)
+sig_inverse = _differentiable(
+    "sig_inverse",
+    _inverse_impl,
+    lambda sig, *o: sig.new_empty(sig.shape),
+    lambda ctx, inputs, output: _keep_options(ctx, inputs, 1),
+    _inverse_backward,
+    1,
+)

@@ -114,6 +114,26 @@ where
     Ok(())
 }
 
+/// Like [`for_each_chunk`], over the items of a slice (for outputs that
+/// are not one flat buffer, e.g. pairs of gradients).
+pub fn for_each_item<X, S, I, F>(n_jobs: i64, items: &mut [X], work_per_item: usize, init: I, f: F) -> Result<()>
+where
+    X: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut X) + Sync + Send,
+{
+    let threads = resolve_n_jobs(n_jobs)?;
+    if threads == 1 || items.len() <= 1 || items.len().saturating_mul(work_per_item) < MIN_PARALLEL_WORK {
+        let mut state = init();
+        for (i, x) in items.iter_mut().enumerate() {
+            f(&mut state, i, x);
+        }
+    } else {
+        pool(threads).install(|| items.par_iter_mut().enumerate().for_each_init(&init, |state, (i, x)| f(state, i, x)));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,10 +26,12 @@
 //! ```
 //!
 //! Modules: [`tensor`] (the truncated tensor algebra), [`signature`]
-//! (forward and backward passes), [`transform`] (time augmentation and
+//! (forward and backward passes, streams, inverses), [`algebra`] (Chen
+//! products, joins and inverses of signatures), [`transform`] (time augmentation and
 //! lead-lag, fused into the passes), [`batch`] (rayon batching and the
 //! `n_jobs` convention), [`words`] (indexing words in a signature).
 
+pub mod algebra;
 pub mod batch;
 pub mod error;
 mod simd;
@@ -40,7 +42,7 @@ pub mod words;
 
 pub use batch::resolve_n_jobs;
 pub use error::{Result, SigError};
-pub use signature::{sig, sig_backprop, PathShape};
+pub use signature::{sig, sig_backprop, sig_backprop_with, sig_with, PathShape, SigOptions};
 pub use tensor::{sig_length, TensorShape};
 pub use transform::{transform_path, transform_path_backprop, PathTransform};
 

@@ -10,9 +10,9 @@
 
 use std::ops::Range;
 
-use crate::batch::{for_each_chunk, resolve_n_jobs};
+use crate::batch::{for_each_chunk, for_each_item, resolve_n_jobs};
 use crate::error::{check_len, Result, SigError};
-use crate::tensor::{horner_levels, mul_exp_backward_kernel, mul_exp_block_kernel, tensor_mul, TensorShape, STEP_BLOCK};
+use crate::tensor::{antipode_copy, horner_levels, mul_exp_backward_kernel, mul_exp_block_kernel, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
 
@@ -70,10 +70,8 @@ impl<T: Float> SigWorkspace<T> {
         }
     }
 
-    /// The signature of `steps` of one path, left in `self.s`.
+    /// Multiplies `self.s` by the signature of `steps` of one path.
     fn run(&mut self, path: &[T], shape: PathShape, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>) {
-        self.s.fill(T::zero());
-        self.s[0] = T::one();
         if tshape.dim == 0 {
             return;
         }
@@ -119,6 +117,127 @@ fn sig_steps_kernel<T: Float, const D: usize, const FMA: bool>(
     }
 }
 
+/// What to compute beyond the plain signature of each path.
+///
+/// * `transform`: time augmentation / lead-lag, applied on the fly.
+/// * `scalar_term`: whether each output signature (and `initial`) starts
+///   with the level-0 term 1.
+/// * `stream`: output the signature of every prefix: row `r` (for
+///   `r = 1..length`) is the signature of the first `r + 1` points, as
+///   `(batch, length - 1, sig_len)`. Time (with `time_aug`) runs on the whole
+///   path's clock; with lead-lag a prefix ends on the point `(x_r, x_r)`.
+/// * `inverse`: output `S^-1` instead of `S` (the signature of the path run
+///   backwards).
+/// * `initial`: `batch * sig_len` numbers, a signature to start from: the
+///   output is `initial (x) S`, or `S^-1 (x) initial` with `inverse`, so that
+///   `initial` can carry a preceding piece of the path in either direction.
+///   Its level-0 entry, if present, is taken to be 1.
+#[derive(Debug, Clone, Copy)]
+pub struct SigOptions<'a, T> {
+    pub transform: PathTransform,
+    pub scalar_term: bool,
+    pub stream: bool,
+    pub inverse: bool,
+    pub initial: Option<&'a [T]>,
+}
+
+impl<T> Default for SigOptions<'_, T> {
+    fn default() -> Self {
+        SigOptions { transform: PathTransform::NONE, scalar_term: false, stream: false, inverse: false, initial: None }
+    }
+}
+
+impl<T> SigOptions<'_, T> {
+    /// Rows of output per path: `length - 1` in stream mode, else 1.
+    pub fn rows(&self, length: usize) -> usize {
+        if self.stream {
+            length.saturating_sub(1)
+        } else {
+            1
+        }
+    }
+}
+
+/// Everything the passes derive from a [`SigOptions`] once per call.
+struct SigPlan<'a, T> {
+    tshape: TensorShape,
+    /// 1 when outputs omit level 0.
+    skip: usize,
+    /// Numbers per output signature.
+    out_len: usize,
+    rows: usize,
+    /// Transformed increments per original step (2 with lead-lag).
+    per_row: usize,
+    /// Word reversal table, for the antipode (`inverse` only).
+    rev: Vec<usize>,
+    initial: Option<&'a [T]>,
+    inverse: bool,
+}
+
+impl<'a, T: Float> SigPlan<'a, T> {
+    fn new(shape: PathShape, degree: usize, opts: &SigOptions<'a, T>) -> Result<Self> {
+        opts.transform.validate()?;
+        let tshape = TensorShape::new(opts.transform.out_dim(shape.dim), degree)?;
+        let skip = usize::from(!opts.scalar_term);
+        let out_len = tshape.len() - skip;
+        if let Some(init) = opts.initial {
+            check_len("initial", init.len(), shape.batch * out_len)?;
+        }
+        let rev = if opts.inverse { word_reversal(&tshape) } else { Vec::new() };
+        Ok(SigPlan {
+            skip,
+            out_len,
+            rows: opts.rows(shape.length),
+            per_row: if opts.transform.lead_lag { 2 } else { 1 },
+            rev,
+            initial: opts.initial,
+            inverse: opts.inverse,
+            tshape,
+        })
+    }
+
+    /// Writes the starting point of path `b` into `s` (full length): the
+    /// identity, `initial`, or with `inverse` the antipode of `initial`.
+    fn load_start(&self, b: usize, s: &mut [T]) {
+        s.fill(T::zero());
+        s[0] = T::one();
+        if let Some(init) = self.initial {
+            let init = &init[b * self.out_len..(b + 1) * self.out_len];
+            let src = &init[1 - self.skip..];
+            if self.inverse {
+                antipode_copy(&self.tshape, src, 1, s, 0, &self.rev);
+            } else {
+                s[1..].copy_from_slice(src);
+            }
+        }
+    }
+
+    /// Writes a full-length state `s` as one output signature (its
+    /// antipode with `inverse`).
+    fn store(&self, s: &[T], out: &mut [T]) {
+        if self.inverse {
+            if self.skip == 0 {
+                out[0] = T::one();
+            }
+            antipode_copy(&self.tshape, s, 0, out, self.skip, &self.rev);
+        } else {
+            out.copy_from_slice(&s[self.skip..]);
+        }
+    }
+
+    /// The inverse of [`store`](Self::store) (the antipode is an
+    /// involution), level 0 set to `level0`; also maps output gradients to
+    /// state gradients, the antipode being its own transpose.
+    fn load(&self, out: &[T], s: &mut [T], level0: T) {
+        s[0] = level0;
+        if self.inverse {
+            antipode_copy(&self.tshape, &out[1 - self.skip..], 1, s, 0, &self.rev);
+        } else {
+            s[1..].copy_from_slice(&out[1 - self.skip..]);
+        }
+    }
+}
+
 /// Truncated signatures of a batch of paths.
 ///
 /// * `paths`: `shape.batch * shape.length * shape.dim` numbers, row-major.
@@ -127,6 +246,8 @@ fn sig_steps_kernel<T: Float, const D: usize, const FMA: bool>(
 /// * `scalar_term`: whether each output starts with the level-0 term 1.
 /// * `n_jobs`: 1 serial, -1 all cores, `k < -1` all but `-k - 1` cores.
 /// * `out`: `batch * sig_length(out_dim, degree, scalar_term)` numbers.
+///
+/// [`sig_with`] adds streams, inverses and initial signatures.
 ///
 /// ```
 /// use sig_core::{sig, PathShape, PathTransform};
@@ -145,44 +266,74 @@ pub fn sig<T: Float>(
     n_jobs: i64,
     out: &mut [T],
 ) -> Result<()> {
+    let opts = SigOptions { transform, scalar_term, ..SigOptions::default() };
+    sig_with(paths, shape, degree, &opts, n_jobs, out)
+}
+
+/// Signatures with every option of [`SigOptions`]; `out` holds
+/// `batch * opts.rows(length) * sig_len` numbers.
+///
+/// ```
+/// use sig_core::{sig_with, PathShape, SigOptions};
+/// // The prefixes of 0 -> 1 -> 3 in one dimension, and their inverses.
+/// let path = [0.0, 1.0, 3.0];
+/// let mut out = [0.0; 4];
+/// let opts = SigOptions { stream: true, ..SigOptions::default() };
+/// sig_with(&path, PathShape::new(1, 3, 1), 2, &opts, 1, &mut out).unwrap();
+/// assert_eq!(out, [1.0, 0.5, 3.0, 4.5]);
+/// let opts = SigOptions { stream: true, inverse: true, ..opts };
+/// sig_with(&path, PathShape::new(1, 3, 1), 2, &opts, 1, &mut out).unwrap();
+/// assert_eq!(out, [-1.0, 0.5, -3.0, 4.5]);
+/// ```
+pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &SigOptions<'_, T>, n_jobs: i64, out: &mut [T]) -> Result<()> {
     shape.check(paths)?;
-    transform.validate()?;
-    let tshape = TensorShape::new(transform.out_dim(shape.dim), degree)?;
-    let skip = usize::from(!scalar_term);
-    let out_len = tshape.len() - skip;
-    check_len("out", out.len(), shape.batch * out_len)?;
+    let plan = SigPlan::new(shape, degree, opts)?;
+    let transform = opts.transform;
     let threads = resolve_n_jobs(n_jobs)?;
+    let (tshape, out_len) = (&plan.tshape, plan.out_len);
+    check_len("out", out.len(), shape.batch.saturating_mul(plan.rows).saturating_mul(out_len))?;
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
-
+    let work = steps.saturating_mul(tshape.len());
+    if opts.stream {
+        return for_each_chunk(n_jobs, out, plan.rows * out_len, work, || StreamWorkspace::new(tshape), |ws, b, rows| {
+            plan.load_start(b, &mut ws.s);
+            if tshape.dim == 0 || out_len == 0 {
+                for row in rows.chunks_exact_mut(out_len.max(1)) {
+                    plan.store(&ws.s, row);
+                }
+                return;
+            }
+            sig_stream_steps(tshape.dim, &paths[b * pl..(b + 1) * pl], shape.dim, shape.length, &transform, &plan, ws, rows);
+        });
+    }
     let chunks = if shape.batch < threads && out_len > 0 {
         (threads / shape.batch.max(1)).min(steps / MIN_STEPS_PER_CHUNK).max(1)
     } else {
         1
     };
     if chunks > 1 {
-        return sig_chunked(paths, shape, &tshape, transform, chunks, n_jobs, skip, out);
+        return sig_chunked(paths, shape, &plan, transform, chunks, n_jobs, out);
     }
-    let work = steps.saturating_mul(tshape.len());
-    for_each_chunk(n_jobs, out, out_len, work, || SigWorkspace::new(&tshape), |ws, b, out_sig| {
-        ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, &tshape, 0..steps);
-        out_sig.copy_from_slice(&ws.s[skip..]);
+    for_each_chunk(n_jobs, out, out_len, work, || SigWorkspace::new(tshape), |ws, b, out_sig| {
+        plan.load_start(b, &mut ws.s);
+        ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, tshape, 0..steps);
+        plan.store(&ws.s, out_sig);
     })
 }
 
 /// Signatures of few long paths: each path's steps are cut into `chunks`
 /// pieces computed in parallel and joined by Chen's identity.
-#[allow(clippy::too_many_arguments)]
 fn sig_chunked<T: Float>(
     paths: &[T],
     shape: PathShape,
-    tshape: &TensorShape,
+    plan: &SigPlan<'_, T>,
     transform: PathTransform,
     chunks: usize,
     n_jobs: i64,
-    skip: usize,
     out: &mut [T],
 ) -> Result<()> {
+    let tshape = &plan.tshape;
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
     let len = tshape.len();
@@ -190,21 +341,68 @@ fn sig_chunked<T: Float>(
     for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, || SigWorkspace::new(tshape), |ws, idx, piece| {
         let (b, c) = (idx / chunks, idx % chunks);
         let range = c * steps / chunks..(c + 1) * steps / chunks;
+        ws.s.fill(T::zero());
+        ws.s[0] = T::one();
         ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, tshape, range);
         piece.copy_from_slice(&ws.s);
     })?;
-    let (mut acc, mut tmp) = (vec![T::zero(); len], vec![T::zero(); len]);
-    for (per_path, out_sig) in pieces.chunks_exact(chunks * len).zip(out.chunks_exact_mut(len - skip)) {
-        acc.copy_from_slice(&per_path[..len]);
-        for piece in per_path.chunks_exact(len).skip(1) {
-            tensor_mul(tshape, &acc, piece, &mut tmp)?;
-            std::mem::swap(&mut acc, &mut tmp);
+    let mut acc = vec![T::zero(); len];
+    for (b, (per_path, out_sig)) in pieces.chunks_exact(chunks * len).zip(out.chunks_exact_mut(plan.out_len)).enumerate() {
+        plan.load_start(b, &mut acc);
+        for piece in per_path.chunks_exact(len) {
+            mul_in_place(tshape, &mut acc, piece);
         }
-        out_sig.copy_from_slice(&acc[skip..]);
+        plan.store(&acc, out_sig);
     }
     Ok(())
 }
 
+/// Per-worker buffers of the stream pass.
+struct StreamWorkspace<T> {
+    s: Vec<T>,
+    dx: Vec<T>,
+    scratch: Vec<T>,
+}
+
+impl<T: Float> StreamWorkspace<T> {
+    fn new(shape: &TensorShape) -> Self {
+        StreamWorkspace {
+            s: vec![T::zero(); shape.len()],
+            dx: vec![T::zero(); shape.dim],
+            scratch: vec![T::zero(); shape.mul_exp_scratch_len()],
+        }
+    }
+}
+
+crate::simd::specialised! {
+    fn sig_stream_steps<T>(d: usize, path: &[T], dim: usize, length: usize, transform: &PathTransform, plan: &SigPlan<'_, T>, ws: &mut StreamWorkspace<T>, rows: &mut [T]) = sig_stream_steps_kernel;
+}
+
+/// Every prefix's signature: one Horner update per increment (no deferred
+/// top level, since every state is output), so a stream costs about one
+/// signature plus the writes.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn sig_stream_steps_kernel<T: Float, const D: usize, const FMA: bool>(
+    d: usize,
+    path: &[T],
+    dim: usize,
+    length: usize,
+    transform: &PathTransform,
+    plan: &SigPlan<'_, T>,
+    ws: &mut StreamWorkspace<T>,
+    rows: &mut [T],
+) {
+    let d = if D == 0 { d } else { D };
+    let StreamWorkspace { s, dx, scratch } = ws;
+    for (r, row) in rows.chunks_exact_mut(plan.out_len).enumerate() {
+        for j in r * plan.per_row..(r + 1) * plan.per_row {
+            transform.increment(path, dim, length, j, dx);
+            horner_levels::<T, D, FMA>(d, &plan.tshape, s, dx, scratch, plan.tshape.degree);
+        }
+        plan.store(s, row);
+    }
+}
 /// Per-worker buffers of the backward pass: a handful of signature-sized
 /// vectors, independent of the path length.
 struct BackpropWorkspace<T> {
@@ -235,9 +433,12 @@ impl<T: Float> BackpropWorkspace<T> {
 }
 
 crate::simd::specialised! {
-    fn sig_backprop_steps<T>(d: usize, path: &[T], dim: usize, length: usize, transform: &PathTransform, tshape: &TensorShape, ws: &mut BackpropWorkspace<T>, grad: &mut [T]) = sig_backprop_steps_kernel;
+    fn sig_backprop_steps<T>(d: usize, path: &[T], dim: usize, length: usize, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, ws: &mut BackpropWorkspace<T>, grad: &mut [T]) = sig_backprop_steps_kernel;
 }
 
+/// Walks `steps` backwards from the state after them (`ws.s`) with its
+/// gradient `ws.g`, leaving the state before them and its gradient there,
+/// and adding the increments' gradients to `grad`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
@@ -247,18 +448,19 @@ fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
     length: usize,
     transform: &PathTransform,
     tshape: &TensorShape,
+    steps: Range<usize>,
     ws: &mut BackpropWorkspace<T>,
     grad: &mut [T],
 ) {
     let d = if D == 0 { d } else { D };
     let BackpropWorkspace { s, g, g_next, dx, neg_dx, gdx, scratch, ws } = ws;
-    for j in (0..transform.n_increments(length)).rev() {
+    for j in steps.rev() {
         transform.increment(path, dim, length, j, dx);
         for (n, &x) in neg_dx.iter_mut().zip(dx.iter()) {
             *n = -x;
         }
-        // s becomes the signature before step j. Its top level is never
-        // read by the backward step, so it is left stale and not updated.
+        // s becomes the state before step j. Its top level is never read
+        // by the backward step, so it is left stale and not updated.
         horner_levels::<T, D, FMA>(d, tshape, s, neg_dx, scratch, tshape.degree.saturating_sub(1));
         mul_exp_backward_kernel::<T, D, FMA>(d, tshape, s, dx, g, g_next, gdx, ws);
         std::mem::swap(g, g_next);
@@ -287,33 +489,100 @@ pub fn sig_backprop<T: Float>(
     n_jobs: i64,
     out: &mut [T],
 ) -> Result<()> {
+    let opts = SigOptions { transform, scalar_term, ..SigOptions::default() };
+    sig_backprop_with(paths, shape, degree, &opts, sigs, sig_grads, n_jobs, out, None)
+}
+
+/// Gradient through [`sig_with`]: `sigs` is what it returned for these
+/// paths and options and `sig_grads` = dF/d(sigs), of the same shape.
+/// Writes dF/d(paths) into `out` and, if `initial_grad` is given, dF/d(initial)
+/// there (`batch * sig_len` numbers, level 0 zero).
+///
+/// Without `stream`, intermediate states are recovered backwards from the
+/// final one as in [`sig_backprop`]; with it, each is restarted from the
+/// stored prefix, so rounding does not accumulate over the path.
+#[allow(clippy::too_many_arguments)]
+pub fn sig_backprop_with<T: Float>(
+    paths: &[T],
+    shape: PathShape,
+    degree: usize,
+    opts: &SigOptions<'_, T>,
+    sigs: &[T],
+    sig_grads: &[T],
+    n_jobs: i64,
+    out: &mut [T],
+    initial_grad: Option<&mut [T]>,
+) -> Result<()> {
     shape.check(paths)?;
-    transform.validate()?;
-    let tshape = TensorShape::new(transform.out_dim(shape.dim), degree)?;
-    let skip = usize::from(!scalar_term);
-    let sig_len = tshape.len() - skip;
-    check_len("sig", sigs.len(), shape.batch * sig_len)?;
-    check_len("sig_derivs", sig_grads.len(), shape.batch * sig_len)?;
+    let plan = SigPlan::new(shape, degree, opts)?;
+    let (tshape, out_len, rows) = (&plan.tshape, plan.out_len, plan.rows);
+    let per_path = rows * out_len;
+    check_len("sig", sigs.len(), shape.batch * per_path)?;
+    check_len("sig_derivs", sig_grads.len(), shape.batch * per_path)?;
     check_len("out", out.len(), shape.batch * shape.path_len())?;
+    if let Some(ig) = initial_grad.as_deref() {
+        check_len("initial_grad", ig.len(), shape.batch * out_len)?;
+    }
+    let transform = opts.transform;
     let pl = shape.path_len();
-    let work = transform.n_increments(shape.length).saturating_mul(tshape.len()).saturating_mul(5);
-    for_each_chunk(n_jobs, out, pl, work, || BackpropWorkspace::new(&tshape), |ws, b, grad| {
+    let steps = transform.n_increments(shape.length);
+    let work = steps.saturating_mul(tshape.len()).saturating_mul(5);
+    // Each worker writes its path's gradient and, when asked, the gradient
+    // of its `initial`, so both go through one parallel loop over paths.
+    if pl == 0 || out_len == 0 {
+        // A 0-dimensional path: every signature is the identity.
+        if let Some(ig) = initial_grad {
+            ig.fill(T::zero());
+        }
+        return Ok(());
+    }
+    let mut combined: Vec<(&mut [T], Option<&mut [T]>)> = match initial_grad {
+        Some(ig) => out.chunks_exact_mut(pl).zip(ig.chunks_exact_mut(out_len).map(Some)).collect(),
+        None => out.chunks_exact_mut(pl).map(|c| (c, None)).collect(),
+    };
+    for_each_item(n_jobs, &mut combined, work, || BackpropWorkspace::new(tshape), |ws, b, (grad, init_grad)| {
         grad.fill(T::zero());
+        let path = &paths[b * pl..(b + 1) * pl];
+        let (s_rows, g_rows) = (&sigs[b * per_path..(b + 1) * per_path], &sig_grads[b * per_path..(b + 1) * per_path]);
         if tshape.dim == 0 || degree == 0 {
+            if let Some(ig) = init_grad {
+                ig.fill(T::zero());
+            }
             return;
         }
-        ws.s[0] = T::one();
-        ws.s[1..].copy_from_slice(&sigs[b * sig_len + 1 - skip..(b + 1) * sig_len]);
-        ws.g[0] = T::zero();
-        ws.g[1..].copy_from_slice(&sig_grads[b * sig_len + 1 - skip..(b + 1) * sig_len]);
-        sig_backprop_steps(tshape.dim, &paths[b * pl..(b + 1) * pl], shape.dim, shape.length, &transform, &tshape, ws, grad);
+        if opts.stream {
+            ws.g.fill(T::zero());
+            for r in (0..rows).rev() {
+                let row = r * out_len..(r + 1) * out_len;
+                plan.load(&g_rows[row.clone()], &mut ws.g_next, T::zero());
+                for (a, &v) in ws.g.iter_mut().zip(ws.g_next.iter()) {
+                    *a += v;
+                }
+                plan.load(&s_rows[row], &mut ws.s, T::one());
+                let steps = r * plan.per_row..(r + 1) * plan.per_row;
+                sig_backprop_steps(tshape.dim, path, shape.dim, shape.length, &transform, tshape, steps, ws, grad);
+            }
+        } else {
+            plan.load(s_rows, &mut ws.s, T::one());
+            plan.load(g_rows, &mut ws.g, T::zero());
+            sig_backprop_steps(tshape.dim, path, shape.dim, shape.length, &transform, tshape, 0..steps, ws, grad);
+        }
+        if let Some(ig) = init_grad {
+            // ws.g is now dF/d(start); start = initial, or its antipode.
+            ws.g[0] = T::zero();
+            plan.store(&ws.g, ig);
+            if plan.skip == 0 {
+                ig[0] = T::zero();
+            }
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::tensor_exp;
+    use crate::tensor::{tensor_antipode, tensor_exp, tensor_mul};
+    use crate::transform::transform_path;
 
     fn path(batch: usize, length: usize, dim: usize, seed: u64) -> Vec<f64> {
         let mut state = seed;
@@ -438,5 +707,129 @@ mod tests {
         assert!(sig(&[1.0, 2.0], PathShape::new(1, 2, 1), 3, PathTransform::NONE, false, 1, &mut out).is_err());
         assert!(sig::<f64>(&[], PathShape::new(1, 0, 1), 1, PathTransform::NONE, false, 1, &mut out).is_err());
         assert!(sig(&[0.0; 4], PathShape::new(1, 2, 2), 60, PathTransform::NONE, false, 1, &mut out).is_err());
+    }
+    const TRANSFORMS: [PathTransform; 4] = [
+        PathTransform::NONE,
+        PathTransform { time_aug: true, lead_lag: false, end_time: 2.5 },
+        PathTransform { time_aug: false, lead_lag: true, end_time: 1.0 },
+        PathTransform { time_aug: true, lead_lag: true, end_time: 0.5 },
+    ];
+
+    #[test]
+    fn stream_rows_are_the_signatures_of_the_prefixes() {
+        let (batch, length, dim, degree) = (2, 7, 2, 3);
+        let shape = PathShape::new(batch, length, dim);
+        let p = path(batch, length, dim, 21);
+        for transform in TRANSFORMS {
+            let tshape = TensorShape::new(transform.out_dim(dim), degree).unwrap();
+            let n = tshape.len();
+            let opts = SigOptions { transform, scalar_term: true, stream: true, ..SigOptions::default() };
+            let mut rows = vec![0.0; batch * (length - 1) * n];
+            sig_with(&p, shape, degree, &opts, 2, &mut rows).unwrap();
+            // Prefixes of the transformed path, on the whole path's clock.
+            let (tl, td) = (transform.out_length(length), transform.out_dim(dim));
+            let mut tp = vec![0.0; batch * tl * td];
+            transform_path(&p, shape, transform, 1, &mut tp).unwrap();
+            let per_row = if transform.lead_lag { 2 } else { 1 };
+            for b in 0..batch {
+                for r in 0..length - 1 {
+                    let points = (r + 1) * per_row + 1;
+                    let prefix = &tp[b * tl * td..(b * tl + points) * td];
+                    let mut expected = vec![0.0; n];
+                    sig(prefix, PathShape::new(1, points, td), degree, PathTransform::NONE, true, 1, &mut expected).unwrap();
+                    let got = &rows[(b * (length - 1) + r) * n..(b * (length - 1) + r + 1) * n];
+                    for (x, y) in got.iter().zip(&expected) {
+                        assert!((x - y).abs() < 1e-13, "{transform:?} b={b} r={r}: {x} vs {y}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inverse_and_initial_follow_the_group_laws() {
+        let (length, dim, degree) = (9, 3, 3);
+        let shape = PathShape::new(1, length, dim);
+        let tshape = TensorShape::new(dim, degree).unwrap();
+        let n = tshape.len();
+        let p = path(1, length, dim, 31);
+        let q = path(1, 4, dim, 32);
+        let (mut s, mut init) = (vec![0.0; n], vec![0.0; n]);
+        sig(&p, shape, degree, PathTransform::NONE, true, 1, &mut s).unwrap();
+        sig(&q, PathShape::new(1, 4, dim), degree, PathTransform::NONE, true, 1, &mut init).unwrap();
+        let mut got = vec![0.0; n];
+        let (mut expected, mut inv) = (vec![0.0; n], vec![0.0; n]);
+        tensor_antipode(&tshape, &s, &mut inv).unwrap();
+
+        let opts = SigOptions { scalar_term: true, inverse: true, ..SigOptions::default() };
+        sig_with(&p, shape, degree, &opts, 1, &mut got).unwrap();
+        tensor_mul(&tshape, &s, &got, &mut expected).unwrap();
+        for (i, x) in expected.iter().enumerate() {
+            assert!((x - f64::from(u8::from(i == 0))).abs() < 1e-13, "S (x) S^-1 [{i}] = {x}");
+        }
+
+        let opts = SigOptions { scalar_term: true, initial: Some(&init), ..SigOptions::default() };
+        sig_with(&p, shape, degree, &opts, 1, &mut got).unwrap();
+        tensor_mul(&tshape, &init, &s, &mut expected).unwrap();
+        for (x, y) in got.iter().zip(&expected) {
+            assert!((x - y).abs() < 1e-13, "initial: {x} vs {y}");
+        }
+
+        let opts = SigOptions { scalar_term: true, inverse: true, initial: Some(&init), ..SigOptions::default() };
+        sig_with(&p, shape, degree, &opts, 1, &mut got).unwrap();
+        tensor_mul(&tshape, &inv, &init, &mut expected).unwrap();
+        for (x, y) in got.iter().zip(&expected) {
+            assert!((x - y).abs() < 1e-13, "inverse with initial: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn backprop_with_options_matches_finite_differences() {
+        let (batch, length, dim, degree) = (2, 4, 2, 3);
+        let shape = PathShape::new(batch, length, dim);
+        let p = path(batch, length, dim, 41);
+        for transform in TRANSFORMS {
+            for (stream, inverse, with_initial, scalar_term) in
+                [(true, false, false, false), (false, true, false, true), (false, false, true, false), (true, true, true, true), (false, true, true, false)]
+            {
+                let n = crate::sig_length(transform.out_dim(dim), degree, scalar_term).unwrap();
+                let mut init = path(batch, n, 1, 43);
+                if scalar_term {
+                    for b in 0..batch {
+                        init[b * n] = 1.0;
+                    }
+                }
+                let rows = if stream { length - 1 } else { 1 };
+                let g = path(batch * rows, n, 1, 47);
+                let run = |q: &[f64], init: &[f64]| {
+                    let opts = SigOptions { transform, scalar_term, stream, inverse, initial: with_initial.then_some(init) };
+                    let mut out = vec![0.0; batch * rows * n];
+                    sig_with(q, shape, degree, &opts, 1, &mut out).unwrap();
+                    out
+                };
+                let s = run(&p, &init);
+                let (mut grad, mut ginit) = (vec![0.0; p.len()], vec![0.0; batch * n]);
+                let opts = SigOptions { transform, scalar_term, stream, inverse, initial: with_initial.then_some(&init[..]) };
+                sig_backprop_with(&p, shape, degree, &opts, &s, &g, 2, &mut grad, with_initial.then_some(&mut ginit[..])).unwrap();
+                let f = |q: &[f64], init: &[f64]| run(q, init).iter().zip(&g).map(|(a, b)| a * b).sum::<f64>();
+                let what = format!("{transform:?} stream={stream} inverse={inverse} initial={with_initial} scalar={scalar_term}");
+                for i in 0..p.len() {
+                    let (mut plus, mut minus) = (p.clone(), p.clone());
+                    plus[i] += 1e-6;
+                    minus[i] -= 1e-6;
+                    let fd = (f(&plus, &init) - f(&minus, &init)) / 2e-6;
+                    assert!((fd - grad[i]).abs() < 1e-7, "{what} path[{i}]: {fd} vs {}", grad[i]);
+                }
+                if with_initial {
+                    for i in 0..init.len() {
+                        let (mut plus, mut minus) = (init.clone(), init.clone());
+                        plus[i] += 1e-6;
+                        minus[i] -= 1e-6;
+                        let fd = (f(&p, &plus) - f(&p, &minus)) / 2e-6;
+                        assert!((fd - ginit[i]).abs() < 1e-7, "{what} initial[{i}]: {fd} vs {}", ginit[i]);
+                    }
+                }
+            }
+        }
     }
 }

@@ -117,20 +117,125 @@ pub fn tensor_mul<T: Float>(shape: &TensorShape, a: &[T], b: &[T], out: &mut [T]
     check_len("a", a.len(), shape.len())?;
     check_len("b", b.len(), shape.len())?;
     check_len("out", out.len(), shape.len())?;
-    for k in 0..=shape.degree {
-        let out_k = &mut out[shape.level(k)];
-        out_k.fill(T::zero());
-        for i in 0..=k {
-            let a_i = &a[shape.level(i)];
+    out.copy_from_slice(a);
+    mul_in_place(shape, out, b);
+    Ok(())
+}
+
+/// `a <- a (x) b` in place, every level included (level 0 of the product is
+/// `a_0 b_0`). Levels are written top first: level k of the product reads
+/// only levels `< k` of `a`, which are still the old values then.
+pub(crate) fn mul_in_place<T: Float>(shape: &TensorShape, a: &mut [T], b: &[T]) {
+    let b0 = b[0];
+    for k in (0..=shape.degree).rev() {
+        let (lower, upper) = a.split_at_mut(shape.offsets[k]);
+        let a_k = &mut upper[..shape.level_len(k)];
+        for v in a_k.iter_mut() {
+            *v = *v * b0;
+        }
+        for i in 0..k {
+            let a_i = &lower[shape.level(i)];
             let b_j = &b[shape.level(k - i)];
-            let width = b_j.len();
-            for (row, &ai) in out_k.chunks_exact_mut(width).zip(a_i) {
+            for (row, &ai) in a_k.chunks_exact_mut(b_j.len()).zip(a_i) {
                 for (o, &bj) in row.iter_mut().zip(b_j) {
                     *o += ai * bj;
                 }
             }
         }
     }
+}
+
+/// Gradient of `out = a (x) b`: given `g = dF/d(out)`, adds `dF/da` to `ga`
+/// and `dF/db` to `gb`. Level k of the product is `sum_i a_i (x) b_{k-i}`,
+/// a `d^i x d^(k-i)` outer product, so `ga_i += g_k . b_{k-i}` (rows) and
+/// `gb_{k-i} += a_i . g_k` (columns).
+pub(crate) fn mul_backward<T: Float>(shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T]) {
+    for k in 0..=shape.degree {
+        let g_k = &g[shape.level(k)];
+        for i in 0..=k {
+            let (a_i, b_j) = (&a[shape.level(i)], &b[shape.level(k - i)]);
+            let width = b_j.len();
+            let ga_i = &mut ga[shape.level(i)];
+            let gb_j = &mut gb[shape.level(k - i)];
+            for ((row, &ai), gai) in g_k.chunks_exact(width).zip(a_i).zip(ga_i.iter_mut()) {
+                let mut dot = T::zero();
+                for ((&gv, &bj), gbj) in row.iter().zip(b_j).zip(gb_j.iter_mut()) {
+                    dot += gv * bj;
+                    *gbj += ai * gv;
+                }
+                *gai += dot;
+            }
+        }
+    }
+}
+
+/// For every index of a tensor of this shape, the index of the reversed
+/// word (an involution within each level).
+pub(crate) fn word_reversal(shape: &TensorShape) -> Vec<usize> {
+    let d = shape.dim;
+    let mut rev = vec![0usize; shape.len()];
+    if shape.degree >= 1 {
+        for i in 0..d {
+            rev[1 + i] = 1 + i;
+        }
+    }
+    // A word of level k is (first letter a, rest r): its reversal is
+    // (reversal of r, then a), i.e. rev_k(a d^(k-1) + r) = rev_{k-1}(r) d + a.
+    for k in 2..=shape.degree {
+        let (below, this) = (shape.offsets[k - 1], shape.offsets[k]);
+        let width = shape.level_len(k - 1);
+        for a in 0..d {
+            for r in 0..width {
+                rev[this + a * width + r] = this + (rev[below + r] - below) * d + a;
+            }
+        }
+    }
+    rev
+}
+
+/// `a <- antipode(a)` in place: the coefficient of a word w of length k
+/// becomes `(-1)^k` times that of w reversed. The antipode reverses
+/// products, `antipode(a (x) b) = antipode(b) (x) antipode(a)`, is its own
+/// inverse and its own transpose, and on signatures (group-like elements)
+/// it is the inverse: `S(x)^-1 = antipode(S(x)) = S(x reversed)`.
+/// `rev` is [`word_reversal`] of `shape`.
+pub(crate) fn antipode_in_place<T: Float>(shape: &TensorShape, a: &mut [T], rev: &[usize]) {
+    for k in 1..=shape.degree {
+        let range = shape.level(k);
+        for i in range.clone() {
+            let j = rev[i];
+            if j > i {
+                a.swap(i, j);
+            }
+        }
+        if k % 2 == 1 {
+            for v in &mut a[range] {
+                *v = -*v;
+            }
+        }
+    }
+}
+
+/// `dst = antipode(src)` between buffers that may omit level 0: `src`
+/// starts at level `src_skip` (0 or 1) and `dst` at level `dst_skip`.
+/// Level 0 of `dst`, if present, is left to the caller.
+pub(crate) fn antipode_copy<T: Float>(shape: &TensorShape, src: &[T], src_skip: usize, dst: &mut [T], dst_skip: usize, rev: &[usize]) {
+    for k in 1..=shape.degree {
+        let negate = k % 2 == 1;
+        for i in shape.level(k) {
+            let v = src[i - src_skip];
+            dst[rev[i] - dst_skip] = if negate { -v } else { v };
+        }
+    }
+}
+
+/// `out = antipode(a)`: see [`antipode_in_place`]. For a signature this is
+/// its inverse in the tensor algebra.
+pub fn tensor_antipode<T: Float>(shape: &TensorShape, a: &[T], out: &mut [T]) -> Result<()> {
+    check_len("a", a.len(), shape.len())?;
+    check_len("out", out.len(), shape.len())?;
+    out.copy_from_slice(a);
+    antipode_in_place(shape, out, &word_reversal(shape));
     Ok(())
 }
 

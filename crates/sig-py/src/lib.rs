@@ -8,12 +8,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::Dimension;
-use numpy::{Element, PyReadonlyArray, PyReadonlyArray2, PyReadonlyArray3, PyReadwriteArray, PyReadwriteArray2, PyReadwriteArray3, PyUntypedArrayMethods};
+use numpy::{Element, PyReadonlyArray, PyReadonlyArray3, PyReadonlyArrayDyn, PyReadwriteArray, PyReadwriteArray3, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use sig_core::{PathShape, PathTransform, SigError};
+use sig_core::{algebra, PathShape, PathTransform, SigError, SigOptions};
 
 create_exception!(sigrs, SigrsError, PyException, "Base class of the exceptions sigrs raises itself.");
 create_exception!(
@@ -90,39 +90,178 @@ macro_rules! float_variants {
     };
 }
 
-/// `sig(path (B, L, d), out (B, n), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)`
+/// The options tuple of `sig` and `sig_backprop`:
+/// `(time_aug, lead_lag, end_time, scalar_term, stream, inverse)`.
+type SigOptionArgs = (bool, bool, f64, bool, bool, bool);
+
+/// `sig(path (B, L, d), out (B, rows * n), initial (B, n) | None, degree, options, n_jobs)`
 fn sig_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
     #[allow(clippy::type_complexity)]
-    let (path, mut out, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs): (PyReadonlyArray3<T>, PyReadwriteArray2<T>, usize, bool, bool, f64, bool, i64) =
-        args.extract()?;
-    let shape = path_shape(&path);
-    let tr = transform(time_aug, lead_lag, end_time);
-    let (p, o) = (slice(&path, "path")?, slice_mut(&mut out)?);
-    run(py, || sig_core::sig(p, shape, degree, tr, scalar_term, n_jobs, o))
-}
-float_variants!(sig_impl => sig_f64, sig_f32);
-
-/// `sig_backprop(path (B, L, d), sig (B, n), sig_derivs (B, n), out (B, L, d), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs)`
-fn sig_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
-    #[allow(clippy::type_complexity)]
-    let (path, sig, derivs, mut out, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs): (
+    let (path, mut out, initial, degree, (time_aug, lead_lag, end_time, scalar_term, stream, inverse), n_jobs): (
         PyReadonlyArray3<T>,
-        PyReadonlyArray2<T>,
-        PyReadonlyArray2<T>,
-        PyReadwriteArray3<T>,
+        PyReadwriteArrayDyn<T>,
+        Option<PyReadonlyArrayDyn<T>>,
         usize,
-        bool,
-        bool,
-        f64,
-        bool,
+        SigOptionArgs,
         i64,
     ) = args.extract()?;
     let shape = path_shape(&path);
-    let tr = transform(time_aug, lead_lag, end_time);
+    let init = initial.as_ref().map(|a| slice(a, "initial")).transpose()?;
+    let opts = SigOptions { transform: transform(time_aug, lead_lag, end_time), scalar_term, stream, inverse, initial: init };
+    let (p, o) = (slice(&path, "path")?, slice_mut(&mut out)?);
+    run(py, || sig_core::sig_with(p, shape, degree, &opts, n_jobs, o))
+}
+float_variants!(sig_impl => sig_f64, sig_f32);
+
+/// `sig_backprop(path (B, L, d), sig, sig_derivs, out (B, L, d), initial | None, initial_grad | None, degree, options, n_jobs)`
+fn sig_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (path, sig, derivs, mut out, initial, mut initial_grad, degree, (time_aug, lead_lag, end_time, scalar_term, stream, inverse), n_jobs): (
+        PyReadonlyArray3<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadwriteArray3<T>,
+        Option<PyReadonlyArrayDyn<T>>,
+        Option<PyReadwriteArrayDyn<T>>,
+        usize,
+        SigOptionArgs,
+        i64,
+    ) = args.extract()?;
+    let shape = path_shape(&path);
+    let init = initial.as_ref().map(|a| slice(a, "initial")).transpose()?;
+    let opts = SigOptions { transform: transform(time_aug, lead_lag, end_time), scalar_term, stream, inverse, initial: init };
     let (p, s, g, o) = (slice(&path, "path")?, slice(&sig, "sig")?, slice(&derivs, "sig_derivs")?, slice_mut(&mut out)?);
-    run(py, || sig_core::sig_backprop(p, shape, degree, tr, s, g, scalar_term, n_jobs, o))
+    let ig = initial_grad.as_mut().map(slice_mut).transpose()?;
+    run(py, || sig_core::sig_backprop_with(p, shape, degree, &opts, s, g, n_jobs, o, ig))
 }
 float_variants!(sig_backprop_impl => sig_backprop_f64, sig_backprop_f32);
+
+// --- operations on signatures (sig_core::algebra) ---------------------------
+// Arrays of any shape, C-contiguous: the core checks the flat lengths.
+
+/// `sig_combine(sig1, sig2, out, dimension, degree, scalar_term, n_jobs)`
+fn sig_combine_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (a, b, mut out, dim, degree, scalar_term, n_jobs): (PyReadonlyArrayDyn<T>, PyReadonlyArrayDyn<T>, PyReadwriteArrayDyn<T>, usize, usize, bool, i64) =
+        args.extract()?;
+    let (a, b, o) = (slice(&a, "sig1")?, slice(&b, "sig2")?, slice_mut(&mut out)?);
+    run(py, || algebra::sig_combine(a, b, dim, degree, scalar_term, n_jobs, o))
+}
+float_variants!(sig_combine_impl => sig_combine_f64, sig_combine_f32);
+
+/// `sig_combine_backprop(sig1, sig2, derivs, out1, out2, dimension, degree, scalar_term, n_jobs)`
+fn sig_combine_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (a, b, g, mut ga, mut gb, dim, degree, scalar_term, n_jobs): (
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadwriteArrayDyn<T>,
+        PyReadwriteArrayDyn<T>,
+        usize,
+        usize,
+        bool,
+        i64,
+    ) = args.extract()?;
+    let (a, b, g) = (slice(&a, "sig1")?, slice(&b, "sig2")?, slice(&g, "derivs")?);
+    let (ga, gb) = (slice_mut(&mut ga)?, slice_mut(&mut gb)?);
+    run(py, || algebra::sig_combine_backprop(a, b, g, dim, degree, scalar_term, n_jobs, ga, gb))
+}
+float_variants!(sig_combine_backprop_impl => sig_combine_backprop_f64, sig_combine_backprop_f32);
+
+/// `multi_sig_combine(sigs (B, k, n), out (B, n), dimension, degree, scalar_term, n_jobs)`
+fn multi_sig_combine_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (sigs, mut out, dim, degree, scalar_term, n_jobs): (PyReadonlyArray3<T>, PyReadwriteArrayDyn<T>, usize, usize, bool, i64) = args.extract()?;
+    let count = sigs.shape()[1];
+    let (s, o) = (slice(&sigs, "sigs")?, slice_mut(&mut out)?);
+    run(py, || algebra::multi_sig_combine(s, count, dim, degree, scalar_term, n_jobs, o))
+}
+float_variants!(multi_sig_combine_impl => multi_sig_combine_f64, multi_sig_combine_f32);
+
+/// `multi_sig_combine_backprop(sigs (B, k, n), derivs (B, n), out (B, k, n), dimension, degree, scalar_term, n_jobs)`
+fn multi_sig_combine_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (sigs, g, mut out, dim, degree, scalar_term, n_jobs): (PyReadonlyArray3<T>, PyReadonlyArrayDyn<T>, PyReadwriteArray3<T>, usize, usize, bool, i64) =
+        args.extract()?;
+    let count = sigs.shape()[1];
+    let (s, g, o) = (slice(&sigs, "sigs")?, slice(&g, "derivs")?, slice_mut(&mut out)?);
+    run(py, || algebra::multi_sig_combine_backprop(s, g, count, dim, degree, scalar_term, n_jobs, o))
+}
+float_variants!(multi_sig_combine_backprop_impl => multi_sig_combine_backprop_f64, multi_sig_combine_backprop_f32);
+
+/// `sig_join(sig, displacement, out, dimension, degree, scalar_term, prepend, n_jobs)`
+fn sig_join_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (sig, disp, mut out, dim, degree, scalar_term, prepend, n_jobs): (
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadwriteArrayDyn<T>,
+        usize,
+        usize,
+        bool,
+        bool,
+        i64,
+    ) = args.extract()?;
+    let (s, v, o) = (slice(&sig, "sig")?, slice(&disp, "displacement")?, slice_mut(&mut out)?);
+    run(py, || algebra::sig_join(s, v, dim, degree, scalar_term, prepend, n_jobs, o))
+}
+float_variants!(sig_join_impl => sig_join_f64, sig_join_f32);
+
+/// `sig_join_backprop(sig, displacement, derivs, out_sig, out_disp, dimension, degree, scalar_term, prepend, n_jobs)`
+fn sig_join_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (sig, disp, g, mut gs, mut gv, dim, degree, scalar_term, prepend, n_jobs): (
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadwriteArrayDyn<T>,
+        PyReadwriteArrayDyn<T>,
+        usize,
+        usize,
+        bool,
+        bool,
+        i64,
+    ) = args.extract()?;
+    let (s, v, g) = (slice(&sig, "sig")?, slice(&disp, "displacement")?, slice(&g, "derivs")?);
+    let (gs, gv) = (slice_mut(&mut gs)?, slice_mut(&mut gv)?);
+    run(py, || algebra::sig_join_backprop(s, v, g, dim, degree, scalar_term, prepend, n_jobs, gs, gv))
+}
+float_variants!(sig_join_backprop_impl => sig_join_backprop_f64, sig_join_backprop_f32);
+
+/// `linear_sig(displacement, out, dimension, degree, scalar_term, n_jobs)`
+fn linear_sig_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (disp, mut out, dim, degree, scalar_term, n_jobs): (PyReadonlyArrayDyn<T>, PyReadwriteArrayDyn<T>, usize, usize, bool, i64) = args.extract()?;
+    let (v, o) = (slice(&disp, "displacement")?, slice_mut(&mut out)?);
+    run(py, || algebra::linear_sig(v, dim, degree, scalar_term, n_jobs, o))
+}
+float_variants!(linear_sig_impl => linear_sig_f64, linear_sig_f32);
+
+/// `linear_sig_backprop(displacement, derivs, out, dimension, degree, scalar_term, n_jobs)`
+fn linear_sig_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (disp, g, mut out, dim, degree, scalar_term, n_jobs): (PyReadonlyArrayDyn<T>, PyReadonlyArrayDyn<T>, PyReadwriteArrayDyn<T>, usize, usize, bool, i64) =
+        args.extract()?;
+    let (v, g, o) = (slice(&disp, "displacement")?, slice(&g, "derivs")?, slice_mut(&mut out)?);
+    run(py, || algebra::linear_sig_backprop(v, g, dim, degree, scalar_term, n_jobs, o))
+}
+float_variants!(linear_sig_backprop_impl => linear_sig_backprop_f64, linear_sig_backprop_f32);
+
+/// `sig_inverse(sig, out, dimension, degree, scalar_term, backprop, n_jobs)`;
+/// with `backprop` the input is a gradient and level 0 of the output is 0.
+fn sig_inverse_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (sig, mut out, dim, degree, scalar_term, backprop, n_jobs): (PyReadonlyArrayDyn<T>, PyReadwriteArrayDyn<T>, usize, usize, bool, bool, i64) =
+        args.extract()?;
+    let (s, o) = (slice(&sig, "sig")?, slice_mut(&mut out)?);
+    if backprop {
+        run(py, || algebra::sig_inverse_backprop(s, dim, degree, scalar_term, n_jobs, o))
+    } else {
+        run(py, || algebra::sig_inverse(s, dim, degree, scalar_term, n_jobs, o))
+    }
+}
+float_variants!(sig_inverse_impl => sig_inverse_f64, sig_inverse_f32);
 
 /// `transform_path(path (B, L, d), out (B, L', d'), time_aug, lead_lag, end_time, n_jobs)`
 fn transform_path_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
@@ -194,6 +333,24 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform_path_f32, m)?)?;
     m.add_function(wrap_pyfunction!(transform_path_backprop_f64, m)?)?;
     m.add_function(wrap_pyfunction!(transform_path_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_combine_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_combine_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_combine_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_combine_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(multi_sig_combine_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(multi_sig_combine_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(multi_sig_combine_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(multi_sig_combine_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_join_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_join_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_join_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_join_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(linear_sig_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(linear_sig_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(linear_sig_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(linear_sig_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_inverse_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_inverse_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sig_length, m)?)?;
     m.add_function(wrap_pyfunction!(word_to_idx, m)?)?;
     m.add_function(wrap_pyfunction!(idx_to_word, m)?)?;
