@@ -30,21 +30,22 @@ impl Layout {
         Ok(Layout { len: shape.len() - skip, shape, skip })
     }
 
-    /// The batch size of `buf`, which must hold whole signatures.
-    fn batch(&self, name: &'static str, buf: &[impl Copy], per_item: usize) -> Result<usize> {
-        let per = self.len * per_item;
-        if per == 0 {
+    /// The batch size shared by `buffers`, given as `(name, length, numbers
+    /// per batch item)`: read off the first with a non-empty item, then
+    /// checked against every other. (Items can be empty: a degree-0
+    /// signature without its scalar term, or a 0-dimensional displacement.)
+    fn batch(buffers: &[(&'static str, usize, usize)]) -> Result<usize> {
+        let Some(&(name, len, per)) = buffers.iter().find(|b| b.2 > 0) else {
             return Ok(0);
+        };
+        if len % per != 0 {
+            return Err(SigError::BufferLength { name, expected: (len / per + 1) * per, actual: len });
         }
-        if buf.len() % per != 0 {
-            return Err(SigError::BufferLength { name, expected: (buf.len() / per + 1) * per, actual: buf.len() });
+        let batch = len / per;
+        for &(name, len, per) in buffers {
+            crate::error::check_len(name, len, batch * per)?;
         }
-        Ok(buf.len() / per)
-    }
-
-    /// Checks `buf` holds exactly `batch` items of `per` numbers.
-    fn check(&self, name: &'static str, buf: &[impl Copy], batch: usize, per: usize) -> Result<()> {
-        crate::error::check_len(name, buf.len(), batch * per)
+        Ok(batch)
     }
 
     /// Copies a stored signature into a full-length buffer, level 0 = `level0`.
@@ -81,9 +82,7 @@ impl Layout {
 #[allow(clippy::too_many_arguments)]
 pub fn sig_combine<T: Float>(a: &[T], b: &[T], dim: usize, degree: usize, scalar_term: bool, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("sig1", a, 1)?;
-    lay.check("sig2", b, batch, lay.len)?;
-    lay.check("out", out, batch, lay.len)?;
+    Layout::batch(&[("sig1", a.len(), lay.len), ("sig2", b.len(), lay.len), ("out", out.len(), lay.len)])?;
     let full = lay.shape.len();
     for_each_chunk(n_jobs, out, lay.len, lay.mul_work(), || (vec![T::zero(); full], vec![T::zero(); full]), |(acc, rhs), i, o| {
         lay.load(&a[i * lay.len..(i + 1) * lay.len], acc, T::one());
@@ -108,10 +107,8 @@ pub fn sig_combine_backprop<T: Float>(
     gb: &mut [T],
 ) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("sig1", a, 1)?;
-    for (name, buf) in [("sig2", b), ("derivs", g), ("sig1_grad", &*ga), ("sig2_grad", &*gb)] {
-        lay.check(name, buf, batch, lay.len)?;
-    }
+    let n = lay.len;
+    Layout::batch(&[("sig1", a.len(), n), ("sig2", b.len(), n), ("derivs", g.len(), n), ("sig1_grad", ga.len(), n), ("sig2_grad", gb.len(), n)])?;
     let full = lay.shape.len();
     let mut pairs: Vec<(&mut [T], &mut [T])> = ga.chunks_exact_mut(lay.len.max(1)).zip(gb.chunks_exact_mut(lay.len.max(1))).collect();
     let init = || [vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full]];
@@ -135,8 +132,7 @@ pub fn sig_combine_backprop<T: Float>(
 #[allow(clippy::too_many_arguments)]
 pub fn multi_sig_combine<T: Float>(sigs: &[T], count: usize, dim: usize, degree: usize, scalar_term: bool, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("out", out, 1)?;
-    lay.check("sigs", sigs, batch, count * lay.len)?;
+    let batch = Layout::batch(&[("out", out.len(), lay.len), ("sigs", sigs.len(), count * lay.len)])?;
     let full = lay.shape.len();
     let threads = resolve_n_jobs(n_jobs)?;
     // The product of pieces `range` of item b, into `acc`.
@@ -190,9 +186,7 @@ pub fn multi_sig_combine_backprop<T: Float>(
     grads: &mut [T],
 ) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("derivs", g, 1)?;
-    lay.check("sigs", sigs, batch, count * lay.len)?;
-    lay.check("out", grads, batch, count * lay.len)?;
+    Layout::batch(&[("derivs", g.len(), lay.len), ("sigs", sigs.len(), count * lay.len), ("out", grads.len(), count * lay.len)])?;
     if count == 0 {
         return Ok(());
     }
@@ -241,9 +235,7 @@ pub fn sig_join<T: Float>(
     out: &mut [T],
 ) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("sig", sig, 1)?;
-    lay.check("displacement", displacement, batch, dim)?;
-    lay.check("out", out, batch, lay.len)?;
+    Layout::batch(&[("sig", sig.len(), lay.len), ("displacement", displacement.len(), dim), ("out", out.len(), lay.len)])?;
     let shape = &lay.shape;
     let full = shape.len();
     // exp(v) (x) s = antipode(antipode(s) (x) exp(-v)): the antipode reverses
@@ -291,11 +283,14 @@ pub fn sig_join_backprop<T: Float>(
     g_disp: &mut [T],
 ) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("sig", sig, 1)?;
-    lay.check("displacement", displacement, batch, dim)?;
-    lay.check("derivs", g, batch, lay.len)?;
-    lay.check("sig_grad", g_sig, batch, lay.len)?;
-    lay.check("displacement_grad", g_disp, batch, dim)?;
+    let n = lay.len;
+    Layout::batch(&[
+        ("sig", sig.len(), n),
+        ("displacement", displacement.len(), dim),
+        ("derivs", g.len(), n),
+        ("sig_grad", g_sig.len(), n),
+        ("displacement_grad", g_disp.len(), dim),
+    ])?;
     let shape = &lay.shape;
     let full = shape.len();
     let rev = if prepend { word_reversal(shape) } else { Vec::new() };
@@ -343,8 +338,7 @@ pub fn sig_join_backprop<T: Float>(
 /// batch of displacements (`batch * dim`). Level k is `v^(x)k / k!`.
 pub fn linear_sig<T: Float>(displacement: &[T], dim: usize, degree: usize, scalar_term: bool, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("out", out, 1)?;
-    lay.check("displacement", displacement, batch, dim)?;
+    Layout::batch(&[("out", out.len(), lay.len), ("displacement", displacement.len(), dim)])?;
     let shape = &lay.shape;
     let full = shape.len();
     for_each_chunk(n_jobs, out, lay.len, 2 * full, || (vec![T::zero(); full], vec![T::zero(); shape.mul_exp_scratch_len()]), |(s, scratch), i, o| {
@@ -370,9 +364,7 @@ pub fn linear_sig_backprop<T: Float>(
     g_disp: &mut [T],
 ) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("derivs", g, 1)?;
-    lay.check("displacement", displacement, batch, dim)?;
-    lay.check("out", g_disp, batch, dim)?;
+    Layout::batch(&[("derivs", g.len(), lay.len), ("displacement", displacement.len(), dim), ("out", g_disp.len(), dim)])?;
     let shape = &lay.shape;
     let full = shape.len();
     let init = || {
@@ -403,8 +395,7 @@ pub fn sig_inverse_backprop<T: Float>(g: &[T], dim: usize, degree: usize, scalar
 #[allow(clippy::too_many_arguments)]
 fn antipode_batch<T: Float>(x: &[T], dim: usize, degree: usize, scalar_term: bool, level0: T, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
-    let batch = lay.batch("sig", x, 1)?;
-    lay.check("out", out, batch, lay.len)?;
+    Layout::batch(&[("sig", x.len(), lay.len), ("out", out.len(), lay.len)])?;
     let rev = word_reversal(&lay.shape);
     for_each_chunk(n_jobs, out, lay.len, lay.len, || (), |_, i, o| {
         let src = &x[i * lay.len..(i + 1) * lay.len];

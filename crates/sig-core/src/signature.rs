@@ -530,7 +530,8 @@ pub fn sig_backprop_with<T: Float>(
     // Each worker writes its path's gradient and, when asked, the gradient
     // of its `initial`, so both go through one parallel loop over paths.
     if pl == 0 || out_len == 0 {
-        // A 0-dimensional path: every signature is the identity.
+        // No path coordinates, or an empty signature: nothing depends on anything.
+        out.fill(T::zero());
         if let Some(ig) = initial_grad {
             ig.fill(T::zero());
         }

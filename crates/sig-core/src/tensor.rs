@@ -130,8 +130,10 @@ pub(crate) fn mul_in_place<T: Float>(shape: &TensorShape, a: &mut [T], b: &[T]) 
     for k in (0..=shape.degree).rev() {
         let (lower, upper) = a.split_at_mut(shape.offsets[k]);
         let a_k = &mut upper[..shape.level_len(k)];
-        for v in a_k.iter_mut() {
-            *v = *v * b0;
+        if b0 != T::one() {
+            for v in a_k.iter_mut() {
+                *v *= b0;
+            }
         }
         for i in 0..k {
             let a_i = &lower[shape.level(i)];
@@ -553,7 +555,6 @@ crate::simd::specialised! {
     /// products instead of storing them across steps. `ws` needs
     /// `shape.mul_exp_backward_ws_len()` entries. The level-0 entry of
     /// `g_out` is not computed (signatures have constant level 0).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn mul_exp_backward<T>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], g: &[T], g_out: &mut [T], gdx: &mut [T], ws: &mut [T]) = mul_exp_backward_kernel;
 }
 
