@@ -332,3 +332,195 @@ def straight_line_signature(increment, degree: int, scalar_term=False):
             t = np.multiply.outer(t, v)
         levels.append(t / math.factorial(k))
     return flatten_levels(levels, scalar_term)
+
+
+# ---------------------------------------------------------------------------
+# composition: products, inverses, joins, streams, basepoints, initial values
+# ---------------------------------------------------------------------------
+#
+# Flattened signatures here may carry the scalar term or not (inferred from
+# the length, as sigrs does); their level 0 is always taken to be 1.  Every
+# function accepts NumPy arrays (computed in float64) or torch tensors
+# (computed in their dtype, differentiable), with any number of batch axes.
+
+def _as_input(x):
+    return x if _is_torch(x) else np.asarray(x, dtype=np.float64)
+
+
+def _flip_time(path):
+    """``path`` with its points in reverse order (axis -2)."""
+    if _is_torch(path):
+        return torch.flip(path, dims=(-2,))
+    return path[..., ::-1, :]
+
+
+def _reverse_axes(t):
+    """A homogeneous tensor with the order of its axes reversed."""
+    perm = tuple(range(t.ndim - 1, -1, -1))
+    return t.permute(perm) if _is_torch(t) else t.transpose(perm)
+
+
+def has_scalar_term(n: int, dimension: int, degree: int) -> bool:
+    """Whether a flattened signature of length ``n`` carries the level-0 term."""
+    full = sig_length(dimension, degree, scalar_term=True)
+    if n == full:
+        return True
+    if n == full - 1:
+        return False
+    raise ValueError(f"length {n} is no signature length for dimension {dimension}, degree {degree}")
+
+
+def levels_of(flat, dimension: int, degree: int):
+    """Levels of one flattened signature, level 0 set to 1; and its scalar-term flag."""
+    st = has_scalar_term(flat.shape[-1], dimension, degree)
+    levels = unflatten(flat, dimension, degree, st)
+    levels[0] = _ones(flat, ())
+    return levels, st
+
+
+def map_batch(fn, batch_shape, *arrays):
+    """``fn`` applied to every batch item of ``arrays`` (each ``batch_shape + ...``),
+    restacked; ``None`` entries are passed through as ``None``."""
+    batch_shape = tuple(batch_shape)
+    rows = []
+    for idx in np.ndindex(*batch_shape):
+        rows.append(fn(*(None if a is None else a[idx] for a in arrays)))
+    return _stack(rows, 0).reshape(batch_shape + tuple(rows[0].shape))
+
+
+def tensor_add(a, b):
+    return [x + y for x, y in zip(a, b)]
+
+
+def tensor_antipode(levels):
+    """Antipode: level k becomes (-1)^k times itself with every word reversed."""
+    return [((-1) ** k) * _reverse_axes(t) for k, t in enumerate(levels)]
+
+
+def tensor_inverse_series(levels, degree: int):
+    """Inverse of ``a = 1 + x`` (level 0 equal to 1) by the truncated Neumann
+    series ``sum_n (-x)^n`` (independent of the antipode)."""
+    dimension = levels[1].shape[0] if degree >= 1 else 0
+    minus_x = [_zeros(levels[0], ())] + [-t for t in levels[1:]]
+    result = tensor_identity(levels[0], dimension, degree)
+    power = tensor_identity(levels[0], dimension, degree)
+    for _ in range(degree):
+        power = tensor_mul(power, minus_x, degree)
+        result = tensor_add(result, power)
+    return result
+
+
+def sig_combine(sig1, sig2, dimension: int, degree: int):
+    """``sig1 (x) sig2`` for batches of flattened signatures (layout of ``sig1``)."""
+    sig1, sig2 = _as_input(sig1), _as_input(sig2)
+
+    def one(a, b):
+        la, st = levels_of(a, dimension, degree)
+        lb, _ = levels_of(b, dimension, degree)
+        return flatten_levels(tensor_mul(la, lb, degree), st)
+
+    return map_batch(one, sig1.shape[:-1], sig1, sig2)
+
+
+def multi_sig_combine(sigs, dimension: int, degree: int):
+    """``sigs[0] (x) ... (x) sigs[k-1]`` of a list of batches of flattened signatures."""
+    sigs = [_as_input(s) for s in sigs]
+
+    def one(*items):
+        st = has_scalar_term(items[0].shape[-1], dimension, degree)
+        acc = tensor_identity(items[0], dimension, degree)
+        for s in items:
+            acc = tensor_mul(acc, levels_of(s, dimension, degree)[0], degree)
+        return flatten_levels(acc, st)
+
+    return map_batch(one, sigs[0].shape[:-1], *sigs)
+
+
+def linear_sig(displacement, dimension: int, degree: int, scalar_term: bool = False):
+    """exp(v) for a batch of displacements ``(..., dimension)``."""
+    displacement = _as_input(displacement)
+    return map_batch(lambda v: flatten_levels(tensor_exp(v, degree), scalar_term),
+                     displacement.shape[:-1], displacement)
+
+
+def sig_join(sig_, displacement, dimension: int, degree: int, prepend: bool = False):
+    """``sig (x) exp(v)``, or ``exp(v) (x) sig`` with ``prepend``."""
+    sig_, displacement = _as_input(sig_), _as_input(displacement)
+
+    def one(s, v):
+        ls, st = levels_of(s, dimension, degree)
+        e = tensor_exp(v, degree)
+        return flatten_levels(tensor_mul(e, ls, degree) if prepend else tensor_mul(ls, e, degree), st)
+
+    return map_batch(one, sig_.shape[:-1], sig_, displacement)
+
+
+def sig_inverse(sig_, dimension: int, degree: int):
+    """Antipode of a batch of flattened signatures (their inverse, for signatures)."""
+    sig_ = _as_input(sig_)
+
+    def one(s):
+        ls, st = levels_of(s, dimension, degree)
+        return flatten_levels(tensor_antipode(ls), st)
+
+    return map_batch(one, sig_.shape[:-1], sig_)
+
+
+def prepend_basepoint(path, basepoint):
+    """``path`` with ``basepoint`` (False, True for the origin, or a point per batch item) first."""
+    if basepoint is False:
+        return path
+    if basepoint is True:
+        first = _zeros(path, tuple(path.shape[:-2]) + (1, path.shape[-1]))
+    else:
+        first = _as_input(basepoint)[..., None, :]
+    return _concat([first, path], -2)
+
+
+def sig_general(path, degree: int, *, time_aug=False, lead_lag=False, end_time=1.0,
+                stream=False, basepoint=False, inverse=False, initial=None, scalar_term=False):
+    """Signature with every option of ``sigrs.sig``, straight from the definitions.
+
+    * ``basepoint``: the point is prepended before the transforms;
+    * the transforms are applied to the whole (based) path, so time runs on
+      the whole path's clock;
+    * ``stream``: row r is the signature of the transformed path up to the
+      image of original point r + 1 (for lead-lag the point (x_{r+1}, x_{r+1}));
+    * ``inverse``: the signature of that piece run backwards;
+    * ``initial``: ``initial (x) S``, or ``S^-1 (x) initial`` with ``inverse``.
+    """
+    path = _as_input(path)
+    if basepoint is not False and basepoint is not True:
+        basepoint = _as_input(basepoint)
+    if initial is not None:
+        initial = _as_input(initial)
+    path = prepend_basepoint(path, basepoint)
+    x = transform_path(path, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time)
+    batch_shape = tuple(path.shape[:-2])
+    length = path.shape[-2]
+    dim = x.shape[-1]
+    per_point = 2 if lead_lag else 1
+    n_out = sig_length(dim, degree, scalar_term=scalar_term)
+    ends = [(r + 1) * per_point + 1 for r in range(length - 1)] if stream else [x.shape[-2]]
+
+    def one(xb, init):
+        rows = []
+        for end in ends:
+            piece = xb[:end]
+            if inverse:
+                s = signature_levels(_flip_time(piece), degree)
+            else:
+                s = signature_levels(piece, degree)
+            if init is not None:
+                li, _ = levels_of(init, dim, degree)
+                s = tensor_mul(s, li, degree) if inverse else tensor_mul(li, s, degree)
+            rows.append(flatten_levels(s, scalar_term))
+        if not stream:
+            return rows[0]
+        if not rows:
+            return _zeros(xb, (0, n_out))
+        return _stack(rows, 0)
+
+    if batch_shape and 0 in batch_shape:
+        return _zeros(x, batch_shape + ((len(ends),) if stream else ()) + (n_out,))
+    return map_batch(one, batch_shape, x, initial)

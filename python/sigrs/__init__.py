@@ -25,11 +25,14 @@ from .algebra import (
     sig_join_backprop,
 )
 from .signature import sig, sig_backprop, sig_length, signature
+from .streams import SigStream, SigWindowStream
 from .transform import transform_path, transform_path_backprop
 from .words import idx_to_word, word_to_idx, words, words_of_length
 
 __all__ = [
     "CudaUnavailableError",
+    "SigStream",
+    "SigWindowStream",
     "SigrsError",
     "__version__",
     "cuda_available",

@@ -159,6 +159,8 @@ def with_basepoint(path: Any, basepoint: Any) -> Any:
         if not is_torch(basepoint):
             raise TypeError(f"basepoint must be a bool or a torch tensor like path, got {type(basepoint).__name__}")
         check_tensor(basepoint, "basepoint", 1)
+    elif is_torch(basepoint):
+        raise TypeError("basepoint must be a bool or a NumPy array like path, got a torch tensor")
     else:
         basepoint = as_array(basepoint, "basepoint", 1)
     same_kind("basepoint", basepoint, "path", path)
@@ -196,6 +198,8 @@ def initial_for(initial: Any, path: Any, degree: int, time_aug: bool, lead_lag: 
         if not is_torch(initial):
             raise TypeError(f"initial must be a torch tensor like path, got {type(initial).__name__}")
         check_tensor(initial, "initial", 1)
+    elif is_torch(initial):
+        raise TypeError("initial must be a NumPy array like path, got a torch tensor")
     else:
         initial = as_array(initial, "initial", 1)
     same_kind("initial", initial, "path", path)
