@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Comparison benchmark: sigrs vs pysiglib vs iisignature.
+"""Comparison benchmark: sigrs vs pysiglib vs iisignature vs signatory.
 
 Times every library on the same inputs, in one process and one run, and prints
 a table of median times and ratios (peer median / sigrs median; > 1 means sigrs
@@ -45,7 +45,16 @@ import numpy as np
 # --------------------------------------------------------------------------
 
 REF = "sigrs"                      # ratios are peer / REF
-LIBS = ("sigrs", "pysiglib", "iisignature")
+# Importable libraries.  signatory is torch-only (its inputs are torch tensors,
+# zero-copy views of the NumPy inputs); "sigrs.signatory" is sigrs's
+# signatory-compatible module, timed as a library of its own.
+LIBS = ("sigrs", "pysiglib", "iisignature", "signatory", "sigrs.signatory")
+# Extra columns that time another way of calling a library (they are present
+# when that library is): "sigrs:stream" is sigrs.sig(stream=True), set beside
+# sigrs.sig() in the stream/cost rows, so its ratio is stream / one signature.
+VARIANTS = {"sigrs:stream": "sigrs"}
+COLUMNS = ("sigrs", "sigrs:stream", "pysiglib", "iisignature", "signatory",
+           "sigrs.signatory")
 
 
 def _try_import(name: str):
@@ -81,6 +90,19 @@ if "pysiglib" in MODS and torch is not None:
     _pysiglib_torch_api, _e = _try_import("pysiglib.torch_api")
 
 
+def available(lib: str) -> bool:
+    """Whether a column's library imported (a variant: its base library)."""
+    return VARIANTS.get(lib, lib) in MODS
+
+
+def sigrs_sigstream():
+    """sigrs.SigStream, or sigrs.streams.SigStream before it is exported."""
+    cls = getattr(MODS["sigrs"], "SigStream", None)
+    if cls is None:
+        cls = importlib.import_module("sigrs.streams").SigStream
+    return cls
+
+
 # --------------------------------------------------------------------------
 # Workload description
 # --------------------------------------------------------------------------
@@ -96,6 +118,10 @@ class Impl:
     """
     make: Callable[[dict], Callable[[], Any]]
     note: str = ""
+    # Untimed: turns the warm-up output into the form compared with the
+    # reference (e.g. a stream object -> one query, a list of gradients ->
+    # one stacked array).
+    post: Optional[Callable[[Any], Any]] = None
     # Rows whose impls have the same share_key reuse one measurement
     # (e.g. single-threaded iisignature in the n_jobs=1 and n_jobs=-1 rows).
     share_key: Optional[str] = None
@@ -115,6 +141,7 @@ class Workload:
     rtol: float = 1e-8              # maxdiff above this = MISMATCH, not timed
     device: str = "cpu"             # "cuda": torch.cuda.synchronize per call
     params: dict = field(default_factory=dict)
+    show_notes: bool = False        # list the impls' notes under the table
 
 
 UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6}
@@ -142,6 +169,13 @@ def to_numpy(x) -> np.ndarray:
     if torch is not None and isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def out_dtype(x) -> str:
+    """dtype of an output (of its first item for a tuple of gradients)."""
+    if isinstance(x, (tuple, list)):
+        return out_dtype(x[0]) if len(x) else "none"
+    return str(to_numpy(x).dtype)
 
 
 # --------------------------------------------------------------------------
@@ -174,6 +208,11 @@ def sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
                 MODS["iisignature"].sig, c["path"], degree),
                 note="single-threaded", share_key=f"iisig-fwd/{key}"),
         }
+        if nj == -1:
+            # signatory has no n_jobs: it uses torch's intra-op threads (all cores)
+            impls["signatory"] = Impl(lambda c: functools.partial(
+                MODS["signatory"].signature, torch.from_numpy(c["path"]), degree),
+                note="torch.from_numpy(path); torch threads")
         out.append(Workload(
             name=f"sig/{dname}/{shape}/nj{nj}", group="sig (forward)",
             setup=setup, setup_key=key, impls=impls, jobs=str(nj),
@@ -197,6 +236,11 @@ def sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
                 note="single-threaded; recomputes the signature (its API takes none)",
                 share_key=f"iisig-bwd/{key}"),
         }
+        if nj == -1:
+            impls["signatory"] = Impl(lambda c: _grad_fn(
+                [torch.from_numpy(c["path"])],
+                lambda x: MODS["signatory"].signature(x, degree), torch.from_numpy(c["derivs"])),
+                note="autograd.grad(retain_graph=True) on a graph built untimed; torch threads")
         out.append(Workload(
             name=f"sig_backprop/{dname}/{shape}/nj{nj}", group="sig_backprop (backward)",
             setup=setup, setup_key=key, impls=impls, jobs=str(nj),
@@ -320,10 +364,484 @@ def cuda_sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
     ]
 
 
+# --------------------------------------------------------------------------
+# Issue 3 workloads: stream signatures, operations on signatures, interval
+# queries.  Thread settings: sigrs and pysiglib get n_jobs=-1 ("-1" in the jobs
+# column) or their defaults ("dflt"); signatory always uses torch's intra-op
+# threads (torch.get_num_threads()); iisignature is single-threaded.
+# --------------------------------------------------------------------------
+
+def _dname(dtype) -> str:
+    return np.dtype(dtype).name.replace("float", "f")
+
+
+def _torch_view(a: np.ndarray):
+    """A zero-copy CPU tensor over a NumPy array (None without torch)."""
+    return torch.from_numpy(a) if torch is not None else None
+
+
+def random_sigs(rng, shape, dim, degree, dtype, scale=1.0):
+    """Generic truncated tensors shaped like signatures (no scalar term).
+
+    Level k holds N(0, 1) * scale^k / k! entries: the size of a signature's
+    levels, but no symmetry (exp(x) is symmetric in its words, so it would not
+    catch a word-order bug).  Products of these are well defined, so they are
+    valid inputs to sig_combine / sig_join / multi_sig_combine.
+    """
+    levels = [rng.standard_normal(tuple(shape) + (dim ** k,)) * (scale ** k / math.factorial(k))
+              for k in range(1, degree + 1)]
+    return np.ascontiguousarray(np.concatenate(levels, axis=-1), dtype=dtype)
+
+
+def _grad_fn(inputs, fwd, grad_out):
+    """Backward only: the graph of fwd(*leaves) is built once (untimed), and
+    every call runs torch.autograd.grad on it with retain_graph=True."""
+    leaves = [x.detach().clone().requires_grad_(True) for x in inputs]
+    out = fwd(*leaves)
+    if not out.requires_grad:
+        raise RuntimeError("output does not require grad (no autograd support)")
+
+    def run():
+        gs = torch.autograd.grad(out, leaves, grad_out, retain_graph=True)
+        return gs[0] if len(gs) == 1 else gs
+    return run
+
+
+def _fwd_bwd_fn(inputs, fwd, grad_out):
+    """Forward and backward through autograd, as in training."""
+    leaves = [x.detach().clone().requires_grad_(True) for x in inputs]
+
+    def run():
+        out = fwd(*leaves)
+        gs = torch.autograd.grad(out, leaves, grad_out)
+        return gs[0] if len(gs) == 1 else gs
+    return run
+
+
+def stream_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
+                     repeat=None) -> List[Workload]:
+    """sig(stream=True): every prefix signature, forward and backward."""
+    dname = _dname(dtype)
+    shape = f"B{batch}-L{length}-d{dim}-m{degree}"
+    key = f"stream/{dname}/{shape}/{seed}"
+    group = f"stream signature (B, L, d, m) = ({batch}, {length}, {dim}, {degree}), {dname}"
+    params = dict(batch=batch, length=length, dim=dim, degree=degree,
+                  dtype=np.dtype(dtype).name, input="numpy; torch.from_numpy for signatory")
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        path = random_paths(rng, batch, length, dim, dtype)
+        derivs = rng.standard_normal((batch, length - 1, sig_len(dim, degree))).astype(dtype)
+        return {"path": path, "derivs": derivs,
+                "t": _torch_view(path), "g": _torch_view(derivs)}
+
+    def pysiglib_stream(c):
+        # pysiglib.sig has no stream option; its SigStream stores the prefix
+        # signature of every point when points are pushed one at a time.
+        pts = np.ascontiguousarray(np.swapaxes(c["path"], 0, 1))    # (L, B, d)
+        pl = MODS["pysiglib"]
+
+        def run():
+            st = pl.SigStream(dim, degree, n_jobs=-1)
+            for p in pts:
+                st.push(p)
+            return st.sig_all()                 # (L, B, sig_len), row 0 = identity
+        return run
+
+    def stream_rows(out):
+        return np.swapaxes(to_numpy(out)[1:], 0, 1)
+
+    fwd = Workload(
+        name=f"stream/fwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig stream=True"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig, c["path"], degree, stream=True, n_jobs=-1)),
+            "pysiglib": Impl(pysiglib_stream, post=stream_rows,
+                             note="SigStream.push per point + sig_all (sig has no stream option)"),
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sig, c["path"], degree, 2),
+                note="sig(path, m, 2); single-threaded"),
+            "signatory": Impl(lambda c: functools.partial(
+                MODS["signatory"].signature, c["t"], degree, stream=True)),
+        })
+
+    cost = Workload(
+        name=f"stream/cost/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig vs sig stream=True (sigrs only)"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig, c["path"], degree, n_jobs=-1),
+                note="sigrs.sig(path, m): one signature per path"),
+            "sigrs:stream": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig, c["path"], degree, stream=True, n_jobs=-1),
+                post=lambda out: out[..., -1, :],
+                note="sigrs.sig(path, m, stream=True); last row checked"),
+        })
+
+    def sigrs_bwd(c):
+        mod = MODS["sigrs"]
+        s = mod.sig(c["path"], degree, stream=True, n_jobs=-1)     # not timed
+        return functools.partial(mod.sig_backprop, c["path"], s, c["derivs"], degree,
+                                 stream=True, n_jobs=-1)
+
+    bwd = Workload(
+        name=f"stream/bwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig_backprop stream=True"),
+        impls={
+            "sigrs": Impl(sigrs_bwd, note="sig_backprop(..., stream=True), NumPy"),
+            "signatory": Impl(lambda c: _grad_fn(
+                [c["t"]], lambda x: MODS["signatory"].signature(x, degree, stream=True), c["g"]),
+                note="autograd.grad(retain_graph=True) on a graph built untimed"),
+            # iisignature has no backward for its stream output (format 2)
+        })
+
+    fwd_bwd = Workload(
+        name=f"stream/fwd+bwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig stream=True forward + backward, torch autograd"),
+        impls={
+            "sigrs": Impl(lambda c: _fwd_bwd_fn(
+                [c["t"]], lambda x: MODS["sigrs"].sig(x, degree, stream=True), c["g"]),
+                note="torch autograd"),
+            "signatory": Impl(lambda c: _fwd_bwd_fn(
+                [c["t"]], lambda x: MODS["signatory"].signature(x, degree, stream=True), c["g"]),
+                note="torch autograd"),
+        })
+    return [fwd, cost, bwd, fwd_bwd]
+
+
+def combine_workloads(batch, dim, degree, dtype, seed, *, rtol, repeat=None) -> List[Workload]:
+    """sig_combine (Chen product of two signatures), forward and backward."""
+    dname = _dname(dtype)
+    shape = f"B{batch}-d{dim}-m{degree}"
+    key = f"combine/{dname}/{shape}/{seed}"
+    group = f"sig_combine (B, d, m) = ({batch}, {dim}, {degree}), {dname}"
+    params = dict(batch=batch, dim=dim, degree=degree, dtype=np.dtype(dtype).name)
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        a = random_sigs(rng, (batch,), dim, degree, dtype)
+        b = random_sigs(rng, (batch,), dim, degree, dtype)
+        g = rng.standard_normal(a.shape).astype(dtype)
+        return {"a": a, "b": b, "g": g, "ta": _torch_view(a), "tb": _torch_view(b),
+                "tg": _torch_view(g)}
+
+    def sc_signatory(x, y):
+        return MODS["signatory"].signature_combine(x, y, dim, degree)
+
+    fwd = Workload(
+        name=f"combine/fwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig_combine"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig_combine, c["a"], c["b"], dim, degree, n_jobs=-1)),
+            "pysiglib": Impl(lambda c: functools.partial(
+                MODS["pysiglib"].sig_combine, c["a"], c["b"], dim, degree, n_jobs=-1)),
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sigcombine, c["a"], c["b"], dim, degree),
+                note="single-threaded"),
+            "signatory": Impl(lambda c: functools.partial(sc_signatory, c["ta"], c["tb"])),
+        })
+    bwd = Workload(
+        name=f"combine/bwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig_combine_backprop"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig_combine_backprop, c["g"], c["a"], c["b"], dim, degree,
+                n_jobs=-1)),
+            "pysiglib": Impl(lambda c: functools.partial(
+                MODS["pysiglib"].sig_combine_backprop, c["g"], c["a"], c["b"], dim, degree,
+                n_jobs=-1)),
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sigcombinebackprop, c["g"], c["a"], c["b"], dim, degree),
+                note="single-threaded"),
+            "signatory": Impl(lambda c: _grad_fn([c["ta"], c["tb"]], sc_signatory, c["tg"]),
+                              note="autograd.grad(retain_graph=True)"),
+        })
+    return [fwd, bwd]
+
+
+def multi_combine_workloads(batch, pieces, dim, degree, dtype, seed, *, rtol,
+                            repeat=None) -> List[Workload]:
+    """multi_sig_combine: the product of `pieces` signatures, in order."""
+    dname = _dname(dtype)
+    shape = f"B{batch}-k{pieces}-d{dim}-m{degree}"
+    key = f"multi/{dname}/{shape}/{seed}"
+    group = "multi_sig_combine (B, pieces, d, m), " + dname
+    params = dict(batch=batch, pieces=pieces, dim=dim, degree=degree,
+                  dtype=np.dtype(dtype).name)
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        # scale 1/sqrt(k): the product stays O(1), like a random walk's signature
+        sigs = random_sigs(rng, (batch, pieces), dim, degree, dtype,
+                           scale=1.0 / math.sqrt(pieces))
+        g = rng.standard_normal((batch, sig_len(dim, degree))).astype(dtype)
+        return {"sigs": sigs, "g": g, "tg": _torch_view(g)}
+
+    def as_list_np(c):
+        # copies that own their data (pysiglib clones views, with a warning)
+        return [c["sigs"][:, i].copy() for i in range(pieces)]
+
+    def as_list_torch(c):
+        return [torch.from_numpy(x) for x in as_list_np(c)]
+
+    def pysiglib_fold(c):
+        parts, pl = as_list_np(c), MODS["pysiglib"]
+
+        def run():
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = pl.sig_combine(acc, p, dim, degree, n_jobs=-1)
+            return acc
+        return run
+
+    def msc_signatory(*xs):
+        return MODS["signatory"].multi_signature_combine(list(xs), dim, degree)
+
+    def signatory_bwd(c):
+        return _grad_fn(as_list_torch(c), msc_signatory, c["tg"])
+
+    fwd = Workload(
+        name=f"multi_combine/fwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="multi_sig_combine"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].multi_sig_combine, c["sigs"], dim, degree, n_jobs=-1),
+                note="one (B, k, sig_len) array"),
+            "pysiglib": Impl(pysiglib_fold,
+                             note="fold: pairwise sig_combine loop (no multi combine)"),
+            "signatory": Impl(lambda c: functools.partial(msc_signatory, *as_list_torch(c)),
+                              note="list of k (B, sig_len) tensors"),
+        })
+    bwd = Workload(
+        name=f"multi_combine/bwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="multi_sig_combine_backprop"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].multi_sig_combine_backprop, c["g"], c["sigs"], dim, degree,
+                n_jobs=-1)),
+            "signatory": Impl(signatory_bwd, post=lambda gs: torch.stack(list(gs), dim=1),
+                              note="autograd.grad(retain_graph=True); grads stacked untimed"),
+        })
+    return [fwd, bwd]
+
+
+def join_workloads(batch, dim, degree, dtype, seed, *, rtol, repeat=None) -> List[Workload]:
+    """sig_join: a signature followed by one straight segment."""
+    dname = _dname(dtype)
+    shape = f"B{batch}-d{dim}-m{degree}"
+    key = f"join/{dname}/{shape}/{seed}"
+    group = f"sig_join (B, d, m) = ({batch}, {dim}, {degree}), {dname}"
+    params = dict(batch=batch, dim=dim, degree=degree, dtype=np.dtype(dtype).name)
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        s = random_sigs(rng, (batch,), dim, degree, dtype)
+        disp = rng.standard_normal((batch, dim)).astype(dtype)
+        g = rng.standard_normal(s.shape).astype(dtype)
+        # signatory has no join: signature(two-point path [0, disp], initial=s)
+        seg = np.zeros((batch, 2, dim), dtype=dtype)
+        seg[:, 1] = disp
+        return {"s": s, "disp": disp, "g": g, "seg": seg, "ts": _torch_view(s),
+                "tseg": _torch_view(seg), "tg": _torch_view(g)}
+
+    def join_signatory(s, seg):
+        return MODS["signatory"].signature(seg, degree, initial=s)
+
+    sig_note = "signature(path [0, disp], initial=sig) (no join)"
+    fwd = Workload(
+        name=f"join/fwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig_join"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig_join, c["s"], c["disp"], dim, degree, n_jobs=-1)),
+            "pysiglib": Impl(lambda c: functools.partial(
+                MODS["pysiglib"].sig_join, c["s"], c["disp"], dim, degree, n_jobs=-1)),
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sigjoin, c["s"], c["disp"], degree),
+                note="single-threaded"),
+            "signatory": Impl(lambda c: functools.partial(join_signatory, c["ts"], c["tseg"]),
+                              note=sig_note),
+        })
+    bwd = Workload(
+        name=f"join/bwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="sig_join_backprop"),
+        impls={
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig_join_backprop, c["g"], c["s"], c["disp"], dim, degree,
+                n_jobs=-1)),
+            "pysiglib": Impl(lambda c: functools.partial(
+                MODS["pysiglib"].sig_join_backprop, c["g"], c["s"], c["disp"], dim, degree,
+                n_jobs=-1)),
+            "iisignature": Impl(lambda c: functools.partial(
+                MODS["iisignature"].sigjoinbackprop, c["g"], c["s"], c["disp"], degree),
+                note="single-threaded"),
+            # d/d(disp) is the gradient w.r.t. the segment's second point
+            "signatory": Impl(lambda c: _grad_fn([c["ts"], c["tseg"]], join_signatory, c["tg"]),
+                              post=lambda gs: (gs[0], gs[1][:, 1]),
+                              note=sig_note + "; autograd.grad(retain_graph=True)"),
+        })
+    return [fwd, bwd]
+
+
+def query_workloads(batch, points, dim, degree, n_queries, seed, *, rtol,
+                    repeat=None) -> List[Workload]:
+    """Interval signatures of one long stream: building it, then queries.
+
+    Intervals are inclusive point ranges (start, end) with end > start (a
+    signatory.Path needs two points): SigStream.sig(start, end) for sigrs and
+    pysiglib, Path.signature(start, end + 1) for signatory (a slice).
+    """
+    dtype = np.float64
+    dname = _dname(dtype)
+    bshape = "1path" if batch is None else f"B{batch}"
+    shape = f"{bshape}-N{points}-d{dim}-m{degree}"
+    key = f"query/{dname}/{shape}/{seed}"
+    group = f"interval queries ({'one path' if batch is None else f'{batch} paths'}, "\
+            f"{points} points, d{dim}, m{degree}), {dname}"
+    params = dict(batch=batch, points=points, dim=dim, degree=degree,
+                  dtype=np.dtype(dtype).name, queries=n_queries)
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        path = random_paths(rng, batch, points, dim, dtype)
+        a = rng.integers(0, points - 1, size=n_queries)
+        b = rng.integers(0, points - 1, size=n_queries)
+        lo, hi = np.minimum(a, b), np.maximum(a, b) + 1          # hi > lo
+        intervals = [(int(x), int(y)) for x, y in zip(lo, hi)]
+        # signatory.Path wants (batch, stream, channels)
+        tpath = _torch_view(path if batch is not None else path[None])
+        return {"path": path, "tpath": tpath, "intervals": intervals,
+                "pts": np.ascontiguousarray(np.moveaxis(path, -2, 0))}   # (N, *batch, d)
+
+    def unbatch(x):
+        x = to_numpy(x)
+        return x[..., 0, :] if batch is None else x
+
+    # builders: each returns the stream object
+    def build_sigrs(c):
+        cls, path = sigrs_sigstream(), c["path"]
+
+        def run():
+            st = cls(dim, degree)
+            st.push_batch(path)
+            return st
+        return run
+
+    def build_pysiglib(c):
+        pts, pl = c["pts"], MODS["pysiglib"]
+
+        def run():
+            # one checkpoint per push: point-by-point pushes give every point an
+            # index (push_batch would give the whole batch one index)
+            st = pl.SigStream(dim, degree)
+            for p in pts:
+                st.push(p)
+            return st
+        return run
+
+    def build_path(lib):
+        def make(c):
+            return functools.partial(MODS[lib].Path, c["tpath"], degree)
+        return make
+
+    last = points - 1
+    build = Workload(
+        name=f"query/build/{dname}/{shape}", group=group, setup=setup, setup_key=key,
+        jobs="dflt", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op="build stream"),
+        impls={
+            "sigrs": Impl(build_sigrs, post=lambda st: st.sig(0, last),
+                          note="SigStream.push_batch(path)"),
+            "pysiglib": Impl(build_pysiglib, post=lambda st: st.sig(0, last),
+                             note="SigStream.push per point"),
+            "signatory": Impl(build_path("signatory"),
+                              post=lambda p: unbatch(p.signature())),
+            "sigrs.signatory": Impl(build_path("sigrs.signatory"),
+                                    post=lambda p: unbatch(p.signature())),
+        })
+
+    def query_stream(builder):
+        def make(c):
+            st, iv = builder(c)(), c["intervals"]          # built untimed
+            return functools.partial(st.sig_batch, iv)
+        return make
+
+    def query_path(lib):
+        def make(c):
+            p, iv = MODS[lib].Path(c["tpath"], degree), c["intervals"]
+
+            def run():
+                return torch.stack([p.signature(s, e + 1) for s, e in iv])
+            return run
+        return make
+
+    query = Workload(
+        name=f"query/intervals{n_queries}/{dname}/{shape}", group=group, setup=setup,
+        setup_key=key, jobs="dflt", rtol=rtol, repeat=repeat, show_notes=True,
+        params=dict(params, op=f"{n_queries} interval signatures"),
+        impls={
+            "sigrs": Impl(query_stream(build_sigrs), note="SigStream.sig_batch (one call)"),
+            "pysiglib": Impl(query_stream(build_pysiglib),
+                             note="SigStream.sig_batch (a Python loop over sig)"),
+            "signatory": Impl(query_path("signatory"), post=unbatch,
+                              note="Path.signature loop + torch.stack"),
+            "sigrs.signatory": Impl(query_path("sigrs.signatory"), post=unbatch,
+                                    note="Path.signature loop + torch.stack"),
+        })
+    return [build, query]
+
+
 F64_SHAPES = [(128, 256, 4, 6), (128, 1024, 8, 4), (32, 128, 16, 4)]
 PYSIGLIB_SHAPE = (256, 10000, 8, 3)        # pysiglib's own benchmark, float32
 QUICK_BATCH_DIV = 4                        # --quick: float64 batches / 4
 QUICK_BIG_BATCH = 32                       # --quick: pysiglib shape batch 256 -> 32
+# issue-3 rows: stream signatures, operations on signatures, interval queries
+STREAM_SHAPES = [((128, 256, 4, 6), np.float64, 1e-8), ((32, 1024, 8, 3), np.float32, 1e-3)]
+COMBINE_SHAPE = (4096, 4, 6)               # (batch, dim, degree), float64
+JOIN_SHAPE = (4096, 4, 6)
+MULTI_SHAPES = [(32, 256, 4, 5), (1, 4096, 3, 4)]   # (batch, pieces, dim, degree)
+QUERY_SHAPES = [(None, 10000, 3, 4), (16, 2000, 3, 4)]  # (batch, points, dim, degree)
+N_QUERIES = 1000
+QUICK_DIV = 4                              # --quick: these batches / pieces / points / 4
+
+
+def issue3_workloads(args, notes: List[str]) -> List[Workload]:
+    """stream/*, combine/*, multi_combine/*, join/*, query/* (CPU)."""
+    q = QUICK_DIV if args.quick else 1
+
+    def div(n):
+        return None if n is None else max(1, n // q)
+
+    ws: List[Workload] = []
+    for (b, l, d, m), dtype, rtol in STREAM_SHAPES:
+        ws += stream_workloads(div(b), l, d, m, dtype, args.seed, rtol=rtol)
+    b, d, m = COMBINE_SHAPE
+    ws += combine_workloads(div(b), d, m, np.float64, args.seed, rtol=1e-8)
+    for b, k, d, m in MULTI_SHAPES:
+        # batch 1 keeps its batch and divides the pieces instead
+        bq, kq = (div(b), k) if b > 1 else (b, div(k))
+        ws += multi_combine_workloads(bq, kq, d, m, np.float64, args.seed, rtol=1e-8)
+    b, d, m = JOIN_SHAPE
+    ws += join_workloads(div(b), d, m, np.float64, args.seed, rtol=1e-8)
+    for b, n, d, m in QUERY_SHAPES:
+        ws += query_workloads(b, div(n), d, m, N_QUERIES, args.seed, rtol=1e-8)
+    if args.quick:
+        notes.append(f"--quick: stream/combine/join/multi_combine batches divided by {q} "
+                     f"(multi_combine at batch 1: pieces / {q}), query streams have {q}x "
+                     f"fewer points; names give the sizes run.")
+    return ws
 
 
 def build_workloads(args, notes: List[str]) -> List[Workload]:
@@ -342,6 +860,7 @@ def build_workloads(args, notes: List[str]) -> List[Workload]:
             ws += sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)
         ws += sig_workloads(big_b, big_l, big_d, big_m, np.float32, args.seed, rtol=1e-3)
         ws += overhead_workloads(args.overhead_number, args.seed)
+        ws += issue3_workloads(args, notes)
     elif args.device == "cuda":
         for (b, l, d, m) in f64_shapes:
             ws += cuda_sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)
@@ -385,7 +904,16 @@ def measure(fn, number: int, repeat: int, sync=None) -> List[float]:
 
 
 def rel_maxdiff(out, ref) -> float:
-    """max |out - ref| / max |ref|, computed in float64."""
+    """max |out - ref| / max |ref|, computed in float64.
+
+    Tuples (e.g. the gradients w.r.t. two inputs) are compared item by item,
+    each relative to its own scale, and the largest difference is returned.
+    """
+    if isinstance(out, (tuple, list)) or isinstance(ref, (tuple, list)):
+        if not (isinstance(out, (tuple, list)) and isinstance(ref, (tuple, list))
+                and len(out) == len(ref)):
+            raise ValueError("output is not a tuple of the reference's length")
+        return max((rel_maxdiff(a, b) for a, b in zip(out, ref)), default=0.0)
     a = to_numpy(out).astype(np.float64, copy=False)
     b = to_numpy(ref).astype(np.float64, copy=False)
     if a.shape != b.shape:
@@ -408,7 +936,8 @@ def run_workload(w: Workload, ctx: dict, libs: List[str], args, shared: dict) ->
         r: Dict[str, Any] = {"status": None}
         res[lib] = r
         impl = w.impls.get(lib)
-        if lib not in MODS:
+        r["has_impl"] = impl is not None
+        if not available(lib):
             r["status"] = "missing"
             continue
         if impl is None:
@@ -435,6 +964,8 @@ def run_workload(w: Workload, ctx: dict, libs: List[str], args, shared: dict) ->
             if sync:
                 sync()
             warm = time.perf_counter() - t0
+            if impl.post is not None:
+                out = impl.post(out)
         except Exception as exc:
             r["status"] = "error"
             r["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -442,7 +973,7 @@ def run_workload(w: Workload, ctx: dict, libs: List[str], args, shared: dict) ->
         outputs[lib] = out
         r["warmup_s"] = warm
         r["status"] = "ok"
-        r["out_dtype"] = str(to_numpy(out).dtype)
+        r["out_dtype"] = out_dtype(out)
         if ref_lib is None:
             ref_lib = lib
         else:
@@ -505,7 +1036,7 @@ def run_workload(w: Workload, ctx: dict, libs: List[str], args, shared: dict) ->
             r["ratio"] = r["median_s"] / ref["median_s"]
     return {"name": w.name, "group": w.group, "jobs": w.jobs, "unit": w.unit,
             "device": w.device, "params": w.params, "results": res,
-            "reference": ref_lib}
+            "reference": ref_lib, "show_notes": w.show_notes}
 
 
 # --------------------------------------------------------------------------
@@ -537,7 +1068,8 @@ def machine_info(args) -> dict:
         info["cpu_model"] = platform.processor() or None
     for lib in LIBS:
         if lib in MODS:
-            info["libraries"][lib] = _version(MODS[lib], lib)
+            base = lib.split(".")[0]        # sigrs.signatory: sigrs's version
+            info["libraries"][lib] = _version(MODS[base] if base in MODS else MODS[lib], base)
         else:
             info["libraries"][lib] = None
     if args.device == "cuda" and torch is not None and torch.cuda.is_available():
@@ -655,7 +1187,14 @@ def format_table(rows: List[dict], libs: List[str], args_repeat: int):
     return "\n".join(out), footnotes
 
 
+def shown_columns(rows: List[dict], libs: List[str]) -> List[str]:
+    """The reference, and every column that some row has an Impl for."""
+    return [l for l in libs
+            if l == REF or any(row["results"].get(l, {}).get("has_impl") for row in rows)]
+
+
 def print_report(rows, libs, notes, args):
+    libs = shown_columns(rows, libs)
     text, footnotes = format_table(rows, libs, args.repeat)
     print(text)
     print()
@@ -665,6 +1204,15 @@ def print_report(rows, libs, notes, args):
           "are marked MISMATCH and not timed.")
     print("jobs    = n_jobs passed to sigrs and pysiglib; 'dflt' = each library's default "
           "(sigrs -1, pysiglib 1).")
+    if any(l in libs for l in ("signatory", "sigrs.signatory")):
+        print("          signatory (and sigrs.signatory) take no n_jobs: torch tensors "
+              "(zero-copy views of the NumPy inputs), torch's intra-op threads "
+              f"({torch.get_num_threads() if torch is not None else '-'}); "
+              "iisignature is single-threaded.")
+    if "sigrs:stream" in libs:
+        print("sigrs:stream = sigrs.sig(stream=True) in the stream/cost rows, whose sigrs "
+              "column is sigrs.sig() on the same input: its ratio is the cost of all L-1 "
+              "prefix signatures relative to one signature (last row checked).")
     few = sorted({f"{lib} n={r['repeat']}" for row in rows for lib, r in row["results"].items()
                   if r.get("status") == "ok" and r["repeat"] < args.repeat})
     if few:
@@ -678,10 +1226,34 @@ def print_report(rows, libs, notes, args):
     if any(r["results"].get("iisignature", {}).get("shared") for r in rows):
         print("*       = iisignature is single-threaded: its n_jobs=1 measurement is "
               "repeated in the n_jobs=-1 row.")
-    print("iisignature.sigbackprop takes no signature and recomputes it inside the timing; "
-          "sigrs/pysiglib get their own precomputed signature.")
-    print("overhead/sig+backward: t.grad=None; lib.sig(t, 3).backward(ones) "
-          "(sigrs.sig vs pysiglib.torch_api.sig).")
+    names = [row["name"] for row in rows]
+    if any(n.startswith("sig_backprop/") for n in names):
+        print("iisignature.sigbackprop takes no signature and recomputes it inside the timing; "
+              "sigrs/pysiglib get their own precomputed signature.")
+        if "signatory" in libs:
+            print("signatory (n_jobs=-1 rows only) backward: torch.autograd.grad(retain_graph=True) "
+                  "on a signature graph built outside the timing.")
+    if any(n.startswith("overhead/sig+backward") for n in names):
+        print("overhead/sig+backward: t.grad=None; lib.sig(t, 3).backward(ones) "
+              "(sigrs.sig vs pysiglib.torch_api.sig).")
+    # how each library computes the issue-3 rows (one line per kind of row)
+    how: Dict[str, List[str]] = {}
+    for row in rows:
+        if not row.get("show_notes"):
+            continue
+        kind = "/".join(row["name"].split("/")[:2])
+        for lib in libs:
+            r = row["results"].get(lib, {})
+            if not r.get("has_impl"):
+                continue
+            note = "; ".join(x for x in r.get("note", "").split("; ")
+                             if x and not x.startswith("returns "))
+            item = f"{lib}: {note}" if note else None
+            if item and item not in how.setdefault(kind, []):
+                how[kind].append(item)
+    for kind, items in how.items():
+        if items:
+            print(f"how     : {kind}: " + " | ".join(items))
     for lib, err in IMPORT_ERRORS.items():
         if lib in libs:
             print(f"note: {lib} not importable ({err}); shown as '-'.")
@@ -706,8 +1278,8 @@ def parse_args(argv=None):
     p.add_argument("--only", nargs="+", metavar="NAME", default=None,
                    help="run only workloads whose name contains NAME or matches it "
                         "as a glob (see --list)")
-    p.add_argument("--libs", nargs="+", choices=LIBS, default=list(LIBS),
-                   help="libraries to include (default: all)")
+    p.add_argument("--libs", nargs="+", choices=COLUMNS, default=list(COLUMNS),
+                   help="libraries (columns) to include (default: all)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cpu: NumPy/CPU-tensor workloads; cuda: sigrs vs pysiglib on CUDA "
                         "tensors, torch.cuda.synchronize after every call")
@@ -745,7 +1317,7 @@ def select(workloads: List[Workload], patterns) -> List[Workload]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     notes: List[str] = []
-    libs = [l for l in LIBS if l in args.libs]
+    libs = [l for l in COLUMNS if l in args.libs]
     if REF not in libs:
         notes.append("sigrs excluded with --libs: no ratios.")
 
@@ -756,6 +1328,12 @@ def main(argv=None) -> int:
         libs = [l for l in libs if l != "iisignature"]
 
     workloads = select(build_workloads(args, notes), args.only)
+    # the --quick notes of row families that were not selected go
+    has_new = any(w.show_notes for w in workloads)
+    has_old = any(not w.show_notes for w in workloads)
+    notes[:] = [n for n in notes
+                if not (n.startswith("--quick: float64") and not has_old)
+                and not (n.startswith("--quick: stream/") and not has_new)]
     if args.list:
         for w in workloads:
             print(w.name)

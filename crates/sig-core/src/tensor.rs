@@ -126,6 +126,16 @@ pub fn tensor_mul<T: Float>(shape: &TensorShape, a: &[T], b: &[T], out: &mut [T]
 /// `a_0 b_0`). Levels are written top first: level k of the product reads
 /// only levels `< k` of `a`, which are still the old values then.
 pub(crate) fn mul_in_place<T: Float>(shape: &TensorShape, a: &mut [T], b: &[T]) {
+    mul_in_place_d(shape.dim, shape, a, b);
+}
+
+crate::simd::specialised! {
+    fn mul_in_place_d<T>(d: usize, shape: &TensorShape, a: &mut [T], b: &[T]) = mul_in_place_kernel;
+}
+
+#[inline(always)]
+fn mul_in_place_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, a: &mut [T], b: &[T]) {
+    let d = if D == 0 { d_rt } else { D };
     let b0 = b[0];
     for k in (0..=shape.degree).rev() {
         let (lower, upper) = a.split_at_mut(shape.offsets[k]);
@@ -138,9 +148,16 @@ pub(crate) fn mul_in_place<T: Float>(shape: &TensorShape, a: &mut [T], b: &[T]) 
         for i in 0..k {
             let a_i = &lower[shape.level(i)];
             let b_j = &b[shape.level(k - i)];
-            for (row, &ai) in a_k.chunks_exact_mut(b_j.len()).zip(a_i) {
-                for (o, &bj) in row.iter_mut().zip(b_j) {
-                    *o += ai * bj;
+            if k - i == 1 {
+                // Rows of d numbers: the fixed-width kernel vectorises them.
+                for (row, &ai) in a_k.chunks_exact_mut(d).zip(a_i) {
+                    row_axpy_in_place::<T, D, FMA>(d, row, ai, b_j);
+                }
+            } else {
+                for (row, &ai) in a_k.chunks_exact_mut(b_j.len()).zip(a_i) {
+                    for (o, &bj) in row.iter_mut().zip(b_j) {
+                        *o = fmadd::<T, FMA>(ai, bj, *o);
+                    }
                 }
             }
         }
@@ -152,23 +169,70 @@ pub(crate) fn mul_in_place<T: Float>(shape: &TensorShape, a: &mut [T], b: &[T]) 
 /// a `d^i x d^(k-i)` outer product, so `ga_i += g_k . b_{k-i}` (rows) and
 /// `gb_{k-i} += a_i . g_k` (columns).
 pub(crate) fn mul_backward<T: Float>(shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T]) {
+    mul_backward_d(shape.dim, shape, a, b, g, ga, gb);
+}
+
+crate::simd::specialised! {
+    fn mul_backward_d<T>(d: usize, shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T]) = mul_backward_kernel;
+}
+
+#[inline(always)]
+fn mul_backward_kernel<T: Float, const D: usize, const FMA: bool>(_d: usize, shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T]) {
     for k in 0..=shape.degree {
         let g_k = &g[shape.level(k)];
         for i in 0..=k {
             let (a_i, b_j) = (&a[shape.level(i)], &b[shape.level(k - i)]);
-            let width = b_j.len();
             let ga_i = &mut ga[shape.level(i)];
             let gb_j = &mut gb[shape.level(k - i)];
-            for ((row, &ai), gai) in g_k.chunks_exact(width).zip(a_i).zip(ga_i.iter_mut()) {
-                let mut dot = T::zero();
-                for ((&gv, &bj), gbj) in row.iter().zip(b_j).zip(gb_j.iter_mut()) {
-                    dot += gv * bj;
-                    *gbj += ai * gv;
+            if k - i == 1 && D > 0 {
+                let b_j: &[T; D] = b_j.try_into().expect("level 1 has D entries");
+                let gb_j: &mut [T; D] = gb_j.try_into().expect("level 1 has D entries");
+                let mut acc = *gb_j;
+                for (row, (&ai, gai)) in g_k.chunks_exact(D).zip(a_i.iter().zip(ga_i.iter_mut())) {
+                    let row: &[T; D] = row.try_into().expect("rows have D entries");
+                    let mut dot = T::zero();
+                    for c in 0..D {
+                        dot = fmadd::<T, FMA>(row[c], b_j[c], dot);
+                        acc[c] = fmadd::<T, FMA>(ai, row[c], acc[c]);
+                    }
+                    *gai += dot;
                 }
-                *gai += dot;
+                *gb_j = acc;
+                continue;
+            }
+            let width = b_j.len();
+            for ((row, &ai), gai) in g_k.chunks_exact(width).zip(a_i).zip(ga_i.iter_mut()) {
+                *gai += dot::<T, FMA>(row, b_j);
+                for (&gv, gbj) in row.iter().zip(gb_j.iter_mut()) {
+                    *gbj = fmadd::<T, FMA>(ai, gv, *gbj);
+                }
             }
         }
     }
+}
+
+/// `sum_i x_i y_i` with eight independent partial sums, so the additions
+/// pipeline (and vectorise) instead of waiting on one another.
+#[inline(always)]
+fn dot<T: Float, const FMA: bool>(x: &[T], y: &[T]) -> T {
+    const LANES: usize = 8;
+    let n = x.len().min(y.len());
+    let mut acc = [T::zero(); LANES];
+    let (xc, yc) = (x[..n].chunks_exact(LANES), y[..n].chunks_exact(LANES));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (xs, ys) in xc.zip(yc) {
+        for l in 0..LANES {
+            acc[l] = fmadd::<T, FMA>(xs[l], ys[l], acc[l]);
+        }
+    }
+    let mut total = T::zero();
+    for (&a, &b) in xr.iter().zip(yr) {
+        total = fmadd::<T, FMA>(a, b, total);
+    }
+    for a in acc {
+        total += a;
+    }
+    total
 }
 
 /// For every index of a tensor of this shape, the index of the reversed
