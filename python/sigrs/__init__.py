@@ -24,6 +24,14 @@ from .algebra import (
     sig_join,
     sig_join_backprop,
 )
+from .logsig import (
+    log_sig,
+    log_sig_length,
+    lyndon_words,
+    prepare_log_sig,
+    sig_to_log_sig,
+    sig_to_log_sig_backprop,
+)
 from .signature import sig, sig_backprop, sig_length, signature
 from .streams import SigStream, SigWindowStream
 from .transform import transform_path, transform_path_backprop
@@ -40,6 +48,10 @@ __all__ = [
     "extract_sig_coef",
     "extract_sig_level",
     "linear_sig",
+    "log_sig",
+    "log_sig_length",
+    "lyndon_words",
+    "prepare_log_sig",
     "linear_sig_backprop",
     "multi_sig_combine",
     "multi_sig_combine_backprop",
@@ -52,6 +64,8 @@ __all__ = [
     "sig",
     "sig_backprop",
     "sig_length",
+    "sig_to_log_sig",
+    "sig_to_log_sig_backprop",
     "signature",
     "transform_path",
     "transform_path_backprop",

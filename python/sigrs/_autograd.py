@@ -386,3 +386,40 @@ sig_inverse = _differentiable(
     _inverse_backward,
     1,
 )
+
+
+# --- log-signatures (sigrs.logsig) ------------------------------------------------
+
+from . import logsig as _logsig  # noqa: E402
+
+
+def _to_log_impl(sig: torch.Tensor, d: int, degree: int, scalar_term: bool, method: int, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_logsig.sig_to_log_sig_array(_np(sig), d, degree, scalar_term, method, n_jobs))
+
+
+def _to_log_fake(sig, d, degree, scalar_term, method, n_jobs):
+    # The Lyndon count is a plain integer of (d, degree): computing it here is shape logic.
+    return sig.new_empty((*sig.shape[:-1], _native_log_sig_length(d, degree, method, scalar_term)))
+
+
+def _native_log_sig_length(d, degree, method, scalar_term):
+    from . import _native
+
+    return _native.log_sig_length(d, degree, method, scalar_term)
+
+
+def _to_log_backprop_impl(
+    sig: torch.Tensor, derivs: torch.Tensor, d: int, degree: int, scalar_term: bool, method: int, n_jobs: int
+) -> torch.Tensor:
+    return torch.from_numpy(_logsig.sig_to_log_sig_backprop_array(_np(sig), _np(derivs), d, degree, scalar_term, method, n_jobs))
+
+
+def _to_log_backward(ctx, grad):
+    (sig,) = ctx.saved_tensors
+    return sig_to_log_sig_backprop(sig, grad, *ctx.options), None, None, None, None, None
+
+
+sig_to_log_sig_backprop = _differentiable(
+    "sig_to_log_sig_backprop", _to_log_backprop_impl, lambda sig, derivs, *o: sig.new_empty(sig.shape), _no_setup, None, 2
+)
+sig_to_log_sig = _differentiable("sig_to_log_sig", _to_log_impl, _to_log_fake, _options_setup(1), _to_log_backward, 1)

@@ -29,11 +29,14 @@
 //! (forward and backward passes, streams, inverses), [`algebra`] (Chen
 //! products, joins and inverses of signatures), [`transform`] (time augmentation and
 //! lead-lag, fused into the passes), [`batch`] (rayon batching and the
-//! `n_jobs` convention), [`words`] (indexing words in a signature).
+//! `n_jobs` convention), [`words`] (indexing words in a signature),
+//! [`logsig`] (log-signatures) and [`lyndon`] (Lyndon words and the Lyndon basis).
 
 pub mod algebra;
 pub mod batch;
 pub mod error;
+pub mod logsig;
+pub mod lyndon;
 mod simd;
 pub mod signature;
 pub mod tensor;

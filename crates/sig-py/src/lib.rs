@@ -13,6 +13,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use sig_core::logsig::{self, LogSigMethod};
 use sig_core::{algebra, PathShape, PathTransform, SigError, SigOptions};
 
 create_exception!(sigrs, SigrsError, PyException, "Base class of the exceptions sigrs raises itself.");
@@ -286,6 +287,56 @@ fn transform_path_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, ar
 }
 float_variants!(transform_path_backprop_impl => transform_path_backprop_f64, transform_path_backprop_f32);
 
+// --- log-signatures (sig_core::logsig) ----------------------------------------
+
+fn log_sig_method(method: i64) -> PyResult<LogSigMethod> {
+    LogSigMethod::from_index(method).map_err(|e| PySigError(e).into())
+}
+
+/// `sig_to_log_sig(sig, out, dimension, degree, scalar_term, method, n_jobs)`
+fn sig_to_log_sig_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (sig, mut out, dim, degree, scalar_term, method, n_jobs): (PyReadonlyArrayDyn<T>, PyReadwriteArrayDyn<T>, usize, usize, bool, i64, i64) =
+        args.extract()?;
+    let method = log_sig_method(method)?;
+    let (s, o) = (slice(&sig, "sig")?, slice_mut(&mut out)?);
+    run(py, || logsig::sig_to_log_sig(s, dim, degree, scalar_term, method, n_jobs, o))
+}
+float_variants!(sig_to_log_sig_impl => sig_to_log_sig_f64, sig_to_log_sig_f32);
+
+/// `sig_to_log_sig_backprop(sig, derivs, out, dimension, degree, scalar_term, method, n_jobs)`
+fn sig_to_log_sig_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (sig, g, mut out, dim, degree, scalar_term, method, n_jobs): (
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadwriteArrayDyn<T>,
+        usize,
+        usize,
+        bool,
+        i64,
+        i64,
+    ) = args.extract()?;
+    let method = log_sig_method(method)?;
+    let (s, g, o) = (slice(&sig, "sig")?, slice(&g, "log_sig_derivs")?, slice_mut(&mut out)?);
+    run(py, || logsig::sig_to_log_sig_backprop(s, g, dim, degree, scalar_term, method, n_jobs, o))
+}
+float_variants!(sig_to_log_sig_backprop_impl => sig_to_log_sig_backprop_f64, sig_to_log_sig_backprop_f32);
+
+/// Length of a log-signature for `method` (building and caching the
+/// Lyndon tables of `(dimension, degree)` on first use).
+#[pyfunction]
+fn log_sig_length(py: Python<'_>, dimension: usize, degree: usize, method: i64, scalar_term: bool) -> PyResult<usize> {
+    let method = log_sig_method(method)?;
+    run(py, || logsig::log_sig_length(dimension, degree, method, scalar_term))
+}
+
+/// The Lyndon words of length `1..=degree`, by length then lexicographically.
+#[pyfunction]
+fn lyndon_words(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<Vec<Vec<usize>>> {
+    run(py, || Ok(sig_core::lyndon::lyndon_basis(dimension, degree)?.words().to_vec()))
+}
+
 /// Length of a signature; `OverflowError` when it does not fit in memory.
 #[pyfunction]
 fn sig_length(dimension: usize, degree: usize, scalar_term: bool) -> PyResult<usize> {
@@ -351,6 +402,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linear_sig_backprop_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sig_inverse_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sig_inverse_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_to_log_sig_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_to_log_sig_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_to_log_sig_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_to_log_sig_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(log_sig_length, m)?)?;
+    m.add_function(wrap_pyfunction!(lyndon_words, m)?)?;
     m.add_function(wrap_pyfunction!(sig_length, m)?)?;
     m.add_function(wrap_pyfunction!(word_to_idx, m)?)?;
     m.add_function(wrap_pyfunction!(idx_to_word, m)?)?;

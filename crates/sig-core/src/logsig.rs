@@ -1,0 +1,337 @@
+//! Log-signatures: the tensor logarithm of a signature, and its
+//! coordinates on Lyndon words or in the Lyndon basis.
+//!
+//! `log(S) = sum_{n=1..N} (-1)^(n+1) X^n / n` with `X = S - 1`, evaluated in
+//! Horner form `log(1 + X) = X (1 - X (1/2 - X (1/3 - ... X / N)))`: N
+//! truncated products per signature. The backward pass transposes each
+//! product, keeping the N Horner partial sums of one signature per worker.
+
+use crate::batch::for_each_chunk;
+use crate::error::{check_len, Result, SigError};
+use crate::lyndon::{lyndon_basis, LyndonBasis};
+use crate::tensor::{mul_backward, mul_in_place, TensorShape};
+use crate::{recip, Float};
+
+/// How a log-signature is written (pysiglib's `method` numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSigMethod {
+    /// 0: the whole tensor logarithm, shaped like a signature (level 0 is 0).
+    Expanded,
+    /// 1: the tensor logarithm's coefficients at the Lyndon words.
+    Words,
+    /// 2: coordinates in the Lyndon basis (standard bracketings of Lyndon
+    /// words), as iisignature's "S" and signatory's "brackets".
+    Lyndon,
+}
+
+impl LogSigMethod {
+    /// The method with pysiglib's number.
+    pub fn from_index(method: i64) -> Result<Self> {
+        match method {
+            0 => Ok(LogSigMethod::Expanded),
+            1 => Ok(LogSigMethod::Words),
+            2 => Ok(LogSigMethod::Lyndon),
+            _ => Err(SigError::invalid("method", "0 (expanded), 1 (Lyndon words) or 2 (Lyndon basis)", method)),
+        }
+    }
+}
+
+/// Length of a log-signature: the signature's length (with or without the
+/// scalar term) for [`LogSigMethod::Expanded`], else the number of Lyndon
+/// words of length `1..=degree` (Witt's formula).
+pub fn log_sig_length(dim: usize, degree: usize, method: LogSigMethod, scalar_term: bool) -> Result<usize> {
+    match method {
+        LogSigMethod::Expanded => Ok(TensorShape::new(dim, degree)?.len() - usize::from(!scalar_term)),
+        _ => Ok(lyndon_basis(dim, degree)?.len()),
+    }
+}
+
+/// Per-worker buffers: X, the Horner partial sums H_1..H_N, and gradients.
+struct LogWorkspace<T> {
+    x: Vec<T>,
+    /// `h[k - 1]` holds H_k = 1/k - X (x) H_{k+1} (H_N = 1/N).
+    h: Vec<Vec<T>>,
+    log: Vec<T>,
+    g_x: Vec<T>,
+    g_h: Vec<T>,
+    g_next: Vec<T>,
+}
+
+impl<T: Float> LogWorkspace<T> {
+    fn new(shape: &TensorShape) -> Self {
+        let z = || vec![T::zero(); shape.len()];
+        LogWorkspace { x: z(), h: (0..shape.degree.max(1)).map(|_| z()).collect(), log: z(), g_x: z(), g_h: z(), g_next: z() }
+    }
+
+    /// `self.log = log(1 + X)` for the signature `stored` (its level 0, if
+    /// stored, is taken to be 1), keeping every H_k.
+    fn forward(&mut self, shape: &TensorShape, stored: &[T], skip: usize) {
+        let n = shape.degree;
+        self.x[0] = T::zero();
+        self.x[1..].copy_from_slice(&stored[1 - skip..]);
+        self.log.fill(T::zero());
+        if n == 0 {
+            return;
+        }
+        let last = &mut self.h[n - 1];
+        last.fill(T::zero());
+        last[0] = recip::<T>(n);
+        for k in (1..n).rev() {
+            let (lower, upper) = self.h.split_at_mut(k);
+            let (h_k, h_next) = (&mut lower[k - 1], &upper[0]);
+            // H_k = 1/k - X (x) H_{k+1}
+            h_k.copy_from_slice(&self.x);
+            mul_in_place(shape, h_k, h_next);
+            for v in h_k.iter_mut() {
+                *v = -*v;
+            }
+            h_k[0] += recip::<T>(k);
+        }
+        self.log.copy_from_slice(&self.x);
+        mul_in_place(shape, &mut self.log, &self.h[0]);
+    }
+
+    /// After [`forward`](Self::forward): from `g` = dF/d(log) (full length),
+    /// leaves dF/dX in `self.g_x` (level 0 zero).
+    fn backward(&mut self, shape: &TensorShape, g: &[T]) {
+        let n = shape.degree;
+        self.g_x.fill(T::zero());
+        if n == 0 {
+            return;
+        }
+        // log = X (x) H_1
+        self.g_h.fill(T::zero());
+        mul_backward(shape, &self.x, &self.h[0], g, &mut self.g_x, &mut self.g_h);
+        for k in 1..n {
+            // H_k = 1/k - Q, Q = X (x) H_{k+1}: dQ = -dH_k.
+            for v in self.g_h.iter_mut() {
+                *v = -*v;
+            }
+            self.g_next.fill(T::zero());
+            mul_backward(shape, &self.x, &self.h[k], &self.g_h, &mut self.g_x, &mut self.g_next);
+            std::mem::swap(&mut self.g_h, &mut self.g_next);
+        }
+        self.g_x[0] = T::zero();
+    }
+}
+
+/// Where a method's output comes from.
+struct LogSigPlan {
+    shape: TensorShape,
+    skip: usize,
+    sig_len: usize,
+    out_len: usize,
+    method: LogSigMethod,
+    basis: Option<std::sync::Arc<LyndonBasis>>,
+}
+
+impl LogSigPlan {
+    fn new(dim: usize, degree: usize, scalar_term: bool, method: LogSigMethod) -> Result<Self> {
+        let shape = TensorShape::new(dim, degree)?;
+        let skip = usize::from(!scalar_term);
+        let basis = if method == LogSigMethod::Expanded { None } else { Some(lyndon_basis(dim, degree)?) };
+        let out_len = log_sig_length(dim, degree, method, scalar_term)?;
+        Ok(LogSigPlan { sig_len: shape.len() - skip, shape, skip, out_len, method, basis })
+    }
+
+    fn batch(&self, sigs: &[impl Copy]) -> Result<usize> {
+        if self.sig_len == 0 {
+            return Ok(0);
+        }
+        if sigs.len() % self.sig_len != 0 {
+            return Err(SigError::BufferLength { name: "sig", expected: (sigs.len() / self.sig_len + 1) * self.sig_len, actual: sigs.len() });
+        }
+        Ok(sigs.len() / self.sig_len)
+    }
+}
+
+/// Log-signatures of a batch of signatures (`batch * sig_len` numbers, with
+/// or without the scalar term, which is taken to be 1), written in the form
+/// `method` says; `out` holds `batch * log_sig_length(...)` numbers.
+///
+/// ```
+/// use sig_core::logsig::{sig_to_log_sig, LogSigMethod};
+/// // A straight segment's signature is exp(v): its logarithm is v.
+/// let (v0, v1) = (0.5_f64, -2.0);
+/// let sig = [v0, v1, v0 * v0 / 2.0, v0 * v1 / 2.0, v1 * v0 / 2.0, v1 * v1 / 2.0];
+/// let mut log = [0.0; 6];
+/// sig_to_log_sig(&sig, 2, 2, false, LogSigMethod::Expanded, 1, &mut log).unwrap();
+/// assert!(log[2..].iter().all(|x| x.abs() < 1e-15));
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn sig_to_log_sig<T: Float>(sigs: &[T], dim: usize, degree: usize, scalar_term: bool, method: LogSigMethod, n_jobs: i64, out: &mut [T]) -> Result<()> {
+    let plan = LogSigPlan::new(dim, degree, scalar_term, method)?;
+    let batch = plan.batch(sigs)?;
+    check_len("out", out.len(), batch * plan.out_len)?;
+    let work = plan.shape.len().saturating_mul(degree * degree + 1);
+    for_each_chunk(n_jobs, out, plan.out_len, work, || LogWorkspace::new(&plan.shape), |ws, b, o| {
+        ws.forward(&plan.shape, &sigs[b * plan.sig_len..(b + 1) * plan.sig_len], plan.skip);
+        match (plan.method, &plan.basis) {
+            (LogSigMethod::Expanded, _) => o.copy_from_slice(&ws.log[plan.skip..]),
+            (LogSigMethod::Words, Some(basis)) => {
+                for (v, &i) in o.iter_mut().zip(basis.word_indices()) {
+                    *v = ws.log[i];
+                }
+            }
+            (LogSigMethod::Lyndon, Some(basis)) => basis.coords_from_expanded(&ws.log, o),
+            _ => unreachable!("Lyndon methods always carry their basis"),
+        }
+    })
+}
+
+/// Gradient through [`sig_to_log_sig`]: from `g` = dF/d(log-signatures),
+/// writes dF/d(sigs) into `out` (level 0, if stored, gets 0).
+#[allow(clippy::too_many_arguments)]
+pub fn sig_to_log_sig_backprop<T: Float>(
+    sigs: &[T],
+    g: &[T],
+    dim: usize,
+    degree: usize,
+    scalar_term: bool,
+    method: LogSigMethod,
+    n_jobs: i64,
+    out: &mut [T],
+) -> Result<()> {
+    let plan = LogSigPlan::new(dim, degree, scalar_term, method)?;
+    let batch = plan.batch(sigs)?;
+    check_len("derivs", g.len(), batch * plan.out_len)?;
+    check_len("out", out.len(), sigs.len())?;
+    let work = plan.shape.len().saturating_mul(2 * degree * degree + 1);
+    let full = plan.shape.len();
+    let init = || (LogWorkspace::new(&plan.shape), vec![T::zero(); full]);
+    for_each_chunk(n_jobs, out, plan.sig_len, work, init, |(ws, g_log), b, o| {
+        ws.forward(&plan.shape, &sigs[b * plan.sig_len..(b + 1) * plan.sig_len], plan.skip);
+        let g_b = &g[b * plan.out_len..(b + 1) * plan.out_len];
+        g_log.fill(T::zero());
+        match (plan.method, &plan.basis) {
+            (LogSigMethod::Expanded, _) => g_log[plan.skip..].copy_from_slice(g_b),
+            (LogSigMethod::Words, Some(basis)) => {
+                for (&v, &i) in g_b.iter().zip(basis.word_indices()) {
+                    g_log[i] += v;
+                }
+            }
+            (LogSigMethod::Lyndon, Some(basis)) => basis.coords_from_expanded_backward(g_b, g_log),
+            _ => unreachable!("Lyndon methods always carry their basis"),
+        }
+        g_log[0] = T::zero();
+        ws.backward(&plan.shape, g_log);
+        o.copy_from_slice(&ws.g_x[plan.skip..]);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{tensor_exp, tensor_mul};
+
+    fn random(n: usize, seed: &mut u64) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    /// exp of a tensor with level 0 = 0, by its series.
+    fn exp_series(shape: &TensorShape, l: &[f64]) -> Vec<f64> {
+        let mut out = shape.identity();
+        let mut term = shape.identity();
+        let mut tmp = vec![0.0; shape.len()];
+        for n in 1..=shape.degree {
+            tensor_mul(shape, &term, l, &mut tmp).unwrap();
+            for (t, &x) in term.iter_mut().zip(&tmp) {
+                *t = x / n as f64;
+            }
+            for (o, &t) in out.iter_mut().zip(&term) {
+                *o += t;
+            }
+        }
+        out
+    }
+
+    fn signature_of_steps(shape: &TensorShape, steps: usize, seed: &mut u64) -> Vec<f64> {
+        let mut s = shape.identity();
+        let (mut e, mut tmp) = (vec![0.0; shape.len()], vec![0.0; shape.len()]);
+        for _ in 0..steps {
+            tensor_exp(shape, &random(shape.dim, seed), &mut e).unwrap();
+            tensor_mul(shape, &s, &e, &mut tmp).unwrap();
+            s.copy_from_slice(&tmp);
+        }
+        s
+    }
+
+    #[test]
+    fn log_of_exp_of_a_vector_is_the_vector() {
+        let shape = TensorShape::new(3, 5).unwrap();
+        let mut seed = 1;
+        let v = random(3, &mut seed);
+        let mut e = vec![0.0; shape.len()];
+        tensor_exp(&shape, &v, &mut e).unwrap();
+        let mut log = vec![0.0; shape.len()];
+        sig_to_log_sig(&e, 3, 5, true, LogSigMethod::Expanded, 1, &mut log).unwrap();
+        for (i, x) in log.iter().enumerate() {
+            let expected = if (1..=3).contains(&i) { v[i - 1] } else { 0.0 };
+            assert!((x - expected).abs() < 1e-15, "[{i}] {x} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn exp_inverts_log() {
+        for (dim, degree) in [(2, 5), (3, 4), (1, 6)] {
+            let shape = TensorShape::new(dim, degree).unwrap();
+            let mut seed = 7 + dim as u64;
+            let s = signature_of_steps(&shape, 4, &mut seed);
+            let mut log = vec![0.0; shape.len()];
+            sig_to_log_sig(&s, dim, degree, true, LogSigMethod::Expanded, 1, &mut log).unwrap();
+            assert_eq!(log[0], 0.0);
+            let back = exp_series(&shape, &log);
+            for (a, b) in back.iter().zip(&s) {
+                assert!((a - b).abs() < 1e-13, "d={dim} N={degree}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn backprop_matches_finite_differences_for_every_method() {
+        let (dim, degree) = (2, 4);
+        let shape = TensorShape::new(dim, degree).unwrap();
+        let mut seed = 3;
+        let s = signature_of_steps(&shape, 3, &mut seed)[1..].to_vec();
+        for method in [LogSigMethod::Expanded, LogSigMethod::Words, LogSigMethod::Lyndon] {
+            let n = log_sig_length(dim, degree, method, false).unwrap();
+            let g = random(n, &mut seed);
+            let mut grad = vec![0.0; s.len()];
+            sig_to_log_sig_backprop(&s, &g, dim, degree, false, method, 1, &mut grad).unwrap();
+            let f = |x: &[f64]| {
+                let mut o = vec![0.0; n];
+                sig_to_log_sig(x, dim, degree, false, method, 1, &mut o).unwrap();
+                o.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+            };
+            for i in 0..s.len() {
+                let (mut p, mut m) = (s.clone(), s.clone());
+                p[i] += 1e-6;
+                m[i] -= 1e-6;
+                let fd = (f(&p) - f(&m)) / 2e-6;
+                assert!((fd - grad[i]).abs() < 1e-7, "{method:?} [{i}]: {fd} vs {}", grad[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn lyndon_coordinates_rebuild_the_expanded_log() {
+        let (dim, degree) = (3, 4);
+        let shape = TensorShape::new(dim, degree).unwrap();
+        let mut seed = 5;
+        let s = signature_of_steps(&shape, 5, &mut seed);
+        let basis = lyndon_basis(dim, degree).unwrap();
+        let (mut log, mut coords) = (vec![0.0; shape.len()], vec![0.0; basis.len()]);
+        sig_to_log_sig(&s, dim, degree, true, LogSigMethod::Expanded, 1, &mut log).unwrap();
+        sig_to_log_sig(&s, dim, degree, true, LogSigMethod::Lyndon, 1, &mut coords).unwrap();
+        let mut rebuilt = vec![0.0; shape.len()];
+        basis.expanded_from_coords(&coords, &mut rebuilt);
+        for (a, b) in rebuilt.iter().zip(&log) {
+            assert!((a - b).abs() < 1e-13, "{a} vs {b}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+"""Log-signatures: the tensor logarithm of the signature, in three forms.
+
+``method`` (pysiglib's numbers, or a name):
+
+* ``0`` / ``"expanded"``: the whole tensor logarithm, shaped like a signature
+  (its level-0 entry, when present, is 0);
+* ``1`` / ``"words"``: the logarithm's coefficients at the Lyndon words
+  (signatory's ``"words"``);
+* ``2`` / ``"lyndon"`` (also ``"brackets"``): coordinates in the Lyndon basis
+  of standard bracketings (iisignature's ``"S"``, signatory's ``"brackets"``).
+
+The Lyndon tables are built in the Rust core on first use and cached per
+``(dimension, degree)``; :func:`prepare_log_sig` only warms that cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _native
+from ._checks import (
+    as_array,
+    aug_dim,
+    check_bool,
+    check_degree,
+    check_end_time,
+    check_int,
+    check_n_jobs,
+    check_tensor,
+    empty_output,
+    infer_scalar_term,
+    is_torch,
+    native_for,
+    same_kind,
+)
+
+_SIG_TO_LOG_SIG = (_native.sig_to_log_sig_f64, _native.sig_to_log_sig_f32)
+_SIG_TO_LOG_SIG_BACKPROP = (_native.sig_to_log_sig_backprop_f64, _native.sig_to_log_sig_backprop_f32)
+
+_METHOD_NAMES = {"expanded": 0, "words": 1, "lyndon": 2, "brackets": 2}
+
+
+def check_method(method: Any) -> int:
+    """The method number of ``method`` (0, 1, 2 or a name)."""
+    if isinstance(method, str):
+        key = method.lower()
+        if key not in _METHOD_NAMES:
+            raise ValueError(f"method must be 0, 1, 2 or one of {sorted(_METHOD_NAMES)}, got {method!r}")
+        return _METHOD_NAMES[key]
+    method = check_int(method, "method")
+    if method not in (0, 1, 2):
+        raise ValueError(f"method must be 0 (expanded), 1 (Lyndon words) or 2 (Lyndon basis), got {method}")
+    return method
+
+
+def log_sig_length(
+    dimension: int, degree: int, *, time_aug: bool = False, lead_lag: bool = False, method: Any = 1
+) -> int:
+    """Length of a log-signature: the number of Lyndon words of length ``1..degree``
+    (Witt's formula), or the signature's length for ``method=0``.
+
+    Example::
+
+        >>> sigrs.log_sig_length(2, 3)
+        5
+        >>> sigrs.log_sig_length(2, 3, method="expanded")
+        14
+    """
+    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    return _native.log_sig_length(d, check_degree(degree), check_method(method), False)
+
+
+def lyndon_words(dimension: int, degree: int) -> list[tuple[int, ...]]:
+    """The Lyndon words over ``0..dimension-1`` of length ``1..degree``, by length, then lexicographically.
+
+    Example::
+
+        >>> sigrs.lyndon_words(2, 3)
+        [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 1)]
+    """
+    words = _native.lyndon_words(check_int(dimension, "dimension", minimum=0), check_degree(degree))
+    return [tuple(w) for w in words]
+
+
+def prepare_log_sig(dimension: int, degree: int, method: Any = 1, *, time_aug: bool = False, lead_lag: bool = False) -> None:
+    """Builds the Lyndon tables for ``(dimension, degree)`` now rather than on
+    first use (optional: pysiglib requires this call, sigrs does not)."""
+    log_sig_length(dimension, degree, time_aug=time_aug, lead_lag=lead_lag, method=method)
+
+
+def sig_to_log_sig_array(sig: np.ndarray, d: int, degree: int, scalar_term: bool, method: int, n_jobs: int) -> np.ndarray:
+    sig = as_array(sig, "sig", 1)
+    n = _native.log_sig_length(d, degree, method, scalar_term)
+    out = empty_output((*sig.shape[:-1], n), sig.dtype)
+    native_for(_SIG_TO_LOG_SIG, sig.dtype)(sig, out, d, degree, scalar_term, method, n_jobs)
+    return out
+
+
+def sig_to_log_sig_backprop_array(sig, derivs, d: int, degree: int, scalar_term: bool, method: int, n_jobs: int) -> np.ndarray:
+    sig, derivs = as_array(sig, "sig", 1), as_array(derivs, "log_sig_derivs", 1)
+    out = empty_output(sig.shape, sig.dtype)
+    native_for(_SIG_TO_LOG_SIG_BACKPROP, sig.dtype)(sig, derivs, out, d, degree, scalar_term, method, n_jobs)
+    return out
+
+
+def _sig_input(sig: Any) -> Any:
+    if type(sig) is not np.ndarray and is_torch(sig):
+        return check_tensor(sig, "sig", 1)
+    return as_array(sig, "sig", 1)
+
+
+def sig_to_log_sig(
+    sig: Any,
+    dimension: int,
+    degree: int,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    method: Any = 1,
+    n_jobs: int = -1,
+) -> Any:
+    """Log-signature from a signature: the tensor logarithm, written in the form ``method`` says.
+
+    Args:
+        sig: ``(..., sig_len)``, with or without the scalar term (taken to be 1).
+        dimension, degree: of the path behind the signature.
+        time_aug, lead_lag: whether the signature was taken with them.
+        method: 0 / "expanded", 1 / "words", 2 / "lyndon" (see the module).
+        n_jobs: threads.
+
+    Returns:
+        ``(..., log_sig_length(...))``; for method 0 the layout of ``sig``.
+        Differentiable through torch autograd.
+
+    Example::
+
+        >>> s = sigrs.sig(np.random.rand(20, 2), 3)
+        >>> sigrs.sig_to_log_sig(s, 2, 3, method=2).shape
+        (5,)
+    """
+    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    degree = check_degree(degree)
+    method = check_method(method)
+    n_jobs = check_n_jobs(n_jobs)
+    sig = _sig_input(sig)
+    scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, "sig")
+    if is_torch(sig):
+        from . import _autograd
+
+        return _autograd.sig_to_log_sig(sig, d, degree, scalar_term, method, n_jobs)
+    return sig_to_log_sig_array(sig, d, degree, scalar_term, method, n_jobs)
+
+
+def sig_to_log_sig_backprop(
+    sig: Any,
+    log_sig_derivs: Any,
+    dimension: int,
+    degree: int,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    method: Any = 1,
+    n_jobs: int = -1,
+) -> Any:
+    """Gradient through :func:`sig_to_log_sig`: dF/d(sig) from ``log_sig_derivs`` = dF/d(log-signature).
+
+    Example::
+
+        >>> s = sigrs.sig(np.random.rand(20, 2), 3)
+        >>> sigrs.sig_to_log_sig_backprop(s, np.ones(5), 2, 3).shape
+        (14,)
+    """
+    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    degree = check_degree(degree)
+    method = check_method(method)
+    n_jobs = check_n_jobs(n_jobs)
+    sig = _sig_input(sig)
+    derivs = check_tensor(log_sig_derivs, "log_sig_derivs", 1) if is_torch(log_sig_derivs) else as_array(log_sig_derivs, "log_sig_derivs", 1)
+    same_kind("log_sig_derivs", derivs, "sig", sig)
+    scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, "sig")
+    expected = tuple(sig.shape[:-1]) + (_native.log_sig_length(d, degree, method, scalar_term),)
+    if tuple(derivs.shape) != expected:
+        raise ValueError(f"log_sig_derivs must have shape {expected} (that of the log-signature), got {tuple(derivs.shape)}")
+    if is_torch(sig):
+        from . import _autograd
+
+        return _autograd.sig_to_log_sig_backprop(sig, derivs, d, degree, scalar_term, method, n_jobs)
+    return sig_to_log_sig_backprop_array(sig, derivs, d, degree, scalar_term, method, n_jobs)
+
+
+def log_sig(
+    path: Any,
+    degree: int,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    method: Any = 1,
+    scalar_term: bool = False,
+    n_jobs: int = -1,
+) -> Any:
+    """Log-signature of a path or a batch of paths: :func:`sigrs.sig`, then :func:`sig_to_log_sig`.
+
+    Args:
+        path: ``(..., length, dim)``.
+        degree, time_aug, lead_lag, end_time, n_jobs: as in :func:`sigrs.sig`.
+        method: 0 / "expanded", 1 / "words" (the default, as pysiglib),
+            2 / "lyndon".
+        scalar_term: with method 0, keep the (zero) level-0 entry.
+
+    Returns:
+        ``(..., log_sig_length(dim, degree, method=method))``; differentiable.
+
+    Example::
+
+        >>> x = np.random.rand(32, 100, 3)
+        >>> sigrs.log_sig(x, 4, method="lyndon").shape
+        (32, 32)
+    """
+    from .signature import sig
+
+    method = check_method(method)
+    scalar_term = check_bool(scalar_term, "scalar_term")
+    s = sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0, n_jobs=n_jobs)
+    return sig_to_log_sig(s, path.shape[-1] if hasattr(path, "shape") else np.asarray(path).shape[-1], degree,
+                          time_aug=time_aug, lead_lag=lead_lag, method=method, n_jobs=n_jobs)
