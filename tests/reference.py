@@ -524,3 +524,227 @@ def sig_general(path, degree: int, *, time_aug=False, lead_lag=False, end_time=1
     if batch_shape and 0 in batch_shape:
         return _zeros(x, batch_shape + ((len(ends),) if stream else ()) + (n_out,))
     return map_batch(one, batch_shape, x, initial)
+
+
+# ---------------------------------------------------------------------------
+# log-signatures: tensor logarithm / exponential, Lyndon words and brackets
+# ---------------------------------------------------------------------------
+#
+# Everything below follows the definitions literally and is independent of
+# sigrs: the logarithm is the truncated series sum (-1)^(n+1) (S-1)^n / n
+# built with ``tensor_mul``; Lyndon words are found by testing every word
+# against all its rotations; the Lyndon basis element of a Lyndon word is its
+# standard bracketing expanded with [a, b] = a (x) b - b (x) a; and the
+# coordinates in that basis come from ``numpy.linalg.lstsq``.
+
+def tensor_log_series(levels, degree: int):
+    """log(a) of a truncated tensor with level 0 equal to 1 (level 0 of ``levels``
+    is ignored and taken to be 1): sum_{n=1}^{N} (-1)^(n+1) x^n / n, x = a - 1.
+    The result has level 0 equal to 0."""
+    x = [_zeros(levels[0], ())] + list(levels[1:degree + 1])
+    result = [_zeros(levels[0], tuple(t.shape)) for t in x]
+    power = None
+    for n in range(1, degree + 1):
+        power = x if power is None else tensor_mul(power, x, degree)
+        sign = 1.0 if n % 2 == 1 else -1.0
+        result = [r + (sign / n) * p for r, p in zip(result, power)]
+    return result
+
+
+def tensor_exp_series(levels, degree: int):
+    """exp(x) of a truncated tensor with level 0 equal to 0 (level 0 of
+    ``levels`` is ignored): sum_{n=0}^{N} x^n / n!."""
+    x = [_zeros(levels[0], ())] + list(levels[1:degree + 1])
+    dimension = levels[1].shape[0] if degree >= 1 else 0
+    result = tensor_identity(levels[0], dimension, degree)
+    power = tensor_identity(levels[0], dimension, degree)
+    for n in range(1, degree + 1):
+        power = tensor_mul(power, x, degree)
+        result = [r + p / math.factorial(n) for r, p in zip(result, power)]
+    return result
+
+
+def is_lyndon(word) -> bool:
+    """A non-empty word is Lyndon iff it is strictly smaller (lexicographically)
+    than every one of its proper rotations."""
+    w = tuple(word)
+    if not w:
+        return False
+    return all(w < w[k:] + w[:k] for k in range(1, len(w)))
+
+
+def lyndon_words(dimension: int, degree: int):
+    """All Lyndon words over ``0..dimension-1`` of length 1..degree, by length,
+    then lexicographically (brute force over all words)."""
+    out = []
+    for k in range(1, degree + 1):
+        for w in itertools.product(range(dimension), repeat=k):
+            if is_lyndon(w):
+                out.append(w)
+    return out
+
+
+def _moebius(n: int) -> int:
+    result, m, p = 1, n, 2
+    while p * p <= m:
+        if m % p == 0:
+            m //= p
+            if m % p == 0:
+                return 0
+            result = -result
+        p += 1
+    if m > 1:
+        result = -result
+    return result
+
+
+def witt_count(dimension: int, degree: int) -> int:
+    """Number of Lyndon words of length 1..degree by Witt's formula:
+    sum_k (1/k) sum_{j | k} mu(j) d^(k/j)."""
+    total = 0
+    for k in range(1, degree + 1):
+        s = sum(_moebius(j) * dimension ** (k // j) for j in range(1, k + 1) if k % j == 0)
+        assert s % k == 0
+        total += s // k
+    return total
+
+
+def standard_factorization(word):
+    """(u, v) with word = uv and v the longest proper suffix that is Lyndon."""
+    w = tuple(word)
+    assert len(w) >= 2 and is_lyndon(w)
+    for k in range(1, len(w)):
+        if is_lyndon(w[k:]):
+            return w[:k], w[k:]
+    raise AssertionError("a Lyndon word of length >= 2 has a proper Lyndon suffix")
+
+
+def standard_bracketing(word):
+    """The standard bracketing as nested pairs of letters, e.g. (0, (0, 1))."""
+    w = tuple(word)
+    if len(w) == 1:
+        return w[0]
+    u, v = standard_factorization(w)
+    return (standard_bracketing(u), standard_bracketing(v))
+
+
+def bracket_expansion(word, dimension: int):
+    """P_w as a homogeneous tensor of shape (dimension,) * len(w):
+    P_letter = e_letter, P_w = [P_u, P_v] = P_u (x) P_v - P_v (x) P_u."""
+    w = tuple(word)
+    if len(w) == 1:
+        e = np.zeros(dimension)
+        e[w[0]] = 1.0
+        return e
+    u, v = standard_factorization(w)
+    pu, pv = bracket_expansion(u, dimension), bracket_expansion(v, dimension)
+    return np.multiply.outer(pu, pv) - np.multiply.outer(pv, pu)
+
+
+def lyndon_basis_matrix(dimension: int, length: int):
+    """Columns: the flattened expansions P_w of the Lyndon words of one length."""
+    words = [w for w in lyndon_words(dimension, length) if len(w) == length]
+    if not words:
+        return np.zeros((dimension ** length, 0)), words
+    cols = [bracket_expansion(w, dimension).reshape(-1) for w in words]
+    return np.stack(cols, axis=1), words
+
+
+def lyndon_coordinates(log_levels, dimension: int, degree: int):
+    """Coordinates in the Lyndon basis of a Lie element given by levels
+    (NumPy, float64), by least squares per level; order of ``lyndon_words``."""
+    out = []
+    for k in range(1, degree + 1):
+        mat, words = lyndon_basis_matrix(dimension, k)
+        if not words:
+            continue
+        rhs = np.asarray(log_levels[k], dtype=np.float64).reshape(-1)
+        coef, *_ = np.linalg.lstsq(mat, rhs, rcond=None)
+        assert np.allclose(mat @ coef, rhs, atol=1e-9 * max(1.0, np.abs(rhs).max())), (
+            "level is not in the span of the Lyndon brackets (not a Lie element)")
+        out.append(coef)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def lyndon_coordinates_triangular(log_levels, dimension: int, degree: int):
+    """Lyndon-basis coordinates from the coefficients at the Lyndon words only:
+    per level, the square matrix M[w', w] = <P_w, w'> (w, w' Lyndon) is
+    unitriangular, and coords = M^-1 (coefficients at the Lyndon words).
+
+    On Lie elements this equals :func:`lyndon_coordinates`; off them (the
+    logarithm of a tensor that is no signature) it is the extension pysiglib
+    and sigrs use, so it is the reference for gradients with respect to an
+    arbitrary signature. Works on NumPy and on torch (differentiable)."""
+    like = log_levels[0]
+    out = []
+    for k in range(1, degree + 1):
+        mat, words = lyndon_basis_matrix(dimension, k)
+        if not words:
+            continue
+        idx = [int(np.ravel_multi_index(w, (dimension,) * k)) for w in words]
+        square = mat[idx, :]
+        assert np.allclose(np.diag(square), 1.0)
+        inv = np.linalg.inv(square)
+        vals = log_levels[k].reshape(-1)[idx]
+        if _is_torch(like):
+            out.append(torch.tensor(inv, dtype=like.dtype, device=like.device) @ vals)
+        else:
+            out.append(inv @ np.asarray(vals, dtype=np.float64))
+    if not out:
+        return _zeros(like, (0,))
+    return _concat(out, 0)
+
+
+def _log_levels_to_method(log_levels, dimension: int, degree: int, method: int,
+                          scalar_term: bool, solver: str = "lstsq"):
+    if method == 0:
+        return flatten_levels(log_levels, scalar_term)
+    if method == 1:
+        parts = [log_levels[len(w)][w].reshape(()) for w in lyndon_words(dimension, degree)]
+        if not parts:
+            return _zeros(log_levels[0], (0,))
+        return _stack(parts, 0)
+    if method == 2:
+        if solver == "triangular" or _is_torch(log_levels[0]):
+            return lyndon_coordinates_triangular(log_levels, dimension, degree)
+        return lyndon_coordinates(log_levels, dimension, degree)
+    raise ValueError(method)
+
+
+def sig_to_log_sig(sig_, dimension: int, degree: int, method: int = 1, solver: str = "lstsq"):
+    """Reference log-signature of a batch of flattened signatures (with or
+    without the scalar term; level 0 taken to be 1) of an augmented path of
+    dimension ``dimension``. Method 0 keeps the layout of ``sig_`` (level-0
+    entry 0). Method 2 solves by least squares (NumPy) or, with
+    ``solver="triangular"`` or torch input, from the Lyndon-word coefficients.
+    NumPy float64, or torch (differentiable)."""
+    sig_ = _as_input(sig_)
+
+    def one(s):
+        levels, st = levels_of(s, dimension, degree)
+        log = tensor_log_series(levels, degree)
+        return _log_levels_to_method(log, dimension, degree, method, st, solver)
+
+    return map_batch(one, sig_.shape[:-1], sig_)
+
+
+def log_sig(path, degree: int, *, time_aug=False, lead_lag=False, end_time=1.0,
+            method: int = 1, scalar_term=False, solver: str = "lstsq"):
+    """Reference log-signature of ``path`` ``(..., L, d)``: the signature, then
+    the tensor logarithm series, then the ``method`` projection."""
+    s = sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time,
+            scalar_term=scalar_term and method == 0)
+    d = aug_dimension(path.shape[-1], time_aug, lead_lag)
+    return sig_to_log_sig(s, d, degree, method, solver)
+
+
+def log_sig_to_sig(log_sig_expanded, dimension: int, degree: int):
+    """exp of a batch of expanded log-signatures (with or without level 0)."""
+    x = _as_input(log_sig_expanded)
+
+    def one(v):
+        st = has_scalar_term(v.shape[-1], dimension, degree)
+        levels = unflatten(v, dimension, degree, st)
+        return flatten_levels(tensor_exp_series(levels, degree), st)
+
+    return map_batch(one, x.shape[:-1], x)
