@@ -489,30 +489,249 @@ def test_max_parallelism_is_deprecated():
 
 
 # ---------------------------------------------------------------------------
-# not implemented yet (log-signatures, issue 4)
+# log-signatures
 # ---------------------------------------------------------------------------
 
+MODES = ["words", "brackets", "expand"]
+METHODS = {"expand": 0, "words": 1, "brackets": 2}  # sigrs.sig_to_log_sig's method of each mode
+LC, LDEPTH = 3, 4  # 3 channels to depth 4: the first size where "brackets" differs from "words"
+LOGSIG_CASES = list(itertools.product(MODES, [False, True], BASEPOINTS, [False, True]))
+LOGSIG_IDS = [
+    f"{m}-{'stream' if s else 'whole'}-bp_{b}-{'inv' if i else 'fwd'}" for m, s, b, i in LOGSIG_CASES
+]
+MODE_ERROR = "Invalid values for argument 'mode'. Valid values are 'expand', 'brackets', or 'words'."
 
-def _logsig_calls(x):
+
+def _logsig_channels(mode, channels=LC, depth=LDEPTH):
+    if mode == "expand":
+        return ss.signature_channels(channels, depth)
+    return ss.logsignature_channels(channels, depth)
+
+
+def _bracket_expansion(bracket):
+    """The standard bracketing ``[u, v] = uv - vu`` of :func:`lyndon_brackets`, as {word: coefficient}."""
+    if isinstance(bracket, int):
+        return {(bracket,): 1}
+    left, right = _bracket_expansion(bracket[0]), _bracket_expansion(bracket[1])
+    out = {}
+    for (a, ca), (b, cb) in itertools.product(left.items(), right.items()):
+        out[a + b] = out.get(a + b, 0) + ca * cb
+        out[b + a] = out.get(b + a, 0) - ca * cb
+    return out
+
+
+def _lyndon_basis_matrix(channels, depth):
+    """(K, S): row i is the i-th Lyndon bracket expanded over all words, in signature order."""
+    index = {word: i for i, word in enumerate(ss.all_words(channels, depth))}
+    brackets = ss.lyndon_brackets(channels, depth)
+    basis = torch.zeros(len(brackets), len(index), dtype=torch.float64)
+    for i, bracket in enumerate(brackets):
+        for word, coefficient in _bracket_expansion(bracket).items():
+            basis[i, index[word]] = coefficient
+    return basis
+
+
+def _expected_logsignature(x, depth, stream, basepoint, inverse, mode):
+    """logsignature's documented semantics: sigrs.log_sig of explicitly transformed paths (float64)."""
+    x = x.double()
+    n, _, channels = x.shape
+    if basepoint is True:
+        x = torch.cat([torch.zeros(n, 1, channels, dtype=x.dtype), x], dim=1)
+    elif isinstance(basepoint, torch.Tensor):
+        x = torch.cat([basepoint.double()[:, None], x], dim=1)
+    ends = range(2, x.shape[1] + 1) if stream else [x.shape[1]]
+    rows = []
+    for end in ends:
+        piece = x[:, :end].flip(1) if inverse else x[:, :end]  # the inverse signature: the reversed path
+        rows.append(sigrs.log_sig(piece, depth, method=METHODS[mode]))
+    return torch.stack(rows, dim=1) if stream else rows[0]
+
+
+@pytest.mark.parametrize("mode,stream,basepoint,inverse", LOGSIG_CASES, ids=LOGSIG_IDS)
+def test_logsignature_is_log_signature_of_the_transformed_path(gen, mode, stream, basepoint, inverse):
+    x = _walk(gen, (N, L, LC))
+    bp, _ = _options(gen, torch.float64, basepoint, False, False, channels=LC)
+    out = ss.logsignature(x, LDEPTH, stream, bp, inverse, mode)
+    rows = L - (basepoint == "none")
+    assert out.shape == ((N, rows, _logsig_channels(mode)) if stream else (N, _logsig_channels(mode)))
+    assert_close(out, _expected_logsignature(x, LDEPTH, stream, bp, inverse, mode), F64_RTOL, "logsignature")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("basepoint", BASEPOINTS)
+@pytest.mark.parametrize("inverse", [False, True])
+def test_logsignature_expand_is_sig_to_log_sig_of_the_signature(gen, dtype, stream, basepoint, inverse):
+    x = _walk(gen, (N, L, LC), dtype)
+    bp, _ = _options(gen, dtype, basepoint, False, False, channels=LC)
+    out = ss.logsignature(x, LDEPTH, stream, bp, inverse, mode="expand")
+    sig = ss.signature(x, LDEPTH, stream, bp, inverse)
+    assert out.dtype == dtype and out.shape == sig.shape
+    assert_close(out, sigrs.sig_to_log_sig(sig, LC, LDEPTH, method=0), _rtol(dtype), "expand")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("channels,depth", [(2, 5), (3, 4), (4, 3)])
+def test_logsignature_words_and_brackets_are_coordinates_of_the_expanded_log(gen, stream, channels, depth):
+    x = _walk(gen, (N, L, channels))
+    expanded = ss.logsignature(x, depth, stream, mode="expand")
+    words = ss.logsignature(x, depth, stream, mode="words")
+    brackets = ss.logsignature(x, depth, stream, mode="brackets")
+    # "words": the coefficients of the Lyndon words
+    index = {word: i for i, word in enumerate(ss.all_words(channels, depth))}
+    lyndon = [index[tuple(word)] for word in ss.lyndon_words(channels, depth)]
+    assert_close(words, expanded[..., lyndon], F64_RTOL, "words")
+    # "brackets": the coordinates in the Lyndon basis, which rebuild every word's coefficient
+    rebuilt = brackets @ _lyndon_basis_matrix(channels, depth)
+    assert_close(rebuilt, expanded, F64_RTOL, "brackets expanded")
+    assert_close(rebuilt[..., lyndon], words, F64_RTOL, "brackets at the Lyndon words")
+
+
+def test_logsignature_of_a_straight_line_is_its_increment(gen):
+    x = _walk(gen, (3, 2, 3))
+    out = ss.logsignature(x, 4, mode="expand")
+    assert_close(out[:, :3], x[:, 1] - x[:, 0], F64_RTOL)
+    assert torch.count_nonzero(out[:, 3:].abs() > 1e-15) == 0
+    for mode in ("words", "brackets"):
+        words = ss.logsignature(x, 4, mode=mode)
+        assert_close(words[:, :3], x[:, 1] - x[:, 0], F64_RTOL)
+        assert torch.count_nonzero(words[:, 3:].abs() > 1e-15) == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_inverse_logsignature_is_minus_the_logsignature(gen, mode):
+    x = _walk(gen, (N, 7, LC))
+    assert_close(ss.logsignature(x, LDEPTH, inverse=True, mode=mode), -ss.logsignature(x, LDEPTH, mode=mode), F64_RTOL)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("inverse", [False, True])
+def test_logsignature_gradcheck_wrt_path_and_basepoint(gen, mode, stream, inverse):
+    x = _walk(gen, (2, 3, 3)).requires_grad_()
+    bp = torch.randn(2, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, bp: ss.logsignature(x, 4, stream, bp, inverse, mode), (x, bp))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("scalar_term", [False, True])
+def test_signature_to_logsignature_equals_logsignature(gen, mode, stream, scalar_term):
+    x = _walk(gen, (N, L, LC))
+    sig = ss.signature(x, LDEPTH, stream=stream, scalar_term=scalar_term)
+    out = ss.signature_to_logsignature(sig, LC, LDEPTH, stream=stream, mode=mode, scalar_term=scalar_term)
+    assert_close(out, ss.logsignature(x, LDEPTH, stream=stream, mode=mode), F64_RTOL)
+    layer = ss.SignatureToLogSignature(LC, LDEPTH, stream=stream, mode=mode, scalar_term=scalar_term)
+    assert torch.equal(layer(sig), out)
+    assert ss.SignatureToLogsignature is ss.SignatureToLogSignature
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_signature_to_logsignature_ignores_the_scalar_term(gen, mode):
+    # signatory reads the scalar term as 1 and gives it zero gradient
+    sig = ss.signature(_walk(gen, (N, L, LC)), LDEPTH, stream=True, scalar_term=True)
+    scaled = torch.cat([5 * torch.ones_like(sig[..., :1]), sig[..., 1:]], dim=-1).requires_grad_()
+    out = ss.signature_to_logsignature(scaled, LC, LDEPTH, stream=True, mode=mode, scalar_term=True)
+    assert torch.equal(out, ss.signature_to_logsignature(sig, LC, LDEPTH, stream=True, mode=mode, scalar_term=True))
+    (grad,) = torch.autograd.grad(out.sum(), scaled)
+    assert torch.count_nonzero(grad[..., 0]) == 0 and torch.count_nonzero(grad[..., 1:]) > 0
+
+
+@pytest.mark.parametrize("scalar_term", [False, True])
+def test_signature_to_logsignature_gradcheck(gen, scalar_term):
+    sig = ss.signature(_walk(gen, (2, 3, 3, 2)).flatten(0, 1), 3, scalar_term=scalar_term).reshape(2, 3, -1)
+    sig = sig.detach().requires_grad_()
+    for mode in MODES:
+        def f(s):
+            return ss.signature_to_logsignature(s, 2, 3, stream=True, mode=mode, scalar_term=scalar_term)
+
+        assert torch.autograd.gradcheck(f, (sig,))
+
+
+def test_logsignature_module_equals_function_and_prepares_sigrs_tables(gen, monkeypatch):
+    x = _walk(gen, (2, 6, LC))
+    bp = torch.randn(2, LC, generator=gen, dtype=torch.float64)
+    layer = ss.LogSignature(LDEPTH, stream=True, inverse=True, mode="brackets")
+    expected = ss.logsignature(x, LDEPTH, stream=True, basepoint=bp, inverse=True, mode="brackets")
+    assert torch.equal(layer(x, basepoint=bp), expected)
+    assert ss.Logsignature is ss.LogSignature and isinstance(layer, torch.nn.Module)
+    assert repr(ss.LogSignature(2)) == "LogSignature(depth=2, stream=False, inverse=False, mode='words')"
+    calls = []
+    monkeypatch.setattr(sigrs, "prepare_log_sig", lambda *args, **kwargs: calls.append(args))
+    assert ss.LogSignature(3, mode="brackets").prepare(5) is None
+    assert calls == [(5, 3, METHODS["brackets"])]
+
+
+def test_bad_mode_raises_value_error_when_the_mode_is_used(gen):
+    x = _walk(gen, (2, 5, 3))
     sig = ss.signature(x, 2)
-    return {
-        "logsignature": lambda: ss.logsignature(x, 2),
-        "LogSignature": lambda: ss.LogSignature(2)(x),
-        "LogSignature.prepare": lambda: ss.LogSignature(2).prepare(3),
-        "Logsignature": lambda: ss.Logsignature(2)(x),
-        "signature_to_logsignature": lambda: ss.signature_to_logsignature(sig, 3, 2),
-        "SignatureToLogSignature": lambda: ss.SignatureToLogSignature(3, 2)(sig),
-        "SignatureToLogsignature": lambda: ss.SignatureToLogsignature(3, 2)(sig),
-        "Path.logsignature": lambda: ss.Path(x, 2).logsignature(),
-        "unstable.lyndon_words_to_basis_transform": lambda: ss.unstable.lyndon_words_to_basis_transform(3, 2),
-    }
+    layer = ss.LogSignature(2, mode="bad")  # as signatory: constructing does not check the mode
+    for call in [
+        lambda: ss.logsignature(x, 2, mode="bad"),
+        lambda: ss.logsignature(x, 2, mode="Words"),
+        lambda: ss.logsignature(x, 2, mode=1),
+        lambda: layer(x),
+        lambda: layer.prepare(3),
+        lambda: ss.signature_to_logsignature(sig, 3, 2, mode="lyndon"),
+        lambda: ss.SignatureToLogSignature(3, 2, mode=None),
+        lambda: ss.Path(x, 2).logsignature(mode="bad"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value) == MODE_ERROR
+    # the path is checked before the mode, as in signatory
+    with pytest.raises(ValueError, match="3-dimensional"):
+        ss.logsignature(x[0], 2, mode="bad")
 
 
-@pytest.mark.parametrize("name", list(_logsig_calls(torch.zeros(1, 2, 3))))
-def test_logsignature_pieces_raise_not_implemented(gen, name):
-    call = _logsig_calls(_walk(gen, (2, 5, 3)))[name]
-    with pytest.raises(NotImplementedError, match="issue 4"):
-        call()
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("scalar_term", [False, True])
+@pytest.mark.parametrize("basepoint", BASEPOINTS)
+def test_path_logsignature_equals_logsignature_of_slice(gen, mode, scalar_term, basepoint):
+    pieces = [_walk(gen, (2, 4, LC)), _walk(gen, (2, 3, LC))]
+    bp, _ = _options(gen, torch.float64, basepoint, False, False, channels=LC)
+    p = ss.Path(pieces[0], LDEPTH, basepoint=bp, scalar_term=scalar_term)
+    p.update(pieces[1])
+    whole = _whole(p, pieces, bp)
+    for start, end in [(None, None), (1, 5), (-3, None), (0, 2)]:
+        out = p.logsignature(start, end, mode)
+        assert out.shape == (2, _logsig_channels(mode))
+        assert_close(out, ss.logsignature(whole[:, start:end], LDEPTH, mode=mode), 1e-9, f"({start}, {end})")
+    with pytest.raises(ValueError, match="does not describe a valid interval"):
+        p.logsignature(2, 3, mode)
+
+
+def test_path_logsignature_gradient_equals_gradient_of_slice(gen):
+    x1 = _walk(gen, (2, 5, LC)).requires_grad_()
+    x2 = _walk(gen, (2, 4, LC)).requires_grad_()
+    p = ss.Path(x1, LDEPTH)
+    p.update(x2)
+    out = p.logsignature(2, 8, mode="brackets")
+    weights = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    grads = torch.autograd.grad((out * weights).sum(), (x1, x2))
+    loss = (ss.logsignature(torch.cat([x1, x2], dim=1)[:, 2:8], LDEPTH, mode="brackets") * weights).sum()
+    for g, e in zip(grads, torch.autograd.grad(loss, (x1, x2))):
+        assert_close(g, e, 1e-9, "Path.logsignature gradient")
+
+
+@pytest.mark.parametrize("channels,depth", [(1, 4), (2, 2), (2, 5), (2, 7), (3, 4), (3, 5), (4, 4)])
+def test_lyndon_words_to_basis_transform_turns_words_into_brackets(gen, channels, depth):
+    transform = ss.unstable.lyndon_words_to_basis_transform(channels, depth)
+    assert isinstance(transform, list) and all(isinstance(group, list) for group in transform)
+    x = _walk(gen, (2, 6, channels))
+    words = ss.logsignature(x, depth, mode="words")
+    out = words.clone()
+    for group in transform:
+        for source, target, coefficient in group:
+            assert source < target and coefficient != 0
+            out[:, target] -= coefficient * out[:, source]
+    assert_close(out, ss.logsignature(x, depth, mode="brackets"), F64_RTOL)
+
+
+def test_lyndon_words_to_basis_transform_known_values():
+    assert ss.unstable.lyndon_words_to_basis_transform(2, 4) == [[]]
+    assert ss.unstable.lyndon_words_to_basis_transform(2, 5) == [[(9, 10, -2)], [(11, 12, -3)], []]
+    assert ss.unstable.lyndon_words_to_basis_transform(3, 4)[:2] == [[(9, 10, -1)], [(17, 18, -1), (18, 20, -1)]]
 
 
 # ---------------------------------------------------------------------------
@@ -563,12 +782,42 @@ def _bad_calls(m):
         "lyndon_words channels 0": lambda: m.lyndon_words(0, 2),
         "lyndon_brackets depth 0": lambda: m.lyndon_brackets(2, 0),
         "logsignature_channels depth 0": lambda: m.logsignature_channels(2, 0),
+        "logsignature path 2-D": lambda: m.logsignature(x[0], 2),
+        "logsignature one point": lambda: m.logsignature(x[:, :1], 2),
+        "logsignature depth 0": lambda: m.logsignature(x, 0),
+        "logsignature mode": lambda: m.logsignature(x, 2, mode="bad"),
+        "LogSignature mode": lambda: m.LogSignature(2, mode="bad")(x),
+        "LogSignature prepare mode": lambda: m.LogSignature(2, mode="bad").prepare(3),
+        "to_logsignature mode": lambda: m.signature_to_logsignature(torch.zeros(2, _S), 3, 2, mode="bad"),
+        "to_logsignature channels 0": lambda: m.signature_to_logsignature(torch.zeros(2, _S), 0, 2),
+        "to_logsignature depth 0": lambda: m.signature_to_logsignature(torch.zeros(2, _S), 3, 0),
+        "to_logsignature 1-D": lambda: m.signature_to_logsignature(torch.zeros(_S), 3, 2),
+        "to_logsignature 3-D": lambda: m.signature_to_logsignature(torch.zeros(2, 4, _S), 3, 2),
+        "to_logsignature stream 2-D": lambda: m.signature_to_logsignature(torch.zeros(2, _S), 3, 2, stream=True),
+        "to_logsignature zero batch": lambda: m.signature_to_logsignature(torch.zeros(0, _S), 3, 2),
+        "to_logsignature zero stream": lambda: m.signature_to_logsignature(
+            torch.zeros(2, 0, _S), 3, 2, stream=True
+        ),
+        "to_logsignature length": lambda: m.signature_to_logsignature(torch.zeros(2, _S + 1), 3, 2),
+        "to_logsignature scalar_term": lambda: m.signature_to_logsignature(
+            torch.zeros(2, _S), 3, 2, scalar_term=True
+        ),
+        "to_logsignature integer": lambda: m.signature_to_logsignature(torch.zeros(2, _S).long(), 3, 2),
+        "SignatureToLogSignature mode": lambda: m.SignatureToLogSignature(3, 2, mode="expanded"),
+        "SignatureToLogSignature channels 0": lambda: m.SignatureToLogSignature(0, 2),
+        "Path.logsignature mode": lambda: m.Path(x, 2).logsignature(mode="bad"),
+        "Path.logsignature interval": lambda: m.Path(x, 2).logsignature(1, 2),
+        "basis_transform channels 0": lambda: m.unstable.lyndon_words_to_basis_transform(0, 2),
+        "basis_transform depth 0": lambda: m.unstable.lyndon_words_to_basis_transform(2, 0),
     }
 
 
 _TYPE_ERRORS = {
     "depth float": lambda m: m.signature(torch.zeros(2, 5, 3), 2.0),
     "signature_channels float": lambda m: m.signature_channels(3.0, 2),
+    "logsignature depth float": lambda m: m.logsignature(torch.zeros(2, 5, 3), 2.0),
+    "to_logsignature channels float": lambda m: m.signature_to_logsignature(torch.zeros(2, 12), 3.0, 2),
+    "basis_transform depth float": lambda m: m.unstable.lyndon_words_to_basis_transform(3, 2.0),
 }
 
 
@@ -597,6 +846,14 @@ def test_our_own_checks_for_what_signatory_left_to_chance(gen):
     # signatory: RuntimeError from narrow
     with pytest.raises(ValueError, match="too few"):
         ss.extract_signature_term(torch.zeros(2, _S), 3, 3)
+    # signatory: AttributeError; IndexError from a transpose
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        ss.signature_to_logsignature(np.zeros((2, _S)), 3, 2)
+    with pytest.raises(ValueError, match="3-dimensional"):
+        ss.signature_to_logsignature(torch.zeros(_S), 3, 2, stream=True)
+    # signatory computed log-signatures of float16 signatures; sigrs computes in float32 and float64 only
+    with pytest.raises(ValueError, match="float32 or float64"):
+        ss.signature_to_logsignature(torch.zeros(2, _S, dtype=torch.float16), 3, 2)
 
 
 # ---------------------------------------------------------------------------
@@ -755,3 +1012,92 @@ if _HAS_SIGNATORY:
     def test_non_integer_sizes_raise_type_error_like_signatory(name):
         with pytest.raises(TypeError):
             _TYPE_ERRORS[name](signatory)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("mode,stream,basepoint,inverse", LOGSIG_CASES, ids=LOGSIG_IDS)
+    def test_logsignature_and_gradients_match_signatory(gen, dtype, mode, stream, basepoint, inverse):
+        x = _walk(gen, (N, L, LC), dtype)
+        bp, _ = _options(gen, dtype, basepoint, False, False, channels=LC)
+
+        def run(module):
+            leaves = [t.detach().clone().requires_grad_() for t in (x, bp) if isinstance(t, torch.Tensor)]
+            b = leaves[1] if isinstance(bp, torch.Tensor) else bp
+            out = module.logsignature(leaves[0], LDEPTH, stream, b, inverse, mode)
+            weights = torch.linspace(-1, 1, out.numel(), dtype=dtype).reshape(out.shape)
+            return out, torch.autograd.grad((out * weights).sum(), leaves)
+
+        out, grads = run(ss)
+        expected, expected_grads = run(signatory)
+        assert out.shape == expected.shape and out.dtype == expected.dtype
+        assert_close(out, expected, _rtol(dtype), "logsignature")
+        for g, e in zip(grads, expected_grads):
+            assert_close(g, e, 10 * _rtol(dtype), "logsignature gradient")
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize("stream", [False, True])
+    @pytest.mark.parametrize("scalar_term", [False, True])
+    def test_signature_to_logsignature_and_gradients_match_signatory(gen, dtype, mode, stream, scalar_term):
+        sig = signatory.signature(_walk(gen, (N, L, LC), dtype), LDEPTH, stream=stream, scalar_term=scalar_term)
+
+        def run(module):
+            leaf = sig.detach().clone().requires_grad_()
+            out = module.signature_to_logsignature(leaf, LC, LDEPTH, stream, mode, scalar_term)
+            weights = torch.linspace(-1, 1, out.numel(), dtype=dtype).reshape(out.shape)
+            return out, torch.autograd.grad((out * weights).sum(), leaf)[0]
+
+        out, grad = run(ss)
+        expected, expected_grad = run(signatory)
+        assert out.shape == expected.shape and out.dtype == expected.dtype
+        assert_close(out, expected, _rtol(dtype), "signature_to_logsignature")
+        assert_close(grad, expected_grad, 10 * _rtol(dtype), "signature_to_logsignature gradient")
+
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize("basepoint", BASEPOINTS)
+    @pytest.mark.parametrize("scalar_term", [False, True])
+    def test_path_logsignature_and_gradients_match_signatory(gen, mode, basepoint, scalar_term):
+        x1, x2 = _walk(gen, (2, 5, LC)), _walk(gen, (2, 3, LC))
+        bp, _ = _options(gen, torch.float64, basepoint, False, False, channels=LC)
+
+        def run(module, start, end):
+            leaves = [t.detach().clone().requires_grad_() for t in (x1, x2)]
+            p = module.Path(leaves[0], LDEPTH, basepoint=bp, scalar_term=scalar_term)
+            p.update(leaves[1])
+            out = p.logsignature(start, end, mode)
+            weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+            grads = torch.autograd.grad((out * weights).sum(), leaves, allow_unused=True)
+            return out, [torch.zeros_like(t) if g is None else g for g, t in zip(grads, leaves)]
+
+        for start, end in [(None, None), (1, 6), (-4, None), (3, -1)]:
+            out, grads = run(ss, start, end)
+            expected, expected_grads = run(signatory, start, end)
+            assert_close(out, expected, 1e-10, f"Path.logsignature({start}, {end})")
+            for g, e in zip(grads, expected_grads):
+                assert_close(g, e, 1e-9, "Path.logsignature gradient")
+
+    def test_logsignature_modules_match_signatory(gen):
+        x = _walk(gen, (2, 6, LC))
+        sig = signatory.signature(x, LDEPTH, stream=True)
+        for kwargs in [dict(), dict(stream=True, inverse=True, mode="brackets")]:
+            ours, theirs = ss.LogSignature(LDEPTH, **kwargs), signatory.LogSignature(LDEPTH, **kwargs)
+            assert repr(ours) == repr(theirs)
+            assert_close(ours(x, basepoint=True), theirs(x, basepoint=True), F64_RTOL)
+            assert repr(ours) == repr(theirs)  # now with the SignatureToLogSignature child
+            ours.prepare(2)
+            theirs.prepare(2)
+            assert repr(ours) == repr(theirs)
+        for kwargs in [dict(), dict(stream=True, mode="expand", scalar_term=False)]:
+            ours = ss.SignatureToLogSignature(LC, LDEPTH, **kwargs)
+            theirs = signatory.SignatureToLogSignature(LC, LDEPTH, **kwargs)
+            assert repr(ours) == repr(theirs)
+        layer = ss.SignatureToLogSignature(LC, LDEPTH, stream=True)
+        assert_close(layer(sig), signatory.SignatureToLogSignature(LC, LDEPTH, stream=True)(sig), F64_RTOL)
+
+    @pytest.mark.parametrize("channels,depth", [(1, 3), (2, 4), (2, 6), (2, 8), (3, 5), (4, 4), (4, 5), (5, 4)])
+    def test_lyndon_words_to_basis_transform_matches_signatory_without_zero_coefficients(channels, depth):
+        # signatory also lists some (source, target, 0) where its bracket expansion cancels: no-ops
+        expected = [
+            [t for t in group if t[2] != 0]
+            for group in signatory.unstable.lyndon_words_to_basis_transform(channels, depth)
+        ]
+        assert ss.unstable.lyndon_words_to_basis_transform(channels, depth) == expected
