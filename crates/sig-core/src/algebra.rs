@@ -11,7 +11,7 @@
 
 use crate::batch::{for_each_chunk, for_each_item, resolve_n_jobs};
 use crate::error::{Result, SigError};
-use crate::tensor::{antipode_copy, mul_backward, mul_exp_backward, mul_exp_in_place, mul_in_place, word_reversal, TensorShape};
+use crate::tensor::{antipode_copy, mul_backward, mul_exp_backward, mul_exp_in_place, mul_group_like, mul_group_like_backward, mul_in_place, word_reversal, TensorShape};
 use crate::Float;
 
 /// The layout of one batch of signatures.
@@ -83,12 +83,9 @@ impl Layout {
 pub fn sig_combine<T: Float>(a: &[T], b: &[T], dim: usize, degree: usize, scalar_term: bool, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
     Layout::batch(&[("sig1", a.len(), lay.len), ("sig2", b.len(), lay.len), ("out", out.len(), lay.len)])?;
-    let full = lay.shape.len();
-    for_each_chunk(n_jobs, out, lay.len, lay.mul_work(), || (vec![T::zero(); full], vec![T::zero(); full]), |(acc, rhs), i, o| {
-        lay.load(&a[i * lay.len..(i + 1) * lay.len], acc, T::one());
-        lay.load(&b[i * lay.len..(i + 1) * lay.len], rhs, T::one());
-        mul_in_place(&lay.shape, acc, rhs);
-        lay.store(acc, o, T::one());
+    for_each_chunk(n_jobs, out, lay.len, lay.mul_work(), || (), |_, i, o| {
+        let item = i * lay.len..(i + 1) * lay.len;
+        mul_group_like(&lay.shape, &a[item.clone()], &b[item], o, lay.skip);
     })
 }
 
@@ -109,19 +106,10 @@ pub fn sig_combine_backprop<T: Float>(
     let lay = Layout::new(dim, degree, scalar_term)?;
     let n = lay.len;
     Layout::batch(&[("sig1", a.len(), n), ("sig2", b.len(), n), ("derivs", g.len(), n), ("sig1_grad", ga.len(), n), ("sig2_grad", gb.len(), n)])?;
-    let full = lay.shape.len();
     let mut pairs: Vec<(&mut [T], &mut [T])> = ga.chunks_exact_mut(lay.len.max(1)).zip(gb.chunks_exact_mut(lay.len.max(1))).collect();
-    let init = || [vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full]];
-    for_each_item(n_jobs, &mut pairs, 2 * lay.mul_work(), init, |[x, y, gf, gx, gy], i, (out_a, out_b)| {
+    for_each_item(n_jobs, &mut pairs, 2 * lay.mul_work(), || (), |_, i, (out_a, out_b)| {
         let item = i * lay.len..(i + 1) * lay.len;
-        lay.load(&a[item.clone()], x, T::one());
-        lay.load(&b[item.clone()], y, T::one());
-        lay.load(&g[item], gf, T::zero());
-        gx.fill(T::zero());
-        gy.fill(T::zero());
-        mul_backward(&lay.shape, x, y, gf, gx, gy);
-        lay.store(gx, out_a, T::zero());
-        lay.store(gy, out_b, T::zero());
+        mul_group_like_backward(&lay.shape, &a[item.clone()], &b[item.clone()], &g[item], out_a, out_b, lay.skip);
     })
 }
 

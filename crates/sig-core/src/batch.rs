@@ -108,6 +108,9 @@ where
         pool(threads).install(|| {
             out.par_chunks_exact_mut(chunk)
                 .enumerate()
+                // Contiguous runs per worker: fewer splits, and each thread
+                // walks (and first-touches) its own part of the output.
+                .with_min_len((count / (4 * threads)).max(1))
                 .for_each_init(&init, |state, (i, c)| f(state, i, c))
         });
     }
@@ -129,7 +132,8 @@ where
             f(&mut state, i, x);
         }
     } else {
-        pool(threads).install(|| items.par_iter_mut().enumerate().for_each_init(&init, |state, (i, x)| f(state, i, x)));
+        let min_len = (items.len() / (4 * threads)).max(1);
+        pool(threads).install(|| items.par_iter_mut().enumerate().with_min_len(min_len).for_each_init(&init, |state, (i, x)| f(state, i, x)));
     }
     Ok(())
 }

@@ -164,6 +164,112 @@ fn mul_in_place_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, s
     }
 }
 
+/// `out = a (x) b` for group-like `a` and `b` (level 0 taken to be 1),
+/// read and written in stored layouts that start at level `skip` (0 or 1),
+/// so no operand is copied first: level k is
+/// `a_k + b_k + sum_{0<i<k} a_i (x) b_{k-i}`.
+pub(crate) fn mul_group_like<T: Float>(shape: &TensorShape, a: &[T], b: &[T], out: &mut [T], skip: usize) {
+    mul_group_like_d(shape.dim, shape, a, b, out, skip);
+}
+
+crate::simd::specialised! {
+    fn mul_group_like_d<T>(d: usize, shape: &TensorShape, a: &[T], b: &[T], out: &mut [T], skip: usize) = mul_group_like_kernel;
+}
+
+#[inline(always)]
+fn mul_group_like_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, a: &[T], b: &[T], out: &mut [T], skip: usize) {
+    let d = if D == 0 { d_rt } else { D };
+    let at = |k: usize| shape.offsets[k] - skip..shape.offsets[k + 1] - skip;
+    if skip == 0 {
+        out[0] = T::one();
+    }
+    for k in 1..=shape.degree {
+        let out_k = &mut out[at(k)];
+        for ((o, &x), &y) in out_k.iter_mut().zip(&a[at(k)]).zip(&b[at(k)]) {
+            *o = x + y;
+        }
+        for i in 1..k {
+            let a_i = &a[at(i)];
+            let b_j = &b[at(k - i)];
+            if k - i == 1 {
+                for (row, &ai) in out_k.chunks_exact_mut(d).zip(a_i) {
+                    row_axpy_in_place::<T, D, FMA>(d, row, ai, b_j);
+                }
+            } else {
+                for (row, &ai) in out_k.chunks_exact_mut(b_j.len()).zip(a_i) {
+                    for (o, &bj) in row.iter_mut().zip(b_j) {
+                        *o = fmadd::<T, FMA>(ai, bj, *o);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of [`mul_group_like`]: from `g` = dF/d(out), writes dF/da into
+/// `ga` and dF/db into `gb`, all in the stored layout starting at level
+/// `skip` (level-0 gradients, if stored, are 0).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mul_group_like_backward<T: Float>(shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T], skip: usize) {
+    mul_group_like_backward_d(shape.dim, shape, a, b, g, ga, gb, skip);
+}
+
+crate::simd::specialised! {
+    fn mul_group_like_backward_d<T>(d: usize, shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T], skip: usize) = mul_group_like_backward_kernel;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn mul_group_like_backward_kernel<T: Float, const D: usize, const FMA: bool>(
+    _d: usize,
+    shape: &TensorShape,
+    a: &[T],
+    b: &[T],
+    g: &[T],
+    ga: &mut [T],
+    gb: &mut [T],
+    skip: usize,
+) {
+    let at = |k: usize| shape.offsets[k] - skip..shape.offsets[k + 1] - skip;
+    // The a_k and b_k terms of level k (level 0 of each factor is 1).
+    ga.copy_from_slice(g);
+    gb.copy_from_slice(g);
+    if skip == 0 {
+        ga[0] = T::zero();
+        gb[0] = T::zero();
+    }
+    for k in 2..=shape.degree {
+        let g_k = &g[at(k)];
+        for i in 1..k {
+            let (a_i, b_j) = (&a[at(i)], &b[at(k - i)]);
+            let ga_i = &mut ga[at(i)];
+            let gb_j = &mut gb[at(k - i)];
+            if k - i == 1 && D > 0 {
+                let b_j: &[T; D] = b_j.try_into().expect("level 1 has D entries");
+                let gb_j: &mut [T; D] = gb_j.try_into().expect("level 1 has D entries");
+                let mut acc = *gb_j;
+                for (row, (&ai, gai)) in g_k.chunks_exact(D).zip(a_i.iter().zip(ga_i.iter_mut())) {
+                    let row: &[T; D] = row.try_into().expect("rows have D entries");
+                    let mut dot = T::zero();
+                    for c in 0..D {
+                        dot = fmadd::<T, FMA>(row[c], b_j[c], dot);
+                        acc[c] = fmadd::<T, FMA>(ai, row[c], acc[c]);
+                    }
+                    *gai += dot;
+                }
+                *gb_j = acc;
+                continue;
+            }
+            for ((row, &ai), gai) in g_k.chunks_exact(b_j.len()).zip(a_i).zip(ga_i.iter_mut()) {
+                *gai += dot::<T, FMA>(row, b_j);
+                for (&gv, gbj) in row.iter().zip(gb_j.iter_mut()) {
+                    *gbj = fmadd::<T, FMA>(ai, gv, *gbj);
+                }
+            }
+        }
+    }
+}
+
 /// Gradient of `out = a (x) b`: given `g = dF/d(out)`, adds `dF/da` to `ga`
 /// and `dF/db` to `gb`. Level k of the product is `sum_i a_i (x) b_{k-i}`,
 /// a `d^i x d^(k-i)` outer product, so `ga_i += g_k . b_{k-i}` (rows) and
