@@ -146,20 +146,7 @@ fn mul_in_place_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, s
             }
         }
         for i in 0..k {
-            let a_i = &lower[shape.level(i)];
-            let b_j = &b[shape.level(k - i)];
-            if k - i == 1 {
-                // Rows of d numbers: the fixed-width kernel vectorises them.
-                for (row, &ai) in a_k.chunks_exact_mut(d).zip(a_i) {
-                    row_axpy_in_place::<T, D, FMA>(d, row, ai, b_j);
-                }
-            } else {
-                for (row, &ai) in a_k.chunks_exact_mut(b_j.len()).zip(a_i) {
-                    for (o, &bj) in row.iter_mut().zip(b_j) {
-                        *o = fmadd::<T, FMA>(ai, bj, *o);
-                    }
-                }
-            }
+            outer_accumulate::<T, D, FMA>(d, a_k, &lower[shape.level(i)], &b[shape.level(k - i)]);
         }
     }
 }
@@ -189,19 +176,7 @@ fn mul_group_like_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize,
             *o = x + y;
         }
         for i in 1..k {
-            let a_i = &a[at(i)];
-            let b_j = &b[at(k - i)];
-            if k - i == 1 {
-                for (row, &ai) in out_k.chunks_exact_mut(d).zip(a_i) {
-                    row_axpy_in_place::<T, D, FMA>(d, row, ai, b_j);
-                }
-            } else {
-                for (row, &ai) in out_k.chunks_exact_mut(b_j.len()).zip(a_i) {
-                    for (o, &bj) in row.iter_mut().zip(b_j) {
-                        *o = fmadd::<T, FMA>(ai, bj, *o);
-                    }
-                }
-            }
+            outer_accumulate::<T, D, FMA>(d, out_k, &a[at(i)], &b[at(k - i)]);
         }
     }
 }
@@ -241,31 +216,8 @@ fn mul_group_like_backward_kernel<T: Float, const D: usize, const FMA: bool>(
     for k in 2..=shape.degree {
         let g_k = &g[at(k)];
         for i in 1..k {
-            let (a_i, b_j) = (&a[at(i)], &b[at(k - i)]);
-            let ga_i = &mut ga[at(i)];
-            let gb_j = &mut gb[at(k - i)];
-            if k - i == 1 && D > 0 {
-                let b_j: &[T; D] = b_j.try_into().expect("level 1 has D entries");
-                let gb_j: &mut [T; D] = gb_j.try_into().expect("level 1 has D entries");
-                let mut acc = *gb_j;
-                for (row, (&ai, gai)) in g_k.chunks_exact(D).zip(a_i.iter().zip(ga_i.iter_mut())) {
-                    let row: &[T; D] = row.try_into().expect("rows have D entries");
-                    let mut dot = T::zero();
-                    for c in 0..D {
-                        dot = fmadd::<T, FMA>(row[c], b_j[c], dot);
-                        acc[c] = fmadd::<T, FMA>(ai, row[c], acc[c]);
-                    }
-                    *gai += dot;
-                }
-                *gb_j = acc;
-                continue;
-            }
-            for ((row, &ai), gai) in g_k.chunks_exact(b_j.len()).zip(a_i).zip(ga_i.iter_mut()) {
-                *gai += dot::<T, FMA>(row, b_j);
-                for (&gv, gbj) in row.iter().zip(gb_j.iter_mut()) {
-                    *gbj = fmadd::<T, FMA>(ai, gv, *gbj);
-                }
-            }
+            let (ga_i, gb_j) = (&mut ga[at(i)], &mut gb[at(k - i)]);
+            outer_backward::<T, D, FMA>(g_k, &a[at(i)], &b[at(k - i)], ga_i, gb_j);
         }
     }
 }
@@ -287,32 +239,56 @@ fn mul_backward_kernel<T: Float, const D: usize, const FMA: bool>(_d: usize, sha
     for k in 0..=shape.degree {
         let g_k = &g[shape.level(k)];
         for i in 0..=k {
-            let (a_i, b_j) = (&a[shape.level(i)], &b[shape.level(k - i)]);
-            let ga_i = &mut ga[shape.level(i)];
-            let gb_j = &mut gb[shape.level(k - i)];
-            if k - i == 1 && D > 0 {
-                let b_j: &[T; D] = b_j.try_into().expect("level 1 has D entries");
-                let gb_j: &mut [T; D] = gb_j.try_into().expect("level 1 has D entries");
-                let mut acc = *gb_j;
-                for (row, (&ai, gai)) in g_k.chunks_exact(D).zip(a_i.iter().zip(ga_i.iter_mut())) {
-                    let row: &[T; D] = row.try_into().expect("rows have D entries");
-                    let mut dot = T::zero();
-                    for c in 0..D {
-                        dot = fmadd::<T, FMA>(row[c], b_j[c], dot);
-                        acc[c] = fmadd::<T, FMA>(ai, row[c], acc[c]);
-                    }
-                    *gai += dot;
-                }
-                *gb_j = acc;
-                continue;
+            let (ga_i, gb_j) = (&mut ga[shape.level(i)], &mut gb[shape.level(k - i)]);
+            outer_backward::<T, D, FMA>(g_k, &a[shape.level(i)], &b[shape.level(k - i)], ga_i, gb_j);
+        }
+    }
+}
+
+/// `out += a (x) b` for one pair of levels (`out` has `a.len() * b.len()`
+/// entries): row `r` of `out` gains `a[r] b`. Rows of `d` numbers (`b` a
+/// level-1 vector) take the fixed-width kernel, which vectorises them.
+#[inline(always)]
+fn outer_accumulate<T: Float, const D: usize, const FMA: bool>(d: usize, out: &mut [T], a: &[T], b: &[T]) {
+    if b.len() == d {
+        for (row, &ai) in out.chunks_exact_mut(d).zip(a) {
+            row_axpy_in_place::<T, D, FMA>(d, row, ai, b);
+        }
+    } else {
+        for (row, &ai) in out.chunks_exact_mut(b.len()).zip(a) {
+            for (o, &bj) in row.iter_mut().zip(b) {
+                *o = fmadd::<T, FMA>(ai, bj, *o);
             }
-            let width = b_j.len();
-            for ((row, &ai), gai) in g_k.chunks_exact(width).zip(a_i).zip(ga_i.iter_mut()) {
-                *gai += dot::<T, FMA>(row, b_j);
-                for (&gv, gbj) in row.iter().zip(gb_j.iter_mut()) {
-                    *gbj = fmadd::<T, FMA>(ai, gv, *gbj);
-                }
+        }
+    }
+}
+
+/// The transpose of [`outer_accumulate`]: given `g`, the gradient of
+/// `a (x) b`, adds `g . b` (one dot product per row) to `ga` and `a . g` to
+/// `gb`.
+#[inline(always)]
+fn outer_backward<T: Float, const D: usize, const FMA: bool>(g: &[T], a: &[T], b: &[T], ga: &mut [T], gb: &mut [T]) {
+    if D > 0 && b.len() == D {
+        // Level-1 `b`: keep it and its gradient in registers across rows.
+        let b: &[T; D] = b.try_into().expect("level 1 has D entries");
+        let gb: &mut [T; D] = gb.try_into().expect("level 1 has D entries");
+        let mut acc = *gb;
+        for (row, (&ai, gai)) in g.chunks_exact(D).zip(a.iter().zip(ga.iter_mut())) {
+            let row: &[T; D] = row.try_into().expect("rows have D entries");
+            let mut dot = T::zero();
+            for c in 0..D {
+                dot = fmadd::<T, FMA>(row[c], b[c], dot);
+                acc[c] = fmadd::<T, FMA>(ai, row[c], acc[c]);
             }
+            *gai += dot;
+        }
+        *gb = acc;
+        return;
+    }
+    for ((row, &ai), gai) in g.chunks_exact(b.len()).zip(a).zip(ga.iter_mut()) {
+        *gai += dot::<T, FMA>(row, b);
+        for (&gv, gbj) in row.iter().zip(gb.iter_mut()) {
+            *gbj = fmadd::<T, FMA>(ai, gv, *gbj);
         }
     }
 }
