@@ -423,3 +423,28 @@ sig_to_log_sig_backprop = _differentiable(
     "sig_to_log_sig_backprop", _to_log_backprop_impl, lambda sig, derivs, *o: sig.new_empty(sig.shape), _no_setup, None, 2
 )
 sig_to_log_sig = _differentiable("sig_to_log_sig", _to_log_impl, _to_log_fake, _options_setup(1), _to_log_backward, 1)
+
+
+def _from_log_impl(log_sig: torch.Tensor, d: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> torch.Tensor:
+    return torch.from_numpy(_logsig.logsig_to_sig_array(_np(log_sig), d, degree, method, scalar_term, n_jobs))
+
+
+def _from_log_fake(log_sig, d, degree, method, scalar_term, n_jobs):
+    return log_sig.new_empty((*log_sig.shape[:-1], sig_len(d, degree, scalar_term)))
+
+
+def _from_log_backprop_impl(
+    log_sig: torch.Tensor, derivs: torch.Tensor, d: int, degree: int, method: int, scalar_term: bool, n_jobs: int
+) -> torch.Tensor:
+    return torch.from_numpy(_logsig.logsig_to_sig_backprop_array(_np(log_sig), _np(derivs), d, degree, method, scalar_term, n_jobs))
+
+
+def _from_log_backward(ctx, grad):
+    (log_sig,) = ctx.saved_tensors
+    return logsig_to_sig_backprop(log_sig, grad, *ctx.options), None, None, None, None, None
+
+
+logsig_to_sig_backprop = _differentiable(
+    "logsig_to_sig_backprop", _from_log_backprop_impl, lambda ls, derivs, *o: ls.new_empty(ls.shape), _no_setup, None, 2
+)
+logsig_to_sig = _differentiable("logsig_to_sig", _from_log_impl, _from_log_fake, _options_setup(1), _from_log_backward, 1)

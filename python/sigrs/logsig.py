@@ -226,3 +226,142 @@ def log_sig(
     s = sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0, n_jobs=n_jobs)
     return sig_to_log_sig(s, path.shape[-1] if hasattr(path, "shape") else np.asarray(path).shape[-1], degree,
                           time_aug=time_aug, lead_lag=lead_lag, method=method, n_jobs=n_jobs)
+
+
+def lyndon_words_of_length(dimension: int, length: int) -> list[tuple[int, ...]]:
+    """The Lyndon words of exactly ``length`` letters over ``0..dimension-1``, lexicographically.
+
+    Example::
+
+        >>> sigrs.lyndon_words_of_length(2, 3)
+        [(0, 0, 1), (0, 1, 1)]
+    """
+    length = check_int(length, "length", minimum=0)
+    return [w for w in lyndon_words(dimension, length) if len(w) == length]
+
+
+def is_lyndon(word: Any) -> bool:
+    """Whether ``word`` (a tuple or list of letters) is a Lyndon word: non-empty
+    and strictly smaller than each of its proper rotations.
+
+    Example::
+
+        >>> sigrs.is_lyndon((0, 0, 1)), sigrs.is_lyndon((0, 1, 0))
+        (True, False)
+    """
+    if not isinstance(word, (tuple, list)):
+        raise TypeError(f"word must be a tuple or list of ints, got {type(word).__name__} {word!r}")
+    return _native.is_lyndon([check_int(c, "word letter", minimum=0) for c in word])
+
+
+def logsig_to_sig_array(log_sig, d: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
+    log_sig = as_array(log_sig, "log_sig", 1)
+    out = empty_output((*log_sig.shape[:-1], _native.sig_length(d, degree, scalar_term)), log_sig.dtype)
+    native_for(_LOGSIG_TO_SIG, log_sig.dtype)(log_sig, out, d, degree, method, scalar_term, n_jobs)
+    return out
+
+
+def logsig_to_sig_backprop_array(log_sig, derivs, d: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
+    log_sig, derivs = as_array(log_sig, "log_sig", 1), as_array(derivs, "sig_derivs", 1)
+    out = empty_output(log_sig.shape, log_sig.dtype)
+    native_for(_LOGSIG_TO_SIG_BACKPROP, log_sig.dtype)(log_sig, derivs, out, d, degree, method, scalar_term, n_jobs)
+    return out
+
+
+_LOGSIG_TO_SIG = (_native.logsig_to_sig_f64, _native.logsig_to_sig_f32)
+_LOGSIG_TO_SIG_BACKPROP = (_native.logsig_to_sig_backprop_f64, _native.logsig_to_sig_backprop_f32)
+
+
+def _log_sig_input(log_sig: Any, d: int, degree: int, method: int, scalar_term: bool) -> tuple:
+    """``(checked log_sig, output scalar_term)``: method 0 takes its layout from the input length."""
+    log_sig = check_tensor(log_sig, "log_sig", 1) if is_torch(log_sig) else as_array(log_sig, "log_sig", 1)
+    if method == 0:
+        return log_sig, infer_scalar_term(tuple(log_sig.shape), d, degree, "log_sig")
+    n = _native.log_sig_length(d, degree, method, False)
+    if log_sig.shape[-1] != n:
+        raise ValueError(
+            f"log_sig has shape {tuple(log_sig.shape)}, but a method-{method} log-signature of dimension {d} "
+            f"and degree {degree} has length {n} in its last axis"
+        )
+    return log_sig, scalar_term
+
+
+def logsig_to_sig(
+    log_sig: Any,
+    dimension: int,
+    degree: int,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    method: Any = 1,
+    scalar_term: bool = False,
+    n_jobs: int = -1,
+) -> Any:
+    """Signature from a log-signature: ``exp`` of the Lie element it describes (inverse of :func:`sig_to_log_sig`).
+
+    Args:
+        log_sig: ``(..., log_sig_length)`` in the form ``method`` says; for
+            method 0 a signature-shaped tensor log (with or without the
+            scalar term, which sets the output's layout).
+        dimension, degree, time_aug, lead_lag: of the signature.
+        method: 0 / "expanded", 1 / "words", 2 / "lyndon".
+        scalar_term: for methods 1 and 2, prepend the level-0 term 1.
+        n_jobs: threads.
+
+    Returns:
+        ``(..., sig_length)``. Differentiable through torch autograd.
+
+    Example::
+
+        >>> x = np.random.rand(30, 2)
+        >>> ls = sigrs.log_sig(x, 4, method=2)
+        >>> np.allclose(sigrs.logsig_to_sig(ls, 2, 4, method=2), sigrs.sig(x, 4))
+        True
+    """
+    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    degree = check_degree(degree)
+    method = check_method(method)
+    n_jobs = check_n_jobs(n_jobs)
+    log_sig, scalar_term = _log_sig_input(log_sig, d, degree, method, check_bool(scalar_term, "scalar_term"))
+    if is_torch(log_sig):
+        from . import _autograd
+
+        return _autograd.logsig_to_sig(log_sig, d, degree, method, scalar_term, n_jobs)
+    return logsig_to_sig_array(log_sig, d, degree, method, scalar_term, n_jobs)
+
+
+def logsig_to_sig_backprop(
+    log_sig: Any,
+    sig_derivs: Any,
+    dimension: int,
+    degree: int,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    method: Any = 1,
+    scalar_term: bool = False,
+    n_jobs: int = -1,
+) -> Any:
+    """Gradient through :func:`logsig_to_sig`: dF/d(log_sig) from ``sig_derivs`` = dF/d(signature).
+
+    Example::
+
+        >>> ls = sigrs.log_sig(np.random.rand(30, 2), 3)
+        >>> sigrs.logsig_to_sig_backprop(ls, np.ones(14), 2, 3).shape
+        (5,)
+    """
+    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    degree = check_degree(degree)
+    method = check_method(method)
+    n_jobs = check_n_jobs(n_jobs)
+    log_sig, scalar_term = _log_sig_input(log_sig, d, degree, method, check_bool(scalar_term, "scalar_term"))
+    derivs = check_tensor(sig_derivs, "sig_derivs", 1) if is_torch(sig_derivs) else as_array(sig_derivs, "sig_derivs", 1)
+    same_kind("sig_derivs", derivs, "log_sig", log_sig)
+    expected = tuple(log_sig.shape[:-1]) + (_native.sig_length(d, degree, scalar_term),)
+    if tuple(derivs.shape) != expected:
+        raise ValueError(f"sig_derivs must have shape {expected} (that of the signature), got {tuple(derivs.shape)}")
+    if is_torch(log_sig):
+        from . import _autograd
+
+        return _autograd.logsig_to_sig_backprop(log_sig, derivs, d, degree, method, scalar_term, n_jobs)
+    return logsig_to_sig_backprop_array(log_sig, derivs, d, degree, method, scalar_term, n_jobs)

@@ -25,6 +25,19 @@ use crate::error::Result;
 use crate::tensor::TensorShape;
 use crate::Float;
 
+/// Whether `word` is a Lyndon word: non-empty and strictly smaller, in
+/// lexicographic order, than each of its proper rotations.
+///
+/// ```
+/// assert!(sig_core::lyndon::is_lyndon(&[0, 0, 1]));
+/// assert!(!sig_core::lyndon::is_lyndon(&[0, 1, 0]));
+/// assert!(!sig_core::lyndon::is_lyndon(&[1, 1]));
+/// ```
+pub fn is_lyndon(word: &[usize]) -> bool {
+    let n = word.len();
+    n > 0 && (1..n).all(|r| word[r..].iter().chain(&word[..r]).cmp(word.iter()) == std::cmp::Ordering::Greater)
+}
+
 /// The Lyndon words over the letters `0..dim` of length `1..=degree`,
 /// ordered by length, then lexicographically (pysiglib's `lyndon_words`).
 ///

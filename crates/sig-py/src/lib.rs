@@ -323,6 +323,41 @@ fn sig_to_log_sig_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, ar
 }
 float_variants!(sig_to_log_sig_backprop_impl => sig_to_log_sig_backprop_f64, sig_to_log_sig_backprop_f32);
 
+/// `logsig_to_sig(log_sig, out, dimension, degree, method, scalar_term, n_jobs)`
+fn logsig_to_sig_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (log_sig, mut out, dim, degree, method, scalar_term, n_jobs): (PyReadonlyArrayDyn<T>, PyReadwriteArrayDyn<T>, usize, usize, i64, bool, i64) =
+        args.extract()?;
+    let method = log_sig_method(method)?;
+    let (l, o) = (slice(&log_sig, "log_sig")?, slice_mut(&mut out)?);
+    run(py, || logsig::logsig_to_sig(l, dim, degree, method, scalar_term, n_jobs, o))
+}
+float_variants!(logsig_to_sig_impl => logsig_to_sig_f64, logsig_to_sig_f32);
+
+/// `logsig_to_sig_backprop(log_sig, sig_derivs, out, dimension, degree, method, scalar_term, n_jobs)`
+fn logsig_to_sig_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (log_sig, g, mut out, dim, degree, method, scalar_term, n_jobs): (
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadwriteArrayDyn<T>,
+        usize,
+        usize,
+        i64,
+        bool,
+        i64,
+    ) = args.extract()?;
+    let method = log_sig_method(method)?;
+    let (l, g, o) = (slice(&log_sig, "log_sig")?, slice(&g, "sig_derivs")?, slice_mut(&mut out)?);
+    run(py, || logsig::logsig_to_sig_backprop(l, g, dim, degree, method, scalar_term, n_jobs, o))
+}
+float_variants!(logsig_to_sig_backprop_impl => logsig_to_sig_backprop_f64, logsig_to_sig_backprop_f32);
+
+#[pyfunction]
+fn is_lyndon(word: Vec<usize>) -> bool {
+    sig_core::lyndon::is_lyndon(&word)
+}
+
 /// Length of a log-signature for `method` (building and caching the
 /// Lyndon tables of `(dimension, degree)` on first use).
 #[pyfunction]
@@ -406,6 +441,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sig_to_log_sig_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sig_to_log_sig_backprop_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sig_to_log_sig_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(logsig_to_sig_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(logsig_to_sig_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(logsig_to_sig_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(logsig_to_sig_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(is_lyndon, m)?)?;
     m.add_function(wrap_pyfunction!(log_sig_length, m)?)?;
     m.add_function(wrap_pyfunction!(lyndon_words, m)?)?;
     m.add_function(wrap_pyfunction!(sig_length, m)?)?;
