@@ -815,6 +815,12 @@ MULTI_SHAPES = [(32, 256, 4, 5), (1, 4096, 3, 4)]   # (batch, pieces, dim, degre
 QUERY_SHAPES = [(None, 10000, 3, 4), (16, 2000, 3, 4)]  # (batch, points, dim, degree)
 N_QUERIES = 1000
 QUICK_DIV = 4                              # --quick: these batches / pieces / points / 4
+# which row families (first part of the name) each --quick note is about
+QUICK_NOTE_FAMILIES = {
+    "--quick: float64": ("sig", "sig_backprop", "overhead", "cuda"),
+    "--quick: stream/": ("stream", "combine", "multi_combine", "join", "query"),
+    "--quick: log_sig": ("log_sig",),
+}
 
 
 def issue3_workloads(args, notes: List[str]) -> List[Workload]:
@@ -844,6 +850,191 @@ def issue3_workloads(args, notes: List[str]) -> List[Workload]:
     return ws
 
 
+def log_sig_len(dim: int, degree: int) -> int:
+    """Number of Lyndon words of length 1..degree (Witt's formula): the
+    length of a log-signature in methods 1 and 2."""
+    def mobius(n):
+        res, p = 1, 2
+        while p * p <= n:
+            if n % p == 0:
+                n //= p
+                if n % p == 0:
+                    return 0
+                res = -res
+            p += 1
+        return -res if n > 1 else res
+    return sum(sum(mobius(k // j) * dim ** j for j in range(1, k + 1) if k % j == 0) // k
+               for k in range(1, degree + 1))
+
+
+LOG_SIG_METHODS = {1: ("Lyndon words", "words"), 2: ("Lyndon basis", "brackets")}
+
+
+def log_sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol, n_jobs=(-1,),
+                      to_log_sig=False, repeat=None) -> List[Workload]:
+    """log_sig forward and backward for methods 1 and 2 (and optionally
+    sig_to_log_sig alone, method 2, from precomputed signatures).
+
+    Method 1 = Lyndon-word coefficients (signatory mode="words"); method 2 =
+    Lyndon basis (signatory mode="brackets", iisignature's "S").  Backward rows
+    are torch autograd for sigrs, pysiglib (pysiglib.torch_api.log_sig) and
+    signatory, on a graph built untimed, and iisignature.logsigbackprop.
+    """
+    dname = _dname(dtype)
+    shape = f"B{batch}-L{length}-d{dim}-m{degree}"
+    key = f"log_sig/{dname}/{shape}/{seed}"
+    params = dict(batch=batch, length=length, dim=dim, degree=degree,
+                  dtype=np.dtype(dtype).name, input="numpy; torch.from_numpy for torch libs")
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        path = random_paths(rng, batch, length, dim, dtype)
+        c = {"path": path, "t": _torch_view(path)}
+        derivs = rng.standard_normal((batch, log_sig_len(dim, degree))).astype(dtype)
+        c["derivs"], c["g"] = derivs, _torch_view(derivs)
+        if to_log_sig:
+            # one signature array, given to every library (untimed); sigrs's
+            # when it imports, else pysiglib's
+            lib = "sigrs" if "sigrs" in MODS else "pysiglib"
+            if lib in MODS:
+                s = MODS[lib].sig(path, degree, n_jobs=-1)
+                c["sig"], c["tsig"] = s, _torch_view(s)
+        return c
+
+    def pysiglib_prepared(method):
+        MODS["pysiglib"].prepare_log_sig(dim, degree, method)
+
+    def iisig_prep():
+        return MODS["iisignature"].prepare(dim, degree, "S")
+
+    out: List[Workload] = []
+    # forward
+    for method, (mname, smode) in LOG_SIG_METHODS.items():
+        for nj in n_jobs:
+            def sigrs_fwd(c, nj=nj, method=method):
+                MODS["sigrs"].prepare_log_sig(dim, degree, method)      # optional, untimed
+                return functools.partial(MODS["sigrs"].log_sig, c["path"], degree,
+                                         method=method, n_jobs=nj)
+
+            def pysiglib_fwd(c, nj=nj, method=method):
+                pysiglib_prepared(method)
+                return functools.partial(MODS["pysiglib"].log_sig, c["path"], degree,
+                                         method=method, n_jobs=nj)
+
+            impls = {
+                "sigrs": Impl(sigrs_fwd, note="log_sig(path, m, method=k, n_jobs)"),
+                "pysiglib": Impl(pysiglib_fwd, note="log_sig(path, m, method=k, n_jobs) "
+                                 "after prepare_log_sig(d, m, k) untimed"),
+            }
+            if method == 2:
+                impls["iisignature"] = Impl(
+                    lambda c: functools.partial(MODS["iisignature"].logsig, c["path"],
+                                                iisig_prep(), "S"),
+                    note="logsig(path, prepare(d, m, 'S'), 'S') (method 2 only); prepare "
+                         "untimed; single-threaded",
+                    share_key=f"iisig-logsig/{key}")
+            if nj == -1:
+                for lib in ("signatory", "sigrs.signatory"):
+                    impls[lib] = Impl(
+                        lambda c, lib=lib, smode=smode: functools.partial(
+                            MODS[lib].logsignature, c["t"], degree, mode=smode),
+                        note="logsignature(t, m, mode='words' (k=1) / 'brackets' (k=2)); "
+                             "torch threads")
+            out.append(Workload(
+                name=f"log_sig/fwd/method{method}/{dname}/{shape}/nj{nj}",
+                group=f"log_sig forward, method {method} ({mname}), {dname}",
+                setup=setup, setup_key=key, impls=impls, jobs=str(nj), rtol=rtol,
+                repeat=repeat, show_notes=True,
+                params=dict(params, op="log_sig", method=method, n_jobs=nj)))
+
+    # backward
+    for method, (mname, smode) in LOG_SIG_METHODS.items():
+        for nj in n_jobs:
+            def sigrs_bwd(c, nj=nj, method=method):
+                return _grad_fn([c["t"]], lambda x: MODS["sigrs"].log_sig(
+                    x, degree, method=method, n_jobs=nj), c["g"])
+
+            def pysiglib_bwd(c, nj=nj, method=method):
+                pysiglib_prepared(method)
+                return _grad_fn([c["t"]], lambda x: _pysiglib_torch_api.log_sig(
+                    x, degree, method=method, n_jobs=nj), c["g"])
+
+            autograd = "autograd.grad(retain_graph=True) on a graph built untimed"
+            impls = {
+                "sigrs": Impl(sigrs_bwd, note=f"sigrs.log_sig(t, m, method=k, n_jobs); {autograd}"),
+                "pysiglib": Impl(pysiglib_bwd, note="pysiglib.torch_api.log_sig(t, m, method=k, "
+                                 f"n_jobs); {autograd}"),
+            }
+            if method == 2:
+                impls["iisignature"] = Impl(
+                    lambda c: functools.partial(MODS["iisignature"].logsigbackprop, c["derivs"],
+                                                c["path"], iisig_prep(), "S"),
+                    note="logsigbackprop(derivs, path, prepare(d, m, 'S'), 'S') (method 2 only; "
+                         "recomputes the signature, its API takes none); single-threaded",
+                    share_key=f"iisig-logsigbwd/{key}")
+            if nj == -1:
+                for lib in ("signatory", "sigrs.signatory"):
+                    impls[lib] = Impl(
+                        lambda c, lib=lib, smode=smode: _grad_fn(
+                            [c["t"]], lambda x: MODS[lib].logsignature(x, degree, mode=smode),
+                            c["g"]),
+                        note=f"logsignature(t, m, mode=...); {autograd}; torch threads")
+            out.append(Workload(
+                name=f"log_sig/bwd/method{method}/{dname}/{shape}/nj{nj}",
+                group=f"log_sig backward, method {method} ({mname}), {dname}",
+                setup=setup, setup_key=key, impls=impls, jobs=str(nj), rtol=rtol,
+                repeat=repeat, show_notes=True,
+                params=dict(params, op="log_sig backward", method=method, n_jobs=nj)))
+
+    if to_log_sig:
+        method, (mname, smode) = 2, LOG_SIG_METHODS[2]
+
+        def pysiglib_s2l(c):
+            pysiglib_prepared(method)
+            return functools.partial(MODS["pysiglib"].sig_to_log_sig, c["sig"], dim, degree,
+                                     method=method, n_jobs=-1)
+
+        impls = {
+            "sigrs": Impl(lambda c: functools.partial(
+                MODS["sigrs"].sig_to_log_sig, c["sig"], dim, degree, method=method, n_jobs=-1),
+                note="sig_to_log_sig(sig, d, m, method=2, n_jobs=-1)"),
+            "pysiglib": Impl(pysiglib_s2l, note="sig_to_log_sig(sig, d, m, method=2, n_jobs=-1) "
+                             "after prepare_log_sig untimed"),
+        }
+        for lib in ("signatory", "sigrs.signatory"):
+            impls[lib] = Impl(lambda c, lib=lib: functools.partial(
+                MODS[lib].signature_to_logsignature, c["tsig"], dim, degree, mode=smode),
+                note="signature_to_logsignature(t, d, m, mode='brackets'); torch threads")
+        out.append(Workload(
+            name=f"log_sig/sig_to_log_sig/method{method}/{dname}/{shape}",
+            group=f"sig_to_log_sig (from precomputed signatures), method {method} ({mname}), "
+                  f"{dname}",
+            setup=setup, setup_key=key, impls=impls, jobs="-1", rtol=rtol, repeat=repeat,
+            show_notes=True, params=dict(params, op="sig_to_log_sig", method=method, n_jobs=-1)))
+    return out
+
+
+# log_sig rows: (batch, length, dim, degree), float64; n_jobs values; with sig_to_log_sig
+LOG_SIG_SHAPES = [((128, 256, 4, 6), (1, -1), True), ((128, 256, 8, 4), (-1,), False)]
+
+
+def log_sig_all_workloads(args, notes: List[str]) -> List[Workload]:
+    """log_sig/* (CPU): forward, backward, sig_to_log_sig; the rows are
+    ordered by group (all forward rows, then all backward rows, ...)."""
+    q = QUICK_DIV if args.quick else 1
+    per_shape = []
+    for (b, l, d, m), njs, s2l in LOG_SIG_SHAPES:
+        per_shape.append(log_sig_workloads(max(1, b // q), l, d, m, np.float64, args.seed,
+                                           rtol=1e-8, n_jobs=njs, to_log_sig=s2l))
+    order = {"fwd": 0, "bwd": 1, "sig_to_log_sig": 2}
+    ws = [w for ws_ in per_shape for w in ws_]
+    ws.sort(key=lambda w: (order[w.name.split("/")[1]], w.name.split("/")[2]))  # stable
+    if args.quick:
+        notes.append(f"--quick: log_sig batches divided by {q} (128->{128 // q}); "
+                     "names give the sizes run.")
+    return ws
+
+
 def build_workloads(args, notes: List[str]) -> List[Workload]:
     ws: List[Workload] = []
     f64_shapes = list(F64_SHAPES)
@@ -861,6 +1052,7 @@ def build_workloads(args, notes: List[str]) -> List[Workload]:
         ws += sig_workloads(big_b, big_l, big_d, big_m, np.float32, args.seed, rtol=1e-3)
         ws += overhead_workloads(args.overhead_number, args.seed)
         ws += issue3_workloads(args, notes)
+        ws += log_sig_all_workloads(args, notes)
     elif args.device == "cuda":
         for (b, l, d, m) in f64_shapes:
             ws += cuda_sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)
@@ -1329,11 +1521,10 @@ def main(argv=None) -> int:
 
     workloads = select(build_workloads(args, notes), args.only)
     # the --quick notes of row families that were not selected go
-    has_new = any(w.show_notes for w in workloads)
-    has_old = any(not w.show_notes for w in workloads)
+    families = {w.name.split("/")[0] for w in workloads}
     notes[:] = [n for n in notes
-                if not (n.startswith("--quick: float64") and not has_old)
-                and not (n.startswith("--quick: stream/") and not has_new)]
+                if not any(n.startswith(prefix) and not families & set(fams)
+                           for prefix, fams in QUICK_NOTE_FAMILIES.items())]
     if args.list:
         for w in workloads:
             print(w.name)

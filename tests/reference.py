@@ -748,3 +748,70 @@ def log_sig_to_sig(log_sig_expanded, dimension: int, degree: int):
         return flatten_levels(tensor_exp_series(levels, degree), st)
 
     return map_batch(one, x.shape[:-1], x)
+
+
+# ---------------------------------------------------------------------------
+# log-signature -> signature (exp of the Lie element a log-signature describes)
+# ---------------------------------------------------------------------------
+#
+# Method 2 gives the coordinates c_w of the Lie element sum_w c_w P_w in the
+# Lyndon basis (P_w the expanded standard bracketing); method 1 gives its
+# coefficients at the Lyndon words, which determine a Lie element through the
+# unitriangular matrix M[w', w] = <P_w, w'>; method 0 gives the expanded
+# tensor itself. The signature is the truncated exponential series.
+
+def lie_levels_from_lyndon_coordinates(coords, dimension: int, degree: int):
+    """Levels ``[0, L1, ..., LN]`` of sum_w c_w P_w for one vector of Lyndon-basis
+    coordinates (order of :func:`lyndon_words`). NumPy or torch (differentiable)."""
+    coords = _as_input(coords)
+    levels = [_zeros(coords, ())]
+    pos = 0
+    for k in range(1, degree + 1):
+        mat, words = lyndon_basis_matrix(dimension, k)
+        c = coords[pos:pos + len(words)]
+        pos += len(words)
+        m = torch.tensor(mat, dtype=coords.dtype) if _is_torch(coords) else mat
+        levels.append((m @ c).reshape((dimension,) * k))
+    assert pos == coords.shape[0], "wrong number of Lyndon coordinates"
+    return levels
+
+
+def lyndon_word_values_to_coordinates(values, dimension: int, degree: int):
+    """Lyndon-basis coordinates of the Lie element whose coefficients at the
+    Lyndon words are ``values`` (one vector): per level, M^-1 values."""
+    values = _as_input(values)
+    out = []
+    pos = 0
+    for k in range(1, degree + 1):
+        mat, words = lyndon_basis_matrix(dimension, k)
+        if not words:
+            continue
+        idx = [int(np.ravel_multi_index(w, (dimension,) * k)) for w in words]
+        inv = np.linalg.inv(mat[idx, :])
+        v = values[pos:pos + len(words)]
+        pos += len(words)
+        inv = torch.tensor(inv, dtype=values.dtype) if _is_torch(values) else inv
+        out.append(inv @ v)
+    assert pos == values.shape[0], "wrong number of Lyndon-word values"
+    if not out:
+        return _zeros(values, (0,))
+    return _concat(out, 0)
+
+
+def logsig_to_sig(log_sig_, dimension: int, degree: int, method: int = 1,
+                  scalar_term: bool = False):
+    """Reference signature ``exp(l)`` of a batch of log-signatures of an
+    (augmented) dimension ``dimension``. Method 0: input signature-shaped (with
+    or without level 0, which is ignored), output in the input's layout;
+    methods 1 and 2: output with the level-0 term 1 iff ``scalar_term``.
+    NumPy float64 or torch (differentiable)."""
+    if method == 0:
+        return log_sig_to_sig(log_sig_, dimension, degree)
+    x = _as_input(log_sig_)
+
+    def one(v):
+        coords = v if method == 2 else lyndon_word_values_to_coordinates(v, dimension, degree)
+        levels = lie_levels_from_lyndon_coordinates(coords, dimension, degree)
+        return flatten_levels(tensor_exp_series(levels, degree), scalar_term)
+
+    return map_batch(one, x.shape[:-1], x)

@@ -723,3 +723,501 @@ def test_factorial_sanity_of_reference_exp():
     levels = ref.tensor_exp_series([np.ones(()), v] + [np.zeros((1,) * k) for k in range(2, 6)], 5)
     for k in range(6):
         assert float(levels[k].reshape(-1)[0]) == pytest.approx(0.7 ** k / math.factorial(k), rel=1e-14)
+
+
+# ===========================================================================
+# logsig_to_sig, logsig_to_sig_backprop, is_lyndon, lyndon_words_of_length
+# ===========================================================================
+#
+# logsig_to_sig is exp of the Lie element a log-signature describes: method 0
+# the signature-shaped expanded log (its layout, with or without the level-0
+# entry, which is ignored, sets the output's), method 1 the coefficients at
+# the Lyndon words, method 2 the Lyndon-basis coordinates. Checked by round
+# trips through log_sig / sig_to_log_sig, against the reference exponential
+# series (reference.logsig_to_sig), against pysiglib, torch gradcheck and
+# autograd, and bad input.
+
+import itertools  # noqa: E402
+
+
+def random_log_sig(rng, batch_shape, dim, degree, method, scalar_term=False, scale=0.5):
+    """A random input for logsig_to_sig in the layout of ``method``: method 0 a
+    generic (not Lie) signature-shaped tensor, level-0 entry 0 when present;
+    methods 1 and 2 random Lyndon-word values / Lyndon coordinates."""
+    n = log_len(dim, degree, method, scalar_term and method == 0)
+    t = scale * rng.standard_normal(tuple(batch_shape) + (n,))
+    if method == 0 and scalar_term:
+        t[..., 0] = 0.0
+    return t
+
+
+def random_lie_expanded(rng, batch_shape, dim, degree, scalar_term=False, scale=0.5):
+    """Random Lie elements, expanded into the signature layout through the
+    reference bracket expansion of random Lyndon coordinates; and the coordinates."""
+    coords = scale * rng.standard_normal(tuple(batch_shape) + (len(ref.lyndon_words(dim, degree)),))
+    expanded = ref.map_batch(
+        lambda c: ref.flatten_levels(ref.lie_levels_from_lyndon_coordinates(c, dim, degree), scalar_term),
+        batch_shape, coords)
+    return expanded, coords
+
+
+def sig_len(dim, degree, scalar_term=False):
+    return ref.sig_length(dim, degree, scalar_term=scalar_term)
+
+
+def out_scalar(method, log_sig_len, dim, degree, scalar_term):
+    """Whether logsig_to_sig's output carries the scalar term."""
+    if method == 0:
+        return log_sig_len == sig_len(dim, degree, True)
+    return scalar_term
+
+
+def prepare_pysiglib(pysiglib, dim, degree, opts):
+    # pysiglib's logsig_to_sig needs the tables of every method prepared
+    for m in METHODS:
+        pysiglib.prepare_log_sig(dim, degree, m, **flags(opts))
+
+
+# --- the reference ---------------------------------------------------------
+
+def test_reference_logsig_to_sig_methods_agree_on_a_lie_element(rng):
+    d, n = 3, 4
+    expanded, coords = random_lie_expanded(rng, (), d, n, scalar_term=False)
+    levels = ref.lie_levels_from_lyndon_coordinates(coords, d, n)
+    words_vals = np.array([levels[len(w)][w] for w in ref.lyndon_words(d, n)])
+    # the triangular solve recovers the coordinates from the Lyndon-word values
+    assert_close(ref.lyndon_word_values_to_coordinates(words_vals, d, n), coords, 1e-12)
+    a = ref.logsig_to_sig(coords, d, n, 2, scalar_term=True)
+    assert_close(ref.logsig_to_sig(words_vals, d, n, 1, scalar_term=True), a, 1e-12)
+    assert_close(ref.logsig_to_sig(expanded, d, n, 0), a[1:], 1e-12)
+    # exp of a Lie element is group-like: its log is that element again
+    back, _ = ref.levels_of(a, d, n)
+    log = ref.tensor_log_series(back, n)
+    assert_close(ref.flatten_levels(log), expanded, 1e-12)
+    # level-1-only element: exp of the increment
+    v = rng.standard_normal(d)
+    c = np.zeros(len(coords))
+    c[:d] = v
+    assert_close(ref.logsig_to_sig(c, d, n, 2), ref.flatten_levels(ref.tensor_exp(v, n)), 1e-14)
+
+
+# --- round trips -----------------------------------------------------------
+
+@pytest.mark.parametrize("backend,dtype", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("opts", TRANSFORMS)
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_logsig_to_sig_of_log_sig_is_the_signature(rng, backend, dtype, opts, method):
+    d, n = 2, 3
+    D = aug(d, opts)
+    tol = 1e-12 if dtype == np.float64 else F32_RTOL
+    for batch_shape in BATCH_SHAPES:
+        x = make_path(rng, batch_shape + (5, d))
+        xc = conv(x, backend, dtype)
+        for st in (False, True):
+            ls = sigrs.log_sig(xc, n, method=method, scalar_term=st, **opts)
+            out = sigrs.logsig_to_sig(ls, d, n, method=method, scalar_term=st, **flags(opts))
+            check_kind(out, backend, dtype)
+            expected = ref.sig(x.astype(dtype).astype(np.float64), n, scalar_term=st, **opts)
+            assert tuple(out.shape) == batch_shape + (sig_len(D, n, st),)
+            assert_close(out, expected, tol, f"batch {batch_shape} scalar_term {st}")
+            if st:
+                np.testing.assert_array_equal(f64(out)[..., 0], 1.0)
+
+
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+@pytest.mark.parametrize("dim,degree", [(1, 4), (2, 6), (3, 4), (4, 3)], ids=["d1N4", "d2N6", "d3N4", "d4N3"])
+def test_logsig_to_sig_round_trip_at_higher_degrees(rng, method, dim, degree):
+    x = make_path(rng, (3, 8, dim))
+    ls = sigrs.log_sig(x, degree, method=method)
+    assert_close(sigrs.logsig_to_sig(ls, dim, degree, method=method), sigrs.sig(x, degree), 1e-12)
+
+
+@pytest.mark.parametrize("backend,dtype", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+@pytest.mark.parametrize("dim,degree", [(2, 5), (3, 4), (4, 3)], ids=["d2N5", "d3N4", "d4N3"])
+def test_sig_to_log_sig_inverts_logsig_to_sig_on_lie_inputs(rng, backend, dtype, method, dim, degree):
+    tol = F64_RTOL if dtype == np.float64 else F32_RTOL
+    expanded, coords = random_lie_expanded(rng, (3,), dim, degree, scalar_term=False)
+    expanded_st, _ = random_lie_expanded(rng, (3,), dim, degree, scalar_term=True)
+    word_vals = expanded[:, [ref.word_index(w, dim) for w in ref.lyndon_words(dim, degree)]]
+    inputs = {0: [expanded, expanded_st], 1: [word_vals], 2: [coords]}[method]
+    for l in inputs:
+        for st in (False, True):
+            s = sigrs.logsig_to_sig(conv(l, backend, dtype), dim, degree, method=method, scalar_term=st)
+            check_kind(s, backend, dtype)
+            assert tuple(s.shape) == (3, sig_len(dim, degree, out_scalar(method, l.shape[-1], dim, degree, st)))
+            back = sigrs.sig_to_log_sig(s, dim, degree, method=method)
+            assert_close(back, l.astype(dtype), tol, f"scalar_term {st}")
+    if method == 0:
+        # a Lie element: every method reads the same element back
+        s = sigrs.logsig_to_sig(expanded, dim, degree, method=0)
+        assert_close(sigrs.sig_to_log_sig(s, dim, degree, method=2), coords, F64_RTOL)
+        assert_close(sigrs.sig_to_log_sig(s, dim, degree, method=1), word_vals, F64_RTOL)
+        assert_close(sigrs.logsig_to_sig(coords, dim, degree, method=2), s, F64_RTOL)
+        assert_close(sigrs.logsig_to_sig(word_vals, dim, degree, method=1), s, F64_RTOL)
+
+
+@pytest.mark.parametrize("dim,degree", [(2, 4), (3, 3)], ids=["d2N4", "d3N3"])
+def test_log_of_exp_is_identity_on_generic_expanded_tensors(rng, dim, degree):
+    """Method 0 takes any tensor (not only Lie elements): log(exp(x)) = x."""
+    for st in (False, True):
+        l = random_log_sig(rng, (4,), dim, degree, 0, st)
+        s = sigrs.logsig_to_sig(l, dim, degree, method=0)
+        assert_close(sigrs.sig_to_log_sig(s, dim, degree, method=0), l, F64_RTOL)
+
+
+# --- values against the reference -----------------------------------------
+
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+@pytest.mark.parametrize("dim,degree", DIM_DEGREES, ids=DIM_DEGREE_IDS)
+def test_logsig_to_sig_matches_reference_exp_series(rng, method, dim, degree):
+    for st in (False, True):
+        l = random_log_sig(rng, (2,), dim, degree, method, st)
+        expected = ref.logsig_to_sig(l, dim, degree, method, scalar_term=st)
+        for dtype in (np.float64, np.float32):
+            out = sigrs.logsig_to_sig(l.astype(dtype), dim, degree, method=method, scalar_term=st)
+            check_kind(out, "numpy", dtype)
+            lr = l.astype(dtype).astype(np.float64)
+            assert_close(out, ref.logsig_to_sig(lr, dim, degree, method, scalar_term=st), rtol(dtype),
+                         f"{np.dtype(dtype).name} scalar_term {st}")
+        assert_close(sigrs.logsig_to_sig(l, dim, degree, method=method, scalar_term=st), expected, F64_RTOL)
+
+
+def test_logsig_to_sig_scalar_term_flag_is_ignored_by_method_0(rng):
+    d, n = 2, 3
+    for st_in in (False, True):
+        l = random_log_sig(rng, (2,), d, n, 0, st_in)
+        a = sigrs.logsig_to_sig(l, d, n, method=0, scalar_term=False)
+        b = sigrs.logsig_to_sig(l, d, n, method=0, scalar_term=True)
+        assert a.shape == (2, sig_len(d, n, st_in))
+        np.testing.assert_array_equal(a, b)
+        g = rng.standard_normal(a.shape)
+        np.testing.assert_array_equal(sigrs.logsig_to_sig_backprop(l, g, d, n, method=0, scalar_term=False),
+                                      sigrs.logsig_to_sig_backprop(l, g, d, n, method=0, scalar_term=True))
+    # the level-0 entry of the input is ignored: output level 0 is 1, its gradient 0
+    l = random_log_sig(rng, (2,), d, n, 0, True)
+    l7 = l.copy()
+    l7[:, 0] = 7.0
+    out = sigrs.logsig_to_sig(l7, d, n, method=0)
+    np.testing.assert_array_equal(out, sigrs.logsig_to_sig(l, d, n, method=0))
+    np.testing.assert_array_equal(out[:, 0], 1.0)
+    grad = sigrs.logsig_to_sig_backprop(l7, rng.standard_normal(out.shape), d, n, method=0)
+    np.testing.assert_array_equal(grad[:, 0], 0.0)
+
+
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_logsig_to_sig_of_an_increment_is_a_segment_signature(rng, method):
+    d, n = 3, 4
+    v = rng.standard_normal((2, d))
+    # method 0 with its level-0 entry (which sets the output layout), the others by the flag
+    off = 1 if method == 0 else 0
+    l = np.zeros((2, log_len(d, n, method, method == 0)))
+    l[:, off:off + d] = v
+    out = sigrs.logsig_to_sig(l, d, n, method=method, scalar_term=True)
+    x = np.stack([np.zeros((2, d)), v], axis=1)
+    assert_close(out, sigrs.sig(x, n, scalar_term=True), 1e-13)
+    # and the zero log-signature is the identity
+    z = sigrs.logsig_to_sig(np.zeros_like(l), d, n, method=method, scalar_term=True)
+    expected = np.zeros_like(z)
+    expected[:, 0] = 1.0
+    np.testing.assert_array_equal(z, expected)
+
+
+def test_logsig_to_sig_degree_zero_and_empty_batches():
+    for m in (1, 2):
+        np.testing.assert_array_equal(sigrs.logsig_to_sig(np.zeros(0), 2, 0, method=m), np.zeros(0))
+        np.testing.assert_array_equal(sigrs.logsig_to_sig(np.zeros(0), 2, 0, method=m, scalar_term=True),
+                                      np.ones(1))
+    np.testing.assert_array_equal(sigrs.logsig_to_sig(np.zeros(1), 2, 0, method=0), np.ones(1))
+    backends = ["numpy", "torch"] if torch is not None else ["numpy"]
+    for backend in backends:
+        for m in METHODS:
+            e = conv(np.zeros((0, log_len(2, 3, m))), backend, np.float32)
+            out = sigrs.logsig_to_sig(e, 2, 3, method=m, scalar_term=True)
+            check_kind(out, backend, np.float32)
+            assert tuple(out.shape) == (0, sig_len(2, 3, m != 0))
+            g = sigrs.logsig_to_sig_backprop(e, conv(np.zeros(tuple(out.shape)), backend, np.float32),
+                                             2, 3, method=m, scalar_term=True)
+            assert tuple(g.shape) == tuple(e.shape)
+
+
+def test_logsig_to_sig_n_jobs_names_lists_and_input_untouched(rng):
+    d, n = 3, 4
+    for m, name in zip(METHODS, METHOD_IDS):
+        l = random_log_sig(rng, (9,), d, n, m)
+        before = l.copy()
+        g = rng.standard_normal((9, sig_len(d, n)))
+        a = sigrs.logsig_to_sig(l, d, n, method=m, n_jobs=1)
+        ga = sigrs.logsig_to_sig_backprop(l, g, d, n, method=m, n_jobs=1)
+        for jobs in (-1, 3):
+            np.testing.assert_array_equal(sigrs.logsig_to_sig(l, d, n, method=m, n_jobs=jobs), a)
+            np.testing.assert_array_equal(sigrs.logsig_to_sig_backprop(l, g, d, n, method=m, n_jobs=jobs), ga)
+        np.testing.assert_array_equal(sigrs.logsig_to_sig(l, d, n, method=name), a)
+        np.testing.assert_array_equal(sigrs.logsig_to_sig(l.tolist(), d, n, method=m), a)
+        np.testing.assert_array_equal(sigrs.logsig_to_sig(np.asfortranarray(l), d, n, method=m), a)
+        np.testing.assert_array_equal(
+            sigrs.logsig_to_sig_backprop(np.asfortranarray(l), np.asfortranarray(g), d, n, method=m), ga)
+        np.testing.assert_array_equal(l, before)
+    # the default method is 1 (Lyndon words)
+    l = random_log_sig(rng, (2,), d, n, 1)
+    np.testing.assert_array_equal(sigrs.logsig_to_sig(l, d, n), sigrs.logsig_to_sig(l, d, n, method=1))
+
+
+# --- pysiglib --------------------------------------------------------------
+
+@pytest.mark.parametrize("opts", TRANSFORMS)
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+@pytest.mark.parametrize("dim,degree", [(1, 3), (2, 4), (3, 3)], ids=["d1N3", "d2N4", "d3N3"])
+def test_logsig_to_sig_and_backprop_match_pysiglib(rng, opts, method, dim, degree):
+    pysiglib = peer("pysiglib")
+    prepare_pysiglib(pysiglib, dim, degree, opts)
+    D = aug(dim, opts)
+    fl = flags(opts)
+    x = make_path(rng, (3, 6, dim))
+    for st in (False, True):
+        inputs = [sigrs.log_sig(x, degree, method=method, scalar_term=st, **opts),
+                  random_log_sig(rng, (3,), D, degree, method, st)]
+        inputs.append(inputs[-1][0])  # unbatched
+        for l in inputs:
+            out = sigrs.logsig_to_sig(l, dim, degree, method=method, scalar_term=st, **fl)
+            expected = pysiglib.logsig_to_sig(l, dim, degree, method=method, scalar_term=st, **fl)
+            assert_close(out, expected, F64_RTOL, f"logsig_to_sig scalar_term {st}")
+            g = rng.standard_normal(out.shape)
+            assert_close(sigrs.logsig_to_sig_backprop(l, g, dim, degree, method=method, scalar_term=st, **fl),
+                         pysiglib.logsig_to_sig_backprop(l, g, dim, degree, method=method, scalar_term=st, **fl),
+                         F64_RTOL, f"logsig_to_sig_backprop scalar_term {st}")
+
+
+@pytest.mark.parametrize("dim,length", [(d, k) for d in (1, 2, 3, 4) for k in range(0, 6) if d ** k <= 1024])
+def test_lyndon_words_of_length_matches_pysiglib_and_reference(dim, length):
+    pysiglib = peer("pysiglib")
+    words = sigrs.lyndon_words_of_length(dim, length)
+    assert all(isinstance(w, tuple) and len(w) == length for w in words)
+    assert words == [w for w in ref.lyndon_words(dim, length) if len(w) == length]
+    assert words == [tuple(w) for w in pysiglib.lyndon_words_of_length(dim, length)]
+    assert words == sorted(words)
+    if length >= 1:
+        # Witt's formula for one length
+        assert len(words) == ref.witt_count(dim, length) - ref.witt_count(dim, length - 1)
+
+
+def test_lyndon_words_of_length_edge_cases():
+    assert sigrs.lyndon_words_of_length(0, 3) == []
+    assert sigrs.lyndon_words_of_length(5, 1) == [(0,), (1,), (2,), (3,), (4,)]
+    assert sigrs.lyndon_words_of_length(1, 2) == []
+    with pytest.raises(ValueError, match="length"):
+        sigrs.lyndon_words_of_length(2, -1)
+    with pytest.raises(ValueError, match="dimension"):
+        sigrs.lyndon_words_of_length(-1, 2)
+
+
+def test_is_lyndon_matches_reference_and_pysiglib_on_all_short_words():
+    pysiglib = peer("pysiglib")
+    n_true = 0
+    for k in range(1, 6):
+        for w in itertools.product(range(3), repeat=k):
+            expected = ref.is_lyndon(w)
+            got = sigrs.is_lyndon(w)
+            assert type(got) is bool
+            assert got == expected, w
+            assert sigrs.is_lyndon(list(w)) == expected, w
+            assert pysiglib.is_lyndon(w) == expected, w
+            n_true += got
+    assert n_true == ref.witt_count(3, 5)
+    # the letters need not be below any dimension
+    assert sigrs.is_lyndon((0, 10 ** 6)) and not sigrs.is_lyndon((10 ** 6, 0))
+    assert sigrs.is_lyndon((np.int64(0), np.int64(1)))
+
+
+def test_is_lyndon_edge_cases_and_bad_input():
+    assert sigrs.is_lyndon(()) is False
+    assert sigrs.is_lyndon([]) is False
+    assert sigrs.is_lyndon((4,)) is True
+    assert sigrs.is_lyndon((0, 0)) is False  # periodic words are not Lyndon
+    assert sigrs.is_lyndon((0, 1, 0, 1)) is False
+    assert sigrs.is_lyndon((0, 0, 1, 0, 1)) is True
+    for bad in (5, None, 1.5, {0, 1}):
+        with pytest.raises(TypeError):
+            sigrs.is_lyndon(bad)
+    for bad in ((0, -1), [-3], (1, 2, -1)):
+        with pytest.raises(ValueError):
+            sigrs.is_lyndon(bad)
+    with pytest.raises(TypeError):
+        sigrs.is_lyndon((0, 1.0))
+
+
+# --- gradients -------------------------------------------------------------
+
+@needs_torch
+@pytest.mark.parametrize("scalar_term", [False, True], ids=["noscalar", "scalar"])
+@pytest.mark.parametrize("opts", [dict(), dict(time_aug=True, lead_lag=True)], ids=["plain", "leadlag+time"])
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_logsig_to_sig_gradcheck(rng, scalar_term, opts, method):
+    d, n = (2, 3) if not opts else (1, 3)
+    l = random_log_sig(rng, (2,), aug(d, opts), n, method, scalar_term)
+    lt = torch.tensor(l, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda t: sigrs.logsig_to_sig(t, d, n, method=method, scalar_term=scalar_term, **opts), (lt,))
+
+
+@needs_torch
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("scalar_term", [False, True], ids=["noscalar", "scalar"])
+@pytest.mark.parametrize("batch_shape", BATCH_SHAPES, ids=BATCH_IDS)
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_logsig_to_sig_backprop_matches_reference_autograd(rng, backend, scalar_term, batch_shape, method):
+    d, n = 3, 3
+    l = random_log_sig(rng, batch_shape, d, n, method, scalar_term)
+    st_out = out_scalar(method, l.shape[-1], d, n, scalar_term)
+    g = rng.standard_normal(batch_shape + (sig_len(d, n, st_out),))
+    out = sigrs.logsig_to_sig_backprop(conv(l, backend, np.float64), conv(g, backend, np.float64), d, n,
+                                       method=method, scalar_term=scalar_term)
+    check_kind(out, backend, np.float64)
+    assert tuple(out.shape) == l.shape
+    lr = torch.tensor(l, requires_grad=True)
+    (ref.logsig_to_sig(lr, d, n, method, scalar_term=scalar_term) * torch.from_numpy(g)).sum().backward()
+    assert_close(out, lr.grad, F64_RTOL)
+
+
+@needs_torch
+@pytest.mark.parametrize("opts", TRANSFORMS)
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_torch_autograd_through_logsig_to_sig_equals_explicit_backprop(rng, opts, method):
+    d, n = 2, 4
+    D = aug(d, opts)
+    for st in (False, True):
+        l = random_log_sig(rng, (3,), D, n, method, st)
+        g = rng.standard_normal((3, sig_len(D, n, out_scalar(method, l.shape[-1], D, n, st))))
+        lt = torch.tensor(l, requires_grad=True)
+        out = sigrs.logsig_to_sig(lt, d, n, method=method, scalar_term=st, **flags(opts))
+        assert out.requires_grad
+        (out * torch.from_numpy(g)).sum().backward()
+        explicit = sigrs.logsig_to_sig_backprop(l, g, d, n, method=method, scalar_term=st, **flags(opts))
+        assert_close(lt.grad, explicit, F64_RTOL, f"scalar_term {st}")
+        # torch explicit backprop: same values, no graph needed
+        tb = sigrs.logsig_to_sig_backprop(torch.from_numpy(l), torch.from_numpy(g), d, n, method=method,
+                                          scalar_term=st, **flags(opts))
+        np.testing.assert_array_equal(to_numpy(tb), explicit)
+
+
+@needs_torch
+def test_gradient_flows_through_log_sig_then_logsig_to_sig(rng):
+    """sig = logsig_to_sig(log_sig(x)): its gradient w.r.t. the path is sig's."""
+    x = make_path(rng, (2, 5, 2))
+    g = rng.standard_normal((2, sig_len(2, 3)))
+    grads = []
+    for method in METHODS:
+        xt = torch.tensor(x, requires_grad=True)
+        s = sigrs.logsig_to_sig(sigrs.log_sig(xt, 3, method=method), 2, 3, method=method)
+        (s * torch.from_numpy(g)).sum().backward()
+        grads.append(xt.grad.numpy())
+    xt = torch.tensor(x, requires_grad=True)
+    (sigrs.sig(xt, 3) * torch.from_numpy(g)).sum().backward()
+    for method, gr in zip(METHODS, grads):
+        assert_close(gr, xt.grad, 1e-10, f"method {method}")
+
+
+@needs_torch
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_logsig_to_sig_numpy_and_torch_agree_in_both_dtypes(rng, method):
+    d, n = 3, 3
+    l = random_log_sig(rng, (4,), d, n, method)
+    g = rng.standard_normal((4, sig_len(d, n)))
+    full = sigrs.logsig_to_sig(l, d, n, method=method)
+    full_bp = sigrs.logsig_to_sig_backprop(l, g, d, n, method=method)
+    for dtype in (np.float64, np.float32):
+        a = sigrs.logsig_to_sig(conv(l, "numpy", dtype), d, n, method=method, lead_lag=False)
+        b = sigrs.logsig_to_sig(conv(l, "torch", dtype), d, n, method=method)
+        check_kind(a, "numpy", dtype)
+        check_kind(b, "torch", dtype)
+        np.testing.assert_array_equal(to_numpy(b), a)
+        ga = sigrs.logsig_to_sig_backprop(conv(l, "numpy", dtype), conv(g, "numpy", dtype), d, n, method=method)
+        gb = sigrs.logsig_to_sig_backprop(conv(l, "torch", dtype), conv(g, "torch", dtype), d, n, method=method)
+        check_kind(ga, "numpy", dtype)
+        check_kind(gb, "torch", dtype)
+        np.testing.assert_array_equal(to_numpy(gb), ga)
+        assert_close(a, full, rtol(dtype))
+        assert_close(ga, full_bp, rtol(dtype))
+    # non-contiguous tensors give the same values
+    lt = torch.from_numpy(l.T.copy()).T
+    gt = torch.from_numpy(g.T.copy()).T
+    assert not lt.is_contiguous()
+    np.testing.assert_array_equal(to_numpy(sigrs.logsig_to_sig(lt, d, n, method=method)), full)
+    np.testing.assert_array_equal(to_numpy(sigrs.logsig_to_sig_backprop(lt, gt, d, n, method=method)), full_bp)
+
+
+# --- errors ----------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"] if torch is not None else ["numpy"])
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_logsig_to_sig_wrong_log_sig_length_is_a_value_error(backend, method):
+    d, n = 2, 3  # 5 Lyndon words; signature lengths 14 and 15
+    bad_lengths = {0: [5, 13, 16, 0], 1: [4, 6, 14, 15, 0], 2: [4, 6, 14, 15, 0]}[method]
+    for length in bad_lengths:
+        l = conv(np.zeros((2, length)), backend, np.float64)
+        with pytest.raises(ValueError, match="log_sig"):
+            sigrs.logsig_to_sig(l, d, n, method=method)
+        with pytest.raises(ValueError, match="log_sig"):
+            sigrs.logsig_to_sig_backprop(l, conv(np.zeros((2, 14)), backend, np.float64), d, n, method=method)
+    # the transforms change the expected length (dimension 2 -> 3 with time_aug)
+    good = conv(np.zeros((2, log_len(d, n, method))), backend, np.float64)
+    with pytest.raises(ValueError, match="log_sig"):
+        sigrs.logsig_to_sig(good, d, n, method=method, time_aug=True)
+    with pytest.raises(ValueError, match="log_sig"):
+        sigrs.logsig_to_sig(good, d, n, method=method, lead_lag=True)
+    # a scalar (0-d) input has no last axis
+    with pytest.raises(ValueError):
+        sigrs.logsig_to_sig(conv(np.zeros(()), backend, np.float64), d, n, method=method)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"] if torch is not None else ["numpy"])
+@pytest.mark.parametrize("scalar_term", [False, True], ids=["noscalar", "scalar"])
+@pytest.mark.parametrize("method", METHODS, ids=METHOD_IDS)
+def test_logsig_to_sig_backprop_wrong_sig_derivs_shape_is_a_value_error(backend, scalar_term, method):
+    d, n = 2, 3
+    l = conv(np.zeros((2, log_len(d, n, method, scalar_term and method == 0))), backend, np.float64)
+    good = sig_len(d, n, scalar_term)
+    other = sig_len(d, n, not scalar_term)  # the other layout
+    for shape in [(2, good + 1), (3, good), (good,), (2, 1, good), (2, other)]:
+        g = conv(np.zeros(shape), backend, np.float64)
+        with pytest.raises(ValueError, match="sig_derivs"):
+            sigrs.logsig_to_sig_backprop(l, g, d, n, method=method, scalar_term=scalar_term)
+
+
+@pytest.mark.parametrize("bad", BAD_METHODS)
+def test_logsig_to_sig_bad_method_is_an_error_naming_method(bad):
+    l = np.zeros((2, 5))
+    expected = TypeError if isinstance(bad, float) else ValueError
+    with pytest.raises(expected, match="method"):
+        sigrs.logsig_to_sig(l, 2, 3, method=bad)
+    with pytest.raises(expected, match="method"):
+        sigrs.logsig_to_sig_backprop(l, np.zeros((2, 14)), 2, 3, method=bad)
+
+
+@needs_torch
+def test_logsig_to_sig_mixing_numpy_and_torch_is_a_type_error():
+    l = np.zeros((2, 5))
+    g = np.zeros((2, 14))
+    with pytest.raises(TypeError):
+        sigrs.logsig_to_sig_backprop(l, torch.from_numpy(g), 2, 3)
+    with pytest.raises(TypeError):
+        sigrs.logsig_to_sig_backprop(torch.from_numpy(l), g, 2, 3)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"] if torch is not None else ["numpy"])
+def test_logsig_to_sig_bad_dtypes_and_flags_are_type_errors(backend):
+    l = conv(np.zeros((2, 5)), backend, np.float64)
+    li = np.zeros((2, 5), dtype=np.int64)
+    li = torch.from_numpy(li) if backend == "torch" else li
+    with pytest.raises(TypeError):
+        sigrs.logsig_to_sig(li, 2, 3)
+    with pytest.raises(TypeError):
+        sigrs.logsig_to_sig_backprop(li, conv(np.zeros((2, 14)), backend, np.float64), 2, 3)
+    with pytest.raises(TypeError, match="scalar_term"):
+        sigrs.logsig_to_sig(l, 2, 3, scalar_term=1)
+    with pytest.raises(TypeError, match="time_aug"):
+        sigrs.logsig_to_sig(l, 2, 3, time_aug="yes")
+    with pytest.raises(ValueError, match="degree"):
+        sigrs.logsig_to_sig(l, 2, -1)
+    with pytest.raises(ValueError, match="dimension"):
+        sigrs.logsig_to_sig(l, -2, 3)

@@ -9,7 +9,7 @@
 use crate::batch::for_each_chunk;
 use crate::error::{check_len, Result, SigError};
 use crate::lyndon::{lyndon_basis, LyndonBasis};
-use crate::tensor::{mul_backward, mul_in_place, TensorShape};
+use crate::tensor::{mul_backward, mul_backward_upto, mul_in_place, mul_in_place_upto, TensorShape};
 use crate::{recip, Float};
 
 /// How a log-signature is written (pysiglib's `method` numbers).
@@ -76,13 +76,17 @@ impl<T: Float> LogWorkspace<T> {
         let last = &mut self.h[n - 1];
         last.fill(T::zero());
         last[0] = recip::<T>(n);
+        // H_k is multiplied by X k times, and X has no level 0: only its
+        // levels up to N - k reach the result.
         for k in (1..n).rev() {
             let (lower, upper) = self.h.split_at_mut(k);
             let (h_k, h_next) = (&mut lower[k - 1], &upper[0]);
             // H_k = 1/k - X (x) H_{k+1}
-            h_k.copy_from_slice(&self.x);
-            mul_in_place(shape, h_k, h_next);
-            for v in h_k.iter_mut() {
+            let top = n - k;
+            let used = shape.level(top).end;
+            h_k[..used].copy_from_slice(&self.x[..used]);
+            mul_in_place_upto(shape, h_k, h_next, top);
+            for v in &mut h_k[..used] {
                 *v = -*v;
             }
             h_k[0] += recip::<T>(k);
@@ -103,12 +107,13 @@ impl<T: Float> LogWorkspace<T> {
         self.g_h.fill(T::zero());
         mul_backward(shape, &self.x, &self.h[0], g, &mut self.g_x, &mut self.g_h);
         for k in 1..n {
-            // H_k = 1/k - Q, Q = X (x) H_{k+1}: dQ = -dH_k.
+            // H_k = 1/k - Q, Q = X (x) H_{k+1} up to level N - k: dQ = -dH_k.
+            let top = n - k;
             for v in self.g_h.iter_mut() {
                 *v = -*v;
             }
             self.g_next.fill(T::zero());
-            mul_backward(shape, &self.x, &self.h[k], &self.g_h, &mut self.g_x, &mut self.g_next);
+            mul_backward_upto(shape, &self.x, &self.h[k], &self.g_h, &mut self.g_x, &mut self.g_next, top);
             std::mem::swap(&mut self.g_h, &mut self.g_next);
         }
         self.g_x[0] = T::zero();
@@ -274,15 +279,19 @@ impl<T: Float> ExpWorkspace<T> {
             self.e[0][0] = T::one();
             return;
         }
+        // E_k is multiplied by L k - 1 times, and L has no level 0: only
+        // its levels up to N - k + 1 reach the result.
         for k in (1..=n).rev() {
             let (lower, upper) = self.e.split_at_mut(k);
             let e_k = &mut lower[k - 1];
-            e_k.copy_from_slice(&self.lie);
+            let top = n + 1 - k;
+            let used = shape.level(top).end;
+            e_k[..used].copy_from_slice(&self.lie[..used]);
             if k < n {
-                mul_in_place(shape, e_k, &upper[0]);
+                mul_in_place_upto(shape, e_k, &upper[0], top);
             }
             let c = recip::<T>(k);
-            for v in e_k.iter_mut() {
+            for v in &mut e_k[..used] {
                 *v *= c;
             }
             e_k[0] += T::one();
@@ -304,13 +313,14 @@ impl<T: Float> ExpWorkspace<T> {
             for v in self.g_e.iter_mut() {
                 *v *= c;
             }
+            let used = shape.level(n + 1 - k).end;
             if k == n {
-                for (a, &v) in self.g_lie.iter_mut().zip(self.g_e.iter()) {
+                for (a, &v) in self.g_lie[..used].iter_mut().zip(&self.g_e[..used]) {
                     *a += v;
                 }
             } else {
                 self.g_next.fill(T::zero());
-                mul_backward(shape, &self.lie, &self.e[k], &self.g_e, &mut self.g_lie, &mut self.g_next);
+                mul_backward_upto(shape, &self.lie, &self.e[k], &self.g_e, &mut self.g_lie, &mut self.g_next, n + 1 - k);
                 std::mem::swap(&mut self.g_e, &mut self.g_next);
             }
         }

@@ -126,18 +126,24 @@ pub fn tensor_mul<T: Float>(shape: &TensorShape, a: &[T], b: &[T], out: &mut [T]
 /// `a_0 b_0`). Levels are written top first: level k of the product reads
 /// only levels `< k` of `a`, which are still the old values then.
 pub(crate) fn mul_in_place<T: Float>(shape: &TensorShape, a: &mut [T], b: &[T]) {
-    mul_in_place_d(shape.dim, shape, a, b);
+    mul_in_place_d(shape.dim, shape, a, b, shape.degree);
+}
+
+/// [`mul_in_place`] for levels `0..=top` only (those above are left as they
+/// were): for products whose higher levels are never read.
+pub(crate) fn mul_in_place_upto<T: Float>(shape: &TensorShape, a: &mut [T], b: &[T], top: usize) {
+    mul_in_place_d(shape.dim, shape, a, b, top.min(shape.degree));
 }
 
 crate::simd::specialised! {
-    fn mul_in_place_d<T>(d: usize, shape: &TensorShape, a: &mut [T], b: &[T]) = mul_in_place_kernel;
+    fn mul_in_place_d<T>(d: usize, shape: &TensorShape, a: &mut [T], b: &[T], top: usize) = mul_in_place_kernel;
 }
 
 #[inline(always)]
-fn mul_in_place_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, a: &mut [T], b: &[T]) {
+fn mul_in_place_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, a: &mut [T], b: &[T], top: usize) {
     let d = if D == 0 { d_rt } else { D };
     let b0 = b[0];
-    for k in (0..=shape.degree).rev() {
+    for k in (0..=top).rev() {
         let (lower, upper) = a.split_at_mut(shape.offsets[k]);
         let a_k = &mut upper[..shape.level_len(k)];
         if b0 != T::one() {
@@ -227,16 +233,22 @@ fn mul_group_like_backward_kernel<T: Float, const D: usize, const FMA: bool>(
 /// a `d^i x d^(k-i)` outer product, so `ga_i += g_k . b_{k-i}` (rows) and
 /// `gb_{k-i} += a_i . g_k` (columns).
 pub(crate) fn mul_backward<T: Float>(shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T]) {
-    mul_backward_d(shape.dim, shape, a, b, g, ga, gb);
+    mul_backward_d(shape.dim, shape, a, b, g, ga, gb, shape.degree);
+}
+
+/// The gradient of [`mul_in_place_upto`]: `g` is read at levels `0..=top` only.
+pub(crate) fn mul_backward_upto<T: Float>(shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T], top: usize) {
+    mul_backward_d(shape.dim, shape, a, b, g, ga, gb, top.min(shape.degree));
 }
 
 crate::simd::specialised! {
-    fn mul_backward_d<T>(d: usize, shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T]) = mul_backward_kernel;
+    fn mul_backward_d<T>(d: usize, shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T], top: usize) = mul_backward_kernel;
 }
 
 #[inline(always)]
-fn mul_backward_kernel<T: Float, const D: usize, const FMA: bool>(_d: usize, shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T]) {
-    for k in 0..=shape.degree {
+#[allow(clippy::too_many_arguments)]
+fn mul_backward_kernel<T: Float, const D: usize, const FMA: bool>(_d: usize, shape: &TensorShape, a: &[T], b: &[T], g: &[T], ga: &mut [T], gb: &mut [T], top: usize) {
+    for k in 0..=top {
         let g_k = &g[shape.level(k)];
         for i in 0..=k {
             let (ga_i, gb_j) = (&mut ga[shape.level(i)], &mut gb[shape.level(k - i)]);
