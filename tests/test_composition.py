@@ -196,8 +196,6 @@ def test_short_paths_and_low_degrees_match_reference(rng, length, degree, stream
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_empty_batch_gives_empty_output_with_every_option(backend):
-    if backend == "torch" and torch is None:
-        pytest.skip("torch is not installed")
     x = conv(np.zeros((0, 4, 2)), backend, np.float64)
     bp = conv(np.zeros((0, 2)), backend, np.float64)
     init = conv(np.zeros((0, 14)), backend, np.float64)
@@ -734,8 +732,6 @@ def test_sig_autograd_matches_autograd_through_the_reference(rng, opts, stream, 
 @pytest.mark.parametrize("opts", TRANSFORMS)
 def test_sig_backprop_equals_autograd_and_returns_the_documented_tuple(rng, opts, stream, inverse, basepoint,
                                                                       initial, scalar_term):
-    if torch is None:
-        pytest.skip("torch is not installed")
     degree, batch_shape = 3, (2,)
     x_np = make_path(rng, batch_shape + (4, 2))
     bp, init = make_options(rng, batch_shape, 2, degree, opts, basepoint, initial)
