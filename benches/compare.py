@@ -1035,6 +1035,96 @@ def log_sig_all_workloads(args, notes: List[str]) -> List[Workload]:
     return ws
 
 
+# sig_coef rows: (length, dim), number of random words and their length,
+# float64; batch 128, and batch 4 for the rows with iisignature, which has no
+# coefficient function and takes about 0.7 s per path through the full
+# degree-6 signature here
+SIG_COEF_SHAPE = (1024, 8)
+SIG_COEF_WORDS = (100, 6)
+SIG_COEF_BATCHES = [(128, False), (4, True)]   # (batch, with iisignature)
+
+
+def sig_coef_workloads(batch, with_iisig, seed, *, repeat=None) -> List[Workload]:
+    """sig_coef forward (one coefficient per word) and backward
+    (sig_coef_backprop from the prefix coefficients) for 100 random words of
+    length 6.
+
+    iisignature computes the degree-6 signature (300k numbers per path in
+    dim 8) and the words' entries are read from it; its backward scatters
+    the derivatives into a signature-shaped array for sigbackprop.
+    """
+    l, d = SIG_COEF_SHAPE
+    n_words, k = SIG_COEF_WORDS
+    shape = f"B{batch}-L{l}-d{d}-{n_words}x{k}"
+    key = f"sig_coef/{shape}/{seed}"
+    params = dict(batch=batch, length=l, dim=d, words=n_words, word_length=k, dtype="float64")
+
+    def word_index(w):
+        return sum((c + 1) * d ** (len(w) - 1 - j) for j, c in enumerate(w)) - 1
+
+    def setup():
+        rng = np.random.default_rng(seed)
+        words = [tuple(int(c) for c in rng.integers(0, d, k)) for _ in range(n_words)]
+        path = random_paths(rng, batch, l, d, np.float64)
+        c = {"path": path, "words": words, "index": [word_index(w) for w in words]}
+        c["derivs"] = rng.standard_normal((batch, n_words * k))
+        # prefix coefficients (untimed): from sigrs when it imports, else pysiglib
+        lib = "sigrs" if "sigrs" in MODS else "pysiglib"
+        if lib in MODS:
+            c["coefs"] = MODS[lib].sig_coef(path, words, prefixes=True, n_jobs=-1)
+        c["full_index"] = [word_index(w[:j]) for w in words for j in range(1, k + 1)]
+        return c
+
+    def iisig_fwd(c):
+        return lambda: MODS["iisignature"].sig(c["path"], k)[:, c["index"]]
+
+    def iisig_bwd(c):
+        full = np.zeros((batch, sig_len(d, k)))
+        np.add.at(full, (slice(None), c["full_index"]), c["derivs"])
+        return functools.partial(MODS["iisignature"].sigbackprop, full, c["path"], k)
+
+    fwd = {
+        "sigrs": Impl(lambda c: functools.partial(MODS["sigrs"].sig_coef, c["path"], c["words"], n_jobs=-1),
+                      note="sig_coef(path, words, n_jobs=-1)"),
+        "pysiglib": Impl(lambda c: functools.partial(MODS["pysiglib"].sig_coef, c["path"], c["words"], n_jobs=-1),
+                         note="sig_coef(path, words, n_jobs=-1)"),
+    }
+    bwd = {
+        "sigrs": Impl(lambda c: functools.partial(MODS["sigrs"].sig_coef_backprop, c["path"], c["words"],
+                                                  c["coefs"], c["derivs"], n_jobs=-1),
+                      note="sig_coef_backprop(path, words, coefs, derivs, n_jobs=-1)"),
+        # pysiglib overwrites derivs: each call gets a fresh copy (well under 1% of its time)
+        "pysiglib": Impl(lambda c: lambda: MODS["pysiglib"].sig_coef_backprop(
+            c["path"], c["words"], c["coefs"], c["derivs"].copy(), n_jobs=-1),
+            note="sig_coef_backprop(path, words, coefs, derivs.copy(), n_jobs=-1)"),
+    }
+    if with_iisig:
+        fwd["iisignature"] = Impl(iisig_fwd, note="sig(path, 6)[:, word indices]; single-threaded")
+        bwd["iisignature"] = Impl(iisig_bwd, note="sigbackprop(derivs scattered into a signature, path, 6); "
+                                  "single-threaded")
+    return [
+        Workload(name=f"sig_coef/fwd/{shape}", group=f"sig_coef forward, 100 words of length 6, batch {batch}, float64",
+                 setup=setup, setup_key=key, impls=fwd, jobs="-1", rtol=1e-8, repeat=repeat,
+                 show_notes=True, params=dict(params, op="sig_coef")),
+        Workload(name=f"sig_coef/bwd/{shape}", group=f"sig_coef backward, 100 words of length 6, batch {batch}, float64",
+                 setup=setup, setup_key=key, impls=bwd, jobs="-1", rtol=1e-8, repeat=repeat,
+                 show_notes=True, params=dict(params, op="sig_coef_backprop")),
+    ]
+
+
+def sig_coef_all_workloads(args, notes: List[str]) -> List[Workload]:
+    """sig_coef/* (CPU)."""
+    q = QUICK_DIV if args.quick else 1
+    ws: List[Workload] = []
+    for batch, with_iisig in SIG_COEF_BATCHES:
+        # the iisignature rows take seconds per call: three repeats are plenty
+        ws += sig_coef_workloads(max(1, batch // q) if not with_iisig else batch, with_iisig, args.seed,
+                                 repeat=min(args.repeat, 3) if with_iisig else None)
+    if args.quick:
+        notes.append(f"--quick: sig_coef batch 128 divided by {q}; names give the sizes run.")
+    return ws
+
+
 def build_workloads(args, notes: List[str]) -> List[Workload]:
     ws: List[Workload] = []
     f64_shapes = list(F64_SHAPES)
@@ -1053,6 +1143,7 @@ def build_workloads(args, notes: List[str]) -> List[Workload]:
         ws += overhead_workloads(args.overhead_number, args.seed)
         ws += issue3_workloads(args, notes)
         ws += log_sig_all_workloads(args, notes)
+        ws += sig_coef_all_workloads(args, notes)
     elif args.device == "cuda":
         for (b, l, d, m) in f64_shapes:
             ws += cuda_sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)

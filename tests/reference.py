@@ -526,6 +526,34 @@ def sig_general(path, degree: int, *, time_aug=False, lead_lag=False, end_time=1
     return map_batch(one, batch_shape, x, initial)
 
 
+def sig_coef(path, words, *, time_aug=False, lead_lag=False, end_time=1.0, prefixes=False):
+    """Signature coefficients at ``words``, read from the full reference
+    signature truncated at the longest word (so only for short words).
+
+    With ``prefixes`` each word contributes its non-empty prefixes, shortest
+    first; the empty word contributes its coefficient 1.
+    """
+    path = np.asarray(path, dtype=np.float64)
+    dim = aug_dimension(path.shape[-1], time_aug, lead_lag)
+    degree = max(1, max(len(w) for w in words))
+    full = sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=True)
+    index = []
+    for w in words:
+        lengths = range(1, len(w) + 1) if prefixes and w else [len(w)]
+        index.extend(word_index(w[:k], dim, scalar_term=True) for k in lengths)
+    return full[..., index]
+
+
+def shuffles(u, v):
+    """The shuffle product of two words, as a list of words with repeats
+    (``S^u S^v = sum over these of S^w`` for every path)."""
+    if not u:
+        return [tuple(v)]
+    if not v:
+        return [tuple(u)]
+    return [w + (u[-1],) for w in shuffles(u[:-1], v)] + [w + (v[-1],) for w in shuffles(u, v[:-1])]
+
+
 # ---------------------------------------------------------------------------
 # log-signatures: tensor logarithm / exponential, Lyndon words and brackets
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from .algebra import (
     sig_join,
     sig_join_backprop,
 )
+from .coef import sig_coef, sig_coef_backprop
 from .logsig import (
     is_lyndon,
     log_sig,
@@ -71,6 +72,8 @@ __all__ = [
     "idx_to_word",
     "sig",
     "sig_backprop",
+    "sig_coef",
+    "sig_coef_backprop",
     "sig_length",
     "sig_to_log_sig",
     "sig_to_log_sig_backprop",

@@ -448,3 +448,55 @@ logsig_to_sig_backprop = _differentiable(
     "logsig_to_sig_backprop", _from_log_backprop_impl, lambda ls, derivs, *o: ls.new_empty(ls.shape), _no_setup, None, 2
 )
 logsig_to_sig = _differentiable("logsig_to_sig", _from_log_impl, _from_log_fake, _options_setup(1), _from_log_backward, 1)
+
+
+# --- signature coefficients ----------------------------------------------------
+# Words travel as a flat letter list and their lengths (int lists are what a
+# custom op's schema can carry). The op always returns the prefixes layout,
+# which its backward needs; sigrs.sig_coef selects the words' own entries.
+
+from . import coef as _coef  # noqa: E402
+
+
+def _coef_impl(
+    path: torch.Tensor, letters: list[int], lengths: list[int], time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int
+) -> torch.Tensor:
+    words = _coef.words_from_flat(letters, lengths)
+    return torch.from_numpy(_coef.sig_coef_array(_np(path), words, time_aug, lead_lag, end_time, True, n_jobs))
+
+
+def _coef_fake(path, letters, lengths, time_aug, lead_lag, end_time, n_jobs):
+    return path.new_empty((*path.shape[:-2], sum(max(k, 1) for k in lengths)))
+
+
+def _coef_setup(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0], output)
+    _keep_options(ctx, inputs, 1)
+
+
+def _coef_backward(ctx, grad):
+    path, coefs = ctx.saved_tensors
+    return (sig_coef_backprop(path, coefs, grad.contiguous(), *ctx.options),) + (None,) * 6
+
+
+def _coef_backprop_impl(
+    path: torch.Tensor,
+    coefs: torch.Tensor,
+    derivs: torch.Tensor,
+    letters: list[int],
+    lengths: list[int],
+    time_aug: bool,
+    lead_lag: bool,
+    end_time: float,
+    n_jobs: int,
+) -> torch.Tensor:
+    words = _coef.words_from_flat(letters, lengths)
+    return torch.from_numpy(
+        _coef.sig_coef_backprop_array(_np(path), words, _np(coefs), _np(derivs), time_aug, lead_lag, end_time, n_jobs)
+    )
+
+
+sig_coef_backprop = _differentiable(
+    "sig_coef_backprop", _coef_backprop_impl, lambda path, coefs, derivs, *o: path.new_empty(path.shape), _no_setup, None, 3
+)
+sig_coef = _differentiable("sig_coef", _coef_impl, _coef_fake, _coef_setup, _coef_backward, 1)

@@ -34,6 +34,7 @@
 
 pub mod algebra;
 pub mod batch;
+pub mod coef;
 pub mod error;
 pub mod logsig;
 pub mod lyndon;

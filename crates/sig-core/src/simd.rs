@@ -74,6 +74,33 @@ macro_rules! specialised {
 }
 pub(crate) use specialised;
 
+/// Defines `fn $name<T: Float>(args...)` that forwards to
+/// `$body::<T, FMA>(args...)`, with `FMA` chosen by CPU detection: for
+/// kernels whose loops do not run over the path dimension.
+macro_rules! fma_dispatched {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident<T>($($arg:ident: $ty:ty),* $(,)?) = $body:ident;) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name<T: $crate::Float>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn with_fma<T: $crate::Float>($($arg: $ty),*) {
+                    $body::<T, true>($($arg),*)
+                }
+                if $crate::simd::has_fma() {
+                    // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                    unsafe { with_fma::<T>($($arg),*) };
+                    return;
+                }
+            }
+            $body::<T, false>($($arg),*)
+        }
+    };
+}
+pub(crate) use fma_dispatched;
+
 /// Hand-vectorised kernels for the AVX2+FMA instances, where LLVM's
 /// auto-vectorisation of generic code leaves speed on the table.
 #[cfg(target_arch = "x86_64")]

@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyException, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use sig_core::logsig::{self, LogSigMethod};
-use sig_core::{algebra, PathShape, PathTransform, SigError, SigOptions};
+use sig_core::{algebra, coef, PathShape, PathTransform, SigError, SigOptions};
 
 create_exception!(sigrs, SigrsError, PyException, "Base class of the exceptions sigrs raises itself.");
 create_exception!(
@@ -287,6 +287,55 @@ fn transform_path_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, ar
 }
 float_variants!(transform_path_backprop_impl => transform_path_backprop_f64, transform_path_backprop_f32);
 
+// --- signature coefficients (sig_core::coef) -------------------------------
+
+/// `sig_coef(path (B, L, d), words, out (B, n), time_aug, lead_lag, end_time, prefixes, n_jobs)`
+fn sig_coef_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (path, words, mut out, time_aug, lead_lag, end_time, prefixes, n_jobs): (
+        PyReadonlyArray3<T>,
+        Vec<Vec<usize>>,
+        PyReadwriteArrayDyn<T>,
+        bool,
+        bool,
+        f64,
+        bool,
+        i64,
+    ) = args.extract()?;
+    let shape = path_shape(&path);
+    let tr = transform(time_aug, lead_lag, end_time);
+    let (p, o) = (slice(&path, "path")?, slice_mut(&mut out)?);
+    run(py, || {
+        let words = coef::WordList::new(&words, tr.out_dim(shape.dim))?;
+        coef::sig_coef(p, shape, tr, &words, prefixes, n_jobs, o)
+    })
+}
+float_variants!(sig_coef_impl => sig_coef_f64, sig_coef_f32);
+
+/// `sig_coef_backprop(path (B, L, d), words, coefs, derivs, out (B, L, d), time_aug, lead_lag, end_time, n_jobs)`
+fn sig_coef_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (path, words, coefs, derivs, mut out, time_aug, lead_lag, end_time, n_jobs): (
+        PyReadonlyArray3<T>,
+        Vec<Vec<usize>>,
+        PyReadonlyArrayDyn<T>,
+        PyReadonlyArrayDyn<T>,
+        PyReadwriteArray3<T>,
+        bool,
+        bool,
+        f64,
+        i64,
+    ) = args.extract()?;
+    let shape = path_shape(&path);
+    let tr = transform(time_aug, lead_lag, end_time);
+    let (p, c, g, o) = (slice(&path, "path")?, slice(&coefs, "coefs")?, slice(&derivs, "derivs")?, slice_mut(&mut out)?);
+    run(py, || {
+        let words = coef::WordList::new(&words, tr.out_dim(shape.dim))?;
+        coef::sig_coef_backprop(p, shape, tr, &words, c, g, n_jobs, o)
+    })
+}
+float_variants!(sig_coef_backprop_impl => sig_coef_backprop_f64, sig_coef_backprop_f32);
+
 // --- log-signatures (sig_core::logsig) ----------------------------------------
 
 fn log_sig_method(method: i64) -> PyResult<LogSigMethod> {
@@ -419,6 +468,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform_path_f32, m)?)?;
     m.add_function(wrap_pyfunction!(transform_path_backprop_f64, m)?)?;
     m.add_function(wrap_pyfunction!(transform_path_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_coef_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_coef_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_coef_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_coef_backprop_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sig_combine_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sig_combine_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sig_combine_backprop_f64, m)?)?;
