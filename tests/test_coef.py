@@ -283,3 +283,14 @@ def test_values_not_just_shapes(rng):
     out = sigrs.sig_coef(x, [(0, 1), (1, 0), (0, 0), (1, 1, 1), ()], prefixes=True)
     np.testing.assert_allclose(out, [1.0, 2.0, 2.0, 0.0, 1.0, 0.5, 2.0, 2.0, 8.0 / 6.0, 1.0], rtol=1e-15)
     assert to_numpy(out).shape == (10,)
+
+
+def test_torch_compile_fullgraph(rng):
+    x = torch.tensor(make_path(rng, (3, 12, 3)), requires_grad=True)
+    words = [(0, 1), (2,), (1, 1, 0), ()]
+    compiled = torch.compile(lambda t: (sigrs.sig_coef(t, words, lead_lag=True) ** 2).sum(), fullgraph=True)
+    compiled(x).backward()
+    got = x.grad.clone()
+    x.grad = None
+    (sigrs.sig_coef(x, words, lead_lag=True) ** 2).sum().backward()
+    assert_close(got, x.grad, 1e-14)
