@@ -25,6 +25,7 @@ from .algebra import (
     sig_join_backprop,
 )
 from .logsig import (
+    hall_basis,
     is_lyndon,
     log_sig,
     log_sig_length,
@@ -51,6 +52,7 @@ __all__ = [
     "cuda_status",
     "extract_sig_coef",
     "extract_sig_level",
+    "hall_basis",
     "linear_sig",
     "is_lyndon",
     "log_sig",
