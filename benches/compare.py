@@ -871,9 +871,10 @@ LOG_SIG_METHODS = {1: ("Lyndon words", "words"), 2: ("Lyndon basis", "brackets")
 
 
 def log_sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol, n_jobs=(-1,),
-                      to_log_sig=False, repeat=None) -> List[Workload]:
+                      to_log_sig=False, hall=False, repeat=None) -> List[Workload]:
     """log_sig forward and backward for methods 1 and 2 (and optionally
-    sig_to_log_sig alone, method 2, from precomputed signatures).
+    sig_to_log_sig alone, method 2, from precomputed signatures, and the
+    forward in the Hall basis: sigrs method="hall" against iisignature "H").
 
     Method 1 = Lyndon-word coefficients (signatory mode="words"); method 2 =
     Lyndon basis (signatory mode="brackets", iisignature's "S").  Backward rows
@@ -947,6 +948,32 @@ def log_sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol, n_jobs=(
                 repeat=repeat, show_notes=True,
                 params=dict(params, op="log_sig", method=method, n_jobs=nj)))
 
+    if hall:
+        # iisignature's "H" basis by its compiled BCH ("C"): prepare(d, m, "H")
+        # would pick its "S" route here, which differs from sigrs, and from
+        # iisignature's own "C" and "O", by about 4e-8 relative.
+        for nj in n_jobs:
+            def sigrs_hall(c, nj=nj):
+                MODS["sigrs"].prepare_log_sig(dim, degree, "hall")      # optional, untimed
+                return functools.partial(MODS["sigrs"].log_sig, c["path"], degree,
+                                         method="hall", n_jobs=nj)
+
+            out.append(Workload(
+                name=f"log_sig/fwd/method_hall/{dname}/{shape}/nj{nj}",
+                group=f"log_sig forward, Hall basis (method=\"hall\"), {dname}",
+                setup=setup, setup_key=key, jobs=str(nj), rtol=rtol, repeat=repeat,
+                show_notes=True, params=dict(params, op="log_sig", method="hall", n_jobs=nj),
+                impls={
+                    "sigrs": Impl(sigrs_hall, note="log_sig(path, m, method='hall', n_jobs)"),
+                    "iisignature": Impl(
+                        lambda c: functools.partial(MODS["iisignature"].logsig, c["path"],
+                                                    MODS["iisignature"].prepare(dim, degree, "CH"),
+                                                    "C"),
+                        note="logsig(path, prepare(d, m, 'CH'), 'C') (Hall basis, compiled BCH; "
+                             "its 'S' route differs by ~4e-8); prepare untimed; single-threaded",
+                        share_key=f"iisig-logsig-hall/{key}"),
+                }))
+
     # backward
     for method, (mname, smode) in LOG_SIG_METHODS.items():
         for nj in n_jobs:
@@ -1014,8 +1041,9 @@ def log_sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol, n_jobs=(
     return out
 
 
-# log_sig rows: (batch, length, dim, degree), float64; n_jobs values; with sig_to_log_sig
-LOG_SIG_SHAPES = [((128, 256, 4, 6), (1, -1), True), ((128, 256, 8, 4), (-1,), False)]
+# log_sig rows: (batch, length, dim, degree), float64; n_jobs values; with sig_to_log_sig;
+# with the Hall basis
+LOG_SIG_SHAPES = [((128, 256, 4, 6), (1, -1), True, True), ((128, 256, 8, 4), (-1,), False, False)]
 
 
 def log_sig_all_workloads(args, notes: List[str]) -> List[Workload]:
@@ -1023,9 +1051,9 @@ def log_sig_all_workloads(args, notes: List[str]) -> List[Workload]:
     ordered by group (all forward rows, then all backward rows, ...)."""
     q = QUICK_DIV if args.quick else 1
     per_shape = []
-    for (b, l, d, m), njs, s2l in LOG_SIG_SHAPES:
+    for (b, l, d, m), njs, s2l, hall in LOG_SIG_SHAPES:
         per_shape.append(log_sig_workloads(max(1, b // q), l, d, m, np.float64, args.seed,
-                                           rtol=1e-8, n_jobs=njs, to_log_sig=s2l))
+                                           rtol=1e-8, n_jobs=njs, to_log_sig=s2l, hall=hall))
     order = {"fwd": 0, "bwd": 1, "sig_to_log_sig": 2}
     ws = [w for ws_ in per_shape for w in ws_]
     ws.sort(key=lambda w: (order[w.name.split("/")[1]], w.name.split("/")[2]))  # stable

@@ -723,6 +723,121 @@ def lyndon_coordinates_triangular(log_levels, dimension: int, degree: int):
     return _concat(out, 0)
 
 
+
+# Hall basis (iisignature's "H"). Elements are numbered as they are made:
+# the letters, then for each length n the brackets [u, v] with |u| + |v| = n,
+# ordered by (|u|, number of u, number of v), kept when u < v (by number) and
+# v is a letter or v = [v', v''] with v' <= u. Expansions as for the Lyndon
+# brackets; coordinates by least squares of each level of the expanded log
+# on the expansions of that level.
+
+def hall_basis(dimension: int, degree: int):
+    """The Hall set as nested pairs of letters (a letter is an int), in order."""
+    elems, lengths, left = [], [], []
+    for a in range(dimension if degree >= 1 else 0):
+        elems.append(a)
+        lengths.append(1)
+        left.append(None)
+    for n in range(2, degree + 1):
+        candidates = [(lengths[u], u, v) for u in range(len(elems)) for v in range(len(elems))
+                      if lengths[u] + lengths[v] == n]
+        for _, u, v in sorted(candidates):
+            if u < v and (lengths[v] == 1 or left[v] <= u):
+                elems.append((elems[u], elems[v]))
+                lengths.append(n)
+                left.append(u)
+    return elems
+
+
+def hall_bracket_string(tree) -> str:
+    """iisignature's spelling of a bracket: letters from 1, e.g. ``"[1,[1,2]]"``."""
+    if isinstance(tree, tuple):
+        return f"[{hall_bracket_string(tree[0])},{hall_bracket_string(tree[1])}]"
+    return str(tree + 1)
+
+
+def _tree_length(tree) -> int:
+    return _tree_length(tree[0]) + _tree_length(tree[1]) if isinstance(tree, tuple) else 1
+
+
+def hall_expansion(tree, dimension: int):
+    """The bracket ``tree`` as a homogeneous tensor: [a, b] = a (x) b - b (x) a."""
+    if not isinstance(tree, tuple):
+        e = np.zeros(dimension)
+        e[tree] = 1.0
+        return e
+    pu, pv = hall_expansion(tree[0], dimension), hall_expansion(tree[1], dimension)
+    return np.multiply.outer(pu, pv) - np.multiply.outer(pv, pu)
+
+
+def hall_basis_matrix(dimension: int, length: int):
+    """Columns: the flattened expansions of the Hall elements of one length."""
+    trees = [t for t in hall_basis(dimension, length) if _tree_length(t) == length]
+    if not trees:
+        return np.zeros((dimension ** length, 0)), trees
+    return np.stack([hall_expansion(t, dimension).reshape(-1) for t in trees], axis=1), trees
+
+
+def hall_coordinates(log_levels, dimension: int, degree: int):
+    """Coordinates in the Hall basis of a Lie element given by levels (NumPy,
+    float64), by least squares per level; order of :func:`hall_basis`."""
+    out = []
+    for k in range(1, degree + 1):
+        mat, trees = hall_basis_matrix(dimension, k)
+        if not trees:
+            continue
+        rhs = np.asarray(log_levels[k], dtype=np.float64).reshape(-1)
+        coef, *_ = np.linalg.lstsq(mat, rhs, rcond=None)
+        assert np.allclose(mat @ coef, rhs, atol=1e-9 * max(1.0, np.abs(rhs).max())), (
+            "level is not in the span of the Hall brackets (not a Lie element)")
+        out.append(coef)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def hall_coordinates_at_lyndon_words(log_levels, dimension: int, degree: int):
+    """Hall coordinates from the coefficients at the Lyndon words only: per
+    level, coords = M^-1 (coefficients at the Lyndon words), M[w, h] = <P_h, w>
+    (square and invertible, since a Lie element is fixed by its values at the
+    Lyndon words).
+
+    On Lie elements this equals :func:`hall_coordinates`; off them it is the
+    extension sigrs uses (the one :func:`lyndon_coordinates_triangular`
+    describes for the Lyndon basis), so it is the reference for gradients with
+    respect to an arbitrary signature. NumPy or torch (differentiable)."""
+    like = log_levels[0]
+    out = []
+    for k in range(1, degree + 1):
+        mat, trees = hall_basis_matrix(dimension, k)
+        if not trees:
+            continue
+        words = [w for w in lyndon_words(dimension, k) if len(w) == k]
+        idx = [int(np.ravel_multi_index(w, (dimension,) * k)) for w in words]
+        inv = np.linalg.inv(mat[idx, :])
+        vals = log_levels[k].reshape(-1)[idx]
+        if _is_torch(like):
+            out.append(torch.tensor(inv, dtype=like.dtype, device=like.device) @ vals)
+        else:
+            out.append(inv @ np.asarray(vals, dtype=np.float64))
+    if not out:
+        return _zeros(like, (0,))
+    return _concat(out, 0)
+
+
+def lie_levels_from_hall_coordinates(coords, dimension: int, degree: int):
+    """Levels ``[0, L1, ..., LN]`` of sum_h c_h P_h for one vector of Hall
+    coordinates (order of :func:`hall_basis`). NumPy or torch (differentiable)."""
+    coords = _as_input(coords)
+    levels = [_zeros(coords, ())]
+    pos = 0
+    for k in range(1, degree + 1):
+        mat, trees = hall_basis_matrix(dimension, k)
+        c = coords[pos:pos + len(trees)]
+        pos += len(trees)
+        m = torch.tensor(mat, dtype=coords.dtype) if _is_torch(coords) else mat
+        levels.append((m @ c).reshape((dimension,) * k))
+    assert pos == coords.shape[0], "wrong number of Hall coordinates"
+    return levels
+
 def _log_levels_to_method(log_levels, dimension: int, degree: int, method: int,
                           scalar_term: bool, solver: str = "lstsq"):
     if method == 0:
@@ -736,6 +851,10 @@ def _log_levels_to_method(log_levels, dimension: int, degree: int, method: int,
         if solver == "triangular" or _is_torch(log_levels[0]):
             return lyndon_coordinates_triangular(log_levels, dimension, degree)
         return lyndon_coordinates(log_levels, dimension, degree)
+    if method == "hall":
+        if solver == "triangular" or _is_torch(log_levels[0]):
+            return hall_coordinates_at_lyndon_words(log_levels, dimension, degree)
+        return hall_coordinates(log_levels, dimension, degree)
     raise ValueError(method)
 
 
@@ -743,7 +862,7 @@ def sig_to_log_sig(sig_, dimension: int, degree: int, method: int = 1, solver: s
     """Reference log-signature of a batch of flattened signatures (with or
     without the scalar term; level 0 taken to be 1) of an augmented path of
     dimension ``dimension``. Method 0 keeps the layout of ``sig_`` (level-0
-    entry 0). Method 2 solves by least squares (NumPy) or, with
+    entry 0). Methods 2 and ``"hall"`` solve by least squares (NumPy) or, with
     ``solver="triangular"`` or torch input, from the Lyndon-word coefficients.
     NumPy float64, or torch (differentiable)."""
     sig_ = _as_input(sig_)
@@ -831,15 +950,18 @@ def logsig_to_sig(log_sig_, dimension: int, degree: int, method: int = 1,
     """Reference signature ``exp(l)`` of a batch of log-signatures of an
     (augmented) dimension ``dimension``. Method 0: input signature-shaped (with
     or without level 0, which is ignored), output in the input's layout;
-    methods 1 and 2: output with the level-0 term 1 iff ``scalar_term``.
+    methods 1, 2 and ``"hall"``: output with the level-0 term 1 iff ``scalar_term``.
     NumPy float64 or torch (differentiable)."""
     if method == 0:
         return log_sig_to_sig(log_sig_, dimension, degree)
     x = _as_input(log_sig_)
 
     def one(v):
-        coords = v if method == 2 else lyndon_word_values_to_coordinates(v, dimension, degree)
-        levels = lie_levels_from_lyndon_coordinates(coords, dimension, degree)
+        if method == "hall":
+            levels = lie_levels_from_hall_coordinates(v, dimension, degree)
+        else:
+            coords = v if method == 2 else lyndon_word_values_to_coordinates(v, dimension, degree)
+            levels = lie_levels_from_lyndon_coordinates(coords, dimension, degree)
         return flatten_levels(tensor_exp_series(levels, degree), scalar_term)
 
     return map_batch(one, x.shape[:-1], x)

@@ -626,7 +626,9 @@ def test_numpy_and_torch_agree_in_both_dtypes(rng, method):
 # errors
 # ---------------------------------------------------------------------------
 
-BAD_METHODS = [3, -1, "hall", "", 2.5]
+# Bad everywhere. (3 is pysiglib's BCH method, accepted by log_sig and
+# log_sig_length only, and "hall" is the Hall basis: see test_hall.py.)
+BAD_METHODS = [4, 5, -1, "bch", "", 2.5]
 
 
 @pytest.mark.parametrize("bad", BAD_METHODS)

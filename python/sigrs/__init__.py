@@ -26,6 +26,7 @@ from .algebra import (
 )
 from .coef import sig_coef, sig_coef_backprop
 from .logsig import (
+    hall_basis,
     is_lyndon,
     log_sig,
     log_sig_length,
@@ -52,6 +53,7 @@ __all__ = [
     "cuda_status",
     "extract_sig_coef",
     "extract_sig_level",
+    "hall_basis",
     "linear_sig",
     "is_lyndon",
     "log_sig",

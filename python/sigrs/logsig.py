@@ -1,20 +1,32 @@
-"""Log-signatures: the tensor logarithm of the signature, in three forms.
+"""Log-signatures: the tensor logarithm of the signature, in four forms.
 
-``method`` (pysiglib's numbers, or a name):
+``method`` (pysiglib's numbers, or a name; names are case-insensitive):
 
 * ``0`` / ``"expanded"``: the whole tensor logarithm, shaped like a signature
   (its level-0 entry, when present, is 0);
 * ``1`` / ``"words"``: the logarithm's coefficients at the Lyndon words
   (signatory's ``"words"``);
 * ``2`` / ``"lyndon"`` (also ``"brackets"``): coordinates in the Lyndon basis
-  of standard bracketings (iisignature's ``"S"``, signatory's ``"brackets"``).
+  of standard bracketings (iisignature's ``"S"``, signatory's ``"brackets"``);
+* ``"hall"``: coordinates in the Hall basis, in iisignature's order and
+  bracketing (iisignature's ``"H"``; the brackets are :func:`hall_basis`).
+  It has no number: pysiglib owns the integers, and the integer sigrs uses
+  for it internally is rejected as a public ``method``;
+* ``3`` (only in :func:`log_sig`, :func:`log_sig_length` and
+  :func:`prepare_log_sig`, as in pysiglib): method 2's numbers. pysiglib
+  computes them with a Baker-Campbell-Hausdorff algorithm along the path;
+  sigrs computes them through the signature, exactly as method 2, which
+  measured faster than pysiglib's BCH. Like pysiglib, :func:`sig_to_log_sig`
+  and :func:`logsig_to_sig` raise ``ValueError`` for it.
 
-The Lyndon tables are built in the Rust core on first use and cached per
-``(dimension, degree)``; :func:`prepare_log_sig` only warms that cache.
+The Lyndon and Hall tables are built in the Rust core on first use and
+cached per ``(dimension, degree)``, thread-safe; :func:`prepare_log_sig`
+only warms that cache.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -39,20 +51,46 @@ from ._checks import (
 _SIG_TO_LOG_SIG = (_native.sig_to_log_sig_f64, _native.sig_to_log_sig_f32)
 _SIG_TO_LOG_SIG_BACKPROP = (_native.sig_to_log_sig_backprop_f64, _native.sig_to_log_sig_backprop_f32)
 
-_METHOD_NAMES = {"expanded": 0, "words": 1, "lyndon": 2, "brackets": 2}
+BCH = 3
+"""pysiglib's method 3 (its BCH algorithm for method 2's numbers)."""
+HALL = 4
+"""The native layer's code for the Hall basis. Internal: a public ``method=4``
+is rejected (pysiglib owns the integers); users write ``method="hall"``."""
+
+_METHOD_NAMES = {"expanded": 0, "words": 1, "lyndon": 2, "brackets": 2, "hall": HALL}
+_ACCEPTED = '0 / "expanded", 1 / "words", 2 / "lyndon" (or "brackets"), "hall"'
 
 
-def check_method(method: Any) -> int:
-    """The method number of ``method`` (0, 1, 2 or a name)."""
+def check_method(method: Any, *, bch: bool = False) -> int:
+    """The internal method code of ``method``: 0, 1, 2, or ``HALL`` for "hall".
+
+    With ``bch=True`` (log_sig, log_sig_length, prepare_log_sig) pysiglib's
+    method 3 is accepted too and read as 2, whose numbers it gives; elsewhere
+    it is a ValueError, as in pysiglib. Anything else is a ValueError (a
+    wrong value) or a TypeError (neither an int nor a str), naming
+    ``method``, what is accepted and what was given."""
+    accepted = _ACCEPTED + (", 3 (pysiglib's BCH method: method 2's numbers)" if bch else "")
     if isinstance(method, str):
-        key = method.lower()
-        if key not in _METHOD_NAMES:
-            raise ValueError(f"method must be 0, 1, 2 or one of {sorted(_METHOD_NAMES)}, got {method!r}")
-        return _METHOD_NAMES[key]
-    method = check_int(method, "method")
-    if method not in (0, 1, 2):
-        raise ValueError(f"method must be 0 (expanded), 1 (Lyndon words) or 2 (Lyndon basis), got {method}")
-    return method
+        code = _METHOD_NAMES.get(method.lower())
+        if code is None:
+            raise ValueError(f"method must be one of {accepted}, got {method!r}")
+        return code
+    try:
+        if isinstance(method, bool):
+            raise TypeError
+        method = operator.index(method)
+    except TypeError:
+        raise TypeError(f"method must be an int or a str ({accepted}), got {type(method).__name__} {method!r}") from None
+    if method in (0, 1, 2):
+        return method
+    if method == BCH:
+        if bch:
+            return 2
+        raise ValueError(
+            "method=3 (pysiglib's BCH method) is not supported here, as in pysiglib: it computes log-signatures "
+            "of paths only; use log_sig(path, degree, method=3), or method=2 here, which gives the same numbers")
+    hint = ' (the Hall basis is method="hall"; it has no public number)' if method == HALL else ""
+    raise ValueError(f"method must be one of {accepted}, got {method}{hint}")
 
 
 def log_sig_length(
@@ -61,15 +99,20 @@ def log_sig_length(
     """Length of a log-signature: the number of Lyndon words of length ``1..degree``
     (Witt's formula), or the signature's length for ``method=0``.
 
+    The Hall basis (``method="hall"``) has as many elements as there are
+    Lyndon words. ``method=3`` (pysiglib's BCH) counts as method 2.
+
     Example::
 
         >>> sigrs.log_sig_length(2, 3)
         5
         >>> sigrs.log_sig_length(2, 3, method="expanded")
         14
+        >>> sigrs.log_sig_length(2, 3, method="hall")
+        5
     """
     d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
-    return _native.log_sig_length(d, check_degree(degree), check_method(method), False)
+    return _native.log_sig_length(d, check_degree(degree), check_method(method, bch=True), False)
 
 
 def lyndon_words(dimension: int, degree: int) -> list[tuple[int, ...]]:
@@ -84,9 +127,33 @@ def lyndon_words(dimension: int, degree: int) -> list[tuple[int, ...]]:
     return [tuple(w) for w in words]
 
 
+def hall_basis(dimension: int, degree: int) -> list:
+    """The Hall basis over ``0..dimension-1`` up to length ``degree``: the brackets
+    whose coordinates ``method="hall"`` gives, in that order (iisignature's "H").
+
+    A letter is an int, a bracket ``[u, v]`` the pair ``(u, v)``. iisignature
+    writes the same brackets with letters from 1 and square brackets:
+    ``(0, (0, 1))`` is its ``"[1,[1,2]]"``.
+
+    Returns:
+        A list of ``log_sig_length(dimension, degree)`` brackets, by length.
+
+    Example::
+
+        >>> sigrs.hall_basis(2, 4)
+        [0, 1, (0, 1), (0, (0, 1)), (1, (0, 1)), (0, (0, (0, 1))), (1, (0, (0, 1))), (1, (1, (0, 1)))]
+    """
+    trees = _native.hall_basis(check_int(dimension, "dimension", minimum=0), check_degree(degree))
+    out: list = []
+    for i, pair in enumerate(trees):
+        out.append(i if pair is None else (out[pair[0]], out[pair[1]]))
+    return out
+
+
 def prepare_log_sig(dimension: int, degree: int, method: Any = 1, *, time_aug: bool = False, lead_lag: bool = False) -> None:
-    """Builds the Lyndon tables for ``(dimension, degree)`` now rather than on
-    first use (optional: pysiglib requires this call, sigrs does not)."""
+    """Builds the Lyndon (or, for ``method="hall"``, Hall) tables for
+    ``(dimension, degree)`` now rather than on first use (optional: pysiglib
+    requires this call, sigrs does not). Accepts pysiglib's ``method=3``."""
     log_sig_length(dimension, degree, time_aug=time_aug, lead_lag=lead_lag, method=method)
 
 
@@ -127,7 +194,8 @@ def sig_to_log_sig(
         sig: ``(..., sig_len)``, with or without the scalar term (taken to be 1).
         dimension, degree: of the path behind the signature.
         time_aug, lead_lag: whether the signature was taken with them.
-        method: 0 / "expanded", 1 / "words", 2 / "lyndon" (see the module).
+        method: 0 / "expanded", 1 / "words", 2 / "lyndon", "hall" (see the
+            module); pysiglib's 3 is a ValueError here, as in pysiglib.
         n_jobs: threads.
 
     Returns:
@@ -139,11 +207,16 @@ def sig_to_log_sig(
         >>> s = sigrs.sig(np.random.rand(20, 2), 3)
         >>> sigrs.sig_to_log_sig(s, 2, 3, method=2).shape
         (5,)
+        >>> sigrs.sig_to_log_sig(s, 2, 3, method="hall").shape
+        (5,)
     """
     d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
-    degree = check_degree(degree)
-    method = check_method(method)
-    n_jobs = check_n_jobs(n_jobs)
+    return _sig_to_log_sig_checked(sig, d, check_degree(degree), check_method(method), check_n_jobs(n_jobs))
+
+
+def _sig_to_log_sig_checked(sig: Any, d: int, degree: int, method: int, n_jobs: int) -> Any:
+    """:func:`sig_to_log_sig` after its arguments (but ``sig``) are checked:
+    ``d`` the augmented dimension, ``method`` an internal code."""
     sig = _sig_input(sig)
     scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, "sig")
     if is_torch(sig):
@@ -166,10 +239,21 @@ def sig_to_log_sig_backprop(
 ) -> Any:
     """Gradient through :func:`sig_to_log_sig`: dF/d(sig) from ``log_sig_derivs`` = dF/d(log-signature).
 
+    Args:
+        sig: ``(..., sig_len)``, as given to :func:`sig_to_log_sig`.
+        log_sig_derivs: ``(..., log_sig_length)``, the shape of its output.
+        dimension, degree, time_aug, lead_lag, method, n_jobs: as there.
+
+    Returns:
+        ``(..., sig_len)``, the shape of ``sig`` (its level-0 entry, if
+        present, gets 0).
+
     Example::
 
         >>> s = sigrs.sig(np.random.rand(20, 2), 3)
         >>> sigrs.sig_to_log_sig_backprop(s, np.ones(5), 2, 3).shape
+        (14,)
+        >>> sigrs.sig_to_log_sig_backprop(s, np.ones(5), 2, 3, method="hall").shape
         (14,)
     """
     d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
@@ -207,7 +291,10 @@ def log_sig(
         path: ``(..., length, dim)``.
         degree, time_aug, lead_lag, end_time, n_jobs: as in :func:`sigrs.sig`.
         method: 0 / "expanded", 1 / "words" (the default, as pysiglib),
-            2 / "lyndon".
+            2 / "lyndon", "hall" (the Hall basis, iisignature's "H"), or 3
+            (pysiglib's BCH method: method 2's numbers, which sigrs computes
+            through the signature exactly as for method 2; that measured
+            faster than pysiglib's BCH, and no preparation call is needed).
         scalar_term: with method 0, keep the (zero) level-0 entry.
 
     Returns:
@@ -218,14 +305,17 @@ def log_sig(
         >>> x = np.random.rand(32, 100, 3)
         >>> sigrs.log_sig(x, 4, method="lyndon").shape
         (32, 32)
+        >>> sigrs.log_sig(x, 4, method="hall").shape
+        (32, 32)
     """
     from .signature import sig
 
-    method = check_method(method)
+    method = check_method(method, bch=True)
     scalar_term = check_bool(scalar_term, "scalar_term")
     s = sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0, n_jobs=n_jobs)
-    return sig_to_log_sig(s, path.shape[-1] if hasattr(path, "shape") else np.asarray(path).shape[-1], degree,
-                          time_aug=time_aug, lead_lag=lead_lag, method=method, n_jobs=n_jobs)
+    dimension = path.shape[-1] if hasattr(path, "shape") else np.asarray(path).shape[-1]
+    # sig checked dimension, degree, the flags and n_jobs.
+    return _sig_to_log_sig_checked(s, aug_dim(dimension, time_aug, lead_lag), check_degree(degree), method, check_n_jobs(n_jobs))
 
 
 def lyndon_words_of_length(dimension: int, length: int) -> list[tuple[int, ...]]:
@@ -279,8 +369,9 @@ def _log_sig_input(log_sig: Any, d: int, degree: int, method: int, scalar_term: 
         return log_sig, infer_scalar_term(tuple(log_sig.shape), d, degree, "log_sig")
     n = _native.log_sig_length(d, degree, method, False)
     if log_sig.shape[-1] != n:
+        name = "hall" if method == HALL else method
         raise ValueError(
-            f"log_sig has shape {tuple(log_sig.shape)}, but a method-{method} log-signature of dimension {d} "
+            f"log_sig has shape {tuple(log_sig.shape)}, but a method={name!r} log-signature of dimension {d} "
             f"and degree {degree} has length {n} in its last axis"
         )
     return log_sig, scalar_term
@@ -304,8 +395,9 @@ def logsig_to_sig(
             method 0 a signature-shaped tensor log (with or without the
             scalar term, which sets the output's layout).
         dimension, degree, time_aug, lead_lag: of the signature.
-        method: 0 / "expanded", 1 / "words", 2 / "lyndon".
-        scalar_term: for methods 1 and 2, prepend the level-0 term 1.
+        method: 0 / "expanded", 1 / "words", 2 / "lyndon", "hall"; pysiglib's
+            3 is a ValueError here, as in pysiglib.
+        scalar_term: for methods 1, 2 and "hall", prepend the level-0 term 1.
         n_jobs: threads.
 
     Returns:
@@ -316,6 +408,9 @@ def logsig_to_sig(
         >>> x = np.random.rand(30, 2)
         >>> ls = sigrs.log_sig(x, 4, method=2)
         >>> np.allclose(sigrs.logsig_to_sig(ls, 2, 4, method=2), sigrs.sig(x, 4))
+        True
+        >>> lh = sigrs.log_sig(x, 4, method="hall")
+        >>> np.allclose(sigrs.logsig_to_sig(lh, 2, 4, method="hall"), sigrs.sig(x, 4))
         True
     """
     d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
@@ -343,6 +438,14 @@ def logsig_to_sig_backprop(
     n_jobs: int = -1,
 ) -> Any:
     """Gradient through :func:`logsig_to_sig`: dF/d(log_sig) from ``sig_derivs`` = dF/d(signature).
+
+    Args:
+        log_sig: ``(..., log_sig_length)``, as given to :func:`logsig_to_sig`.
+        sig_derivs: ``(..., sig_length)``, the shape of its output.
+        dimension, degree, time_aug, lead_lag, method, scalar_term, n_jobs: as there.
+
+    Returns:
+        ``(..., log_sig_length)``, the shape of ``log_sig``.
 
     Example::
 

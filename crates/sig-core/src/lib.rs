@@ -30,12 +30,14 @@
 //! products, joins and inverses of signatures), [`transform`] (time augmentation and
 //! lead-lag, fused into the passes), [`batch`] (rayon batching and the
 //! `n_jobs` convention), [`words`] (indexing words in a signature),
-//! [`logsig`] (log-signatures) and [`lyndon`] (Lyndon words and the Lyndon basis).
+//! [`logsig`] (log-signatures), [`lyndon`] (Lyndon words and the Lyndon basis)
+//! and [`hall`] (the Hall basis).
 
 pub mod algebra;
 pub mod batch;
 pub mod coef;
 pub mod error;
+pub mod hall;
 pub mod logsig;
 pub mod lyndon;
 mod simd;

@@ -1,5 +1,5 @@
 //! Log-signatures: the tensor logarithm of a signature, and its
-//! coordinates on Lyndon words or in the Lyndon basis.
+//! coefficients at the Lyndon words or coordinates in the Lyndon or Hall basis.
 //!
 //! `log(S) = sum_{n=1..N} (-1)^(n+1) X^n / n` with `X = S - 1`, evaluated in
 //! Horner form `log(1 + X) = X (1 - X (1/2 - X (1/3 - ... X / N)))`: N
@@ -7,12 +7,17 @@
 //! product, keeping the N Horner partial sums of one signature per worker.
 
 use crate::batch::for_each_chunk;
+use std::sync::Arc;
+
 use crate::error::{check_len, Result, SigError};
+use crate::hall::{hall_basis, HallBasis};
 use crate::lyndon::{lyndon_basis, LyndonBasis};
 use crate::tensor::{mul_backward, mul_backward_upto, mul_in_place, mul_in_place_upto, TensorShape};
 use crate::{recip, Float};
 
-/// How a log-signature is written (pysiglib's `method` numbers).
+/// How a log-signature is written (pysiglib's `method` numbers 0 to 2, and
+/// sigrs's own code 4 for the Hall basis; pysiglib's 3 is a BCH algorithm
+/// for method 2's numbers, which the Python layer maps to 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogSigMethod {
     /// 0: the whole tensor logarithm, shaped like a signature (level 0 is 0).
@@ -22,27 +27,33 @@ pub enum LogSigMethod {
     /// 2: coordinates in the Lyndon basis (standard bracketings of Lyndon
     /// words), as iisignature's "S" and signatory's "brackets".
     Lyndon,
+    /// 4: coordinates in the Hall basis, as iisignature's "H" (see
+    /// [`crate::hall`]).
+    Hall,
 }
 
 impl LogSigMethod {
-    /// The method with pysiglib's number.
+    /// The method with pysiglib's number (0, 1, 2), or 4 for the Hall basis.
     pub fn from_index(method: i64) -> Result<Self> {
         match method {
             0 => Ok(LogSigMethod::Expanded),
             1 => Ok(LogSigMethod::Words),
             2 => Ok(LogSigMethod::Lyndon),
-            _ => Err(SigError::invalid("method", "0 (expanded), 1 (Lyndon words) or 2 (Lyndon basis)", method)),
+            4 => Ok(LogSigMethod::Hall),
+            _ => Err(SigError::invalid("method", "0 (expanded), 1 (Lyndon words), 2 (Lyndon basis) or 4 (Hall basis)", method)),
         }
     }
 }
 
 /// Length of a log-signature: the signature's length (with or without the
 /// scalar term) for [`LogSigMethod::Expanded`], else the number of Lyndon
-/// words of length `1..=degree` (Witt's formula).
+/// words of length `1..=degree` (Witt's formula), which is also the size of
+/// the Hall basis. Builds (and caches) the method's tables.
 pub fn log_sig_length(dim: usize, degree: usize, method: LogSigMethod, scalar_term: bool) -> Result<usize> {
     match method {
         LogSigMethod::Expanded => Ok(TensorShape::new(dim, degree)?.len() - usize::from(!scalar_term)),
-        _ => Ok(lyndon_basis(dim, degree)?.len()),
+        LogSigMethod::Words | LogSigMethod::Lyndon => Ok(lyndon_basis(dim, degree)?.len()),
+        LogSigMethod::Hall => Ok(hall_basis(dim, degree)?.len()),
     }
 }
 
@@ -120,6 +131,15 @@ impl<T: Float> LogWorkspace<T> {
     }
 }
 
+/// The tables a method needs.
+enum Tables {
+    /// Method 0 needs none.
+    None,
+    /// Methods 1 and 2.
+    Lyndon(Arc<LyndonBasis>),
+    Hall(Arc<HallBasis>),
+}
+
 /// Where a method's output comes from.
 struct LogSigPlan {
     shape: TensorShape,
@@ -127,16 +147,29 @@ struct LogSigPlan {
     sig_len: usize,
     out_len: usize,
     method: LogSigMethod,
-    basis: Option<std::sync::Arc<LyndonBasis>>,
+    tables: Tables,
 }
 
 impl LogSigPlan {
     fn new(dim: usize, degree: usize, scalar_term: bool, method: LogSigMethod) -> Result<Self> {
         let shape = TensorShape::new(dim, degree)?;
         let skip = usize::from(!scalar_term);
-        let basis = if method == LogSigMethod::Expanded { None } else { Some(lyndon_basis(dim, degree)?) };
+        let tables = match method {
+            LogSigMethod::Expanded => Tables::None,
+            LogSigMethod::Words | LogSigMethod::Lyndon => Tables::Lyndon(lyndon_basis(dim, degree)?),
+            LogSigMethod::Hall => Tables::Hall(hall_basis(dim, degree)?),
+        };
         let out_len = log_sig_length(dim, degree, method, scalar_term)?;
-        Ok(LogSigPlan { sig_len: shape.len() - skip, shape, skip, out_len, method, basis })
+        Ok(LogSigPlan { sig_len: shape.len() - skip, shape, skip, out_len, method, tables })
+    }
+
+    /// The number of coordinates of methods 1, 2 and 4 (0 for method 0).
+    fn n_coords(&self) -> usize {
+        match &self.tables {
+            Tables::None => 0,
+            Tables::Lyndon(b) => b.len(),
+            Tables::Hall(b) => b.len(),
+        }
     }
 
     fn batch(&self, sigs: &[impl Copy]) -> Result<usize> {
@@ -171,15 +204,16 @@ pub fn sig_to_log_sig<T: Float>(sigs: &[T], dim: usize, degree: usize, scalar_te
     let work = plan.shape.len().saturating_mul(degree * degree + 1);
     for_each_chunk(n_jobs, out, plan.out_len, work, || LogWorkspace::new(&plan.shape), |ws, b, o| {
         ws.forward(&plan.shape, &sigs[b * plan.sig_len..(b + 1) * plan.sig_len], plan.skip);
-        match (plan.method, &plan.basis) {
+        match (plan.method, &plan.tables) {
             (LogSigMethod::Expanded, _) => o.copy_from_slice(&ws.log[plan.skip..]),
-            (LogSigMethod::Words, Some(basis)) => {
+            (LogSigMethod::Words, Tables::Lyndon(basis)) => {
                 for (v, &i) in o.iter_mut().zip(basis.word_indices()) {
                     *v = ws.log[i];
                 }
             }
-            (LogSigMethod::Lyndon, Some(basis)) => basis.coords_from_expanded(&ws.log, o),
-            _ => unreachable!("Lyndon methods always carry their basis"),
+            (LogSigMethod::Lyndon, Tables::Lyndon(basis)) => basis.coords_from_expanded(&ws.log, o),
+            (LogSigMethod::Hall, Tables::Hall(basis)) => basis.coords_from_expanded(&ws.log, o),
+            _ => unreachable!("every method carries its tables"),
         }
     })
 }
@@ -208,15 +242,16 @@ pub fn sig_to_log_sig_backprop<T: Float>(
         ws.forward(&plan.shape, &sigs[b * plan.sig_len..(b + 1) * plan.sig_len], plan.skip);
         let g_b = &g[b * plan.out_len..(b + 1) * plan.out_len];
         g_log.fill(T::zero());
-        match (plan.method, &plan.basis) {
+        match (plan.method, &plan.tables) {
             (LogSigMethod::Expanded, _) => g_log[plan.skip..].copy_from_slice(g_b),
-            (LogSigMethod::Words, Some(basis)) => {
+            (LogSigMethod::Words, Tables::Lyndon(basis)) => {
                 for (&v, &i) in g_b.iter().zip(basis.word_indices()) {
                     g_log[i] += v;
                 }
             }
-            (LogSigMethod::Lyndon, Some(basis)) => basis.coords_from_expanded_backward(g_b, g_log),
-            _ => unreachable!("Lyndon methods always carry their basis"),
+            (LogSigMethod::Lyndon, Tables::Lyndon(basis)) => basis.coords_from_expanded_backward(g_b, g_log),
+            (LogSigMethod::Hall, Tables::Hall(basis)) => basis.coords_from_expanded_backward(g_b, g_log),
+            _ => unreachable!("every method carries its tables"),
         }
         g_log[0] = T::zero();
         ws.backward(&plan.shape, g_log);
@@ -254,10 +289,11 @@ impl<T: Float> ExpWorkspace<T> {
     /// Writes the expanded Lie element of one stored log-signature into `self.lie`.
     fn load(&mut self, plan: &LogSigPlan, stored: &[T]) {
         self.lie[0] = T::zero();
-        match (plan.method, &plan.basis) {
+        match (plan.method, &plan.tables) {
             (LogSigMethod::Expanded, _) => self.lie[1..].copy_from_slice(&stored[1 - plan.skip..]),
-            (LogSigMethod::Lyndon, Some(basis)) => basis.expanded_from_coords(stored, &mut self.lie),
-            (LogSigMethod::Words, Some(basis)) => {
+            (LogSigMethod::Lyndon, Tables::Lyndon(basis)) => basis.expanded_from_coords(stored, &mut self.lie),
+            (LogSigMethod::Hall, Tables::Hall(basis)) => basis.expanded_from_coords(stored, &mut self.lie),
+            (LogSigMethod::Words, Tables::Lyndon(basis)) => {
                 // A Lie element is fixed by its coefficients at the Lyndon
                 // words: solve for its Lyndon coordinates, then expand.
                 self.words.fill(T::zero());
@@ -267,7 +303,7 @@ impl<T: Float> ExpWorkspace<T> {
                 basis.coords_from_expanded(&self.words, &mut self.coords);
                 basis.expanded_from_coords(&self.coords, &mut self.lie);
             }
-            _ => unreachable!("Lyndon methods always carry their basis"),
+            _ => unreachable!("every method carries its tables"),
         }
     }
 
@@ -330,15 +366,16 @@ impl<T: Float> ExpWorkspace<T> {
     /// The transpose of [`load`](Self::load): from `self.g_lie`, writes the
     /// gradient of one stored log-signature.
     fn store_grad(&mut self, plan: &LogSigPlan, out: &mut [T]) {
-        match (plan.method, &plan.basis) {
+        match (plan.method, &plan.tables) {
             (LogSigMethod::Expanded, _) => {
                 out.copy_from_slice(&self.g_lie[plan.skip..]);
                 if plan.skip == 0 {
                     out[0] = T::zero();
                 }
             }
-            (LogSigMethod::Lyndon, Some(basis)) => basis.expanded_from_coords_backward(&self.g_lie, out),
-            (LogSigMethod::Words, Some(basis)) => {
+            (LogSigMethod::Lyndon, Tables::Lyndon(basis)) => basis.expanded_from_coords_backward(&self.g_lie, out),
+            (LogSigMethod::Hall, Tables::Hall(basis)) => basis.expanded_from_coords_backward(&self.g_lie, out),
+            (LogSigMethod::Words, Tables::Lyndon(basis)) => {
                 basis.expanded_from_coords_backward(&self.g_lie, &mut self.coords);
                 self.words.fill(T::zero());
                 basis.coords_from_expanded_backward(&self.coords, &mut self.words);
@@ -346,7 +383,7 @@ impl<T: Float> ExpWorkspace<T> {
                     *o = self.words[i];
                 }
             }
-            _ => unreachable!("Lyndon methods always carry their basis"),
+            _ => unreachable!("every method carries its tables"),
         }
     }
 }
@@ -371,7 +408,7 @@ pub fn logsig_to_sig<T: Float>(log_sigs: &[T], dim: usize, degree: usize, method
     let batch = plan.batch(out)?;
     check_len("log_sig", log_sigs.len(), batch * plan.out_len)?;
     let work = plan.shape.len().saturating_mul(degree * degree + 1);
-    let n_words = plan.basis.as_ref().map_or(0, |b| b.len());
+    let n_words = plan.n_coords();
     for_each_chunk(n_jobs, out, plan.sig_len, work, || ExpWorkspace::new(&plan.shape, n_words), |ws, b, o| {
         ws.load(&plan, &log_sigs[b * plan.out_len..(b + 1) * plan.out_len]);
         ws.forward(&plan.shape);
@@ -397,7 +434,7 @@ pub fn logsig_to_sig_backprop<T: Float>(
     check_len("log_sig", log_sigs.len(), batch * plan.out_len)?;
     check_len("out", out.len(), batch * plan.out_len)?;
     let work = plan.shape.len().saturating_mul(2 * degree * degree + 1);
-    let n_words = plan.basis.as_ref().map_or(0, |b| b.len());
+    let n_words = plan.n_coords();
     let full = plan.shape.len();
     let init = || (ExpWorkspace::new(&plan.shape, n_words), vec![T::zero(); full]);
     for_each_chunk(n_jobs, out, plan.out_len, work, init, |(ws, g_full), b, o| {
@@ -489,7 +526,7 @@ mod tests {
         let shape = TensorShape::new(dim, degree).unwrap();
         let mut seed = 3;
         let s = signature_of_steps(&shape, 3, &mut seed)[1..].to_vec();
-        for method in [LogSigMethod::Expanded, LogSigMethod::Words, LogSigMethod::Lyndon] {
+        for method in [LogSigMethod::Expanded, LogSigMethod::Words, LogSigMethod::Lyndon, LogSigMethod::Hall] {
             let n = log_sig_length(dim, degree, method, false).unwrap();
             let g = random(n, &mut seed);
             let mut grad = vec![0.0; s.len()];
@@ -525,13 +562,42 @@ mod tests {
             assert!((a - b).abs() < 1e-13, "{a} vs {b}");
         }
     }
+
+    #[test]
+    fn hall_coordinates_rebuild_the_expanded_log() {
+        let (dim, degree) = (2, 6);
+        let shape = TensorShape::new(dim, degree).unwrap();
+        let mut seed = 17;
+        let s = signature_of_steps(&shape, 6, &mut seed);
+        let basis = hall_basis(dim, degree).unwrap();
+        let (mut log, mut coords) = (vec![0.0; shape.len()], vec![0.0; basis.len()]);
+        sig_to_log_sig(&s, dim, degree, true, LogSigMethod::Expanded, 1, &mut log).unwrap();
+        sig_to_log_sig(&s, dim, degree, true, LogSigMethod::Hall, 1, &mut coords).unwrap();
+        let mut rebuilt = vec![0.0; shape.len()];
+        basis.expanded_from_coords(&coords, &mut rebuilt);
+        for (a, b) in rebuilt.iter().zip(&log) {
+            assert!((a - b).abs() < 1e-13, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn method_codes_are_pysiglibs_and_four_for_hall() {
+        assert_eq!(LogSigMethod::from_index(4), Ok(LogSigMethod::Hall));
+        assert_eq!(LogSigMethod::from_index(2), Ok(LogSigMethod::Lyndon));
+        for bad in [-1, 3, 5] {
+            let err = LogSigMethod::from_index(bad).unwrap_err().to_string();
+            assert!(err.starts_with("method: expected") && err.contains("4 (Hall basis)") && err.ends_with(&format!("got {bad}")), "{err}");
+        }
+        assert_eq!(log_sig_length(3, 4, LogSigMethod::Hall, false), log_sig_length(3, 4, LogSigMethod::Lyndon, true));
+    }
+
     #[test]
     fn exp_of_the_log_gives_back_the_signature_for_every_method() {
         let (dim, degree) = (3, 4);
         let shape = TensorShape::new(dim, degree).unwrap();
         let mut seed = 11;
         let s = signature_of_steps(&shape, 4, &mut seed);
-        for method in [LogSigMethod::Expanded, LogSigMethod::Words, LogSigMethod::Lyndon] {
+        for method in [LogSigMethod::Expanded, LogSigMethod::Words, LogSigMethod::Lyndon, LogSigMethod::Hall] {
             let n = log_sig_length(dim, degree, method, true).unwrap();
             let mut log = vec![0.0; n];
             sig_to_log_sig(&s, dim, degree, true, method, 1, &mut log).unwrap();
@@ -547,7 +613,7 @@ mod tests {
     fn logsig_to_sig_backprop_matches_finite_differences() {
         let (dim, degree) = (2, 4);
         let mut seed = 13;
-        for method in [LogSigMethod::Expanded, LogSigMethod::Words, LogSigMethod::Lyndon] {
+        for method in [LogSigMethod::Expanded, LogSigMethod::Words, LogSigMethod::Lyndon, LogSigMethod::Hall] {
             let n = log_sig_length(dim, degree, method, false).unwrap();
             let sig_len = crate::sig_length(dim, degree, false).unwrap();
             let log = random(n, &mut seed);

@@ -407,8 +407,8 @@ fn is_lyndon(word: Vec<usize>) -> bool {
     sig_core::lyndon::is_lyndon(&word)
 }
 
-/// Length of a log-signature for `method` (building and caching the
-/// Lyndon tables of `(dimension, degree)` on first use).
+/// Length of a log-signature for `method` (0, 1, 2, or 4 for Hall; building
+/// and caching the method's tables of `(dimension, degree)` on first use).
 #[pyfunction]
 fn log_sig_length(py: Python<'_>, dimension: usize, degree: usize, method: i64, scalar_term: bool) -> PyResult<usize> {
     let method = log_sig_method(method)?;
@@ -419,6 +419,25 @@ fn log_sig_length(py: Python<'_>, dimension: usize, degree: usize, method: i64, 
 #[pyfunction]
 fn lyndon_words(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<Vec<Vec<usize>>> {
     run(py, || Ok(sig_core::lyndon::lyndon_basis(dimension, degree)?.words().to_vec()))
+}
+
+/// The Hall basis of `(dimension, degree)` in iisignature's order: `None`
+/// for a letter (element `i < dimension` is letter `i`), `(left, right)`
+/// (numbers of earlier elements) for a bracket. Builds and caches the Hall
+/// tables.
+#[pyfunction]
+fn hall_basis(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<Vec<Option<(usize, usize)>>> {
+    use sig_core::hall::HallTree;
+    run(py, || {
+        Ok(sig_core::hall::hall_basis(dimension, degree)?
+            .trees()
+            .iter()
+            .map(|t| match *t {
+                HallTree::Letter(_) => None,
+                HallTree::Bracket(u, v) => Some((u, v)),
+            })
+            .collect())
+    })
 }
 
 /// Length of a signature; `OverflowError` when it does not fit in memory.
@@ -501,6 +520,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_lyndon, m)?)?;
     m.add_function(wrap_pyfunction!(log_sig_length, m)?)?;
     m.add_function(wrap_pyfunction!(lyndon_words, m)?)?;
+    m.add_function(wrap_pyfunction!(hall_basis, m)?)?;
     m.add_function(wrap_pyfunction!(sig_length, m)?)?;
     m.add_function(wrap_pyfunction!(word_to_idx, m)?)?;
     m.add_function(wrap_pyfunction!(idx_to_word, m)?)?;
