@@ -144,13 +144,12 @@ fn plan_tasks<R: Copy>(batch: usize, words: &WordList, n_jobs: i64, zero: R, res
 }
 
 /// Per-task scratch: one block of transposed increments (and their
-/// gradients), Horner partial sums and factors, and `1/n`.
+/// gradients), Horner partial sums, and `1/n`.
 struct Scratch<T> {
     incr: Vec<Lanes<T>>,
     g_incr: Vec<Lanes<T>>,
     dx: Vec<T>,
     partial: Vec<Lanes<T>>,
-    factors: Vec<Lanes<T>>,
     inv: Vec<T>,
 }
 
@@ -161,7 +160,6 @@ impl<T: Float> Scratch<T> {
             g_incr: vec![[T::zero(); LANES]; BLOCK_STEPS * dim_out],
             dx: vec![T::zero(); dim_out],
             partial: vec![[T::zero(); LANES]; longest + 1],
-            factors: vec![[T::zero(); LANES]; longest * (longest + 1) / 2],
             inv: (0..=longest).map(|n| if n == 0 { T::zero() } else { recip(n) }).collect(),
         }
     }
@@ -218,10 +216,6 @@ fn forward_block<T: Float, const FMA: bool>(word: &[usize], c: &mut [Lanes<T>], 
 /// each step on `c`, sends the gradient `g` of the coefficients after the
 /// step to the increment (added into `g_incr`) and to the coefficients
 /// before it (left in `g`).
-///
-/// `factors` holds the step's `b(m, j) = a^{i_{m+1}} / (j - m)` for
-/// `m < j <= k` at `j (j - 1) / 2 + m`, shared by the undo, the replayed
-/// Horner chains and their transposes.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn backward_block<T: Float, const FMA: bool>(
@@ -234,53 +228,32 @@ fn backward_block<T: Float, const FMA: bool>(
     steps: usize,
     inv: &[T],
     partial: &mut [Lanes<T>],
-    factors: &mut [Lanes<T>],
 ) {
-    let k = word.len();
     for s in (0..steps).rev() {
         let a = &incr[s * dim_out..(s + 1) * dim_out];
         let ga = &mut g_incr[s * dim_out..(s + 1) * dim_out];
-        for j in 1..=k {
-            let row = j * (j - 1) / 2;
-            for m in 0..j {
-                let x = &a[word[m]];
-                for l in 0..LANES {
-                    factors[row + m][l] = x[l] * inv[j - m];
-                }
-            }
-        }
-        // Undo the step: the same Horner chains with -a.
-        for j in (1..=k).rev() {
-            let row = j * (j - 1) / 2;
+        advance::<T, FMA>(word, c, a, inv, -T::one());
+        // c_j(after) = c_j + acc_j with acc_{m+1} = (acc_m + c_m) b_m,
+        // b_m = a^{i_{m+1}} / (j - m). Ascending j: g_j is read before any
+        // higher prefix adds its share to it.
+        for j in 1..=word.len() {
             let mut acc = [T::zero(); LANES];
             for m in 0..j {
-                let (b, cm) = (&factors[row + m], &c[m]);
-                for l in 0..LANES {
-                    acc[l] = -(acc[l] + cm[l]) * b[l];
-                }
-            }
-            for l in 0..LANES {
-                c[j][l] += acc[l];
-            }
-        }
-        // c_j(after) = c_j + acc_j with acc_{m+1} = (acc_m + c_m) b(m, j).
-        // Ascending j: g_j is read before any higher prefix adds its share.
-        for j in 1..=k {
-            let row = j * (j - 1) / 2;
-            let mut acc = [T::zero(); LANES];
-            for m in 0..j {
-                let (b, cm) = (&factors[row + m], &c[m]);
+                let r = inv[j - m];
+                let (x, cm) = (&a[word[m]], &c[m]);
                 for l in 0..LANES {
                     partial[m][l] = acc[l] + cm[l];
-                    acc[l] = partial[m][l] * b[l];
+                    acc[l] = partial[m][l] * x[l] * r;
                 }
             }
             let mut grad = g[j];
             for m in (0..j).rev() {
-                let (r, b, letter) = (inv[j - m], &factors[row + m], word[m]);
+                let r = inv[j - m];
+                let letter = word[m];
                 for l in 0..LANES {
+                    let x = a[letter][l];
                     ga[letter][l] = fmadd::<T, FMA>(grad[l] * r, partial[m][l], ga[letter][l]);
-                    grad[l] *= b[l];
+                    grad[l] = grad[l] * x * r;
                     g[m][l] += grad[l];
                 }
             }
@@ -303,7 +276,6 @@ crate::simd::fma_dispatched! {
         steps: usize,
         inv: &[T],
         partial: &mut [Lanes<T>],
-        factors: &mut [Lanes<T>],
     ) = backward_block;
 }
 
@@ -461,7 +433,7 @@ pub fn sig_coef_backprop<T: Float>(
                 let word = words.word(w);
                 let k = word.len();
                 let (cw, gw) = (&mut c[at..at + k + 1], &mut g[at..at + k + 1]);
-                run_backward_block(word, cw, gw, &scratch.incr, &mut scratch.g_incr, dim_out, steps, &scratch.inv, &mut scratch.partial, &mut scratch.factors);
+                run_backward_block(word, cw, gw, &scratch.incr, &mut scratch.g_incr, dim_out, steps, &scratch.inv, &mut scratch.partial);
                 at += k + 1;
             }
             for lane in 0..lanes.len() {
