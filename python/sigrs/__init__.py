@@ -25,6 +25,7 @@ from .algebra import (
     sig_join_backprop,
 )
 from .coef import sig_coef, sig_coef_backprop
+from .kernel import sig_kernel, sig_kernel_backprop, sig_kernel_gram, sig_kernel_gram_backprop
 from .logsig import (
     hall_basis,
     is_lyndon,
@@ -76,6 +77,10 @@ __all__ = [
     "sig_backprop",
     "sig_coef",
     "sig_coef_backprop",
+    "sig_kernel",
+    "sig_kernel_backprop",
+    "sig_kernel_gram",
+    "sig_kernel_gram_backprop",
     "sig_length",
     "sig_to_log_sig",
     "sig_to_log_sig_backprop",

@@ -500,3 +500,75 @@ sig_coef_backprop = _differentiable(
     "sig_coef_backprop", _coef_backprop_impl, lambda path, coefs, derivs, *o: path.new_empty(path.shape), _no_setup, None, 3
 )
 sig_coef = _differentiable("sig_coef", _coef_impl, _coef_fake, _coef_setup, _coef_backward, 1)
+
+
+# --- signature kernels -----------------------------------------------------------
+# Plain autograd Functions (no torch.library op: the options include a Python
+# static-kernel object). Forward saves only the paths; backward recomputes the
+# PDE grids, chunk by chunk for Gram matrices, and differentiates only the
+# sides torch asks for.
+
+from . import kernel as _kernel  # noqa: E402
+
+
+class _SigKernelFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, path1, path2, opts, return_grid):
+        x, y = _kernel._flat(_np(path1)), _kernel._flat(_np(path2))
+        ctx.save_for_backward(path1, path2)
+        ctx.opts, ctx.return_grid = opts, return_grid
+        return torch.from_numpy(_kernel.pair_kernels(x, y, opts, return_grid))
+
+    @staticmethod
+    def backward(ctx, grad):
+        path1, path2 = ctx.saved_tensors
+        left, right = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        x, y = _kernel._flat(_np(path1)), _kernel._flat(_np(path2))
+        gx, gy = _kernel.pair_kernels_backprop(
+            grad.detach().contiguous().numpy(), x, y, ctx.opts, left, right, None, ctx.return_grid
+        )
+        gx = None if gx is None else torch.from_numpy(gx).reshape(path1.shape)
+        gy = None if gy is None else torch.from_numpy(gy).reshape(path2.shape)
+        return gx, gy, None, None
+
+
+def sig_kernel(path1: torch.Tensor, path2: torch.Tensor, opts, return_grid: bool) -> torch.Tensor:
+    if torch.is_grad_enabled() and (path1.requires_grad or path2.requires_grad):
+        return _SigKernelFunction.apply(path1, path2, opts, return_grid)
+    x, y = _kernel._flat(_np(path1)), _kernel._flat(_np(path2))
+    return torch.from_numpy(_kernel.pair_kernels(x, y, opts, return_grid))
+
+
+class _SigKernelGramFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, path1, path2, symmetric, opts, max_batch, return_grid):
+        x = _kernel._flat(_np(path1))
+        y = x if symmetric else _kernel._flat(_np(path2))
+        ctx.save_for_backward(path1, path2)
+        ctx.options = (symmetric, opts, max_batch)
+        return torch.from_numpy(_kernel.gram_array(x, y, symmetric, opts, max_batch, return_grid))
+
+    @staticmethod
+    def backward(ctx, grad):
+        path1, path2 = ctx.saved_tensors
+        symmetric, opts, max_batch = ctx.options
+        x = _kernel._flat(_np(path1))
+        y = x if symmetric else _kernel._flat(_np(path2))
+        left, right = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gx, gy = _kernel.gram_backprop_array(grad.detach().contiguous().numpy(), x, y, symmetric, opts, max_batch, left, right)
+        if symmetric:
+            # one tensor passed twice: its whole gradient goes to the first slot
+            return torch.from_numpy(gx).reshape(path1.shape), None, None, None, None, None
+        gx = None if gx is None else torch.from_numpy(gx).reshape(path1.shape)
+        gy = None if gy is None else torch.from_numpy(gy).reshape(path2.shape)
+        return gx, gy, None, None, None, None
+
+
+def sig_kernel_gram(path1, path2, symmetric: bool, opts, max_batch: int, return_grid: bool) -> torch.Tensor:
+    if return_grid and torch.is_grad_enabled() and (path1.requires_grad or path2.requires_grad):
+        raise ValueError("sig_kernel_gram(return_grid=True) is not differentiable; use sig_kernel on the pairs you need")
+    if torch.is_grad_enabled() and (path1.requires_grad or path2.requires_grad):
+        return _SigKernelGramFunction.apply(path1, path2, symmetric, opts, max_batch, return_grid)
+    x = _kernel._flat(_np(path1))
+    y = x if symmetric else _kernel._flat(_np(path2))
+    return torch.from_numpy(_kernel.gram_array(x, y, symmetric, opts, max_batch, return_grid))

@@ -36,6 +36,7 @@
 pub mod algebra;
 pub mod batch;
 pub mod coef;
+pub mod kernel;
 pub mod error;
 pub mod hall;
 pub mod logsig;

@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyException, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use sig_core::logsig::{self, LogSigMethod};
-use sig_core::{algebra, coef, PathShape, PathTransform, SigError, SigOptions};
+use sig_core::{algebra, coef, kernel, PathShape, PathTransform, SigError, SigOptions};
 
 create_exception!(sigrs, SigrsError, PyException, "Base class of the exceptions sigrs raises itself.");
 create_exception!(
@@ -336,6 +336,99 @@ fn sig_coef_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bo
 }
 float_variants!(sig_coef_backprop_impl => sig_coef_backprop_f64, sig_coef_backprop_f32);
 
+// --- signature kernels (sig_core::kernel) ------------------------------------
+
+fn kernel_shape(batch: usize, length1: usize, length2: usize, (order1, order2): (u32, u32)) -> kernel::KernelShape {
+    kernel::KernelShape { batch, length1, length2, order: kernel::DyadicOrder { first: order1, second: order2 } }
+}
+
+fn kernel_out<'a, T>(out: &'a mut [T], return_grid: bool) -> kernel::KernelOut<'a, T> {
+    if return_grid {
+        kernel::KernelOut::Grids(out)
+    } else {
+        kernel::KernelOut::Values(out)
+    }
+}
+
+/// `sig_kernel_linear(path1 (B, L1, d), path2 (B, L2, d), out, (order1, order2), scale, (time_aug, lead_lag, end_time), return_grid, n_jobs)`
+fn sig_kernel_linear_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (path1, path2, mut out, orders, scale, (time_aug, lead_lag, end_time), return_grid, n_jobs): (
+        PyReadonlyArray3<T>,
+        PyReadonlyArray3<T>,
+        PyReadwriteArrayDyn<T>,
+        (u32, u32),
+        f64,
+        (bool, bool, f64),
+        bool,
+        i64,
+    ) = args.extract()?;
+    let (s1, s2) = (path_shape(&path1), path_shape(&path2));
+    let tr = transform(time_aug, lead_lag, end_time);
+    let shape = kernel_shape(s1.batch, tr.out_length(s1.length), tr.out_length(s2.length), orders);
+    let (p1, p2, o) = (slice(&path1, "path1")?, slice(&path2, "path2")?, slice_mut(&mut out)?);
+    let inc = kernel::Increments::Linear { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: tr, scale };
+    run(py, || kernel::sig_kernel(&inc, shape, n_jobs, kernel_out(o, return_grid)))
+}
+float_variants!(sig_kernel_linear_impl => sig_kernel_linear_f64, sig_kernel_linear_f32);
+
+/// `sig_kernel_delta(delta (B, n1, n2), out, (order1, order2), return_grid, n_jobs)`
+fn sig_kernel_delta_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    let (delta, mut out, orders, return_grid, n_jobs): (PyReadonlyArray3<T>, PyReadwriteArrayDyn<T>, (u32, u32), bool, i64) = args.extract()?;
+    let s = delta.shape();
+    let shape = kernel_shape(s[0], s[1] + 1, s[2] + 1, orders);
+    let (d, o) = (slice(&delta, "delta")?, slice_mut(&mut out)?);
+    run(py, || kernel::sig_kernel(&kernel::Increments::Given(d), shape, n_jobs, kernel_out(o, return_grid)))
+}
+float_variants!(sig_kernel_delta_impl => sig_kernel_delta_f64, sig_kernel_delta_f32);
+
+/// `sig_kernel_linear_backprop(path1, path2, derivs, k_grid | None, out1 | None, out2 | None, (order1, order2), scale, (time_aug, lead_lag, end_time), grid_derivs, n_jobs)`
+fn sig_kernel_linear_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (path1, path2, derivs, k_grid, mut out1, mut out2, orders, scale, (time_aug, lead_lag, end_time), grid_derivs, n_jobs): (
+        PyReadonlyArray3<T>,
+        PyReadonlyArray3<T>,
+        PyReadonlyArrayDyn<T>,
+        Option<PyReadonlyArrayDyn<T>>,
+        Option<PyReadwriteArray3<T>>,
+        Option<PyReadwriteArray3<T>>,
+        (u32, u32),
+        f64,
+        (bool, bool, f64),
+        bool,
+        i64,
+    ) = args.extract()?;
+    let (s1, s2) = (path_shape(&path1), path_shape(&path2));
+    let tr = transform(time_aug, lead_lag, end_time);
+    let shape = kernel_shape(s1.batch, tr.out_length(s1.length), tr.out_length(s2.length), orders);
+    let (p1, p2, g) = (slice(&path1, "path1")?, slice(&path2, "path2")?, slice(&derivs, "derivs")?);
+    let kg = k_grid.as_ref().map(|a| slice(a, "k_grid")).transpose()?;
+    let (o1, o2) = (out1.as_mut().map(slice_mut).transpose()?, out2.as_mut().map(slice_mut).transpose()?);
+    let inc = kernel::Increments::Linear { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: tr, scale };
+    run(py, || kernel::sig_kernel_backprop(&inc, shape, g, grid_derivs, kg, n_jobs, kernel::KernelGrad::Paths { grad1: o1, grad2: o2 }))
+}
+float_variants!(sig_kernel_linear_backprop_impl => sig_kernel_linear_backprop_f64, sig_kernel_linear_backprop_f32);
+
+/// `sig_kernel_delta_backprop(delta (B, n1, n2), derivs, k_grid | None, out (B, n1, n2), (order1, order2), grid_derivs, n_jobs)`
+fn sig_kernel_delta_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bound<'_, PyTuple>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    let (delta, derivs, k_grid, mut out, orders, grid_derivs, n_jobs): (
+        PyReadonlyArray3<T>,
+        PyReadonlyArrayDyn<T>,
+        Option<PyReadonlyArrayDyn<T>>,
+        PyReadwriteArray3<T>,
+        (u32, u32),
+        bool,
+        i64,
+    ) = args.extract()?;
+    let s = delta.shape();
+    let shape = kernel_shape(s[0], s[1] + 1, s[2] + 1, orders);
+    let (d, g, o) = (slice(&delta, "delta")?, slice(&derivs, "derivs")?, slice_mut(&mut out)?);
+    let kg = k_grid.as_ref().map(|a| slice(a, "k_grid")).transpose()?;
+    run(py, || kernel::sig_kernel_backprop(&kernel::Increments::Given(d), shape, g, grid_derivs, kg, n_jobs, kernel::KernelGrad::Increments(o)))
+}
+float_variants!(sig_kernel_delta_backprop_impl => sig_kernel_delta_backprop_f64, sig_kernel_delta_backprop_f32);
+
 // --- log-signatures (sig_core::logsig) ----------------------------------------
 
 fn log_sig_method(method: i64) -> PyResult<LogSigMethod> {
@@ -487,6 +580,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform_path_f32, m)?)?;
     m.add_function(wrap_pyfunction!(transform_path_backprop_f64, m)?)?;
     m.add_function(wrap_pyfunction!(transform_path_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_linear_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_linear_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_delta_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_delta_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_linear_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_linear_backprop_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_delta_backprop_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(sig_kernel_delta_backprop_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sig_coef_f64, m)?)?;
     m.add_function(wrap_pyfunction!(sig_coef_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sig_coef_backprop_f64, m)?)?;
