@@ -1153,6 +1153,79 @@ def sig_coef_all_workloads(args, notes: List[str]) -> List[Workload]:
     return ws
 
 
+# sig_kernel rows: (batch, length, dim) and dyadic orders; Gram rows:
+# (batch1, batch2, length, dim, dyadic order); float64
+KERNEL_SHAPE = (128, 256, 8)
+KERNEL_ORDERS = (0, 2)
+GRAM_SHAPE = (64, 64, 128, 4, 1)
+
+
+def kernel_workloads(args, notes: List[str]) -> List[Workload]:
+    """sig_kernel/* and sig_kernel_gram/* (CPU): forward and backward (both
+    paths' gradients) against pysiglib; sigkernel is not on PyPI and is not
+    compared."""
+    q = QUICK_DIV if args.quick else 1
+    ws: List[Workload] = []
+    b, l, d = KERNEL_SHAPE
+    b = max(1, b // q)
+    for order in KERNEL_ORDERS:
+        shape = f"B{b}-L{l}-d{d}-o{order}"
+        key = f"sig_kernel/{shape}/{args.seed}"
+
+        def setup(b=b):
+            rng = np.random.default_rng(args.seed)
+            return {"x": random_paths(rng, b, l, d, np.float64), "y": random_paths(rng, b, l, d, np.float64),
+                    "derivs": rng.standard_normal(b)}
+
+        def fwd(lib, order=order):
+            return Impl(lambda c: functools.partial(MODS[lib].sig_kernel, c["x"], c["y"], dyadic_order=order, n_jobs=-1),
+                        note=f"sig_kernel(x, y, dyadic_order={order}, n_jobs=-1)")
+
+        def bwd(lib, order=order):
+            return Impl(lambda c: lambda: np.concatenate(MODS[lib].sig_kernel_backprop(
+                c["derivs"], c["x"], c["y"], dyadic_order=order, left_deriv=True, right_deriv=True, n_jobs=-1), axis=1),
+                note=f"sig_kernel_backprop(derivs, x, y, dyadic_order={order}, left_deriv=True, right_deriv=True, n_jobs=-1)")
+
+        ws.append(Workload(name=f"sig_kernel/fwd/{shape}", group=f"sig_kernel forward, dyadic order {order}, float64",
+                           setup=setup, setup_key=key, impls={lib: fwd(lib) for lib in ("sigrs", "pysiglib")},
+                           jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch=b, length=l, dim=d, dyadic_order=order, op="sig_kernel")))
+        ws.append(Workload(name=f"sig_kernel/bwd/{shape}", group=f"sig_kernel backward (both paths), dyadic order {order}, float64",
+                           setup=setup, setup_key=key, impls={lib: bwd(lib) for lib in ("sigrs", "pysiglib")},
+                           jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch=b, length=l, dim=d, dyadic_order=order, op="sig_kernel_backprop")))
+    b1, b2, l, d, order = GRAM_SHAPE
+    b1, b2 = max(1, b1 // q), max(1, b2 // q)
+    for symmetric in (False, True):
+        kind = "symmetric" if symmetric else "two batches"
+        shape = f"B{b1}x{b2}-L{l}-d{d}-o{order}" + ("-sym" if symmetric else "")
+        key = f"sig_kernel_gram/{shape}/{args.seed}"
+
+        def setup(symmetric=symmetric):
+            rng = np.random.default_rng(args.seed)
+            x = random_paths(rng, b1, l, d, np.float64)
+            y = x if symmetric else random_paths(rng, b2, l, d, np.float64)
+            return {"x": x, "y": y, "derivs": rng.standard_normal((b1, b2))}
+
+        def gram(lib):
+            return Impl(lambda c: functools.partial(MODS[lib].sig_kernel_gram, c["x"], c["y"], dyadic_order=order, n_jobs=-1),
+                        note=f"sig_kernel_gram(x, {'x' if symmetric else 'y'}, dyadic_order={order}, n_jobs=-1)")
+
+        def gram_bwd(lib):
+            return Impl(lambda c: lambda: np.concatenate(MODS[lib].sig_kernel_gram_backprop(
+                c["derivs"], c["x"], c["y"], dyadic_order=order, left_deriv=True, right_deriv=True, n_jobs=-1), axis=1),
+                note=f"sig_kernel_gram_backprop(derivs, x, y, dyadic_order={order}, left_deriv=True, right_deriv=True, n_jobs=-1)")
+
+        ws.append(Workload(name=f"sig_kernel_gram/fwd/{shape}", group=f"sig_kernel_gram forward ({kind}), float64",
+                           setup=setup, setup_key=key, impls={lib: gram(lib) for lib in ("sigrs", "pysiglib")},
+                           jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch1=b1, batch2=b2, length=l, dim=d, dyadic_order=order, op="sig_kernel_gram")))
+        if not symmetric:
+            ws.append(Workload(name=f"sig_kernel_gram/bwd/{shape}", group="sig_kernel_gram backward (both batches), float64",
+                               setup=setup, setup_key=key, impls={lib: gram_bwd(lib) for lib in ("sigrs", "pysiglib")},
+                               jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch1=b1, batch2=b2, length=l, dim=d, dyadic_order=order, op="sig_kernel_gram_backprop")))
+    if args.quick:
+        notes.append(f"--quick: sig_kernel batch and Gram batches divided by {q}; names give the sizes run.")
+    return ws
+
+
 def build_workloads(args, notes: List[str]) -> List[Workload]:
     ws: List[Workload] = []
     f64_shapes = list(F64_SHAPES)
@@ -1172,6 +1245,7 @@ def build_workloads(args, notes: List[str]) -> List[Workload]:
         ws += issue3_workloads(args, notes)
         ws += log_sig_all_workloads(args, notes)
         ws += sig_coef_all_workloads(args, notes)
+        ws += kernel_workloads(args, notes)
     elif args.device == "cuda":
         for (b, l, d, m) in f64_shapes:
             ws += cuda_sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)

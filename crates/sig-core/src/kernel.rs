@@ -109,11 +109,13 @@ struct Scratch<T> {
     dx: Vec<T>,
     incr1: Vec<T>,
     incr2: Vec<T>,
+    lanes1: Vec<Lanes<T>>,
+    lanes2: Vec<Lanes<T>>,
 }
 
 impl<T: Float> Scratch<T> {
     fn new() -> Self {
-        Scratch { delta: Vec::new(), coef: Vec::new(), rows: Vec::new(), g_rows: Vec::new(), g_delta: Vec::new(), dx: Vec::new(), incr1: Vec::new(), incr2: Vec::new() }
+        Scratch { delta: Vec::new(), coef: Vec::new(), rows: Vec::new(), g_rows: Vec::new(), g_delta: Vec::new(), dx: Vec::new(), incr1: Vec::new(), incr2: Vec::new(), lanes1: Vec::new(), lanes2: Vec::new() }
     }
 }
 
@@ -285,26 +287,54 @@ impl<T: Float> Increments<'_, T> {
             Increments::Linear { paths1, paths2, shape1, shape2, transform, scale } => {
                 let d = transform.out_dim(shape1.dim);
                 let scale = T::from_f64(*scale).unwrap_or_else(T::nan);
-                let Scratch { delta, dx, incr1, incr2, .. } = scratch;
+                let Scratch { delta, dx, incr1, incr2, lanes1, lanes2, .. } = scratch;
                 dx.resize(d, T::zero());
                 incr1.resize(n1 * d, T::zero());
                 incr2.resize(n2 * d, T::zero());
+                // increments lane-interleaved, so each inner product is
+                // `d` vector multiply-adds over the group's pairs
+                lanes1.clear();
+                lanes1.resize(n1 * d, lanes(T::zero()));
+                lanes2.clear();
+                lanes2.resize(n2 * d, lanes(T::zero()));
                 for lane in 0..group.count {
                     let b = group.start + lane;
                     load_increments(paths1, *shape1, *transform, b, dx, incr1);
                     load_increments(paths2, *shape2, *transform, b, dx, incr2);
-                    for i in 0..n1 {
-                        let xi = &incr1[i * d..(i + 1) * d];
-                        for j in 0..n2 {
-                            let yj = &incr2[j * d..(j + 1) * d];
-                            let dot = xi.iter().zip(yj).fold(T::zero(), |acc, (&a, &b)| acc + a * b);
-                            delta[i * n2 + j][lane] = dot * scale;
-                        }
+                    for (cell, &v) in lanes1.iter_mut().zip(incr1.iter()) {
+                        cell[lane] = v;
+                    }
+                    for (cell, &v) in lanes2.iter_mut().zip(incr2.iter()) {
+                        cell[lane] = v;
                     }
                 }
+                dot_rows(lanes1, lanes2, d, scale, delta);
             }
         }
     }
+}
+
+/// `delta[i, j] = scale <x_i, y_j>` lane by lane, for rows of `d` lane groups.
+#[inline(always)]
+fn dot_rows_body<T: Float, const FMA: bool>(x: &[Lanes<T>], y: &[Lanes<T>], d: usize, scale: T, delta: &mut [Lanes<T>]) {
+    let n2 = y.len() / d.max(1);
+    for (xi, row) in x.chunks_exact(d).zip(delta.chunks_exact_mut(n2)) {
+        for (yj, out) in y.chunks_exact(d).zip(row.iter_mut()) {
+            let mut acc = lanes(T::zero());
+            for (a, b) in xi.iter().zip(yj) {
+                for l in 0..LANES {
+                    acc[l] = fmadd::<T, FMA>(a[l], b[l], acc[l]);
+                }
+            }
+            for l in 0..LANES {
+                out[l] = acc[l] * scale;
+            }
+        }
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn dot_rows<T>(x: &[Lanes<T>], y: &[Lanes<T>], d: usize, scale: T, delta: &mut [Lanes<T>]) = dot_rows_body;
 }
 
 /// The transformed increments of path `b` of a batch, row by row.
