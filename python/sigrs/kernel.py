@@ -398,8 +398,9 @@ def sig_kernel_gram(
 
     Args:
         path1: ``(*batch_1, length_1, dim)``; path2: ``(*batch_2, length_2, dim)``.
-            Passing the same object twice (``path2 is path1``) computes only
-            the upper triangle and mirrors it.
+            Passing the same object twice (``path2 is path1``, with one
+            dyadic order for both sides) computes only the upper triangle
+            and mirrors it.
         max_batch: pairs are solved ``max_batch ** 2`` at a time (-1: chunks
             of about 64 MB of paths), which bounds memory for large Grams.
         Other arguments: as in :func:`sig_kernel`.
@@ -421,7 +422,8 @@ def sig_kernel_gram(
     normalize = check_bool(normalize, "normalize")
     if normalize and return_grid:
         raise ValueError("normalize=True cannot be combined with return_grid=True")
-    symmetric = path2 is path1
+    # k(x_i, x_j) = k(x_j, x_i) only when both sides are refined alike
+    symmetric = path2 is path1 and opts.orders[0] == opts.orders[1]
     path1, path2, torch_in = _check_paths(path1, path2, same_batch=False)
     shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
     if torch_in:
