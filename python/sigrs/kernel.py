@@ -111,12 +111,23 @@ class _Options:
             return x
         return transform_path_array(x, self.time_aug, self.lead_lag, self.end_time, self.n_jobs)
 
+    # Whether static kernels see torch tensors (the caller's inputs were
+    # tensors: kernels written for pysiglib take only those) or ndarrays.
+    torch_kernel = False
+
+    def kernel_input(self, a: np.ndarray) -> Any:
+        if self.torch_kernel:
+            import torch
+
+            return torch.from_numpy(np.ascontiguousarray(a))
+        return a
+
     def deltas(self, x: np.ndarray, y: np.ndarray):
         """The static kernel's double increments of the transformed pairs, and its context."""
         from .static_kernels import Context
 
         ctx = Context()
-        delta = self.static_kernel(ctx, self.transformed(x), self.transformed(y))
+        delta = self.static_kernel(ctx, self.kernel_input(self.transformed(x)), self.kernel_input(self.transformed(y)))
         return np.ascontiguousarray(_to_numpy(delta), dtype=x.dtype), ctx
 
 
@@ -196,7 +207,7 @@ def pair_kernels_backprop(
     delta, ctx = opts.deltas(x, y)
     g_delta = np.empty_like(delta)
     native_for(_DELTA_BACKPROP, x.dtype)(delta, derivs, k_grid, g_delta, opts.orders, grid_derivs, opts.n_jobs)
-    g_delta_in = g_delta  # the static kernel computed on NumPy arrays above
+    g_delta_in = opts.kernel_input(g_delta)
     sk = opts.static_kernel
     if left:
         gx = _to_numpy(sk.grad_x(ctx, g_delta_in)).astype(x.dtype, copy=False)
@@ -255,6 +266,7 @@ def sig_kernel(
     if normalize and return_grid:
         raise ValueError("normalize=True cannot be combined with return_grid=True")
     path1, path2, torch_in = _check_paths(path1, path2, same_batch=True)
+    opts.torch_kernel = torch_in
     batch_shape = tuple(path1.shape[:-2])
     if torch_in:
         from . import _autograd
@@ -331,6 +343,7 @@ def sig_kernel_backprop(
     if not (left or right):
         raise ValueError("left_deriv and right_deriv are both False: ask for at least one side's gradient")
     path1, path2, torch_in = _check_paths(path1, path2, same_batch=True)
+    opts.torch_kernel = torch_in
     batch_shape = tuple(path1.shape[:-2])
     grid = opts.grid_shape(path1.shape[-2], path2.shape[-2])
     expected = batch_shape + (grid if return_grid else ())
@@ -425,6 +438,7 @@ def sig_kernel_gram(
     # k(x_i, x_j) = k(x_j, x_i) only when both sides are refined alike
     symmetric = path2 is path1 and opts.orders[0] == opts.orders[1]
     path1, path2, torch_in = _check_paths(path1, path2, same_batch=False)
+    opts.torch_kernel = torch_in
     shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
     if torch_in:
         from . import _autograd
@@ -506,6 +520,7 @@ def sig_kernel_gram_backprop(
     if not (left or right):
         raise ValueError("left_deriv and right_deriv are both False: ask for at least one side's gradient")
     path1, path2, torch_in = _check_paths(path1, path2, same_batch=False)
+    opts.torch_kernel = torch_in
     shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
     derivs = _checked_like(derivs, "derivs", path1, shape1 + shape2, "the Gram matrix")
     grid = opts.grid_shape(path1.shape[-2], path2.shape[-2])
@@ -544,14 +559,26 @@ def gram_backprop_array(
         kg = None if k_grid is None else k_grid[ci, cj]
         lx, ry = pair_kernels_backprop(w, x[ci], y[cj], opts, left or symmetric, right or symmetric, kg, False)
         if symmetric:
-            np.add.at(gx, ci, lx)
-            np.add.at(gx, cj, ry)
+            _scatter_add(gx, ci, lx)
+            _scatter_add(gx, cj, ry)
             continue
         if lx is not None:
-            np.add.at(gx, ci, lx)
+            _scatter_add(gx, ci, lx)
         if ry is not None:
-            np.add.at(gy, cj, ry)
+            _scatter_add(gy, cj, ry)
     return gx, gy
+
+
+def _scatter_add(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``target[index[p]] += values[p]`` for repeated indices: sorted runs
+    summed with ``np.add.reduceat`` (``np.add.at`` is several times slower)."""
+    if index.size == 0:
+        return
+    if np.any(index[1:] < index[:-1]):
+        order = np.argsort(index, kind="stable")
+        index, values = index[order], values[order]
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    target[index[starts]] += np.add.reduceat(values, starts, axis=0)
 
 
 __all__ = [

@@ -111,11 +111,13 @@ struct Scratch<T> {
     incr2: Vec<T>,
     lanes1: Vec<Lanes<T>>,
     lanes2: Vec<Lanes<T>>,
+    /// Gradient of one side's increments, lane-interleaved (backward).
+    g_lanes: Vec<Lanes<T>>,
 }
 
 impl<T: Float> Scratch<T> {
     fn new() -> Self {
-        Scratch { delta: Vec::new(), coef: Vec::new(), rows: Vec::new(), g_rows: Vec::new(), g_delta: Vec::new(), dx: Vec::new(), incr1: Vec::new(), incr2: Vec::new(), lanes1: Vec::new(), lanes2: Vec::new() }
+        Scratch { delta: Vec::new(), coef: Vec::new(), rows: Vec::new(), g_rows: Vec::new(), g_delta: Vec::new(), dx: Vec::new(), incr1: Vec::new(), incr2: Vec::new(), lanes1: Vec::new(), lanes2: Vec::new(), g_lanes: Vec::new() }
     }
 }
 
@@ -214,33 +216,112 @@ fn solve_backward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, grad_in: &dyn
     }
     let (half, sixth, scale) = (T::from_f64(0.5).unwrap(), T::one() / from_usize::<T>(6), grid.scale::<T>());
     let step2 = 1usize << grid.order.second;
+    // per coarse column of the current coarse row: dA/da = 1/2 + a/6 and -dB/da = a/6
+    let mut slopes: Vec<(Lanes<T>, Lanes<T>)> = vec![(lanes(T::zero()), lanes(T::zero())); grid.n2];
     let (mut upper, mut lower) = (upper, lower);
     for r in (0..rows - 1).rev() {
         let i = r >> grid.order.first;
-        row_coefficients(grid, delta, i, coef);
+        if r == rows - 2 || (r + 1) & ((1usize << grid.order.first) - 1) == 0 {
+            row_coefficients(grid, delta, i, coef);
+            for (j, (da, db)) in slopes.iter_mut().enumerate() {
+                let d = &delta[i * grid.n2 + j];
+                for l in 0..LANES {
+                    let a6 = d[l] * scale * sixth;
+                    da[l] = half + a6;
+                    db[l] = a6;
+                }
+            }
+        }
         for (c, g) in lower.iter_mut().enumerate() {
             *g = if whole_grid_grad { grad_in(r, c) } else { lanes(T::zero()) };
         }
         let (krow, knext) = (&k[r * cols..(r + 1) * cols], &k[(r + 1) * cols..(r + 2) * cols]);
-        for c in (0..cols - 1).rev() {
-            let j = c / step2;
-            let (a_co, b_co) = &coef[j];
-            let d = &delta[i * grid.n2 + j];
-            let g = upper[c + 1];
-            let (left, up, diag) = (&knext[c], &krow[c + 1], &krow[c]);
-            let gd = &mut g_delta[i * grid.n2 + j];
-            for l in 0..LANES {
-                let a = d[l] * scale;
-                // d/da of A and B: 1/2 + a/6 and -a/6
-                let ga = g[l] * ((left[l] + up[l]) * (half + a * sixth) + diag[l] * a * sixth);
-                gd[l] += ga * scale;
-                upper[c][l] += g[l] * a_co[l];
-                lower[c + 1][l] += g[l] * a_co[l];
-                lower[c][l] -= g[l] * b_co[l];
-            }
-        }
+        backward_row(krow, knext, upper, lower, coef, &slopes, &mut g_delta[i * grid.n2..(i + 1) * grid.n2], step2);
         std::mem::swap(&mut upper, &mut lower);
     }
+    for g in g_delta.iter_mut() {
+        for v in g.iter_mut() {
+            *v *= scale;
+        }
+    }
+}
+
+/// The adjoint of one fine row of the scheme, last cell first: sends the
+/// gradient of row `r + 1` (`upper`) to row `r` (`lower`), to the left
+/// neighbours in `upper`, and (unscaled) to the coarse increments.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_row_body<T: Float, const FMA: bool>(
+    krow: &[Lanes<T>],
+    knext: &[Lanes<T>],
+    upper: &mut [Lanes<T>],
+    lower: &mut [Lanes<T>],
+    coef: &[(Lanes<T>, Lanes<T>)],
+    slopes: &[(Lanes<T>, Lanes<T>)],
+    g_delta: &mut [Lanes<T>],
+    step2: usize,
+) {
+    let cols = krow.len();
+    for c in (0..cols - 1).rev() {
+        let j = c / step2;
+        let ((a_co, b_co), (da, db)) = (&coef[j], &slopes[j]);
+        let g = upper[c + 1];
+        let (left, up, diag) = (&knext[c], &krow[c + 1], &krow[c]);
+        let gd = &mut g_delta[j];
+        for l in 0..LANES {
+            let sum = left[l] + up[l];
+            gd[l] = fmadd::<T, FMA>(g[l], fmadd::<T, FMA>(sum, da[l], diag[l] * db[l]), gd[l]);
+            let ga = g[l] * a_co[l];
+            upper[c][l] += ga;
+            lower[c + 1][l] += ga;
+            lower[c][l] = fmadd::<T, FMA>(-g[l], b_co[l], lower[c][l]);
+        }
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn backward_row<T>(
+        krow: &[Lanes<T>],
+        knext: &[Lanes<T>],
+        upper: &mut [Lanes<T>],
+        lower: &mut [Lanes<T>],
+        coef: &[(Lanes<T>, Lanes<T>)],
+        slopes: &[(Lanes<T>, Lanes<T>)],
+        g_delta: &mut [Lanes<T>],
+        step2: usize,
+    ) = backward_row_body;
+}
+
+/// Gradients of one side's increments from those of the double increments
+/// (`n1 x n2`): `g[i] = sum_j g_delta[i, j] other[j]`, or with `transposed`
+/// `g[j] = sum_i g_delta[i, j] other[i]`; rows of `d` lane groups.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn increment_grads_body<T: Float, const FMA: bool>(
+    g_delta: &[Lanes<T>],
+    other: &[Lanes<T>],
+    n1: usize,
+    n2: usize,
+    d: usize,
+    transposed: bool,
+    g: &mut [Lanes<T>],
+) {
+    for i in 0..n1 {
+        for j in 0..n2 {
+            let w = &g_delta[i * n2 + j];
+            let (src, dst) = if transposed { (i, j) } else { (j, i) };
+            let (o, gd) = (&other[src * d..(src + 1) * d], &mut g[dst * d..(dst + 1) * d]);
+            for (a, v) in gd.iter_mut().zip(o) {
+                for l in 0..LANES {
+                    a[l] = fmadd::<T, FMA>(w[l], v[l], a[l]);
+                }
+            }
+        }
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn increment_grads<T>(g_delta: &[Lanes<T>], other: &[Lanes<T>], n1: usize, n2: usize, d: usize, transposed: bool, g: &mut [Lanes<T>]) = increment_grads_body;
 }
 
 /// The pairs of a batch, [`LANES`] at a time.
@@ -567,46 +648,23 @@ pub fn sig_kernel_backprop<T: Float>(
             }
             Some((s1, s2, transform, scale)) => {
                 let scale = T::from_f64(scale).unwrap_or_else(T::nan);
-                let (Increments::Linear { paths1, paths2, .. }, d) = (inc, transform.out_dim(s1.dim)) else { unreachable!() };
-                let Scratch { g_delta, dx, incr1, incr2, .. } = scratch;
-                let mut g_incr = vec![T::zero(); n1.max(n2) * d];
-                for lane in 0..count {
-                    let b = start + lane;
-                    load_increments(paths1, s1, transform, b, dx, incr1);
-                    load_increments(paths2, s2, transform, b, dx, incr2);
-                    if let Some(o) = out1.as_deref_mut() {
-                        // dF/d(dx_i) = scale sum_j dF/d(delta_ij) dy_j
-                        let g = &mut g_incr[..n1 * d];
-                        g.fill(T::zero());
-                        for i in 0..n1 {
-                            let gi = &mut g[i * d..(i + 1) * d];
-                            for j in 0..n2 {
-                                let w = g_delta[i * n2 + j][lane] * scale;
-                                for (a, &y) in gi.iter_mut().zip(&incr2[j * d..(j + 1) * d]) {
-                                    *a += w * y;
-                                }
+                let d = transform.out_dim(s1.dim);
+                // `load` left the group's increments lane-interleaved in lanes1/lanes2.
+                let Scratch { g_delta, dx, lanes1, lanes2, g_lanes, .. } = scratch;
+                for (o, n, side) in [(out1.as_deref_mut(), n1, 0), (out2.as_deref_mut(), n2, 1)] {
+                    let Some(o) = o else { continue };
+                    g_lanes.clear();
+                    g_lanes.resize(n * d, lanes(T::zero()));
+                    // dF/d(dx_i) = scale sum_j dF/d(delta_ij) dy_j, and the transpose for y
+                    increment_grads(g_delta, if side == 0 { lanes2 } else { lanes1 }, n1, n2, d, side == 1, g_lanes);
+                    let (shape, pl) = if side == 0 { (s1, s1.path_len()) } else { (s2, s2.path_len()) };
+                    for lane in 0..count {
+                        let pg = &mut o[lane * pl..(lane + 1) * pl];
+                        for (step, row) in g_lanes.chunks_exact(d).enumerate() {
+                            for (v, cell) in dx.iter_mut().zip(row) {
+                                *v = cell[lane] * scale;
                             }
-                        }
-                        let pg = &mut o[lane * s1.path_len()..(lane + 1) * s1.path_len()];
-                        for i in 0..n1 {
-                            transform.increment_backward(pg, s1.dim, i, &g[i * d..(i + 1) * d]);
-                        }
-                    }
-                    if let Some(o) = out2.as_deref_mut() {
-                        let g = &mut g_incr[..n2 * d];
-                        g.fill(T::zero());
-                        for i in 0..n1 {
-                            let xi = &incr1[i * d..(i + 1) * d];
-                            for j in 0..n2 {
-                                let w = g_delta[i * n2 + j][lane] * scale;
-                                for (a, &x) in g[j * d..(j + 1) * d].iter_mut().zip(xi) {
-                                    *a += w * x;
-                                }
-                            }
-                        }
-                        let pg = &mut o[lane * s2.path_len()..(lane + 1) * s2.path_len()];
-                        for j in 0..n2 {
-                            transform.increment_backward(pg, s2.dim, j, &g[j * d..(j + 1) * d]);
+                            transform.increment_backward(pg, shape.dim, step, dx);
                         }
                     }
                 }
