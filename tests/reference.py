@@ -965,3 +965,189 @@ def logsig_to_sig(log_sig_, dimension: int, degree: int, method: int = 1,
         return flatten_levels(tensor_exp_series(levels, degree), scalar_term)
 
     return map_batch(one, x.shape[:-1], x)
+
+
+# ---------------------------------------------------------------------------
+# signature kernels
+# ---------------------------------------------------------------------------
+#
+# k(x, y) = <S(x), S(y)> solves the Goursat PDE
+#     d^2 k / ds dt = k <dx_s, dy_t>,   k(0, .) = k(., 0) = 1.
+# Each increment of x is cut in 2^l1 equal steps and each increment of y in
+# 2^l2, so a fine cell (i, j) lies in the coarse cell (i >> l1, j >> l2) and
+# sees the double increment of that coarse cell divided by 2^(l1 + l2). On the
+# fine grid the PDE is solved by the second-order explicit scheme
+#     k[i+1, j+1] = (k[i+1, j] + k[i, j+1]) (1 + a/2 + a^2/12) - k[i, j] (1 - a^2/12).
+# A static kernel kappa replaces <dx_s, dy_t> by its double increment
+#     kappa(x_{s+1}, y_{t+1}) - kappa(x_s, y_{t+1}) - kappa(x_{s+1}, y_t) + kappa(x_s, y_t).
+# Everything below loops over grid points with scalar arithmetic, so it works
+# unchanged on NumPy (float64) and on torch tensors (differentiable).
+
+
+def _sq_dist(a, b):
+    return ((a - b) ** 2).sum(-1)
+
+
+def _dist(a, b):
+    d2 = _sq_dist(a, b)
+    return torch.sqrt(d2) if _is_torch(d2) else np.sqrt(d2)
+
+
+def _exp(v):
+    return torch.exp(v) if _is_torch(v) else np.exp(v)
+
+
+def static_kernel_fn(name: str, **params):
+    """kappa(a, b) of a named static kernel, from its formula (broadcast over
+    the leading axes, the last axis is the point). Parameters and formulas are
+    pysiglib's documented ones:
+
+    * ``linear``: <a, b>;  ``scaled_linear`` (scale): scale^2 <a, b>
+    * ``rbf`` (sigma): exp(-|a - b|^2 / sigma)
+    * ``polynomial`` (degree=3, gamma=1, scale=1): scale (<a, b> + gamma)^degree
+    * ``matern12`` (sigma): exp(-r / sigma), r = |a - b|
+    * ``matern32`` (sigma): (1 + sqrt3 r / sigma) exp(-sqrt3 r / sigma)
+    * ``matern52`` (sigma): (1 + sqrt5 r / sigma + 5 r^2 / (3 sigma^2)) exp(-sqrt5 r / sigma)
+    * ``rational_quadratic`` (sigma, alpha=1): (1 + r^2 / (2 alpha sigma^2))^(-alpha)
+    """
+    if name == "linear":
+        return lambda a, b: (a * b).sum(-1)
+    if name == "scaled_linear":
+        s2 = params.get("scale", 1.0) ** 2
+        return lambda a, b: s2 * (a * b).sum(-1)
+    if name == "rbf":
+        sigma = params["sigma"]
+        return lambda a, b: _exp(-_sq_dist(a, b) / sigma)
+    if name == "polynomial":
+        degree, gamma, scale = params.get("degree", 3.0), params.get("gamma", 1.0), params.get("scale", 1.0)
+        return lambda a, b: scale * ((a * b).sum(-1) + gamma) ** degree
+    if name == "matern12":
+        sigma = params["sigma"]
+        return lambda a, b: _exp(-_dist(a, b) / sigma)
+    if name == "matern32":
+        c = math.sqrt(3.0) / params["sigma"]
+        return lambda a, b: (1.0 + c * _dist(a, b)) * _exp(-c * _dist(a, b))
+    if name == "matern52":
+        c = math.sqrt(5.0) / params["sigma"]
+        return lambda a, b: (1.0 + c * _dist(a, b) + (c * _dist(a, b)) ** 2 / 3.0) * _exp(-c * _dist(a, b))
+    if name == "rational_quadratic":
+        sigma, alpha = params["sigma"], params.get("alpha", 1.0)
+        return lambda a, b: (1.0 + _sq_dist(a, b) / (2.0 * alpha * sigma ** 2)) ** (-alpha)
+    raise ValueError(f"unknown static kernel {name!r}")
+
+
+def kernel_increments(x, y, kappa=None):
+    """Double increments of one pair of paths ``x`` (L1, d), ``y`` (L2, d):
+    ``(L1 - 1, L2 - 1)``. ``kappa=None`` is the linear kernel, computed
+    directly as <x_{s+1} - x_s, y_{t+1} - y_t>."""
+    if kappa is None:
+        dx = x[1:] - x[:-1]
+        dy = y[1:] - y[:-1]
+        return (dx[:, None, :] * dy[None, :, :]).sum(-1)
+    k = kappa(x[:, None, :], y[None, :, :])
+    return k[1:, 1:] - k[:-1, 1:] - k[1:, :-1] + k[:-1, :-1]
+
+
+def dyadic_orders(dyadic_order):
+    """``dyadic_order`` (an int or a pair) as a pair."""
+    if isinstance(dyadic_order, (tuple, list)):
+        l1, l2 = dyadic_order
+        return int(l1), int(l2)
+    return int(dyadic_order), int(dyadic_order)
+
+
+def pde_grid_length(length: int, order: int) -> int:
+    """Points of the refined grid along a path of ``length`` points."""
+    return (length - 1) * 2 ** order + 1
+
+
+def goursat_pde(delta, dyadic_order, return_grid=False):
+    """Solve the Goursat PDE for one double-increment matrix ``delta``
+    ``(n1, n2)`` (coarse cells) refined by ``dyadic_order``; return k at the
+    far corner, or the whole fine grid ``(n1 2^l1 + 1, n2 2^l2 + 1)``."""
+    l1, l2 = dyadic_orders(dyadic_order)
+    n1, n2 = int(delta.shape[0]), int(delta.shape[1])
+    m1, m2 = n1 * 2 ** l1, n2 * 2 ** l2
+    scale = 1.0 / 2 ** (l1 + l2)
+    one = _ones(delta, ())
+    k = [[one for _ in range(m2 + 1)] for _ in range(m1 + 1)]  # boundary k = 1
+    for i in range(m1):
+        for j in range(m2):
+            a = delta[i >> l1, j >> l2] * scale
+            k[i + 1][j + 1] = ((k[i + 1][j] + k[i][j + 1]) * (1.0 + a / 2.0 + a * a / 12.0)
+                               - k[i][j] * (1.0 - a * a / 12.0))
+    if not return_grid:
+        return k[m1][m2]
+    return _stack([_stack(row, 0) for row in k], 0)
+
+
+def _kernel_inputs(path1, path2, time_aug, lead_lag, end_time):
+    if not _is_torch(path1):
+        path1 = np.asarray(path1, dtype=np.float64)
+        path2 = np.asarray(path2, dtype=np.float64)
+    kw = dict(time_aug=time_aug, lead_lag=lead_lag, end_time=end_time)
+    return transform_path(path1, **kw), transform_path(path2, **kw)
+
+
+def sig_kernel(path1, path2, dyadic_order, *, kappa=None, time_aug=False, lead_lag=False,
+               end_time=1.0, return_grid=False):
+    """Reference signature kernels of paired batches ``(..., L1, d)`` and
+    ``(..., L2, d)`` (same batch shape): ``(...)``, or the fine PDE grids
+    ``(..., G1, G2)`` with ``return_grid``. ``kappa``: a static kernel as
+    from :func:`static_kernel_fn` (None: linear). The transforms are applied
+    to the paths first. NumPy float64, or torch (differentiable)."""
+    x, y = _kernel_inputs(path1, path2, time_aug, lead_lag, end_time)
+    batch_shape = tuple(x.shape[:-2])
+    assert tuple(y.shape[:-2]) == batch_shape, "paired batches must have one batch shape"
+
+    def one(a, b):
+        return goursat_pde(kernel_increments(a, b, kappa), dyadic_order, return_grid)
+
+    return map_batch(one, batch_shape, x, y)
+
+
+def sig_kernel_gram(path1, path2, dyadic_order, *, kappa=None, time_aug=False, lead_lag=False,
+                    end_time=1.0, return_grid=False):
+    """Reference Gram matrix ``batch_shape_1 + batch_shape_2`` (then the grid
+    axes with ``return_grid``): every path of one batch against every path of
+    the other, each pair solved on its own."""
+    x, y = _kernel_inputs(path1, path2, time_aug, lead_lag, end_time)
+    shape1, shape2 = tuple(x.shape[:-2]), tuple(y.shape[:-2])
+    rows = []
+    for i in np.ndindex(*shape1):
+        for j in np.ndindex(*shape2):
+            rows.append(goursat_pde(kernel_increments(x[i], y[j], kappa), dyadic_order, return_grid))
+    out = _stack(rows, 0)
+    return out.reshape(shape1 + shape2 + tuple(out.shape[1:]))
+
+
+def sig_kernel_normalized(path1, path2, dyadic_order, **kw):
+    """k(x, y) / sqrt(k(x, x) k(y, y)) for paired batches."""
+    kxy = sig_kernel(path1, path2, dyadic_order, **kw)
+    kxx = sig_kernel(path1, path1, dyadic_order, **kw)
+    kyy = sig_kernel(path2, path2, dyadic_order, **kw)
+    return kxy / (kxx * kyy) ** 0.5
+
+
+def truncated_sig_inner_product(path1, path2, degree: int, *, time_aug=False, lead_lag=False,
+                                end_time=1.0):
+    """sum_{k=0}^{degree} <S^k(x), S^k(y)> from the reference signatures
+    (paired batches): the linear signature kernel truncated at ``degree``,
+    which the PDE approaches as the dyadic order and the degree grow."""
+    kw = dict(time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=True)
+    return (sig(path1, degree, **kw) * sig(path2, degree, **kw)).sum(-1)
+
+
+def sig_kernel_backprop(derivs, path1, path2, dyadic_order, *, kappa=None, time_aug=False,
+                        lead_lag=False, end_time=1.0, return_grid=False, gram=False):
+    """Gradients (dF/dpath1, dF/dpath2) of F = sum(derivs * K) with K the
+    reference kernels (or grids, ``return_grid``; or the Gram matrix,
+    ``gram``), by torch autograd through :func:`goursat_pde` in float64."""
+    x = torch.tensor(np.asarray(path1, dtype=np.float64), requires_grad=True)
+    y = torch.tensor(np.asarray(path2, dtype=np.float64), requires_grad=True)
+    fn = sig_kernel_gram if gram else sig_kernel
+    k = fn(x, y, dyadic_order, kappa=kappa, time_aug=time_aug, lead_lag=lead_lag,
+           end_time=end_time, return_grid=return_grid)
+    w = torch.tensor(np.asarray(derivs, dtype=np.float64))
+    (k * w).sum().backward()
+    return x.grad.numpy(), y.grad.numpy()

@@ -26,6 +26,19 @@ from .algebra import (
 )
 from .coef import sig_coef, sig_coef_backprop
 from .kernel import sig_kernel, sig_kernel_backprop, sig_kernel_gram, sig_kernel_gram_backprop
+from .sig_metrics import expected_sig_score, sig_mmd, sig_score
+from .static_kernels import (
+    Context,
+    LinearKernel,
+    Matern12Kernel,
+    Matern32Kernel,
+    Matern52Kernel,
+    PolynomialKernel,
+    RationalQuadraticKernel,
+    RBFKernel,
+    ScaledLinearKernel,
+    StaticKernel,
+)
 from .logsig import (
     hall_basis,
     is_lyndon,
@@ -45,6 +58,19 @@ from .transform import transform_path, transform_path_backprop
 from .words import idx_to_word, word_to_idx, words, words_of_length
 
 __all__ = [
+    "Context",
+    "LinearKernel",
+    "Matern12Kernel",
+    "Matern32Kernel",
+    "Matern52Kernel",
+    "PolynomialKernel",
+    "RBFKernel",
+    "RationalQuadraticKernel",
+    "ScaledLinearKernel",
+    "StaticKernel",
+    "expected_sig_score",
+    "sig_mmd",
+    "sig_score",
     "CudaUnavailableError",
     "SigStream",
     "SigWindowStream",

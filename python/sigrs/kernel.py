@@ -116,7 +116,8 @@ class _Options:
     torch_kernel = False
 
     def kernel_input(self, a: np.ndarray) -> Any:
-        if self.torch_kernel:
+        # kernels written for pysiglib take only tensors (accepts_numpy False)
+        if self.torch_kernel or not getattr(self.static_kernel, "accepts_numpy", False):
             import torch
 
             return torch.from_numpy(np.ascontiguousarray(a))

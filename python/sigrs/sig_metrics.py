@@ -1,0 +1,256 @@
+"""Distances and scores between distributions of paths, from signature kernels (pysiglib's API).
+
+* :func:`sig_mmd`: the unbiased estimator of the squared maximum mean
+  discrepancy between two samples of paths.
+* :func:`sig_score`: the (generalised) signature kernel score of a sample
+  against each of one or more observed paths.
+* :func:`expected_sig_score`: that score averaged over a second sample.
+
+All three are built from :func:`sigrs.sig_kernel_gram`, so they take NumPy
+arrays or torch tensors and are differentiable through torch autograd. As
+in pysiglib, every leading axis of a sample is a batch axis: a sample
+``(*batch, length, dim)`` holds ``prod(batch)`` paths.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ._checks import as_array, check_tensor, is_torch, same_kind
+
+__all__ = ["sig_mmd", "sig_score", "expected_sig_score"]
+
+
+def _paths(a: Any, name: str, ref: Any = None, ref_name: str = "") -> Any:
+    """``a`` checked (NumPy or torch, float32/float64, at least 2-D) and, when
+    ``ref`` is given, of the same kind, dtype, device and dimension as ``ref``."""
+    if is_torch(a):
+        a = check_tensor(a, name, 2)
+    else:
+        if ref is not None and is_torch(ref):
+            same_kind(name, a, ref_name, ref)  # raises: a NumPy/list input beside a tensor
+        a = as_array(a, name, 2)
+    if ref is not None:
+        same_kind(name, a, ref_name, ref)
+        if a.shape[-1] != ref.shape[-1]:
+            raise ValueError(
+                f"{name} and {ref_name} must have the same dimension (last axis), got {a.shape[-1]} and {ref.shape[-1]}"
+            )
+    return a
+
+
+def _flat(a: Any) -> Any:
+    """``(*batch, L, d)`` as ``(prod(batch), L, d)`` (a 2-D path as a batch of one)."""
+    return a.reshape(-1, a.shape[-2], a.shape[-1])
+
+
+def _count(a: Any, name: str, function: str) -> int:
+    n = a.shape[0]
+    if n < 2:
+        raise ValueError(
+            f"{function} needs at least 2 paths in {name} (the estimator leaves out the pairs of a path with itself), "
+            f"got {n}"
+        )
+    return n
+
+
+def _check_lam(lam: Any) -> float:
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
+        raise TypeError(f"lam must be a real number, got {type(lam).__name__} {lam!r}")
+    lam = float(lam)
+    if not math.isfinite(lam):
+        raise ValueError(f"lam must be finite, got {lam}")
+    return lam
+
+
+def _check_order(order: Any) -> None:
+    if order is not None:
+        raise ValueError(
+            f"order is only used by method='polynomial', which sigrs does not implement; got order={order!r} "
+            "(use method='finite_difference' with dyadic_order)"
+        )
+
+
+def _off_diagonal_mean(gram: Any) -> Any:
+    """``sum_{i != j} G[i, j] / (n (n - 1))`` of a square Gram matrix (its diagonal has no effect,
+    also on gradients)."""
+    n = gram.shape[0]
+    if is_torch(gram):
+        import torch
+
+        return (torch.sum(gram) - torch.trace(gram)) / (n * (n - 1))
+    return (np.sum(gram) - np.trace(gram)) / (n * (n - 1))
+
+
+def sig_mmd(
+    sample1: Any,
+    sample2: Any,
+    *,
+    method: str = "finite_difference",
+    dyadic_order: Optional[Union[int, tuple]] = None,
+    order: Optional[int] = None,
+    static_kernel: Any = None,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    n_jobs: int = -1,
+    max_batch: int = -1,
+) -> Any:
+    """The squared signature-kernel MMD between two samples of paths (unbiased estimator).
+
+    With ``x_1..x_m`` from ``sample1``, ``y_1..y_n`` from ``sample2`` and ``k`` the signature kernel::
+
+        MMD^2 = 1/(m(m-1)) sum_{i != j} k(x_i, x_j) - 2/(mn) sum_{i,j} k(x_i, y_j)
+                + 1/(n(n-1)) sum_{i != j} k(y_i, y_j)
+
+    Args:
+        sample1: ``(*batch_1, length_1, dim)``, ``m = prod(batch_1) >= 2`` paths.
+        sample2: ``(*batch_2, length_2, dim)``, ``n = prod(batch_2) >= 2`` paths;
+            the same kind (NumPy/torch), dtype and ``dim`` as ``sample1``.
+        method: ``"finite_difference"`` (the only solver sigrs has).
+        dyadic_order: required; as in :func:`sigrs.sig_kernel`.
+        order: must be None (pysiglib's polynomial solver only).
+        static_kernel, time_aug, lead_lag, end_time, n_jobs: as in :func:`sigrs.sig_kernel`
+            (``n_jobs`` defaults to -1, all cores, as everywhere in sigrs; pysiglib defaults to 1).
+        max_batch: as in :func:`sigrs.sig_kernel_gram`.
+
+    Returns:
+        A 0-d array or tensor (may be slightly negative: the estimator is unbiased,
+        not non-negative); differentiable in both samples for torch.
+
+    Example::
+
+        >>> x, y = np.random.rand(20, 50, 3), np.random.rand(15, 50, 3)
+        >>> sigrs.sig_mmd(x, y, dyadic_order=1).shape
+        ()
+    """
+    _check_order(order)
+    sample1 = _paths(sample1, "sample1")
+    sample2 = _paths(sample2, "sample2", sample1, "sample1")
+    x, y = _flat(sample1), _flat(sample2)
+    _count(x, "sample1", "sig_mmd")
+    _count(y, "sample2", "sig_mmd")
+    from .kernel import sig_kernel_gram
+
+    kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
+              end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
+    xx = sig_kernel_gram(x, x, **kw)  # one object twice: only the upper triangle is solved
+    xy = sig_kernel_gram(x, y, **kw)
+    yy = sig_kernel_gram(y, y, **kw)
+    res = _off_diagonal_mean(xx) - 2.0 * xy.mean() + _off_diagonal_mean(yy)
+    return res if is_torch(res) else np.asarray(res)
+
+
+def sig_score(
+    sample: Any,
+    y: Any,
+    *,
+    method: str = "finite_difference",
+    dyadic_order: Optional[Union[int, tuple]] = None,
+    order: Optional[int] = None,
+    lam: float = 1.0,
+    static_kernel: Any = None,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    n_jobs: int = -1,
+    max_batch: int = -1,
+) -> Any:
+    """The (generalised) signature kernel score of a sample against each path ``y`` (unbiased estimator).
+
+    With ``x_1..x_m`` from ``sample`` and ``k`` the signature kernel, for each ``y``::
+
+        score(y) = lam/(m(m-1)) sum_{i != j} k(x_i, x_j) - 2/m sum_i k(x_i, y)
+
+    (with ``lam = 1``, a proper scoring rule: lower is better).
+
+    Args:
+        sample: ``(*batch, length_1, dim)``, ``m = prod(batch) >= 2`` paths.
+        y: ``(length_2, dim)`` (one path) or ``(*batch_y, length_2, dim)``; scored
+            independently of each other. The same kind, dtype and ``dim`` as ``sample``.
+        lam: the weight ``lam`` of the sample's self-similarity term (default 1.0).
+        method, dyadic_order, order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch:
+            as in :func:`sig_mmd`.
+
+    Returns:
+        ``batch_y`` scores, or shape ``(1,)`` for a single 2-D ``y`` (as pysiglib);
+        differentiable in ``sample`` and ``y`` for torch.
+
+    Example::
+
+        >>> sample, y = np.random.rand(20, 50, 3), np.random.rand(4, 50, 3)
+        >>> sigrs.sig_score(sample, y, dyadic_order=1).shape
+        (4,)
+    """
+    return _score(sample, y, ("sample", "y", "sig_score"), dyadic_order, lam, static_kernel, time_aug, lead_lag,
+                  end_time, n_jobs, max_batch, method, order)
+
+
+def _score(sample, y, names, dyadic_order, lam, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch,
+           method, order):
+    """:func:`sig_score`, with the argument and function names its errors use."""
+    sample_name, y_name, function = names
+    _check_order(order)
+    lam = _check_lam(lam)
+    sample = _paths(sample, sample_name)
+    y = _paths(y, y_name, sample, sample_name)
+    batch_y = tuple(y.shape[:-2])
+    x, y = _flat(sample), _flat(y)
+    m = _count(x, sample_name, function)
+    from .kernel import sig_kernel_gram
+
+    kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
+              end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
+    xx = sig_kernel_gram(x, x, **kw)  # one object twice: only the upper triangle is solved
+    xy = sig_kernel_gram(x, y, **kw)  # (m, n_y)
+    res = lam * _off_diagonal_mean(xx) - xy.sum(0) * (2.0 / m)
+    if batch_y:
+        res = res.reshape(batch_y)
+    return res
+
+
+def expected_sig_score(
+    sample1: Any,
+    sample2: Any,
+    *,
+    method: str = "finite_difference",
+    dyadic_order: Optional[Union[int, tuple]] = None,
+    order: Optional[int] = None,
+    lam: float = 1.0,
+    static_kernel: Any = None,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    n_jobs: int = -1,
+    max_batch: int = -1,
+) -> Any:
+    """The signature kernel score of ``sample1`` averaged over the paths of ``sample2``.
+
+    With ``x_1..x_m`` from ``sample1`` and ``y_1..y_n`` from ``sample2``::
+
+        lam/(m(m-1)) sum_{i != j} k(x_i, x_j) - 2/(mn) sum_{i,j} k(x_i, y_j)
+
+    the mean of :func:`sig_score` ``(sample1, y_j)`` over ``j``.
+
+    Args:
+        sample1: ``(*batch_1, length_1, dim)``, ``m >= 2`` paths.
+        sample2: ``(*batch_2, length_2, dim)``, ``n >= 1`` paths.
+        lam, method, dyadic_order, order, static_kernel, time_aug, lead_lag, end_time, n_jobs,
+            max_batch: as in :func:`sig_score`.
+
+    Returns:
+        Shape ``(1,)``; differentiable in both samples for torch.
+
+    Example::
+
+        >>> x, y = np.random.rand(20, 50, 3), np.random.rand(15, 50, 3)
+        >>> sigrs.expected_sig_score(x, y, dyadic_order=1).shape
+        (1,)
+    """
+    res = _score(sample1, sample2, ("sample1", "sample2", "expected_sig_score"), dyadic_order, lam, static_kernel,
+                 time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
+    return res.mean().reshape(1)
