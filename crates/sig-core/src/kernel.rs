@@ -476,12 +476,13 @@ fn check_increments<T: Float>(inc: &Increments<'_, T>, shape: &KernelShape) -> R
 ///
 /// ```
 /// use sig_core::kernel::{sig_kernel, DyadicOrder, Increments, KernelOut, KernelShape};
-/// // One cell with <dx, dy> = 1: the scheme gives 2 * 13/12 - 11/12 = 1.25 at order 0.
+/// // One cell with <dx, dy> = a = 1 at order 0: (1 + 1)(1 + a/2 + a^2/12) - (1 - a^2/12)
+/// // = 1 + a + a^2/4 = 2.25 (the exact kernel of two straight lines is e^a = 2.718...).
 /// let delta = [1.0_f64];
 /// let shape = KernelShape { batch: 1, length1: 2, length2: 2, order: DyadicOrder { first: 0, second: 0 } };
 /// let mut out = [0.0];
 /// sig_kernel(&Increments::Given(&delta), shape, 1, KernelOut::Values(&mut out)).unwrap();
-/// assert!((out[0] - 1.25).abs() < 1e-15);
+/// assert!((out[0] - 2.25).abs() < 1e-15);
 /// ```
 pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs: i64, out: KernelOut<'_, T>) -> Result<()> {
     shape.order.validate()?;
