@@ -337,8 +337,9 @@ class _IncrementKernel(StaticKernel):
 
     accepts_numpy = True
 
-    def _factor(self) -> float:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _factor(self) -> float:
+        """The factor ``c``."""
 
     @property
     def linear_scale(self) -> Optional[float]:  # type: ignore[override]
@@ -444,11 +445,13 @@ class _PointKernel(StaticKernel):
         ctx.saved_for_y = ()
         return _double_diff(self._values(ctx, x, y, _inplace(x, y)))
 
-    def _values(self, ctx: Context, x: Any, y: Any, inplace: bool) -> Any:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _values(self, ctx: Context, x: Any, y: Any, inplace: bool) -> Any:
+        """``kappa(x_s, y_t)`` for all pairs of points, saving what ``_chain`` needs on ``ctx``."""
 
-    def _chain(self, w: Any, inplace: bool, *saved: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _chain(self, w: Any, inplace: bool, *saved: Any) -> Any:
+        """The per-pair gradient weights: ``w`` times the kernel's derivative factor, from what ``_values`` saved."""
 
     def _weights(self, ctx: Context, derivs: Any) -> tuple:
         """``(x, y, w)``; ``w`` is computed once for ``grad_x`` and ``grad_y`` with the same ``derivs``."""

@@ -55,7 +55,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use crate::error::Result;
-use crate::lyndon::lyndon_words;
+use crate::lyndon::{lyndon_words, SparseExpansions};
 use crate::tensor::TensorShape;
 use crate::Float;
 
@@ -275,11 +275,8 @@ fn lu_in_place(a: &mut [f64], s: usize) -> Vec<usize> {
 pub struct HallBasis {
     shape: TensorShape,
     trees: Vec<HallTree>,
-    /// The full expansion of each `P_h`: `(exp_idx[p], exp_coef[p])` for
-    /// `p in exp_ptr[h]..exp_ptr[h+1]`, flat tensor indices increasing.
-    exp_ptr: Vec<usize>,
-    exp_idx: Vec<usize>,
-    exp_coef: Vec<f64>,
+    /// The full expansion of each `P_h`.
+    expansions: SparseExpansions,
     /// The solve, as positions `p` grouped in blocks `blk_ptr[b]..blk_ptr[b+1]`
     /// in solve order (level by level): position `p` pairs the unknown
     /// `c[piv_col[p]]` with the equation of the Lyndon word at flat index
@@ -353,17 +350,13 @@ impl HallBasis {
             expansions.push(terms);
         }
 
-        let mut exp_ptr = Vec::with_capacity(n + 1);
-        let mut exp_idx = Vec::new();
-        let mut exp_coef = Vec::new();
-        exp_ptr.push(0);
+        let mut sparse = SparseExpansions::new();
         for (h, terms) in expansions.iter().enumerate() {
             let base = offset(lengths[h]);
             for &(local, c) in terms {
-                exp_idx.push(base + local);
-                exp_coef.push(c as f64);
+                sparse.push_term(base + local, c as f64);
             }
-            exp_ptr.push(exp_idx.len());
+            sparse.end_element();
         }
 
         // The pivot rows: the Lyndon words of each length (level-local).
@@ -375,9 +368,7 @@ impl HallBasis {
         let mut basis = HallBasis {
             shape,
             trees,
-            exp_ptr,
-            exp_idx,
-            exp_coef,
+            expansions: sparse,
             blk_ptr: vec![0],
             piv_col: Vec::with_capacity(n),
             piv_row: Vec::with_capacity(n),
@@ -616,12 +607,7 @@ impl HallBasis {
     pub fn expanded_from_coords<T: Float>(&self, coords: &[T], expanded: &mut [T]) {
         self.check("coords", coords.len(), self.len());
         self.check("expanded", expanded.len(), self.shape.len());
-        expanded.fill(T::zero());
-        for (h, &c) in coords.iter().enumerate() {
-            for p in self.exp_ptr[h]..self.exp_ptr[h + 1] {
-                expanded[self.exp_idx[p]] += coef::<T>(self.exp_coef[p]) * c;
-            }
-        }
+        self.expansions.expand(coords, expanded);
     }
 
     /// The transpose of [`expanded_from_coords`](Self::expanded_from_coords):
@@ -630,13 +616,7 @@ impl HallBasis {
     pub fn expanded_from_coords_backward<T: Float>(&self, g_expanded: &[T], g_coords: &mut [T]) {
         self.check("g_expanded", g_expanded.len(), self.shape.len());
         self.check("g_coords", g_coords.len(), self.len());
-        for (h, g) in g_coords.iter_mut().enumerate() {
-            let mut acc = T::zero();
-            for p in self.exp_ptr[h]..self.exp_ptr[h + 1] {
-                acc += coef::<T>(self.exp_coef[p]) * g_expanded[self.exp_idx[p]];
-            }
-            *g = acc;
-        }
+        self.expansions.expand_backward(g_expanded, g_coords);
     }
 }
 

@@ -135,6 +135,56 @@ fn coef<T: Float>(c: f64) -> T {
     T::from_f64(c).unwrap_or_else(T::nan)
 }
 
+/// The expansions of a list of Lie basis elements (Lyndon or Hall) as
+/// sparse tensors: element `e` is `sum coef[p] * word idx[p]` over
+/// `p in ptr[e]..ptr[e + 1]`, flat tensor indices in increasing order.
+/// Shared by [`LyndonBasis`] and [`crate::hall::HallBasis`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SparseExpansions {
+    ptr: Vec<usize>,
+    idx: Vec<usize>,
+    coef: Vec<f64>,
+}
+
+impl SparseExpansions {
+    pub(crate) fn new() -> Self {
+        SparseExpansions { ptr: vec![0], idx: Vec::new(), coef: Vec::new() }
+    }
+
+    /// Adds a term to the element being built.
+    pub(crate) fn push_term(&mut self, flat_index: usize, c: f64) {
+        self.idx.push(flat_index);
+        self.coef.push(c);
+    }
+
+    /// Closes the element being built.
+    pub(crate) fn end_element(&mut self) {
+        self.ptr.push(self.idx.len());
+    }
+
+    /// The terms `(flat index, coefficient)` of element `e`.
+    pub(crate) fn terms(&self, e: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        (self.ptr[e]..self.ptr[e + 1]).map(move |p| (self.idx[p], self.coef[p]))
+    }
+
+    /// `expanded = sum_e coords[e] P_e` (every entry written).
+    pub(crate) fn expand<T: Float>(&self, coords: &[T], expanded: &mut [T]) {
+        expanded.fill(T::zero());
+        for (e, &c) in coords.iter().enumerate() {
+            for (i, k) in self.terms(e) {
+                expanded[i] += coef::<T>(k) * c;
+            }
+        }
+    }
+
+    /// The transpose of [`expand`](Self::expand): `g_coords[e] = <P_e, g_expanded>`.
+    pub(crate) fn expand_backward<T: Float>(&self, g_expanded: &[T], g_coords: &mut [T]) {
+        for (e, g) in g_coords.iter_mut().enumerate() {
+            *g = self.terms(e).fold(T::zero(), |acc, (i, k)| acc + coef::<T>(k) * g_expanded[i]);
+        }
+    }
+}
+
 /// The Lyndon words of one `(dim, degree)` and everything needed to move a
 /// Lie element between its expanded form (a full truncated tensor of
 /// `TensorShape::new(dim, degree)`, level 0 first) and its coordinates in
@@ -152,12 +202,8 @@ pub struct LyndonBasis {
     tri_ptr: Vec<usize>,
     tri_col: Vec<usize>,
     tri_coef: Vec<f64>,
-    /// The full expansion of each `P_w` over all words of its length:
-    /// `(exp_idx[p], exp_coef[p])` for `p in exp_ptr[w]..exp_ptr[w+1]`, flat
-    /// tensor indices in increasing order.
-    exp_ptr: Vec<usize>,
-    exp_idx: Vec<usize>,
-    exp_coef: Vec<f64>,
+    /// The full expansion of each `P_w` over all words of its length.
+    expansions: SparseExpansions,
 }
 
 impl LyndonBasis {
@@ -224,16 +270,12 @@ impl LyndonBasis {
 
         // A's strictly lower part by rows, and the flattened expansions.
         let mut rows: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
-        let mut exp_ptr = Vec::with_capacity(n + 1);
-        let mut exp_idx = Vec::new();
-        let mut exp_coef = Vec::new();
-        exp_ptr.push(0);
+        let mut sparse = SparseExpansions::new();
         for (j, (w, terms)) in words.iter().zip(&expansions).enumerate() {
             let base = offset(w.len());
             for &(local, c) in terms {
                 let flat = base + local;
-                exp_idx.push(flat);
-                exp_coef.push(c as f64);
+                sparse.push_term(flat, c as f64);
                 if let Some(&i) = id_of.get(&flat) {
                     // Unitriangularity (tested): P_w[w] = 1, and the other
                     // Lyndon words in P_w come after w.
@@ -243,7 +285,7 @@ impl LyndonBasis {
                     }
                 }
             }
-            exp_ptr.push(exp_idx.len());
+            sparse.end_element();
         }
         let mut tri_ptr = Vec::with_capacity(n + 1);
         let mut tri_col = Vec::new();
@@ -258,7 +300,7 @@ impl LyndonBasis {
             tri_ptr.push(tri_col.len());
         }
 
-        LyndonBasis { shape, words, word_indices, tri_ptr, tri_col, tri_coef, exp_ptr, exp_idx, exp_coef }
+        LyndonBasis { shape, words, word_indices, tri_ptr, tri_col, tri_coef, expansions: sparse }
     }
 
     /// The shape of the expanded tensors this basis reads and writes.
@@ -351,12 +393,7 @@ impl LyndonBasis {
     pub fn expanded_from_coords<T: Float>(&self, coords: &[T], expanded: &mut [T]) {
         self.check("coords", coords.len(), self.len());
         self.check("expanded", expanded.len(), self.shape.len());
-        expanded.fill(T::zero());
-        for (w, &c) in coords.iter().enumerate() {
-            for p in self.exp_ptr[w]..self.exp_ptr[w + 1] {
-                expanded[self.exp_idx[p]] += coef::<T>(self.exp_coef[p]) * c;
-            }
-        }
+        self.expansions.expand(coords, expanded);
     }
 
     /// The transpose of [`expanded_from_coords`](Self::expanded_from_coords):
@@ -365,13 +402,7 @@ impl LyndonBasis {
     pub fn expanded_from_coords_backward<T: Float>(&self, g_expanded: &[T], g_coords: &mut [T]) {
         self.check("g_expanded", g_expanded.len(), self.shape.len());
         self.check("g_coords", g_coords.len(), self.len());
-        for (w, g) in g_coords.iter_mut().enumerate() {
-            let mut acc = T::zero();
-            for p in self.exp_ptr[w]..self.exp_ptr[w + 1] {
-                acc += coef::<T>(self.exp_coef[p]) * g_expanded[self.exp_idx[p]];
-            }
-            *g = acc;
-        }
+        self.expansions.expand_backward(g_expanded, g_coords);
     }
 }
 
@@ -498,14 +529,13 @@ mod tests {
         for (d, n) in SHAPES.into_iter().chain([(2, 10), (4, 6)]) {
             let basis = LyndonBasis::new(d, n).unwrap();
             for (j, w) in basis.words().iter().enumerate() {
-                let terms = basis.exp_ptr[j]..basis.exp_ptr[j + 1];
                 let level = basis.shape().level(w.len());
                 // P_w[w] = 1, and every word in P_w is >= w and of w's length.
-                let at_w: Vec<f64> = terms.clone().filter(|&p| basis.exp_idx[p] == basis.word_indices[j]).map(|p| basis.exp_coef[p]).collect();
+                let at_w: Vec<f64> = basis.expansions.terms(j).filter(|&(i, _)| i == basis.word_indices[j]).map(|(_, c)| c).collect();
                 assert_eq!(at_w, vec![1.0], "d={d} n={n} w={w:?}");
-                for p in terms {
-                    assert!(level.contains(&basis.exp_idx[p]) && basis.exp_idx[p] >= basis.word_indices[j], "d={d} n={n} w={w:?}");
-                    assert!(basis.exp_coef[p] != 0.0);
+                for (i, c) in basis.expansions.terms(j) {
+                    assert!(level.contains(&i) && i >= basis.word_indices[j], "d={d} n={n} w={w:?}");
+                    assert!(c != 0.0);
                 }
             }
             for i in 0..basis.len() {
