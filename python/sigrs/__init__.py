@@ -10,7 +10,7 @@ Torch tensors work the same way and are differentiable through autograd.
 """
 
 from ._native import CudaUnavailableError, SigrsError, __version__
-from ._device import cuda_available, cuda_status
+from ._device import cuda_available, cuda_status, nvrtc_version, show_config
 from .algebra import (
     extract_sig_coef,
     extract_sig_level,
@@ -78,6 +78,8 @@ __all__ = [
     "__version__",
     "cuda_available",
     "cuda_status",
+    "nvrtc_version",
+    "show_config",
     "extract_sig_coef",
     "extract_sig_level",
     "hall_basis",

@@ -48,6 +48,16 @@ pub mod transform;
 pub mod words;
 
 pub use batch::resolve_n_jobs;
+
+/// The instruction set the hot loops run with on this CPU: `"avx2+fma"`
+/// (chosen at run time) or `"baseline"`.
+pub fn simd_level() -> &'static str {
+    if simd::has_fma() {
+        "avx2+fma"
+    } else {
+        "baseline"
+    }
+}
 pub use error::{Result, SigError};
 pub use signature::{sig, sig_backprop, sig_backprop_with, sig_with, PathShape, SigOptions};
 pub use tensor::{sig_length, TensorShape};

@@ -1,15 +1,38 @@
 //! `sig_cuda`: the GPU backend of sigrs.
 //!
-//! Kernels will live in `kernels/*.cu`, bundled with `include_str!` and
-//! compiled by NVRTC at first use. The CUDA driver is loaded dynamically,
-//! so this crate builds and runs on machines without CUDA: [`probe`] says
-//! whether a usable driver is present and, if not, why.
+//! Kernels live in `kernels/*.cu`, bundled with `include_str!` ([`KERNELS`])
+//! and compiled by NVRTC ([`nvrtc`]). The CUDA driver and NVRTC are loaded
+//! dynamically, so this crate builds and runs on machines without CUDA:
+//! [`probe`] says whether a usable driver is present and, if not, why, and
+//! [`compile_all`] compiles every bundled kernel wherever NVRTC loads, GPU
+//! or not.
 //!
-//! This release has no kernels yet; [`probe`] is what the Python package
-//! uses to report `cuda_available()` and to explain why a CUDA tensor is
-//! refused.
+//! Launching is not wired up yet (the Python package refuses CUDA tensors
+//! with the reason); the kernels are compiled and checked by CI.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
+
+pub mod nvrtc;
+
+/// The bundled CUDA sources: `(file name, source)`.
+pub const KERNELS: &[(&str, &str)] = &[("transform.cu", include_str!("../kernels/transform.cu"))];
+
+/// NVRTC options for every kernel: compute_75 (Turing) is the oldest
+/// virtual architecture CUDA 13's NVRTC accepts, and CUDA 11 and 12 accept
+/// it too; the driver JIT-compiles the PTX for the actual GPU.
+pub const COMPILE_OPTIONS: &[&str] = &["--gpu-architecture=compute_75", "--std=c++14"];
+
+/// The outcome of compiling one bundled source: its file name, and the
+/// size of its PTX or the error.
+pub type CompileOutcome = (&'static str, Result<usize, CudaError>);
+
+/// Compiles every bundled kernel to PTX with the NVRTC found in `dirs` or
+/// on the system path.
+pub fn compile_all(dirs: &[PathBuf]) -> Result<Vec<CompileOutcome>, CudaError> {
+    let compiler = nvrtc::load(dirs)?;
+    Ok(KERNELS.iter().map(|&(name, source)| (name, compiler.compile(name, source, COMPILE_OPTIONS).map(|ptx| ptx.len()))).collect())
+}
 
 /// Why the GPU backend cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +40,9 @@ pub enum CudaError {
     /// No CUDA driver library could be loaded, or it failed to initialise.
     #[error("CUDA is unavailable: {0}")]
     Unavailable(String),
+    /// NVRTC rejected a bundled kernel; `log` is its compiler log.
+    #[error("NVRTC could not compile {kernel}:\n{log}")]
+    Compile { kernel: String, log: String },
 }
 
 /// What [`probe`] found.

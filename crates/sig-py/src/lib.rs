@@ -566,6 +566,64 @@ fn cuda_status() -> (bool, String) {
     }
 }
 
+fn nvrtc_error(e: sig_cuda::CudaError) -> PyErr {
+    match e {
+        sig_cuda::CudaError::Unavailable(_) => CudaUnavailableError::new_err(e.to_string()),
+        sig_cuda::CudaError::Compile { .. } => SigrsError::new_err(e.to_string()),
+    }
+}
+
+fn search_dirs(dirs: Vec<String>) -> Vec<std::path::PathBuf> {
+    dirs.into_iter().map(std::path::PathBuf::from).collect()
+}
+
+/// `(major, minor, path)` of the NVRTC found in `dirs` or on the system path.
+#[pyfunction]
+fn nvrtc_version(py: Python<'_>, dirs: Vec<String>) -> PyResult<(i32, i32, String)> {
+    py.detach(|| {
+        let n = sig_cuda::nvrtc::load(&search_dirs(dirs))?;
+        let (major, minor) = n.version()?;
+        Ok((major, minor, n.path.clone()))
+    })
+    .map_err(nvrtc_error)
+}
+
+/// Compiles every bundled kernel: `[(file name, PTX bytes or None, error message)]`.
+#[pyfunction]
+fn nvrtc_compile_all(py: Python<'_>, dirs: Vec<String>) -> PyResult<Vec<(String, Option<usize>, String)>> {
+    let results = py.detach(|| sig_cuda::compile_all(&search_dirs(dirs))).map_err(nvrtc_error)?;
+    Ok(results
+        .into_iter()
+        .map(|(name, r)| match r {
+            Ok(size) => (name.to_owned(), Some(size), String::new()),
+            Err(e) => (name.to_owned(), None, e.to_string()),
+        })
+        .collect())
+}
+
+/// Compiles `source` with the bundled kernels' options; returns the PTX
+/// or raises `SigrsError` carrying NVRTC's log.
+#[pyfunction]
+fn nvrtc_compile(py: Python<'_>, dirs: Vec<String>, name: String, source: String) -> PyResult<String> {
+    py.detach(|| {
+        let n = sig_cuda::nvrtc::load(&search_dirs(dirs))?;
+        n.compile(&name, &source, sig_cuda::COMPILE_OPTIONS)
+    })
+    .map_err(nvrtc_error)
+}
+
+/// The bundled CUDA sources: `[(file name, source)]`.
+#[pyfunction]
+fn cuda_kernel_sources() -> Vec<(&'static str, &'static str)> {
+    sig_cuda::KERNELS.to_vec()
+}
+
+/// The instruction set the CPU kernels run with here.
+#[pyfunction]
+fn simd_level() -> &'static str {
+    sig_core::simd_level()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -627,5 +685,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(idx_to_word, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_n_jobs, m)?)?;
     m.add_function(wrap_pyfunction!(cuda_status, m)?)?;
+    m.add_function(wrap_pyfunction!(nvrtc_version, m)?)?;
+    m.add_function(wrap_pyfunction!(nvrtc_compile_all, m)?)?;
+    m.add_function(wrap_pyfunction!(nvrtc_compile, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_kernel_sources, m)?)?;
     Ok(())
 }
