@@ -397,16 +397,9 @@ fn antipode_batch<T: Float>(x: &[T], dim: usize, degree: usize, scalar_term: boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::random;
     use crate::tensor::{tensor_exp, tensor_mul};
 
-    fn random(n: usize, seed: &mut u64) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
 
     /// exp of a random vector: a group-like element.
     fn group_like(shape: &TensorShape, seed: &mut u64) -> Vec<f64> {

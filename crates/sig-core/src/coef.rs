@@ -460,25 +460,17 @@ pub fn sig_coef_backprop<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::random;
     use crate::words::word_to_idx;
     use crate::{sig, sig_length};
 
-    fn random_paths(n: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
 
     /// Every word up to the degree, against the full signature, with each
     /// transform and more paths than one lane group.
     #[test]
     fn coefficients_match_the_signature() {
         let (batch, length, dim, degree) = (6, 9, 2, 4);
-        let paths = random_paths(batch * length * dim, 3);
+        let paths = random(batch * length * dim, &mut 3);
         let shape = PathShape::new(batch, length, dim);
         for (time_aug, lead_lag) in [(false, false), (true, false), (false, true), (true, true)] {
             let transform = PathTransform { time_aug, lead_lag, end_time: 2.0 };
@@ -500,7 +492,7 @@ mod tests {
 
     #[test]
     fn prefixes_and_the_empty_word() {
-        let paths = random_paths(2 * 5 * 3, 5);
+        let paths = random(2 * 5 * 3, &mut 5);
         let shape = PathShape::new(2, 5, 3);
         let words = WordList::new(&[vec![2, 0, 1], vec![], vec![1]], 3).unwrap();
         let mut out = vec![0.0; 2 * 5];
@@ -522,12 +514,12 @@ mod tests {
     #[test]
     fn backprop_matches_finite_differences() {
         let (batch, length, dim) = (5, 6, 2);
-        let mut paths = random_paths(batch * length * dim, 11);
+        let mut paths = random(batch * length * dim, &mut 11);
         let shape = PathShape::new(batch, length, dim);
         let transform = PathTransform { time_aug: true, lead_lag: true, end_time: 1.5 };
         let words = WordList::new(&[vec![0, 3, 1], vec![4, 4], vec![], vec![2, 1, 0, 3]], 5).unwrap();
         let n = words.coef_len(true);
-        let weights = random_paths(batch * n, 17);
+        let weights = random(batch * n, &mut 17);
         let loss = |p: &[f64]| {
             let mut out = vec![0.0; batch * n];
             sig_coef(p, shape, transform, &words, true, 1, &mut out).unwrap();

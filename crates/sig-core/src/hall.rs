@@ -52,10 +52,10 @@
 //! caches one per `(dim, degree)` for the whole process, built on first use.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::Arc;
 
 use crate::error::Result;
-use crate::lyndon::{lyndon_words, SparseExpansions};
+use crate::lyndon::{lyndon_words, BasisCache, SparseExpansions};
 use crate::tensor::TensorShape;
 use crate::Float;
 
@@ -620,54 +620,22 @@ impl HallBasis {
     }
 }
 
-type Slot = Arc<OnceLock<Arc<HallBasis>>>;
-
 /// The [`HallBasis`] of `(dim, degree)`, built on first use and shared by
-/// the whole process afterwards. Safe to call from many threads: each basis
-/// is built once, and threads asking for it meanwhile wait for it.
+/// the whole process afterwards; safe to call from many threads.
 pub fn hall_basis(dim: usize, degree: usize) -> Result<Arc<HallBasis>> {
-    static CACHE: OnceLock<RwLock<HashMap<(usize, usize), Slot>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (dim, degree);
-    let found = cache.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
-    let slot = match found {
-        Some(slot) => slot,
-        None => {
-            // Validate before making a slot, so bad arguments are not cached.
-            TensorShape::new(dim, degree)?;
-            cache.write().unwrap_or_else(PoisonError::into_inner).entry(key).or_default().clone()
-        }
-    };
-    Ok(slot
-        .get_or_init(|| Arc::new(HallBasis::build(TensorShape::new(dim, degree).expect("validated before the slot was made"))))
-        .clone())
+    static CACHE: BasisCache<HallBasis> = BasisCache::new();
+    CACHE.get(dim, degree, HallBasis::build)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{close, dot, random};
     use crate::lyndon::{log_sig_length, LyndonBasis};
     use crate::tensor::{tensor_exp, tensor_mul};
 
-    fn random(n: usize, seed: &mut u64) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
 
-    fn dot(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| x * y).sum()
-    }
 
-    fn close(a: &[f64], b: &[f64], tol: f64) {
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() < tol * (1.0 + y.abs()), "entry {i}: {x} vs {y}");
-        }
-    }
 
     const SHAPES: [(usize, usize); 10] = [(1, 5), (2, 1), (2, 4), (2, 7), (3, 4), (4, 3), (5, 3), (3, 5), (6, 2), (2, 10)];
 

@@ -678,24 +678,16 @@ pub fn sig_kernel_backprop<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::random;
     use crate::{sig, sig_length};
 
-    fn random(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
 
     /// At a high dyadic order the PDE approaches the inner product of the
     /// (here exactly truncatable: small paths) signatures.
     #[test]
     fn approaches_the_signature_inner_product() {
         let (l1, l2, d) = (4, 3, 2);
-        let (x, y) = (random(l1 * d, 1), random(l2 * d, 2));
+        let (x, y) = (random(l1 * d, &mut 1), random(l2 * d, &mut 2));
         let n = sig_length(d, 12, true).unwrap();
         let (mut sx, mut sy) = (vec![0.0; n], vec![0.0; n]);
         sig(&x, PathShape::new(1, l1, d), 12, PathTransform::NONE, true, 1, &mut sx).unwrap();
@@ -712,7 +704,7 @@ mod tests {
     #[test]
     fn grids_values_and_increments_agree() {
         let (b, l1, l2, d) = (6, 5, 4, 3);
-        let (x, y) = (random(b * l1 * d, 3), random(b * l2 * d, 4));
+        let (x, y) = (random(b * l1 * d, &mut 3), random(b * l2 * d, &mut 4));
         let transform = PathTransform { time_aug: true, lead_lag: true, end_time: 1.5 };
         let (t1, t2) = (transform.out_length(l1), transform.out_length(l2));
         let order = DyadicOrder { first: 1, second: 2 };
@@ -750,11 +742,11 @@ mod tests {
     #[test]
     fn backprop_matches_finite_differences() {
         let (b, l1, l2, d) = (5, 4, 5, 2);
-        let (mut x, mut y) = (random(b * l1 * d, 5), random(b * l2 * d, 6));
+        let (mut x, mut y) = (random(b * l1 * d, &mut 5), random(b * l2 * d, &mut 6));
         let transform = PathTransform { time_aug: true, lead_lag: false, end_time: 1.0 };
         let order = DyadicOrder { first: 1, second: 0 };
         let shape = KernelShape { batch: b, length1: l1, length2: l2, order };
-        let w = random(b, 7);
+        let w = random(b, &mut 7);
         let loss = |x: &[f64], y: &[f64]| {
             let inc = Increments::Linear { paths1: x, paths2: y, shape1: PathShape::new(b, l1, d), shape2: PathShape::new(b, l2, d), transform, scale: 1.0 };
             let mut k = vec![0.0; b];

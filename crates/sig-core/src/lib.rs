@@ -107,3 +107,29 @@ pub(crate) fn recip<T: Float>(k: usize) -> T {
 pub(crate) fn from_usize<T: Float>(n: usize) -> T {
     T::from_usize(n).unwrap_or_else(T::nan)
 }
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// `n` numbers in [-0.5, 0.5) from a 64-bit LCG, advancing `seed`.
+    pub(crate) fn random(n: usize, seed: &mut u64) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    /// Entrywise `|a - b| < tol (1 + |b|)`.
+    pub(crate) fn close(a: &[f64], b: &[f64], tol: f64) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() < tol * (1.0 + y.abs()), "entry {i}: {x} vs {y}");
+        }
+    }
+}

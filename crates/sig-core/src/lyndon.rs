@@ -406,54 +406,59 @@ impl LyndonBasis {
     }
 }
 
-type Slot = Arc<OnceLock<Arc<LyndonBasis>>>;
+/// One process-wide cache of bases per `(dim, degree)`, each built on first
+/// use. Safe to call from many threads: each basis is built once, and
+/// threads asking for it meanwhile wait for it. Shared by the Lyndon and
+/// Hall bases.
+pub(crate) struct BasisCache<B> {
+    slots: OnceLock<RwLock<Slots<B>>>,
+}
+
+/// The cache's map from `(dim, degree)` to its entry.
+type Slots<B> = HashMap<(usize, usize), Slot<B>>;
+
+/// One cache entry: filled once, by the first thread that asks.
+type Slot<B> = Arc<OnceLock<Arc<B>>>;
+
+impl<B> BasisCache<B> {
+    pub(crate) const fn new() -> Self {
+        BasisCache { slots: OnceLock::new() }
+    }
+
+    pub(crate) fn get(&self, dim: usize, degree: usize, build: impl FnOnce(TensorShape) -> B) -> Result<Arc<B>> {
+        let cache = self.slots.get_or_init(Default::default);
+        let key = (dim, degree);
+        let found = cache.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let slot = match found {
+            Some(slot) => slot,
+            None => {
+                // Validate before making a slot, so bad arguments are not cached.
+                TensorShape::new(dim, degree)?;
+                cache.write().unwrap_or_else(PoisonError::into_inner).entry(key).or_default().clone()
+            }
+        };
+        Ok(slot
+            .get_or_init(|| Arc::new(build(TensorShape::new(dim, degree).expect("validated before the slot was made"))))
+            .clone())
+    }
+}
 
 /// The [`LyndonBasis`] of `(dim, degree)`, built on first use and shared
-/// by the whole process afterwards. Safe to call from many threads: each
-/// basis is built once, and threads asking for it meanwhile wait for it.
+/// by the whole process afterwards; safe to call from many threads.
 pub fn lyndon_basis(dim: usize, degree: usize) -> Result<Arc<LyndonBasis>> {
-    static CACHE: OnceLock<RwLock<HashMap<(usize, usize), Slot>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (dim, degree);
-    let found = cache.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
-    let slot = match found {
-        Some(slot) => slot,
-        None => {
-            // Validate before making a slot, so bad arguments are not cached.
-            TensorShape::new(dim, degree)?;
-            cache.write().unwrap_or_else(PoisonError::into_inner).entry(key).or_default().clone()
-        }
-    };
-    Ok(slot
-        .get_or_init(|| Arc::new(LyndonBasis::build(TensorShape::new(dim, degree).expect("validated before the slot was made"))))
-        .clone())
+    static CACHE: BasisCache<LyndonBasis> = BasisCache::new();
+    CACHE.get(dim, degree, LyndonBasis::build)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{close, dot, random};
     use crate::tensor::{tensor_exp, tensor_mul};
     use crate::words::word_to_idx;
 
-    fn random(n: usize, seed: &mut u64) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-            })
-            .collect()
-    }
 
-    fn dot(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| x * y).sum()
-    }
 
-    fn close(a: &[f64], b: &[f64], tol: f64) {
-        assert_eq!(a.len(), b.len());
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() < tol * (1.0 + y.abs()), "entry {i}: {x} vs {y}");
-        }
-    }
 
     /// Lyndon by definition: strictly smaller than every proper rotation.
     fn is_lyndon(w: &[usize]) -> bool {
