@@ -1247,10 +1247,43 @@ def build_workloads(args, notes: List[str]) -> List[Workload]:
         ws += sig_coef_all_workloads(args, notes)
         ws += kernel_workloads(args, notes)
     elif args.device == "cuda":
-        for (b, l, d, m) in f64_shapes:
+        for (b, l, d, m) in CUDA_SHAPES:
+            if args.quick:
+                b = max(b // QUICK_BATCH_DIV, 1)
             ws += cuda_sig_workloads(b, l, d, m, np.float64, args.seed, rtol=1e-8)
-        ws += cuda_sig_workloads(big_b, big_l, big_d, big_m, np.float32, args.seed, rtol=1e-3)
+            ws += cuda_sig_workloads(b, l, d, m, np.float32, args.seed, rtol=1e-3)
+        notes.extend(cuda_backward_memory_notes(CUDA_SHAPES[0], args.seed))
     return ws
+
+
+# Issue 6's GPU shapes (batch, length, dim, degree): long paths with few
+# words, and short paths with many.
+CUDA_SHAPES = [(256, 10000, 8, 3), (128, 256, 4, 6)]
+
+
+def cuda_backward_memory_notes(shape, seed) -> List[str]:
+    """Peak CUDA memory each library's backward pass allocates beyond its
+    inputs, next to what storing every step's signature would take."""
+    b, l, d, m = shape
+    rng = np.random.default_rng(seed)
+    path = torch.from_numpy(random_paths(rng, b, l, d, np.float32)).cuda()
+    notes = []
+    for lib in ("sigrs", "pysiglib"):
+        if not available(lib):
+            continue
+        mod = MODS[lib]
+        s = mod.sig(path, m)
+        derivs = torch.ones_like(s)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        mod.sig_backprop(path, s, derivs, m)
+        torch.cuda.synchronize()
+        extra = (torch.cuda.max_memory_allocated() - base) / 2**20
+        notes.append(f"backward memory, float32 {shape}: {lib} allocates {extra:.1f} MiB beyond its inputs "
+                     f"(the path is {path.numel() * 4 / 2**20:.1f} MiB; length x sig_len would be "
+                     f"{b * l * sig_len(d, m) * 4 / 2**20:.0f} MiB)")
+    return notes
 
 
 # --------------------------------------------------------------------------

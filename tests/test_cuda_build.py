@@ -26,8 +26,8 @@ def test_every_bundled_kernel_compiles(name, source):
     ptx = _native.nvrtc_compile(_device.nvrtc_search_dirs(), name, source)
     # every extern "C" __global__ function of the source is a PTX entry point;
     # macro-made names (name_##SUFFIX) appear once per SIGRS_..._KERNELS(T, suffix)
-    plain = set(re.findall(r'extern "C" __global__ void (\w+)\(', source))
-    stems = re.findall(r'extern "C" __global__ void (\w+)##SUFFIX', source)
+    plain = set(re.findall(r'extern "C" __global__ void (?:SIGRS_\w+ )?(\w+)\(', source))
+    stems = re.findall(r'extern "C" __global__ void (?:SIGRS_\w+ )?(\w+)##SUFFIX', source)
     suffixes = re.findall(r"^SIGRS_\w+_KERNELS\(\w+, (\w+)\)", source, flags=re.M)
     expected = plain | {stem + suffix for stem in stems for suffix in suffixes}
     entries = set(re.findall(r"\.entry (\w+)\(", ptx))
@@ -55,9 +55,31 @@ def test_show_config_reports_each_part():
     assert re.search(r"CPU kernels : (avx2\+fma|baseline)", text)
     assert "CUDA driver : " in text
     assert re.search(r"NVRTC       : \d+\.\d+ \(.*nvrtc", text)
-    assert "GPU kernels : 1 bundled source(s) (transform.cu)" in text
+    assert "GPU kernels : 2 bundled source(s) (signature.cu, transform.cu), compiled at first use; " in text
+    assert text.rstrip().endswith(sigrs.cuda_status())
 
 
-def test_cuda_is_not_claimed_available():
-    assert sigrs.cuda_available() is False
-    assert sigrs.cuda_status().startswith("GPU kernels not launched by this build yet; ")
+def test_cuda_status_agrees_with_the_driver_probe():
+    driver_ok, detail = _native.cuda_status()
+    status = sigrs.cuda_status()
+    if sigrs.cuda_available():
+        assert driver_ok and status.startswith("available: ") and "NVRTC" in status
+    else:
+        assert status.startswith("unavailable: ")
+        if not driver_ok:
+            assert detail in status
+
+
+# (D, N) specialisations: the benchmark shapes (d 8 N 3 / d 4 N 6), degree
+# 1, a dimension that is no power of two, and a block of a single D > 256.
+SPECIALISATIONS = [(8, 3), (4, 6), (1, 1), (5, 4), (300, 1)]
+
+
+@pytest.mark.parametrize("d,degree", SPECIALISATIONS)
+def test_signature_kernels_compile_for_each_specialisation(d, degree):
+    source = dict(_native.cuda_kernel_sources())["signature.cu"]
+    header = f"#define SIGRS_DIM {d}\n#define SIGRS_DEGREE {degree}\n"
+    ptx = _native.nvrtc_compile(_device.nvrtc_search_dirs(), "signature.cu", header + source)
+    entries = set(re.findall(r"\.entry (\w+)\(", ptx))
+    for stem in ("sig_forward", "sig_backward", "incr_grads_to_path"):
+        assert {stem + "_f64", stem + "_f32"} <= entries

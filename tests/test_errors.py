@@ -252,15 +252,6 @@ def test_sig_length_rejects_non_integer_dimension():
 # CUDA
 # ---------------------------------------------------------------------------
 
-@pytest.mark.cuda
-def test_sig_of_cuda_tensor_raises_cuda_unavailable_error():
-    x = torch.ones((2, 5, 2), dtype=torch.float64, device="cuda")
-    with pytest.raises(sigrs.CudaUnavailableError):
-        sigrs.sig(x, 2)
-    with pytest.raises(sigrs.SigrsError):
-        sigrs.transform_path(x, time_aug=True)
-
-
 def test_cuda_device_check_explains_why_cuda_cannot_run():
     # Runs everywhere: a stand-in carrying a CUDA device goes through the same
     # check a CUDA tensor does, so the error type and message are tested
@@ -270,19 +261,27 @@ def test_cuda_device_check_explains_why_cuda_cannot_run():
     from sigrs._checks import check_cuda_device
 
     stand_in = SimpleNamespace(device=torch.device("cuda:0"))
-    with pytest.raises(sigrs.CudaUnavailableError, match=r"path is on cuda:0.*\.cpu\(\)"):
-        check_cuda_device(stand_in, "path")
     assert issubclass(sigrs.CudaUnavailableError, sigrs.SigrsError)
-    assert sigrs.cuda_available() is False
-    assert "CUDA" in sigrs.cuda_status()
+    # An operation without GPU kernels refuses CUDA tensors, GPU or not.
+    with pytest.raises(sigrs.CudaUnavailableError, match=r"path is on cuda:0.*\.cpu\(\)"):
+        check_cuda_device(stand_in, "path", False)
+    if sigrs.cuda_available():
+        check_cuda_device(stand_in, "path", True)
+    else:
+        # Without a usable driver even the GPU-capable ones refuse, saying why.
+        with pytest.raises(sigrs.CudaUnavailableError, match="path is on cuda:0") as err:
+            check_cuda_device(stand_in, "path", True)
+        assert sigrs.cuda_status().startswith("unavailable: ")
+        assert "CUDA" in str(err.value)
 
 
-@pytest.mark.cuda
-def test_sig_backprop_of_cuda_tensor_raises_cuda_unavailable_error():
-    x = torch.ones((2, 5, 2), dtype=torch.float64, device="cuda")
-    s = torch.zeros((2, 6), dtype=torch.float64, device="cuda")
-    with pytest.raises(sigrs.CudaUnavailableError):
-        sigrs.sig_backprop(x, s, s, 2)
+def test_other_devices_are_a_value_error():
+    from types import SimpleNamespace
+
+    from sigrs._checks import check_cuda_device
+
+    with pytest.raises(ValueError, match="path is on device meta; sigrs supports CPU and CUDA tensors only"):
+        check_cuda_device(SimpleNamespace(device=torch.device("meta")), "path", True)
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import torch
 
 from .signature import sig_array, sig_backprop_array
 from .transform import transform_path_array, transform_path_backprop_array
+from . import _cuda
 from ._checks import as_array, aug_dim, sig_len
 
 
@@ -103,6 +104,8 @@ def _sig_impl(
     inverse: bool,
     n_jobs: int,
 ) -> torch.Tensor:
+    if path.is_cuda:
+        return _cuda.sig(path, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse)
     init = None if initial is None else _np(initial)
     return torch.from_numpy(
         sig_array(as_array(_np(path), "path", 2), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs, stream, inverse, init)
@@ -144,6 +147,9 @@ def _sig_backprop_impl(
     inverse: bool,
     n_jobs: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    if path.is_cuda:
+        d_path = _cuda.sig_backprop(path, sig, sig_derivs, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse)
+        return d_path, path.new_empty((0,))
     init = None if initial is None else _np(initial)
     d_path, d_initial = sig_backprop_array(
         _np(path), _np(sig), _np(sig_derivs), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs, stream, inverse, init
@@ -170,6 +176,8 @@ def sig_backprop(path, sig, sig_derivs, initial, *options):
 
 
 def _transform_impl(path: torch.Tensor, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> torch.Tensor:
+    if path.is_cuda:
+        return _cuda.transform_path(path, time_aug, lead_lag, end_time)
     return torch.from_numpy(transform_path_array(_np(path), time_aug, lead_lag, end_time, n_jobs))
 
 
@@ -181,6 +189,8 @@ def _transform_fake(path, time_aug, lead_lag, end_time, n_jobs):
 def _transform_backprop_impl(
     derivs: torch.Tensor, length: int, dim: int, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int
 ) -> torch.Tensor:
+    if derivs.is_cuda:
+        return _cuda.transform_path_backprop(derivs, length, dim, time_aug, lead_lag)
     return torch.from_numpy(
         transform_path_backprop_array(_np(derivs), length, dim, time_aug, lead_lag, end_time, n_jobs)
     )

@@ -132,8 +132,11 @@ def as_array(x: Any, name: str, min_ndim: int) -> np.ndarray:
     return x
 
 
-def check_tensor(x: Any, name: str, min_ndim: int) -> Any:
-    """The torch counterpart of :func:`as_array` (no conversion of dtype)."""
+def check_tensor(x: Any, name: str, min_ndim: int, *, cuda_ok: bool = False) -> Any:
+    """The torch counterpart of :func:`as_array` (no conversion of dtype).
+
+    ``cuda_ok`` marks the operations with GPU kernels; the others refuse
+    CUDA tensors, saying so."""
     import torch
 
     if x.dtype is not torch.float64 and x.dtype is not torch.float32:
@@ -141,20 +144,22 @@ def check_tensor(x: Any, name: str, min_ndim: int) -> Any:
     if x.dim() < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
     if not x.is_cpu:
-        check_cuda_device(x, name)
+        check_cuda_device(x, name, cuda_ok)
     return x
 
 
-def check_cuda_device(x: Any, name: str) -> None:
+def check_cuda_device(x: Any, name: str, cuda_ok: bool) -> None:
     """Refuses tensors on devices the backend cannot run on, saying why."""
     if x.device.type == "cuda":
         available, detail = _native.cuda_status()
-        reason = detail if not available else "this build of sigrs has no CUDA kernels yet"
+        if available and cuda_ok:
+            return
+        reason = detail if not available else "this operation has no GPU kernel in sigrs yet"
         raise _native.CudaUnavailableError(
             f"{name} is on {x.device}, but the sigrs GPU backend cannot run: {reason}. "
             "Move the tensor to the CPU with .cpu()."
         )
-    raise ValueError(f"{name} is on device {x.device}; sigrs supports CPU (and CUDA) tensors only")
+    raise ValueError(f"{name} is on device {x.device}; sigrs supports CPU and CUDA tensors only")
 
 
 def same_kind(name: str, x: Any, ref_name: str, ref: Any) -> None:

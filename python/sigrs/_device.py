@@ -10,25 +10,34 @@ from . import _native
 
 
 def cuda_available() -> bool:
-    """Whether sigrs can run on CUDA tensors here.
-
-    The GPU kernels are bundled and compiled by CI, but launching them is not
-    wired up yet, so this is False everywhere; :func:`cuda_status` says what
-    was found.
+    """Whether sigrs can run on CUDA tensors here: a CUDA driver that sees a
+    device, and NVRTC to compile the bundled kernels (the ``nvidia`` wheels
+    torch's CUDA build installs provide it). :func:`cuda_status` says why not.
     """
-    return False
+    return _cuda_check()[0]
 
 
 def cuda_status() -> str:
-    """A line describing the CUDA driver found (or why none was) and whether sigrs can use it.
+    """A line saying what CUDA driver and NVRTC sigrs found, or why it cannot use the GPU.
 
     Example::
 
         >>> sigrs.cuda_status()
-        'GPU kernels not launched by this build yet; CUDA is unavailable: no CUDA driver library found (...)'
+        'unavailable: CUDA is unavailable: no CUDA driver library could be loaded (...)'
     """
-    _, detail = _native.cuda_status()
-    return f"GPU kernels not launched by this build yet; {detail}"
+    ok, detail = _cuda_check()
+    return f"available: {detail}" if ok else f"unavailable: {detail}"
+
+
+def _cuda_check() -> tuple[bool, str]:
+    ok, detail = _native.cuda_status()
+    if not ok:
+        return False, detail
+    try:
+        major, minor, _ = nvrtc_version()
+    except _native.CudaUnavailableError as err:
+        return False, f"{detail}, but no NVRTC: {err}"
+    return True, f"{detail}, NVRTC {major}.{minor}"
 
 
 def nvrtc_search_dirs() -> list[str]:
@@ -55,7 +64,7 @@ def nvrtc_version() -> tuple[int, int, str]:
 
 def show_config(file: Optional[object] = None) -> None:
     """Prints what this build of sigrs is and what it found on this machine:
-    version, CPU instruction set, CUDA driver and NVRTC.
+    version, CPU instruction set, CUDA driver, NVRTC and the GPU kernels.
 
     Example::
 
@@ -64,7 +73,7 @@ def show_config(file: Optional[object] = None) -> None:
         CPU kernels : avx2+fma
         CUDA driver : CUDA is unavailable: ...
         NVRTC       : 13.2 (.../nvidia/cu13/lib/libnvrtc.so.13)
-        GPU kernels : 1 bundled source(s) (transform.cu), not launched by this build yet
+        GPU kernels : 2 bundled source(s) (signature.cu, transform.cu), compiled at first use; unavailable: ...
     """
     lines = [f"sigrs {_native.__version__}", f"CPU kernels : {_native.simd_level()}"]
     ok, detail = _native.cuda_status()
@@ -75,5 +84,7 @@ def show_config(file: Optional[object] = None) -> None:
     except _native.CudaUnavailableError as err:
         lines.append(f"NVRTC       : {err}")
     files = [name for name, _ in _native.cuda_kernel_sources()]
-    lines.append(f"GPU kernels : {len(files)} bundled source(s) ({', '.join(files)}), not launched by this build yet")
+    lines.append(
+        f"GPU kernels : {len(files)} bundled source(s) ({', '.join(files)}), compiled at first use; {cuda_status()}"
+    )
     print("\n".join(lines), file=file)

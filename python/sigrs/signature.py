@@ -130,7 +130,7 @@ def sig(
     if type(path) is not np.ndarray and is_torch(path):
         from . import _autograd
 
-        path = check_tensor(path, "path", 2)
+        path = check_tensor(path, "path", 2, cuda_ok=True)
         if not plain:
             path = with_basepoint(path, basepoint)
             initial = initial_for(initial, path, degree, time_aug, lead_lag, scalar_term)
@@ -158,7 +158,7 @@ def with_basepoint(path: Any, basepoint: Any) -> Any:
     if torch_path:
         if not is_torch(basepoint):
             raise TypeError(f"basepoint must be a bool or a torch tensor like path, got {type(basepoint).__name__}")
-        check_tensor(basepoint, "basepoint", 1)
+        check_tensor(basepoint, "basepoint", 1, cuda_ok=True)
     elif is_torch(basepoint):
         raise TypeError("basepoint must be a bool or a NumPy array like path, got a torch tensor")
     else:
@@ -197,7 +197,7 @@ def initial_for(initial: Any, path: Any, degree: int, time_aug: bool, lead_lag: 
     if is_torch(path):
         if not is_torch(initial):
             raise TypeError(f"initial must be a torch tensor like path, got {type(initial).__name__}")
-        check_tensor(initial, "initial", 1)
+        check_tensor(initial, "initial", 1, cuda_ok=True)
     elif is_torch(initial):
         raise TypeError("initial must be a NumPy array like path, got a torch tensor")
     else:
@@ -314,7 +314,7 @@ def sig_backprop(
     n_jobs = check_n_jobs(n_jobs)
     torch_path = type(path) is not np.ndarray and is_torch(path)
     if torch_path:
-        check_tensor(path, "path", 2)
+        check_tensor(path, "path", 2, cuda_ok=True)
     else:
         path = as_array(path, "path", 2)
         if not is_torch(sig):

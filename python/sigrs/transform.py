@@ -63,7 +63,7 @@ def transform_path(
     end_time = check_end_time(end_time)
     n_jobs = check_n_jobs(n_jobs)
     if type(path) is not np.ndarray and is_torch(path):
-        check_tensor(path, "path", 2)
+        check_tensor(path, "path", 2, cuda_ok=True)
         if not (time_aug or lead_lag):
             return path
         from . import _autograd
@@ -137,7 +137,7 @@ def transform_path_backprop(
     end_time = check_end_time(end_time)
     n_jobs = check_n_jobs(n_jobs)
     if type(derivs) is not np.ndarray and is_torch(derivs):
-        check_tensor(derivs, "derivs", 2)
+        check_tensor(derivs, "derivs", 2, cuda_ok=True)
     else:
         derivs = as_array(derivs, "derivs", 2)
     if not (time_aug or lead_lag):

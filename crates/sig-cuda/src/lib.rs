@@ -7,16 +7,23 @@
 //! [`compile_all`] compiles every bundled kernel wherever NVRTC loads, GPU
 //! or not.
 //!
-//! Launching is not wired up yet (the Python package refuses CUDA tensors
-//! with the reason); the kernels are compiled and checked by CI.
+//! [`signature`] launches the kernels on device memory and streams the
+//! caller owns (PyTorch's), in the device's primary context ([`launch`]).
+//! Each source is specialised per (dimension, degree), compiled at the
+//! first call that needs it and cached for the process.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+pub mod launch;
 pub mod nvrtc;
+pub mod signature;
 
 /// The bundled CUDA sources: `(file name, source)`.
-pub const KERNELS: &[(&str, &str)] = &[("transform.cu", include_str!("../kernels/transform.cu"))];
+pub const KERNELS: &[(&str, &str)] = &[
+    ("signature.cu", include_str!("../kernels/signature.cu")),
+    ("transform.cu", include_str!("../kernels/transform.cu")),
+];
 
 /// NVRTC options for every kernel: compute_75 (Turing) is the oldest
 /// virtual architecture CUDA 13's NVRTC accepts, and CUDA 11 and 12 accept
@@ -43,6 +50,12 @@ pub enum CudaError {
     /// NVRTC rejected a bundled kernel; `log` is its compiler log.
     #[error("NVRTC could not compile {kernel}:\n{log}")]
     Compile { kernel: String, log: String },
+    /// A driver call failed (out of memory, a bad launch, a bad pointer).
+    #[error("CUDA error: {0}")]
+    Driver(String),
+    /// The problem is outside what the GPU kernels take.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What [`probe`] found.

@@ -566,11 +566,106 @@ fn cuda_status() -> (bool, String) {
     }
 }
 
+/// The one conversion of GPU-backend errors into Python exceptions.
 fn nvrtc_error(e: sig_cuda::CudaError) -> PyErr {
     match e {
         sig_cuda::CudaError::Unavailable(_) => CudaUnavailableError::new_err(e.to_string()),
-        sig_cuda::CudaError::Compile { .. } => SigrsError::new_err(e.to_string()),
+        sig_cuda::CudaError::Invalid(_) => PyValueError::new_err(e.to_string()),
+        sig_cuda::CudaError::Compile { .. } | sig_cuda::CudaError::Driver(_) => SigrsError::new_err(e.to_string()),
     }
+}
+
+/// [`run`]'s twin for the GPU backend: GIL released, panics caught,
+/// [`sig_cuda::CudaError`] converted.
+fn cuda_run<R: Send>(py: Python<'_>, work: impl FnOnce() -> Result<R, sig_cuda::CudaError> + Send) -> PyResult<R> {
+    match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
+        Ok(result) => result.map_err(nvrtc_error),
+        Err(_) => Err(SigrsError::new_err("internal error in the sigrs GPU backend (please report it)")),
+    }
+}
+
+/// `(batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, is_f64)`.
+type CudaProblem = (usize, usize, usize, usize, bool, bool, f64, bool, bool);
+/// `(device, stream, max_blocks, force_global, nvrtc_dirs)`.
+type CudaPlacement = (i32, usize, u32, bool, Vec<String>);
+
+fn cuda_problem(p: CudaProblem) -> sig_cuda::signature::SigProblem {
+    let (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, is_f64) = p;
+    let float = if is_f64 { sig_cuda::signature::Float::F64 } else { sig_cuda::signature::Float::F32 };
+    sig_cuda::signature::SigProblem { batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, float }
+}
+
+fn cuda_placement(p: CudaPlacement) -> sig_cuda::signature::Placement {
+    let (device, stream, max_blocks, force_global, dirs) = p;
+    sig_cuda::signature::Placement { device, stream, max_blocks, force_global, nvrtc_dirs: search_dirs(dirs) }
+}
+
+/// `(scratch, incr_grads)`: the numbers of scratch a GPU signature
+/// (`backward=False`) or its gradient needs besides inputs and outputs.
+#[pyfunction]
+fn cuda_sig_workspace(py: Python<'_>, problem: CudaProblem, placement: CudaPlacement, backward: bool) -> PyResult<(usize, usize)> {
+    let (p, place) = (cuda_problem(problem), cuda_placement(placement));
+    cuda_run(py, || sig_cuda::signature::sig_workspace(&p, &place, backward).map(|w| (w.scratch, w.incr_grads)))
+}
+
+// The pointers below come from torch tensors the Python layer allocated
+// and checked (device, dtype, contiguity, shape) for this problem; the
+// kernels are queued on the given stream and nothing is synchronised.
+
+/// Signatures of device memory: `paths` into `out`.
+#[pyfunction]
+fn cuda_sig_forward(py: Python<'_>, problem: CudaProblem, placement: CudaPlacement, paths: u64, out: u64, scratch: u64) -> PyResult<()> {
+    let (p, place) = (cuda_problem(problem), cuda_placement(placement));
+    // SAFETY: see above.
+    cuda_run(py, || unsafe { sig_cuda::signature::sig_forward(&p, &place, paths, out, scratch) })
+}
+
+/// Gradient of GPU signatures: `(paths, sigs, sig_grads)` into `out`, through `incr_grads`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn cuda_sig_backward(
+    py: Python<'_>,
+    problem: CudaProblem,
+    placement: CudaPlacement,
+    paths: u64,
+    sigs: u64,
+    sig_grads: u64,
+    incr_grads: u64,
+    scratch: u64,
+    out: u64,
+) -> PyResult<()> {
+    let (p, place) = (cuda_problem(problem), cuda_placement(placement));
+    // SAFETY: see above.
+    cuda_run(py, || unsafe { sig_cuda::signature::sig_backward(&p, &place, paths, sigs, sig_grads, incr_grads, scratch, out) })
+}
+
+/// `transform_path` on device memory.
+#[pyfunction]
+fn cuda_transform_path(py: Python<'_>, problem: CudaProblem, placement: CudaPlacement, paths: u64, out: u64) -> PyResult<()> {
+    let (p, place) = (cuda_problem(problem), cuda_placement(placement));
+    // SAFETY: see above.
+    cuda_run(py, || unsafe { sig_cuda::signature::transform_path(&p, &place, paths, out) })
+}
+
+/// `transform_path_backprop` on device memory.
+#[pyfunction]
+fn cuda_transform_path_backprop(py: Python<'_>, problem: CudaProblem, placement: CudaPlacement, derivs: u64, out: u64) -> PyResult<()> {
+    let (p, place) = (cuda_problem(problem), cuda_placement(placement));
+    // SAFETY: see above.
+    cuda_run(py, || unsafe { sig_cuda::signature::transform_path_backprop(&p, &place, derivs, out) })
+}
+
+/// `(block, sig_len, forward_len, backward_len)` of the GPU signature
+/// kernels' (D, N) specialisation.
+#[pyfunction]
+fn cuda_sig_layout(d: usize, degree: usize) -> PyResult<(usize, usize, usize, usize)> {
+    sig_cuda::signature::layout(d, degree).map_err(nvrtc_error)
+}
+
+/// NVRTC compilations run by this process so far.
+#[pyfunction]
+fn cuda_compilations() -> usize {
+    sig_cuda::launch::compilations()
 }
 
 fn search_dirs(dirs: Vec<String>) -> Vec<std::path::PathBuf> {
@@ -690,5 +785,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nvrtc_compile, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(cuda_kernel_sources, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_sig_workspace, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_sig_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_sig_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_transform_path, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_transform_path_backprop, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_sig_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda_compilations, m)?)?;
     Ok(())
 }

@@ -1,0 +1,228 @@
+//! Devices, modules and launches through the CUDA driver API.
+//!
+//! sigrs launches into memory and streams that PyTorch owns, so it works in
+//! the device's primary context (the one the CUDA runtime, and so torch,
+//! uses) and takes raw device pointers and a raw stream handle. Each bundled
+//! source is compiled once per process and specialisation (PTX is
+//! device-independent) and loaded once per device.
+
+use std::collections::HashMap;
+use std::ffi::{c_void, CString};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cudarc::driver::sys;
+
+use crate::{CudaError, COMPILE_OPTIONS, KERNELS};
+
+pub(crate) fn check(what: &str, result: sys::CUresult) -> Result<(), CudaError> {
+    if result == sys::CUresult::CUDA_SUCCESS {
+        Ok(())
+    } else {
+        Err(CudaError::Driver(format!("{what} failed: {result:?}")))
+    }
+}
+
+/// One GPU, as sigrs uses it: its primary context and the limits that
+/// decide launch shapes.
+pub(crate) struct Device {
+    ctx: sys::CUcontext,
+    /// Dynamic shared memory a block may opt in to, in bytes.
+    pub max_shared: usize,
+    /// Streaming multiprocessors.
+    pub sms: u32,
+}
+
+// SAFETY: a CUcontext handle may be used from any thread (the driver API is
+// thread-safe); sigrs only makes it current and never destroys it.
+unsafe impl Send for Device {}
+unsafe impl Sync for Device {}
+
+impl Device {
+    /// Makes this device's primary context current on the calling thread.
+    pub fn activate(&self) -> Result<(), CudaError> {
+        // SAFETY: `ctx` is a retained primary context, valid for the process.
+        check("cuCtxSetCurrent", unsafe { sys::cuCtxSetCurrent(self.ctx) })
+    }
+}
+
+/// The device with this ordinal, set up once per process.
+pub(crate) fn device(ordinal: i32) -> Result<Arc<Device>, CudaError> {
+    static DEVICES: Cache<i32, Device> = OnceLock::new();
+    let info = crate::probe()?;
+    if ordinal < 0 || ordinal >= info.devices {
+        return Err(CudaError::Driver(format!("no CUDA device {ordinal}: the driver sees {} device(s)", info.devices)));
+    }
+    let mut devices = DEVICES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = devices.get(&ordinal) {
+        return Ok(d.clone());
+    }
+    let mut dev: sys::CUdevice = 0;
+    let mut ctx: sys::CUcontext = std::ptr::null_mut();
+    let attribute = |attr: sys::CUdevice_attribute, dev: sys::CUdevice| -> Result<i32, CudaError> {
+        let mut value = 0;
+        // SAFETY: `value` is a valid out pointer and `dev` a device handle.
+        check("cuDeviceGetAttribute", unsafe { sys::cuDeviceGetAttribute(&mut value, attr, dev) })?;
+        Ok(value)
+    };
+    // SAFETY: out pointers are valid; the driver was initialised by probe().
+    unsafe {
+        check("cuDeviceGet", sys::cuDeviceGet(&mut dev, ordinal))?;
+        check("cuDevicePrimaryCtxRetain", sys::cuDevicePrimaryCtxRetain(&mut ctx, dev))?;
+    }
+    let max_shared = attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev)?;
+    let sms = attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev)?;
+    let d = Arc::new(Device { ctx, max_shared: max_shared.max(0) as usize, sms: sms.max(1) as u32 });
+    devices.insert(ordinal, d.clone());
+    Ok(d)
+}
+
+/// `-D` definitions that specialise a source.
+pub(crate) type Defines = Vec<(&'static str, i64)>;
+
+/// A process-wide cache, filled on first use.
+type Cache<K, V> = OnceLock<Mutex<HashMap<K, Arc<V>>>>;
+
+/// PTX of a bundled source with these definitions, compiled once per process.
+fn ptx(source: &'static str, defines: &Defines, dirs: &[PathBuf]) -> Result<Arc<CString>, CudaError> {
+    static PTX: Cache<(&'static str, Defines), CString> = OnceLock::new();
+    let key = (source, defines.clone());
+    if let Some(p) = PTX.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(p.clone());
+    }
+    let text = KERNELS
+        .iter()
+        .find(|(name, _)| *name == source)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| CudaError::Driver(format!("no bundled kernel source {source}")))?;
+    let mut options: Vec<String> = COMPILE_OPTIONS.iter().map(|s| s.to_string()).collect();
+    options.extend(defines.iter().map(|(name, value)| format!("-D{name}={value}")));
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    // Compiling can take a second: done outside the lock, a racing thread
+    // at worst compiles the same source twice.
+    let compiled = crate::nvrtc::load(dirs)?.compile(source, text, &options)?;
+    COMPILES.fetch_add(1, Ordering::Relaxed);
+    let compiled = Arc::new(CString::new(compiled).map_err(|_| CudaError::Driver("NVRTC returned PTX with a NUL byte".into()))?);
+    PTX.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(key, compiled.clone());
+    Ok(compiled)
+}
+
+/// A specialisation of a bundled source loaded on one device.
+pub(crate) struct Module {
+    module: sys::CUmodule,
+    functions: Mutex<HashMap<&'static str, usize>>,
+    max_shared: usize,
+}
+
+// SAFETY: module and function handles are usable from any thread.
+unsafe impl Send for Module {}
+unsafe impl Sync for Module {}
+
+impl Module {
+    /// The kernel `name`, allowed the device's whole opt-in shared memory.
+    pub fn function(&self, name: &'static str) -> Result<sys::CUfunction, CudaError> {
+        let mut functions = self.functions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&f) = functions.get(name) {
+            return Ok(f as sys::CUfunction);
+        }
+        let cname = CString::new(name).map_err(|_| CudaError::Driver(format!("bad kernel name {name:?}")))?;
+        let mut f: sys::CUfunction = std::ptr::null_mut();
+        // SAFETY: `module` is loaded; out pointer and name are valid.
+        unsafe {
+            check(&format!("cuModuleGetFunction({name})"), sys::cuModuleGetFunction(&mut f, self.module, cname.as_ptr()))?;
+            check(
+                "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)",
+                sys::cuFuncSetAttribute(
+                    f,
+                    sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    self.max_shared.min(i32::MAX as usize) as i32,
+                ),
+            )?;
+        }
+        functions.insert(name, f as usize);
+        Ok(f)
+    }
+}
+
+/// `source` specialised by `defines`, loaded on `device` (compiled and
+/// loaded at the first call, reused after).
+pub(crate) fn module(ordinal: i32, dev: &Device, source: &'static str, defines: Defines, dirs: &[PathBuf]) -> Result<Arc<Module>, CudaError> {
+    static MODULES: Cache<(i32, &'static str, Defines), Module> = OnceLock::new();
+    let key = (ordinal, source, defines);
+    if let Some(m) = MODULES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(m.clone());
+    }
+    let code = ptx(source, &key.2, dirs)?;
+    dev.activate()?;
+    let mut module: sys::CUmodule = std::ptr::null_mut();
+    // SAFETY: `code` is NUL-terminated PTX; the device's context is current.
+    check(&format!("cuModuleLoadData({source})"), unsafe { sys::cuModuleLoadData(&mut module, code.as_ptr() as *const c_void) })?;
+    let loaded = Arc::new(Module { module, functions: Mutex::new(HashMap::new()), max_shared: dev.max_shared });
+    let mut modules = MODULES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    Ok(modules.entry(key).or_insert(loaded).clone())
+}
+
+static COMPILES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many NVRTC compilations this process has run: the first call of a
+/// specialisation compiles, later calls on any device reuse its PTX.
+pub fn compilations() -> usize {
+    COMPILES.load(Ordering::Relaxed)
+}
+
+/// A launch shape on a caller's stream.
+pub(crate) struct LaunchConfig {
+    pub grid: u32,
+    pub block: u32,
+    pub shared_bytes: u32,
+    pub stream: usize,
+}
+
+/// One kernel argument, kept alive while the launch reads it.
+pub(crate) enum Arg {
+    Ptr(u64),
+    I64(i64),
+    I32(i32),
+    F64(f64),
+    F32(f32),
+}
+
+impl Arg {
+    fn as_param(&mut self) -> *mut c_void {
+        match self {
+            Arg::Ptr(v) => v as *mut u64 as *mut c_void,
+            Arg::I64(v) => v as *mut i64 as *mut c_void,
+            Arg::I32(v) => v as *mut i32 as *mut c_void,
+            Arg::F64(v) => v as *mut f64 as *mut c_void,
+            Arg::F32(v) => v as *mut f32 as *mut c_void,
+        }
+    }
+}
+
+/// Launches `f` with `args` (which must match its parameter list).
+///
+/// # Safety
+/// The pointers in `args` must be device memory of the launch's context,
+/// large enough for what the kernel writes and reads, and `config.stream`
+/// a stream of that context (or 0, the legacy default stream).
+pub(crate) unsafe fn launch(dev: &Device, f: sys::CUfunction, config: &LaunchConfig, args: &mut [Arg]) -> Result<(), CudaError> {
+    dev.activate()?;
+    let mut params: Vec<*mut c_void> = args.iter_mut().map(Arg::as_param).collect();
+    check(
+        "cuLaunchKernel",
+        sys::cuLaunchKernel(
+            f,
+            config.grid,
+            1,
+            1,
+            config.block,
+            1,
+            1,
+            config.shared_bytes,
+            config.stream as sys::CUstream,
+            params.as_mut_ptr(),
+            std::ptr::null_mut(),
+        ),
+    )
+}

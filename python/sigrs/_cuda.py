@@ -1,0 +1,159 @@
+"""CUDA tensors: the GPU kernels over torch's memory, on torch's stream.
+
+Outputs and scratch are allocated here with torch (its caching allocator),
+then their pointers, the tensor's device and
+``torch.cuda.current_stream(device)`` go to the native launcher, which
+queues the kernels on that stream and returns: nothing is synchronised and
+nothing goes through the host. The argument checks are the callers'; this
+module only converts and dispatches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import torch
+
+from . import _native
+from ._checks import aug_dim, batch_size, sig_len
+from ._device import nvrtc_search_dirs
+
+# Launch settings; tests narrow them (see launch_options).
+_MAX_BLOCKS = 65535
+_FORCE_GLOBAL = False
+
+
+@contextlib.contextmanager
+def launch_options(max_blocks: Optional[int] = None, force_global: Optional[bool] = None) -> Iterator[None]:
+    """Temporarily caps the blocks per launch (the batch is strided over
+    them) or forces the global-memory kernels, to exercise those paths on
+    small inputs."""
+    global _MAX_BLOCKS, _FORCE_GLOBAL
+    saved = (_MAX_BLOCKS, _FORCE_GLOBAL)
+    if max_blocks is not None:
+        _MAX_BLOCKS = int(max_blocks)
+    if force_global is not None:
+        _FORCE_GLOBAL = bool(force_global)
+    try:
+        yield
+    finally:
+        _MAX_BLOCKS, _FORCE_GLOBAL = saved
+
+
+def _placement(t: torch.Tensor) -> tuple:
+    device = t.device.index if t.device.index is not None else torch.cuda.current_device()
+    stream = torch.cuda.current_stream(t.device).cuda_stream
+    return (device, stream, _MAX_BLOCKS, _FORCE_GLOBAL, nvrtc_search_dirs())
+
+
+def _unsupported(what: str) -> None:
+    raise _native.CudaUnavailableError(
+        f"{what} is not supported by the sigrs GPU kernels yet; compute it on the CPU (.cpu()) instead"
+    )
+
+
+def _workspace(n: int, like: torch.Tensor) -> tuple[Optional[torch.Tensor], int]:
+    if n == 0:
+        return None, 0
+    buf = torch.empty(n, dtype=like.dtype, device=like.device)
+    return buf, buf.data_ptr()
+
+
+def sig(
+    path: torch.Tensor,
+    initial: Optional[torch.Tensor],
+    degree: int,
+    time_aug: bool,
+    lead_lag: bool,
+    end_time: float,
+    scalar_term: bool,
+    stream: bool,
+    inverse: bool,
+) -> torch.Tensor:
+    """Signatures of a CUDA tensor ``(..., length, dim)``: ``(..., sig_len)``."""
+    if stream:
+        _unsupported("stream=True")
+    if inverse:
+        _unsupported("inverse=True")
+    if initial is not None:
+        _unsupported("initial")
+    *batch_shape, length, dim = path.shape
+    b = batch_size(tuple(batch_shape))
+    n = sig_len(aug_dim(dim, time_aug, lead_lag), degree, scalar_term)
+    out = torch.empty((b, n), dtype=path.dtype, device=path.device)
+    if degree == 0 or aug_dim(dim, time_aug, lead_lag) == 0 or b == 0:
+        out.fill_(1.0)  # only the scalar term, if any
+        return out.reshape(*batch_shape, n)
+    paths = path.detach().reshape(b, length, dim).contiguous()
+    problem = (b, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, path.dtype == torch.float64)
+    place = _placement(path)
+    scratch_len, _ = _native.cuda_sig_workspace(problem, place, False)
+    scratch, scratch_ptr = _workspace(scratch_len, path)
+    _native.cuda_sig_forward(problem, place, paths.data_ptr(), out.data_ptr(), scratch_ptr)
+    del scratch  # torch's allocator keeps the block ordered on this stream
+    return out.reshape(*batch_shape, n)
+
+
+def sig_backprop(
+    path: torch.Tensor,
+    sig: torch.Tensor,
+    sig_derivs: torch.Tensor,
+    initial: Optional[torch.Tensor],
+    degree: int,
+    time_aug: bool,
+    lead_lag: bool,
+    end_time: float,
+    scalar_term: bool,
+    stream: bool,
+    inverse: bool,
+) -> torch.Tensor:
+    """dF/d(path) for CUDA tensors, from ``sig`` and ``sig_derivs`` = dF/d(sig)."""
+    if stream:
+        _unsupported("stream=True")
+    if inverse:
+        _unsupported("inverse=True")
+    if initial is not None:
+        _unsupported("initial")
+    *batch_shape, length, dim = path.shape
+    b = batch_size(tuple(batch_shape))
+    d = aug_dim(dim, time_aug, lead_lag)
+    if degree == 0 or d == 0 or b == 0 or length < 2:
+        return torch.zeros_like(path)
+    paths = path.detach().reshape(b, length, dim).contiguous()
+    n = sig.shape[-1]
+    sigs = sig.detach().reshape(b, n).contiguous()
+    derivs = sig_derivs.detach().reshape(b, n).contiguous()
+    out = torch.empty((b, length, dim), dtype=path.dtype, device=path.device)
+    problem = (b, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, path.dtype == torch.float64)
+    place = _placement(path)
+    scratch_len, incr_len = _native.cuda_sig_workspace(problem, place, True)
+    scratch, scratch_ptr = _workspace(scratch_len, path)
+    incr, incr_ptr = _workspace(incr_len, path)
+    _native.cuda_sig_backward(problem, place, paths.data_ptr(), sigs.data_ptr(), derivs.data_ptr(), incr_ptr, scratch_ptr, out.data_ptr())
+    del scratch, incr
+    return out.reshape(path.shape)
+
+
+def transform_path(path: torch.Tensor, time_aug: bool, lead_lag: bool, end_time: float) -> torch.Tensor:
+    """``transform_path`` of a CUDA tensor ``(..., length, dim)``."""
+    *batch_shape, length, dim = path.shape
+    b = batch_size(tuple(batch_shape))
+    out_len = 2 * length - 1 if lead_lag and length > 0 else length
+    out_dim = aug_dim(dim, time_aug, lead_lag)
+    out = torch.empty((b, out_len, out_dim), dtype=path.dtype, device=path.device)
+    paths = path.detach().reshape(b, length, dim).contiguous()
+    problem = (b, length, dim, 1, time_aug, lead_lag, end_time, False, path.dtype == torch.float64)
+    _native.cuda_transform_path(problem, _placement(path), paths.data_ptr(), out.data_ptr())
+    return out.reshape(*batch_shape, out_len, out_dim)
+
+
+def transform_path_backprop(derivs: torch.Tensor, length: int, dim: int, time_aug: bool, lead_lag: bool) -> torch.Tensor:
+    """Gradient through :func:`transform_path` for CUDA tensors."""
+    batch_shape = tuple(derivs.shape[:-2])
+    b = batch_size(batch_shape)
+    out = torch.empty((b, length, dim), dtype=derivs.dtype, device=derivs.device)
+    g = derivs.detach().reshape(b, derivs.shape[-2], derivs.shape[-1]).contiguous()
+    problem = (b, length, dim, 1, time_aug, lead_lag, 1.0, False, derivs.dtype == torch.float64)
+    _native.cuda_transform_path_backprop(problem, _placement(derivs), g.data_ptr(), out.data_ptr())
+    return out.reshape(*batch_shape, length, dim)

@@ -1,0 +1,168 @@
+"""The CUDA signature kernels, run on the CPU.
+
+``crates/sig-cuda/emulator`` builds ``kernels/signature.cu`` with g++ against
+a stand-in for the CUDA runtime (each CUDA thread an OS thread, barriers
+real), so the kernels' indexing, stage order and barriers are checked
+against the CPU op on every machine, GPU or not. The ``cuda`` tests in
+test_cuda.py run the same kernels on a GPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+
+import sigrs
+
+EMULATOR = pathlib.Path(__file__).resolve().parent.parent / "crates" / "sig-cuda" / "emulator"
+
+# (dim, degree, time_aug, lead_lag, threads): the transformed dimension D is
+# dim, dim + 1, 2 dim or 2 dim + 1; `threads` (rounded down to a multiple of
+# D) below the number of words makes each thread take several.
+CONFIGS = [
+    (1, 4, False, False, 8),
+    (2, 3, False, False, 6),
+    (2, 3, True, False, 9),
+    (2, 2, False, True, 8),
+    (2, 3, True, True, 10),
+    (3, 1, False, False, 6),
+    (3, 2, False, False, 256),
+    (2, 5, False, False, 32),
+]
+
+
+def aug_dim(dim: int, time_aug: bool, lead_lag: bool) -> int:
+    return (2 * dim if lead_lag else dim) + int(time_aug)
+
+
+_LIBS: dict = {}
+
+
+def emulator(tmp_path_factory, d: int, degree: int, threads: int) -> ctypes.CDLL:
+    key = (d, degree, threads)
+    if key not in _LIBS:
+        out = tmp_path_factory.mktemp("emu") / f"sig_{d}_{degree}_{threads}.so"
+        cmd = [
+            "g++", "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC",
+            f"-DSIGRS_DIM={d}", f"-DSIGRS_DEGREE={degree}", f"-DSIGRS_THREADS={threads}",
+            "-include", str(EMULATOR / "emulate.h"), str(EMULATOR / "signature_driver.cpp"), "-o", str(out),
+        ]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        lib = ctypes.CDLL(str(out))
+        lib.emu_sig_len.restype = ctypes.c_longlong
+        lib.emu_forward_len.restype = ctypes.c_longlong
+        lib.emu_backward_len.restype = ctypes.c_longlong
+        _LIBS[key] = lib
+    return _LIBS[key]
+
+
+def ptr(a: np.ndarray) -> ctypes.c_void_p:
+    assert a.flags.c_contiguous
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+def real(dtype, x: float):
+    return ctypes.c_double(x) if dtype == np.float64 else ctypes.c_float(x)
+
+
+def steps_of(length: int, lead_lag: bool) -> int:
+    return max(2 * length - 2 if lead_lag else length - 1, 0)
+
+
+def emu_sig(lib, paths, degree, time_aug, lead_lag, end_time, scalar_term, use_shared, grid):
+    batch, length, dim = paths.shape
+    d = aug_dim(dim, time_aug, lead_lag)
+    n = lib.emu_sig_len() + int(scalar_term)
+    out = np.full((batch, n), np.nan, paths.dtype)
+    scratch = np.full(grid * lib.emu_forward_len(), np.nan, paths.dtype)
+    steps = steps_of(length, lead_lag)
+    suffix = "f64" if paths.dtype == np.float64 else "f32"
+    getattr(lib, f"emu_sig_forward_{suffix}")(
+        ptr(paths), ptr(out), ptr(scratch), ctypes.c_longlong(batch), length, dim, int(time_aug), int(lead_lag),
+        real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(use_shared), ctypes.c_uint(grid),
+    )
+    assert d == lib.emu_block() or lib.emu_block() % d == 0
+    return out
+
+
+def emu_sig_backprop(lib, paths, sigs, derivs, time_aug, lead_lag, end_time, scalar_term, use_shared, grid):
+    batch, length, dim = paths.shape
+    d = aug_dim(dim, time_aug, lead_lag)
+    steps = steps_of(length, lead_lag)
+    incr = np.full((batch, steps, d), np.nan, paths.dtype)
+    scratch = np.full(grid * lib.emu_backward_len(), np.nan, paths.dtype)
+    suffix = "f64" if paths.dtype == np.float64 else "f32"
+    getattr(lib, f"emu_sig_backward_{suffix}")(
+        ptr(paths), ptr(sigs), ptr(derivs), ptr(incr), ptr(scratch), ctypes.c_longlong(batch), length, dim,
+        int(time_aug), int(lead_lag), real(paths.dtype, end_time / max(steps, 1)), int(scalar_term),
+        int(use_shared), ctypes.c_uint(grid),
+    )
+    out = np.full(paths.shape, np.nan, paths.dtype)
+    getattr(lib, f"emu_incr_grads_to_path_{suffix}")(
+        ptr(incr), ptr(out), ctypes.c_longlong(batch), length, dim, int(lead_lag), ctypes.c_uint(3), ctypes.c_uint(7)
+    )
+    return out
+
+
+@pytest.mark.parametrize("dim,degree,time_aug,lead_lag,threads", CONFIGS)
+@pytest.mark.parametrize("use_shared", [True, False])
+def test_emulated_signature_and_gradient_equal_the_cpu_op(tmp_path_factory, dim, degree, time_aug, lead_lag, threads, use_shared):
+    lib = emulator(tmp_path_factory, aug_dim(dim, time_aug, lead_lag), degree, threads)
+    rng = np.random.default_rng(dim * 100 + degree * 10 + threads)
+    # Five paths over a grid of two blocks: each block takes several paths.
+    paths = rng.standard_normal((5, 6, dim))
+    scalar_term = degree % 2 == 1
+    opts = dict(time_aug=time_aug, lead_lag=lead_lag, end_time=0.7)
+    expected = sigrs.sig(paths, degree, scalar_term=scalar_term, **opts)
+    got = emu_sig(lib, paths, degree, time_aug, lead_lag, 0.7, scalar_term, use_shared, grid=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+    derivs = rng.standard_normal(expected.shape)
+    expected_grad = sigrs.sig_backprop(paths, expected, derivs, degree, **opts)
+    got_grad = emu_sig_backprop(lib, paths, expected, derivs, time_aug, lead_lag, 0.7, scalar_term, use_shared, grid=2)
+    np.testing.assert_allclose(got_grad, expected_grad, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("length", [1, 2])
+def test_emulated_short_paths(tmp_path_factory, length):
+    # No increment: the identity and a zero gradient; one increment: exp(z).
+    lib = emulator(tmp_path_factory, 3, 3, 9)
+    paths = np.random.default_rng(length).standard_normal((3, length, 2))
+    expected = sigrs.sig(paths, 3, time_aug=True, scalar_term=True)
+    got = emu_sig(lib, paths, 3, True, False, 1.0, True, True, grid=3)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
+    derivs = np.ones_like(expected)
+    expected_grad = sigrs.sig_backprop(paths, expected, derivs, 3, time_aug=True)
+    got_grad = emu_sig_backprop(lib, paths, expected, derivs, True, False, 1.0, True, True, grid=3)
+    np.testing.assert_allclose(got_grad, expected_grad, rtol=1e-12, atol=1e-13)
+
+
+def test_emulated_float32(tmp_path_factory):
+    lib = emulator(tmp_path_factory, 5, 3, 10)
+    rng = np.random.default_rng(7)
+    paths = (0.3 * rng.standard_normal((4, 20, 2))).astype(np.float32)
+    opts = dict(time_aug=True, lead_lag=True, end_time=1.0)
+    expected = sigrs.sig(paths.astype(np.float64), 3, **opts)
+    got = emu_sig(lib, paths, 3, True, True, 1.0, False, True, grid=4)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    derivs = rng.standard_normal(expected.shape)
+    expected_grad = sigrs.sig_backprop(paths.astype(np.float64), expected, derivs, 3, **opts)
+    got_grad = emu_sig_backprop(
+        lib, paths, expected.astype(np.float32), derivs.astype(np.float32), True, True, 1.0, False, True, grid=4
+    )
+    np.testing.assert_allclose(got_grad, expected_grad, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("d,degree", [(3, 2), (5, 4), (300, 1)])
+def test_the_launcher_sizes_equal_the_kernel_constants(tmp_path_factory, d, degree):
+    # crates/sig-cuda/src/signature.rs sizes shared memory and scratch from
+    # its own copy of the kernel's layout; built with the launcher's 256
+    # threads, the kernel must agree with it.
+    lib = emulator(tmp_path_factory, d, degree, 256)
+    assert sigrs._native.cuda_sig_layout(d, degree) == (
+        lib.emu_block(), lib.emu_sig_len(), lib.emu_forward_len(), lib.emu_backward_len()
+    )
