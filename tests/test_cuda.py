@@ -214,11 +214,37 @@ def test_mixed_devices_are_a_value_error():
         sigrs.sig_backprop(path.cuda(), s, s, 2)
 
 
-@pytest.mark.parametrize("option", [dict(stream=True), dict(inverse=True)])
-def test_options_without_gpu_kernels_say_so(option):
+def test_inverse_says_it_has_no_gpu_kernel():
     path = random_path((2, 5, 2), torch.float64).cuda()
-    with pytest.raises(sigrs.CudaUnavailableError, match="not supported by the sigrs GPU kernels yet"):
-        sigrs.sig(path, 2, **option)
+    with pytest.raises(sigrs.CudaUnavailableError, match="inverse=True is not supported by the sigrs GPU kernels yet"):
+        sigrs.sig(path, 2, inverse=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("opts", transform_cases(end_times=(1.0,)))
+def test_stream_and_initial_equal_the_cpu_op(dtype, opts):
+    path = random_path((3, 8, 2), dtype)
+    d = 2 * (2 if opts["lead_lag"] else 1) + int(opts["time_aug"])
+    initial = sigrs.sig(random_path((3, 4, d), dtype, seed=9), 3)
+    for kwargs in (dict(stream=True), dict(initial=initial), dict(stream=True, initial=initial)):
+        cpu_kwargs = dict(kwargs)
+        gpu_kwargs = {k: (v.cuda() if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
+        expected = sigrs.sig(path, 3, **cpu_kwargs, **opts)
+        got = sigrs.sig(path.cuda(), 3, **gpu_kwargs, **opts)
+        assert_close(got, expected, dtype)
+        derivs = random_path(tuple(expected.shape), dtype, seed=2)
+        exp = sigrs.sig_backprop(path, expected, derivs, 3, **cpu_kwargs, **opts)
+        res = sigrs.sig_backprop(path.cuda(), got, derivs.cuda(), 3, **gpu_kwargs, **opts)
+        exp, res = (exp, res) if isinstance(exp, tuple) else ((exp,), (res,))
+        for r, e in zip(res, exp):
+            if e is not None:
+                assert_close(r, e, dtype, scale=10.0)
+
+
+def test_autograd_reaches_initial_on_cuda():
+    path = random_path((2, 6, 2), torch.float64).cuda().requires_grad_(True)
+    initial = sigrs.sig(random_path((2, 3, 2), torch.float64, seed=3), 3).cuda().requires_grad_(True)
+    torch.autograd.gradcheck(lambda p, i: sigrs.sig(p, 3, initial=i, stream=True), (path, initial), eps=1e-6, atol=1e-8)
 
 
 def test_ops_without_gpu_kernels_refuse_cuda_tensors():

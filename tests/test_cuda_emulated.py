@@ -73,39 +73,45 @@ def steps_of(length: int, lead_lag: bool) -> int:
     return max(2 * length - 2 if lead_lag else length - 1, 0)
 
 
-def emu_sig(lib, paths, degree, time_aug, lead_lag, end_time, scalar_term, use_shared, grid):
+def null_or(a):
+    return ctypes.c_void_p(0) if a is None else ptr(a)
+
+
+def emu_sig(lib, paths, degree, time_aug, lead_lag, end_time, scalar_term, use_shared, grid, stream=False, initial=None):
     batch, length, dim = paths.shape
-    d = aug_dim(dim, time_aug, lead_lag)
     n = lib.emu_sig_len() + int(scalar_term)
-    out = np.full((batch, n), np.nan, paths.dtype)
+    rows = max(length - 1, 0) if stream else 1
+    out = np.full((batch, rows, n), np.nan, paths.dtype)
     scratch = np.full(grid * lib.emu_forward_len(), np.nan, paths.dtype)
     steps = steps_of(length, lead_lag)
     suffix = "f64" if paths.dtype == np.float64 else "f32"
     getattr(lib, f"emu_sig_forward_{suffix}")(
-        ptr(paths), ptr(out), ptr(scratch), ctypes.c_longlong(batch), length, dim, int(time_aug), int(lead_lag),
-        real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(use_shared), ctypes.c_uint(grid),
+        ptr(paths), null_or(initial), ptr(out), ptr(scratch), ctypes.c_longlong(batch), length, dim, int(time_aug),
+        int(lead_lag), real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(stream), int(use_shared),
+        ctypes.c_uint(grid),
     )
-    assert d == lib.emu_block() or lib.emu_block() % d == 0
-    return out
+    return out if stream else out[:, 0]
 
 
-def emu_sig_backprop(lib, paths, sigs, derivs, time_aug, lead_lag, end_time, scalar_term, use_shared, grid):
+def emu_sig_backprop(lib, paths, sigs, derivs, time_aug, lead_lag, end_time, scalar_term, use_shared, grid,
+                     stream=False, with_initial=False):
     batch, length, dim = paths.shape
     d = aug_dim(dim, time_aug, lead_lag)
     steps = steps_of(length, lead_lag)
     incr = np.full((batch, steps, d), np.nan, paths.dtype)
+    d_initial = np.full((batch, sigs.shape[-1]), np.nan, paths.dtype) if with_initial else None
     scratch = np.full(grid * lib.emu_backward_len(), np.nan, paths.dtype)
     suffix = "f64" if paths.dtype == np.float64 else "f32"
     getattr(lib, f"emu_sig_backward_{suffix}")(
-        ptr(paths), ptr(sigs), ptr(derivs), ptr(incr), ptr(scratch), ctypes.c_longlong(batch), length, dim,
-        int(time_aug), int(lead_lag), real(paths.dtype, end_time / max(steps, 1)), int(scalar_term),
-        int(use_shared), ctypes.c_uint(grid),
+        ptr(paths), ptr(np.ascontiguousarray(sigs)), ptr(np.ascontiguousarray(derivs)), ptr(incr), null_or(d_initial),
+        ptr(scratch), ctypes.c_longlong(batch), length, dim, int(time_aug), int(lead_lag),
+        real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(stream), int(use_shared), ctypes.c_uint(grid),
     )
     out = np.full(paths.shape, np.nan, paths.dtype)
     getattr(lib, f"emu_incr_grads_to_path_{suffix}")(
         ptr(incr), ptr(out), ctypes.c_longlong(batch), length, dim, int(lead_lag), ctypes.c_uint(3), ctypes.c_uint(7)
     )
-    return out
+    return (out, d_initial) if with_initial else out
 
 
 @pytest.mark.parametrize("dim,degree,time_aug,lead_lag,threads", CONFIGS)
@@ -166,3 +172,24 @@ def test_the_launcher_sizes_equal_the_kernel_constants(tmp_path_factory, d, degr
     assert sigrs._native.cuda_sig_layout(d, degree) == (
         lib.emu_block(), lib.emu_sig_len(), lib.emu_forward_len(), lib.emu_backward_len()
     )
+
+
+@pytest.mark.parametrize("dim,degree,time_aug,lead_lag,threads", [c for c in CONFIGS if c[1] > 1][:5])
+def test_emulated_stream_and_initial(tmp_path_factory, dim, degree, time_aug, lead_lag, threads):
+    lib = emulator(tmp_path_factory, aug_dim(dim, time_aug, lead_lag), degree, threads)
+    rng = np.random.default_rng(dim * 7 + degree)
+    paths = rng.standard_normal((4, 6, dim))
+    opts = dict(time_aug=time_aug, lead_lag=lead_lag, end_time=1.3)
+    d = aug_dim(dim, time_aug, lead_lag)
+    initial = sigrs.sig(rng.standard_normal((4, 3, d)), degree, scalar_term=True)
+    for stream in (False, True):
+        expected = sigrs.sig(paths, degree, stream=stream, initial=initial, scalar_term=True, **opts)
+        got = emu_sig(lib, paths, degree, time_aug, lead_lag, 1.3, True, True, grid=3, stream=stream, initial=initial)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        derivs = rng.standard_normal(expected.shape)
+        exp_path, _, exp_init = sigrs.sig_backprop(paths, expected, derivs, degree, stream=stream, initial=initial, **opts)
+        got_path, got_init = emu_sig_backprop(
+            lib, paths, expected, derivs, time_aug, lead_lag, 1.3, True, False, grid=3, stream=stream, with_initial=True
+        )
+        np.testing.assert_allclose(got_path, exp_path, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got_init, exp_init, rtol=1e-10, atol=1e-10)

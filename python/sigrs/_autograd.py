@@ -148,8 +148,10 @@ def _sig_backprop_impl(
     n_jobs: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if path.is_cuda:
-        d_path = _cuda.sig_backprop(path, sig, sig_derivs, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse)
-        return d_path, path.new_empty((0,))
+        d_path, d_initial = _cuda.sig_backprop(
+            path, sig, sig_derivs, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse
+        )
+        return d_path, (path.new_empty((0,)) if d_initial is None else d_initial)
     init = None if initial is None else _np(initial)
     d_path, d_initial = sig_backprop_array(
         _np(path), _np(sig), _np(sig_derivs), degree, time_aug, lead_lag, end_time, scalar_term, n_jobs, stream, inverse, init

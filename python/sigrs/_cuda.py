@@ -60,6 +60,17 @@ def _workspace(n: int, like: torch.Tensor) -> tuple[Optional[torch.Tensor], int]
     return buf, buf.data_ptr()
 
 
+def _problem(path: torch.Tensor, degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, stream: bool) -> tuple:
+    *batch_shape, length, dim = path.shape
+    b = batch_size(tuple(batch_shape))
+    return (b, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, path.dtype == torch.float64)
+
+
+def _flat(t: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """``t`` detached, reshaped and contiguous (a view when it already is)."""
+    return t.detach().reshape(shape).contiguous()
+
+
 def sig(
     path: torch.Tensor,
     initial: Optional[torch.Tensor],
@@ -71,28 +82,31 @@ def sig(
     stream: bool,
     inverse: bool,
 ) -> torch.Tensor:
-    """Signatures of a CUDA tensor ``(..., length, dim)``: ``(..., sig_len)``."""
-    if stream:
-        _unsupported("stream=True")
+    """Signatures of a CUDA tensor ``(..., length, dim)``: ``(..., sig_len)``,
+    or ``(..., length - 1, sig_len)`` with ``stream``; ``initial`` already in
+    the output's layout."""
     if inverse:
         _unsupported("inverse=True")
-    if initial is not None:
-        _unsupported("initial")
     *batch_shape, length, dim = path.shape
-    b = batch_size(tuple(batch_shape))
+    problem = _problem(path, degree, time_aug, lead_lag, end_time, scalar_term, stream)
+    b = problem[0]
     n = sig_len(aug_dim(dim, time_aug, lead_lag), degree, scalar_term)
-    out = torch.empty((b, n), dtype=path.dtype, device=path.device)
-    if degree == 0 or aug_dim(dim, time_aug, lead_lag) == 0 or b == 0:
-        out.fill_(1.0)  # only the scalar term, if any
-        return out.reshape(*batch_shape, n)
-    paths = path.detach().reshape(b, length, dim).contiguous()
-    problem = (b, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, path.dtype == torch.float64)
+    rows = max(length - 1, 0) if stream else 1
+    out = torch.empty((b, rows, n), dtype=path.dtype, device=path.device)
+    out_shape = (*batch_shape, rows, n) if stream else (*batch_shape, n)
+    if degree == 0 or aug_dim(dim, time_aug, lead_lag) == 0 or b == 0 or rows == 0:
+        # Only a scalar term (or nothing), or no rows at all.
+        out.fill_(1.0)
+        return out.reshape(out_shape)
+    init = None if initial is None else _flat(initial, (b, n))
     place = _placement(path)
     scratch_len, _ = _native.cuda_sig_workspace(problem, place, False)
     scratch, scratch_ptr = _workspace(scratch_len, path)
-    _native.cuda_sig_forward(problem, place, paths.data_ptr(), out.data_ptr(), scratch_ptr)
+    _native.cuda_sig_forward(
+        problem, place, _flat(path, (b, length, dim)).data_ptr(), 0 if init is None else init.data_ptr(), out.data_ptr(), scratch_ptr
+    )
     del scratch  # torch's allocator keeps the block ordered on this stream
-    return out.reshape(*batch_shape, n)
+    return out.reshape(out_shape)
 
 
 def sig_backprop(
@@ -107,32 +121,37 @@ def sig_backprop(
     scalar_term: bool,
     stream: bool,
     inverse: bool,
-) -> torch.Tensor:
-    """dF/d(path) for CUDA tensors, from ``sig`` and ``sig_derivs`` = dF/d(sig)."""
-    if stream:
-        _unsupported("stream=True")
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """``(dF/d(path), dF/d(initial) or None)`` for CUDA tensors, from ``sig``
+    and ``sig_derivs`` = dF/d(sig)."""
     if inverse:
         _unsupported("inverse=True")
-    if initial is not None:
-        _unsupported("initial")
     *batch_shape, length, dim = path.shape
-    b = batch_size(tuple(batch_shape))
-    d = aug_dim(dim, time_aug, lead_lag)
-    if degree == 0 or d == 0 or b == 0 or length < 2:
-        return torch.zeros_like(path)
-    paths = path.detach().reshape(b, length, dim).contiguous()
+    problem = _problem(path, degree, time_aug, lead_lag, end_time, scalar_term, stream)
+    b = problem[0]
     n = sig.shape[-1]
-    sigs = sig.detach().reshape(b, n).contiguous()
-    derivs = sig_derivs.detach().reshape(b, n).contiguous()
+    rows = max(length - 1, 0) if stream else 1
+    d_initial = None if initial is None else torch.zeros((b, n), dtype=path.dtype, device=path.device)
+    if degree == 0 or aug_dim(dim, time_aug, lead_lag) == 0 or b == 0:
+        return torch.zeros_like(path), (None if d_initial is None else d_initial.reshape(initial.shape))
     out = torch.empty((b, length, dim), dtype=path.dtype, device=path.device)
-    problem = (b, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, path.dtype == torch.float64)
     place = _placement(path)
     scratch_len, incr_len = _native.cuda_sig_workspace(problem, place, True)
     scratch, scratch_ptr = _workspace(scratch_len, path)
     incr, incr_ptr = _workspace(incr_len, path)
-    _native.cuda_sig_backward(problem, place, paths.data_ptr(), sigs.data_ptr(), derivs.data_ptr(), incr_ptr, scratch_ptr, out.data_ptr())
+    _native.cuda_sig_backward(
+        problem,
+        place,
+        _flat(path, (b, length, dim)).data_ptr(),
+        _flat(sig, (b, rows, n)).data_ptr(),
+        _flat(sig_derivs, (b, rows, n)).data_ptr(),
+        incr_ptr,
+        0 if d_initial is None else d_initial.data_ptr(),
+        scratch_ptr,
+        out.data_ptr(),
+    )
     del scratch, incr
-    return out.reshape(path.shape)
+    return out.reshape(path.shape), (None if d_initial is None else d_initial.reshape(initial.shape))
 
 
 def transform_path(path: torch.Tensor, time_aug: bool, lead_lag: bool, end_time: float) -> torch.Tensor:
@@ -143,7 +162,7 @@ def transform_path(path: torch.Tensor, time_aug: bool, lead_lag: bool, end_time:
     out_dim = aug_dim(dim, time_aug, lead_lag)
     out = torch.empty((b, out_len, out_dim), dtype=path.dtype, device=path.device)
     paths = path.detach().reshape(b, length, dim).contiguous()
-    problem = (b, length, dim, 1, time_aug, lead_lag, end_time, False, path.dtype == torch.float64)
+    problem = (b, length, dim, 1, time_aug, lead_lag, end_time, False, False, path.dtype == torch.float64)
     _native.cuda_transform_path(problem, _placement(path), paths.data_ptr(), out.data_ptr())
     return out.reshape(*batch_shape, out_len, out_dim)
 
@@ -154,6 +173,6 @@ def transform_path_backprop(derivs: torch.Tensor, length: int, dim: int, time_au
     b = batch_size(batch_shape)
     out = torch.empty((b, length, dim), dtype=derivs.dtype, device=derivs.device)
     g = derivs.detach().reshape(b, derivs.shape[-2], derivs.shape[-1]).contiguous()
-    problem = (b, length, dim, 1, time_aug, lead_lag, 1.0, False, derivs.dtype == torch.float64)
+    problem = (b, length, dim, 1, time_aug, lead_lag, 1.0, False, False, derivs.dtype == torch.float64)
     _native.cuda_transform_path_backprop(problem, _placement(derivs), g.data_ptr(), out.data_ptr())
     return out.reshape(*batch_shape, length, dim)

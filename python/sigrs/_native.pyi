@@ -89,14 +89,23 @@ def simd_level() -> str: ...
 def cuda_kernel_sources() -> list[tuple[str, str]]: ...
 
 # GPU launches over torch's device memory (pointers as ints) on a stream.
-# problem: (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, is_f64)
+# problem: (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64)
 # placement: (device, stream, max_blocks, force_global, nvrtc_dirs)
-_CudaProblem = tuple[int, int, int, int, bool, bool, float, bool, bool]
+_CudaProblem = tuple[int, int, int, int, bool, bool, float, bool, bool, bool]
 _CudaPlacement = tuple[int, int, int, bool, list[str]]
 def cuda_sig_workspace(problem: _CudaProblem, placement: _CudaPlacement, backward: bool, /) -> tuple[int, int]: ...
-def cuda_sig_forward(problem: _CudaProblem, placement: _CudaPlacement, paths: int, out: int, scratch: int, /) -> None: ...
+def cuda_sig_forward(problem: _CudaProblem, placement: _CudaPlacement, paths: int, initial: int, out: int, scratch: int, /) -> None: ...
 def cuda_sig_backward(
-    problem: _CudaProblem, placement: _CudaPlacement, paths: int, sigs: int, sig_grads: int, incr_grads: int, scratch: int, out: int, /
+    problem: _CudaProblem,
+    placement: _CudaPlacement,
+    paths: int,
+    sigs: int,
+    sig_grads: int,
+    incr_grads: int,
+    initial_grads: int,
+    scratch: int,
+    out: int,
+    /,
 ) -> None: ...
 def cuda_transform_path(problem: _CudaProblem, placement: _CudaPlacement, paths: int, out: int, /) -> None: ...
 def cuda_transform_path_backprop(problem: _CudaProblem, placement: _CudaPlacement, derivs: int, out: int, /) -> None: ...

@@ -119,19 +119,36 @@ struct HornerLevels<T, TOP + 1, TOP> {
     __device__ __forceinline__ static void run(const T*, T*, const T*, T) {}
 };
 
+// Rows of output per path: one, or with `stream` one per original step
+// (with lead-lag, a row after each pair of transformed steps).
+__device__ __forceinline__ long long rows_of(int length, int stream) {
+    return stream ? (length > 1 ? length - 1 : 0) : 1;
+}
+
+// Whether the state after transformed step j ends a row of a stream.
+__device__ __forceinline__ bool ends_row(long long j, int lead_lag) {
+    return !lead_lag || j % 2 == 1;
+}
+
+// `initial` (nullable): a signature per path, in the output's layout, to
+// start from (the output is initial (x) S). `stream`: output the state at
+// the end of every original step.
 template <typename T>
-__device__ void sig_forward(const T* __restrict__ paths, T* __restrict__ out, T* scratch, long long batch, int length,
-                            int dim, int time_aug, int lead_lag, T dt, int scalar_term, int use_shared) {
+__device__ void sig_forward(const T* __restrict__ paths, const T* __restrict__ initial, T* __restrict__ out,
+                            T* scratch, long long batch, int length, int dim, int time_aug, int lead_lag, T dt,
+                            int scalar_term, int stream, int use_shared) {
     SIGRS_SHARED_MEMORY(shared_bytes);
     T* work = use_shared ? reinterpret_cast<T*>(shared_bytes) : scratch + blockIdx.x * FORWARD_LEN;
     T* zs = work + 2 * SIG_LEN;  // two increments: the current one and the next
     const long long steps = lead_lag ? 2LL * length - 2 : (long long)length - 1;
-    const int out_len = (int)SIG_LEN + (scalar_term ? 1 : 0);
+    const int skip = scalar_term ? 1 : 0;
+    const int row = (int)SIG_LEN + skip;
+    const long long rows = rows_of(length, stream);
     for (long long b = blockIdx.x; b < batch; b += gridDim.x) {
         const T* x = paths + b * (long long)length * dim;
         T* cur = work;
         T* next = work + SIG_LEN;
-        for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) cur[f] = T(0);
+        for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) cur[f] = initial ? initial[b * row + skip + f] : T(0);
         if (steps > 0 && threadIdx.x < D) zs[threadIdx.x] = increment<T>(x, dim, 0, threadIdx.x, lead_lag, time_aug, dt);
         __syncthreads();
         for (long long j = 0; j < steps; ++j) {
@@ -143,10 +160,18 @@ __device__ void sig_forward(const T* __restrict__ paths, T* __restrict__ out, T*
             T* done = next;
             next = cur;
             cur = done;
+            if (stream && ends_row(j, lead_lag)) {
+                // Read while the next step reads it too; overwritten two barriers on.
+                T* o = out + (b * rows + (lead_lag ? j / 2 : j)) * row;
+                if (scalar_term && threadIdx.x == 0) o[0] = T(1);
+                for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) o[skip + f] = cur[f];
+            }
         }
-        T* o = out + b * out_len;
-        if (scalar_term && threadIdx.x == 0) o[0] = T(1);
-        for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) o[f + (scalar_term ? 1 : 0)] = cur[f];
+        if (!stream) {
+            T* o = out + b * row;
+            if (scalar_term && threadIdx.x == 0) o[0] = T(1);
+            for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) o[skip + f] = cur[f];
+        }
         __syncthreads();  // the buffers are reused by the next path
     }
 }
@@ -200,10 +225,15 @@ __device__ __forceinline__ void horner_stage(const T* s, const T* y_next, T* y, 
     }
 }
 
+// `sigs` and `sig_grads`: what sig_forward wrote, and its gradient; with
+// `stream`, each row's state restarts the walk (so rounding does not build
+// up over the path) and each row's gradient joins it. `initial_grads`
+// (nullable): where dF/d(initial) goes, in the output's layout.
 template <typename T>
 __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ sigs, const T* __restrict__ sig_grads,
-                             T* __restrict__ incr_grads, T* scratch, long long batch, int length, int dim, int time_aug,
-                             int lead_lag, T dt, int scalar_term, int use_shared) {
+                             T* __restrict__ incr_grads, T* __restrict__ initial_grads, T* scratch, long long batch,
+                             int length, int dim, int time_aug, int lead_lag, T dt, int scalar_term, int stream,
+                             int use_shared) {
     SIGRS_SHARED_MEMORY(shared_bytes);
     T* work = use_shared ? reinterpret_cast<T*>(shared_bytes) : scratch + blockIdx.x * BACKWARD_LEN;
     T* g = work + 4 * LOW_LEN;  // the state's gradient, levels 1..N
@@ -215,16 +245,20 @@ __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ 
     const long long steps = lead_lag ? 2LL * length - 2 : (long long)length - 1;
     const int row = (int)SIG_LEN + (scalar_term ? 1 : 0);
     const int skip = scalar_term ? 1 : 0;
+    const long long rows = rows_of(length, stream);
     for (long long b = blockIdx.x; b < batch; b += gridDim.x) {
         const T* x = paths + b * (long long)length * dim;
+        // The last row: the state after the last step, and its gradient.
+        const T* last_sig = sigs + (b * rows + rows - 1) * row + skip;
+        const T* last_grad = sig_grads + (b * rows + rows - 1) * row + skip;
         // States, levels 1..N-1 (the top level is never read): after the
         // step and before it; then Y(m+1) and Y(m) of the Horner stages.
         T* s_after = work;
         T* s_before = work + LOW_LEN;
         T* y_next = work + 2 * LOW_LEN;
         T* y_this = work + 3 * LOW_LEN;
-        for (long long f = threadIdx.x; f < LOW_LEN; f += BLOCK) s_after[f] = sigs[b * row + skip + f];
-        for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) g[f] = sig_grads[b * row + skip + f];
+        for (long long f = threadIdx.x; f < LOW_LEN; f += BLOCK) s_after[f] = rows > 0 ? last_sig[f] : T(0);
+        for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) g[f] = rows > 0 ? last_grad[f] : T(0);
         if (steps > 0 && threadIdx.x < D) zs[((steps - 1) % 2) * D + threadIdx.x] = increment<T>(x, dim, steps - 1, threadIdx.x, lead_lag, time_aug, dt);
         __syncthreads();
         for (long long j = steps - 1; j >= 0; --j) {
@@ -250,16 +284,26 @@ __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ 
                 y_next = built;
             }
             // D: pair gY(1) = G with Y(2), then G <- sum_m gY(m) in place
-            // (the same thread reads and writes each word), prefetch the
+            // (the same thread reads and writes each word), plus the
+            // gradient of the row the state before the step ends, if any,
+            // whose stored state replaces the recovered one; prefetch the
             // next increment, and reduce dz.
             pair_stage<T>(g, y_next, 1, dz);
-            for (int k = 1; k < N; ++k) {
+            const bool row_before = stream && j > 0 && ends_row(j - 1, lead_lag);
+            const long long r = lead_lag ? (j - 1) / 2 : j - 1;
+            const T* row_grad = sig_grads + (b * rows + r) * row + skip;
+            for (int k = 1; k <= N; ++k) {
                 const long long n = power(k);
                 for (long long q = threadIdx.x; q < n; q += BLOCK) {
                     T acc = g[level_start(k) + q];
                     for (int m = 2; m <= N - k + 1; ++m) acc += gy_store[gy_offset(m) + level_start(k) + q];
+                    if (row_before) acc += row_grad[level_start(k) + q];
                     g[level_start(k) + q] = acc;
                 }
+            }
+            if (row_before) {
+                const T* row_sig = sigs + (b * rows + r) * row + skip;
+                for (long long f = threadIdx.x; f < LOW_LEN; f += BLOCK) s_before[f] = row_sig[f];
             }
             if (j > 0 && threadIdx.x < D)
                 zs[((j - 1) % 2) * D + threadIdx.x] = increment<T>(x, dim, j - 1, threadIdx.x, lead_lag, time_aug, dt);
@@ -275,6 +319,14 @@ __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ 
             s_before = s_after;
             s_after = earlier;
         }
+        if (initial_grads) {
+            // g was last written before the last step's barrier (or at the
+            // start, followed by one).
+            T* o = initial_grads + b * row;
+            if (scalar_term && threadIdx.x == 0) o[0] = T(0);
+            for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) o[skip + f] = g[f];
+        }
+        __syncthreads();  // the buffers are reused by the next path
     }
 }
 
@@ -316,18 +368,18 @@ __device__ void incr_grads_to_path(const T* __restrict__ incr_grads, T* __restri
 #endif
 
 #define SIGRS_SIGNATURE_KERNELS(T, SUFFIX)                                                                          \
-    extern "C" __global__ void SIGRS_BLOCK_BOUNDS sig_forward_##SUFFIX(const T* paths, T* out, T* scratch, long long batch, int length, \
-                                                    int dim, int time_aug, int lead_lag, T dt, int scalar_term,     \
-                                                    int use_shared) {                                               \
-        sigrs_sig::sig_forward<T>(paths, out, scratch, batch, length, dim, time_aug, lead_lag, dt, scalar_term,     \
-                                  use_shared);                                                                      \
+    extern "C" __global__ void SIGRS_BLOCK_BOUNDS sig_forward_##SUFFIX(                                            \
+        const T* paths, const T* initial, T* out, T* scratch, long long batch, int length, int dim, int time_aug,   \
+        int lead_lag, T dt, int scalar_term, int stream, int use_shared) {                                          \
+        sigrs_sig::sig_forward<T>(paths, initial, out, scratch, batch, length, dim, time_aug, lead_lag, dt,         \
+                                  scalar_term, stream, use_shared);                                                 \
     }                                                                                                               \
-    extern "C" __global__ void SIGRS_BLOCK_BOUNDS sig_backward_##SUFFIX(const T* paths, const T* sigs, const T* sig_grads,             \
-                                                     T* incr_grads, T* scratch, long long batch, int length,        \
-                                                     int dim, int time_aug, int lead_lag, T dt, int scalar_term,    \
-                                                     int use_shared) {                                              \
-        sigrs_sig::sig_backward<T>(paths, sigs, sig_grads, incr_grads, scratch, batch, length, dim, time_aug,       \
-                                   lead_lag, dt, scalar_term, use_shared);                                          \
+    extern "C" __global__ void SIGRS_BLOCK_BOUNDS sig_backward_##SUFFIX(                                           \
+        const T* paths, const T* sigs, const T* sig_grads, T* incr_grads, T* initial_grads, T* scratch,             \
+        long long batch, int length, int dim, int time_aug, int lead_lag, T dt, int scalar_term, int stream,        \
+        int use_shared) {                                                                                           \
+        sigrs_sig::sig_backward<T>(paths, sigs, sig_grads, incr_grads, initial_grads, scratch, batch, length, dim,  \
+                                   time_aug, lead_lag, dt, scalar_term, stream, use_shared);                        \
     }                                                                                                               \
     extern "C" __global__ void incr_grads_to_path_##SUFFIX(const T* incr_grads, T* out, long long batch,            \
                                                            int length, int dim, int lead_lag) {                     \

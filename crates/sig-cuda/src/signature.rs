@@ -69,6 +69,8 @@ pub struct SigProblem {
     pub lead_lag: bool,
     pub end_time: f64,
     pub scalar_term: bool,
+    /// One output row per original step (the signature of every prefix).
+    pub stream: bool,
     pub float: Float,
 }
 
@@ -207,14 +209,16 @@ pub fn sig_workspace(p: &SigProblem, place: &Placement, backward: bool) -> Resul
     Ok(Workspace { scratch: pl.scratch, incr_grads: if backward { p.batch * p.steps() * layout.d } else { 0 } })
 }
 
-/// Signatures of `paths` (`batch x length x dim`) into `out`
-/// (`batch x sig_len`, after a 1 per row with `scalar_term`).
+/// Signatures of `paths` (`batch x length x dim`) into `out` (`batch x
+/// rows x row`: one row, or `length - 1` with `stream`; `row` is `sig_len`,
+/// plus a leading 1 with `scalar_term`). `initial` (0 for none) holds
+/// `batch x row` signatures to start from: the output is `initial (x) S`.
 ///
 /// # Safety
 /// The pointers must be device memory on `place.device` holding the
 /// documented sizes in `p.float` (`scratch`: [`sig_workspace`]'s), and
 /// `place.stream` a stream of that device or 0.
-pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, out: u64, scratch: u64) -> Result<(), CudaError> {
+pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, initial: u64, out: u64, scratch: u64) -> Result<(), CudaError> {
     let layout = p.check()?;
     if p.batch == 0 {
         return Ok(());
@@ -226,6 +230,7 @@ pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, out: u6
     let f = module.function(name)?;
     let mut args = [
         Arg::Ptr(paths),
+        Arg::Ptr(initial),
         Arg::Ptr(out),
         Arg::Ptr(scratch),
         Arg::I64(p.batch as i64),
@@ -235,6 +240,7 @@ pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, out: u6
         Arg::I32(p.lead_lag.into()),
         p.float.real(p.dt()),
         Arg::I32(p.scalar_term.into()),
+        Arg::I32(p.stream.into()),
         Arg::I32(pl.use_shared.into()),
     ];
     let config = LaunchConfig { grid: pl.grid, block: pl.block, shared_bytes: pl.shared_bytes, stream: place.stream };
@@ -242,8 +248,9 @@ pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, out: u6
 }
 
 /// Gradient through [`sig_forward`]: from the signatures `sigs` it
-/// returned and `sig_grads` (both `batch x row`), writes dF/d(paths) into
-/// `out` (`batch x length x dim`), going through `incr_grads`.
+/// returned and `sig_grads` (both `batch x rows x row`), writes dF/d(paths)
+/// into `out` (`batch x length x dim`), going through `incr_grads`, and
+/// dF/d(initial) into `initial_grads` (`batch x row`) unless it is 0.
 ///
 /// # Safety
 /// As [`sig_forward`]; `incr_grads` and `scratch` sized by [`sig_workspace`]
@@ -256,11 +263,12 @@ pub unsafe fn sig_backward(
     sigs: u64,
     sig_grads: u64,
     incr_grads: u64,
+    initial_grads: u64,
     scratch: u64,
     out: u64,
 ) -> Result<(), CudaError> {
     let layout = p.check()?;
-    if p.batch == 0 || p.length == 0 || p.dim == 0 {
+    if p.batch == 0 {
         return Ok(());
     }
     let dev = launch::device(place.device)?;
@@ -273,6 +281,7 @@ pub unsafe fn sig_backward(
         Arg::Ptr(sigs),
         Arg::Ptr(sig_grads),
         Arg::Ptr(incr_grads),
+        Arg::Ptr(initial_grads),
         Arg::Ptr(scratch),
         Arg::I64(p.batch as i64),
         Arg::I32(p.length as i32),
@@ -281,6 +290,7 @@ pub unsafe fn sig_backward(
         Arg::I32(p.lead_lag.into()),
         p.float.real(p.dt()),
         Arg::I32(p.scalar_term.into()),
+        Arg::I32(p.stream.into()),
         Arg::I32(pl.use_shared.into()),
     ];
     let config = LaunchConfig { grid: pl.grid, block: pl.block, shared_bytes: pl.shared_bytes, stream: place.stream };
@@ -375,12 +385,12 @@ mod tests {
 
     #[test]
     fn calls_without_a_usable_driver_are_errors_not_panics() {
-        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: false, end_time: 1.0, scalar_term: false, float: Float::F64 };
+        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: false, end_time: 1.0, scalar_term: false, stream: false, float: Float::F64 };
         let place = Placement { device: 0, stream: 0, max_blocks: 8, force_global: false, nvrtc_dirs: Vec::new() };
         if crate::probe().is_err() {
             assert!(matches!(sig_workspace(&p, &place, true), Err(CudaError::Unavailable(_))));
             // SAFETY: no pointer is dereferenced: the call stops at the driver check.
-            assert!(matches!(unsafe { sig_forward(&p, &place, 0, 0, 0) }, Err(CudaError::Unavailable(_))));
+            assert!(matches!(unsafe { sig_forward(&p, &place, 0, 0, 0, 0) }, Err(CudaError::Unavailable(_))));
         }
         // Problems the kernels do not take are refused before any driver call.
         let p0 = SigProblem { degree: 0, ..p.clone() };

@@ -584,15 +584,15 @@ fn cuda_run<R: Send>(py: Python<'_>, work: impl FnOnce() -> Result<R, sig_cuda::
     }
 }
 
-/// `(batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, is_f64)`.
-type CudaProblem = (usize, usize, usize, usize, bool, bool, f64, bool, bool);
+/// `(batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64)`.
+type CudaProblem = (usize, usize, usize, usize, bool, bool, f64, bool, bool, bool);
 /// `(device, stream, max_blocks, force_global, nvrtc_dirs)`.
 type CudaPlacement = (i32, usize, u32, bool, Vec<String>);
 
 fn cuda_problem(p: CudaProblem) -> sig_cuda::signature::SigProblem {
-    let (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, is_f64) = p;
+    let (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64) = p;
     let float = if is_f64 { sig_cuda::signature::Float::F64 } else { sig_cuda::signature::Float::F32 };
-    sig_cuda::signature::SigProblem { batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, float }
+    sig_cuda::signature::SigProblem { batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, float }
 }
 
 fn cuda_placement(p: CudaPlacement) -> sig_cuda::signature::Placement {
@@ -612,15 +612,17 @@ fn cuda_sig_workspace(py: Python<'_>, problem: CudaProblem, placement: CudaPlace
 // and checked (device, dtype, contiguity, shape) for this problem; the
 // kernels are queued on the given stream and nothing is synchronised.
 
-/// Signatures of device memory: `paths` into `out`.
+/// Signatures of device memory: `paths` (and `initial`, or 0) into `out`.
 #[pyfunction]
-fn cuda_sig_forward(py: Python<'_>, problem: CudaProblem, placement: CudaPlacement, paths: u64, out: u64, scratch: u64) -> PyResult<()> {
+#[allow(clippy::too_many_arguments)]
+fn cuda_sig_forward(py: Python<'_>, problem: CudaProblem, placement: CudaPlacement, paths: u64, initial: u64, out: u64, scratch: u64) -> PyResult<()> {
     let (p, place) = (cuda_problem(problem), cuda_placement(placement));
     // SAFETY: see above.
-    cuda_run(py, || unsafe { sig_cuda::signature::sig_forward(&p, &place, paths, out, scratch) })
+    cuda_run(py, || unsafe { sig_cuda::signature::sig_forward(&p, &place, paths, initial, out, scratch) })
 }
 
-/// Gradient of GPU signatures: `(paths, sigs, sig_grads)` into `out`, through `incr_grads`.
+/// Gradient of GPU signatures: `(paths, sigs, sig_grads)` into `out` (and
+/// `initial_grads`, unless 0), through `incr_grads`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn cuda_sig_backward(
@@ -631,12 +633,13 @@ fn cuda_sig_backward(
     sigs: u64,
     sig_grads: u64,
     incr_grads: u64,
+    initial_grads: u64,
     scratch: u64,
     out: u64,
 ) -> PyResult<()> {
     let (p, place) = (cuda_problem(problem), cuda_placement(placement));
     // SAFETY: see above.
-    cuda_run(py, || unsafe { sig_cuda::signature::sig_backward(&p, &place, paths, sigs, sig_grads, incr_grads, scratch, out) })
+    cuda_run(py, || unsafe { sig_cuda::signature::sig_backward(&p, &place, paths, sigs, sig_grads, incr_grads, initial_grads, scratch, out) })
 }
 
 /// `transform_path` on device memory.
