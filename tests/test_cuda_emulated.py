@@ -193,3 +193,121 @@ def test_emulated_stream_and_initial(tmp_path_factory, dim, degree, time_aug, le
         )
         np.testing.assert_allclose(got_path, exp_path, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(got_init, exp_init, rtol=1e-10, atol=1e-10)
+
+
+# --- the Python glue (sigrs._cuda) over the emulated kernels -----------------------
+#
+# sigrs._cuda allocates outputs and scratch with torch and hands their
+# pointers to the native launchers. Here the launchers are replaced by the
+# emulated kernels, which take host pointers, so the glue (shapes, batch
+# axes, rows, initial, scratch sizes, the gradient of initial) runs end to
+# end on CPU tensors.
+
+
+class EmulatedLaunchers:
+    def __init__(self, tmp_path_factory):
+        self.tmp = tmp_path_factory
+
+    def lib(self, problem):
+        batch, length, dim, degree, time_aug, lead_lag, *_ = problem
+        d = aug_dim(dim, time_aug, lead_lag)
+        return emulator(self.tmp, d, degree, 2 * d + 1)
+
+    @staticmethod
+    def grid(problem, placement):
+        return max(min(problem[0], placement[2]), 1)
+
+    def workspace(self, problem, placement, backward):
+        lib = self.lib(problem)
+        batch, length, dim, degree, time_aug, lead_lag = problem[:6]
+        scratch = 0
+        if placement[3]:  # force_global
+            scratch = self.grid(problem, placement) * (lib.emu_backward_len() if backward else lib.emu_forward_len())
+        incr = batch * steps_of(length, lead_lag) * aug_dim(dim, time_aug, lead_lag) if backward else 0
+        return scratch, incr
+
+    def forward(self, problem, placement, paths, initial, out, scratch):
+        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64 = problem
+        suffix = "f64" if is_f64 else "f32"
+        real_t = ctypes.c_double if is_f64 else ctypes.c_float
+        steps = steps_of(length, lead_lag)
+        getattr(self.lib(problem), f"emu_sig_forward_{suffix}")(
+            ctypes.c_void_p(paths), ctypes.c_void_p(initial), ctypes.c_void_p(out), ctypes.c_void_p(scratch),
+            ctypes.c_longlong(batch), length, dim, int(time_aug), int(lead_lag), real_t(end_time / max(steps, 1)),
+            int(scalar_term), int(stream), int(not placement[3]), ctypes.c_uint(self.grid(problem, placement)),
+        )
+
+    def backward(self, problem, placement, paths, sigs, sig_grads, incr, initial_grads, scratch, out):
+        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64 = problem
+        suffix = "f64" if is_f64 else "f32"
+        real_t = ctypes.c_double if is_f64 else ctypes.c_float
+        steps = steps_of(length, lead_lag)
+        lib = self.lib(problem)
+        getattr(lib, f"emu_sig_backward_{suffix}")(
+            ctypes.c_void_p(paths), ctypes.c_void_p(sigs), ctypes.c_void_p(sig_grads), ctypes.c_void_p(incr),
+            ctypes.c_void_p(initial_grads), ctypes.c_void_p(scratch), ctypes.c_longlong(batch), length, dim,
+            int(time_aug), int(lead_lag), real_t(end_time / max(steps, 1)), int(scalar_term), int(stream),
+            int(not placement[3]), ctypes.c_uint(self.grid(problem, placement)),
+        )
+        getattr(lib, f"emu_incr_grads_to_path_{suffix}")(
+            ctypes.c_void_p(incr), ctypes.c_void_p(out), ctypes.c_longlong(batch), length, dim, int(lead_lag),
+            ctypes.c_uint(2), ctypes.c_uint(5),
+        )
+
+
+@pytest.fixture
+def emulated_glue(tmp_path_factory, monkeypatch):
+    from sigrs import _cuda, _native
+
+    fake = EmulatedLaunchers(tmp_path_factory)
+    monkeypatch.setattr(_native, "cuda_sig_workspace", fake.workspace)
+    monkeypatch.setattr(_native, "cuda_sig_forward", fake.forward)
+    monkeypatch.setattr(_native, "cuda_sig_backward", fake.backward)
+    monkeypatch.setattr(_cuda, "_placement", lambda t: (0, 0, _cuda._MAX_BLOCKS, _cuda._FORCE_GLOBAL, []))
+    return _cuda
+
+
+@pytest.mark.parametrize("force_global", [False, True])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(), dict(stream=True), dict(initial=True), dict(stream=True, initial=True, lead_lag=True, time_aug=True)],
+    ids=["plain", "stream", "initial", "stream+initial+transforms"],
+)
+def test_cuda_glue_over_emulated_kernels(emulated_glue, kwargs, force_global):
+    import torch
+
+    rng = np.random.default_rng(5)
+    opts = dict(time_aug=kwargs.get("time_aug", False), lead_lag=kwargs.get("lead_lag", False), end_time=0.9)
+    stream = kwargs.get("stream", False)
+    path = torch.from_numpy(rng.standard_normal((2, 3, 6, 2)))  # two batch axes
+    d = aug_dim(2, opts["time_aug"], opts["lead_lag"])
+    initial = sigrs.sig(torch.from_numpy(rng.standard_normal((2, 3, 4, d))), 3) if kwargs.get("initial") else None
+    expected = sigrs.sig(path, 3, stream=stream, initial=initial, **opts)
+    with emulated_glue.launch_options(max_blocks=4, force_global=force_global):
+        got = emulated_glue.sig(path, initial, 3, opts["time_aug"], opts["lead_lag"], 0.9, False, stream, False)
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+        derivs = torch.from_numpy(rng.standard_normal(tuple(expected.shape)))
+        exp = sigrs.sig_backprop(path, expected, derivs, 3, stream=stream, initial=initial, **opts)
+        d_path, d_initial = emulated_glue.sig_backprop(
+            path, got, derivs, initial, 3, opts["time_aug"], opts["lead_lag"], 0.9, False, stream, False
+        )
+    exp_path, exp_initial = (exp[0], exp[2]) if initial is not None else (exp, None)
+    np.testing.assert_allclose(d_path.numpy(), exp_path.numpy(), rtol=1e-10, atol=1e-10)
+    if initial is None:
+        assert d_initial is None
+    else:
+        assert d_initial.shape == initial.shape
+        np.testing.assert_allclose(d_initial.numpy(), exp_initial.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_cuda_glue_degree_zero_and_short_paths(emulated_glue):
+    import torch
+
+    path = torch.zeros((3, 4, 2), dtype=torch.float64)
+    assert torch.equal(emulated_glue.sig(path, None, 0, False, False, 1.0, True, False, False), torch.ones((3, 1), dtype=torch.float64))
+    one = torch.ones((3, 1, 2), dtype=torch.float64)
+    assert emulated_glue.sig(one, None, 2, False, False, 1.0, False, True, False).shape == (3, 0, 6)
+    g, _ = emulated_glue.sig_backprop(one, torch.zeros((3, 6), dtype=torch.float64), torch.ones((3, 6), dtype=torch.float64),
+                                      None, 2, False, False, 1.0, False, False, False)
+    assert g.shape == one.shape and torch.count_nonzero(g) == 0

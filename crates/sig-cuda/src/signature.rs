@@ -228,21 +228,7 @@ pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, initial
     let module = launch::module(place.device, &dev, "signature.cu", p.defines(&layout), &place.nvrtc_dirs)?;
     let name = if p.float == Float::F64 { "sig_forward_f64" } else { "sig_forward_f32" };
     let f = module.function(name)?;
-    let mut args = [
-        Arg::Ptr(paths),
-        Arg::Ptr(initial),
-        Arg::Ptr(out),
-        Arg::Ptr(scratch),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.time_aug.into()),
-        Arg::I32(p.lead_lag.into()),
-        p.float.real(p.dt()),
-        Arg::I32(p.scalar_term.into()),
-        Arg::I32(p.stream.into()),
-        Arg::I32(pl.use_shared.into()),
-    ];
+    let mut args = forward_args(p, pl.use_shared, paths, initial, out, scratch);
     let config = LaunchConfig { grid: pl.grid, block: pl.block, shared_bytes: pl.shared_bytes, stream: place.stream };
     launch::launch(&dev, f, &config, &mut args)
 }
@@ -276,34 +262,11 @@ pub unsafe fn sig_backward(
     let module = launch::module(place.device, &dev, "signature.cu", p.defines(&layout), &place.nvrtc_dirs)?;
     let suffix = p.float.suffix();
     let backward = module.function(if p.float == Float::F64 { "sig_backward_f64" } else { "sig_backward_f32" })?;
-    let mut args = [
-        Arg::Ptr(paths),
-        Arg::Ptr(sigs),
-        Arg::Ptr(sig_grads),
-        Arg::Ptr(incr_grads),
-        Arg::Ptr(initial_grads),
-        Arg::Ptr(scratch),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.time_aug.into()),
-        Arg::I32(p.lead_lag.into()),
-        p.float.real(p.dt()),
-        Arg::I32(p.scalar_term.into()),
-        Arg::I32(p.stream.into()),
-        Arg::I32(pl.use_shared.into()),
-    ];
+    let mut args = backward_args(p, pl.use_shared, [paths, sigs, sig_grads, incr_grads, initial_grads, scratch]);
     let config = LaunchConfig { grid: pl.grid, block: pl.block, shared_bytes: pl.shared_bytes, stream: place.stream };
     launch::launch(&dev, backward, &config, &mut args)?;
     let to_path = module.function(if suffix == "f64" { "incr_grads_to_path_f64" } else { "incr_grads_to_path_f32" })?;
-    let mut args = [
-        Arg::Ptr(incr_grads),
-        Arg::Ptr(out),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.lead_lag.into()),
-    ];
+    let mut args = to_path_args(p, incr_grads, out);
     launch::launch(&dev, to_path, &elementwise(p.batch * p.length * p.dim, place), &mut args)
 }
 
@@ -328,16 +291,7 @@ pub unsafe fn transform_path(p: &SigProblem, place: &Placement, paths: u64, out:
     let dev = launch::device(place.device)?;
     let module = launch::module(place.device, &dev, "transform.cu", Vec::new(), &place.nvrtc_dirs)?;
     let f = module.function(if p.float == Float::F64 { "transform_path_f64" } else { "transform_path_f32" })?;
-    let mut args = [
-        Arg::Ptr(paths),
-        Arg::Ptr(out),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.time_aug.into()),
-        Arg::I32(p.lead_lag.into()),
-        p.float.real(p.end_time),
-    ];
+    let mut args = transform_args(p, paths, out);
     launch::launch(&dev, f, &elementwise(n, place), &mut args)
 }
 
@@ -354,7 +308,74 @@ pub unsafe fn transform_path_backprop(p: &SigProblem, place: &Placement, derivs:
     let dev = launch::device(place.device)?;
     let module = launch::module(place.device, &dev, "transform.cu", Vec::new(), &place.nvrtc_dirs)?;
     let f = module.function(if p.float == Float::F64 { "transform_path_backprop_f64" } else { "transform_path_backprop_f32" })?;
-    let mut args = [
+    let mut args = transform_backprop_args(p, derivs, out);
+    launch::launch(&dev, f, &elementwise(n, place), &mut args)
+}
+
+// The argument lists of the kernels, in their parameter order (checked
+// against the sources by the tests below).
+
+fn forward_args(p: &SigProblem, use_shared: bool, paths: u64, initial: u64, out: u64, scratch: u64) -> Vec<Arg> {
+    vec![
+        Arg::Ptr(paths),
+        Arg::Ptr(initial),
+        Arg::Ptr(out),
+        Arg::Ptr(scratch),
+        Arg::I64(p.batch as i64),
+        Arg::I32(p.length as i32),
+        Arg::I32(p.dim as i32),
+        Arg::I32(p.time_aug.into()),
+        Arg::I32(p.lead_lag.into()),
+        p.float.real(p.dt()),
+        Arg::I32(p.scalar_term.into()),
+        Arg::I32(p.stream.into()),
+        Arg::I32(use_shared.into()),
+    ]
+}
+
+/// `ptrs`: paths, sigs, sig_grads, incr_grads, initial_grads, scratch.
+fn backward_args(p: &SigProblem, use_shared: bool, ptrs: [u64; 6]) -> Vec<Arg> {
+    let mut args: Vec<Arg> = ptrs.into_iter().map(Arg::Ptr).collect();
+    args.extend([
+        Arg::I64(p.batch as i64),
+        Arg::I32(p.length as i32),
+        Arg::I32(p.dim as i32),
+        Arg::I32(p.time_aug.into()),
+        Arg::I32(p.lead_lag.into()),
+        p.float.real(p.dt()),
+        Arg::I32(p.scalar_term.into()),
+        Arg::I32(p.stream.into()),
+        Arg::I32(use_shared.into()),
+    ]);
+    args
+}
+
+fn to_path_args(p: &SigProblem, incr_grads: u64, out: u64) -> Vec<Arg> {
+    vec![
+        Arg::Ptr(incr_grads),
+        Arg::Ptr(out),
+        Arg::I64(p.batch as i64),
+        Arg::I32(p.length as i32),
+        Arg::I32(p.dim as i32),
+        Arg::I32(p.lead_lag.into()),
+    ]
+}
+
+fn transform_args(p: &SigProblem, paths: u64, out: u64) -> Vec<Arg> {
+    vec![
+        Arg::Ptr(paths),
+        Arg::Ptr(out),
+        Arg::I64(p.batch as i64),
+        Arg::I32(p.length as i32),
+        Arg::I32(p.dim as i32),
+        Arg::I32(p.time_aug.into()),
+        Arg::I32(p.lead_lag.into()),
+        p.float.real(p.end_time),
+    ]
+}
+
+fn transform_backprop_args(p: &SigProblem, derivs: u64, out: u64) -> Vec<Arg> {
+    vec![
         Arg::Ptr(derivs),
         Arg::Ptr(out),
         Arg::I64(p.batch as i64),
@@ -362,8 +383,7 @@ pub unsafe fn transform_path_backprop(p: &SigProblem, place: &Placement, derivs:
         Arg::I32(p.dim as i32),
         Arg::I32(p.time_aug.into()),
         Arg::I32(p.lead_lag.into()),
-    ];
-    launch::launch(&dev, f, &elementwise(n, place), &mut args)
+    ]
 }
 
 #[cfg(test)]
@@ -397,5 +417,53 @@ mod tests {
         assert!(matches!(sig_workspace(&p0, &place, false), Err(CudaError::Invalid(_))));
         let wide = SigProblem { dim: 2000, degree: 1, ..p };
         assert!(matches!(sig_workspace(&wide, &place, false), Err(CudaError::Invalid(_))));
+    }
+
+    /// The kinds of the parameters of kernel `stem` (declared `stem##SUFFIX(`
+    /// or `stem(`) in `source`: "ptr", "i64", "i32" or "real" (the float type T).
+    fn param_kinds(source: &str, stem: &str) -> Vec<&'static str> {
+        let start = [format!("{stem}##SUFFIX("), format!("{stem}(")]
+            .iter()
+            .find_map(|head| source.find(head.as_str()).map(|i| i + head.len()))
+            .unwrap_or_else(|| panic!("no kernel {stem}"));
+        let list = &source[start..start + source[start..].find(')').unwrap()];
+        list.replace('\\', " ")
+            .split(',')
+            .map(|param| {
+                let ty = param.trim().rsplit_once(char::is_whitespace).map_or("", |(ty, _)| ty.trim());
+                match ty {
+                    t if t.contains('*') => "ptr",
+                    "long long" => "i64",
+                    "int" => "i32",
+                    "T" => "real",
+                    other => panic!("unknown parameter type {other:?} in {stem}"),
+                }
+            })
+            .collect()
+    }
+
+    fn kinds(args: &[Arg]) -> Vec<&'static str> {
+        args.iter()
+            .map(|a| match a {
+                Arg::Ptr(_) => "ptr",
+                Arg::I64(_) => "i64",
+                Arg::I32(_) => "i32",
+                Arg::F64(_) | Arg::F32(_) => "real",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn argument_lists_match_the_kernel_parameters() {
+        // A mismatch would corrupt memory on a GPU, so it is caught here, without one.
+        let source = |name: &str| crate::KERNELS.iter().find(|(n, _)| *n == name).unwrap().1;
+        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: true, end_time: 1.0, scalar_term: true, stream: true, float: Float::F32 };
+        let sig = source("signature.cu");
+        let transform = source("transform.cu");
+        assert_eq!(kinds(&forward_args(&p, true, 1, 2, 3, 4)), param_kinds(sig, "sig_forward_"));
+        assert_eq!(kinds(&backward_args(&p, true, [1, 2, 3, 4, 5, 6])), param_kinds(sig, "sig_backward_"));
+        assert_eq!(kinds(&to_path_args(&p, 1, 2)), param_kinds(sig, "incr_grads_to_path_"));
+        assert_eq!(kinds(&transform_args(&p, 1, 2)), param_kinds(transform, "transform_path_"));
+        assert_eq!(kinds(&transform_backprop_args(&p, 1, 2)), param_kinds(transform, "transform_path_backprop_"));
     }
 }
