@@ -77,8 +77,10 @@ SPECIALISATIONS = [(8, 3), (4, 6), (1, 1), (5, 4), (300, 1)]
 
 @pytest.mark.parametrize("d,degree", SPECIALISATIONS)
 def test_signature_kernels_compile_for_each_specialisation(d, degree):
+    # Exactly what the launcher compiles: its thread count too.
     source = dict(_native.cuda_kernel_sources())["signature.cu"]
-    header = f"#define SIGRS_DIM {d}\n#define SIGRS_DEGREE {degree}\n"
+    threads = _native.cuda_sig_layout(d, degree)[0]
+    header = f"#define SIGRS_DIM {d}\n#define SIGRS_DEGREE {degree}\n#define SIGRS_THREADS {threads}\n"
     ptx = _native.nvrtc_compile(_device.nvrtc_search_dirs(), "signature.cu", header + source)
     entries = set(re.findall(r"\.entry (\w+)\(", ptx))
     for stem in ("sig_forward", "sig_backward", "incr_grads_to_path"):

@@ -166,12 +166,11 @@ def test_emulated_float32(tmp_path_factory):
 @pytest.mark.parametrize("d,degree", [(3, 2), (5, 4), (300, 1)])
 def test_the_launcher_sizes_equal_the_kernel_constants(tmp_path_factory, d, degree):
     # crates/sig-cuda/src/signature.rs sizes shared memory and scratch from
-    # its own copy of the kernel's layout; built with the launcher's 256
-    # threads, the kernel must agree with it.
-    lib = emulator(tmp_path_factory, d, degree, 256)
-    assert sigrs._native.cuda_sig_layout(d, degree) == (
-        lib.emu_block(), lib.emu_sig_len(), lib.emu_forward_len(), lib.emu_backward_len()
-    )
+    # its own copy of the kernel's layout; built with the launcher's thread
+    # count, the kernel must agree with it.
+    threads, *sizes = sigrs._native.cuda_sig_layout(d, degree)
+    lib = emulator(tmp_path_factory, d, degree, threads)
+    assert tuple(sizes) == (lib.emu_block(), lib.emu_sig_len(), lib.emu_forward_len(), lib.emu_backward_len())
 
 
 @pytest.mark.parametrize("dim,degree,time_aug,lead_lag,threads", [c for c in CONFIGS if c[1] > 1][:5])

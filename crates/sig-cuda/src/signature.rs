@@ -77,12 +77,20 @@ pub struct SigProblem {
 /// Largest transformed dimension the signature kernels take: a block is a
 /// multiple of it.
 pub const MAX_DIM: usize = 1024;
-const THREADS: usize = 256;
+/// Threads per block, before rounding down to a multiple of D: about one
+/// per two words, so that a step's critical path is a word or two per
+/// thread (the loop over steps is latency-bound) and small batches still
+/// give each SM many warps; at most 512 to keep the backward kernel's
+/// registers out of local memory.
+fn threads_for(sig_len: usize) -> usize {
+    (sig_len / 2).next_power_of_two().clamp(64, 512)
+}
 
 /// Sizes the kernel source derives from (D, N); must equal the constants of
 /// `kernels/signature.cu`.
 struct Layout {
     d: usize,
+    threads: usize,
     block: usize,
     sig_len: usize,
     forward_len: usize,
@@ -113,9 +121,11 @@ impl Layout {
         }
         let low_len = level_start(n).ok_or_else(too_big)?;
         let gy_len: usize = (2..=n).map(|m| level_start(n - m + 2).unwrap_or(usize::MAX)).try_fold(0usize, |a, b| a.checked_add(b)).ok_or_else(too_big)?;
-        let block = if d <= THREADS { (THREADS / d) * d } else { d };
+        let threads = threads_for(sig_len);
+        let block = if d <= threads { (threads / d) * d } else { d };
         Ok(Layout {
             d,
+            threads,
             block,
             sig_len,
             forward_len: 2 * sig_len + 2 * d,
@@ -124,11 +134,12 @@ impl Layout {
     }
 }
 
-/// `(block, sig_len, forward_len, backward_len)` of the (D, N)
-/// specialisation, for checking against the kernel source's constants.
-pub fn layout(d: usize, n: usize) -> Result<(usize, usize, usize, usize), CudaError> {
+/// `(threads, block, sig_len, forward_len, backward_len)` of the (D, N)
+/// specialisation (`threads` is its `SIGRS_THREADS`), for checking against
+/// the kernel source's constants.
+pub fn layout(d: usize, n: usize) -> Result<(usize, usize, usize, usize, usize), CudaError> {
     let l = Layout::new(d, n)?;
-    Ok((l.block, l.sig_len, l.forward_len, l.backward_len))
+    Ok((l.threads, l.block, l.sig_len, l.forward_len, l.backward_len))
 }
 
 impl SigProblem {
@@ -160,7 +171,7 @@ impl SigProblem {
 
     /// The `-D` definitions of this problem's specialisation.
     fn defines(&self, layout: &Layout) -> launch::Defines {
-        vec![("SIGRS_DIM", layout.d as i64), ("SIGRS_DEGREE", self.degree as i64), ("SIGRS_THREADS", THREADS as i64)]
+        vec![("SIGRS_DIM", layout.d as i64), ("SIGRS_DEGREE", self.degree as i64), ("SIGRS_THREADS", layout.threads as i64)]
     }
 }
 
@@ -394,9 +405,12 @@ mod tests {
     fn layout_matches_the_kernel_constants() {
         // D = 3, N = 3: levels 3 + 9 + 27; gY(2) has levels 1..2 (12), gY(3) level 1 (3).
         let l = Layout::new(3, 3).unwrap();
-        assert_eq!((l.sig_len, l.block), (39, 255));
+        assert_eq!((l.sig_len, l.threads, l.block), (39, 64, 63));
         assert_eq!(l.forward_len, 2 * 39 + 6);
-        assert_eq!(l.backward_len, 4 * 12 + 39 + 15 + 6 + 2 * 255);
+        assert_eq!(l.backward_len, 4 * 12 + 39 + 15 + 6 + 2 * 63);
+        // The benchmark shapes: 584 words -> 512 threads; 5460 -> the cap.
+        assert_eq!(Layout::new(8, 3).unwrap().block, 512);
+        assert_eq!(Layout::new(4, 6).unwrap().block, 512);
         assert_eq!(Layout::new(300, 1).unwrap().block, 300);
         assert!(Layout::new(0, 2).is_err());
         assert!(Layout::new(MAX_DIM + 1, 1).is_err());

@@ -658,10 +658,10 @@ fn cuda_transform_path_backprop(py: Python<'_>, problem: CudaProblem, placement:
     cuda_run(py, || unsafe { sig_cuda::signature::transform_path_backprop(&p, &place, derivs, out) })
 }
 
-/// `(block, sig_len, forward_len, backward_len)` of the GPU signature
-/// kernels' (D, N) specialisation.
+/// `(threads, block, sig_len, forward_len, backward_len)` of the GPU
+/// signature kernels' (D, N) specialisation.
 #[pyfunction]
-fn cuda_sig_layout(d: usize, degree: usize) -> PyResult<(usize, usize, usize, usize)> {
+fn cuda_sig_layout(d: usize, degree: usize) -> PyResult<(usize, usize, usize, usize, usize)> {
     sig_cuda::signature::layout(d, degree).map_err(nvrtc_error)
 }
 
