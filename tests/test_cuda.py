@@ -132,6 +132,8 @@ def test_tensors_on_the_second_gpu():
     assert_close(got, sigrs.sig(path, 3, lead_lag=True), torch.float64)
     g = sigrs.sig_backprop(path.to("cuda:1"), got, torch.ones_like(got), 3, lead_lag=True)
     assert g.device == torch.device("cuda:1")
+    # sigrs works in the device's context and puts the caller's back.
+    assert torch.cuda.current_device() == 0
 
 
 def test_first_call_compiles_and_later_calls_reuse_the_module():

@@ -40,10 +40,17 @@ unsafe impl Send for Device {}
 unsafe impl Sync for Device {}
 
 impl Device {
-    /// Makes this device's primary context current on the calling thread.
-    pub fn activate(&self) -> Result<(), CudaError> {
+    /// Runs `work` with this device's primary context current, then puts
+    /// back whatever was current before, so the caller's (torch's) idea of
+    /// the current device is left as it was.
+    pub fn scoped<R>(&self, work: impl FnOnce() -> Result<R, CudaError>) -> Result<R, CudaError> {
         // SAFETY: `ctx` is a retained primary context, valid for the process.
-        check("cuCtxSetCurrent", unsafe { sys::cuCtxSetCurrent(self.ctx) })
+        check("cuCtxPushCurrent", unsafe { sys::cuCtxPushCurrent_v2(self.ctx) })?;
+        let result = work();
+        let mut popped: sys::CUcontext = std::ptr::null_mut();
+        // SAFETY: pops the context pushed above; `popped` is a valid out pointer.
+        let pop = check("cuCtxPopCurrent", unsafe { sys::cuCtxPopCurrent_v2(&mut popped) });
+        result.and_then(|r| pop.map(|()| r))
     }
 }
 
@@ -154,10 +161,11 @@ pub(crate) fn module(ordinal: i32, dev: &Device, source: &'static str, defines: 
         return Ok(m.clone());
     }
     let code = ptx(source, &key.2, dirs)?;
-    dev.activate()?;
     let mut module: sys::CUmodule = std::ptr::null_mut();
-    // SAFETY: `code` is NUL-terminated PTX; the device's context is current.
-    check(&format!("cuModuleLoadData({source})"), unsafe { sys::cuModuleLoadData(&mut module, code.as_ptr() as *const c_void) })?;
+    dev.scoped(|| {
+        // SAFETY: `code` is NUL-terminated PTX; the device's context is current.
+        check(&format!("cuModuleLoadData({source})"), unsafe { sys::cuModuleLoadData(&mut module, code.as_ptr() as *const c_void) })
+    })?;
     let loaded = Arc::new(Module { module, functions: Mutex::new(HashMap::new()), max_shared: dev.max_shared });
     let mut modules = MODULES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     Ok(modules.entry(key).or_insert(loaded).clone())
@@ -207,22 +215,23 @@ impl Arg {
 /// large enough for what the kernel writes and reads, and `config.stream`
 /// a stream of that context (or 0, the legacy default stream).
 pub(crate) unsafe fn launch(dev: &Device, f: sys::CUfunction, config: &LaunchConfig, args: &mut [Arg]) -> Result<(), CudaError> {
-    dev.activate()?;
     let mut params: Vec<*mut c_void> = args.iter_mut().map(Arg::as_param).collect();
-    check(
-        "cuLaunchKernel",
-        sys::cuLaunchKernel(
-            f,
-            config.grid,
-            1,
-            1,
-            config.block,
-            1,
-            1,
-            config.shared_bytes,
-            config.stream as sys::CUstream,
-            params.as_mut_ptr(),
-            std::ptr::null_mut(),
-        ),
-    )
+    dev.scoped(|| {
+        check(
+            "cuLaunchKernel",
+            sys::cuLaunchKernel(
+                f,
+                config.grid,
+                1,
+                1,
+                config.block,
+                1,
+                1,
+                config.shared_bytes,
+                config.stream as sys::CUstream,
+                params.as_mut_ptr(),
+                std::ptr::null_mut(),
+            ),
+        )
+    })
 }
