@@ -216,10 +216,26 @@ def test_mixed_devices_are_a_value_error():
         sigrs.sig_backprop(path.cuda(), s, s, 2)
 
 
-def test_inverse_says_it_has_no_gpu_kernel():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("opts", transform_cases(end_times=(1.0,)))
+def test_inverse_equals_the_cpu_op(dtype, opts):
+    path = random_path((3, 7, 3), dtype)
+    expected = sigrs.sig(path, 4, inverse=True, **opts)
+    got = sigrs.sig(path.cuda(), 4, inverse=True, **opts)
+    assert_close(got, expected, dtype)
+    derivs = random_path(tuple(expected.shape), dtype, seed=6)
+    assert_close(
+        sigrs.sig_backprop(path.cuda(), got, derivs.cuda(), 4, inverse=True, **opts),
+        sigrs.sig_backprop(path, expected, derivs, 4, inverse=True, **opts),
+        dtype,
+        scale=10.0,
+    )
+
+
+def test_inverse_with_stream_or_initial_says_it_has_no_gpu_kernel():
     path = random_path((2, 5, 2), torch.float64).cuda()
-    with pytest.raises(sigrs.CudaUnavailableError, match="inverse=True is not supported by the sigrs GPU kernels yet"):
-        sigrs.sig(path, 2, inverse=True)
+    with pytest.raises(sigrs.CudaUnavailableError, match="inverse=True with stream=True is not supported by the sigrs GPU kernels yet"):
+        sigrs.sig(path, 2, inverse=True, stream=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

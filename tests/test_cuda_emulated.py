@@ -77,7 +77,8 @@ def null_or(a):
     return ctypes.c_void_p(0) if a is None else ptr(a)
 
 
-def emu_sig(lib, paths, degree, time_aug, lead_lag, end_time, scalar_term, use_shared, grid, stream=False, initial=None):
+def emu_sig(lib, paths, degree, time_aug, lead_lag, end_time, scalar_term, use_shared, grid, stream=False, initial=None,
+            inverse=False):
     batch, length, dim = paths.shape
     n = lib.emu_sig_len() + int(scalar_term)
     rows = max(length - 1, 0) if stream else 1
@@ -87,14 +88,14 @@ def emu_sig(lib, paths, degree, time_aug, lead_lag, end_time, scalar_term, use_s
     suffix = "f64" if paths.dtype == np.float64 else "f32"
     getattr(lib, f"emu_sig_forward_{suffix}")(
         ptr(paths), null_or(initial), ptr(out), ptr(scratch), ctypes.c_longlong(batch), length, dim, int(time_aug),
-        int(lead_lag), real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(stream), int(use_shared),
-        ctypes.c_uint(grid),
+        int(lead_lag), real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(stream), int(inverse),
+        int(use_shared), ctypes.c_uint(grid),
     )
     return out if stream else out[:, 0]
 
 
 def emu_sig_backprop(lib, paths, sigs, derivs, time_aug, lead_lag, end_time, scalar_term, use_shared, grid,
-                     stream=False, with_initial=False):
+                     stream=False, with_initial=False, inverse=False):
     batch, length, dim = paths.shape
     d = aug_dim(dim, time_aug, lead_lag)
     steps = steps_of(length, lead_lag)
@@ -105,7 +106,8 @@ def emu_sig_backprop(lib, paths, sigs, derivs, time_aug, lead_lag, end_time, sca
     getattr(lib, f"emu_sig_backward_{suffix}")(
         ptr(paths), ptr(np.ascontiguousarray(sigs)), ptr(np.ascontiguousarray(derivs)), ptr(incr), null_or(d_initial),
         ptr(scratch), ctypes.c_longlong(batch), length, dim, int(time_aug), int(lead_lag),
-        real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(stream), int(use_shared), ctypes.c_uint(grid),
+        real(paths.dtype, end_time / max(steps, 1)), int(scalar_term), int(stream), int(inverse), int(use_shared),
+        ctypes.c_uint(grid),
     )
     out = np.full(paths.shape, np.nan, paths.dtype)
     getattr(lib, f"emu_incr_grads_to_path_{suffix}")(
@@ -226,18 +228,18 @@ class EmulatedLaunchers:
         return scratch, incr
 
     def forward(self, problem, placement, paths, initial, out, scratch):
-        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64 = problem
+        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64 = problem
         suffix = "f64" if is_f64 else "f32"
         real_t = ctypes.c_double if is_f64 else ctypes.c_float
         steps = steps_of(length, lead_lag)
         getattr(self.lib(problem), f"emu_sig_forward_{suffix}")(
             ctypes.c_void_p(paths), ctypes.c_void_p(initial), ctypes.c_void_p(out), ctypes.c_void_p(scratch),
             ctypes.c_longlong(batch), length, dim, int(time_aug), int(lead_lag), real_t(end_time / max(steps, 1)),
-            int(scalar_term), int(stream), int(not placement[3]), ctypes.c_uint(self.grid(problem, placement)),
+            int(scalar_term), int(stream), int(inverse), int(not placement[3]), ctypes.c_uint(self.grid(problem, placement)),
         )
 
     def backward(self, problem, placement, paths, sigs, sig_grads, incr, initial_grads, scratch, out):
-        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64 = problem
+        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64 = problem
         suffix = "f64" if is_f64 else "f32"
         real_t = ctypes.c_double if is_f64 else ctypes.c_float
         steps = steps_of(length, lead_lag)
@@ -245,7 +247,7 @@ class EmulatedLaunchers:
         getattr(lib, f"emu_sig_backward_{suffix}")(
             ctypes.c_void_p(paths), ctypes.c_void_p(sigs), ctypes.c_void_p(sig_grads), ctypes.c_void_p(incr),
             ctypes.c_void_p(initial_grads), ctypes.c_void_p(scratch), ctypes.c_longlong(batch), length, dim,
-            int(time_aug), int(lead_lag), real_t(end_time / max(steps, 1)), int(scalar_term), int(stream),
+            int(time_aug), int(lead_lag), real_t(end_time / max(steps, 1)), int(scalar_term), int(stream), int(inverse),
             int(not placement[3]), ctypes.c_uint(self.grid(problem, placement)),
         )
         getattr(lib, f"emu_incr_grads_to_path_{suffix}")(
@@ -269,8 +271,14 @@ def emulated_glue(tmp_path_factory, monkeypatch):
 @pytest.mark.parametrize("force_global", [False, True])
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(), dict(stream=True), dict(initial=True), dict(stream=True, initial=True, lead_lag=True, time_aug=True)],
-    ids=["plain", "stream", "initial", "stream+initial+transforms"],
+    [
+        dict(),
+        dict(stream=True),
+        dict(initial=True),
+        dict(stream=True, initial=True, lead_lag=True, time_aug=True),
+        dict(inverse=True, lead_lag=True, time_aug=True),
+    ],
+    ids=["plain", "stream", "initial", "stream+initial+transforms", "inverse+transforms"],
 )
 def test_cuda_glue_over_emulated_kernels(emulated_glue, kwargs, force_global):
     import torch
@@ -278,18 +286,19 @@ def test_cuda_glue_over_emulated_kernels(emulated_glue, kwargs, force_global):
     rng = np.random.default_rng(5)
     opts = dict(time_aug=kwargs.get("time_aug", False), lead_lag=kwargs.get("lead_lag", False), end_time=0.9)
     stream = kwargs.get("stream", False)
+    inverse = kwargs.get("inverse", False)
     path = torch.from_numpy(rng.standard_normal((2, 3, 6, 2)))  # two batch axes
     d = aug_dim(2, opts["time_aug"], opts["lead_lag"])
     initial = sigrs.sig(torch.from_numpy(rng.standard_normal((2, 3, 4, d))), 3) if kwargs.get("initial") else None
-    expected = sigrs.sig(path, 3, stream=stream, initial=initial, **opts)
+    expected = sigrs.sig(path, 3, stream=stream, initial=initial, inverse=inverse, **opts)
     with emulated_glue.launch_options(max_blocks=4, force_global=force_global):
-        got = emulated_glue.sig(path, initial, 3, opts["time_aug"], opts["lead_lag"], 0.9, False, stream, False)
+        got = emulated_glue.sig(path, initial, 3, opts["time_aug"], opts["lead_lag"], 0.9, False, stream, inverse)
         assert got.shape == expected.shape
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
         derivs = torch.from_numpy(rng.standard_normal(tuple(expected.shape)))
-        exp = sigrs.sig_backprop(path, expected, derivs, 3, stream=stream, initial=initial, **opts)
+        exp = sigrs.sig_backprop(path, expected, derivs, 3, stream=stream, initial=initial, inverse=inverse, **opts)
         d_path, d_initial = emulated_glue.sig_backprop(
-            path, got, derivs, initial, 3, opts["time_aug"], opts["lead_lag"], 0.9, False, stream, False
+            path, got, derivs, initial, 3, opts["time_aug"], opts["lead_lag"], 0.9, False, stream, inverse
         )
     exp_path, exp_initial = (exp[0], exp[2]) if initial is not None else (exp, None)
     np.testing.assert_allclose(d_path.numpy(), exp_path.numpy(), rtol=1e-10, atol=1e-10)
@@ -310,3 +319,29 @@ def test_cuda_glue_degree_zero_and_short_paths(emulated_glue):
     g, _ = emulated_glue.sig_backprop(one, torch.zeros((3, 6), dtype=torch.float64), torch.ones((3, 6), dtype=torch.float64),
                                       None, 2, False, False, 1.0, False, False, False)
     assert g.shape == one.shape and torch.count_nonzero(g) == 0
+
+
+@pytest.mark.parametrize("dim,degree,time_aug,lead_lag,threads", CONFIGS[:6])
+def test_emulated_inverse(tmp_path_factory, dim, degree, time_aug, lead_lag, threads):
+    lib = emulator(tmp_path_factory, aug_dim(dim, time_aug, lead_lag), degree, threads)
+    rng = np.random.default_rng(dim * 3 + degree)
+    paths = rng.standard_normal((3, 5, dim))
+    opts = dict(time_aug=time_aug, lead_lag=lead_lag, end_time=0.8)
+    expected = sigrs.sig(paths, degree, inverse=True, **opts)
+    got = emu_sig(lib, paths, degree, time_aug, lead_lag, 0.8, False, True, grid=2, inverse=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    derivs = rng.standard_normal(expected.shape)
+    expected_grad = sigrs.sig_backprop(paths, expected, derivs, degree, inverse=True, **opts)
+    got_grad = emu_sig_backprop(lib, paths, expected, derivs, time_aug, lead_lag, 0.8, False, True, grid=2, inverse=True)
+    np.testing.assert_allclose(got_grad, expected_grad, rtol=1e-10, atol=1e-10)
+
+
+def test_cuda_glue_refuses_inverse_with_stream_or_initial(emulated_glue):
+    import torch
+
+    path = torch.zeros((2, 4, 2), dtype=torch.float64)
+    with pytest.raises(sigrs.CudaUnavailableError, match="inverse=True with stream=True is not supported"):
+        emulated_glue.sig(path, None, 2, False, False, 1.0, False, True, True)
+    initial = torch.zeros((2, 6), dtype=torch.float64)
+    with pytest.raises(sigrs.CudaUnavailableError, match="inverse=True with initial is not supported"):
+        emulated_glue.sig(path, initial, 2, False, False, 1.0, False, False, True)

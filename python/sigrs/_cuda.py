@@ -60,10 +60,19 @@ def _workspace(n: int, like: torch.Tensor) -> tuple[Optional[torch.Tensor], int]
     return buf, buf.data_ptr()
 
 
-def _problem(path: torch.Tensor, degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, stream: bool) -> tuple:
+def _problem(
+    path: torch.Tensor, degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, stream: bool, inverse: bool
+) -> tuple:
     *batch_shape, length, dim = path.shape
     b = batch_size(tuple(batch_shape))
-    return (b, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, path.dtype == torch.float64)
+    return (b, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, path.dtype == torch.float64)
+
+
+def _check_inverse(inverse: bool, stream: bool, initial: Optional[torch.Tensor]) -> None:
+    if inverse and stream:
+        _unsupported("inverse=True with stream=True")
+    if inverse and initial is not None:
+        _unsupported("inverse=True with initial")
 
 
 def _flat(t: torch.Tensor, shape: tuple) -> torch.Tensor:
@@ -85,10 +94,9 @@ def sig(
     """Signatures of a CUDA tensor ``(..., length, dim)``: ``(..., sig_len)``,
     or ``(..., length - 1, sig_len)`` with ``stream``; ``initial`` already in
     the output's layout."""
-    if inverse:
-        _unsupported("inverse=True")
+    _check_inverse(inverse, stream, initial)
     *batch_shape, length, dim = path.shape
-    problem = _problem(path, degree, time_aug, lead_lag, end_time, scalar_term, stream)
+    problem = _problem(path, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse)
     b = problem[0]
     n = sig_len(aug_dim(dim, time_aug, lead_lag), degree, scalar_term)
     rows = max(length - 1, 0) if stream else 1
@@ -124,10 +132,9 @@ def sig_backprop(
 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """``(dF/d(path), dF/d(initial) or None)`` for CUDA tensors, from ``sig``
     and ``sig_derivs`` = dF/d(sig)."""
-    if inverse:
-        _unsupported("inverse=True")
+    _check_inverse(inverse, stream, initial)
     *batch_shape, length, dim = path.shape
-    problem = _problem(path, degree, time_aug, lead_lag, end_time, scalar_term, stream)
+    problem = _problem(path, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse)
     b = problem[0]
     n = sig.shape[-1]
     rows = max(length - 1, 0) if stream else 1
@@ -162,7 +169,7 @@ def transform_path(path: torch.Tensor, time_aug: bool, lead_lag: bool, end_time:
     out_dim = aug_dim(dim, time_aug, lead_lag)
     out = torch.empty((b, out_len, out_dim), dtype=path.dtype, device=path.device)
     paths = path.detach().reshape(b, length, dim).contiguous()
-    problem = (b, length, dim, 1, time_aug, lead_lag, end_time, False, False, path.dtype == torch.float64)
+    problem = (b, length, dim, 1, time_aug, lead_lag, end_time, False, False, False, path.dtype == torch.float64)
     _native.cuda_transform_path(problem, _placement(path), paths.data_ptr(), out.data_ptr())
     return out.reshape(*batch_shape, out_len, out_dim)
 
@@ -173,6 +180,6 @@ def transform_path_backprop(derivs: torch.Tensor, length: int, dim: int, time_au
     b = batch_size(batch_shape)
     out = torch.empty((b, length, dim), dtype=derivs.dtype, device=derivs.device)
     g = derivs.detach().reshape(b, derivs.shape[-2], derivs.shape[-1]).contiguous()
-    problem = (b, length, dim, 1, time_aug, lead_lag, 1.0, False, False, derivs.dtype == torch.float64)
+    problem = (b, length, dim, 1, time_aug, lead_lag, 1.0, False, False, False, derivs.dtype == torch.float64)
     _native.cuda_transform_path_backprop(problem, _placement(derivs), g.data_ptr(), out.data_ptr())
     return out.reshape(*batch_shape, length, dim)

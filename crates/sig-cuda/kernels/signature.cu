@@ -91,6 +91,25 @@ __device__ __forceinline__ T increment(const T* x, int dim, long long j, int c, 
     return x[(i + 1) * dim + ch] - x[i * dim + ch];
 }
 
+// The increments in the order they are multiplied in: the path's own, or
+// with `inverse` the path's run backwards (S^-1 = exp(-z_last) .. exp(-z_0)).
+template <typename T>
+struct Walk {
+    const T* x;
+    int dim;
+    long long steps;
+    bool lead_lag, time_aug, inverse;
+    T dt;
+
+    // The transformed path's increment that is multiplied in j-th.
+    __device__ __forceinline__ long long index(long long j) const { return inverse ? steps - 1 - j : j; }
+
+    __device__ __forceinline__ T at(long long j, int c) const {
+        const T v = increment<T>(x, dim, index(j), c, lead_lag, time_aug, dt);
+        return inverse ? -v : v;
+    }
+};
+
 // Word i of level K of `cur` (x) exp(sign z), by Horner over its prefixes:
 // b_0 = 1, b_j = b_(j-1) sign z[w_j] / (K - j + 1) + cur[w_1..w_j].
 template <typename T, int K>
@@ -133,10 +152,12 @@ __device__ __forceinline__ bool ends_row(long long j, int lead_lag) {
 // `initial` (nullable): a signature per path, in the output's layout, to
 // start from (the output is initial (x) S). `stream`: output the state at
 // the end of every original step.
+// `inverse`: output S^-1 (not with `initial` or `stream`, which the
+// launcher refuses).
 template <typename T>
 __device__ void sig_forward(const T* __restrict__ paths, const T* __restrict__ initial, T* __restrict__ out,
                             T* scratch, long long batch, int length, int dim, int time_aug, int lead_lag, T dt,
-                            int scalar_term, int stream, int use_shared) {
+                            int scalar_term, int stream, int inverse, int use_shared) {
     SIGRS_SHARED_MEMORY(shared_bytes);
     T* work = use_shared ? reinterpret_cast<T*>(shared_bytes) : scratch + blockIdx.x * FORWARD_LEN;
     T* zs = work + 2 * SIG_LEN;  // two increments: the current one and the next
@@ -145,17 +166,17 @@ __device__ void sig_forward(const T* __restrict__ paths, const T* __restrict__ i
     const int row = (int)SIG_LEN + skip;
     const long long rows = rows_of(length, stream);
     for (long long b = blockIdx.x; b < batch; b += gridDim.x) {
-        const T* x = paths + b * (long long)length * dim;
+        const Walk<T> walk{paths + b * (long long)length * dim, dim, steps, lead_lag != 0, time_aug != 0, inverse != 0, dt};
         T* cur = work;
         T* next = work + SIG_LEN;
         for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) cur[f] = initial ? initial[b * row + skip + f] : T(0);
-        if (steps > 0 && threadIdx.x < D) zs[threadIdx.x] = increment<T>(x, dim, 0, threadIdx.x, lead_lag, time_aug, dt);
+        if (steps > 0 && threadIdx.x < D) zs[threadIdx.x] = walk.at(0, threadIdx.x);
         __syncthreads();
         for (long long j = 0; j < steps; ++j) {
             const T* z = zs + (j % 2) * D;
             HornerLevels<T, 1, N>::run(cur, next, z, T(1));
             if (j + 1 < steps && threadIdx.x < D)
-                zs[((j + 1) % 2) * D + threadIdx.x] = increment<T>(x, dim, j + 1, threadIdx.x, lead_lag, time_aug, dt);
+                zs[((j + 1) % 2) * D + threadIdx.x] = walk.at(j + 1, threadIdx.x);
             __syncthreads();
             T* done = next;
             next = cur;
@@ -233,7 +254,7 @@ template <typename T>
 __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ sigs, const T* __restrict__ sig_grads,
                              T* __restrict__ incr_grads, T* __restrict__ initial_grads, T* scratch, long long batch,
                              int length, int dim, int time_aug, int lead_lag, T dt, int scalar_term, int stream,
-                             int use_shared) {
+                             int inverse, int use_shared) {
     SIGRS_SHARED_MEMORY(shared_bytes);
     T* work = use_shared ? reinterpret_cast<T*>(shared_bytes) : scratch + blockIdx.x * BACKWARD_LEN;
     T* g = work + 4 * LOW_LEN;  // the state's gradient, levels 1..N
@@ -247,7 +268,7 @@ __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ 
     const int skip = scalar_term ? 1 : 0;
     const long long rows = rows_of(length, stream);
     for (long long b = blockIdx.x; b < batch; b += gridDim.x) {
-        const T* x = paths + b * (long long)length * dim;
+        const Walk<T> walk{paths + b * (long long)length * dim, dim, steps, lead_lag != 0, time_aug != 0, inverse != 0, dt};
         // The last row: the state after the last step, and its gradient.
         const T* last_sig = sigs + (b * rows + rows - 1) * row + skip;
         const T* last_grad = sig_grads + (b * rows + rows - 1) * row + skip;
@@ -259,7 +280,7 @@ __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ 
         T* y_this = work + 3 * LOW_LEN;
         for (long long f = threadIdx.x; f < LOW_LEN; f += BLOCK) s_after[f] = rows > 0 ? last_sig[f] : T(0);
         for (long long f = threadIdx.x; f < SIG_LEN; f += BLOCK) g[f] = rows > 0 ? last_grad[f] : T(0);
-        if (steps > 0 && threadIdx.x < D) zs[((steps - 1) % 2) * D + threadIdx.x] = increment<T>(x, dim, steps - 1, threadIdx.x, lead_lag, time_aug, dt);
+        if (steps > 0 && threadIdx.x < D) zs[((steps - 1) % 2) * D + threadIdx.x] = walk.at(steps - 1, threadIdx.x);
         __syncthreads();
         for (long long j = steps - 1; j >= 0; --j) {
             const T* z = zs + (j % 2) * D;
@@ -306,14 +327,14 @@ __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ 
                 for (long long f = threadIdx.x; f < LOW_LEN; f += BLOCK) s_before[f] = row_sig[f];
             }
             if (j > 0 && threadIdx.x < D)
-                zs[((j - 1) % 2) * D + threadIdx.x] = increment<T>(x, dim, j - 1, threadIdx.x, lead_lag, time_aug, dt);
+                zs[((j - 1) % 2) * D + threadIdx.x] = walk.at(j - 1, threadIdx.x);
             T* partial = partials + (j % 2) * BLOCK;
             partial[threadIdx.x] = dz;
             __syncthreads();
             if (threadIdx.x < D) {
                 T total = T(0);
                 for (int t = threadIdx.x; t < BLOCK; t += D) total += partial[t];
-                incr_grads[(b * steps + j) * D + threadIdx.x] = total;
+                incr_grads[(b * steps + walk.index(j)) * D + threadIdx.x] = inverse ? -total : total;
             }
             T* earlier = s_before;
             s_before = s_after;
@@ -370,16 +391,16 @@ __device__ void incr_grads_to_path(const T* __restrict__ incr_grads, T* __restri
 #define SIGRS_SIGNATURE_KERNELS(T, SUFFIX)                                                                          \
     extern "C" __global__ void SIGRS_BLOCK_BOUNDS sig_forward_##SUFFIX(                                            \
         const T* paths, const T* initial, T* out, T* scratch, long long batch, int length, int dim, int time_aug,   \
-        int lead_lag, T dt, int scalar_term, int stream, int use_shared) {                                          \
+        int lead_lag, T dt, int scalar_term, int stream, int inverse, int use_shared) {                             \
         sigrs_sig::sig_forward<T>(paths, initial, out, scratch, batch, length, dim, time_aug, lead_lag, dt,         \
-                                  scalar_term, stream, use_shared);                                                 \
+                                  scalar_term, stream, inverse, use_shared);                                        \
     }                                                                                                               \
     extern "C" __global__ void SIGRS_BLOCK_BOUNDS sig_backward_##SUFFIX(                                           \
         const T* paths, const T* sigs, const T* sig_grads, T* incr_grads, T* initial_grads, T* scratch,             \
         long long batch, int length, int dim, int time_aug, int lead_lag, T dt, int scalar_term, int stream,        \
-        int use_shared) {                                                                                           \
+        int inverse, int use_shared) {                                                                              \
         sigrs_sig::sig_backward<T>(paths, sigs, sig_grads, incr_grads, initial_grads, scratch, batch, length, dim,  \
-                                   time_aug, lead_lag, dt, scalar_term, stream, use_shared);                        \
+                                   time_aug, lead_lag, dt, scalar_term, stream, inverse, use_shared);               \
     }                                                                                                               \
     extern "C" __global__ void incr_grads_to_path_##SUFFIX(const T* incr_grads, T* out, long long batch,            \
                                                            int length, int dim, int lead_lag) {                     \

@@ -71,6 +71,9 @@ pub struct SigProblem {
     pub scalar_term: bool,
     /// One output row per original step (the signature of every prefix).
     pub stream: bool,
+    /// Output S^-1, the signature of the path run backwards (not with
+    /// `stream` or an initial signature).
+    pub inverse: bool,
     pub float: Float,
 }
 
@@ -160,6 +163,9 @@ impl SigProblem {
     }
 
     fn check(&self) -> Result<Layout, CudaError> {
+        if self.inverse && self.stream {
+            return Err(CudaError::Invalid("the GPU signature kernels do not take inverse and stream together".into()));
+        }
         if self.degree == 0 {
             return Err(CudaError::Invalid("the GPU signature kernels need degree >= 1 (degree 0 needs no kernel)".into()));
         }
@@ -340,6 +346,7 @@ fn forward_args(p: &SigProblem, use_shared: bool, paths: u64, initial: u64, out:
         p.float.real(p.dt()),
         Arg::I32(p.scalar_term.into()),
         Arg::I32(p.stream.into()),
+        Arg::I32(p.inverse.into()),
         Arg::I32(use_shared.into()),
     ]
 }
@@ -356,6 +363,7 @@ fn backward_args(p: &SigProblem, use_shared: bool, ptrs: [u64; 6]) -> Vec<Arg> {
         p.float.real(p.dt()),
         Arg::I32(p.scalar_term.into()),
         Arg::I32(p.stream.into()),
+        Arg::I32(p.inverse.into()),
         Arg::I32(use_shared.into()),
     ]);
     args
@@ -419,7 +427,7 @@ mod tests {
 
     #[test]
     fn calls_without_a_usable_driver_are_errors_not_panics() {
-        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: false, end_time: 1.0, scalar_term: false, stream: false, float: Float::F64 };
+        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: false, end_time: 1.0, scalar_term: false, stream: false, inverse: false, float: Float::F64 };
         let place = Placement { device: 0, stream: 0, max_blocks: 8, force_global: false, nvrtc_dirs: Vec::new() };
         if crate::probe().is_err() {
             assert!(matches!(sig_workspace(&p, &place, true), Err(CudaError::Unavailable(_))));
@@ -471,7 +479,7 @@ mod tests {
     fn argument_lists_match_the_kernel_parameters() {
         // A mismatch would corrupt memory on a GPU, so it is caught here, without one.
         let source = |name: &str| crate::KERNELS.iter().find(|(n, _)| *n == name).unwrap().1;
-        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: true, end_time: 1.0, scalar_term: true, stream: true, float: Float::F32 };
+        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: true, end_time: 1.0, scalar_term: true, stream: true, inverse: false, float: Float::F32 };
         let sig = source("signature.cu");
         let transform = source("transform.cu");
         assert_eq!(kinds(&forward_args(&p, true, 1, 2, 3, 4)), param_kinds(sig, "sig_forward_"));

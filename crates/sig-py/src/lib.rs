@@ -584,15 +584,15 @@ fn cuda_run<R: Send>(py: Python<'_>, work: impl FnOnce() -> Result<R, sig_cuda::
     }
 }
 
-/// `(batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64)`.
-type CudaProblem = (usize, usize, usize, usize, bool, bool, f64, bool, bool, bool);
+/// `(batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64)`.
+type CudaProblem = (usize, usize, usize, usize, bool, bool, f64, bool, bool, bool, bool);
 /// `(device, stream, max_blocks, force_global, nvrtc_dirs)`.
 type CudaPlacement = (i32, usize, u32, bool, Vec<String>);
 
 fn cuda_problem(p: CudaProblem) -> sig_cuda::signature::SigProblem {
-    let (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, is_f64) = p;
+    let (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64) = p;
     let float = if is_f64 { sig_cuda::signature::Float::F64 } else { sig_cuda::signature::Float::F32 };
-    sig_cuda::signature::SigProblem { batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, float }
+    sig_cuda::signature::SigProblem { batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, float }
 }
 
 fn cuda_placement(p: CudaPlacement) -> sig_cuda::signature::Placement {
