@@ -5,7 +5,8 @@
 #                               peers' wheels (pysiglib, pysiglib-cuda) into .gpu/
 #   bash scripts/gpu.sh check   there, from the repository root with .gpu/
 #                               beside it: installs the wheels into /tmp/site,
-#                               runs the GPU tests and the CUDA benchmark;
+#                               runs the GPU tests, the CUDA benchmark and
+#                               the block-size sweep (benches/cuda_tune.py);
 #                               logs go to $OUT (or .gpu/out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,8 @@ check)
     tests=${PIPESTATUS[0]}
     python3 benches/compare.py --device cuda --repeat "${REPEAT:-5}" --json "$out/bench.json" 2>&1 | tee "$out/bench.txt"
     bench=${PIPESTATUS[0]}
+    # Threads per block of the signature kernels, for tuning `threads_for`.
+    python3 benches/cuda_tune.py --repeat "${REPEAT:-5}" 2>&1 | tee "$out/tune.txt"
     set -e
     echo "pytest exit $tests, benchmark exit $bench"
     [ "$tests" = 0 ] && [ "$bench" = 0 ]

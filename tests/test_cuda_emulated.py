@@ -264,7 +264,7 @@ def emulated_glue(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(_native, "cuda_sig_workspace", fake.workspace)
     monkeypatch.setattr(_native, "cuda_sig_forward", fake.forward)
     monkeypatch.setattr(_native, "cuda_sig_backward", fake.backward)
-    monkeypatch.setattr(_cuda, "_placement", lambda t: (0, 0, _cuda._MAX_BLOCKS, _cuda._FORCE_GLOBAL, []))
+    monkeypatch.setattr(_cuda, "_placement", lambda t: (0, 0, _cuda._MAX_BLOCKS, _cuda._FORCE_GLOBAL, _cuda._THREADS, []))
     return _cuda
 
 

@@ -19,32 +19,38 @@ from . import _native
 from ._checks import aug_dim, batch_size, sig_len
 from ._device import nvrtc_search_dirs
 
-# Launch settings; tests narrow them (see launch_options).
+# Launch settings; tests and tuning change them (see launch_options).
 _MAX_BLOCKS = 65535
 _FORCE_GLOBAL = False
+_THREADS = 0  # 0: chosen from the signature's size
 
 
 @contextlib.contextmanager
-def launch_options(max_blocks: Optional[int] = None, force_global: Optional[bool] = None) -> Iterator[None]:
+def launch_options(
+    max_blocks: Optional[int] = None, force_global: Optional[bool] = None, threads: Optional[int] = None
+) -> Iterator[None]:
     """Temporarily caps the blocks per launch (the batch is strided over
-    them) or forces the global-memory kernels, to exercise those paths on
-    small inputs."""
-    global _MAX_BLOCKS, _FORCE_GLOBAL
-    saved = (_MAX_BLOCKS, _FORCE_GLOBAL)
+    them), forces the global-memory kernels, or sets the threads per block
+    of the signature kernels: to exercise those paths on small inputs, and
+    to tune (benches/cuda_tune.py)."""
+    global _MAX_BLOCKS, _FORCE_GLOBAL, _THREADS
+    saved = (_MAX_BLOCKS, _FORCE_GLOBAL, _THREADS)
     if max_blocks is not None:
         _MAX_BLOCKS = int(max_blocks)
     if force_global is not None:
         _FORCE_GLOBAL = bool(force_global)
+    if threads is not None:
+        _THREADS = int(threads)
     try:
         yield
     finally:
-        _MAX_BLOCKS, _FORCE_GLOBAL = saved
+        _MAX_BLOCKS, _FORCE_GLOBAL, _THREADS = saved
 
 
 def _placement(t: torch.Tensor) -> tuple:
     device = t.device.index if t.device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(t.device).cuda_stream
-    return (device, stream, _MAX_BLOCKS, _FORCE_GLOBAL, nvrtc_search_dirs())
+    return (device, stream, _MAX_BLOCKS, _FORCE_GLOBAL, _THREADS, nvrtc_search_dirs())
 
 
 def _unsupported(what: str) -> None:

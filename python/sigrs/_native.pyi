@@ -90,9 +90,9 @@ def cuda_kernel_sources() -> list[tuple[str, str]]: ...
 
 # GPU launches over torch's device memory (pointers as ints) on a stream.
 # problem: (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64)
-# placement: (device, stream, max_blocks, force_global, nvrtc_dirs)
+# placement: (device, stream, max_blocks, force_global, threads (0: automatic), nvrtc_dirs)
 _CudaProblem = tuple[int, int, int, int, bool, bool, float, bool, bool, bool, bool]
-_CudaPlacement = tuple[int, int, int, bool, list[str]]
+_CudaPlacement = tuple[int, int, int, bool, int, list[str]]
 def cuda_sig_workspace(problem: _CudaProblem, placement: _CudaPlacement, backward: bool, /) -> tuple[int, int]: ...
 def cuda_sig_forward(problem: _CudaProblem, placement: _CudaPlacement, paths: int, initial: int, out: int, scratch: int, /) -> None: ...
 def cuda_sig_backward(

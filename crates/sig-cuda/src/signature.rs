@@ -53,6 +53,9 @@ pub struct Placement {
     pub max_blocks: u32,
     /// Use the global-memory kernels even where shared memory would do (tests).
     pub force_global: bool,
+    /// Threads per block before rounding to a multiple of the dimension;
+    /// 0 chooses from the signature's size (for tuning on a GPU).
+    pub threads: u32,
     /// Directories to look for NVRTC in before the system path.
     pub nvrtc_dirs: Vec<PathBuf>,
 }
@@ -101,7 +104,8 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(d: usize, n: usize) -> Result<Self, CudaError> {
+    /// `threads`: 0 for [`threads_for`]'s choice.
+    fn new(d: usize, n: usize, threads: usize) -> Result<Self, CudaError> {
         if d == 0 || d > MAX_DIM {
             return Err(CudaError::Invalid(format!(
                 "the GPU signature kernels take a transformed path dimension between 1 and {MAX_DIM}, got {d}"
@@ -124,7 +128,10 @@ impl Layout {
         }
         let low_len = level_start(n).ok_or_else(too_big)?;
         let gy_len: usize = (2..=n).map(|m| level_start(n - m + 2).unwrap_or(usize::MAX)).try_fold(0usize, |a, b| a.checked_add(b)).ok_or_else(too_big)?;
-        let threads = threads_for(sig_len);
+        if threads > 1024 {
+            return Err(CudaError::Invalid(format!("at most 1024 threads per block, asked for {threads}")));
+        }
+        let threads = if threads == 0 { threads_for(sig_len) } else { threads };
         let block = if d <= threads { (threads / d) * d } else { d };
         Ok(Layout {
             d,
@@ -141,7 +148,7 @@ impl Layout {
 /// specialisation (`threads` is its `SIGRS_THREADS`), for checking against
 /// the kernel source's constants.
 pub fn layout(d: usize, n: usize) -> Result<(usize, usize, usize, usize, usize), CudaError> {
-    let l = Layout::new(d, n)?;
+    let l = Layout::new(d, n, 0)?;
     Ok((l.threads, l.block, l.sig_len, l.forward_len, l.backward_len))
 }
 
@@ -162,7 +169,7 @@ impl SigProblem {
         self.end_time / self.steps().max(1) as f64
     }
 
-    fn check(&self) -> Result<Layout, CudaError> {
+    fn check(&self, place: &Placement) -> Result<Layout, CudaError> {
         if self.inverse && self.stream {
             return Err(CudaError::Invalid("the GPU signature kernels do not take inverse and stream together".into()));
         }
@@ -172,7 +179,7 @@ impl SigProblem {
         if self.length > i32::MAX as usize / 2 || self.dim > i32::MAX as usize {
             return Err(CudaError::Invalid(format!("paths of length {} and dimension {} are too large", self.length, self.dim)));
         }
-        Layout::new(self.out_dim(), self.degree)
+        Layout::new(self.out_dim(), self.degree, place.threads as usize)
     }
 
     /// The `-D` definitions of this problem's specialisation.
@@ -220,7 +227,7 @@ fn plan(p: &SigProblem, layout: &Layout, place: &Placement, dev: &launch::Device
 /// The scratch sizes [`sig_forward`] (`backward = false`) or
 /// [`sig_backward`] needs for this problem on this device.
 pub fn sig_workspace(p: &SigProblem, place: &Placement, backward: bool) -> Result<Workspace, CudaError> {
-    let layout = p.check()?;
+    let layout = p.check(place)?;
     let dev = launch::device(place.device)?;
     let pl = plan(p, &layout, place, &dev, backward);
     Ok(Workspace { scratch: pl.scratch, incr_grads: if backward { p.batch * p.steps() * layout.d } else { 0 } })
@@ -236,7 +243,7 @@ pub fn sig_workspace(p: &SigProblem, place: &Placement, backward: bool) -> Resul
 /// documented sizes in `p.float` (`scratch`: [`sig_workspace`]'s), and
 /// `place.stream` a stream of that device or 0.
 pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, initial: u64, out: u64, scratch: u64) -> Result<(), CudaError> {
-    let layout = p.check()?;
+    let layout = p.check(place)?;
     if p.batch == 0 {
         return Ok(());
     }
@@ -270,7 +277,7 @@ pub unsafe fn sig_backward(
     scratch: u64,
     out: u64,
 ) -> Result<(), CudaError> {
-    let layout = p.check()?;
+    let layout = p.check(place)?;
     if p.batch == 0 {
         return Ok(());
     }
@@ -412,23 +419,26 @@ mod tests {
     #[test]
     fn layout_matches_the_kernel_constants() {
         // D = 3, N = 3: levels 3 + 9 + 27; gY(2) has levels 1..2 (12), gY(3) level 1 (3).
-        let l = Layout::new(3, 3).unwrap();
+        let l = Layout::new(3, 3, 0).unwrap();
         assert_eq!((l.sig_len, l.threads, l.block), (39, 64, 63));
         assert_eq!(l.forward_len, 2 * 39 + 6);
         assert_eq!(l.backward_len, 4 * 12 + 39 + 15 + 6 + 2 * 63);
         // The benchmark shapes: 584 words -> 512 threads; 5460 -> the cap.
-        assert_eq!(Layout::new(8, 3).unwrap().block, 512);
-        assert_eq!(Layout::new(4, 6).unwrap().block, 512);
-        assert_eq!(Layout::new(300, 1).unwrap().block, 300);
-        assert!(Layout::new(0, 2).is_err());
-        assert!(Layout::new(MAX_DIM + 1, 1).is_err());
-        assert!(Layout::new(64, 8).is_err());
+        assert_eq!(Layout::new(8, 3, 0).unwrap().block, 512);
+        assert_eq!(Layout::new(4, 6, 0).unwrap().block, 512);
+        assert_eq!(Layout::new(300, 1, 0).unwrap().block, 300);
+        assert!(Layout::new(0, 2, 0).is_err());
+        assert!(Layout::new(MAX_DIM + 1, 1, 0).is_err());
+        assert!(Layout::new(64, 8, 0).is_err());
+        // A tuning override, rounded down to a multiple of D.
+        assert_eq!(Layout::new(3, 3, 1000).unwrap().block, 999);
+        assert!(Layout::new(3, 3, 2048).is_err());
     }
 
     #[test]
     fn calls_without_a_usable_driver_are_errors_not_panics() {
         let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: false, end_time: 1.0, scalar_term: false, stream: false, inverse: false, float: Float::F64 };
-        let place = Placement { device: 0, stream: 0, max_blocks: 8, force_global: false, nvrtc_dirs: Vec::new() };
+        let place = Placement { device: 0, stream: 0, max_blocks: 8, force_global: false, threads: 0, nvrtc_dirs: Vec::new() };
         if crate::probe().is_err() {
             assert!(matches!(sig_workspace(&p, &place, true), Err(CudaError::Unavailable(_))));
             // SAFETY: no pointer is dereferenced: the call stops at the driver check.

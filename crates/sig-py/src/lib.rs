@@ -586,8 +586,8 @@ fn cuda_run<R: Send>(py: Python<'_>, work: impl FnOnce() -> Result<R, sig_cuda::
 
 /// `(batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64)`.
 type CudaProblem = (usize, usize, usize, usize, bool, bool, f64, bool, bool, bool, bool);
-/// `(device, stream, max_blocks, force_global, nvrtc_dirs)`.
-type CudaPlacement = (i32, usize, u32, bool, Vec<String>);
+/// `(device, stream, max_blocks, force_global, threads, nvrtc_dirs)`.
+type CudaPlacement = (i32, usize, u32, bool, u32, Vec<String>);
 
 fn cuda_problem(p: CudaProblem) -> sig_cuda::signature::SigProblem {
     let (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64) = p;
@@ -596,8 +596,8 @@ fn cuda_problem(p: CudaProblem) -> sig_cuda::signature::SigProblem {
 }
 
 fn cuda_placement(p: CudaPlacement) -> sig_cuda::signature::Placement {
-    let (device, stream, max_blocks, force_global, dirs) = p;
-    sig_cuda::signature::Placement { device, stream, max_blocks, force_global, nvrtc_dirs: search_dirs(dirs) }
+    let (device, stream, max_blocks, force_global, threads, dirs) = p;
+    sig_cuda::signature::Placement { device, stream, max_blocks, force_global, threads, nvrtc_dirs: search_dirs(dirs) }
 }
 
 /// `(scratch, incr_grads)`: the numbers of scratch a GPU signature
