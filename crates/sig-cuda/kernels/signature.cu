@@ -8,9 +8,11 @@
 // (crates/sig-core): a signature is levels 1..N, each level's words in
 // lexicographic order, after the level-0 term when `scalar_term` is set.
 //
-// Working memory is dynamic shared memory when it fits (`use_shared`),
-// otherwise a global scratch area of `sig_forward_scratch` /
-// `sig_backward_scratch` numbers per block that the caller allocates.
+// Working memory (FORWARD_LEN / BACKWARD_LEN numbers per block) is dynamic
+// shared memory when it fits (`use_shared`), otherwise a global scratch
+// area the caller allocates for every block of the grid.
+// crates/sig-cuda/src/signature.rs mirrors these sizes (checked by the
+// tests). The block is SIGRS_THREADS rounded down to a multiple of D.
 //
 // Forward, per increment z: S <- S (x) exp(z), each coefficient by its own
 // Horner chain over its prefixes, reading the old state and writing the new
@@ -21,7 +23,7 @@
 // step is S (x) exp(-z); with the Horner form of the step,
 //     Y(N+1) = 1,  Y(m) = S + Y(m+1) (x) z / m,  S' = Y(1),
 // the gradients are
-//     gY(1) = G',  gY(m+1) = (gY(m) . z) / m   (contraction of the last letter),
+//     gY(1) = G',  gY(m+1) = (gY(m) . z) / m   (contracting the last letter),
 //     G = sum_m gY(m),  dz_c = sum_m sum_u gY(m)[u c] Y(m+1)[u] / m,
 // each stage a level-parallel pass with a barrier. Thread t always handles
 // words whose last letter is t mod D (the block is a multiple of D), so the
