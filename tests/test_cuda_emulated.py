@@ -1,10 +1,11 @@
-"""The CUDA signature kernels, run on the CPU.
+"""The CUDA kernels, run on the CPU.
 
-``crates/sig-cuda/emulator`` builds ``kernels/signature.cu`` with g++ against
-a stand-in for the CUDA runtime (each CUDA thread an OS thread, barriers
-real), so the kernels' indexing, stage order and barriers are checked
-against the CPU op on every machine, GPU or not. The ``cuda`` tests in
-test_cuda.py run the same kernels on a GPU.
+``crates/sig-cuda/emulator`` builds the bundled kernels with g++ against a
+stand-in for the CUDA runtime (each CUDA thread an OS thread, barriers
+real), so their indexing, stage order and barriers are checked against the
+CPU ops on every machine, GPU or not, and ThreadSanitizer looks for data
+races between their threads. The ``cuda`` tests in test_cuda.py run the
+same kernels on a GPU.
 """
 
 from __future__ import annotations
@@ -370,3 +371,38 @@ def test_kernels_are_free_of_data_races(tmp_path, dim, time_aug, lead_lag, degre
     report = run.stdout + run.stderr
     assert "ThreadSanitizer" not in report, report[:4000]
     assert run.returncode == 0 and "done" in run.stdout, report[:4000]
+
+
+@pytest.fixture(scope="module")
+def transform_lib(tmp_path_factory):
+    out = tmp_path_factory.mktemp("emu") / "transform.so"
+    subprocess.run(
+        ["g++", "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", "-include", str(EMULATOR / "emulate.h"),
+         str(EMULATOR / "transform_driver.cpp"), "-o", str(out)],
+        check=True, capture_output=True, text=True,
+    )
+    return ctypes.CDLL(str(out))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("time_aug,lead_lag", [(True, False), (False, True), (True, True)])
+def test_emulated_transform_kernels_equal_the_cpu_op(transform_lib, dtype, time_aug, lead_lag):
+    rng = np.random.default_rng(3)
+    paths = rng.standard_normal((3, 5, 2)).astype(dtype)
+    expected = sigrs.transform_path(paths, time_aug=time_aug, lead_lag=lead_lag, end_time=2.5)
+    out = np.full(expected.shape, np.nan, dtype)
+    suffix = "f64" if dtype == np.float64 else "f32"
+    # 2 blocks of 4 threads: each thread strides over several points.
+    getattr(transform_lib, f"emu_transform_path_{suffix}")(
+        ptr(paths), ptr(out), ctypes.c_longlong(3), 5, 2, int(time_aug), int(lead_lag), real(dtype, 2.5),
+        ctypes.c_uint(2), ctypes.c_uint(4),
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-15)
+    derivs = rng.standard_normal(expected.shape).astype(dtype)
+    expected_grad = sigrs.transform_path_backprop(derivs, time_aug=time_aug, lead_lag=lead_lag)
+    grad = np.full(paths.shape, np.nan, dtype)
+    getattr(transform_lib, f"emu_transform_path_backprop_{suffix}")(
+        ptr(derivs), ptr(grad), ctypes.c_longlong(3), 5, 2, int(time_aug), int(lead_lag), ctypes.c_uint(2), ctypes.c_uint(4)
+    )
+    # The gradient sums up to four terms, in another order than the CPU.
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-14)
