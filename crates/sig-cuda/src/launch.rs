@@ -118,7 +118,7 @@ fn ptx(source: &'static str, defines: &Defines, dirs: &[PathBuf]) -> Result<Arc<
 /// A specialisation of a bundled source loaded on one device.
 pub(crate) struct Module {
     module: sys::CUmodule,
-    functions: Mutex<HashMap<&'static str, usize>>,
+    functions: Mutex<HashMap<String, usize>>,
     max_shared: usize,
 }
 
@@ -128,7 +128,7 @@ unsafe impl Sync for Module {}
 
 impl Module {
     /// The kernel `name`, allowed the device's whole opt-in shared memory.
-    pub fn function(&self, name: &'static str) -> Result<sys::CUfunction, CudaError> {
+    pub fn function(&self, name: &str) -> Result<sys::CUfunction, CudaError> {
         let mut functions = self.functions.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&f) = functions.get(name) {
             return Ok(f as sys::CUfunction);
@@ -147,7 +147,7 @@ impl Module {
                 ),
             )?;
         }
-        functions.insert(name, f as usize);
+        functions.insert(name.to_owned(), f as usize);
         Ok(f)
     }
 }

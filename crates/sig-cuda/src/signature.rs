@@ -7,8 +7,9 @@
 //! scratch area the caller allocates: [`sig_workspace`] says how large.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::launch::{self, Arg, LaunchConfig};
+use crate::launch::{self, Arg, Device, LaunchConfig, Module};
 use crate::CudaError;
 
 /// Floating-point type of a call's buffers.
@@ -233,6 +234,25 @@ pub fn sig_workspace(p: &SigProblem, place: &Placement, backward: bool) -> Resul
     Ok(Workspace { scratch: pl.scratch, incr_grads: if backward { p.batch * p.steps() * layout.d } else { 0 } })
 }
 
+/// The device, the loaded specialisation and the launch plan of a
+/// signature call; None for an empty batch (nothing to launch).
+type Prepared = (Arc<Device>, Arc<Module>, Plan);
+
+fn prepare(p: &SigProblem, place: &Placement, backward: bool) -> Result<Option<Prepared>, CudaError> {
+    let layout = p.check(place)?;
+    if p.batch == 0 {
+        return Ok(None);
+    }
+    let dev = launch::device(place.device)?;
+    let pl = plan(p, &layout, place, &dev, backward);
+    let module = launch::module(place.device, &dev, "signature.cu", p.defines(&layout), &place.nvrtc_dirs)?;
+    Ok(Some((dev, module, pl)))
+}
+
+fn sig_config(pl: &Plan, place: &Placement) -> LaunchConfig {
+    LaunchConfig { grid: pl.grid, block: pl.block, shared_bytes: pl.shared_bytes, stream: place.stream }
+}
+
 /// Signatures of `paths` (`batch x length x dim`) into `out` (`batch x
 /// rows x row`: one row, or `length - 1` with `stream`; `row` is `sig_len`,
 /// plus a leading 1 with `scalar_term`). `initial` (0 for none) holds
@@ -243,18 +263,10 @@ pub fn sig_workspace(p: &SigProblem, place: &Placement, backward: bool) -> Resul
 /// documented sizes in `p.float` (`scratch`: [`sig_workspace`]'s), and
 /// `place.stream` a stream of that device or 0.
 pub unsafe fn sig_forward(p: &SigProblem, place: &Placement, paths: u64, initial: u64, out: u64, scratch: u64) -> Result<(), CudaError> {
-    let layout = p.check(place)?;
-    if p.batch == 0 {
-        return Ok(());
-    }
-    let dev = launch::device(place.device)?;
-    let pl = plan(p, &layout, place, &dev, false);
-    let module = launch::module(place.device, &dev, "signature.cu", p.defines(&layout), &place.nvrtc_dirs)?;
-    let name = if p.float == Float::F64 { "sig_forward_f64" } else { "sig_forward_f32" };
-    let f = module.function(name)?;
-    let mut args = forward_args(p, pl.use_shared, paths, initial, out, scratch);
-    let config = LaunchConfig { grid: pl.grid, block: pl.block, shared_bytes: pl.shared_bytes, stream: place.stream };
-    launch::launch(&dev, f, &config, &mut args)
+    let Some((dev, module, pl)) = prepare(p, place, false)? else { return Ok(()) };
+    let f = module.function(&format!("sig_forward_{}", p.float.suffix()))?;
+    let mut args = forward_args(p, pl.use_shared, [paths, initial, out, scratch]);
+    launch::launch(&dev, f, &sig_config(&pl, place), &mut args)
 }
 
 /// Gradient through [`sig_forward`]: from the signatures `sigs` it
@@ -277,20 +289,12 @@ pub unsafe fn sig_backward(
     scratch: u64,
     out: u64,
 ) -> Result<(), CudaError> {
-    let layout = p.check(place)?;
-    if p.batch == 0 {
-        return Ok(());
-    }
-    let dev = launch::device(place.device)?;
-    let pl = plan(p, &layout, place, &dev, true);
-    let module = launch::module(place.device, &dev, "signature.cu", p.defines(&layout), &place.nvrtc_dirs)?;
-    let suffix = p.float.suffix();
-    let backward = module.function(if p.float == Float::F64 { "sig_backward_f64" } else { "sig_backward_f32" })?;
+    let Some((dev, module, pl)) = prepare(p, place, true)? else { return Ok(()) };
+    let backward = module.function(&format!("sig_backward_{}", p.float.suffix()))?;
     let mut args = backward_args(p, pl.use_shared, [paths, sigs, sig_grads, incr_grads, initial_grads, scratch]);
-    let config = LaunchConfig { grid: pl.grid, block: pl.block, shared_bytes: pl.shared_bytes, stream: place.stream };
-    launch::launch(&dev, backward, &config, &mut args)?;
-    let to_path = module.function(if suffix == "f64" { "incr_grads_to_path_f64" } else { "incr_grads_to_path_f32" })?;
-    let mut args = to_path_args(p, incr_grads, out);
+    launch::launch(&dev, backward, &sig_config(&pl, place), &mut args)?;
+    let to_path = module.function(&format!("incr_grads_to_path_{}", p.float.suffix()))?;
+    let mut args = to_path_args(p, [incr_grads, out]);
     launch::launch(&dev, to_path, &elementwise(p.batch * p.length * p.dim, place), &mut args)
 }
 
@@ -299,6 +303,14 @@ fn elementwise(n: usize, place: &Placement) -> LaunchConfig {
     let block = 256usize;
     let grid = n.div_ceil(block).clamp(1, place.max_blocks.max(1) as usize);
     LaunchConfig { grid: grid as u32, block: block as u32, shared_bytes: 0, stream: place.stream }
+}
+
+/// Launches `{stem}_{f64|f32}` of `transform.cu` over `n` elements.
+unsafe fn launch_transform(p: &SigProblem, place: &Placement, stem: &str, n: usize, mut args: Vec<Arg>) -> Result<(), CudaError> {
+    let dev = launch::device(place.device)?;
+    let module = launch::module(place.device, &dev, "transform.cu", Vec::new(), &place.nvrtc_dirs)?;
+    let f = module.function(&format!("{stem}_{}", p.float.suffix()))?;
+    launch::launch(&dev, f, &elementwise(n, place), &mut args)
 }
 
 /// `transform_path` on device memory: `paths` (`batch x length x dim`) into
@@ -312,11 +324,7 @@ pub unsafe fn transform_path(p: &SigProblem, place: &Placement, paths: u64, out:
     if n == 0 || p.out_dim() == 0 {
         return Ok(());
     }
-    let dev = launch::device(place.device)?;
-    let module = launch::module(place.device, &dev, "transform.cu", Vec::new(), &place.nvrtc_dirs)?;
-    let f = module.function(if p.float == Float::F64 { "transform_path_f64" } else { "transform_path_f32" })?;
-    let mut args = transform_args(p, paths, out);
-    launch::launch(&dev, f, &elementwise(n, place), &mut args)
+    launch_transform(p, place, "transform_path", n, transform_args(p, [paths, out]))
 }
 
 /// Gradient through [`transform_path`]: `derivs` (`batch x length' x dim'`)
@@ -329,25 +337,20 @@ pub unsafe fn transform_path_backprop(p: &SigProblem, place: &Placement, derivs:
     if n == 0 || p.dim == 0 {
         return Ok(());
     }
-    let dev = launch::device(place.device)?;
-    let module = launch::module(place.device, &dev, "transform.cu", Vec::new(), &place.nvrtc_dirs)?;
-    let f = module.function(if p.float == Float::F64 { "transform_path_backprop_f64" } else { "transform_path_backprop_f32" })?;
-    let mut args = transform_backprop_args(p, derivs, out);
-    launch::launch(&dev, f, &elementwise(n, place), &mut args)
+    launch_transform(p, place, "transform_path_backprop", n, transform_backprop_args(p, [derivs, out]))
 }
 
 // The argument lists of the kernels, in their parameter order (checked
-// against the sources by the tests below).
+// against the sources by the tests below): pointers, then the batch's
+// shape, then options.
 
-fn forward_args(p: &SigProblem, use_shared: bool, paths: u64, initial: u64, out: u64, scratch: u64) -> Vec<Arg> {
-    vec![
-        Arg::Ptr(paths),
-        Arg::Ptr(initial),
-        Arg::Ptr(out),
-        Arg::Ptr(scratch),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
+fn with_shape(p: &SigProblem, ptrs: &[u64], options: impl IntoIterator<Item = Arg>) -> Vec<Arg> {
+    let shape = [Arg::I64(p.batch as i64), Arg::I32(p.length as i32), Arg::I32(p.dim as i32)];
+    ptrs.iter().map(|&ptr| Arg::Ptr(ptr)).chain(shape).chain(options).collect()
+}
+
+fn sig_options(p: &SigProblem, use_shared: bool) -> [Arg; 7] {
+    [
         Arg::I32(p.time_aug.into()),
         Arg::I32(p.lead_lag.into()),
         p.float.real(p.dt()),
@@ -356,60 +359,31 @@ fn forward_args(p: &SigProblem, use_shared: bool, paths: u64, initial: u64, out:
         Arg::I32(p.inverse.into()),
         Arg::I32(use_shared.into()),
     ]
+}
+
+/// `ptrs`: paths, initial, out, scratch.
+fn forward_args(p: &SigProblem, use_shared: bool, ptrs: [u64; 4]) -> Vec<Arg> {
+    with_shape(p, &ptrs, sig_options(p, use_shared))
 }
 
 /// `ptrs`: paths, sigs, sig_grads, incr_grads, initial_grads, scratch.
 fn backward_args(p: &SigProblem, use_shared: bool, ptrs: [u64; 6]) -> Vec<Arg> {
-    let mut args: Vec<Arg> = ptrs.into_iter().map(Arg::Ptr).collect();
-    args.extend([
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.time_aug.into()),
-        Arg::I32(p.lead_lag.into()),
-        p.float.real(p.dt()),
-        Arg::I32(p.scalar_term.into()),
-        Arg::I32(p.stream.into()),
-        Arg::I32(p.inverse.into()),
-        Arg::I32(use_shared.into()),
-    ]);
-    args
+    with_shape(p, &ptrs, sig_options(p, use_shared))
 }
 
-fn to_path_args(p: &SigProblem, incr_grads: u64, out: u64) -> Vec<Arg> {
-    vec![
-        Arg::Ptr(incr_grads),
-        Arg::Ptr(out),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.lead_lag.into()),
-    ]
+/// `ptrs`: incr_grads, out.
+fn to_path_args(p: &SigProblem, ptrs: [u64; 2]) -> Vec<Arg> {
+    with_shape(p, &ptrs, [Arg::I32(p.lead_lag.into())])
 }
 
-fn transform_args(p: &SigProblem, paths: u64, out: u64) -> Vec<Arg> {
-    vec![
-        Arg::Ptr(paths),
-        Arg::Ptr(out),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.time_aug.into()),
-        Arg::I32(p.lead_lag.into()),
-        p.float.real(p.end_time),
-    ]
+/// `ptrs`: paths, out.
+fn transform_args(p: &SigProblem, ptrs: [u64; 2]) -> Vec<Arg> {
+    with_shape(p, &ptrs, [Arg::I32(p.time_aug.into()), Arg::I32(p.lead_lag.into()), p.float.real(p.end_time)])
 }
 
-fn transform_backprop_args(p: &SigProblem, derivs: u64, out: u64) -> Vec<Arg> {
-    vec![
-        Arg::Ptr(derivs),
-        Arg::Ptr(out),
-        Arg::I64(p.batch as i64),
-        Arg::I32(p.length as i32),
-        Arg::I32(p.dim as i32),
-        Arg::I32(p.time_aug.into()),
-        Arg::I32(p.lead_lag.into()),
-    ]
+/// `ptrs`: derivs, out.
+fn transform_backprop_args(p: &SigProblem, ptrs: [u64; 2]) -> Vec<Arg> {
+    with_shape(p, &ptrs, [Arg::I32(p.time_aug.into()), Arg::I32(p.lead_lag.into())])
 }
 
 #[cfg(test)]
@@ -492,10 +466,10 @@ mod tests {
         let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: true, end_time: 1.0, scalar_term: true, stream: true, inverse: false, float: Float::F32 };
         let sig = source("signature.cu");
         let transform = source("transform.cu");
-        assert_eq!(kinds(&forward_args(&p, true, 1, 2, 3, 4)), param_kinds(sig, "sig_forward_"));
+        assert_eq!(kinds(&forward_args(&p, true, [1, 2, 3, 4])), param_kinds(sig, "sig_forward_"));
         assert_eq!(kinds(&backward_args(&p, true, [1, 2, 3, 4, 5, 6])), param_kinds(sig, "sig_backward_"));
-        assert_eq!(kinds(&to_path_args(&p, 1, 2)), param_kinds(sig, "incr_grads_to_path_"));
-        assert_eq!(kinds(&transform_args(&p, 1, 2)), param_kinds(transform, "transform_path_"));
-        assert_eq!(kinds(&transform_backprop_args(&p, 1, 2)), param_kinds(transform, "transform_path_backprop_"));
+        assert_eq!(kinds(&to_path_args(&p, [1, 2])), param_kinds(sig, "incr_grads_to_path_"));
+        assert_eq!(kinds(&transform_args(&p, [1, 2])), param_kinds(transform, "transform_path_"));
+        assert_eq!(kinds(&transform_backprop_args(&p, [1, 2])), param_kinds(transform, "transform_path_backprop_"));
     }
 }
