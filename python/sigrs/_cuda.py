@@ -11,6 +11,7 @@ module only converts and dispatches.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator, Optional
 
 import torch
@@ -47,10 +48,17 @@ def launch_options(
         _MAX_BLOCKS, _FORCE_GLOBAL, _THREADS = saved
 
 
+@functools.lru_cache(maxsize=1)
+def _nvrtc_dirs() -> list:
+    # Only the first compilation looks there; globbing on every call would
+    # cost more than a small launch.
+    return nvrtc_search_dirs()
+
+
 def _placement(t: torch.Tensor) -> tuple:
     device = t.device.index if t.device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(t.device).cuda_stream
-    return (device, stream, _MAX_BLOCKS, _FORCE_GLOBAL, _THREADS, nvrtc_search_dirs())
+    return (device, stream, _MAX_BLOCKS, _FORCE_GLOBAL, _THREADS, _nvrtc_dirs())
 
 
 def _unsupported(what: str) -> None:
