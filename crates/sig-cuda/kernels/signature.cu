@@ -112,32 +112,33 @@ struct Walk {
     }
 };
 
-// Word i of level K of `cur` (x) exp(sign z), by Horner over its prefixes:
-// b_0 = 1, b_j = b_(j-1) sign z[w_j] / (K - j + 1) + cur[w_1..w_j].
-template <typename T, int K>
-__device__ __forceinline__ T horner_word(const T* cur, const T* z, T sign, unsigned i) {
+// Word i of level K of `cur` (x) exp(SIGN z), by Horner over its prefixes:
+// b_0 = 1, b_j = b_(j-1) SIGN z[w_j] / (K - j + 1) + cur[w_1..w_j]. K, j and
+// SIGN are compile-time, so the divisions fold into constants.
+template <typename T, int K, int SIGN>
+__device__ __forceinline__ T horner_word(const T* cur, const T* z, unsigned i) {
     T b = T(1);
 #pragma unroll
     for (int j = 1; j <= K; ++j) {
         const unsigned prefix = i / (unsigned)power(K - j);
         const unsigned letter = prefix % D;
-        b = b * z[letter] * (sign / T(K - j + 1)) + cur[level_start(j) + prefix];
+        b = b * z[letter] * (T(SIGN) / T(K - j + 1)) + cur[level_start(j) + prefix];
     }
     return b;
 }
 
 // Levels 1..TOP of `next` from `cur` (both level-1-based), for this thread's words.
-template <typename T, int K, int TOP>
+template <typename T, int K, int TOP, int SIGN>
 struct HornerLevels {
-    __device__ __forceinline__ static void run(const T* cur, T* next, const T* z, T sign) {
+    __device__ __forceinline__ static void run(const T* cur, T* next, const T* z) {
         for (unsigned i = threadIdx.x; i < (unsigned)power(K); i += BLOCK)
-            next[level_start(K) + i] = horner_word<T, K>(cur, z, sign, i);
-        HornerLevels<T, K + 1, TOP>::run(cur, next, z, sign);
+            next[level_start(K) + i] = horner_word<T, K, SIGN>(cur, z, i);
+        HornerLevels<T, K + 1, TOP, SIGN>::run(cur, next, z);
     }
 };
-template <typename T, int TOP>
-struct HornerLevels<T, TOP + 1, TOP> {
-    __device__ __forceinline__ static void run(const T*, T*, const T*, T) {}
+template <typename T, int TOP, int SIGN>
+struct HornerLevels<T, TOP + 1, TOP, SIGN> {
+    __device__ __forceinline__ static void run(const T*, T*, const T*) {}
 };
 
 // Rows of output per path: one, or with `stream` one per original step
@@ -176,7 +177,7 @@ __device__ void sig_forward(const T* __restrict__ paths, const T* __restrict__ i
         __syncthreads();
         for (long long j = 0; j < steps; ++j) {
             const T* z = zs + (j % 2) * D;
-            HornerLevels<T, 1, N>::run(cur, next, z, T(1));
+            HornerLevels<T, 1, N, 1>::run(cur, next, z);
             if (j + 1 < steps && threadIdx.x < D)
                 zs[((j + 1) % 2) * D + threadIdx.x] = walk.at(j + 1, threadIdx.x);
             __syncthreads();
@@ -287,7 +288,7 @@ __device__ void sig_backward(const T* __restrict__ paths, const T* __restrict__ 
         for (long long j = steps - 1; j >= 0; --j) {
             const T* z = zs + (j % 2) * D;
             // A: the state before the step, and gY(2).
-            HornerLevels<T, 1, N - 1>::run(s_after, s_before, z, T(-1));
+            HornerLevels<T, 1, N - 1, -1>::run(s_after, s_before, z);
             if (N >= 2) contract_last_letter<T>(g, gy_store + gy_offset(2), z, 1);
             __syncthreads();
             // B: gY(3) .. gY(N).
