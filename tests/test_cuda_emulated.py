@@ -33,6 +33,7 @@ CONFIGS = [
     (3, 1, False, False, 6),
     (3, 2, False, False, 256),
     (2, 5, False, False, 32),
+    (3, 2, True, True, 4),  # D = 7 above the thread count: a block of D threads
 ]
 
 
