@@ -1,5 +1,8 @@
 //! Batching over paths with rayon, and the `n_jobs` convention.
 //!
+//! Every batch runs through [`for_each_chunk`] or [`for_each_item`], which
+//! also stop early when the caller asks (see [`crate::interrupt`]).
+//!
 //! Thread pools are built once per thread count and cached; the global
 //! rayon pool is never configured (a library must not). The cache remembers
 //! the process id that built it: a child forked from a process that used a
@@ -7,12 +10,14 @@
 //! builds its own pools instead of waiting forever on its parent's.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::{Result, SigError};
+use crate::interrupt::{self, WatchRef, POLL_INTERVAL};
 
 /// The number of threads `n_jobs` asks for: 1 runs serially on the calling
 /// thread, -1 uses every core, `k < -1` uses `cores + 1 + k` (at least one),
@@ -69,13 +74,39 @@ fn pool(threads: usize) -> Arc<ThreadPool> {
         .clone()
 }
 
-/// Runs `f` on the `threads` of `n_jobs` (serially when that is one).
-pub fn run_in_pool<R: Send>(n_jobs: i64, f: impl FnOnce() -> R + Send) -> Result<R> {
-    let threads = resolve_n_jobs(n_jobs)?;
-    if threads == 1 {
-        Ok(f())
+/// Runs `f` on the pool of `threads`. Inside a watched call (see
+/// [`crate::interrupt`]) the calling thread, instead of only waiting,
+/// polls the caller while the pool works.
+fn run_on_pool<R: Send>(threads: usize, watch: WatchRef, f: impl FnOnce() -> R + Send) -> R {
+    let pool = pool(threads);
+    if !watch.is_active() {
+        return pool.install(f);
+    }
+    let (done, result) = mpsc::channel();
+    pool.in_place_scope(|scope| {
+        scope.spawn(move |_| {
+            // A closed channel only means the caller stopped waiting.
+            let _ = done.send(f());
+        });
+        loop {
+            match result.recv_timeout(POLL_INTERVAL) {
+                Ok(r) => return Some(r),
+                Err(RecvTimeoutError::Timeout) => watch.poll(),
+                // The job panicked; the scope raises its panic on return.
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    })
+    .expect("the pool job either sends its result or panics")
+}
+
+/// `Err(Interrupted)` when the watched call was asked to stop (the
+/// outputs are then incomplete).
+fn finished(watch: WatchRef) -> Result<()> {
+    if watch.stopped() {
+        Err(SigError::Interrupted)
     } else {
-        Ok(pool(threads).install(f))
+        Ok(())
     }
 }
 
@@ -99,22 +130,30 @@ where
         return Ok(());
     }
     let count = out.len() / chunk;
+    let watch = WatchRef::current();
     if threads == 1 || count == 1 || count.saturating_mul(work_per_chunk) < MIN_PARALLEL_WORK {
         let mut state = init();
         for (i, c) in out.chunks_exact_mut(chunk).enumerate() {
+            if interrupt::requested() {
+                break;
+            }
             f(&mut state, i, c);
         }
     } else {
-        pool(threads).install(|| {
+        run_on_pool(threads, watch, || {
             out.par_chunks_exact_mut(chunk)
                 .enumerate()
                 // Contiguous runs per worker: fewer splits, and each thread
                 // walks (and first-touches) its own part of the output.
                 .with_min_len((count / (4 * threads)).max(1))
-                .for_each_init(&init, |state, (i, c)| f(state, i, c))
+                .for_each_init(&init, |state, (i, c)| {
+                    if !watch.stopped() {
+                        watch.enter(|| f(state, i, c));
+                    }
+                })
         });
     }
-    Ok(())
+    finished(watch)
 }
 
 /// Like [`for_each_chunk`], over the items of a slice (for outputs that
@@ -126,16 +165,26 @@ where
     F: Fn(&mut S, usize, &mut X) + Sync + Send,
 {
     let threads = resolve_n_jobs(n_jobs)?;
+    let watch = WatchRef::current();
     if threads == 1 || items.len() <= 1 || items.len().saturating_mul(work_per_item) < MIN_PARALLEL_WORK {
         let mut state = init();
         for (i, x) in items.iter_mut().enumerate() {
+            if interrupt::requested() {
+                break;
+            }
             f(&mut state, i, x);
         }
     } else {
         let min_len = (items.len() / (4 * threads)).max(1);
-        pool(threads).install(|| items.par_iter_mut().enumerate().with_min_len(min_len).for_each_init(&init, |state, (i, x)| f(state, i, x)));
+        run_on_pool(threads, watch, || {
+            items.par_iter_mut().enumerate().with_min_len(min_len).for_each_init(&init, |state, (i, x)| {
+                if !watch.stopped() {
+                    watch.enter(|| f(state, i, x));
+                }
+            })
+        });
     }
-    Ok(())
+    finished(watch)
 }
 
 #[cfg(test)]

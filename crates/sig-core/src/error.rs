@@ -24,6 +24,10 @@ pub enum SigError {
     /// (maps to Python's `OverflowError`).
     #[error("{0} overflows the address space")]
     Overflow(String),
+    /// The caller asked the work to stop (see [`crate::interrupt`]); the
+    /// outputs are incomplete (maps to Python's `KeyboardInterrupt`).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// `Result` with [`SigError`].

@@ -31,7 +31,8 @@
 //! lead-lag, fused into the passes), [`batch`] (rayon batching and the
 //! `n_jobs` convention), [`words`] (indexing words in a signature),
 //! [`logsig`] (log-signatures), [`lyndon`] (Lyndon words and the Lyndon basis)
-//! and [`hall`] (the Hall basis).
+//! and [`hall`] (the Hall basis), and [`interrupt`] (stopping long work when
+//! the caller asks).
 
 pub mod algebra;
 pub mod batch;
@@ -39,6 +40,7 @@ pub mod coef;
 pub mod kernel;
 pub mod error;
 pub mod hall;
+pub mod interrupt;
 pub mod logsig;
 pub mod lyndon;
 mod simd;

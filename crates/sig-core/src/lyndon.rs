@@ -204,6 +204,9 @@ pub struct LyndonBasis {
     tri_coef: Vec<f64>,
     /// The full expansion of each `P_w` over all words of its length.
     expansions: SparseExpansions,
+    /// The standard factorisation `w = uv` of each word as Lyndon ids
+    /// `(u, v)`; None for a letter.
+    factors: Vec<Option<(usize, usize)>>,
 }
 
 impl LyndonBasis {
@@ -234,10 +237,12 @@ impl LyndonBasis {
         // Expansions over level-local word indices, built in word order:
         // the factors of a standard factorisation are shorter, so earlier.
         let mut expansions: Vec<Vec<(usize, i64)>> = Vec::with_capacity(n);
+        let mut factors = Vec::with_capacity(n);
         for (i, w) in words.iter().enumerate() {
             let k = w.len();
             if k == 1 {
                 expansions.push(vec![(w[0], 1)]);
+                factors.push(None);
                 continue;
             }
             let local = word_indices[i] - offset(k);
@@ -247,6 +252,7 @@ impl LyndonBasis {
                 .find_map(|s| id_of.get(&(offset(k - s) + local % pow[k - s])).map(|&v| (s, v)))
                 .expect("a Lyndon word of length >= 2 has a proper Lyndon suffix (its last letter)");
             let u_id = id_of[&(offset(s) + local / pow[k - s])];
+            factors.push(Some((u_id, v_id)));
             let (pu, pv) = (&expansions[u_id], &expansions[v_id]);
             let mut terms = Vec::with_capacity(2 * pu.len() * pv.len());
             for &(a, ca) in pu {
@@ -300,7 +306,7 @@ impl LyndonBasis {
             tri_ptr.push(tri_col.len());
         }
 
-        LyndonBasis { shape, words, word_indices, tri_ptr, tri_col, tri_coef, expansions: sparse }
+        LyndonBasis { shape, words, word_indices, tri_ptr, tri_col, tri_coef, expansions: sparse, factors }
     }
 
     /// The shape of the expanded tensors this basis reads and writes.
@@ -327,6 +333,19 @@ impl LyndonBasis {
     /// in [`lyndon_words`] order.
     pub fn word_indices(&self) -> &[usize] {
         &self.word_indices
+    }
+
+    /// The standard bracketing of each Lyndon word: `Some((u, v))` (ids of
+    /// this basis) for `P_w = [P_u, P_v]`, None for a letter.
+    pub fn standard_factors(&self) -> &[Option<(usize, usize)>] {
+        &self.factors
+    }
+
+    /// The off-diagonal coefficients of the Lyndon words in the expansions:
+    /// `(w, u, c)` when Lyndon word `u` has coefficient `c != 0` in `P_w`
+    /// (`u > w`, the same length), by `u`, then `w`. The diagonal is 1.
+    pub fn triangle(&self) -> impl Iterator<Item = (usize, usize, i64)> + '_ {
+        (0..self.len()).flat_map(move |u| (self.tri_ptr[u]..self.tri_ptr[u + 1]).map(move |p| (self.tri_col[p], u, self.tri_coef[p] as i64)))
     }
 
     fn check(&self, name: &str, buf: usize, expected: usize) {
@@ -740,5 +759,44 @@ mod tests {
         }
         assert_eq!(got[0].1.len(), log_sig_length(2, 9).unwrap());
         assert_eq!(a.words(), &lyndon_words(3, 5)[..]);
+    }
+
+    #[test]
+    fn standard_factors_concatenate_to_the_word_and_the_triangle_is_the_expansion() {
+        let basis = LyndonBasis::new(3, 5).unwrap();
+        let words = basis.words();
+        for (w, f) in words.iter().zip(basis.standard_factors()) {
+            match f {
+                None => assert_eq!(w.len(), 1),
+                Some((u, v)) => {
+                    assert_eq!([words[*u].clone(), words[*v].clone()].concat(), *w);
+                    // v is the longest proper Lyndon suffix
+                    assert!((1..w.len() - words[*v].len()).all(|s| !is_lyndon(&w[s..])));
+                }
+            }
+        }
+        // Every off-diagonal Lyndon coefficient of every expansion is listed, once.
+        let mut expanded = vec![0.0; basis.shape().len()];
+        let mut coords = vec![0.0; basis.len()];
+        let mut seen = 0;
+        for w in 0..basis.len() {
+            coords.fill(0.0);
+            coords[w] = 1.0;
+            basis.expanded_from_coords(&coords, &mut expanded);
+            for (u, &flat) in basis.word_indices().iter().enumerate() {
+                let c = expanded[flat];
+                let listed: Vec<i64> = basis.triangle().filter(|t| t.0 == w && t.1 == u).map(|t| t.2).collect();
+                if u == w {
+                    assert_eq!(c, 1.0);
+                } else if c != 0.0 {
+                    assert_eq!(listed, vec![c as i64], "P_{w} at {u}");
+                    seen += 1;
+                } else {
+                    assert!(listed.is_empty());
+                }
+            }
+        }
+        assert_eq!(seen, basis.triangle().count());
+        assert!(seen > 0);
     }
 }

@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use crate::batch::{for_each_chunk, for_each_item, resolve_n_jobs};
 use crate::error::{check_len, Result, SigError};
+use crate::interrupt::Checkpoint;
 use crate::tensor::{antipode_copy, horner_levels, mul_exp_backward_kernel, mul_exp_block_kernel, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
@@ -98,8 +99,12 @@ fn sig_steps_kernel<T: Float, const D: usize, const FMA: bool>(
     scratch: &mut [T],
 ) {
     let d = if D == 0 { d } else { D };
+    let mut checkpoint = Checkpoint::new(STEP_BLOCK * tshape.len());
     let mut j = steps.start;
     while j < steps.end {
+        if checkpoint.tick() {
+            return;
+        }
         let count = (steps.end - j).min(STEP_BLOCK);
         if transform.lead_lag || transform.time_aug {
             for (t, dx_t) in dx.chunks_exact_mut(d).take(count).enumerate() {
@@ -395,7 +400,11 @@ fn sig_stream_steps_kernel<T: Float, const D: usize, const FMA: bool>(
 ) {
     let d = if D == 0 { d } else { D };
     let StreamWorkspace { s, dx, scratch } = ws;
+    let mut checkpoint = Checkpoint::new(plan.per_row * plan.tshape.len());
     for (r, row) in rows.chunks_exact_mut(plan.out_len).enumerate() {
+        if checkpoint.tick() {
+            return;
+        }
         for j in r * plan.per_row..(r + 1) * plan.per_row {
             transform.increment(path, dim, length, j, dx);
             horner_levels::<T, D, FMA>(d, &plan.tshape, s, dx, scratch, plan.tshape.degree);
@@ -454,7 +463,11 @@ fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
 ) {
     let d = if D == 0 { d } else { D };
     let BackpropWorkspace { s, g, g_next, dx, neg_dx, gdx, scratch, ws } = ws;
+    let mut checkpoint = Checkpoint::new(4 * tshape.len());
     for j in steps.rev() {
+        if checkpoint.tick() {
+            return;
+        }
         transform.increment(path, dim, length, j, dx);
         for (n, &x) in neg_dx.iter_mut().zip(dx.iter()) {
             *n = -x;

@@ -33,6 +33,7 @@ impl From<PySigError> for PyErr {
         match err.0 {
             SigError::InvalidArgument { .. } | SigError::BufferLength { .. } => PyValueError::new_err(msg),
             SigError::Overflow(_) => PyOverflowError::new_err(msg),
+            SigError::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         }
     }
 }
@@ -514,6 +515,21 @@ fn lyndon_words(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<Vec
     run(py, || Ok(sig_core::lyndon::lyndon_basis(dimension, degree)?.words().to_vec()))
 }
 
+/// The standard bracketing of each Lyndon word of `lyndon_words(dimension,
+/// degree)`: `(u, v)` (their positions in that list) for `[P_u, P_v]`,
+/// `None` for a letter.
+#[pyfunction]
+fn lyndon_brackets(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<Vec<Option<(usize, usize)>>> {
+    run(py, || Ok(sig_core::lyndon::lyndon_basis(dimension, degree)?.standard_factors().to_vec()))
+}
+
+/// `[(w, u, c)]`: Lyndon word `u` has coefficient `c != 0` in the
+/// expansion of `P_w` (`u > w`, positions in `lyndon_words`), by `u` then `w`.
+#[pyfunction]
+fn lyndon_triangle(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<Vec<(usize, usize, i64)>> {
+    run(py, || Ok(sig_core::lyndon::lyndon_basis(dimension, degree)?.triangle().collect()))
+}
+
 /// The Hall basis of `(dimension, degree)` in iisignature's order: `None`
 /// for a letter (element `i < dimension` is letter `i`), `(left, right)`
 /// (numbers of earlier elements) for a bracket. Builds and caches the Hall
@@ -778,6 +794,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(log_sig_length, m)?)?;
     m.add_function(wrap_pyfunction!(lyndon_words, m)?)?;
     m.add_function(wrap_pyfunction!(hall_basis, m)?)?;
+    m.add_function(wrap_pyfunction!(lyndon_brackets, m)?)?;
+    m.add_function(wrap_pyfunction!(lyndon_triangle, m)?)?;
     m.add_function(wrap_pyfunction!(sig_length, m)?)?;
     m.add_function(wrap_pyfunction!(word_to_idx, m)?)?;
     m.add_function(wrap_pyfunction!(idx_to_word, m)?)?;
