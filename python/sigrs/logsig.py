@@ -150,6 +150,46 @@ def hall_basis(dimension: int, degree: int) -> list:
     return out
 
 
+def lyndon_brackets(dimension: int, degree: int) -> list:
+    """The Lyndon basis over ``0..dimension-1`` up to length ``degree``: the standard
+    bracketing of each Lyndon word of :func:`lyndon_words`, in that order (the
+    brackets whose coordinates ``method=2`` gives).
+
+    A letter is an int; a word ``w = uv``, split at its longest proper Lyndon
+    suffix ``v``, is the pair ``(bracket(u), bracket(v))``, as in :func:`hall_basis`.
+
+    Example::
+
+        >>> sigrs.lyndon_brackets(2, 3)
+        [0, 1, (0, 1), (0, (0, 1)), ((0, 1), 1)]
+    """
+    factors = _native.lyndon_brackets(check_int(dimension, "dimension", minimum=0), check_degree(degree))
+    out: list = []
+    for i, pair in enumerate(factors):
+        out.append(i if pair is None else (out[pair[0]], out[pair[1]]))
+    return out
+
+
+def lyndon_expansion_coefficients(dimension: int, degree: int) -> list[tuple[int, int, int]]:
+    """How the Lyndon words appear in the expanded Lyndon brackets: ``(w, u, c)``
+    when Lyndon word ``u`` has the (integer) coefficient ``c != 0`` in the
+    expansion of the bracket of ``w`` (positions in :func:`lyndon_words`; always
+    ``u > w`` and the same length, while each bracket has coefficient 1 at its
+    own word). Ordered by ``u``, then ``w``.
+
+    This unitriangular matrix turns Lyndon-word coefficients of a Lie element
+    (``method=1``) into its Lyndon-basis coordinates (``method=2``).
+
+    Example::
+
+        >>> sigrs.logsig.lyndon_expansion_coefficients(2, 5)  # 01011 is in [[0,1],[0,1,1]] with -2, ...
+        [(9, 10, -2), (11, 12, -3)]
+    """
+    return [
+        tuple(t) for t in _native.lyndon_triangle(check_int(dimension, "dimension", minimum=0), check_degree(degree))
+    ]
+
+
 def prepare_log_sig(dimension: int, degree: int, method: Any = 1, *, time_aug: bool = False, lead_lag: bool = False) -> None:
     """Builds the Lyndon (or, for ``method="hall"``, Hall) tables for
     ``(dimension, degree)`` now rather than on first use (optional: pysiglib
