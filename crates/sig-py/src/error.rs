@@ -1,0 +1,105 @@
+//! The way into native work, and the one mapping of its errors to Python.
+//!
+//! Every call into `sig_core` or `sig_cuda` goes through [`enter`]: it
+//! releases the GIL, runs the work as a watched call (so Ctrl-C stops it
+//! within a few tens of milliseconds: see `sig_core::interrupt`), catches
+//! panics with their message, and converts errors into the exception
+//! hierarchy below.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyOverflowError, PyValueError};
+use pyo3::prelude::*;
+use sig_core::SigError;
+use sig_cuda::CudaError;
+
+create_exception!(sigrs, SigrsError, PyException, "Base class of the exceptions sigrs raises itself.");
+create_exception!(
+    sigrs,
+    CudaUnavailableError,
+    SigrsError,
+    "A CUDA tensor was given but the GPU backend cannot run (the message says why)."
+);
+
+/// What native work can fail with.
+pub enum Failure {
+    Core(SigError),
+    Cuda(CudaError),
+}
+
+impl From<SigError> for Failure {
+    fn from(e: SigError) -> Self {
+        Failure::Core(e)
+    }
+}
+
+impl From<CudaError> for Failure {
+    fn from(e: CudaError) -> Self {
+        Failure::Cuda(e)
+    }
+}
+
+impl From<Failure> for PyErr {
+    fn from(failure: Failure) -> PyErr {
+        match failure {
+            Failure::Core(e) => {
+                let msg = e.to_string();
+                match e {
+                    SigError::InvalidArgument { .. } | SigError::BufferLength { .. } => PyValueError::new_err(msg),
+                    SigError::Overflow(_) => PyOverflowError::new_err(msg),
+                    SigError::Interrupted => PyKeyboardInterrupt::new_err(msg),
+                }
+            }
+            Failure::Cuda(e) => {
+                let msg = e.to_string();
+                match e {
+                    CudaError::Unavailable(_) => CudaUnavailableError::new_err(msg),
+                    CudaError::Invalid(_) => PyValueError::new_err(msg),
+                    CudaError::Compile { .. } | CudaError::Driver(_) => SigrsError::new_err(msg),
+                }
+            }
+        }
+    }
+}
+
+/// Runs native work with the GIL released, as a watched call that stops
+/// when Python has a pending signal (the error its handler raised, usually
+/// `KeyboardInterrupt`, is what the caller gets), with panics turned into
+/// `SigrsError` carrying their message and errors mapped by [`Failure`].
+pub fn enter<R, E>(py: Python<'_>, work: impl FnOnce() -> Result<R, E> + Send) -> PyResult<R>
+where
+    R: Send,
+    E: Into<Failure> + Send,
+{
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    // Runs on this (the calling) thread only, every ~20 ms of work.
+    let poll = || {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(err) => {
+                *raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                true
+            }
+        })
+    };
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| sig_core::interrupt::watched(&poll, work))));
+    // A signal handler that raised must not be lost, even if the work
+    // happened to finish.
+    if let Some(err) = raised.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(err);
+    }
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(err.into().into()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic without a message");
+            Err(SigrsError::new_err(format!("internal error in sigrs (please report it): {what}")))
+        }
+    }
+}
