@@ -5,6 +5,11 @@
 //! uses) and takes raw device pointers and a raw stream handle. Each bundled
 //! source is compiled once per process and specialisation (PTX is
 //! device-independent) and loaded once per device.
+//!
+//! The kernel families ([`crate::signature`], [`crate::transform`]) share
+//! what a call says about its buffers and launch ([`Float`], [`Placement`])
+//! and the start of every argument list: pointers, then the batch's
+//! `(batch, length, dim)`.
 
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
@@ -13,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::sys;
+use sig_core::PathShape;
 
 use crate::{CudaError, COMPILE_OPTIONS, KERNELS};
 
@@ -234,4 +240,120 @@ pub(crate) unsafe fn launch(dev: &Device, f: sys::CUfunction, config: &LaunchCon
             ),
         )
     })
+}
+
+/// Floating-point type of a call's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Float {
+    F32,
+    F64,
+}
+
+impl Float {
+    /// Bytes per number.
+    pub(crate) fn size(self) -> usize {
+        match self {
+            Float::F32 => 4,
+            Float::F64 => 8,
+        }
+    }
+
+    /// The suffix of the kernels instantiated for this type (`sig_forward_f32`).
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Float::F32 => "f32",
+            Float::F64 => "f64",
+        }
+    }
+
+    /// `x` as a kernel argument of type `T`.
+    pub(crate) fn real(self, x: f64) -> Arg {
+        match self {
+            Float::F32 => Arg::F32(x as f32),
+            Float::F64 => Arg::F64(x),
+        }
+    }
+}
+
+/// Where and how to launch.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// CUDA device ordinal (torch's `tensor.device.index`).
+    pub device: i32,
+    /// The `CUstream` handle (torch's `cuda_stream`); 0 is the legacy default stream.
+    pub stream: usize,
+    /// Most blocks per launch: the batch is strided over them, so any batch
+    /// fits one launch.
+    pub max_blocks: u32,
+    /// Use the global-memory kernels even where shared memory would do (tests).
+    pub force_global: bool,
+    /// Threads per block before rounding to a multiple of the dimension;
+    /// 0 chooses from the signature's size (for tuning on a GPU).
+    pub threads: u32,
+    /// Directories to look for NVRTC in before the system path.
+    pub nvrtc_dirs: Vec<PathBuf>,
+}
+
+/// A grid-stride launch over `n` elements on `place`'s stream.
+pub(crate) fn elementwise(n: usize, place: &Placement) -> LaunchConfig {
+    let block = 256usize;
+    let grid = n.div_ceil(block).clamp(1, place.max_blocks.max(1) as usize);
+    LaunchConfig { grid: grid as u32, block: block as u32, shared_bytes: 0, stream: place.stream }
+}
+
+/// A kernel argument list in the order every kernel declares it: the
+/// pointers, then the batch's shape (`long long batch, int length, int
+/// dim`), then `options`. The caller has checked that length and dim fit
+/// an `int`.
+pub(crate) fn shape_args(shape: &PathShape, ptrs: &[u64], options: impl IntoIterator<Item = Arg>) -> Vec<Arg> {
+    let dims = [Arg::I64(shape.batch as i64), Arg::I32(shape.length as i32), Arg::I32(shape.dim as i32)];
+    ptrs.iter().map(|&ptr| Arg::Ptr(ptr)).chain(dims).chain(options).collect()
+}
+
+/// Reading kernel parameter lists out of the bundled sources, so that each
+/// family's tests check its argument lists against them without a GPU (a
+/// mismatch would corrupt memory on one).
+#[cfg(test)]
+pub(crate) mod kernel_params {
+    use super::Arg;
+
+    /// The source of the bundled file `name`.
+    pub fn source(name: &str) -> &'static str {
+        crate::KERNELS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no bundled source {name}")).1
+    }
+
+    /// The kinds of the parameters of kernel `stem` (declared `stem##SUFFIX(`
+    /// or `stem(`) in `source`: "ptr", "i64", "i32" or "real" (the float type T).
+    pub fn param_kinds(source: &str, stem: &str) -> Vec<&'static str> {
+        let start = [format!("{stem}##SUFFIX("), format!("{stem}(")]
+            .iter()
+            .find_map(|head| source.find(head.as_str()).map(|i| i + head.len()))
+            .unwrap_or_else(|| panic!("no kernel {stem}"));
+        let list = &source[start..start + source[start..].find(')').unwrap()];
+        list.replace('\\', " ")
+            .split(',')
+            .map(|param| {
+                let ty = param.trim().rsplit_once(char::is_whitespace).map_or("", |(ty, _)| ty.trim());
+                match ty {
+                    t if t.contains('*') => "ptr",
+                    "long long" => "i64",
+                    "int" => "i32",
+                    "T" => "real",
+                    other => panic!("unknown parameter type {other:?} in {stem}"),
+                }
+            })
+            .collect()
+    }
+
+    /// The kinds of an argument list, in the terms of [`param_kinds`].
+    pub fn kinds(args: &[Arg]) -> Vec<&'static str> {
+        args.iter()
+            .map(|a| match a {
+                Arg::Ptr(_) => "ptr",
+                Arg::I64(_) => "i64",
+                Arg::I32(_) => "i32",
+                Arg::F64(_) | Arg::F32(_) => "real",
+            })
+            .collect()
+    }
 }

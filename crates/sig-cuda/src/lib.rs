@@ -7,10 +7,14 @@
 //! [`compile_all`] compiles every bundled kernel wherever NVRTC loads, GPU
 //! or not.
 //!
-//! [`signature`] launches the kernels on device memory and streams the
+//! [`signature`] (signatures and their gradients) and [`transform`] (the
+//! transformed paths) launch the kernels on device memory and streams the
 //! caller owns (PyTorch's), in the device's primary context ([`launch`]).
-//! Each source is specialised per (dimension, degree), compiled at the
-//! first call that needs it and cached for the process.
+//! Paths and transforms are described with the core's types
+//! ([`sig_core::PathShape`], [`sig_core::PathTransform`]), so the GPU and
+//! CPU backends agree on what a transformed path is. Each source is
+//! specialised per (dimension, degree), compiled at the first call that
+//! needs it and cached for the process.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -18,6 +22,9 @@ use std::sync::OnceLock;
 pub mod launch;
 pub mod nvrtc;
 pub mod signature;
+pub mod transform;
+
+pub use launch::{Float, Placement};
 
 /// The bundled CUDA sources: `(file name, source)`.
 pub const KERNELS: &[(&str, &str)] = &[

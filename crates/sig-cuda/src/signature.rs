@@ -1,77 +1,29 @@
-//! Signatures, their gradients and path transforms on device memory
-//! (`kernels/signature.cu`, `kernels/transform.cu`).
+//! Signatures and their gradients on device memory (`kernels/signature.cu`).
 //!
 //! Every function takes raw device pointers the caller owns (PyTorch's
 //! allocations) and the caller's stream, and returns once the kernels are
 //! queued on it. Working memory that does not fit in shared memory is a
 //! scratch area the caller allocates: [`sig_workspace`] says how large.
+//! The path transforms are applied step by step inside the kernels; the
+//! transformed path itself is [`crate::transform`]'s.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::launch::{self, Arg, Device, LaunchConfig, Module};
+use sig_core::{PathShape, PathTransform, TensorShape};
+
+use crate::launch::{self, shape_args, Arg, Device, Float, LaunchConfig, Module, Placement};
 use crate::CudaError;
 
-/// Floating-point type of a call's buffers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Float {
-    F32,
-    F64,
-}
-
-impl Float {
-    fn size(self) -> usize {
-        match self {
-            Float::F32 => 4,
-            Float::F64 => 8,
-        }
-    }
-
-    fn suffix(self) -> &'static str {
-        match self {
-            Float::F32 => "f32",
-            Float::F64 => "f64",
-        }
-    }
-
-    fn real(self, x: f64) -> Arg {
-        match self {
-            Float::F32 => Arg::F32(x as f32),
-            Float::F64 => Arg::F64(x),
-        }
-    }
-}
-
-/// Where and how to launch.
-#[derive(Debug, Clone)]
-pub struct Placement {
-    /// CUDA device ordinal (torch's `tensor.device.index`).
-    pub device: i32,
-    /// The `CUstream` handle (torch's `cuda_stream`); 0 is the legacy default stream.
-    pub stream: usize,
-    /// Most blocks per launch: the batch is strided over them, so any batch
-    /// fits one launch.
-    pub max_blocks: u32,
-    /// Use the global-memory kernels even where shared memory would do (tests).
-    pub force_global: bool,
-    /// Threads per block before rounding to a multiple of the dimension;
-    /// 0 chooses from the signature's size (for tuning on a GPU).
-    pub threads: u32,
-    /// Directories to look for NVRTC in before the system path.
-    pub nvrtc_dirs: Vec<PathBuf>,
-}
-
 /// A batch of `(batch, length, dim)` paths and the signature options the
-/// GPU kernels support.
-#[derive(Debug, Clone)]
+/// GPU kernels support. The kernels see the transformed path, of dimension
+/// `transform.out_dim(dim)` and `transform.n_increments(length)` steps.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SigProblem {
-    pub batch: usize,
-    pub length: usize,
-    pub dim: usize,
+    pub shape: PathShape,
+    /// Truncation degree N (at least 1).
     pub degree: usize,
-    pub time_aug: bool,
-    pub lead_lag: bool,
-    pub end_time: f64,
+    pub transform: PathTransform,
+    /// Output rows start with the level-0 term, 1.
     pub scalar_term: bool,
     /// One output row per original step (the signature of every prefix).
     pub stream: bool,
@@ -93,14 +45,21 @@ fn threads_for(sig_len: usize) -> usize {
     (sig_len / 2).next_power_of_two().clamp(64, 512)
 }
 
+/// Most words a signature may have: the kernels index words with 32-bit
+/// unsigned numbers, and sums of two indices must not wrap.
+const MAX_WORDS: usize = u32::MAX as usize / 2;
+
 /// Sizes the kernel source derives from (D, N); must equal the constants of
-/// `kernels/signature.cu`.
+/// `kernels/signature.cu`, whose buffers hold levels 1..N (no level 0).
 struct Layout {
     d: usize,
     threads: usize,
     block: usize,
+    /// `SIG_LEN`: levels 1..N, `d + d^2 + ... + d^N` words.
     sig_len: usize,
+    /// `FORWARD_LEN`: the forward pass's working set, in numbers.
     forward_len: usize,
+    /// `BACKWARD_LEN`: the backward pass's working set, in numbers.
     backward_len: usize,
 }
 
@@ -112,23 +71,26 @@ impl Layout {
                 "the GPU signature kernels take a transformed path dimension between 1 and {MAX_DIM}, got {d}"
             )));
         }
-        let too_big = || CudaError::Invalid(format!("a signature of dimension {d} and degree {n} is too large for the GPU kernels"));
-        // level_start(k) = d + ... + d^(k-1)
-        let level_start = |k: usize| -> Option<usize> {
-            let (mut off, mut p) = (0usize, 1usize);
-            for _ in 1..k {
-                p = p.checked_mul(d)?;
-                off = off.checked_add(p)?;
-            }
-            Some(off)
+        let too_big = || {
+            CudaError::Invalid(format!(
+                "a signature of dimension {d} and degree {n} is too large for the GPU kernels (at most {MAX_WORDS} words)"
+            ))
         };
-        let sig_len = level_start(n + 1).ok_or_else(too_big)?;
-        // The kernels index words with 32-bit unsigned numbers.
-        if sig_len > u32::MAX as usize / 2 {
+        // Every level has at least one word, so a degree above MAX_WORDS is
+        // refused before the size is worked out; sig_length then stops at
+        // the first overflow, and TensorShape (which holds an offset per
+        // level) is built only for a signature the kernels can take.
+        if n > MAX_WORDS || sig_core::sig_length(d, n, false).is_none_or(|len| len > MAX_WORDS) {
             return Err(too_big());
         }
-        let low_len = level_start(n).ok_or_else(too_big)?;
-        let gy_len: usize = (2..=n).map(|m| level_start(n - m + 2).unwrap_or(usize::MAX)).try_fold(0usize, |a, b| a.checked_add(b)).ok_or_else(too_big)?;
+        let tensor = TensorShape::new(d, n).map_err(|_| too_big())?;
+        // The kernel's level_start(k): where level k starts in a buffer
+        // without level 0 (its one word); 0 for k = 0 too.
+        let level_start = |k: usize| tensor.level(k).start.saturating_sub(tensor.level_len(0));
+        let sig_len = tensor.len() - tensor.level_len(0);
+        let low_len = level_start(n);
+        // gY(m), m = 2..N, holds levels 1..N-m+1.
+        let gy_len = (2..=n).try_fold(0usize, |total, m| total.checked_add(level_start(n - m + 2))).ok_or_else(too_big)?;
         if threads > 1024 {
             return Err(CudaError::Invalid(format!("at most 1024 threads per block, asked for {threads}")));
         }
@@ -154,20 +116,19 @@ pub fn layout(d: usize, n: usize) -> Result<(usize, usize, usize, usize, usize),
 }
 
 impl SigProblem {
+    /// Dimension of the transformed path, the kernels' D.
     fn out_dim(&self) -> usize {
-        (if self.lead_lag { 2 * self.dim } else { self.dim }) + usize::from(self.time_aug)
+        self.transform.out_dim(self.shape.dim)
     }
 
+    /// Increments of the transformed path, the kernels' steps.
     fn steps(&self) -> usize {
-        if self.lead_lag {
-            (2 * self.length).saturating_sub(2)
-        } else {
-            self.length.saturating_sub(1)
-        }
+        self.transform.n_increments(self.shape.length)
     }
 
+    /// The time channel's increment per step.
     fn dt(&self) -> f64 {
-        self.end_time / self.steps().max(1) as f64
+        self.transform.end_time / self.steps().max(1) as f64
     }
 
     fn check(&self, place: &Placement) -> Result<Layout, CudaError> {
@@ -177,8 +138,9 @@ impl SigProblem {
         if self.degree == 0 {
             return Err(CudaError::Invalid("the GPU signature kernels need degree >= 1 (degree 0 needs no kernel)".into()));
         }
-        if self.length > i32::MAX as usize / 2 || self.dim > i32::MAX as usize {
-            return Err(CudaError::Invalid(format!("paths of length {} and dimension {} are too large", self.length, self.dim)));
+        let PathShape { length, dim, .. } = self.shape;
+        if length > i32::MAX as usize / 2 || dim > i32::MAX as usize {
+            return Err(CudaError::Invalid(format!("paths of length {length} and dimension {dim} are too large")));
         }
         Layout::new(self.out_dim(), self.degree, place.threads as usize)
     }
@@ -211,7 +173,7 @@ fn plan(p: &SigProblem, layout: &Layout, place: &Placement, dev: &launch::Device
     let len = if backward { layout.backward_len } else { layout.forward_len };
     let bytes = len.saturating_mul(p.float.size());
     let use_shared = !place.force_global && bytes <= dev.max_shared;
-    let mut grid = p.batch.clamp(1, place.max_blocks.max(1) as usize);
+    let mut grid = p.shape.batch.clamp(1, place.max_blocks.max(1) as usize);
     if !use_shared {
         // Each resident block needs its own scratch: a few waves' worth.
         grid = grid.min(4 * dev.sms as usize);
@@ -231,7 +193,7 @@ pub fn sig_workspace(p: &SigProblem, place: &Placement, backward: bool) -> Resul
     let layout = p.check(place)?;
     let dev = launch::device(place.device)?;
     let pl = plan(p, &layout, place, &dev, backward);
-    Ok(Workspace { scratch: pl.scratch, incr_grads: if backward { p.batch * p.steps() * layout.d } else { 0 } })
+    Ok(Workspace { scratch: pl.scratch, incr_grads: if backward { p.shape.batch * p.steps() * layout.d } else { 0 } })
 }
 
 /// The device, the loaded specialisation and the launch plan of a
@@ -240,7 +202,7 @@ type Prepared = (Arc<Device>, Arc<Module>, Plan);
 
 fn prepare(p: &SigProblem, place: &Placement, backward: bool) -> Result<Option<Prepared>, CudaError> {
     let layout = p.check(place)?;
-    if p.batch == 0 {
+    if p.shape.batch == 0 {
         return Ok(None);
     }
     let dev = launch::device(place.device)?;
@@ -295,64 +257,17 @@ pub unsafe fn sig_backward(
     launch::launch(&dev, backward, &sig_config(&pl, place), &mut args)?;
     let to_path = module.function(&format!("incr_grads_to_path_{}", p.float.suffix()))?;
     let mut args = to_path_args(p, [incr_grads, out]);
-    launch::launch(&dev, to_path, &elementwise(p.batch * p.length * p.dim, place), &mut args)
-}
-
-/// A grid-stride launch over `n` elements.
-fn elementwise(n: usize, place: &Placement) -> LaunchConfig {
-    let block = 256usize;
-    let grid = n.div_ceil(block).clamp(1, place.max_blocks.max(1) as usize);
-    LaunchConfig { grid: grid as u32, block: block as u32, shared_bytes: 0, stream: place.stream }
-}
-
-/// Launches `{stem}_{f64|f32}` of `transform.cu` over `n` elements.
-unsafe fn launch_transform(p: &SigProblem, place: &Placement, stem: &str, n: usize, mut args: Vec<Arg>) -> Result<(), CudaError> {
-    let dev = launch::device(place.device)?;
-    let module = launch::module(place.device, &dev, "transform.cu", Vec::new(), &place.nvrtc_dirs)?;
-    let f = module.function(&format!("{stem}_{}", p.float.suffix()))?;
-    launch::launch(&dev, f, &elementwise(n, place), &mut args)
-}
-
-/// `transform_path` on device memory: `paths` (`batch x length x dim`) into
-/// `out` (`batch x length' x dim'`).
-///
-/// # Safety
-/// As [`sig_forward`].
-pub unsafe fn transform_path(p: &SigProblem, place: &Placement, paths: u64, out: u64) -> Result<(), CudaError> {
-    let out_len = if p.lead_lag && p.length > 0 { 2 * p.length - 1 } else { p.length };
-    let n = p.batch * out_len;
-    if n == 0 || p.out_dim() == 0 {
-        return Ok(());
-    }
-    launch_transform(p, place, "transform_path", n, transform_args(p, [paths, out]))
-}
-
-/// Gradient through [`transform_path`]: `derivs` (`batch x length' x dim'`)
-/// into `out` (`batch x length x dim`).
-///
-/// # Safety
-/// As [`sig_forward`].
-pub unsafe fn transform_path_backprop(p: &SigProblem, place: &Placement, derivs: u64, out: u64) -> Result<(), CudaError> {
-    let n = p.batch * p.length;
-    if n == 0 || p.dim == 0 {
-        return Ok(());
-    }
-    launch_transform(p, place, "transform_path_backprop", n, transform_backprop_args(p, [derivs, out]))
+    launch::launch(&dev, to_path, &launch::elementwise(p.shape.batch * p.shape.path_len(), place), &mut args)
 }
 
 // The argument lists of the kernels, in their parameter order (checked
-// against the sources by the tests below): pointers, then the batch's
+// against the source by the tests below): pointers, then the batch's
 // shape, then options.
-
-fn with_shape(p: &SigProblem, ptrs: &[u64], options: impl IntoIterator<Item = Arg>) -> Vec<Arg> {
-    let shape = [Arg::I64(p.batch as i64), Arg::I32(p.length as i32), Arg::I32(p.dim as i32)];
-    ptrs.iter().map(|&ptr| Arg::Ptr(ptr)).chain(shape).chain(options).collect()
-}
 
 fn sig_options(p: &SigProblem, use_shared: bool) -> [Arg; 7] {
     [
-        Arg::I32(p.time_aug.into()),
-        Arg::I32(p.lead_lag.into()),
+        Arg::I32(p.transform.time_aug.into()),
+        Arg::I32(p.transform.lead_lag.into()),
         p.float.real(p.dt()),
         Arg::I32(p.scalar_term.into()),
         Arg::I32(p.stream.into()),
@@ -363,32 +278,39 @@ fn sig_options(p: &SigProblem, use_shared: bool) -> [Arg; 7] {
 
 /// `ptrs`: paths, initial, out, scratch.
 fn forward_args(p: &SigProblem, use_shared: bool, ptrs: [u64; 4]) -> Vec<Arg> {
-    with_shape(p, &ptrs, sig_options(p, use_shared))
+    shape_args(&p.shape, &ptrs, sig_options(p, use_shared))
 }
 
 /// `ptrs`: paths, sigs, sig_grads, incr_grads, initial_grads, scratch.
 fn backward_args(p: &SigProblem, use_shared: bool, ptrs: [u64; 6]) -> Vec<Arg> {
-    with_shape(p, &ptrs, sig_options(p, use_shared))
+    shape_args(&p.shape, &ptrs, sig_options(p, use_shared))
 }
 
 /// `ptrs`: incr_grads, out.
 fn to_path_args(p: &SigProblem, ptrs: [u64; 2]) -> Vec<Arg> {
-    with_shape(p, &ptrs, [Arg::I32(p.lead_lag.into())])
-}
-
-/// `ptrs`: paths, out.
-fn transform_args(p: &SigProblem, ptrs: [u64; 2]) -> Vec<Arg> {
-    with_shape(p, &ptrs, [Arg::I32(p.time_aug.into()), Arg::I32(p.lead_lag.into()), p.float.real(p.end_time)])
-}
-
-/// `ptrs`: derivs, out.
-fn transform_backprop_args(p: &SigProblem, ptrs: [u64; 2]) -> Vec<Arg> {
-    with_shape(p, &ptrs, [Arg::I32(p.time_aug.into()), Arg::I32(p.lead_lag.into())])
+    shape_args(&p.shape, &ptrs, [Arg::I32(p.transform.lead_lag.into())])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::launch::kernel_params::{kinds, param_kinds, source};
+
+    fn problem(transform: PathTransform) -> SigProblem {
+        SigProblem {
+            shape: PathShape::new(2, 5, 3),
+            degree: 3,
+            transform,
+            scalar_term: false,
+            stream: false,
+            inverse: false,
+            float: Float::F64,
+        }
+    }
+
+    fn placement() -> Placement {
+        Placement { device: 0, stream: 0, max_blocks: 8, force_global: false, threads: 0, nvrtc_dirs: Vec::new() }
+    }
 
     #[test]
     fn layout_matches_the_kernel_constants() {
@@ -410,9 +332,85 @@ mod tests {
     }
 
     #[test]
+    fn layout_sizes_are_sums_of_signature_lengths() {
+        // The kernel's constants in terms of sig_length(d, k) = d + ... + d^k,
+        // the size of levels 1..k: SIG_LEN = sig_length(N), LOW_LEN =
+        // sig_length(N - 1), and gY(m) for m = 2..N holds sig_length(N - m + 1).
+        let levels = |d: usize, k: usize| sig_core::sig_length(d, k, false).unwrap();
+        for (d, n) in [(1, 1), (1, 7), (2, 1), (2, 5), (3, 4), (5, 3), (7, 2), (10, 4), (64, 2), (300, 1), (1024, 2)] {
+            let l = Layout::new(d, n, 0).unwrap();
+            assert_eq!(l.sig_len, levels(d, n), "(d, N) = ({d}, {n})");
+            assert_eq!(l.forward_len, 2 * levels(d, n) + 2 * d);
+            let gy: usize = (2..=n).map(|m| levels(d, n - m + 1)).sum();
+            assert_eq!(l.backward_len, 4 * levels(d, n - 1) + levels(d, n) + gy + 2 * d + 2 * l.block, "(d, N) = ({d}, {n})");
+            assert_eq!(layout(d, n).unwrap(), (l.threads, l.block, l.sig_len, l.forward_len, l.backward_len));
+        }
+    }
+
+    /// The sizes as the launcher first computed them, by powers of d.
+    fn sizes_by_hand(d: usize, n: usize) -> Option<(usize, usize)> {
+        let level_start = |k: usize| -> Option<usize> {
+            let (mut off, mut p) = (0usize, 1usize);
+            for _ in 1..k {
+                p = p.checked_mul(d)?;
+                off = off.checked_add(p)?;
+            }
+            Some(off)
+        };
+        let sig_len = level_start(n + 1).filter(|&len| len <= MAX_WORDS)?;
+        let low_len = level_start(n)?;
+        let gy_len = (2..=n).map(|m| level_start(n - m + 2)).try_fold(0usize, |a, b| a.checked_add(b?))?;
+        Some((sig_len, 4 * low_len + sig_len + gy_len))
+    }
+
+    #[test]
+    fn layout_accepts_and_sizes_what_it_did_by_hand() {
+        for d in [1, 2, 3, 4, 8, 15, 16, 100, 1000, MAX_DIM] {
+            for n in 0..=40 {
+                let by_hand = sizes_by_hand(d, n);
+                match Layout::new(d, n, 0) {
+                    Ok(l) => assert_eq!(Some((l.sig_len, l.backward_len - 2 * d - 2 * l.block)), by_hand, "(d, N) = ({d}, {n})"),
+                    Err(e) => {
+                        assert_eq!(by_hand, None, "(d, N) = ({d}, {n})");
+                        assert!(matches!(&e, CudaError::Invalid(m) if m.contains("too large")), "{e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_signatures_are_invalid_not_panics() {
+        // The largest signature the kernels index, and one word more.
+        assert_eq!(Layout::new(2, 29, 0).unwrap().sig_len, (1 << 30) - 2);
+        assert_eq!(Layout::new(2, 30, 0).unwrap().sig_len, (1 << 31) - 2);
+        for (d, n) in [(2, 31), (1024, 4), (2, 64), (2, usize::MAX), (1, usize::MAX), (1, MAX_WORDS + 1), (MAX_DIM, 1 << 40)] {
+            match Layout::new(d, n, 0) {
+                Err(CudaError::Invalid(m)) => assert!(m.contains(&format!("dimension {d} and degree {n} is too large")), "{m}"),
+                other => panic!("(d, N) = ({d}, {n}): {:?}", other.map(|l| l.sig_len)),
+            }
+        }
+    }
+
+    #[test]
+    fn transformed_sizes_come_from_the_path_transform() {
+        // (time_aug, lead_lag) -> the kernels' D and steps for 5 points of 3 channels.
+        for (time_aug, lead_lag, d, steps) in [(false, false, 3, 4), (true, false, 4, 4), (false, true, 6, 8), (true, true, 7, 8)] {
+            let p = problem(PathTransform { time_aug, lead_lag, end_time: 2.0 });
+            assert_eq!((p.out_dim(), p.steps()), (d, steps));
+            assert_eq!(p.dt(), 2.0 / steps as f64);
+        }
+        // A single point has no step; time then advances by end_time (never used).
+        let one = SigProblem { shape: PathShape::new(2, 1, 3), ..problem(PathTransform { time_aug: true, lead_lag: true, end_time: 2.0 }) };
+        assert_eq!((one.steps(), one.dt()), (0, 2.0));
+        let empty = SigProblem { shape: PathShape::new(2, 0, 3), ..one };
+        assert_eq!(empty.steps(), 0);
+    }
+
+    #[test]
     fn calls_without_a_usable_driver_are_errors_not_panics() {
-        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: false, end_time: 1.0, scalar_term: false, stream: false, inverse: false, float: Float::F64 };
-        let place = Placement { device: 0, stream: 0, max_blocks: 8, force_global: false, threads: 0, nvrtc_dirs: Vec::new() };
+        let p = problem(PathTransform { time_aug: true, lead_lag: false, end_time: 1.0 });
+        let place = placement();
         if crate::probe().is_err() {
             assert!(matches!(sig_workspace(&p, &place, true), Err(CudaError::Unavailable(_))));
             // SAFETY: no pointer is dereferenced: the call stops at the driver check.
@@ -421,55 +419,48 @@ mod tests {
         // Problems the kernels do not take are refused before any driver call.
         let p0 = SigProblem { degree: 0, ..p.clone() };
         assert!(matches!(sig_workspace(&p0, &place, false), Err(CudaError::Invalid(_))));
-        let wide = SigProblem { dim: 2000, degree: 1, ..p };
+        let wide = SigProblem { shape: PathShape::new(2, 5, 2000), degree: 1, ..p.clone() };
         assert!(matches!(sig_workspace(&wide, &place, false), Err(CudaError::Invalid(_))));
-    }
-
-    /// The kinds of the parameters of kernel `stem` (declared `stem##SUFFIX(`
-    /// or `stem(`) in `source`: "ptr", "i64", "i32" or "real" (the float type T).
-    fn param_kinds(source: &str, stem: &str) -> Vec<&'static str> {
-        let start = [format!("{stem}##SUFFIX("), format!("{stem}(")]
-            .iter()
-            .find_map(|head| source.find(head.as_str()).map(|i| i + head.len()))
-            .unwrap_or_else(|| panic!("no kernel {stem}"));
-        let list = &source[start..start + source[start..].find(')').unwrap()];
-        list.replace('\\', " ")
-            .split(',')
-            .map(|param| {
-                let ty = param.trim().rsplit_once(char::is_whitespace).map_or("", |(ty, _)| ty.trim());
-                match ty {
-                    t if t.contains('*') => "ptr",
-                    "long long" => "i64",
-                    "int" => "i32",
-                    "T" => "real",
-                    other => panic!("unknown parameter type {other:?} in {stem}"),
-                }
-            })
-            .collect()
-    }
-
-    fn kinds(args: &[Arg]) -> Vec<&'static str> {
-        args.iter()
-            .map(|a| match a {
-                Arg::Ptr(_) => "ptr",
-                Arg::I64(_) => "i64",
-                Arg::I32(_) => "i32",
-                Arg::F64(_) | Arg::F32(_) => "real",
-            })
-            .collect()
+        // Lead-lag doubles the channels: 600 of them are 1201 transformed ones.
+        let lead_lag = PathTransform { time_aug: true, lead_lag: true, end_time: 1.0 };
+        let doubled = SigProblem { shape: PathShape::new(2, 5, 600), degree: 1, transform: lead_lag, ..p.clone() };
+        assert!(matches!(sig_workspace(&doubled, &place, false), Err(CudaError::Invalid(m)) if m.contains("got 1201")));
+        let both = SigProblem { inverse: true, stream: true, ..p.clone() };
+        assert!(matches!(sig_workspace(&both, &place, false), Err(CudaError::Invalid(_))));
+        let long = SigProblem { shape: PathShape::new(1, i32::MAX as usize, 3), ..p };
+        assert!(matches!(sig_workspace(&long, &place, false), Err(CudaError::Invalid(_))));
     }
 
     #[test]
     fn argument_lists_match_the_kernel_parameters() {
         // A mismatch would corrupt memory on a GPU, so it is caught here, without one.
-        let source = |name: &str| crate::KERNELS.iter().find(|(n, _)| *n == name).unwrap().1;
-        let p = SigProblem { batch: 2, length: 5, dim: 3, degree: 3, time_aug: true, lead_lag: true, end_time: 1.0, scalar_term: true, stream: true, inverse: false, float: Float::F32 };
         let sig = source("signature.cu");
-        let transform = source("transform.cu");
-        assert_eq!(kinds(&forward_args(&p, true, [1, 2, 3, 4])), param_kinds(sig, "sig_forward_"));
-        assert_eq!(kinds(&backward_args(&p, true, [1, 2, 3, 4, 5, 6])), param_kinds(sig, "sig_backward_"));
-        assert_eq!(kinds(&to_path_args(&p, [1, 2])), param_kinds(sig, "incr_grads_to_path_"));
-        assert_eq!(kinds(&transform_args(&p, [1, 2])), param_kinds(transform, "transform_path_"));
-        assert_eq!(kinds(&transform_backprop_args(&p, [1, 2])), param_kinds(transform, "transform_path_backprop_"));
+        let lead_lag = PathTransform { time_aug: true, lead_lag: true, end_time: 1.0 };
+        for float in [Float::F32, Float::F64] {
+            let p = SigProblem { scalar_term: true, stream: true, float, ..problem(lead_lag) };
+            assert_eq!(kinds(&forward_args(&p, true, [1, 2, 3, 4])), param_kinds(sig, "sig_forward_"));
+            assert_eq!(kinds(&backward_args(&p, true, [1, 2, 3, 4, 5, 6])), param_kinds(sig, "sig_backward_"));
+            assert_eq!(kinds(&to_path_args(&p, [1, 2])), param_kinds(sig, "incr_grads_to_path_"));
+        }
+        // The transform kernels' lists are checked in crate::transform.
+    }
+
+    #[test]
+    fn arguments_carry_the_shape_and_the_options() {
+        let p = SigProblem {
+            shape: PathShape::new(7, 5, 3),
+            scalar_term: true,
+            inverse: true,
+            ..problem(PathTransform { time_aug: true, lead_lag: true, end_time: 4.0 })
+        };
+        // 5 points -> 8 lead-lag steps, dt = 4 / 8.
+        let args = forward_args(&p, false, [1, 2, 3, 4]);
+        assert!(matches!(
+            args[..],
+            [Arg::Ptr(1), Arg::Ptr(2), Arg::Ptr(3), Arg::Ptr(4), Arg::I64(7), Arg::I32(5), Arg::I32(3),
+             Arg::I32(1), Arg::I32(1), Arg::F64(dt), Arg::I32(1), Arg::I32(0), Arg::I32(1), Arg::I32(0)] if dt == 0.5
+        ));
+        let args = to_path_args(&SigProblem { transform: PathTransform::NONE, ..p }, [8, 9]);
+        assert!(matches!(args[..], [Arg::Ptr(8), Arg::Ptr(9), Arg::I64(7), Arg::I32(5), Arg::I32(3), Arg::I32(0)]));
     }
 }
