@@ -11,13 +11,17 @@ same kernels on a GPU.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import pathlib
+import types
 import subprocess
 
 import numpy as np
 import pytest
 
 import sigrs
+signature_family = importlib.import_module("sigrs.signature")  # (sigrs.signature is also the function)
+from sigrs._options import SigOptions
 
 EMULATOR = pathlib.Path(__file__).resolve().parent.parent / "crates" / "sig-cuda" / "emulator"
 
@@ -198,64 +202,85 @@ def test_emulated_stream_and_initial(tmp_path_factory, dim, degree, time_aug, le
         np.testing.assert_allclose(got_init, exp_init, rtol=1e-10, atol=1e-10)
 
 
-# --- the Python glue (sigrs._cuda) over the emulated kernels -----------------------
+# --- the Python glue (sigrs.signature's CUDA calls) over the emulated kernels -------
 #
-# sigrs._cuda allocates outputs and scratch with torch and hands their
-# pointers to the native launchers. Here the launchers are replaced by the
-# emulated kernels, which take host pointers, so the glue (shapes, batch
-# axes, rows, initial, scratch sizes, the gradient of initial) runs end to
-# end on CPU tensors.
+# The CUDA calls of the signature family allocate outputs and scratch with
+# torch and hand their pointers to the native launchers. Here the launchers
+# are replaced by the emulated kernels, which take host pointers, so the glue
+# (shapes, batch axes, rows, initial, scratch sizes, the gradient of initial)
+# runs end to end on CPU tensors.
+
+
+class Problem(types.SimpleNamespace):
+    """Stands in for _native.CudaSigProblem: the same keywords, readable fields."""
+
+
+class Placement(types.SimpleNamespace):
+    """Stands in for _native.CudaPlacement."""
 
 
 class EmulatedLaunchers:
     def __init__(self, tmp_path_factory):
         self.tmp = tmp_path_factory
 
-    def lib(self, problem):
-        batch, length, dim, degree, time_aug, lead_lag, *_ = problem
-        d = aug_dim(dim, time_aug, lead_lag)
-        return emulator(self.tmp, d, degree, 2 * d + 1)
+    def lib(self, p):
+        d = aug_dim(p.dim, p.time_aug, p.lead_lag)
+        return emulator(self.tmp, d, p.degree, 2 * d + 1)
 
     @staticmethod
-    def grid(problem, placement):
-        return max(min(problem[0], placement[2]), 1)
+    def grid(p, place):
+        return max(min(p.batch, place.max_blocks), 1)
 
-    def workspace(self, problem, placement, backward):
-        lib = self.lib(problem)
-        batch, length, dim, degree, time_aug, lead_lag = problem[:6]
+    def workspace(self, p, place, backward):
+        lib = self.lib(p)
         scratch = 0
-        if placement[3]:  # force_global
-            scratch = self.grid(problem, placement) * (lib.emu_backward_len() if backward else lib.emu_forward_len())
-        incr = batch * steps_of(length, lead_lag) * aug_dim(dim, time_aug, lead_lag) if backward else 0
+        if place.force_global:
+            scratch = self.grid(p, place) * (lib.emu_backward_len() if backward else lib.emu_forward_len())
+        incr = p.batch * steps_of(p.length, p.lead_lag) * aug_dim(p.dim, p.time_aug, p.lead_lag) if backward else 0
         return scratch, incr
 
-    def forward(self, problem, placement, paths, initial, out, scratch):
-        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64 = problem
-        suffix = "f64" if is_f64 else "f32"
-        real_t = ctypes.c_double if is_f64 else ctypes.c_float
-        steps = steps_of(length, lead_lag)
-        getattr(self.lib(problem), f"emu_sig_forward_{suffix}")(
+    def forward(self, p, place, paths, initial, out, scratch):
+        suffix = "f64" if p.float64 else "f32"
+        real_t = ctypes.c_double if p.float64 else ctypes.c_float
+        steps = steps_of(p.length, p.lead_lag)
+        getattr(self.lib(p), f"emu_sig_forward_{suffix}")(
             ctypes.c_void_p(paths), ctypes.c_void_p(initial), ctypes.c_void_p(out), ctypes.c_void_p(scratch),
-            ctypes.c_longlong(batch), length, dim, int(time_aug), int(lead_lag), real_t(end_time / max(steps, 1)),
-            int(scalar_term), int(stream), int(inverse), int(not placement[3]), ctypes.c_uint(self.grid(problem, placement)),
+            ctypes.c_longlong(p.batch), p.length, p.dim, int(p.time_aug), int(p.lead_lag), real_t(p.end_time / max(steps, 1)),
+            int(p.scalar_term), int(p.stream), int(p.inverse), int(not place.force_global), ctypes.c_uint(self.grid(p, place)),
         )
 
-    def backward(self, problem, placement, paths, sigs, sig_grads, incr, initial_grads, scratch, out):
-        batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64 = problem
-        suffix = "f64" if is_f64 else "f32"
-        real_t = ctypes.c_double if is_f64 else ctypes.c_float
-        steps = steps_of(length, lead_lag)
-        lib = self.lib(problem)
+    def backward(self, p, place, paths, sigs, sig_grads, incr, initial_grads, scratch, out):
+        suffix = "f64" if p.float64 else "f32"
+        real_t = ctypes.c_double if p.float64 else ctypes.c_float
+        steps = steps_of(p.length, p.lead_lag)
+        lib = self.lib(p)
         getattr(lib, f"emu_sig_backward_{suffix}")(
             ctypes.c_void_p(paths), ctypes.c_void_p(sigs), ctypes.c_void_p(sig_grads), ctypes.c_void_p(incr),
-            ctypes.c_void_p(initial_grads), ctypes.c_void_p(scratch), ctypes.c_longlong(batch), length, dim,
-            int(time_aug), int(lead_lag), real_t(end_time / max(steps, 1)), int(scalar_term), int(stream), int(inverse),
-            int(not placement[3]), ctypes.c_uint(self.grid(problem, placement)),
+            ctypes.c_void_p(initial_grads), ctypes.c_void_p(scratch), ctypes.c_longlong(p.batch), p.length, p.dim,
+            int(p.time_aug), int(p.lead_lag), real_t(p.end_time / max(steps, 1)), int(p.scalar_term), int(p.stream),
+            int(p.inverse), int(not place.force_global), ctypes.c_uint(self.grid(p, place)),
         )
         getattr(lib, f"emu_incr_grads_to_path_{suffix}")(
-            ctypes.c_void_p(incr), ctypes.c_void_p(out), ctypes.c_longlong(batch), length, dim, int(lead_lag),
+            ctypes.c_void_p(incr), ctypes.c_void_p(out), ctypes.c_longlong(p.batch), p.length, p.dim, int(p.lead_lag),
             ctypes.c_uint(2), ctypes.c_uint(5),
         )
+
+
+class Glue:
+    """The signature family's CUDA calls, with the options as positional arguments."""
+
+    def __init__(self, cuda):
+        self.launch_options = cuda.launch_options
+
+    @staticmethod
+    def options(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse):
+        return SigOptions(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, -1)
+
+    def sig(self, path, initial, *options):
+        return signature_family._sig_cuda(path, initial, self.options(*options))
+
+    def sig_backprop(self, path, sig, derivs, initial, *options):
+        return signature_family._sig_backprop_cuda(path, sig, derivs, initial, self.options(*options))
 
 
 @pytest.fixture
@@ -263,11 +288,15 @@ def emulated_glue(tmp_path_factory, monkeypatch):
     from sigrs import _cuda, _native
 
     fake = EmulatedLaunchers(tmp_path_factory)
+    monkeypatch.setattr(_native, "CudaSigProblem", Problem)
     monkeypatch.setattr(_native, "cuda_sig_workspace", fake.workspace)
     monkeypatch.setattr(_native, "cuda_sig_forward", fake.forward)
     monkeypatch.setattr(_native, "cuda_sig_backward", fake.backward)
-    monkeypatch.setattr(_cuda, "_placement", lambda t: (0, 0, _cuda._MAX_BLOCKS, _cuda._FORCE_GLOBAL, _cuda._THREADS, []))
-    return _cuda
+    monkeypatch.setattr(
+        _cuda, "placement",
+        lambda t: Placement(device=0, stream=0, max_blocks=_cuda._MAX_BLOCKS, force_global=_cuda._FORCE_GLOBAL, threads=_cuda._THREADS),
+    )
+    return Glue(_cuda)
 
 
 @pytest.mark.parametrize("force_global", [False, True])

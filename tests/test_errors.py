@@ -258,7 +258,7 @@ def test_cuda_device_check_explains_why_cuda_cannot_run():
     # without a GPU.
     from types import SimpleNamespace
 
-    from sigrs._checks import check_cuda_device
+    from sigrs._arrays import check_cuda_device
 
     stand_in = SimpleNamespace(device=torch.device("cuda:0"))
     assert issubclass(sigrs.CudaUnavailableError, sigrs.SigrsError)
@@ -278,7 +278,7 @@ def test_cuda_device_check_explains_why_cuda_cannot_run():
 def test_other_devices_are_a_value_error():
     from types import SimpleNamespace
 
-    from sigrs._checks import check_cuda_device
+    from sigrs._arrays import check_cuda_device
 
     with pytest.raises(ValueError, match="path is on device meta; sigrs supports CPU and CUDA tensors only"):
         check_cuda_device(SimpleNamespace(device=torch.device("meta")), "path", True)

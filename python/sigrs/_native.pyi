@@ -1,113 +1,247 @@
-"""Type stubs of the compiled extension (crates/sig-py). Called by the Python
-layer only, with arguments it has already checked: arrays are aligned,
-C-contiguous float64 (``*_f64``) or float32 (``*_f32``), of rank 3 for paths
-(and stacked signatures); ``out`` is allocated by the caller and filled."""
+"""Type stubs of the compiled extension ``sigrs._native`` (crates/sig-py).
+
+One function per op, called by the Python layer only, with arguments it has
+already checked: arrays are aligned, C-contiguous float64 or float32 (one
+dtype per call, taken from the first array), paths are ``(batch, length,
+dim)``, and ``out`` arrays are allocated by the caller and filled. Every
+call releases the GIL, stops with ``KeyboardInterrupt`` within tens of
+milliseconds of Ctrl-C, and raises ``ValueError`` (bad sizes),
+``OverflowError``, ``SigrsError`` (an internal error, with its message) or
+``CudaUnavailableError``; never a crash.
+"""
+
+from typing import Optional
 
 import numpy as np
 from numpy.typing import NDArray
 
+Array = NDArray[np.floating]
+
 __version__: str
 
-# (time_aug, lead_lag, end_time, scalar_term, stream, inverse)
-SigOptionArgs = tuple[bool, bool, float, bool, bool, bool]
+class SigrsError(Exception):
+    """Base class of the exceptions sigrs raises itself."""
 
-class SigrsError(Exception): ...
-class CudaUnavailableError(SigrsError): ...
+class CudaUnavailableError(SigrsError):
+    """A CUDA tensor was given but the GPU backend cannot run (the message says why)."""
 
-def sig_f64(path: NDArray[np.float64], out: NDArray[np.float64], initial: NDArray[np.float64] | None, degree: int, options: SigOptionArgs, n_jobs: int, /) -> None: ...
-def sig_f32(path: NDArray[np.float32], out: NDArray[np.float32], initial: NDArray[np.float32] | None, degree: int, options: SigOptionArgs, n_jobs: int, /) -> None: ...
-def sig_backprop_f64(path: NDArray[np.float64], sig: NDArray[np.float64], sig_derivs: NDArray[np.float64], out: NDArray[np.float64], initial: NDArray[np.float64] | None, initial_grad: NDArray[np.float64] | None, degree: int, options: SigOptionArgs, n_jobs: int, /) -> None: ...
-def sig_backprop_f32(path: NDArray[np.float32], sig: NDArray[np.float32], sig_derivs: NDArray[np.float32], out: NDArray[np.float32], initial: NDArray[np.float32] | None, initial_grad: NDArray[np.float32] | None, degree: int, options: SigOptionArgs, n_jobs: int, /) -> None: ...
-def transform_path_f64(path: NDArray[np.float64], out: NDArray[np.float64], time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int, /) -> None: ...
-def transform_path_f32(path: NDArray[np.float32], out: NDArray[np.float32], time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int, /) -> None: ...
-def transform_path_backprop_f64(derivs: NDArray[np.float64], out: NDArray[np.float64], time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int, /) -> None: ...
-def transform_path_backprop_f32(derivs: NDArray[np.float32], out: NDArray[np.float32], time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int, /) -> None: ...
+def resolve_n_jobs(n_jobs: int) -> int:
+    """``n_jobs`` as a thread count (1 serial, -1 all cores, k < -1 all but -k-1); ValueError for 0."""
 
-# Signature kernels: orders = (dyadic_order_1, dyadic_order_2), transform = (time_aug, lead_lag, end_time);
-# out is (B,) or, with return_grid / grid_derivs, (B, grid_rows, grid_cols).
-KernelTransform = tuple[bool, bool, float]
-def sig_kernel_linear_f64(path1: NDArray[np.float64], path2: NDArray[np.float64], out: NDArray[np.float64], orders: tuple[int, int], scale: float, transform: KernelTransform, return_grid: bool, n_jobs: int, /) -> None: ...
-def sig_kernel_linear_f32(path1: NDArray[np.float32], path2: NDArray[np.float32], out: NDArray[np.float32], orders: tuple[int, int], scale: float, transform: KernelTransform, return_grid: bool, n_jobs: int, /) -> None: ...
-def sig_kernel_delta_f64(delta: NDArray[np.float64], out: NDArray[np.float64], orders: tuple[int, int], return_grid: bool, n_jobs: int, /) -> None: ...
-def sig_kernel_delta_f32(delta: NDArray[np.float32], out: NDArray[np.float32], orders: tuple[int, int], return_grid: bool, n_jobs: int, /) -> None: ...
-def sig_kernel_linear_backprop_f64(path1: NDArray[np.float64], path2: NDArray[np.float64], derivs: NDArray[np.float64], k_grid: NDArray[np.float64] | None, out1: NDArray[np.float64] | None, out2: NDArray[np.float64] | None, orders: tuple[int, int], scale: float, transform: KernelTransform, grid_derivs: bool, n_jobs: int, /) -> None: ...
-def sig_kernel_linear_backprop_f32(path1: NDArray[np.float32], path2: NDArray[np.float32], derivs: NDArray[np.float32], k_grid: NDArray[np.float32] | None, out1: NDArray[np.float32] | None, out2: NDArray[np.float32] | None, orders: tuple[int, int], scale: float, transform: KernelTransform, grid_derivs: bool, n_jobs: int, /) -> None: ...
-def sig_kernel_delta_backprop_f64(delta: NDArray[np.float64], derivs: NDArray[np.float64], k_grid: NDArray[np.float64] | None, out: NDArray[np.float64], orders: tuple[int, int], grid_derivs: bool, n_jobs: int, /) -> None: ...
-def sig_kernel_delta_backprop_f32(delta: NDArray[np.float32], derivs: NDArray[np.float32], k_grid: NDArray[np.float32] | None, out: NDArray[np.float32], orders: tuple[int, int], grid_derivs: bool, n_jobs: int, /) -> None: ...
+def simd_level() -> str:
+    """The instruction set the CPU kernels run with here: ``"avx2+fma"`` or ``"baseline"``."""
 
-# Signature coefficients at words (letters of the transformed path, one list per word).
-def sig_coef_f64(path: NDArray[np.float64], words: list[list[int]], out: NDArray[np.float64], time_aug: bool, lead_lag: bool, end_time: float, prefixes: bool, n_jobs: int, /) -> None: ...
-def sig_coef_f32(path: NDArray[np.float32], words: list[list[int]], out: NDArray[np.float32], time_aug: bool, lead_lag: bool, end_time: float, prefixes: bool, n_jobs: int, /) -> None: ...
-def sig_coef_backprop_f64(path: NDArray[np.float64], words: list[list[int]], coefs: NDArray[np.float64], derivs: NDArray[np.float64], out: NDArray[np.float64], time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int, /) -> None: ...
-def sig_coef_backprop_f32(path: NDArray[np.float32], words: list[list[int]], coefs: NDArray[np.float32], derivs: NDArray[np.float32], out: NDArray[np.float32], time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int, /) -> None: ...
+# --- signature ------------------------------------------------------------------------
 
-# Operations on signatures: arrays of any rank, C-contiguous; the core checks flat lengths.
-def sig_combine_f64(sig1: NDArray[np.float64], sig2: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def sig_combine_f32(sig1: NDArray[np.float32], sig2: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def sig_combine_backprop_f64(sig1: NDArray[np.float64], sig2: NDArray[np.float64], derivs: NDArray[np.float64], out1: NDArray[np.float64], out2: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def sig_combine_backprop_f32(sig1: NDArray[np.float32], sig2: NDArray[np.float32], derivs: NDArray[np.float32], out1: NDArray[np.float32], out2: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def multi_sig_combine_f64(sigs: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def multi_sig_combine_f32(sigs: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def multi_sig_combine_backprop_f64(sigs: NDArray[np.float64], derivs: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def multi_sig_combine_backprop_f32(sigs: NDArray[np.float32], derivs: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def sig_join_f64(sig: NDArray[np.float64], displacement: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int, /) -> None: ...
-def sig_join_f32(sig: NDArray[np.float32], displacement: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int, /) -> None: ...
-def sig_join_backprop_f64(sig: NDArray[np.float64], displacement: NDArray[np.float64], derivs: NDArray[np.float64], out_sig: NDArray[np.float64], out_displacement: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int, /) -> None: ...
-def sig_join_backprop_f32(sig: NDArray[np.float32], displacement: NDArray[np.float32], derivs: NDArray[np.float32], out_sig: NDArray[np.float32], out_displacement: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int, /) -> None: ...
-def linear_sig_f64(displacement: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def linear_sig_f32(displacement: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def linear_sig_backprop_f64(displacement: NDArray[np.float64], derivs: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def linear_sig_backprop_f32(displacement: NDArray[np.float32], derivs: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def sig_inverse_f64(sig: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, backprop: bool, n_jobs: int, /) -> None: ...
-def sig_inverse_f32(sig: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, backprop: bool, n_jobs: int, /) -> None: ...
+def sig(
+    path: Array, out: Array, initial: Optional[Array], degree: int, time_aug: bool, lead_lag: bool, end_time: float,
+    scalar_term: bool, stream: bool, inverse: bool, n_jobs: int,
+) -> None:
+    """Signatures of ``path`` into ``out`` ``(B, n)`` (``(B, L - 1, n)`` with ``stream``), from ``initial`` ``(B, n)`` if given."""
 
-# Log-signatures (method: 0 expanded, 1 Lyndon words, 2 Lyndon basis, 4 Hall basis).
-def sig_to_log_sig_f64(sig: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, method: int, n_jobs: int, /) -> None: ...
-def sig_to_log_sig_f32(sig: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, method: int, n_jobs: int, /) -> None: ...
-def sig_to_log_sig_backprop_f64(sig: NDArray[np.float64], derivs: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, scalar_term: bool, method: int, n_jobs: int, /) -> None: ...
-def sig_to_log_sig_backprop_f32(sig: NDArray[np.float32], derivs: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, scalar_term: bool, method: int, n_jobs: int, /) -> None: ...
-def logsig_to_sig_f64(log_sig: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def logsig_to_sig_f32(log_sig: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def logsig_to_sig_backprop_f64(log_sig: NDArray[np.float64], sig_derivs: NDArray[np.float64], out: NDArray[np.float64], dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def logsig_to_sig_backprop_f32(log_sig: NDArray[np.float32], sig_derivs: NDArray[np.float32], out: NDArray[np.float32], dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int, /) -> None: ...
-def is_lyndon(word: list[int], /) -> bool: ...
-def log_sig_length(dimension: int, degree: int, method: int, scalar_term: bool, /) -> int: ...
-def lyndon_words(dimension: int, degree: int, /) -> list[list[int]]: ...
-def hall_basis(dimension: int, degree: int, /) -> list[tuple[int, int] | None]: ...
+def sig_backprop(
+    path: Array, sig: Array, sig_derivs: Array, out: Array, initial: Optional[Array], initial_out: Optional[Array],
+    degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, stream: bool, inverse: bool,
+    n_jobs: int,
+) -> None:
+    """dF/d(path) into ``out`` ``(B, L, d)`` (and dF/d(initial) into ``initial_out``) from ``sig_derivs`` = dF/d(sig)."""
 
-def sig_length(dimension: int, degree: int, scalar_term: bool, /) -> int: ...
-def word_to_idx(word: list[int], alphabet_size: int, scalar_term: bool, /) -> int: ...
-def idx_to_word(idx: int, alphabet_size: int, scalar_term: bool, /) -> list[int]: ...
-def resolve_n_jobs(n_jobs: int, /) -> int: ...
-def cuda_status() -> tuple[bool, str]: ...
+# --- transform ------------------------------------------------------------------------
 
-# NVRTC (no GPU needed): dirs are searched before the system path.
-def nvrtc_version(dirs: list[str], /) -> tuple[int, int, str]: ...
-def nvrtc_compile_all(dirs: list[str], /) -> list[tuple[str, int | None, str]]: ...
-def nvrtc_compile(dirs: list[str], name: str, source: str, /) -> str: ...
-def simd_level() -> str: ...
-def cuda_kernel_sources() -> list[tuple[str, str]]: ...
+def transform_path(path: Array, out: Array, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> None:
+    """The transformed paths ``(B, L', d')`` of ``path`` into ``out``."""
 
-# GPU launches over torch's device memory (pointers as ints) on a stream.
-# problem: (batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, is_f64)
-# placement: (device, stream, max_blocks, force_global, threads (0: automatic), nvrtc_dirs)
-_CudaProblem = tuple[int, int, int, int, bool, bool, float, bool, bool, bool, bool]
-_CudaPlacement = tuple[int, int, int, bool, int, list[str]]
-def cuda_sig_workspace(problem: _CudaProblem, placement: _CudaPlacement, backward: bool, /) -> tuple[int, int]: ...
-def cuda_sig_forward(problem: _CudaProblem, placement: _CudaPlacement, paths: int, initial: int, out: int, scratch: int, /) -> None: ...
+def transform_path_backprop(derivs: Array, out: Array, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> None:
+    """dF/d(path) into ``out`` ``(B, L, d)`` from ``derivs`` = dF/d(transformed path) ``(B, L', d')``."""
+
+# --- algebra: signatures of any shape (..., n), read flat --------------------------------
+
+def sig_combine(sig1: Array, sig2: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+    """``sig1 (x) sig2``, pairwise, into ``out``."""
+
+def sig_combine_backprop(
+    derivs: Array, sig1: Array, sig2: Array, out1: Array, out2: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int
+) -> None:
+    """Gradients of :func:`sig_combine` into ``out1`` and ``out2``."""
+
+def multi_sig_combine(sigs: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+    """The product of ``sigs`` ``(B, k, n)`` along ``k`` into ``out`` ``(B, n)``."""
+
+def multi_sig_combine_backprop(derivs: Array, sigs: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+    """Gradient of :func:`multi_sig_combine` into ``out`` ``(B, k, n)``."""
+
+def sig_join(
+    sig: Array, displacement: Array, out: Array, dimension: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int
+) -> None:
+    """``sig (x) exp(displacement)`` (``exp(displacement) (x) sig`` with ``prepend``) into ``out``."""
+
+def sig_join_backprop(
+    derivs: Array, sig: Array, displacement: Array, out_sig: Array, out_displacement: Array, dimension: int, degree: int,
+    scalar_term: bool, prepend: bool, n_jobs: int,
+) -> None:
+    """Gradients of :func:`sig_join` into ``out_sig`` and ``out_displacement``."""
+
+def linear_sig(displacement: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+    """``exp(displacement)`` into ``out``."""
+
+def linear_sig_backprop(derivs: Array, displacement: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+    """Gradient of :func:`linear_sig` into ``out`` (shaped like ``displacement``)."""
+
+def sig_inverse(sig: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+    """The inverses (antipodes) of ``sig`` into ``out``."""
+
+def sig_inverse_backprop(derivs: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+    """Gradient of :func:`sig_inverse` (the antipode's transpose; level 0 gets 0) into ``out``."""
+
+# --- log-signatures: method 0 expanded, 1 Lyndon words, 2 Lyndon basis, 4 Hall basis ---------
+
+def sig_to_log_sig(sig: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> None:
+    """Log-signatures of the signatures ``sig`` into ``out``."""
+
+def sig_to_log_sig_backprop(
+    sig: Array, derivs: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int
+) -> None:
+    """dF/d(sig) into ``out`` from ``derivs`` = dF/d(log-signature)."""
+
+def logsig_to_sig(log_sig: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> None:
+    """Signatures ``exp(L)`` of the log-signatures into ``out``."""
+
+def logsig_to_sig_backprop(
+    log_sig: Array, derivs: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int
+) -> None:
+    """dF/d(log_sig) into ``out`` from ``derivs`` = dF/d(signature)."""
+
+def log_sig_length(dimension: int, degree: int, method: int, scalar_term: bool) -> int:
+    """Length of a log-signature for ``method`` (building its tables on first use)."""
+
+def is_lyndon(word: list[int]) -> bool:
+    """Whether ``word`` is a Lyndon word."""
+
+def lyndon_words(dimension: int, degree: int) -> list[list[int]]:
+    """The Lyndon words of length ``1..degree``, by length then lexicographically."""
+
+def lyndon_brackets(dimension: int, degree: int) -> list[Optional[tuple[int, int]]]:
+    """The standard bracketing ``(u, v)`` (positions in :func:`lyndon_words`) of each Lyndon word; None for a letter."""
+
+def lyndon_triangle(dimension: int, degree: int) -> list[tuple[int, int, int]]:
+    """``(w, u, c)``: Lyndon word ``u`` has coefficient ``c != 0`` in the expanded bracket of ``w``, by ``u`` then ``w``."""
+
+def hall_basis(dimension: int, degree: int) -> list[Optional[tuple[int, int]]]:
+    """The Hall basis in iisignature's order: None for a letter, ``(left, right)`` (earlier elements) for a bracket."""
+
+# --- signature coefficients -------------------------------------------------------------
+
+def sig_coef(
+    path: Array, words: list[list[int]], out: Array, time_aug: bool, lead_lag: bool, end_time: float, prefixes: bool, n_jobs: int
+) -> None:
+    """Coefficients at ``words`` (letters of the transformed path) into ``out`` ``(B, n)``; with ``prefixes``, of every prefix too."""
+
+def sig_coef_backprop(
+    path: Array, words: list[list[int]], coefs: Array, derivs: Array, out: Array, time_aug: bool, lead_lag: bool,
+    end_time: float, n_jobs: int,
+) -> None:
+    """dF/d(path) into ``out`` from the ``prefixes=True`` coefficients and ``derivs`` = dF/d(coefs)."""
+
+# --- words ------------------------------------------------------------------------------
+
+def sig_length(dimension: int, degree: int, scalar_term: bool) -> int:
+    """Length of a signature; OverflowError when it does not fit in memory."""
+
+def word_to_idx(word: list[int], alphabet_size: int, scalar_term: bool) -> int:
+    """Flat index of ``word`` in a signature."""
+
+def idx_to_word(idx: int, alphabet_size: int, scalar_term: bool) -> list[int]:
+    """The word at flat index ``idx``."""
+
+# --- signature kernels: static_kernel is (name, parameters) of a built-in kernel ------------
+# names: "linear" [factor], "rbf" [sigma], "polynomial" [degree, gamma, scale], "matern12" [sigma],
+# "matern32" [sigma], "matern52" [sigma], "rational_quadratic" [sigma, alpha].
+
+StaticKernelSpec = tuple[str, list[float]]
+
+def sig_kernel(
+    path1: Array, path2: Array, out: Array, dyadic_order: tuple[int, int], static_kernel: StaticKernelSpec, time_aug: bool,
+    lead_lag: bool, end_time: float, return_grid: bool, n_jobs: int,
+) -> None:
+    """Kernels of the pairs ``(path1[p], path2[p])`` into ``out`` ``(B,)``, or the refined grids ``(B, G1, G2)``."""
+
+def sig_kernel_backprop(
+    path1: Array, path2: Array, derivs: Array, k_grid: Optional[Array], out1: Optional[Array], out2: Optional[Array],
+    dyadic_order: tuple[int, int], static_kernel: StaticKernelSpec, time_aug: bool, lead_lag: bool, end_time: float,
+    grid_derivs: bool, n_jobs: int,
+) -> None:
+    """dF/d(path1) into ``out1`` and/or dF/d(path2) into ``out2`` from ``derivs`` = dF/dk (or dF/d(grid))."""
+
+def sig_kernel_from_increments(delta: Array, out: Array, dyadic_order: tuple[int, int], return_grid: bool, n_jobs: int) -> None:
+    """Kernels from given double increments ``(B, n1, n2)`` (a user-written static kernel's) into ``out``."""
+
+def sig_kernel_from_increments_backprop(
+    delta: Array, derivs: Array, k_grid: Optional[Array], out: Array, dyadic_order: tuple[int, int], grid_derivs: bool, n_jobs: int
+) -> None:
+    """dF/d(delta) into ``out`` ``(B, n1, n2)``."""
+
+def static_kernel_deltas(static_kernel: StaticKernelSpec, x: Array, y: Array, out: Array) -> bool:
+    """A built-in static kernel's double increments of ``x`` ``(B, L1, d)`` and ``y`` ``(B, L2, d)`` into
+    ``out`` ``(B, L1 - 1, L2 - 1)``; True when a polynomial kernel clamped a negative base."""
+
+def static_kernel_backprop(static_kernel: StaticKernelSpec, x: Array, y: Array, derivs: Array, out_x: Optional[Array], out_y: Optional[Array]) -> None:
+    """dF/dx into ``out_x`` and/or dF/dy into ``out_y`` from ``derivs`` = dF/d(delta)."""
+
+# --- the GPU backend ------------------------------------------------------------------------
+
+class CudaSigProblem:
+    """A batch of paths and the signature options of a GPU call."""
+
+    def __init__(
+        self, *, batch: int, length: int, dim: int, degree: int, time_aug: bool, lead_lag: bool, end_time: float,
+        scalar_term: bool, stream: bool, inverse: bool, float64: bool,
+    ) -> None: ...
+
+class CudaTransformProblem:
+    """A batch of paths and the transform of a GPU ``transform_path`` call."""
+
+    def __init__(self, *, batch: int, length: int, dim: int, time_aug: bool, lead_lag: bool, end_time: float, float64: bool) -> None: ...
+
+class CudaPlacement:
+    """Where and how to launch: device ordinal, ``CUstream`` handle, launch limits, NVRTC search directories."""
+
+    def __init__(self, *, device: int, stream: int, max_blocks: int, force_global: bool, threads: int, nvrtc_dirs: list[str]) -> None: ...
+
+def cuda_status() -> tuple[bool, str]:
+    """``(available, detail)``: whether a CUDA driver with a device was found, and its version or why not."""
+
+def cuda_sig_workspace(problem: CudaSigProblem, placement: CudaPlacement, backward: bool) -> tuple[int, int]:
+    """``(scratch, incr_grads)``: numbers of scratch the forward (or backward) pass needs."""
+
+def cuda_sig_forward(problem: CudaSigProblem, placement: CudaPlacement, paths: int, initial: int, out: int, scratch: int) -> None:
+    """Signatures of device memory (pointers; ``initial`` 0 for none), queued on the placement's stream."""
+
 def cuda_sig_backward(
-    problem: _CudaProblem,
-    placement: _CudaPlacement,
-    paths: int,
-    sigs: int,
-    sig_grads: int,
-    incr_grads: int,
-    initial_grads: int,
-    scratch: int,
-    out: int,
-    /,
-) -> None: ...
-def cuda_transform_path(problem: _CudaProblem, placement: _CudaPlacement, paths: int, out: int, /) -> None: ...
-def cuda_transform_path_backprop(problem: _CudaProblem, placement: _CudaPlacement, derivs: int, out: int, /) -> None: ...
-def cuda_sig_layout(d: int, degree: int, /) -> tuple[int, int, int, int, int]: ...
-def cuda_compilations() -> int: ...
+    problem: CudaSigProblem, placement: CudaPlacement, paths: int, sigs: int, sig_grads: int, incr_grads: int,
+    initial_grads: int, scratch: int, out: int,
+) -> None:
+    """Gradient of GPU signatures (pointers), queued on the placement's stream."""
+
+def cuda_transform_path(problem: CudaTransformProblem, placement: CudaPlacement, paths: int, out: int) -> None:
+    """``transform_path`` on device memory."""
+
+def cuda_transform_path_backprop(problem: CudaTransformProblem, placement: CudaPlacement, derivs: int, out: int) -> None:
+    """``transform_path_backprop`` on device memory."""
+
+def cuda_sig_layout(d: int, degree: int) -> tuple[int, int, int, int, int]:
+    """``(threads, block, sig_len, forward_len, backward_len)`` of the (d, degree) kernel specialisation."""
+
+def cuda_compilations() -> int:
+    """NVRTC compilations run by this process so far."""
+
+def nvrtc_version(dirs: list[str]) -> tuple[int, int, str]:
+    """``(major, minor, path)`` of the NVRTC found in ``dirs`` or on the system path."""
+
+def nvrtc_compile_all(dirs: list[str]) -> list[tuple[str, Optional[int], str]]:
+    """Compiles every bundled kernel: ``(file name, PTX bytes or None, error message)``."""
+
+def nvrtc_compile(dirs: list[str], name: str, source: str) -> str:
+    """The PTX of ``source`` compiled with the bundled kernels' options, or SigrsError with NVRTC's log."""
+
+def cuda_kernel_sources() -> list[tuple[str, str]]:
+    """The bundled CUDA sources: ``(file name, source)``."""

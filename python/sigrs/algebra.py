@@ -11,37 +11,18 @@ gradients explicitly.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import _native
-from ._checks import (
-    as_array,
-    aug_dim,
-    check_bool,
-    check_degree,
-    check_int,
-    check_n_jobs,
-    check_tensor,
-    empty_output,
-    infer_scalar_term,
-    is_torch,
-    native_for,
-    same_kind,
-    sig_len,
-)
+from ._op_registry import register
+from ._arrays import checked, empty_output, is_torch, numpy_view, same_kind
+from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
+from ._options import AlgebraOptions
+from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len
 from .words import word_to_idx
-
-_SIG_COMBINE = (_native.sig_combine_f64, _native.sig_combine_f32)
-_SIG_COMBINE_BACKPROP = (_native.sig_combine_backprop_f64, _native.sig_combine_backprop_f32)
-_MULTI_SIG_COMBINE = (_native.multi_sig_combine_f64, _native.multi_sig_combine_f32)
-_MULTI_SIG_COMBINE_BACKPROP = (_native.multi_sig_combine_backprop_f64, _native.multi_sig_combine_backprop_f32)
-_SIG_JOIN = (_native.sig_join_f64, _native.sig_join_f32)
-_SIG_JOIN_BACKPROP = (_native.sig_join_backprop_f64, _native.sig_join_backprop_f32)
-_LINEAR_SIG = (_native.linear_sig_f64, _native.linear_sig_f32)
-_LINEAR_SIG_BACKPROP = (_native.linear_sig_backprop_f64, _native.linear_sig_backprop_f32)
-_SIG_INVERSE = (_native.sig_inverse_f64, _native.sig_inverse_f32)
 
 
 # --- argument handling ----------------------------------------------------------
@@ -61,18 +42,18 @@ def _inputs(named: Sequence[tuple]) -> list:
     torch_first = is_torch(first)
     out = []
     for name, x in named:
-        if torch_first and is_torch(x):
-            x = check_tensor(x, name, 1)
-        elif not torch_first and not is_torch(x):
-            x = as_array(x, name, 1)
+        if torch_first == is_torch(x):
+            x = checked(x, name, 1)
         same_kind(name, x, first_name, out[0] if out else x)
         out.append(x)
     return out
 
 
-def _check_sig_shape(name: str, x: Any, d: int, degree: int) -> bool:
-    """The scalar-term flag of a signature argument, from its length."""
-    return infer_scalar_term(tuple(x.shape), d, degree, name)
+def _options(name: str, sig: Any, d: int, degree: int, n_jobs: Any, prepend: bool = False) -> AlgebraOptions:
+    """The options of an op on signatures like ``sig`` (named ``name``), whose
+    length says whether they carry the scalar term."""
+    scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, name)
+    return AlgebraOptions(d, degree, scalar_term, check_n_jobs(n_jobs), prepend)
 
 
 def _check_same_shape(name: str, x: Any, ref_name: str, ref: Any) -> None:
@@ -89,85 +70,9 @@ def _check_displacement(displacement: Any, sig: Any, d: int) -> None:
         )
 
 
-def _flat(x: np.ndarray) -> np.ndarray:
-    return as_array(x, "input", 1)
-
-
-# --- array kernels (also the CPU kernels of the torch ops) -------------------------
-
-
-def sig_combine_array(sig1, sig2, d: int, degree: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
-    sig1, sig2 = _flat(sig1), _flat(sig2)
-    out = empty_output(sig1.shape, sig1.dtype)
-    native_for(_SIG_COMBINE, sig1.dtype)(sig1, sig2, out, d, degree, scalar_term, n_jobs)
-    return out
-
-
-def sig_combine_backprop_array(deriv, sig1, sig2, d: int, degree: int, scalar_term: bool, n_jobs: int) -> tuple:
-    sig1, sig2, deriv = _flat(sig1), _flat(sig2), _flat(deriv)
-    g1, g2 = empty_output(sig1.shape, sig1.dtype), empty_output(sig1.shape, sig1.dtype)
-    native_for(_SIG_COMBINE_BACKPROP, sig1.dtype)(sig1, sig2, deriv, g1, g2, d, degree, scalar_term, n_jobs)
-    return g1, g2
-
-
-def multi_sig_combine_array(sigs, d: int, degree: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
-    """``sigs`` is ``(..., k, n)``."""
-    sigs = _flat(sigs)
-    *batch, k, n = sigs.shape
-    b = int(np.prod(batch, dtype=np.int64)) if batch else 1
-    out = empty_output((*batch, n), sigs.dtype)
-    native_for(_MULTI_SIG_COMBINE, sigs.dtype)(sigs.reshape(b, k, n), out, d, degree, scalar_term, n_jobs)
-    return out
-
-
-def multi_sig_combine_backprop_array(derivs, sigs, d: int, degree: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
-    sigs, derivs = _flat(sigs), _flat(derivs)
-    *batch, k, n = sigs.shape
-    b = int(np.prod(batch, dtype=np.int64)) if batch else 1
-    out = empty_output((b, k, n), sigs.dtype)
-    native_for(_MULTI_SIG_COMBINE_BACKPROP, sigs.dtype)(sigs.reshape(b, k, n), derivs, out, d, degree, scalar_term, n_jobs)
-    return out.reshape(sigs.shape)
-
-
-def sig_join_array(sig, displacement, d: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int) -> np.ndarray:
-    sig, displacement = _flat(sig), _flat(displacement)
-    out = empty_output(sig.shape, sig.dtype)
-    native_for(_SIG_JOIN, sig.dtype)(sig, displacement, out, d, degree, scalar_term, prepend, n_jobs)
-    return out
-
-
-def sig_join_backprop_array(d_out, sig, displacement, d: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int) -> tuple:
-    sig, displacement, d_out = _flat(sig), _flat(displacement), _flat(d_out)
-    g_sig, g_disp = empty_output(sig.shape, sig.dtype), empty_output(displacement.shape, sig.dtype)
-    native_for(_SIG_JOIN_BACKPROP, sig.dtype)(sig, displacement, d_out, g_sig, g_disp, d, degree, scalar_term, prepend, n_jobs)
-    return g_sig, g_disp
-
-
-def linear_sig_array(displacement, d: int, degree: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
-    displacement = _flat(displacement)
-    out = empty_output((*displacement.shape[:-1], sig_len(d, degree, scalar_term)), displacement.dtype)
-    native_for(_LINEAR_SIG, displacement.dtype)(displacement, out, d, degree, scalar_term, n_jobs)
-    return out
-
-
-def linear_sig_backprop_array(derivs, displacement, d: int, degree: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
-    displacement, derivs = _flat(displacement), _flat(derivs)
-    out = empty_output(displacement.shape, displacement.dtype)
-    native_for(_LINEAR_SIG_BACKPROP, displacement.dtype)(displacement, derivs, out, d, degree, scalar_term, n_jobs)
-    return out
-
-
-def sig_inverse_array(sig, d: int, degree: int, scalar_term: bool, backprop: bool, n_jobs: int) -> np.ndarray:
-    sig = _flat(sig)
-    out = empty_output(sig.shape, sig.dtype)
-    native_for(_SIG_INVERSE, sig.dtype)(sig, out, d, degree, scalar_term, backprop, n_jobs)
-    return out
-
-
-def _torch_ops():
-    from . import _autograd
-
-    return _autograd
+def _check_displacement_dim(displacement: Any, d: int) -> None:
+    if displacement.shape[-1] != d:
+        raise ValueError(f"displacement must have shape (..., {d}) for dimension {d}, got {tuple(displacement.shape)}")
 
 
 # --- public functions -----------------------------------------------------------
@@ -197,13 +102,12 @@ def sig_combine(
         True
     """
     d, degree = _space(dimension, degree, time_aug, lead_lag)
-    n_jobs = check_n_jobs(n_jobs)
     sig1, sig2 = _inputs([("sig1", sig1), ("sig2", sig2)])
-    scalar_term = _check_sig_shape("sig1", sig1, d, degree)
+    opts = _options("sig1", sig1, d, degree, n_jobs)
     _check_same_shape("sig2", sig2, "sig1", sig1)
     if is_torch(sig1):
-        return _torch_ops().sig_combine(sig1, sig2, d, degree, scalar_term, n_jobs)
-    return sig_combine_array(sig1, sig2, d, degree, scalar_term, n_jobs)
+        return _ops().sig_combine(sig1, sig2, opts)
+    return _sig_combine_cpu(sig1, sig2, opts)
 
 
 def sig_combine_backprop(
@@ -227,14 +131,13 @@ def sig_combine_backprop(
         ((14,), (14,))
     """
     d, degree = _space(dimension, degree, time_aug, lead_lag)
-    n_jobs = check_n_jobs(n_jobs)
     sig1, sig2, deriv = _inputs([("sig1", sig1), ("sig2", sig2), ("deriv", deriv)])
-    scalar_term = _check_sig_shape("sig1", sig1, d, degree)
+    opts = _options("sig1", sig1, d, degree, n_jobs)
     _check_same_shape("sig2", sig2, "sig1", sig1)
     _check_same_shape("deriv", deriv, "sig1", sig1)
     if is_torch(sig1):
-        return _torch_ops().sig_combine_backprop(deriv, sig1, sig2, d, degree, scalar_term, n_jobs)
-    return sig_combine_backprop_array(deriv, sig1, sig2, d, degree, scalar_term, n_jobs)
+        return _ops().sig_combine_backprop(deriv, sig1, sig2, opts)
+    return _sig_combine_backprop_cpu(deriv, sig1, sig2, opts)
 
 
 def _stack_sigs(sigs: Any) -> tuple:
@@ -280,12 +183,11 @@ def multi_sig_combine(
         True
     """
     d, degree = _space(dimension, degree, time_aug, lead_lag)
-    n_jobs = check_n_jobs(n_jobs)
     stacked, _ = _stack_sigs(sigs)
-    scalar_term = _check_sig_shape("sigs", stacked, d, degree)
+    opts = _options("sigs", stacked, d, degree, n_jobs)
     if is_torch(stacked):
-        return _torch_ops().multi_sig_combine(stacked, d, degree, scalar_term, n_jobs)
-    return multi_sig_combine_array(stacked, d, degree, scalar_term, n_jobs)
+        return _ops().multi_sig_combine(stacked, opts)
+    return _multi_sig_combine_cpu(stacked, opts)
 
 
 def multi_sig_combine_backprop(
@@ -308,18 +210,17 @@ def multi_sig_combine_backprop(
         (4, 6)
     """
     d, degree = _space(dimension, degree, time_aug, lead_lag)
-    n_jobs = check_n_jobs(n_jobs)
     stacked, was_list = _stack_sigs(sigs)
-    scalar_term = _check_sig_shape("sigs", stacked, d, degree)
+    opts = _options("sigs", stacked, d, degree, n_jobs)
     (derivs,) = _inputs([("derivs", derivs)])
     same_kind("derivs", derivs, "sigs", stacked)
     expected = tuple(stacked.shape[:-2]) + (stacked.shape[-1],)
     if tuple(derivs.shape) != expected:
         raise ValueError(f"derivs must have the shape of the combined signature {expected}, got {tuple(derivs.shape)}")
     if is_torch(stacked):
-        grads = _torch_ops().multi_sig_combine_backprop(derivs, stacked, d, degree, scalar_term, n_jobs)
+        grads = _ops().multi_sig_combine_backprop(derivs, stacked, opts)
     else:
-        grads = multi_sig_combine_backprop_array(derivs, stacked, d, degree, scalar_term, n_jobs)
+        grads = _multi_sig_combine_backprop_cpu(derivs, stacked, opts)
     if was_list:
         return [grads[..., i, :] for i in range(grads.shape[-2])]
     return grads
@@ -352,13 +253,12 @@ def sig_join(
     """
     d, degree = _space(dimension, degree)
     prepend = check_bool(prepend, "prepend")
-    n_jobs = check_n_jobs(n_jobs)
     sig, displacement = _inputs([("sig", sig), ("displacement", displacement)])
-    scalar_term = _check_sig_shape("sig", sig, d, degree)
+    opts = _options("sig", sig, d, degree, n_jobs, prepend)
     _check_displacement(displacement, sig, d)
     if is_torch(sig):
-        return _torch_ops().sig_join(sig, displacement, d, degree, scalar_term, prepend, n_jobs)
-    return sig_join_array(sig, displacement, d, degree, scalar_term, prepend, n_jobs)
+        return _ops().sig_join(sig, displacement, opts)
+    return _sig_join_cpu(sig, displacement, opts)
 
 
 def sig_join_backprop(
@@ -375,14 +275,13 @@ def sig_join_backprop(
     """
     d, degree = _space(dimension, degree)
     prepend = check_bool(prepend, "prepend")
-    n_jobs = check_n_jobs(n_jobs)
     sig, displacement, d_out = _inputs([("sig", sig), ("displacement", displacement), ("d_out", d_out)])
-    scalar_term = _check_sig_shape("sig", sig, d, degree)
+    opts = _options("sig", sig, d, degree, n_jobs, prepend)
     _check_displacement(displacement, sig, d)
     _check_same_shape("d_out", d_out, "sig", sig)
     if is_torch(sig):
-        return _torch_ops().sig_join_backprop(d_out, sig, displacement, d, degree, scalar_term, prepend, n_jobs)
-    return sig_join_backprop_array(d_out, sig, displacement, d, degree, scalar_term, prepend, n_jobs)
+        return _ops().sig_join_backprop(d_out, sig, displacement, opts)
+    return _sig_join_backprop_cpu(d_out, sig, displacement, opts)
 
 
 def linear_sig(displacement: Any, dimension: int, degree: int, *, scalar_term: bool = False, n_jobs: int = -1) -> Any:
@@ -403,14 +302,12 @@ def linear_sig(displacement: Any, dimension: int, degree: int, *, scalar_term: b
         array([1. , 2. , 0.5, 1. , 1. , 2. ])
     """
     d, degree = _space(dimension, degree)
-    scalar_term = check_bool(scalar_term, "scalar_term")
-    n_jobs = check_n_jobs(n_jobs)
+    opts = AlgebraOptions(d, degree, check_bool(scalar_term, "scalar_term"), check_n_jobs(n_jobs))
     (displacement,) = _inputs([("displacement", displacement)])
-    if displacement.shape[-1] != d:
-        raise ValueError(f"displacement must have shape (..., {d}) for dimension {d}, got {tuple(displacement.shape)}")
+    _check_displacement_dim(displacement, d)
     if is_torch(displacement):
-        return _torch_ops().linear_sig(displacement, d, degree, scalar_term, n_jobs)
-    return linear_sig_array(displacement, d, degree, scalar_term, n_jobs)
+        return _ops().linear_sig(displacement, opts)
+    return _linear_sig_cpu(displacement, opts)
 
 
 def linear_sig_backprop(derivs: Any, displacement: Any, dimension: int, degree: int, *, n_jobs: int = -1) -> Any:
@@ -423,18 +320,16 @@ def linear_sig_backprop(derivs: Any, displacement: Any, dimension: int, degree: 
         array([3.5, 4.5])
     """
     d, degree = _space(dimension, degree)
-    n_jobs = check_n_jobs(n_jobs)
     displacement, derivs = _inputs([("displacement", displacement), ("derivs", derivs)])
-    if displacement.shape[-1] != d:
-        raise ValueError(f"displacement must have shape (..., {d}) for dimension {d}, got {tuple(displacement.shape)}")
-    scalar_term = _check_sig_shape("derivs", derivs, d, degree)
+    _check_displacement_dim(displacement, d)
+    opts = _options("derivs", derivs, d, degree, n_jobs)
     if tuple(derivs.shape[:-1]) != tuple(displacement.shape[:-1]):
         raise ValueError(
             f"derivs must have the batch axes of displacement {tuple(displacement.shape[:-1])}, got shape {tuple(derivs.shape)}"
         )
     if is_torch(displacement):
-        return _torch_ops().linear_sig_backprop(derivs, displacement, d, degree, scalar_term, n_jobs)
-    return linear_sig_backprop_array(derivs, displacement, d, degree, scalar_term, n_jobs)
+        return _ops().linear_sig_backprop(derivs, displacement, opts)
+    return _linear_sig_backprop_cpu(derivs, displacement, opts)
 
 
 def sig_inverse(sig: Any, dimension: int, degree: int, *, time_aug: bool = False, lead_lag: bool = False, n_jobs: int = -1) -> Any:
@@ -451,12 +346,11 @@ def sig_inverse(sig: Any, dimension: int, degree: int, *, time_aug: bool = False
         True
     """
     d, degree = _space(dimension, degree, time_aug, lead_lag)
-    n_jobs = check_n_jobs(n_jobs)
     (sig,) = _inputs([("sig", sig)])
-    scalar_term = _check_sig_shape("sig", sig, d, degree)
+    opts = _options("sig", sig, d, degree, n_jobs)
     if is_torch(sig):
-        return _torch_ops().sig_inverse(sig, d, degree, scalar_term, n_jobs)
-    return sig_inverse_array(sig, d, degree, scalar_term, False, n_jobs)
+        return _ops().sig_inverse(sig, opts)
+    return _sig_inverse_cpu(sig, opts)
 
 
 def extract_sig_coef(
@@ -497,12 +391,9 @@ def extract_sig_coef(
         raise TypeError(f"words must be a word (tuple of ints) or a list of words, got {type(words).__name__}")
     idx = []
     for w in words:
-        if not isinstance(w, (tuple, list)):
-            raise TypeError(f"each word must be a tuple or list of ints, got {type(w).__name__} {w!r}")
-        letters = [check_int(c, "word letter") for c in w]
-        i = word_to_idx(tuple(letters), d, scalar_term=scalar_term)
+        i = word_to_idx(check_word(w, "word"), d, scalar_term=scalar_term)
         if i >= sig.shape[-1]:
-            raise ValueError(f"word {tuple(letters)} lies beyond a signature of length {sig.shape[-1]} (its degree is too low)")
+            raise ValueError(f"word {tuple(w)} lies beyond a signature of length {sig.shape[-1]} (its degree is too low)")
         idx.append(i)
     if is_torch(sig):
         import torch
@@ -550,3 +441,169 @@ def extract_sig_level(
             f"got {sig.shape[-1]} (its degree is lower than {level})"
         )
     return sig[..., start:stop]
+
+
+# --- CPU ---------------------------------------------------------------------------
+# Arrays of any shape, C-contiguous (checked() made them so): the core reads them flat.
+
+
+def _sig_combine_cpu(sig1: np.ndarray, sig2: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    out = empty_output(sig1.shape, sig1.dtype)
+    _native.sig_combine(sig1, sig2, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _sig_combine_backprop_cpu(deriv: np.ndarray, sig1: np.ndarray, sig2: np.ndarray, o: AlgebraOptions) -> tuple:
+    g1, g2 = empty_output(sig1.shape, sig1.dtype), empty_output(sig1.shape, sig1.dtype)
+    _native.sig_combine_backprop(deriv, sig1, sig2, g1, g2, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return g1, g2
+
+
+def _multi_sig_combine_cpu(sigs: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    """``sigs`` is ``(..., k, n)``."""
+    *batch, k, n = sigs.shape
+    out = empty_output((*batch, n), sigs.dtype)
+    _native.multi_sig_combine(sigs.reshape(batch_size(batch), k, n), out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _multi_sig_combine_backprop_cpu(derivs: np.ndarray, sigs: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    *batch, k, n = sigs.shape
+    flat = sigs.reshape(batch_size(batch), k, n)
+    out = empty_output(flat.shape, sigs.dtype)
+    _native.multi_sig_combine_backprop(derivs, flat, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return out.reshape(sigs.shape)
+
+
+def _sig_join_cpu(sig: np.ndarray, displacement: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    out = empty_output(sig.shape, sig.dtype)
+    _native.sig_join(sig, displacement, out, o.dimension, o.degree, o.scalar_term, o.prepend, o.n_jobs)
+    return out
+
+
+def _sig_join_backprop_cpu(d_out: np.ndarray, sig: np.ndarray, displacement: np.ndarray, o: AlgebraOptions) -> tuple:
+    g_sig, g_disp = empty_output(sig.shape, sig.dtype), empty_output(displacement.shape, sig.dtype)
+    _native.sig_join_backprop(d_out, sig, displacement, g_sig, g_disp, o.dimension, o.degree, o.scalar_term, o.prepend, o.n_jobs)
+    return g_sig, g_disp
+
+
+def _linear_sig_cpu(displacement: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    out = empty_output((*displacement.shape[:-1], sig_len(o.dimension, o.degree, o.scalar_term)), displacement.dtype)
+    _native.linear_sig(displacement, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _linear_sig_backprop_cpu(derivs: np.ndarray, displacement: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    out = empty_output(displacement.shape, displacement.dtype)
+    _native.linear_sig_backprop(derivs, displacement, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _sig_inverse_cpu(sig: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    out = empty_output(sig.shape, sig.dtype)
+    _native.sig_inverse(sig, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _sig_inverse_backprop_cpu(derivs: np.ndarray, o: AlgebraOptions) -> np.ndarray:
+    out = empty_output(derivs.shape, derivs.dtype)
+    _native.sig_inverse_backprop(derivs, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    return out
+
+
+# --- torch ops ---------------------------------------------------------------------
+# CPU tensors only (these ops have no GPU kernels yet: checked() refuses CUDA
+# tensors), computed on NumPy views of their memory.
+
+
+def _on_tensors(cpu: Any) -> Any:
+    """``cpu`` (ndarrays in, ndarray or tuple of them out) as an op implementation on CPU tensors."""
+    import torch
+
+    def impl(*args: Any) -> Any:
+        *tensors, opts = args
+        out = cpu(*(numpy_view(t) for t in tensors), opts)
+        return tuple(torch.from_numpy(o) for o in out) if isinstance(out, tuple) else torch.from_numpy(out)
+
+    return impl
+
+
+def _like(index: int, count: int = 1) -> Any:
+    """A fake implementation whose outputs are shaped like input ``index``."""
+    def fake(*args: Any) -> Any:
+        outs = tuple(args[index].new_empty(args[index].shape) for _ in range(count))
+        return outs[0] if count == 1 else outs
+
+    return fake
+
+
+def _combine_backward(saved: tuple, grad: Any, opts: AlgebraOptions, needs: tuple) -> tuple:
+    sig1, sig2 = saved
+    return _ops().sig_combine_backprop(grad, sig1, sig2, opts)
+
+
+def _multi_backward(saved: tuple, grad: Any, opts: AlgebraOptions, needs: tuple) -> tuple:
+    (sigs,) = saved
+    return (_ops().multi_sig_combine_backprop(grad, sigs, opts),)
+
+
+def _join_backward(saved: tuple, grad: Any, opts: AlgebraOptions, needs: tuple) -> tuple:
+    sig, displacement = saved
+    return _ops().sig_join_backprop(grad, sig, displacement, opts)
+
+
+def _linear_fake(displacement: Any, opts: AlgebraOptions) -> Any:
+    return displacement.new_empty((*displacement.shape[:-1], sig_len(opts.dimension, opts.degree, opts.scalar_term)))
+
+
+def _linear_backward(saved: tuple, grad: Any, opts: AlgebraOptions, needs: tuple) -> tuple:
+    (displacement,) = saved
+    return (_ops().linear_sig_backprop(grad, displacement, opts),)
+
+
+def _inverse_backward(saved: tuple, grad: Any, opts: AlgebraOptions, needs: tuple) -> tuple:
+    # The antipode is linear and its own transpose: the gradient of its
+    # transpose is the antipode again (level 0 carries no gradient).
+    return (_ops().sig_inverse_backprop(grad, opts),)
+
+
+def _nothing(tensors: tuple, opts: AlgebraOptions, output: Any) -> tuple:
+    return ()
+
+
+def _ops() -> SimpleNamespace:
+    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
+    from ._torch_ops import BUILT
+
+    return BUILT[__name__]
+
+
+def _define_ops() -> SimpleNamespace:
+    from ._torch_ops import define
+
+    def op(name: str, inputs: tuple, cpu: Any, fake: Any, **kw: Any) -> Any:
+        return define(name, inputs=inputs, options=AlgebraOptions, impl=_on_tensors(cpu), fake=fake, **kw)
+
+    return SimpleNamespace(
+        sig_combine=op("sig_combine", ("sig1", "sig2"), _sig_combine_cpu, _like(0), backward=_combine_backward),
+        sig_combine_backprop=op("sig_combine_backprop", ("deriv", "sig1", "sig2"), _sig_combine_backprop_cpu, _like(1, 2), outputs=2),
+        multi_sig_combine=op(
+            "multi_sig_combine", ("sigs",), _multi_sig_combine_cpu,
+            lambda sigs, opts: sigs.new_empty((*sigs.shape[:-2], sigs.shape[-1])), backward=_multi_backward,
+        ),
+        multi_sig_combine_backprop=op("multi_sig_combine_backprop", ("derivs", "sigs"), _multi_sig_combine_backprop_cpu, _like(1)),
+        sig_join=op("sig_join", ("sig", "displacement"), _sig_join_cpu, _like(0), backward=_join_backward),
+        sig_join_backprop=op(
+            "sig_join_backprop", ("d_out", "sig", "displacement"), _sig_join_backprop_cpu,
+            lambda d_out, sig, disp, opts: (sig.new_empty(sig.shape), disp.new_empty(disp.shape)), outputs=2,
+        ),
+        linear_sig=op("linear_sig", ("displacement",), _linear_sig_cpu, _linear_fake, backward=_linear_backward),
+        linear_sig_backprop=op("linear_sig_backprop", ("derivs", "displacement"), _linear_sig_backprop_cpu, _like(1)),
+        sig_inverse=op("sig_inverse", ("sig",), _sig_inverse_cpu, _like(0), save=_nothing, backward=_inverse_backward),
+        sig_inverse_backprop=op(
+            "sig_inverse_backprop", ("derivs",), _sig_inverse_backprop_cpu, _like(0), save=_nothing, backward=_inverse_backward,
+        ),
+    )
+
+
+register(__name__, _define_ops)

@@ -9,27 +9,17 @@ many words of a low degree, :func:`sigrs.sig` followed by
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from . import _native
-from ._checks import (
-    as_array,
-    aug_dim,
-    batch_size,
-    check_bool,
-    check_end_time,
-    check_n_jobs,
-    check_tensor,
-    empty_output,
-    is_torch,
-    native_for,
-    same_kind,
-)
-
-_SIG_COEF = (_native.sig_coef_f64, _native.sig_coef_f32)
-_SIG_COEF_BACKPROP = (_native.sig_coef_backprop_f64, _native.sig_coef_backprop_f32)
+from ._op_registry import register
+from ._arrays import batch_of_paths, checked, checked_like, empty_output, is_torch, numpy_view
+from ._checks import check_bool, check_end_time, check_n_jobs, check_word
+from ._options import CoefOptions
+from ._shapes import aug_dim
 
 
 def check_words(words: Any, dimension: int, name: str = "words") -> list[tuple[int, ...]]:
@@ -43,35 +33,24 @@ def check_words(words: Any, dimension: int, name: str = "words") -> list[tuple[i
         )
     if not words:
         raise ValueError(f"{name} must hold at least one word, got an empty list")
-    checked = []
+    checked_words = []
     for word in words:
         if not isinstance(word, (tuple, list)):
             raise TypeError(
                 f"each word in {name} must be a tuple or list of ints, got {type(word).__name__} {word!r} "
                 "(for a single word pass a tuple, e.g. (0, 1), or wrap it in a list: [(0, 1)])"
             )
-        letters = []
-        for letter in word:
-            if isinstance(letter, bool) or not isinstance(letter, (int, np.integer)):
-                raise TypeError(f"letters of {name} must be ints, got {type(letter).__name__} {letter!r} in {word!r}")
-            letter = int(letter)
-            if not 0 <= letter < dimension:
-                raise ValueError(
-                    f"letters of {name} must lie in [0, {dimension}) (the dimension of the transformed path), "
-                    f"got {letter} in {tuple(word)!r}"
-                )
-            letters.append(letter)
-        checked.append(tuple(letters))
-    return checked
+        checked_words.append(check_word(word, name, alphabet=dimension, what=" (the dimension of the transformed path)"))
+    return checked_words
 
 
-def coef_length(words: list[tuple[int, ...]], prefixes: bool) -> int:
+def coef_length(words: list, prefixes: bool) -> int:
     """Entries per path: one per word, or with ``prefixes`` one per non-empty
     prefix of each word (one for the empty word)."""
     return sum(max(len(w), 1) for w in words) if prefixes else len(words)
 
 
-def final_positions(words: list[tuple[int, ...]]) -> list[int]:
+def _final_positions(words: list) -> list[int]:
     """Where each word's own coefficient sits in the ``prefixes=True`` layout."""
     positions, at = [], 0
     for w in words:
@@ -80,15 +59,16 @@ def final_positions(words: list[tuple[int, ...]]) -> list[int]:
     return positions
 
 
-def _prepare(path: Any, words: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any):
+def _prepare(path: Any, words: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any) -> tuple:
+    """The checked path and the options (with the checked words)."""
     time_aug = check_bool(time_aug, "time_aug")
     lead_lag = check_bool(lead_lag, "lead_lag")
     end_time = check_end_time(end_time)
     n_jobs = check_n_jobs(n_jobs)
-    torch_in = type(path) is not np.ndarray and is_torch(path)
-    path = check_tensor(path, "path", 2) if torch_in else as_array(path, "path", 2)
+    path = checked(path, "path", 2)
     words = check_words(words, aug_dim(path.shape[-1], time_aug, lead_lag))
-    return path, words, time_aug, lead_lag, end_time, n_jobs, torch_in
+    letters = tuple(c for w in words for c in w)
+    return path, CoefOptions(letters, tuple(len(w) for w in words), time_aug, lead_lag, end_time, n_jobs)
 
 
 def sig_coef(
@@ -127,16 +107,13 @@ def sig_coef(
         >>> sigrs.sig_coef(x, [(4, 3), (1, 2, 3)], prefixes=True).shape  # (4,), (4,3), (1,), (1,2), (1,2,3)
         (10, 5)
     """
-    path, words, time_aug, lead_lag, end_time, n_jobs, torch_in = _prepare(path, words, time_aug, lead_lag, end_time, n_jobs)
+    path, opts = _prepare(path, words, time_aug, lead_lag, end_time, n_jobs)
     prefixes = check_bool(prefixes, "prefixes")
-    if torch_in:
-        from . import _autograd
-
-        letters = [c for w in words for c in w]
-        lengths = [len(w) for w in words]
-        full = _autograd.sig_coef(path, letters, lengths, time_aug, lead_lag, end_time, n_jobs)
-        return full if prefixes else full[..., final_positions(words)]
-    return sig_coef_array(path, words, time_aug, lead_lag, end_time, prefixes, n_jobs)
+    if is_torch(path):
+        # The op always returns the prefixes layout, which its backward needs.
+        full = _ops().sig_coef(path, opts)
+        return full if prefixes else full[..., _final_positions(opts.words())]
+    return _sig_coef_cpu(path, opts, prefixes)
 
 
 def sig_coef_backprop(
@@ -168,58 +145,84 @@ def sig_coef_backprop(
         >>> sigrs.sig_coef_backprop(x, words, c, np.ones_like(c)).shape
         (10, 100, 5)
     """
-    path, words, time_aug, lead_lag, end_time, n_jobs, torch_in = _prepare(path, words, time_aug, lead_lag, end_time, n_jobs)
-    n = coef_length(words, True)
+    path, opts = _prepare(path, words, time_aug, lead_lag, end_time, n_jobs)
+    n = coef_length(opts.words(), True)
     batch_shape = tuple(path.shape[:-2])
-    if not torch_in:
-        # array-likes become arrays; a tensor is left for same_kind to refuse
-        coefs = coefs if is_torch(coefs) else as_array(coefs, "coefs", 1)
-        derivs = derivs if is_torch(derivs) else as_array(derivs, "derivs", 1)
+    coefs = checked_like(coefs, "coefs", 1, path, "path")
+    derivs = checked_like(derivs, "derivs", 1, path, "path")
     for name, arr in (("coefs", coefs), ("derivs", derivs)):
-        same_kind(name, arr, "path", path)
         if tuple(arr.shape) != batch_shape + (n,):
             raise ValueError(
                 f"{name} must have shape {batch_shape + (n,)} (path's batch shape, then one entry per prefix of "
                 f"each word: compute coefs with sig_coef(..., prefixes=True)), got {tuple(arr.shape)}"
             )
-    if torch_in:
-        from . import _autograd
-
-        letters = [c for w in words for c in w]
-        lengths = [len(w) for w in words]
-        return _autograd.sig_coef_backprop(path, coefs, derivs, letters, lengths, time_aug, lead_lag, end_time, n_jobs)
-    return sig_coef_backprop_array(path, words, coefs, derivs, time_aug, lead_lag, end_time, n_jobs)
+    if is_torch(path):
+        return _ops().sig_coef_backprop(path, coefs, derivs, opts)
+    return _sig_coef_backprop_cpu(path, coefs, derivs, opts)
 
 
-def _flat_paths(path: np.ndarray) -> tuple[np.ndarray, tuple]:
-    *batch_shape, length, dim = path.shape
-    return path.reshape(batch_size(batch_shape), length, dim), tuple(batch_shape)
+# --- CPU ---------------------------------------------------------------------------
 
 
-def sig_coef_array(path, words, time_aug: bool, lead_lag: bool, end_time: float, prefixes: bool, n_jobs: int) -> np.ndarray:
-    """:func:`sig_coef` on checked arguments and an ndarray (also the CPU kernel of the torch op)."""
-    flat, batch_shape = _flat_paths(as_array(path, "path", 2))
+def _sig_coef_cpu(path: np.ndarray, opts: CoefOptions, prefixes: bool) -> np.ndarray:
+    words = opts.words()
+    flat = batch_of_paths(path)
     out = empty_output((flat.shape[0], coef_length(words, prefixes)), flat.dtype)
-    native_for(_SIG_COEF, flat.dtype)(flat, [list(w) for w in words], out, time_aug, lead_lag, end_time, prefixes, n_jobs)
-    return out.reshape(*batch_shape, out.shape[-1])
+    _native.sig_coef(flat, words, out, opts.time_aug, opts.lead_lag, opts.end_time, prefixes, opts.n_jobs)
+    return out.reshape(*path.shape[:-2], out.shape[-1])
 
 
-def sig_coef_backprop_array(path, words, coefs, derivs, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> np.ndarray:
-    """:func:`sig_coef_backprop` on checked arguments and ndarrays (also the CPU kernel of the torch op)."""
-    flat, batch_shape = _flat_paths(as_array(path, "path", 2))
-    coefs, derivs = as_array(coefs, "coefs", 1), as_array(derivs, "derivs", 1)
+def _sig_coef_backprop_cpu(path: np.ndarray, coefs: np.ndarray, derivs: np.ndarray, opts: CoefOptions) -> np.ndarray:
+    flat = batch_of_paths(path)
     out = empty_output(flat.shape, flat.dtype)
-    native_for(_SIG_COEF_BACKPROP, flat.dtype)(flat, [list(w) for w in words], coefs, derivs, out, time_aug, lead_lag, end_time, n_jobs)
-    return out.reshape(*batch_shape, *flat.shape[1:])
+    _native.sig_coef_backprop(flat, opts.words(), coefs, derivs, out, opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
+    return out.reshape(path.shape)
 
 
-def words_from_flat(letters: list[int], lengths: list[int]) -> list[tuple[int, ...]]:
-    """The words a flat ``letters`` list and their ``lengths`` describe (the torch ops' encoding)."""
-    words, at = [], 0
-    for k in lengths:
-        words.append(tuple(letters[at:at + k]))
-        at += k
-    return words
+# --- torch ops (CPU tensors: no GPU kernels yet) -------------------------------------
 
 
-__all__ = ["sig_coef", "sig_coef_backprop", "check_words", "coef_length"]
+def _coef_impl(path: Any, opts: CoefOptions) -> Any:
+    import torch
+
+    return torch.from_numpy(_sig_coef_cpu(numpy_view(path), opts, True))
+
+
+def _coef_fake(path: Any, opts: CoefOptions) -> Any:
+    return path.new_empty((*path.shape[:-2], sum(max(k, 1) for k in opts.lengths)))
+
+
+def _coef_backward(saved: tuple, grad: Any, opts: CoefOptions, needs: tuple) -> tuple:
+    path, coefs = saved
+    return (_ops().sig_coef_backprop(path, coefs, grad.contiguous(), opts),)
+
+
+def _coef_backprop_impl(path: Any, coefs: Any, derivs: Any, opts: CoefOptions) -> Any:
+    import torch
+
+    return torch.from_numpy(_sig_coef_backprop_cpu(numpy_view(path), numpy_view(coefs), numpy_view(derivs), opts))
+
+
+def _ops() -> SimpleNamespace:
+    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
+    from ._torch_ops import BUILT
+
+    return BUILT[__name__]
+
+
+def _define_ops() -> SimpleNamespace:
+    from ._torch_ops import define
+
+    return SimpleNamespace(
+        sig_coef=define(
+            "sig_coef", inputs=("path",), options=CoefOptions, impl=_coef_impl, fake=_coef_fake,
+            save=lambda tensors, opts, output: (tensors[0], output), backward=_coef_backward,
+        ),
+        sig_coef_backprop=define(
+            "sig_coef_backprop", inputs=("path", "coefs", "derivs"), options=CoefOptions, impl=_coef_backprop_impl,
+            fake=lambda path, coefs, derivs, opts: path.new_empty(path.shape),
+        ),
+    )
+
+
+register(__name__, _define_ops)

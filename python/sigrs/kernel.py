@@ -1,10 +1,10 @@
-"""Signature kernels ``k(x, y) = <S(x), S(y)>`` by the Goursat PDE (pysiglib's API).
+"""Signature kernels ``k(x, y) = <S(x), S(y)>`` by the Goursat PDE (pysiglib's API): the ``sig_kernel`` op family.
 
 The PDE is solved in the Rust core on a grid refined ``2^dyadic_order``
-times per increment. The linear kernel (the default) and
-:class:`~sigrs.static_kernels.ScaledLinearKernel` are fused into the solver:
-the increments' inner products are formed per pair as the grid is solved.
-Any other static kernel supplies the matrix of double increments, and its
+times per increment. Every built-in static kernel (linear, scaled linear,
+RBF, polynomial, Matern, rational quadratic) is computed by the core inside
+the solver, from the paths; a user-written :class:`sigrs.StaticKernel`
+supplies the double increments through its ``__call__``, and its
 ``grad_x`` / ``grad_y`` carry gradients back to the paths.
 
 Gram matrices are computed over chunks of pairs (``max_batch``), so memory
@@ -15,39 +15,27 @@ the PDE grids chunk by chunk instead of keeping them.
 from __future__ import annotations
 
 import warnings
+import weakref
+from types import SimpleNamespace
 from typing import Any, Iterator, Optional
 
 import numpy as np
 
 from . import _native
-from ._checks import (
-    as_array,
-    batch_size,
-    check_bool,
-    check_end_time,
-    check_int,
-    check_n_jobs,
-    check_tensor,
-    empty_output,
-    is_torch,
-    native_for,
-    same_kind,
-)
-from .transform import transform_path_array, transform_path_backprop_array, transformed_length
-
-_LINEAR = (_native.sig_kernel_linear_f64, _native.sig_kernel_linear_f32)
-_DELTA = (_native.sig_kernel_delta_f64, _native.sig_kernel_delta_f32)
-_LINEAR_BACKPROP = (_native.sig_kernel_linear_backprop_f64, _native.sig_kernel_linear_backprop_f32)
-_DELTA_BACKPROP = (_native.sig_kernel_delta_backprop_f64, _native.sig_kernel_delta_backprop_f32)
+from ._op_registry import register
+from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view, same_kind, to_numpy
+from ._checks import check_bool, check_end_time, check_int, check_n_jobs
+from ._options import KernelOptions
+from ._shapes import grid_length, transformed_length
+from .static_kernels import Context
+from .transform import transform_path, transform_path_backprop
 
 # Pairs per chunk of a Gram matrix when max_batch=-1: enough to keep every
 # thread busy, bounded so the gathered paths stay within about 64 MB.
 _AUTO_CHUNK_BYTES = 64 << 20
 
 
-def grid_length(length: int, order: int) -> int:
-    """Points of the refined PDE grid along a side of ``length`` points."""
-    return 0 if length == 0 else ((length - 1) << order) + 1
+# --- options ------------------------------------------------------------------------
 
 
 def check_dyadic_order(dyadic_order: Any) -> tuple[int, int]:
@@ -66,80 +54,51 @@ def check_dyadic_order(dyadic_order: Any) -> tuple[int, int]:
     return orders  # type: ignore[return-value]
 
 
-def _check_method(method: Any) -> None:
-    if method != "finite_difference":
-        raise ValueError(f"method must be 'finite_difference' (sigrs solves the PDE by finite differences only), got {method!r}")
+# User-written static kernels, by the id their options carry (an op schema
+# cannot carry a Python object). Weak: an entry lives as long as its kernel.
+_user_kernels: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
 
 
-def _linear_scale(static_kernel: Any) -> Optional[float]:
-    """The scale of a (scaled) linear kernel, fused into the solver; None for any other kernel."""
+def _static_kernel_fields(static_kernel: Any) -> tuple:
+    """``(name, parameters, id)`` of the static kernel for :class:`KernelOptions`."""
     if static_kernel is None:
-        return 1.0
+        return "linear", (1.0,), 0
     if not (callable(static_kernel) and hasattr(static_kernel, "grad_x") and hasattr(static_kernel, "grad_y")):
         raise TypeError(
             f"static_kernel must be a sigrs.StaticKernel (with __call__, grad_x and grad_y), got {type(static_kernel).__name__}"
         )
-    scale = getattr(static_kernel, "linear_scale", None)
-    return None if scale is None else float(scale)
+    spec = getattr(static_kernel, "native_spec", None)
+    if spec is not None:
+        return spec[0], tuple(spec[1]), 0
+    _user_kernels[id(static_kernel)] = static_kernel
+    return "user", (), id(static_kernel)
 
 
-class _Options:
-    """Checked options shared by every kernel function."""
-
-    def __init__(self, dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method="finite_difference"):
-        _check_method(method)
-        self.orders = check_dyadic_order(dyadic_order)
-        self.static_kernel = static_kernel
-        self.scale = _linear_scale(static_kernel)
-        self.time_aug = check_bool(time_aug, "time_aug")
-        self.lead_lag = check_bool(lead_lag, "lead_lag")
-        self.end_time = check_end_time(end_time)
-        self.n_jobs = check_n_jobs(n_jobs)
-
-    @property
-    def transform(self) -> tuple[bool, bool, float]:
-        return (self.time_aug, self.lead_lag, self.end_time)
-
-    def grid_shape(self, length1: int, length2: int) -> tuple[int, int]:
-        return (
-            grid_length(transformed_length(length1, self.lead_lag), self.orders[0]),
-            grid_length(transformed_length(length2, self.lead_lag), self.orders[1]),
-        )
-
-    def transformed(self, x: np.ndarray) -> np.ndarray:
-        if not (self.time_aug or self.lead_lag):
-            return x
-        return transform_path_array(x, self.time_aug, self.lead_lag, self.end_time, self.n_jobs)
-
-    # Whether static kernels see torch tensors (the caller's inputs were
-    # tensors: kernels written for pysiglib take only those) or ndarrays.
-    torch_kernel = False
-
-    def kernel_input(self, a: np.ndarray) -> Any:
-        # kernels written for pysiglib take only tensors (accepts_numpy False)
-        if self.torch_kernel or not getattr(self.static_kernel, "accepts_numpy", False):
-            import torch
-
-            return torch.from_numpy(np.ascontiguousarray(a))
-        return a
-
-    def deltas(self, x: np.ndarray, y: np.ndarray):
-        """The static kernel's double increments of the transformed pairs, and its context."""
-        from .static_kernels import Context
-
-        ctx = Context()
-        delta = self.static_kernel(ctx, self.kernel_input(self.transformed(x)), self.kernel_input(self.transformed(y)))
-        return np.ascontiguousarray(_to_numpy(delta), dtype=x.dtype), ctx
+def _options(dyadic_order: Any, static_kernel: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any, method: Any, **extra: Any) -> KernelOptions:
+    if method != "finite_difference":
+        raise ValueError(f"method must be 'finite_difference' (sigrs solves the PDE by finite differences only), got {method!r}")
+    order1, order2 = check_dyadic_order(dyadic_order)
+    name, params, kernel_id = _static_kernel_fields(static_kernel)
+    return KernelOptions(
+        order1, order2, name, params, kernel_id, check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"),
+        check_end_time(end_time), check_n_jobs(n_jobs), **extra,
+    )
 
 
-def _to_numpy(a: Any) -> np.ndarray:
-    return a.detach().cpu().numpy() if is_torch(a) else np.asarray(a)
+def _user_kernel(opts: KernelOptions) -> Any:
+    return _user_kernels[opts.kernel_id] if opts.kernel_name == "user" else None
 
 
-def _check_paths(path1: Any, path2: Any, *, same_batch: bool):
-    """Both paths converted and checked; returns them and whether they are torch tensors."""
-    torch_in = type(path1) is not np.ndarray and is_torch(path1)
-    if torch_in:
+def _grid_shape(opts: KernelOptions, length1: Any, length2: Any) -> tuple:
+    return (
+        grid_length(transformed_length(length1, opts.lead_lag), opts.order1),
+        grid_length(transformed_length(length2, opts.lead_lag), opts.order2),
+    )
+
+
+def _check_paths(path1: Any, path2: Any, *, same_batch: bool) -> tuple:
+    """Both paths converted and checked."""
+    if type(path1) is not np.ndarray and is_torch(path1):
         path1 = check_tensor(path1, "path1", 2)
         same_kind("path2", path2, "path1", path1)
         path2 = check_tensor(path2, "path2", 2)
@@ -161,67 +120,33 @@ def _check_paths(path1: Any, path2: Any, *, same_batch: bool):
     for name, p in (("path1", path1), ("path2", path2)):
         if p.shape[-2] == 0:
             raise ValueError(f"{name} must have at least one point, got shape {tuple(p.shape)}")
-    return path1, path2, torch_in
+    return path1, path2
 
 
-def _flat(p: np.ndarray) -> np.ndarray:
-    return p.reshape(batch_size(p.shape[:-2]), p.shape[-2], p.shape[-1])
+def _checked_like(a: Any, name: str, ref: Any, shape: tuple, what: str) -> Any:
+    if not is_torch(ref) and not is_torch(a):
+        a = as_array(a, name, 0)
+    same_kind(name, a, "path1", ref)
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (like {what}), got {tuple(a.shape)}")
+    return a
 
 
-# --- pairs: the array-level kernels everything else is built on ------------------
+def _check_max_batch(max_batch: Any) -> int:
+    max_batch = check_int(max_batch, "max_batch")
+    if max_batch == 0 or max_batch < -1:
+        raise ValueError(f"max_batch must be a positive int or -1 (automatic chunks), got {max_batch}")
+    return max_batch
 
 
-def pair_kernels(x: np.ndarray, y: np.ndarray, opts: _Options, return_grid: bool) -> np.ndarray:
-    """Kernels of the pairs ``(x[p], y[p])``: ``(P,)`` or grids ``(P, G1, G2)``."""
-    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
-    p = x.shape[0]
-    shape = (p, *opts.grid_shape(x.shape[1], y.shape[1])) if return_grid else (p,)
-    out = empty_output(shape, x.dtype)
-    if p == 0:
-        return out
-    if opts.scale is not None:
-        native_for(_LINEAR, x.dtype)(x, y, out, opts.orders, opts.scale, opts.transform, return_grid, opts.n_jobs)
-    else:
-        delta, _ = opts.deltas(x, y)
-        native_for(_DELTA, x.dtype)(delta, out, opts.orders, return_grid, opts.n_jobs)
-    return out
+def _check_sides(left_deriv: Any, right_deriv: Any) -> tuple:
+    left, right = check_bool(left_deriv, "left_deriv"), check_bool(right_deriv, "right_deriv")
+    if not (left or right):
+        raise ValueError("left_deriv and right_deriv are both False: ask for at least one side's gradient")
+    return left, right
 
 
-def pair_kernels_backprop(
-    derivs: np.ndarray, x: np.ndarray, y: np.ndarray, opts: _Options, left: bool, right: bool,
-    k_grid: Optional[np.ndarray], grid_derivs: bool,
-) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-    """Gradients of the pair kernels (or grids, ``grid_derivs``) w.r.t. ``x`` and/or ``y``."""
-    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
-    derivs = np.ascontiguousarray(derivs, dtype=x.dtype)
-    if k_grid is not None:
-        k_grid = np.ascontiguousarray(k_grid, dtype=x.dtype)
-    gx = np.zeros(x.shape, x.dtype) if left else None
-    gy = np.zeros(y.shape, y.dtype) if right else None
-    if x.shape[0] == 0:
-        return gx, gy
-    if opts.scale is not None:
-        native_for(_LINEAR_BACKPROP, x.dtype)(
-            x, y, derivs, k_grid, gx, gy, opts.orders, opts.scale, opts.transform, grid_derivs, opts.n_jobs
-        )
-        return gx, gy
-    delta, ctx = opts.deltas(x, y)
-    g_delta = np.empty_like(delta)
-    native_for(_DELTA_BACKPROP, x.dtype)(delta, derivs, k_grid, g_delta, opts.orders, grid_derivs, opts.n_jobs)
-    g_delta_in = opts.kernel_input(g_delta)
-    sk = opts.static_kernel
-    if left:
-        gx = _to_numpy(sk.grad_x(ctx, g_delta_in)).astype(x.dtype, copy=False)
-        if opts.time_aug or opts.lead_lag:
-            gx = transform_path_backprop_array(gx, x.shape[1], x.shape[2], opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
-    if right:
-        gy = _to_numpy(sk.grad_y(ctx, g_delta_in)).astype(y.dtype, copy=False)
-        if opts.time_aug or opts.lead_lag:
-            gy = transform_path_backprop_array(gy, y.shape[1], y.shape[2], opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
-    return gx, gy
-
-
-# --- public API -------------------------------------------------------------------------
+# --- public API ------------------------------------------------------------------------
 
 
 def sig_kernel(
@@ -261,26 +186,20 @@ def sig_kernel(
         >>> sigrs.sig_kernel(x, y, dyadic_order=1).shape
         (10,)
     """
-    opts = _Options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method)
     return_grid = check_bool(return_grid, "return_grid")
     normalize = check_bool(normalize, "normalize")
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method, return_grid=return_grid)
     if normalize and return_grid:
         raise ValueError("normalize=True cannot be combined with return_grid=True")
-    path1, path2, torch_in = _check_paths(path1, path2, same_batch=True)
-    opts.torch_kernel = torch_in
-    batch_shape = tuple(path1.shape[:-2])
-    if torch_in:
-        from . import _autograd
-
-        out = _autograd.sig_kernel(path1, path2, opts, return_grid)
+    path1, path2 = _check_paths(path1, path2, same_batch=True)
+    if is_torch(path1):
+        out = _ops().sig_kernel(path1, path2, opts)
     else:
-        out = pair_kernels(_flat(path1), _flat(path2), opts, return_grid)
-    out = out.reshape(batch_shape + tuple(out.shape[1:]))
+        out = _pair_kernels_cpu(path1, path2, opts)
     if normalize:
-        kxx = sig_kernel(path1, path1, dyadic_order=opts.orders, static_kernel=static_kernel, time_aug=time_aug,
-                         lead_lag=lead_lag, end_time=end_time, n_jobs=n_jobs)
-        kyy = sig_kernel(path2, path2, dyadic_order=opts.orders, static_kernel=static_kernel, time_aug=time_aug,
-                         lead_lag=lead_lag, end_time=end_time, n_jobs=n_jobs)
+        diagonal = opts._replace(return_grid=False)
+        kxx = _ops().sig_kernel(path1, path1, diagonal) if is_torch(path1) else _pair_kernels_cpu(path1, path1, diagonal)
+        kyy = _ops().sig_kernel(path2, path2, diagonal) if is_torch(path2) else _pair_kernels_cpu(path2, path2, diagonal)
         out = _normalized(out, kxx, kyy, "sig_kernel")
     return out
 
@@ -288,18 +207,24 @@ def sig_kernel(
 def _normalized(k: Any, kxx: Any, kyy: Any, name: str) -> Any:
     denom = kxx * kyy
     bad = denom <= 0
-    if bool(bad.any()):
-        warnings.warn(
-            f"{name}(normalize=True): k(x, x) k(y, y) is not positive for some pairs (the PDE has not converged: "
-            "raise dyadic_order, scale the paths down, or use a bounded static kernel); those entries are NaN",
-            RuntimeWarning, stacklevel=3,
-        )
     if is_torch(k):
         import torch
 
+        if not torch.compiler.is_compiling() and bool(bad.any()):
+            _warn_not_positive(name)
         return torch.where(bad, torch.full_like(k, float("nan")), k / torch.sqrt(torch.clamp(denom, min=1e-300)))
+    if bool(bad.any()):
+        _warn_not_positive(name)
     with np.errstate(invalid="ignore"):
         return np.where(bad, np.nan, k / np.sqrt(np.maximum(denom, 1e-300)))
+
+
+def _warn_not_positive(name: str) -> None:
+    warnings.warn(
+        f"{name}(normalize=True): k(x, x) k(y, y) is not positive for some pairs (the PDE has not converged: "
+        "raise dyadic_order, scale the paths down, or use a bounded static kernel); those entries are NaN",
+        RuntimeWarning, stacklevel=4,
+    )
 
 
 def sig_kernel_backprop(
@@ -338,59 +263,22 @@ def sig_kernel_backprop(
         >>> gx.shape, gy.shape
         ((4, 50, 3), (4, 40, 3))
     """
-    opts = _Options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method)
-    left, right = check_bool(left_deriv, "left_deriv"), check_bool(right_deriv, "right_deriv")
+    left, right = _check_sides(left_deriv, right_deriv)
     return_grid = check_bool(return_grid, "return_grid")
-    if not (left or right):
-        raise ValueError("left_deriv and right_deriv are both False: ask for at least one side's gradient")
-    path1, path2, torch_in = _check_paths(path1, path2, same_batch=True)
-    opts.torch_kernel = torch_in
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
+                    return_grid=return_grid, left_deriv=left, right_deriv=right)
+    path1, path2 = _check_paths(path1, path2, same_batch=True)
     batch_shape = tuple(path1.shape[:-2])
-    grid = opts.grid_shape(path1.shape[-2], path2.shape[-2])
+    grid = _grid_shape(opts, path1.shape[-2], path2.shape[-2])
     expected = batch_shape + (grid if return_grid else ())
     derivs = _checked_like(derivs, "derivs", path1, expected, "the kernels" if not return_grid else "the grids")
     if k_grid is not None:
         k_grid = _checked_like(k_grid, "k_grid", path1, batch_shape + grid, "sig_kernel(..., return_grid=True)")
-    x, y = _flat(_to_numpy(path1)), _flat(_to_numpy(path2))
-    b = x.shape[0]
-    kg = None if k_grid is None else _to_numpy(k_grid).reshape(b, *grid)
-    gx, gy = pair_kernels_backprop(
-        _to_numpy(derivs).reshape((b, *grid) if return_grid else (b,)), x, y, opts, left, right, kg, return_grid
-    )
-    gx = None if gx is None else gx.reshape(path1.shape)
-    gy = None if gy is None else gy.reshape(path2.shape)
-    if torch_in:
-        import torch
-
-        gx = None if gx is None else torch.from_numpy(gx)
-        gy = None if gy is None else torch.from_numpy(gy)
-    return gx, gy
-
-
-def _checked_like(a: Any, name: str, ref: Any, shape: tuple, what: str) -> Any:
-    if not is_torch(ref) and not is_torch(a):
-        a = as_array(a, name, 0)
-    same_kind(name, a, "path1", ref)
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} (like {what}), got {tuple(a.shape)}")
-    return a
-
-
-# --- Gram matrices ------------------------------------------------------------------------
-
-
-def _pair_chunks(b1: int, b2: int, symmetric: bool, max_batch: int, pair_bytes: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Index pairs ``(i, j)`` of the Gram matrix in chunks (``i <= j`` when symmetric)."""
-    if symmetric:
-        ii, jj = np.triu_indices(b1)
+    if is_torch(path1):
+        g1, g2 = _ops().sig_kernel_backprop(path1, path2, derivs, k_grid, opts)
     else:
-        ii, jj = np.divmod(np.arange(b1 * b2), b2) if b2 else (np.empty(0, int), np.empty(0, int))
-    if max_batch == -1:
-        size = max(1, _AUTO_CHUNK_BYTES // max(pair_bytes, 1))
-    else:
-        size = max_batch * max_batch
-    for start in range(0, ii.size, size):
-        yield ii[start:start + size], jj[start:start + size]
+        g1, g2 = _pair_kernels_backprop_cpu(derivs, path1, path2, k_grid, opts)
+    return (g1 if left else None), (g2 if right else None)
 
 
 def sig_kernel_gram(
@@ -430,54 +318,38 @@ def sig_kernel_gram(
         >>> sigrs.sig_kernel_gram(x, y, dyadic_order=1).shape
         (10, 8)
     """
-    opts = _Options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method)
-    max_batch = _check_max_batch(max_batch)
     return_grid = check_bool(return_grid, "return_grid")
     normalize = check_bool(normalize, "normalize")
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
+                    return_grid=return_grid, max_batch=_check_max_batch(max_batch))
     if normalize and return_grid:
         raise ValueError("normalize=True cannot be combined with return_grid=True")
     # k(x_i, x_j) = k(x_j, x_i) only when both sides are refined alike
-    symmetric = path2 is path1 and opts.orders[0] == opts.orders[1]
-    path1, path2, torch_in = _check_paths(path1, path2, same_batch=False)
-    opts.torch_kernel = torch_in
-    shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
-    if torch_in:
-        from . import _autograd
-
-        out = _autograd.sig_kernel_gram(path1, path2, symmetric, opts, max_batch, return_grid)
+    opts = opts._replace(symmetric=path2 is path1 and opts.order1 == opts.order2)
+    path1, path2 = _check_paths(path1, path2, same_batch=False)
+    if is_torch(path1):
+        if return_grid and torch_grad_enabled() and (path1.requires_grad or path2.requires_grad):
+            raise ValueError("sig_kernel_gram(return_grid=True) is not differentiable; use sig_kernel on the pairs you need")
+        out = _ops().sig_kernel_gram(path1, path2, opts)
     else:
-        out = gram_array(_flat(path1), _flat(path2), symmetric, opts, max_batch, return_grid)
-    out = out.reshape(shape1 + shape2 + tuple(out.shape[2:]))
+        out = _gram_cpu(path1, path2, opts)
     if normalize:
-        kxx = sig_kernel(path1, path1, dyadic_order=opts.orders, static_kernel=static_kernel, time_aug=time_aug,
-                         lead_lag=lead_lag, end_time=end_time, n_jobs=n_jobs)
-        kyy = kxx if symmetric else sig_kernel(path2, path2, dyadic_order=opts.orders, static_kernel=static_kernel,
-                                               time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, n_jobs=n_jobs)
+        shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
+        diagonal = opts._replace(return_grid=False)
+        kxx = _ops().sig_kernel(path1, path1, diagonal) if is_torch(path1) else _pair_kernels_cpu(path1, path1, diagonal)
+        if opts.symmetric:
+            kyy = kxx
+        else:
+            kyy = _ops().sig_kernel(path2, path2, diagonal) if is_torch(path2) else _pair_kernels_cpu(path2, path2, diagonal)
         expand = (Ellipsis,) + (None,) * len(shape2)
         out = _normalized(out, kxx[expand], kyy[(None,) * len(shape1)], "sig_kernel_gram")
     return out
 
 
-def _check_max_batch(max_batch: Any) -> int:
-    max_batch = check_int(max_batch, "max_batch")
-    if max_batch == 0 or max_batch < -1:
-        raise ValueError(f"max_batch must be a positive int or -1 (automatic chunks), got {max_batch}")
-    return max_batch
+def torch_grad_enabled() -> bool:
+    import torch
 
-
-def gram_array(x: np.ndarray, y: np.ndarray, symmetric: bool, opts: _Options, max_batch: int, return_grid: bool) -> np.ndarray:
-    """:func:`sig_kernel_gram` on flat ``(B, L, d)`` ndarrays (also the torch op's forward)."""
-    b1, b2 = x.shape[0], y.shape[0]
-    grid = opts.grid_shape(x.shape[1], y.shape[1]) if return_grid else ()
-    out = empty_output((b1, b2, *grid), x.dtype)
-    pair_bytes = (x.shape[1] + y.shape[1]) * x.shape[2] * x.itemsize + (int(np.prod(grid)) * x.itemsize if grid else 0)
-    for ci, cj in _pair_chunks(b1, b2, symmetric, max_batch, pair_bytes):
-        k = pair_kernels(x[ci], y[cj], opts, return_grid)
-        out[ci, cj] = k
-        if symmetric:
-            off = ci != cj
-            out[cj[off], ci[off]] = np.swapaxes(k[off], -1, -2) if return_grid else k[off]
-    return out
+    return torch.is_grad_enabled()
 
 
 def sig_kernel_gram_backprop(
@@ -515,59 +387,172 @@ def sig_kernel_gram_backprop(
         >>> gx.shape
         (6, 30, 3)
     """
-    opts = _Options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method)
-    left, right = check_bool(left_deriv, "left_deriv"), check_bool(right_deriv, "right_deriv")
-    max_batch = _check_max_batch(max_batch)
-    if not (left or right):
-        raise ValueError("left_deriv and right_deriv are both False: ask for at least one side's gradient")
-    path1, path2, torch_in = _check_paths(path1, path2, same_batch=False)
-    opts.torch_kernel = torch_in
+    left, right = _check_sides(left_deriv, right_deriv)
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
+                    max_batch=_check_max_batch(max_batch), left_deriv=left, right_deriv=right)
+    path1, path2 = _check_paths(path1, path2, same_batch=False)
     shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
     derivs = _checked_like(derivs, "derivs", path1, shape1 + shape2, "the Gram matrix")
-    grid = opts.grid_shape(path1.shape[-2], path2.shape[-2])
+    grid = _grid_shape(opts, path1.shape[-2], path2.shape[-2])
     if k_grid is not None:
         k_grid = _checked_like(k_grid, "k_grid", path1, shape1 + shape2 + grid, "sig_kernel_gram(..., return_grid=True)")
-    x, y = _flat(_to_numpy(path1)), _flat(_to_numpy(path2))
-    b1, b2 = x.shape[0], y.shape[0]
-    kg = None if k_grid is None else _to_numpy(k_grid).reshape(b1, b2, *grid)
-    gx, gy = gram_backprop_array(_to_numpy(derivs).reshape(b1, b2), x, y, False, opts, max_batch, left, right, kg)
-    gx = None if gx is None else gx.reshape(path1.shape)
-    gy = None if gy is None else gy.reshape(path2.shape)
-    if torch_in:
+    if is_torch(path1):
+        g1, g2 = _ops().sig_kernel_gram_backprop(path1, path2, derivs, k_grid, opts)
+    else:
+        g1, g2 = _gram_backprop_cpu(derivs, path1, path2, k_grid, opts)
+    return (g1 if left else None), (g2 if right else None)
+
+
+# --- CPU: pairs ------------------------------------------------------------------------
+# ``(..., L, d)`` arrays in and out; the core takes them as (B, L, d).
+
+
+def _kernel_input(a: np.ndarray, as_tensors: bool, kernel: Any) -> Any:
+    """What a user kernel is called with: tensors when the caller's inputs were
+    tensors or the kernel takes only those (pysiglib's contract), else ndarrays."""
+    if as_tensors or not getattr(kernel, "accepts_numpy", False):
         import torch
 
-        gx = None if gx is None else torch.from_numpy(gx)
-        gy = None if gy is None else torch.from_numpy(gy)
-    return gx, gy
+        return torch.from_numpy(np.ascontiguousarray(a))
+    return a
 
 
-def gram_backprop_array(
-    derivs: np.ndarray, x: np.ndarray, y: np.ndarray, symmetric: bool, opts: _Options, max_batch: int,
-    left: bool, right: bool, k_grid: Optional[np.ndarray] = None,
-) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-    """Gram gradient on flat ndarrays. ``symmetric``: ``y`` is ``x`` and only
-    ``i <= j`` is solved; both entries' derivatives go to that pair and both
-    sides' gradients to the one batch (returned as the first result)."""
+def _user_deltas(x: np.ndarray, y: np.ndarray, opts: KernelOptions, as_tensors: bool) -> tuple:
+    """A user kernel's double increments of the transformed pairs (B, n1, n2), and its context."""
+    kernel = _user_kernel(opts)
+    tr = dict(time_aug=opts.time_aug, lead_lag=opts.lead_lag, end_time=opts.end_time, n_jobs=opts.n_jobs)
+    ctx = Context()
+    delta = kernel(ctx, _kernel_input(transform_path(x, **tr), as_tensors, kernel), _kernel_input(transform_path(y, **tr), as_tensors, kernel))
+    delta = np.ascontiguousarray(to_numpy(delta), dtype=x.dtype)
+    b, l1, l2 = x.shape[0], transformed_length(x.shape[1], opts.lead_lag), transformed_length(y.shape[1], opts.lead_lag)
+    if delta.shape != (b, max(l1 - 1, 0), max(l2 - 1, 0)):
+        raise ValueError(
+            f"static_kernel returned double increments of shape {delta.shape}; expected {(b, max(l1 - 1, 0), max(l2 - 1, 0))} "
+            "(batch, length1 - 1, length2 - 1) of the transformed paths"
+        )
+    return delta, ctx
+
+
+def _pair_kernels_cpu(path1: np.ndarray, path2: np.ndarray, opts: KernelOptions, as_tensors: bool = False) -> np.ndarray:
+    """Kernels of the pairs ``(path1[p], path2[p])``: ``(...)``, or grids ``(..., G1, G2)``."""
+    x, y = batch_of_paths(path1), batch_of_paths(path2)
+    grid = _grid_shape(opts, x.shape[1], y.shape[1]) if opts.return_grid else ()
+    out = empty_output((x.shape[0], *grid), x.dtype)
+    if x.shape[0] > 0:
+        if opts.kernel_name == "user":
+            delta, _ = _user_deltas(x, y, opts, as_tensors)
+            _native.sig_kernel_from_increments(delta, out, (opts.order1, opts.order2), opts.return_grid, opts.n_jobs)
+        else:
+            _native.sig_kernel(
+                x, y, out, (opts.order1, opts.order2), (opts.kernel_name, list(opts.kernel_params)), opts.time_aug,
+                opts.lead_lag, opts.end_time, opts.return_grid, opts.n_jobs,
+            )
+    return out.reshape(*path1.shape[:-2], *grid)
+
+
+def _pair_kernels_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.ndarray, k_grid: Optional[np.ndarray],
+                               opts: KernelOptions, as_tensors: bool = False) -> tuple:
+    """Gradients of the pair kernels (or grids, ``opts.return_grid``): ``(d_path1, d_path2)``,
+    zeros for a side not asked for (``left_deriv``/``right_deriv``)."""
+    x, y = batch_of_paths(path1), batch_of_paths(path2)
+    b = x.shape[0]
+    grid = _grid_shape(opts, x.shape[1], y.shape[1])
+    derivs = np.ascontiguousarray(derivs, dtype=x.dtype).reshape((b, *grid) if opts.return_grid else (b,))
+    if k_grid is not None:
+        k_grid = np.ascontiguousarray(k_grid, dtype=x.dtype).reshape(b, *grid)
+    gx, gy = np.zeros(x.shape, x.dtype), np.zeros(y.shape, y.dtype)
+    if b > 0:
+        if opts.kernel_name != "user":
+            _native.sig_kernel_backprop(
+                x, y, derivs, k_grid, gx if opts.left_deriv else None, gy if opts.right_deriv else None,
+                (opts.order1, opts.order2), (opts.kernel_name, list(opts.kernel_params)), opts.time_aug, opts.lead_lag,
+                opts.end_time, opts.return_grid, opts.n_jobs,
+            )
+        else:
+            gx, gy = _user_kernel_backprop(derivs, x, y, k_grid, opts, as_tensors)
+    return gx.reshape(path1.shape), gy.reshape(path2.shape)
+
+
+def _user_kernel_backprop(derivs: np.ndarray, x: np.ndarray, y: np.ndarray, k_grid: Optional[np.ndarray], opts: KernelOptions,
+                          as_tensors: bool) -> tuple:
+    """Through the PDE to the double increments in the core, then through the user kernel's ``grad_x``/``grad_y``."""
+    delta, ctx = _user_deltas(x, y, opts, as_tensors)
+    g_delta = np.empty_like(delta)
+    _native.sig_kernel_from_increments_backprop(delta, derivs, k_grid, g_delta, (opts.order1, opts.order2), opts.return_grid, opts.n_jobs)
+    kernel = _user_kernel(opts)
+    g_delta_in = _kernel_input(g_delta, as_tensors, kernel)
+    tr = dict(time_aug=opts.time_aug, lead_lag=opts.lead_lag, end_time=opts.end_time, n_jobs=opts.n_jobs)
+    gx, gy = np.zeros(x.shape, x.dtype), np.zeros(y.shape, y.dtype)
+    if opts.left_deriv:
+        gx = transform_path_backprop(to_numpy(kernel.grad_x(ctx, g_delta_in)).astype(x.dtype, copy=False), **tr)
+    if opts.right_deriv:
+        gy = transform_path_backprop(to_numpy(kernel.grad_y(ctx, g_delta_in)).astype(y.dtype, copy=False), **tr)
+    return np.ascontiguousarray(gx), np.ascontiguousarray(gy)
+
+
+# --- CPU: Gram matrices ------------------------------------------------------------------
+
+
+def _pair_chunks(b1: int, b2: int, symmetric: bool, max_batch: int, pair_bytes: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Index pairs ``(i, j)`` of the Gram matrix in chunks (``i <= j`` when symmetric)."""
+    if symmetric:
+        ii, jj = np.triu_indices(b1)
+    else:
+        ii, jj = np.divmod(np.arange(b1 * b2), b2) if b2 else (np.empty(0, int), np.empty(0, int))
+    if max_batch == -1:
+        size = max(1, _AUTO_CHUNK_BYTES // max(pair_bytes, 1))
+    else:
+        size = max_batch * max_batch
+    for start in range(0, ii.size, size):
+        yield ii[start:start + size], jj[start:start + size]
+
+
+def _gram_cpu(path1: np.ndarray, path2: np.ndarray, opts: KernelOptions, as_tensors: bool = False) -> np.ndarray:
+    """The Gram matrix ``batch_1 + batch_2`` (+ grid) of two ``(..., L, d)`` arrays."""
+    x = batch_of_paths(path1)
+    y = x if opts.symmetric else batch_of_paths(path2)
     b1, b2 = x.shape[0], y.shape[0]
-    derivs = np.asarray(derivs, dtype=x.dtype)
-    gx = np.zeros(x.shape, x.dtype) if (left or symmetric) else None
-    gy = np.zeros(y.shape, y.dtype) if (right and not symmetric) else None
+    grid = _grid_shape(opts, x.shape[1], y.shape[1]) if opts.return_grid else ()
+    out = empty_output((b1, b2, *grid), x.dtype)
+    pair_bytes = (x.shape[1] + y.shape[1]) * x.shape[2] * x.itemsize + (int(np.prod(grid)) * x.itemsize if grid else 0)
+    for ci, cj in _pair_chunks(b1, b2, opts.symmetric, opts.max_batch, pair_bytes):
+        k = _pair_kernels_cpu(x[ci], y[cj], opts, as_tensors)
+        out[ci, cj] = k
+        if opts.symmetric:
+            off = ci != cj
+            out[cj[off], ci[off]] = np.swapaxes(k[off], -1, -2) if opts.return_grid else k[off]
+    return out.reshape(*path1.shape[:-2], *path2.shape[:-2], *grid)
+
+
+def _gram_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.ndarray, k_grid: Optional[np.ndarray],
+                       opts: KernelOptions, as_tensors: bool = False) -> tuple:
+    """Gram gradients ``(d_path1, d_path2)``. ``symmetric``: ``path2`` is ``path1`` and
+    only ``i <= j`` is solved; both entries' derivatives go to that pair and both
+    sides' gradients to the one batch (returned first; the second is zeros)."""
+    x = batch_of_paths(path1)
+    y = x if opts.symmetric else batch_of_paths(path2)
+    b1, b2 = x.shape[0], y.shape[0]
+    derivs = np.asarray(derivs, dtype=x.dtype).reshape(b1, b2)
+    if k_grid is not None:
+        k_grid = np.asarray(k_grid, dtype=x.dtype).reshape(b1, b2, *_grid_shape(opts, x.shape[1], y.shape[1]))
+    gx, gy = np.zeros(x.shape, x.dtype), np.zeros(y.shape, y.dtype)
+    both = opts._replace(left_deriv=opts.left_deriv or opts.symmetric, right_deriv=opts.right_deriv or opts.symmetric, return_grid=False)
     pair_bytes = 3 * (x.shape[1] + y.shape[1]) * x.shape[2] * x.itemsize
-    for ci, cj in _pair_chunks(b1, b2, symmetric, max_batch, pair_bytes):
+    for ci, cj in _pair_chunks(b1, b2, opts.symmetric, opts.max_batch, pair_bytes):
         w = derivs[ci, cj]
-        if symmetric:
+        if opts.symmetric:
             w = np.where(ci != cj, w + derivs[cj, ci], w)
         kg = None if k_grid is None else k_grid[ci, cj]
-        lx, ry = pair_kernels_backprop(w, x[ci], y[cj], opts, left or symmetric, right or symmetric, kg, False)
-        if symmetric:
+        lx, ry = _pair_kernels_backprop_cpu(w, x[ci], y[cj], kg, both, as_tensors)
+        if opts.symmetric:
             _scatter_add(gx, ci, lx)
             _scatter_add(gx, cj, ry)
             continue
-        if lx is not None:
+        if opts.left_deriv:
             _scatter_add(gx, ci, lx)
-        if ry is not None:
+        if opts.right_deriv:
             _scatter_add(gy, cj, ry)
-    return gx, gy
+    return gx.reshape(path1.shape), gy.reshape(path2.shape)
 
 
 def _scatter_add(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
@@ -582,10 +567,93 @@ def _scatter_add(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> N
     target[index[starts]] += np.add.reduceat(values, starts, axis=0)
 
 
-__all__ = [
-    "sig_kernel",
-    "sig_kernel_backprop",
-    "sig_kernel_gram",
-    "sig_kernel_gram_backprop",
-    "check_dyadic_order",
-]
+# --- torch ops (CPU tensors: no GPU kernels yet) -----------------------------------------
+# Forward saves only the paths; backward recomputes the PDE grids (chunk by
+# chunk for Gram matrices) and differentiates only the sides torch asks for.
+
+
+def _tensors(*arrays: np.ndarray) -> Any:
+    import torch
+
+    out = tuple(torch.from_numpy(a) for a in arrays)
+    return out[0] if len(out) == 1 else out
+
+
+def _optional_view(t: Any) -> Optional[np.ndarray]:
+    return None if t is None else numpy_view(t)
+
+
+def _kernel_fake(path1: Any, path2: Any, opts: KernelOptions) -> Any:
+    grid = _grid_shape(opts, path1.shape[-2], path2.shape[-2]) if opts.return_grid else ()
+    return path1.new_empty((*path1.shape[:-2], *grid))
+
+
+def _kernel_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple) -> tuple:
+    path1, path2 = saved
+    g1, g2 = _ops().sig_kernel_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=needs[0], right_deriv=needs[1]))
+    return (g1 if needs[0] else None), (g2 if needs[1] else None)
+
+
+def _gram_fake(path1: Any, path2: Any, opts: KernelOptions) -> Any:
+    grid = _grid_shape(opts, path1.shape[-2], path2.shape[-2]) if opts.return_grid else ()
+    return path1.new_empty((*path1.shape[:-2], *path2.shape[:-2], *grid))
+
+
+def _gram_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple) -> tuple:
+    path1, path2 = saved
+    if opts.symmetric:
+        # one tensor passed twice: its whole gradient goes to the first slot
+        g1, _ = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=True, right_deriv=True))
+        return g1, None
+    g1, g2 = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=needs[0], right_deriv=needs[1]))
+    return (g1 if needs[0] else None), (g2 if needs[1] else None)
+
+
+def _like_paths(path1: Any, path2: Any, *rest: Any) -> tuple:
+    return path1.new_empty(path1.shape), path2.new_empty(path2.shape)
+
+
+def _ops() -> SimpleNamespace:
+    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
+    from ._torch_ops import BUILT
+
+    return BUILT[__name__]
+
+
+def _define_ops() -> SimpleNamespace:
+    from ._torch_ops import define
+
+    def impl(cpu: Any) -> Any:
+        def run(*args: Any) -> Any:
+            *tensors, opts = args
+            return _tensors(*_as_tuple(cpu(*(_optional_view(t) for t in tensors), opts, as_tensors=True)))
+
+        return run
+
+    return SimpleNamespace(
+        sig_kernel=define(
+            "sig_kernel", inputs=("path1", "path2"), options=KernelOptions, impl=impl(_pair_kernels_cpu),
+            fake=_kernel_fake, backward=_kernel_backward,
+        ),
+        sig_kernel_backprop=define(
+            "sig_kernel_backprop", inputs=("path1", "path2", "derivs", "k_grid?"), options=KernelOptions,
+            impl=impl(lambda p1, p2, d, kg, opts, as_tensors: _pair_kernels_backprop_cpu(d, p1, p2, kg, opts, as_tensors)),
+            fake=_like_paths, outputs=2,
+        ),
+        sig_kernel_gram=define(
+            "sig_kernel_gram", inputs=("path1", "path2"), options=KernelOptions, impl=impl(_gram_cpu),
+            fake=_gram_fake, backward=_gram_backward,
+        ),
+        sig_kernel_gram_backprop=define(
+            "sig_kernel_gram_backprop", inputs=("path1", "path2", "derivs", "k_grid?"), options=KernelOptions,
+            impl=impl(lambda p1, p2, d, kg, opts, as_tensors: _gram_backprop_cpu(d, p1, p2, kg, opts, as_tensors)),
+            fake=_like_paths, outputs=2,
+        ),
+    )
+
+
+def _as_tuple(x: Any) -> tuple:
+    return x if isinstance(x, tuple) else (x,)
+
+
+register(__name__, _define_ops)

@@ -27,29 +27,18 @@ only warms that cache.
 from __future__ import annotations
 
 import operator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from . import _native
-from ._checks import (
-    as_array,
-    aug_dim,
-    check_bool,
-    check_degree,
-    check_end_time,
-    check_int,
-    check_n_jobs,
-    check_tensor,
-    empty_output,
-    infer_scalar_term,
-    is_torch,
-    native_for,
-    same_kind,
-)
-
-_SIG_TO_LOG_SIG = (_native.sig_to_log_sig_f64, _native.sig_to_log_sig_f32)
-_SIG_TO_LOG_SIG_BACKPROP = (_native.sig_to_log_sig_backprop_f64, _native.sig_to_log_sig_backprop_f32)
+from ._op_registry import register
+from ._arrays import checked, checked_like, empty_output, is_torch, numpy_view
+from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
+from ._options import LogSigOptions
+from ._shapes import aug_dim, infer_scalar_term
+from .signature import sig as _sig
 
 BCH = 3
 """pysiglib's method 3 (its BCH algorithm for method 2's numbers)."""
@@ -93,6 +82,11 @@ def check_method(method: Any, *, bch: bool = False) -> int:
     raise ValueError(f"method must be one of {accepted}, got {method}{hint}")
 
 
+def _dimension(dimension: Any, time_aug: Any, lead_lag: Any) -> int:
+    """The checked dimension after the transforms."""
+    return aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+
+
 def log_sig_length(
     dimension: int, degree: int, *, time_aug: bool = False, lead_lag: bool = False, method: Any = 1
 ) -> int:
@@ -111,8 +105,7 @@ def log_sig_length(
         >>> sigrs.log_sig_length(2, 3, method="hall")
         5
     """
-    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
-    return _native.log_sig_length(d, check_degree(degree), check_method(method, bch=True), False)
+    return _native.log_sig_length(_dimension(dimension, time_aug, lead_lag), check_degree(degree), check_method(method, bch=True), False)
 
 
 def lyndon_words(dimension: int, degree: int) -> list[tuple[int, ...]]:
@@ -127,27 +120,28 @@ def lyndon_words(dimension: int, degree: int) -> list[tuple[int, ...]]:
     return [tuple(w) for w in words]
 
 
-def hall_basis(dimension: int, degree: int) -> list:
-    """The Hall basis over ``0..dimension-1`` up to length ``degree``: the brackets
-    whose coordinates ``method="hall"`` gives, in that order (iisignature's "H").
-
-    A letter is an int, a bracket ``[u, v]`` the pair ``(u, v)``. iisignature
-    writes the same brackets with letters from 1 and square brackets:
-    ``(0, (0, 1))`` is its ``"[1,[1,2]]"``.
-
-    Returns:
-        A list of ``log_sig_length(dimension, degree)`` brackets, by length.
+def lyndon_words_of_length(dimension: int, length: int) -> list[tuple[int, ...]]:
+    """The Lyndon words of exactly ``length`` letters over ``0..dimension-1``, lexicographically.
 
     Example::
 
-        >>> sigrs.hall_basis(2, 4)
-        [0, 1, (0, 1), (0, (0, 1)), (1, (0, 1)), (0, (0, (0, 1))), (1, (0, (0, 1))), (1, (1, (0, 1)))]
+        >>> sigrs.lyndon_words_of_length(2, 3)
+        [(0, 0, 1), (0, 1, 1)]
     """
-    trees = _native.hall_basis(check_int(dimension, "dimension", minimum=0), check_degree(degree))
-    out: list = []
-    for i, pair in enumerate(trees):
-        out.append(i if pair is None else (out[pair[0]], out[pair[1]]))
-    return out
+    length = check_int(length, "length", minimum=0)
+    return [w for w in lyndon_words(dimension, length) if len(w) == length]
+
+
+def is_lyndon(word: Any) -> bool:
+    """Whether ``word`` (a tuple or list of letters) is a Lyndon word: non-empty
+    and strictly smaller than each of its proper rotations.
+
+    Example::
+
+        >>> sigrs.is_lyndon((0, 0, 1)), sigrs.is_lyndon((0, 1, 0))
+        (True, False)
+    """
+    return _native.is_lyndon(list(check_word(word, "word")))
 
 
 def lyndon_brackets(dimension: int, degree: int) -> list:
@@ -190,32 +184,34 @@ def lyndon_expansion_coefficients(dimension: int, degree: int) -> list[tuple[int
     ]
 
 
+def hall_basis(dimension: int, degree: int) -> list:
+    """The Hall basis over ``0..dimension-1`` up to length ``degree``: the brackets
+    whose coordinates ``method="hall"`` gives, in that order (iisignature's "H").
+
+    A letter is an int, a bracket ``[u, v]`` the pair ``(u, v)``. iisignature
+    writes the same brackets with letters from 1 and square brackets:
+    ``(0, (0, 1))`` is its ``"[1,[1,2]]"``.
+
+    Returns:
+        A list of ``log_sig_length(dimension, degree)`` brackets, by length.
+
+    Example::
+
+        >>> sigrs.hall_basis(2, 4)
+        [0, 1, (0, 1), (0, (0, 1)), (1, (0, 1)), (0, (0, (0, 1))), (1, (0, (0, 1))), (1, (1, (0, 1)))]
+    """
+    trees = _native.hall_basis(check_int(dimension, "dimension", minimum=0), check_degree(degree))
+    out: list = []
+    for i, pair in enumerate(trees):
+        out.append(i if pair is None else (out[pair[0]], out[pair[1]]))
+    return out
+
+
 def prepare_log_sig(dimension: int, degree: int, method: Any = 1, *, time_aug: bool = False, lead_lag: bool = False) -> None:
     """Builds the Lyndon (or, for ``method="hall"``, Hall) tables for
     ``(dimension, degree)`` now rather than on first use (optional: pysiglib
     requires this call, sigrs does not). Accepts pysiglib's ``method=3``."""
     log_sig_length(dimension, degree, time_aug=time_aug, lead_lag=lead_lag, method=method)
-
-
-def sig_to_log_sig_array(sig: np.ndarray, d: int, degree: int, scalar_term: bool, method: int, n_jobs: int) -> np.ndarray:
-    sig = as_array(sig, "sig", 1)
-    n = _native.log_sig_length(d, degree, method, scalar_term)
-    out = empty_output((*sig.shape[:-1], n), sig.dtype)
-    native_for(_SIG_TO_LOG_SIG, sig.dtype)(sig, out, d, degree, scalar_term, method, n_jobs)
-    return out
-
-
-def sig_to_log_sig_backprop_array(sig, derivs, d: int, degree: int, scalar_term: bool, method: int, n_jobs: int) -> np.ndarray:
-    sig, derivs = as_array(sig, "sig", 1), as_array(derivs, "log_sig_derivs", 1)
-    out = empty_output(sig.shape, sig.dtype)
-    native_for(_SIG_TO_LOG_SIG_BACKPROP, sig.dtype)(sig, derivs, out, d, degree, scalar_term, method, n_jobs)
-    return out
-
-
-def _sig_input(sig: Any) -> Any:
-    if type(sig) is not np.ndarray and is_torch(sig):
-        return check_tensor(sig, "sig", 1)
-    return as_array(sig, "sig", 1)
 
 
 def sig_to_log_sig(
@@ -250,20 +246,18 @@ def sig_to_log_sig(
         >>> sigrs.sig_to_log_sig(s, 2, 3, method="hall").shape
         (5,)
     """
-    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    d = _dimension(dimension, time_aug, lead_lag)
     return _sig_to_log_sig_checked(sig, d, check_degree(degree), check_method(method), check_n_jobs(n_jobs))
 
 
 def _sig_to_log_sig_checked(sig: Any, d: int, degree: int, method: int, n_jobs: int) -> Any:
-    """:func:`sig_to_log_sig` after its arguments (but ``sig``) are checked:
+    """:func:`sig_to_log_sig` after its arguments but ``sig`` are checked:
     ``d`` the augmented dimension, ``method`` an internal code."""
-    sig = _sig_input(sig)
-    scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, "sig")
+    sig = checked(sig, "sig", 1)
+    opts = LogSigOptions(d, degree, method, infer_scalar_term(tuple(sig.shape), d, degree, "sig"), n_jobs)
     if is_torch(sig):
-        from . import _autograd
-
-        return _autograd.sig_to_log_sig(sig, d, degree, scalar_term, method, n_jobs)
-    return sig_to_log_sig_array(sig, d, degree, scalar_term, method, n_jobs)
+        return _ops().sig_to_log_sig(sig, opts)
+    return _sig_to_log_sig_cpu(sig, opts)
 
 
 def sig_to_log_sig_backprop(
@@ -296,22 +290,19 @@ def sig_to_log_sig_backprop(
         >>> sigrs.sig_to_log_sig_backprop(s, np.ones(5), 2, 3, method="hall").shape
         (14,)
     """
-    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    d = _dimension(dimension, time_aug, lead_lag)
     degree = check_degree(degree)
     method = check_method(method)
     n_jobs = check_n_jobs(n_jobs)
-    sig = _sig_input(sig)
-    derivs = check_tensor(log_sig_derivs, "log_sig_derivs", 1) if is_torch(log_sig_derivs) else as_array(log_sig_derivs, "log_sig_derivs", 1)
-    same_kind("log_sig_derivs", derivs, "sig", sig)
-    scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, "sig")
-    expected = tuple(sig.shape[:-1]) + (_native.log_sig_length(d, degree, method, scalar_term),)
+    sig = checked(sig, "sig", 1)
+    derivs = checked_like(log_sig_derivs, "log_sig_derivs", 1, sig, "sig")
+    opts = LogSigOptions(d, degree, method, infer_scalar_term(tuple(sig.shape), d, degree, "sig"), n_jobs)
+    expected = tuple(sig.shape[:-1]) + (_native.log_sig_length(d, degree, method, opts.scalar_term),)
     if tuple(derivs.shape) != expected:
         raise ValueError(f"log_sig_derivs must have shape {expected} (that of the log-signature), got {tuple(derivs.shape)}")
     if is_torch(sig):
-        from . import _autograd
-
-        return _autograd.sig_to_log_sig_backprop(sig, derivs, d, degree, scalar_term, method, n_jobs)
-    return sig_to_log_sig_backprop_array(sig, derivs, d, degree, scalar_term, method, n_jobs)
+        return _ops().sig_to_log_sig_backprop(sig, derivs, opts)
+    return _sig_to_log_sig_backprop_cpu(sig, derivs, opts)
 
 
 def log_sig(
@@ -348,63 +339,17 @@ def log_sig(
         >>> sigrs.log_sig(x, 4, method="hall").shape
         (32, 32)
     """
-    from .signature import sig
-
     method = check_method(method, bch=True)
     scalar_term = check_bool(scalar_term, "scalar_term")
-    s = sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0, n_jobs=n_jobs)
+    s = _sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0, n_jobs=n_jobs)
     dimension = path.shape[-1] if hasattr(path, "shape") else np.asarray(path).shape[-1]
     # sig checked dimension, degree, the flags and n_jobs.
     return _sig_to_log_sig_checked(s, aug_dim(dimension, time_aug, lead_lag), check_degree(degree), method, check_n_jobs(n_jobs))
 
 
-def lyndon_words_of_length(dimension: int, length: int) -> list[tuple[int, ...]]:
-    """The Lyndon words of exactly ``length`` letters over ``0..dimension-1``, lexicographically.
-
-    Example::
-
-        >>> sigrs.lyndon_words_of_length(2, 3)
-        [(0, 0, 1), (0, 1, 1)]
-    """
-    length = check_int(length, "length", minimum=0)
-    return [w for w in lyndon_words(dimension, length) if len(w) == length]
-
-
-def is_lyndon(word: Any) -> bool:
-    """Whether ``word`` (a tuple or list of letters) is a Lyndon word: non-empty
-    and strictly smaller than each of its proper rotations.
-
-    Example::
-
-        >>> sigrs.is_lyndon((0, 0, 1)), sigrs.is_lyndon((0, 1, 0))
-        (True, False)
-    """
-    if not isinstance(word, (tuple, list)):
-        raise TypeError(f"word must be a tuple or list of ints, got {type(word).__name__} {word!r}")
-    return _native.is_lyndon([check_int(c, "word letter", minimum=0) for c in word])
-
-
-def logsig_to_sig_array(log_sig, d: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
-    log_sig = as_array(log_sig, "log_sig", 1)
-    out = empty_output((*log_sig.shape[:-1], _native.sig_length(d, degree, scalar_term)), log_sig.dtype)
-    native_for(_LOGSIG_TO_SIG, log_sig.dtype)(log_sig, out, d, degree, method, scalar_term, n_jobs)
-    return out
-
-
-def logsig_to_sig_backprop_array(log_sig, derivs, d: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> np.ndarray:
-    log_sig, derivs = as_array(log_sig, "log_sig", 1), as_array(derivs, "sig_derivs", 1)
-    out = empty_output(log_sig.shape, log_sig.dtype)
-    native_for(_LOGSIG_TO_SIG_BACKPROP, log_sig.dtype)(log_sig, derivs, out, d, degree, method, scalar_term, n_jobs)
-    return out
-
-
-_LOGSIG_TO_SIG = (_native.logsig_to_sig_f64, _native.logsig_to_sig_f32)
-_LOGSIG_TO_SIG_BACKPROP = (_native.logsig_to_sig_backprop_f64, _native.logsig_to_sig_backprop_f32)
-
-
 def _log_sig_input(log_sig: Any, d: int, degree: int, method: int, scalar_term: bool) -> tuple:
     """``(checked log_sig, output scalar_term)``: method 0 takes its layout from the input length."""
-    log_sig = check_tensor(log_sig, "log_sig", 1) if is_torch(log_sig) else as_array(log_sig, "log_sig", 1)
+    log_sig = checked(log_sig, "log_sig", 1)
     if method == 0:
         return log_sig, infer_scalar_term(tuple(log_sig.shape), d, degree, "log_sig")
     n = _native.log_sig_length(d, degree, method, False)
@@ -453,16 +398,15 @@ def logsig_to_sig(
         >>> np.allclose(sigrs.logsig_to_sig(lh, 2, 4, method="hall"), sigrs.sig(x, 4))
         True
     """
-    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    d = _dimension(dimension, time_aug, lead_lag)
     degree = check_degree(degree)
     method = check_method(method)
     n_jobs = check_n_jobs(n_jobs)
     log_sig, scalar_term = _log_sig_input(log_sig, d, degree, method, check_bool(scalar_term, "scalar_term"))
+    opts = LogSigOptions(d, degree, method, scalar_term, n_jobs)
     if is_torch(log_sig):
-        from . import _autograd
-
-        return _autograd.logsig_to_sig(log_sig, d, degree, method, scalar_term, n_jobs)
-    return logsig_to_sig_array(log_sig, d, degree, method, scalar_term, n_jobs)
+        return _ops().logsig_to_sig(log_sig, opts)
+    return _logsig_to_sig_cpu(log_sig, opts)
 
 
 def logsig_to_sig_backprop(
@@ -493,18 +437,100 @@ def logsig_to_sig_backprop(
         >>> sigrs.logsig_to_sig_backprop(ls, np.ones(14), 2, 3).shape
         (5,)
     """
-    d = aug_dim(check_int(dimension, "dimension", minimum=0), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"))
+    d = _dimension(dimension, time_aug, lead_lag)
     degree = check_degree(degree)
     method = check_method(method)
     n_jobs = check_n_jobs(n_jobs)
     log_sig, scalar_term = _log_sig_input(log_sig, d, degree, method, check_bool(scalar_term, "scalar_term"))
-    derivs = check_tensor(sig_derivs, "sig_derivs", 1) if is_torch(sig_derivs) else as_array(sig_derivs, "sig_derivs", 1)
-    same_kind("sig_derivs", derivs, "log_sig", log_sig)
+    opts = LogSigOptions(d, degree, method, scalar_term, n_jobs)
+    derivs = checked_like(sig_derivs, "sig_derivs", 1, log_sig, "log_sig")
     expected = tuple(log_sig.shape[:-1]) + (_native.sig_length(d, degree, scalar_term),)
     if tuple(derivs.shape) != expected:
         raise ValueError(f"sig_derivs must have shape {expected} (that of the signature), got {tuple(derivs.shape)}")
     if is_torch(log_sig):
-        from . import _autograd
+        return _ops().logsig_to_sig_backprop(log_sig, derivs, opts)
+    return _logsig_to_sig_backprop_cpu(log_sig, derivs, opts)
 
-        return _autograd.logsig_to_sig_backprop(log_sig, derivs, d, degree, method, scalar_term, n_jobs)
-    return logsig_to_sig_backprop_array(log_sig, derivs, d, degree, method, scalar_term, n_jobs)
+
+# --- CPU ---------------------------------------------------------------------------
+
+
+def _sig_to_log_sig_cpu(sig: np.ndarray, o: LogSigOptions) -> np.ndarray:
+    n = _native.log_sig_length(o.dimension, o.degree, o.method, o.scalar_term)
+    out = empty_output((*sig.shape[:-1], n), sig.dtype)
+    _native.sig_to_log_sig(sig, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _sig_to_log_sig_backprop_cpu(sig: np.ndarray, derivs: np.ndarray, o: LogSigOptions) -> np.ndarray:
+    out = empty_output(sig.shape, sig.dtype)
+    _native.sig_to_log_sig_backprop(sig, derivs, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _logsig_to_sig_cpu(log_sig: np.ndarray, o: LogSigOptions) -> np.ndarray:
+    out = empty_output((*log_sig.shape[:-1], _native.sig_length(o.dimension, o.degree, o.scalar_term)), log_sig.dtype)
+    _native.logsig_to_sig(log_sig, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    return out
+
+
+def _logsig_to_sig_backprop_cpu(log_sig: np.ndarray, derivs: np.ndarray, o: LogSigOptions) -> np.ndarray:
+    out = empty_output(log_sig.shape, log_sig.dtype)
+    _native.logsig_to_sig_backprop(log_sig, derivs, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    return out
+
+
+# --- torch ops (CPU tensors: no GPU kernels yet) -------------------------------------
+
+
+def _on_tensors(cpu: Any) -> Any:
+    import torch
+
+    return lambda *args: torch.from_numpy(cpu(*(numpy_view(t) for t in args[:-1]), args[-1]))
+
+
+def _to_log_fake(sig: Any, o: LogSigOptions) -> Any:
+    # The Lyndon count is a plain integer of (d, degree): computing it here is shape logic.
+    return sig.new_empty((*sig.shape[:-1], _native.log_sig_length(o.dimension, o.degree, o.method, o.scalar_term)))
+
+
+def _to_log_backward(saved: tuple, grad: Any, o: LogSigOptions, needs: tuple) -> tuple:
+    (sig,) = saved
+    return (_ops().sig_to_log_sig_backprop(sig, grad, o),)
+
+
+def _from_log_fake(log_sig: Any, o: LogSigOptions) -> Any:
+    return log_sig.new_empty((*log_sig.shape[:-1], _native.sig_length(o.dimension, o.degree, o.scalar_term)))
+
+
+def _from_log_backward(saved: tuple, grad: Any, o: LogSigOptions, needs: tuple) -> tuple:
+    (log_sig,) = saved
+    return (_ops().logsig_to_sig_backprop(log_sig, grad, o),)
+
+
+def _like_first(first: Any, *rest: Any) -> Any:
+    return first.new_empty(first.shape)
+
+
+def _ops() -> SimpleNamespace:
+    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
+    from ._torch_ops import BUILT
+
+    return BUILT[__name__]
+
+
+def _define_ops() -> SimpleNamespace:
+    from ._torch_ops import define
+
+    def op(name: str, inputs: tuple, cpu: Any, fake: Any, **kw: Any) -> Any:
+        return define(name, inputs=inputs, options=LogSigOptions, impl=_on_tensors(cpu), fake=fake, **kw)
+
+    return SimpleNamespace(
+        sig_to_log_sig=op("sig_to_log_sig", ("sig",), _sig_to_log_sig_cpu, _to_log_fake, backward=_to_log_backward),
+        sig_to_log_sig_backprop=op("sig_to_log_sig_backprop", ("sig", "derivs"), _sig_to_log_sig_backprop_cpu, _like_first),
+        logsig_to_sig=op("logsig_to_sig", ("log_sig",), _logsig_to_sig_cpu, _from_log_fake, backward=_from_log_backward),
+        logsig_to_sig_backprop=op("logsig_to_sig_backprop", ("log_sig", "derivs"), _logsig_to_sig_backprop_cpu, _like_first),
+    )
+
+
+register(__name__, _define_ops)

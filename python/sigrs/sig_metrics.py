@@ -14,13 +14,13 @@ in pysiglib, every leading axis of a sample is a batch axis: a sample
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from ._checks import as_array, check_tensor, is_torch, same_kind
+from ._arrays import batch_of_paths, checked, checked_like, is_torch
+from ._checks import check_real
+from .kernel import sig_kernel_gram
 
 __all__ = ["sig_mmd", "sig_score", "expected_sig_score"]
 
@@ -28,24 +28,14 @@ __all__ = ["sig_mmd", "sig_score", "expected_sig_score"]
 def _paths(a: Any, name: str, ref: Any = None, ref_name: str = "") -> Any:
     """``a`` checked (NumPy or torch, float32/float64, at least 2-D) and, when
     ``ref`` is given, of the same kind, dtype, device and dimension as ``ref``."""
-    if is_torch(a):
-        a = check_tensor(a, name, 2)
-    else:
-        if ref is not None and is_torch(ref):
-            same_kind(name, a, ref_name, ref)  # raises: a NumPy/list input beside a tensor
-        a = as_array(a, name, 2)
-    if ref is not None:
-        same_kind(name, a, ref_name, ref)
-        if a.shape[-1] != ref.shape[-1]:
-            raise ValueError(
-                f"{name} and {ref_name} must have the same dimension (last axis), got {a.shape[-1]} and {ref.shape[-1]}"
-            )
+    if ref is None:
+        return checked(a, name, 2)
+    a = checked_like(a, name, 2, ref, ref_name)
+    if a.shape[-1] != ref.shape[-1]:
+        raise ValueError(
+            f"{name} and {ref_name} must have the same dimension (last axis), got {a.shape[-1]} and {ref.shape[-1]}"
+        )
     return a
-
-
-def _flat(a: Any) -> Any:
-    """``(*batch, L, d)`` as ``(prod(batch), L, d)`` (a 2-D path as a batch of one)."""
-    return a.reshape(-1, a.shape[-2], a.shape[-1])
 
 
 def _count(a: Any, name: str, function: str) -> int:
@@ -59,12 +49,7 @@ def _count(a: Any, name: str, function: str) -> int:
 
 
 def _check_lam(lam: Any) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
-        raise TypeError(f"lam must be a real number, got {type(lam).__name__} {lam!r}")
-    lam = float(lam)
-    if not math.isfinite(lam):
-        raise ValueError(f"lam must be finite, got {lam}")
-    return lam
+    return check_real(lam, "lam")
 
 
 def _check_order(order: Any) -> None:
@@ -131,11 +116,9 @@ def sig_mmd(
     _check_order(order)
     sample1 = _paths(sample1, "sample1")
     sample2 = _paths(sample2, "sample2", sample1, "sample1")
-    x, y = _flat(sample1), _flat(sample2)
+    x, y = batch_of_paths(sample1), batch_of_paths(sample2)
     _count(x, "sample1", "sig_mmd")
     _count(y, "sample2", "sig_mmd")
-    from .kernel import sig_kernel_gram
-
     kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
               end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
     xx = sig_kernel_gram(x, x, **kw)  # one object twice: only the upper triangle is solved
@@ -199,10 +182,8 @@ def _score(sample, y, names, dyadic_order, lam, static_kernel, time_aug, lead_la
     sample = _paths(sample, sample_name)
     y = _paths(y, y_name, sample, sample_name)
     batch_y = tuple(y.shape[:-2])
-    x, y = _flat(sample), _flat(y)
+    x, y = batch_of_paths(sample), batch_of_paths(y)
     m = _count(x, sample_name, function)
-    from .kernel import sig_kernel_gram
-
     kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
               end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
     xx = sig_kernel_gram(x, x, **kw)  # one object twice: only the upper triangle is solved

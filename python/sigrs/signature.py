@@ -1,31 +1,23 @@
-"""Truncated signatures and their gradients."""
+"""Truncated signatures and their gradients: the ``sig`` op family.
+
+Checks, then one of: the CPU call (NumPy, or a torch tensor's memory), the
+CUDA call (a CUDA tensor, on torch's stream), or the torch op that wraps
+both for autograd and ``torch.compile``.
+"""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _native
-from ._checks import (
-    as_array,
-    aug_dim,
-    batch_size,
-    check_bool,
-    check_degree,
-    check_end_time,
-    check_int,
-    check_n_jobs,
-    check_tensor,
-    empty_output,
-    infer_scalar_term,
-    is_torch,
-    native_for,
-    same_kind,
-)
-
-_SIG = (_native.sig_f64, _native.sig_f32)
-_SIG_BACKPROP = (_native.sig_backprop_f64, _native.sig_backprop_f32)
+from ._op_registry import register
+from ._arrays import as_array, check_tensor, checked_like, concat, empty_output, is_torch, numpy_view, same_kind
+from ._checks import check_bool, check_degree, check_end_time, check_int, check_n_jobs
+from ._options import SigOptions
+from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len, stream_rows
 
 
 def sig_length(
@@ -118,144 +110,28 @@ def sig(
         array([[1., 0.],
                [1., 2.]])
     """
-    degree = check_degree(degree)
-    time_aug = check_bool(time_aug, "time_aug")
-    lead_lag = check_bool(lead_lag, "lead_lag")
-    end_time = check_end_time(end_time)
-    scalar_term = check_bool(scalar_term, "scalar_term")
-    stream = check_bool(stream, "stream")
-    inverse = check_bool(inverse, "inverse")
-    n_jobs = check_n_jobs(n_jobs)
+    opts = SigOptions(
+        check_degree(degree),
+        check_bool(time_aug, "time_aug"),
+        check_bool(lead_lag, "lead_lag"),
+        check_end_time(end_time),
+        check_bool(scalar_term, "scalar_term"),
+        check_bool(stream, "stream"),
+        check_bool(inverse, "inverse"),
+        check_n_jobs(n_jobs),
+    )
     plain = basepoint is False and initial is None
     if type(path) is not np.ndarray and is_torch(path):
-        from . import _autograd
-
         path = check_tensor(path, "path", 2, cuda_ok=True)
         if not plain:
-            path = with_basepoint(path, basepoint)
-            initial = initial_for(initial, path, degree, time_aug, lead_lag, scalar_term)
-        return _autograd.sig(path, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
+            path = _with_basepoint(path, basepoint)
+            initial = _initial_for(initial, path, opts)
+        return _ops().sig(path, initial, opts)
     path = as_array(path, "path", 2)
     if not plain:
-        path = with_basepoint(path, basepoint)
-        initial = initial_for(initial, path, degree, time_aug, lead_lag, scalar_term)
-    return sig_array(path, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs, stream, inverse, initial)
-
-
-def with_basepoint(path: Any, basepoint: Any) -> Any:
-    """``path`` with ``basepoint`` (False, True for the origin, or a point per
-    batch item) prepended along the time axis."""
-    if basepoint is False:
-        return path
-    torch_path = is_torch(path)
-    batch_shape, dim = tuple(path.shape[:-2]), path.shape[-1]
-    if basepoint is True:
-        if torch_path:
-            return torch_cat_first(path.new_zeros((*batch_shape, 1, dim)), path)
-        return np.concatenate([np.zeros((*batch_shape, 1, dim), path.dtype), path], axis=-2)
-    if isinstance(basepoint, (bool, np.bool_)):
-        return path
-    if torch_path:
-        if not is_torch(basepoint):
-            raise TypeError(f"basepoint must be a bool or a torch tensor like path, got {type(basepoint).__name__}")
-        check_tensor(basepoint, "basepoint", 1, cuda_ok=True)
-    elif is_torch(basepoint):
-        raise TypeError("basepoint must be a bool or a NumPy array like path, got a torch tensor")
-    else:
-        basepoint = as_array(basepoint, "basepoint", 1)
-    same_kind("basepoint", basepoint, "path", path)
-    if tuple(basepoint.shape) != batch_shape + (dim,):
-        raise ValueError(
-            f"basepoint must have shape {batch_shape + (dim,)} (the batch axes of path and its dimension), "
-            f"got {tuple(basepoint.shape)}"
-        )
-    if torch_path:
-        return torch_cat_first(basepoint.unsqueeze(-2), path)
-    return np.concatenate([basepoint[..., None, :], path], axis=-2)
-
-
-def torch_cat_first(first: Any, path: Any) -> Any:
-    import torch
-
-    return torch.cat([first, path], dim=-2)
-
-
-def torch_or_np_cat(parts: list) -> Any:
-    """Concatenation along the last axis, for NumPy arrays or torch tensors."""
-    if is_torch(parts[0]):
-        import torch
-
-        return torch.cat(parts, dim=-1)
-    return np.concatenate(parts, axis=-1)
-
-
-def initial_for(initial: Any, path: Any, degree: int, time_aug: bool, lead_lag: bool, scalar_term: bool) -> Any:
-    """Checks ``initial`` against ``path`` and returns it in the output's
-    layout (adding or dropping the scalar term), or None."""
-    if initial is None:
-        return None
-    if is_torch(path):
-        if not is_torch(initial):
-            raise TypeError(f"initial must be a torch tensor like path, got {type(initial).__name__}")
-        check_tensor(initial, "initial", 1, cuda_ok=True)
-    elif is_torch(initial):
-        raise TypeError("initial must be a NumPy array like path, got a torch tensor")
-    else:
-        initial = as_array(initial, "initial", 1)
-    same_kind("initial", initial, "path", path)
-    d = aug_dim(path.shape[-1], time_aug, lead_lag)
-    has_scalar = infer_scalar_term(tuple(initial.shape), d, degree, "initial")
-    batch_shape = tuple(path.shape[:-2])
-    if tuple(initial.shape[:-1]) != batch_shape:
-        raise ValueError(
-            f"initial must have the batch axes of path {batch_shape}: expected shape "
-            f"{batch_shape + (initial.shape[-1],)}, got {tuple(initial.shape)}"
-        )
-    if has_scalar and not scalar_term:
-        initial = initial[..., 1:]
-    elif scalar_term and not has_scalar:
-        if is_torch(initial):
-            import torch
-
-            initial = torch.cat([initial.new_ones((*batch_shape, 1)), initial], dim=-1)
-        else:
-            initial = np.concatenate([np.ones((*batch_shape, 1), initial.dtype), initial], axis=-1)
-    return initial
-
-
-def sig_array(
-    path: np.ndarray,
-    degree: int,
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: float,
-    scalar_term: bool,
-    n_jobs: int,
-    stream: bool = False,
-    inverse: bool = False,
-    initial: Optional[np.ndarray] = None,
-) -> np.ndarray:
-    """:func:`sig` on checked arguments and an array :func:`as_array` returned
-    (also the CPU kernel of the torch op); ``initial`` already in the output's layout."""
-    shape = path.shape
-    ndim = len(shape)
-    if ndim == 2:
-        path = path[None]
-    elif ndim > 3:
-        path = path.reshape(batch_size(shape[:-2]), shape[-2], shape[-1])
-    n = _native.sig_length(aug_dim(shape[-1], time_aug, lead_lag), degree, scalar_term)
-    if initial is not None:
-        initial = as_array(initial, "initial", 1)
-    if stream:
-        rows = max(shape[-2] - 1, 0)
-        out = empty_output((path.shape[0], rows, n), path.dtype)
-        native_for(_SIG, path.dtype)(path, out, initial, degree, (time_aug, lead_lag, end_time, scalar_term, True, inverse), n_jobs)
-        return out[0] if ndim == 2 else out.reshape(*shape[:-2], rows, n)
-    out = empty_output((path.shape[0], n), path.dtype)
-    native_for(_SIG, path.dtype)(path, out, initial, degree, (time_aug, lead_lag, end_time, scalar_term, False, inverse), n_jobs)
-    if ndim == 3:
-        return out
-    return out[0] if ndim == 2 else out.reshape(*shape[:-2], n)
+        path = _with_basepoint(path, basepoint)
+        initial = _initial_for(initial, path, opts)
+    return _sig_cpu(path, initial, opts)
 
 
 signature = sig
@@ -324,28 +200,23 @@ def sig_backprop(
     same_kind("sig", sig, "path", path)
     same_kind("sig_derivs", sig_derivs, "path", path)
     original_length = path.shape[-2]
-    path = with_basepoint(path, basepoint)
+    path = _with_basepoint(path, basepoint)
     *batch_shape, length, dim = path.shape
-    d = aug_dim(dim, time_aug, lead_lag)
-    scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, "sig")
-    expected = tuple(batch_shape) + ((max(length - 1, 0),) if stream else ()) + (sig.shape[-1],)
+    scalar_term = infer_scalar_term(tuple(sig.shape), aug_dim(dim, time_aug, lead_lag), degree, "sig")
+    opts = SigOptions(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
+    expected = tuple(batch_shape) + ((stream_rows(length),) if stream else ()) + (sig.shape[-1],)
     if tuple(sig.shape) != expected:
         raise ValueError(f"sig must have shape {expected} (what sig() returns for path {tuple(path.shape)}), got {tuple(sig.shape)}")
     if tuple(sig_derivs.shape) != tuple(sig.shape):
         raise ValueError(f"sig_derivs must have the shape of sig {tuple(sig.shape)}, got {tuple(sig_derivs.shape)}")
     given_initial = initial is not None
     initial_len = initial.shape[-1] if given_initial else None
-    initial = initial_for(initial, path, degree, time_aug, lead_lag, scalar_term)
+    initial = _initial_for(initial, path, opts)
     if torch_path:
-        from . import _autograd
-
-        d_path, d_initial = _autograd.sig_backprop(
-            path, sig, sig_derivs, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs
-        )
+        d_path, d_initial = _ops().sig_backprop(path, sig, sig_derivs, initial, opts)
+        d_initial = d_initial if given_initial else None
     else:
-        d_path, d_initial = sig_backprop_array(
-            path, sig, sig_derivs, degree, time_aug, lead_lag, end_time, scalar_term, n_jobs, stream, inverse, initial
-        )
+        d_path, d_initial = _sig_backprop_cpu(path, sig, sig_derivs, initial, opts)
     if length != original_length:
         d_basepoint, d_path = d_path[..., 0, :], d_path[..., 1:, :]
     tuple_out = given_initial or not isinstance(basepoint, (bool, np.bool_))
@@ -354,30 +225,87 @@ def sig_backprop(
     if given_initial and initial_len != d_initial.shape[-1]:
         # Back to the layout initial was given in; level 0 gets no gradient.
         if initial_len > d_initial.shape[-1]:
-            zeros = d_initial[..., :1] * 0
-            d_initial = torch_or_np_cat([zeros, d_initial])
+            d_initial = concat([d_initial[..., :1] * 0, d_initial], -1)
         else:
             d_initial = d_initial[..., 1:]
     return d_path, (None if isinstance(basepoint, (bool, np.bool_)) else d_basepoint), d_initial
 
 
-def sig_backprop_array(
-    path: np.ndarray,
-    sig: np.ndarray,
-    sig_derivs: np.ndarray,
-    degree: int,
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: float,
-    scalar_term: bool,
-    n_jobs: int,
-    stream: bool = False,
-    inverse: bool = False,
-    initial: Optional[np.ndarray] = None,
-) -> tuple:
-    """:func:`sig_backprop` on checked arguments and ndarrays (also the CPU
-    kernel of the torch op): ``(d_path, d_initial or None)``, ``d_initial`` in
-    the output's layout."""
+# --- basepoint and initial ---------------------------------------------------------
+
+
+def _with_basepoint(path: Any, basepoint: Any) -> Any:
+    """``path`` with ``basepoint`` (False, True for the origin, or a point per
+    batch item) prepended along the time axis."""
+    if basepoint is False:
+        return path
+    batch_shape, dim = tuple(path.shape[:-2]), path.shape[-1]
+    if basepoint is True:
+        origin = path.new_zeros((*batch_shape, 1, dim)) if is_torch(path) else np.zeros((*batch_shape, 1, dim), path.dtype)
+        return concat([origin, path], -2)
+    if isinstance(basepoint, (bool, np.bool_)):
+        return path
+    if is_torch(path) and not is_torch(basepoint):
+        raise TypeError(f"basepoint must be a bool or a torch tensor like path, got {type(basepoint).__name__}")
+    if not is_torch(path) and is_torch(basepoint):
+        raise TypeError("basepoint must be a bool or a NumPy array like path, got a torch tensor")
+    basepoint = checked_like(basepoint, "basepoint", 1, path, "path", cuda_ok=True)
+    if tuple(basepoint.shape) != batch_shape + (dim,):
+        raise ValueError(
+            f"basepoint must have shape {batch_shape + (dim,)} (the batch axes of path and its dimension), "
+            f"got {tuple(basepoint.shape)}"
+        )
+    return concat([basepoint[..., None, :], path], -2)
+
+
+def _initial_for(initial: Any, path: Any, opts: SigOptions) -> Any:
+    """Checks ``initial`` against ``path`` and returns it in the output's
+    layout (adding or dropping the scalar term), or None."""
+    if initial is None:
+        return None
+    if is_torch(path) and not is_torch(initial):
+        raise TypeError(f"initial must be a torch tensor like path, got {type(initial).__name__}")
+    if not is_torch(path) and is_torch(initial):
+        raise TypeError("initial must be a NumPy array like path, got a torch tensor")
+    initial = checked_like(initial, "initial", 1, path, "path", cuda_ok=True)
+    d = aug_dim(path.shape[-1], opts.time_aug, opts.lead_lag)
+    has_scalar = infer_scalar_term(tuple(initial.shape), d, opts.degree, "initial")
+    batch_shape = tuple(path.shape[:-2])
+    if tuple(initial.shape[:-1]) != batch_shape:
+        raise ValueError(
+            f"initial must have the batch axes of path {batch_shape}: expected shape "
+            f"{batch_shape + (initial.shape[-1],)}, got {tuple(initial.shape)}"
+        )
+    if has_scalar and not opts.scalar_term:
+        return initial[..., 1:]
+    if opts.scalar_term and not has_scalar:
+        ones = initial.new_ones((*batch_shape, 1)) if is_torch(initial) else np.ones((*batch_shape, 1), initial.dtype)
+        return concat([ones, initial], -1)
+    return initial
+
+
+# --- CPU --------------------------------------------------------------------------
+
+
+def _sig_cpu(path: np.ndarray, initial: Optional[np.ndarray], opts: SigOptions) -> np.ndarray:
+    """Signatures of a checked ndarray; ``initial`` already in the output's layout."""
+    shape = path.shape
+    *batch_shape, length, dim = shape
+    b = batch_size(batch_shape)
+    n = _native.sig_length(aug_dim(dim, opts.time_aug, opts.lead_lag), opts.degree, opts.scalar_term)
+    rows = (stream_rows(length),) if opts.stream else ()
+    out = empty_output((b, *rows, n), path.dtype)
+    if initial is not None:
+        initial = as_array(initial, "initial", 1)
+    _native.sig(
+        path.reshape(b, length, dim), out, initial, opts.degree, opts.time_aug, opts.lead_lag, opts.end_time,
+        opts.scalar_term, opts.stream, opts.inverse, opts.n_jobs,
+    )
+    return out.reshape(*batch_shape, *rows, n)
+
+
+def _sig_backprop_cpu(path: np.ndarray, sig: np.ndarray, sig_derivs: np.ndarray, initial: Optional[np.ndarray], opts: SigOptions) -> tuple:
+    """``(d_path, d_initial or None)`` for ndarrays, ``d_initial`` in the output's layout."""
     path = as_array(path, "path", 2)
     *batch_shape, length, dim = path.shape
     b = batch_size(batch_shape)
@@ -386,15 +314,166 @@ def sig_backprop_array(
     if initial is not None:
         initial = as_array(initial, "initial", 1)
         d_initial = empty_output(tuple(initial.shape), path.dtype)
-    native_for(_SIG_BACKPROP, path.dtype)(
-        path.reshape(b, length, dim),
-        as_array(sig, "sig", 1),
-        as_array(sig_derivs, "sig_derivs", 1),
-        out,
-        initial,
-        d_initial,
-        degree,
-        (time_aug, lead_lag, end_time, scalar_term, stream, inverse),
-        n_jobs,
+    _native.sig_backprop(
+        path.reshape(b, length, dim), as_array(sig, "sig", 1), as_array(sig_derivs, "sig_derivs", 1), out, initial,
+        d_initial, opts.degree, opts.time_aug, opts.lead_lag, opts.end_time, opts.scalar_term, opts.stream,
+        opts.inverse, opts.n_jobs,
     )
     return out.reshape(path.shape), d_initial
+
+
+# --- CUDA -------------------------------------------------------------------------
+
+
+def _cuda_problem(path: Any, opts: SigOptions) -> Any:
+    import torch
+
+    from . import _cuda
+
+    if opts.inverse and opts.stream:
+        _cuda.unsupported("inverse=True with stream=True")
+    *batch_shape, length, dim = path.shape
+    return _native.CudaSigProblem(
+        batch=batch_size(batch_shape), length=length, dim=dim, degree=opts.degree, time_aug=opts.time_aug,
+        lead_lag=opts.lead_lag, end_time=opts.end_time, scalar_term=opts.scalar_term, stream=opts.stream,
+        inverse=opts.inverse, float64=path.dtype == torch.float64,
+    )
+
+
+def _sig_cuda(path: Any, initial: Optional[Any], opts: SigOptions) -> Any:
+    """Signatures of a CUDA tensor; ``initial`` already in the output's layout."""
+    import torch
+
+    from . import _cuda
+
+    if opts.inverse and initial is not None:
+        _cuda.unsupported("inverse=True with initial")
+    problem = _cuda_problem(path, opts)
+    *batch_shape, length, dim = path.shape
+    b = batch_size(batch_shape)
+    d = aug_dim(dim, opts.time_aug, opts.lead_lag)
+    n = sig_len(d, opts.degree, opts.scalar_term)
+    rows = stream_rows(length) if opts.stream else 1
+    out = torch.empty((b, rows, n), dtype=path.dtype, device=path.device)
+    out_shape = (*batch_shape, rows, n) if opts.stream else (*batch_shape, n)
+    if opts.degree == 0 or d == 0 or b == 0 or rows == 0:
+        # Only a scalar term (or nothing), or no rows at all.
+        out.fill_(1.0)
+        return out.reshape(out_shape)
+    init = None if initial is None else _cuda.contiguous(initial, (b, n))
+    place = _cuda.placement(path)
+    scratch_len, _ = _native.cuda_sig_workspace(problem, place, False)
+    scratch, scratch_ptr = _cuda.workspace(scratch_len, path)
+    _native.cuda_sig_forward(
+        problem, place, _cuda.contiguous(path, (b, length, dim)).data_ptr(), 0 if init is None else init.data_ptr(),
+        out.data_ptr(), scratch_ptr,
+    )
+    del scratch  # torch's allocator keeps the block ordered on this stream
+    return out.reshape(out_shape)
+
+
+def _sig_backprop_cuda(path: Any, sig: Any, sig_derivs: Any, initial: Optional[Any], opts: SigOptions) -> tuple:
+    """``(dF/d(path), dF/d(initial) or None)`` for CUDA tensors."""
+    import torch
+
+    from . import _cuda
+
+    if opts.inverse and initial is not None:
+        _cuda.unsupported("inverse=True with initial")
+    problem = _cuda_problem(path, opts)
+    *batch_shape, length, dim = path.shape
+    b = batch_size(batch_shape)
+    n = sig.shape[-1]
+    rows = stream_rows(length) if opts.stream else 1
+    d_initial = None if initial is None else torch.zeros((b, n), dtype=path.dtype, device=path.device)
+    if opts.degree == 0 or aug_dim(dim, opts.time_aug, opts.lead_lag) == 0 or b == 0:
+        return torch.zeros_like(path), (None if d_initial is None else d_initial.reshape(initial.shape))
+    out = torch.empty((b, length, dim), dtype=path.dtype, device=path.device)
+    place = _cuda.placement(path)
+    scratch_len, incr_len = _native.cuda_sig_workspace(problem, place, True)
+    scratch, scratch_ptr = _cuda.workspace(scratch_len, path)
+    incr, incr_ptr = _cuda.workspace(incr_len, path)
+    _native.cuda_sig_backward(
+        problem,
+        place,
+        _cuda.contiguous(path, (b, length, dim)).data_ptr(),
+        _cuda.contiguous(sig, (b, rows, n)).data_ptr(),
+        _cuda.contiguous(sig_derivs, (b, rows, n)).data_ptr(),
+        incr_ptr,
+        0 if d_initial is None else d_initial.data_ptr(),
+        scratch_ptr,
+        out.data_ptr(),
+    )
+    del scratch, incr
+    return out.reshape(path.shape), (None if d_initial is None else d_initial.reshape(initial.shape))
+
+
+# --- torch ops --------------------------------------------------------------------
+
+
+def _sig_impl(path: Any, initial: Optional[Any], opts: SigOptions) -> Any:
+    import torch
+
+    if path.is_cuda:
+        return _sig_cuda(path, initial, opts)
+    init = None if initial is None else numpy_view(initial)
+    return torch.from_numpy(_sig_cpu(as_array(numpy_view(path), "path", 2), init, opts))
+
+
+def _sig_fake(path: Any, initial: Optional[Any], opts: SigOptions) -> Any:
+    n = sig_len(aug_dim(path.shape[-1], opts.time_aug, opts.lead_lag), opts.degree, opts.scalar_term)
+    rows = (path.shape[-2] - 1,) if opts.stream else ()
+    return path.new_empty((*path.shape[:-2], *rows, n))
+
+
+def _sig_save(tensors: tuple, opts: SigOptions, output: Any) -> tuple:
+    return (*tensors, output)
+
+
+def _sig_backward(saved: tuple, grad: Any, opts: SigOptions, needs: tuple) -> tuple:
+    path, initial, out = saved
+    d_path, d_initial = _ops().sig_backprop(path, out, grad, initial, opts)
+    return d_path, (None if initial is None else d_initial)
+
+
+def _sig_backprop_impl(path: Any, sig: Any, sig_derivs: Any, initial: Optional[Any], opts: SigOptions) -> tuple:
+    import torch
+
+    if path.is_cuda:
+        d_path, d_initial = _sig_backprop_cuda(path, sig, sig_derivs, initial, opts)
+    else:
+        init = None if initial is None else numpy_view(initial)
+        d_path, d_initial = _sig_backprop_cpu(numpy_view(path), numpy_view(sig), numpy_view(sig_derivs), init, opts)
+        d_path = torch.from_numpy(d_path)
+        d_initial = None if d_initial is None else torch.from_numpy(d_initial)
+    # An op returns a fixed number of tensors: no initial, no gradient (empty).
+    return d_path, (path.new_empty((0,)) if d_initial is None else d_initial)
+
+
+def _sig_backprop_fake(path: Any, sig: Any, sig_derivs: Any, initial: Optional[Any], opts: SigOptions) -> tuple:
+    return path.new_empty(path.shape), (path.new_empty((0,)) if initial is None else initial.new_empty(initial.shape))
+
+
+def _ops() -> SimpleNamespace:
+    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
+    from ._torch_ops import BUILT
+
+    return BUILT[__name__]
+
+
+def _define_ops() -> SimpleNamespace:
+    from ._torch_ops import define
+
+    return SimpleNamespace(
+        sig=define(
+            "sig", inputs=("path", "initial?"), options=SigOptions, impl=_sig_impl, fake=_sig_fake, save=_sig_save,
+            backward=_sig_backward,
+        ),
+        sig_backprop=define(
+            "sig_backprop", inputs=("path", "sig", "sig_derivs", "initial?"), options=SigOptions,
+            impl=_sig_backprop_impl, fake=_sig_backprop_fake, outputs=2,
+        ),
+    )
+
+
+register(__name__, _define_ops)

@@ -16,15 +16,16 @@ unchanged in sigrs: a :class:`StaticKernel` is called as
 ``(B, L2, d)`` and returns ``delta`` ``(B, L1 - 1, L2 - 1)``, keeping on the
 :class:`Context` ``ctx`` what its gradient needs; ``grad_x(ctx, derivs)`` and
 ``grad_y(ctx, derivs)`` then turn ``dF/d(delta)`` into ``dF/dx`` and
-``dF/dy``. The kernels here accept NumPy arrays (computed with NumPy) and
-torch tensors (computed with torch, on any device, and differentiable by
-autograd when called directly). sigrs hands a static kernel NumPy arrays
-when the signature-kernel inputs are NumPy arrays and CPU tensors when they
-are tensors.
+``dF/dy``. sigrs hands a user's static kernel NumPy arrays when the
+signature-kernel inputs are NumPy arrays and CPU tensors when they are
+tensors.
 
-Pairwise squared distances are formed as ``|x|^2 - 2 <x, y> + |y|^2``
-(clamped at 0), like pysiglib: one ``(B, L1, L2)`` matrix product, never a
-``(B, L1, L2, d)`` array of differences.
+The built-in kernels of this module are computed by the Rust core: inside
+the signature-kernel solver (from the paths, without forming ``delta`` in
+Python), and also when called directly, on NumPy arrays or torch tensors
+(differentiable by autograd; CUDA tensors are computed on the CPU and the
+results moved back, until the GPU backend has these kernels). Squared
+distances are summed from the differences of the coordinates.
 
 Example::
 
@@ -43,14 +44,17 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import warnings
 from abc import ABC, abstractmethod
+from types import SimpleNamespace
 from typing import Any, Optional
 
 import numpy as np
 
-from ._checks import is_torch
+from . import _native
+from ._op_registry import register
+from ._arrays import is_torch, numpy_view
+from ._options import StaticKernelOptions
 
 __all__ = [
     "Context",
@@ -117,10 +121,13 @@ class StaticKernel(ABC):
 
     Implementation hooks (class attributes):
 
+    * ``native_spec`` is ``None`` here. The kernels of this module set it to
+      ``(name, parameters)``, which tells the signature-kernel solver to
+      compute the kernel itself, in the Rust core, inside the PDE, instead of
+      calling it. Leave it ``None`` in your own kernels.
     * ``linear_scale`` is ``None`` here. The linear kernels set it to the
-      factor ``c`` of ``kappa(x, y) = c <x, y>``, which tells the
-      signature-kernel solver to form ``delta`` itself, fused into the PDE,
-      instead of calling the kernel. Leave it ``None`` in your own kernels.
+      factor ``c`` of ``kappa(x, y) = c <x, y>`` (for information; the
+      solver reads ``native_spec``).
     * ``accepts_numpy`` is ``False`` here: like pysiglib's, a kernel is assumed
       to take torch tensors only, so a solver given NumPy paths should wrap
       them with ``torch.from_numpy`` (no copy) before calling it. The kernels
@@ -143,6 +150,7 @@ class StaticKernel(ABC):
         ...         return np.pad(h, ((0, 0), (1, 0), (0, 0))) - np.pad(h, ((0, 0), (0, 1), (0, 0)))
     """
 
+    native_spec: Optional[tuple] = None
     linear_scale: Optional[float] = None
     accepts_numpy: bool = False
 
@@ -193,7 +201,7 @@ def _non_negative(value: Any, kernel: str, name: str) -> float:
     return value
 
 
-def _check_paths(kernel: StaticKernel, x: Any, y: Any) -> None:
+def _check_kernel_inputs(kernel: StaticKernel, x: Any, y: Any) -> None:
     """``x`` (B, L1, d) and ``y`` (B, L2, d): both arrays or both tensors, floating, one dtype."""
     name = type(kernel).__name__
     torch_x, torch_y = is_torch(x), is_torch(y)
@@ -231,152 +239,156 @@ def _check_derivs(kernel: StaticKernel, derivs: Any, length1: int, length2: int,
         )
 
 
-# --- NumPy / torch helpers ------------------------------------------------------------
-# Every array below is (B, L1, L2) or (B, L, d). "inplace" means the result of
-# the previous step may be overwritten: always for NumPy, and for torch unless
-# autograd records the computation (in-place ops would corrupt what it saved).
+# --- the built-in kernels: computed by the core ----------------------------------------
 
 
-def _inplace(*arrays: Any) -> bool:
-    if not is_torch(arrays[0]):
-        return True
+class _BuiltinKernel(StaticKernel):
+    """A kernel the Rust core computes: ``_name`` is the core's name for it and
+    ``_native_params`` its parameters in the core's order."""
+
+    accepts_numpy = True
+    _name = ""
+
+    @abstractmethod
+    def _native_params(self) -> tuple:
+        """The parameters, in the core's order."""
+
+    @property
+    def native_spec(self) -> Optional[tuple]:
+        """Implementation hook: ``(name, parameters)`` by which the signature-kernel
+        solver computes this kernel itself, from the paths, instead of calling it.
+        ``None`` in a subclass that overrides ``__call__``, ``grad_x`` or ``grad_y``:
+        its own maths must run."""
+        cls = type(self)
+        if all(getattr(cls, m) is getattr(_BuiltinKernel, m) for m in ("__call__", "grad_x", "grad_y")):
+            return self._name, self._native_params()
+        return None
+
+    def _options(self) -> StaticKernelOptions:
+        return StaticKernelOptions(self._name, tuple(self._native_params()))
+
+    def __call__(self, ctx: Context, x: Any, y: Any) -> Any:
+        _check_kernel_inputs(self, x, y)
+        ctx.save_for_backward(x, y)
+        if is_torch(x):
+            delta, clamped = _ops().static_kernel_deltas(x, y, self._options())
+            if self._may_clamp():
+                self._warn_if_clamped(bool(clamped))
+            return delta
+        delta, clamped = _deltas_cpu(np.ascontiguousarray(x), np.ascontiguousarray(y), self._options())
+        self._warn_if_clamped(bool(clamped))
+        return delta
+
+    def grad_x(self, ctx: Context, derivs: Any) -> Any:
+        return self._grad(ctx, derivs, 0)
+
+    def grad_y(self, ctx: Context, derivs: Any) -> Any:
+        return self._grad(ctx, derivs, 1)
+
+    def _grad(self, ctx: Context, derivs: Any, side: int) -> Any:
+        x, y = ctx.saved_tensors[:2]
+        _check_derivs(self, derivs, x.shape[1], y.shape[1], x.shape[0])
+        opts = self._options()
+        if is_torch(x):
+            return _ops().static_kernel_backprop(x.detach(), y.detach(), derivs.detach(), opts)[side]
+        grads = _backprop_cpu(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(derivs, dtype=x.dtype), opts)
+        return grads[side]
+
+    def _may_clamp(self) -> bool:
+        return False
+
+    def _warn_if_clamped(self, clamped: bool) -> None:
+        pass
+
+
+def _deltas_cpu(x: np.ndarray, y: np.ndarray, opts: StaticKernelOptions) -> tuple:
+    """``(delta (B, L1 - 1, L2 - 1), whether a base was clamped)``."""
+    b, l1, l2 = x.shape[0], x.shape[1], y.shape[1]
+    out = np.empty((b, max(l1 - 1, 0), max(l2 - 1, 0)), dtype=x.dtype)
+    clamped = _native.static_kernel_deltas((opts.kernel_name, list(opts.kernel_params)), x, y, out)
+    return out, np.asarray(clamped)
+
+
+def _backprop_cpu(x: np.ndarray, y: np.ndarray, derivs: np.ndarray, opts: StaticKernelOptions) -> tuple:
+    gx, gy = np.empty_like(x), np.empty_like(y)
+    _native.static_kernel_backprop((opts.kernel_name, list(opts.kernel_params)), x, y, derivs, gx, gy)
+    return gx, gy
+
+
+# --- the torch ops of direct calls ----------------------------------------------------
+
+
+def _on_host(cpu: Any) -> Any:
+    """``cpu`` (ndarrays in, tuple of ndarrays out) on tensors; CUDA tensors go
+    through host copies (these kernels have no GPU code yet)."""
     import torch
 
-    return not (torch.is_grad_enabled() and any(a.requires_grad for a in arrays))
+    def impl(*args: Any) -> tuple:
+        *tensors, opts = args
+        device = tensors[0].device
+        outs = cpu(*(numpy_view(t.cpu()) for t in tensors), opts)
+        return tuple(torch.from_numpy(o).to(device) for o in outs)
+
+    return impl
 
 
-def _mT(a: Any) -> Any:
-    """The last two axes swapped (a view)."""
-    return a.transpose(-1, -2) if is_torch(a) else a.swapaxes(-1, -2)
+def _deltas_fake(x: Any, y: Any, opts: StaticKernelOptions) -> tuple:
+    import torch
+
+    b, l1, l2 = x.shape[0], x.shape[1], y.shape[1]
+    return x.new_empty((b, max(l1 - 1, 0), max(l2 - 1, 0))), x.new_empty((), dtype=torch.bool)
 
 
-def _sum(a: Any, axis: int) -> Any:
-    """Sum over ``axis``, kept as a length-1 axis."""
-    return a.sum(dim=axis, keepdim=True) if is_torch(a) else a.sum(axis=axis, keepdims=True)
+def _deltas_backward(saved: tuple, grads: tuple, opts: StaticKernelOptions, needs: tuple) -> tuple:
+    x, y = saved
+    return _ops().static_kernel_backprop(x, y, grads[0].contiguous(), opts)
 
 
-def _diff(a: Any, axis: int) -> Any:
-    return a.diff(dim=axis) if is_torch(a) else np.diff(a, axis=axis)
+def _ops() -> SimpleNamespace:
+    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
+    from ._torch_ops import BUILT
+
+    return BUILT[__name__]
 
 
-def _double_diff(k: Any) -> Any:
-    """``k[:, s+1, t+1] - k[:, s, t+1] - k[:, s+1, t] + k[:, s, t]``, as pysiglib forms it
-    (the first differences of nearby values are exact, so little is lost to cancellation)."""
-    return _diff(_diff(k, 1), 2)
+def _define_ops() -> SimpleNamespace:
+    from ._torch_ops import define
 
-
-def _exp(a: Any, inplace: bool) -> Any:
-    if is_torch(a):
-        return a.exp_() if inplace else a.exp()
-    return np.exp(a, out=a) if inplace else np.exp(a)
-
-
-def _sqrt(a: Any, inplace: bool) -> Any:
-    if is_torch(a):
-        return a.sqrt_() if inplace else a.sqrt()
-    return np.sqrt(a, out=a) if inplace else np.sqrt(a)
-
-
-def _clamp_min(a: Any, low: float, inplace: bool) -> Any:
-    if is_torch(a):
-        return a.clamp_(min=low) if inplace else a.clamp(min=low)
-    return np.maximum(a, low, out=a) if inplace else np.maximum(a, low)
-
-
-def _ops(inplace: bool):
-    """(add, sub, mul, div): in-place operators when allowed."""
-    if inplace:
-        return operator.iadd, operator.isub, operator.imul, operator.itruediv
-    return operator.add, operator.sub, operator.mul, operator.truediv
-
-
-def _zeros(like: Any, shape: tuple) -> Any:
-    if is_torch(like):
-        return like.new_zeros(shape)
-    return np.zeros(shape, dtype=like.dtype)
-
-
-def _squared_distances(x: Any, y: Any, inplace: bool) -> Any:
-    """``|x_s - y_t|^2`` ``(B, L1, L2)`` as ``|x_s|^2 - 2 <x_s, y_t> + |y_t|^2``, clamped at 0."""
-    add, _, mul, _ = _ops(inplace)
-    x2 = _sum(x * x, 2)  # (B, L1, 1)
-    y2 = _mT(_sum(y * y, 2))  # (B, 1, L2)
-    d2 = mul(x @ _mT(y), -2.0)
-    d2 = add(add(d2, x2), y2)
-    return _clamp_min(d2, 0.0, inplace)
-
-
-def _adjoint_double_diff(derivs: Any, like: Any) -> Any:
-    """The adjoint of :func:`_double_diff`: ``(B, L1 - 1, L2 - 1)`` to ``(B, L1, L2)``."""
-    b, n1, n2 = derivs.shape
-    w = _zeros(like, (b, n1 + 1, n2 + 1))
-    w[:, 1:, 1:] = derivs
-    w[:, :-1, :-1] += derivs
-    w[:, 1:, :-1] -= derivs
-    w[:, :-1, 1:] -= derivs
-    return w
-
-
-def _adjoint_diff(h: Any) -> Any:
-    """The adjoint of the first difference along axis 1: ``(B, n, d)`` to ``(B, n + 1, d)``,
-    ``g[s] = h[s - 1] - h[s]`` (with ``h[-1] = h[n] = 0``)."""
-    b, n, d = h.shape
-    g = _zeros(h, (b, n + 1, d))
-    g[:, 1:] += h
-    g[:, :-1] -= h
-    return g
+    return SimpleNamespace(
+        static_kernel_deltas=define(
+            "static_kernel_deltas", inputs=("x", "y"), options=StaticKernelOptions, impl=_on_host(_deltas_cpu),
+            fake=_deltas_fake, outputs=2, backward=_deltas_backward,
+        ),
+        static_kernel_backprop=define(
+            "static_kernel_backprop", inputs=("x", "y", "derivs"), options=StaticKernelOptions,
+            impl=_on_host(_backprop_cpu), fake=lambda x, y, d, opts: (x.new_empty(x.shape), y.new_empty(y.shape)), outputs=2,
+        ),
+    )
 
 
 # --- the linear kernels -------------------------------------------------------------------
 
 
-class _IncrementKernel(StaticKernel):
+class _IncrementKernel(_BuiltinKernel):
     """``kappa(x, y) = c <x, y>``: double increments are ``c`` times the inner products of the
     increments. The base of :class:`LinearKernel` and :class:`ScaledLinearKernel` (which, as in
     pysiglib, are not subclasses of each other)."""
 
-    accepts_numpy = True
+    _name = "linear"
 
     @abstractmethod
     def _factor(self) -> float:
         """The factor ``c``."""
 
+    def _native_params(self) -> tuple:
+        return (self._factor(),)
+
     @property
     def linear_scale(self) -> Optional[float]:  # type: ignore[override]
         """Implementation hook: the factor ``c`` of ``kappa(x, y) = c <x, y>`` (1.0 for
-        :class:`LinearKernel`, ``scale**2`` for :class:`ScaledLinearKernel`), which the
-        signature-kernel solver multiplies into the inner products of increments it forms
-        itself instead of calling the kernel. ``None`` in a subclass that overrides
-        ``__call__``, ``grad_x`` or ``grad_y``: its own maths must run."""
-        cls = type(self)
-        if all(getattr(cls, m) is getattr(_IncrementKernel, m) for m in ("__call__", "grad_x", "grad_y")):
-            return self._factor()
-        return None
-
-    def __call__(self, ctx: Context, x: Any, y: Any) -> Any:
-        _check_paths(self, x, y)
-        c = self._factor()
-        dx, dy = _diff(x, 1), _diff(y, 1)
-        if c != 1.0:
-            _, _, mul, _ = _ops(_inplace(dx))
-            dx = mul(dx, c)
-        ctx.save_for_backward(dx, dy)
-        return dx @ _mT(dy)
-
-    def grad_x(self, ctx: Context, derivs: Any) -> Any:
-        dx, dy = ctx.saved_tensors
-        _check_derivs(self, derivs, dx.shape[1] + 1, dy.shape[1] + 1, dx.shape[0])
-        h = derivs @ dy  # dF/d(dx), up to the factor c
-        c = self._factor()
-        if c != 1.0:
-            _, _, mul, _ = _ops(_inplace(h))
-            h = mul(h, c)
-        return _adjoint_diff(h)
-
-    def grad_y(self, ctx: Context, derivs: Any) -> Any:
-        dx, dy = ctx.saved_tensors  # dx carries the factor c
-        _check_derivs(self, derivs, dx.shape[1] + 1, dy.shape[1] + 1, dx.shape[0])
-        return _adjoint_diff(_mT(derivs) @ dx)
+        :class:`LinearKernel`, ``scale**2`` for :class:`ScaledLinearKernel`). ``None``
+        in a subclass that overrides ``__call__``, ``grad_x`` or ``grad_y``."""
+        return None if self.native_spec is None else self._factor()
 
 
 class LinearKernel(_IncrementKernel):
@@ -427,61 +439,7 @@ class ScaledLinearKernel(_IncrementKernel):
 # --- kernels of the points (not only their increments) -------------------------------------
 
 
-class _PointKernel(StaticKernel):
-    """Kernels whose gradient in ``x_s`` is ``sum_t w[s, t] (y_t - x_s)`` (radial kernels) or
-    ``sum_t w[s, t] y_t`` (the polynomial kernel), with ``w = adjoint(derivs) * factor``.
-
-    Subclasses implement ``_values(ctx, x, y, inplace)`` (the kernel matrix
-    ``(B, L1, L2)``, saving ``x``, ``y`` and what ``_chain`` needs on ``ctx``)
-    and ``_chain(w, inplace, *saved)`` (``w`` times the derivative factor).
-    ``inplace``: intermediate results may be overwritten (see :func:`_inplace`).
-    """
-
-    _radial = True
-    accepts_numpy = True
-
-    def __call__(self, ctx: Context, x: Any, y: Any) -> Any:
-        _check_paths(self, x, y)
-        ctx.saved_for_y = ()
-        return _double_diff(self._values(ctx, x, y, _inplace(x, y)))
-
-    @abstractmethod
-    def _values(self, ctx: Context, x: Any, y: Any, inplace: bool) -> Any:
-        """``kappa(x_s, y_t)`` for all pairs of points, saving what ``_chain`` needs on ``ctx``."""
-
-    @abstractmethod
-    def _chain(self, w: Any, inplace: bool, *saved: Any) -> Any:
-        """The per-pair gradient weights: ``w`` times the kernel's derivative factor, from what ``_values`` saved."""
-
-    def _weights(self, ctx: Context, derivs: Any) -> tuple:
-        """``(x, y, w)``; ``w`` is computed once for ``grad_x`` and ``grad_y`` with the same ``derivs``."""
-        x, y, *saved = ctx.saved_tensors
-        cached = ctx.saved_for_y
-        if len(cached) == 2 and cached[0] is derivs:
-            ctx.saved_for_y = ()  # used by both sides: free it
-            return x, y, cached[1]
-        _check_derivs(self, derivs, x.shape[1], y.shape[1], x.shape[0])
-        w = _adjoint_double_diff(derivs, saved[0])
-        w = self._chain(w, _inplace(w, *saved), *saved)
-        ctx.save_for_grad_y(derivs, w)
-        return x, y, w
-
-    def grad_x(self, ctx: Context, derivs: Any) -> Any:
-        x, y, w = self._weights(ctx, derivs)
-        g = w @ y
-        if self._radial:
-            g = g - x * _sum(w, 2)
-        return g
-
-    def grad_y(self, ctx: Context, derivs: Any) -> Any:
-        x, y, w = self._weights(ctx, derivs)
-        g = _mT(w) @ x
-        if self._radial:
-            g = g - y * _mT(_sum(w, 1))
-        return g
-
-
-class RBFKernel(_PointKernel):
+class RBFKernel(_BuiltinKernel):
     """The RBF kernel ``kappa(x, y) = exp(-|x - y|^2 / sigma)`` (pysiglib's form: ``sigma``, not ``2 sigma^2``).
 
     Args:
@@ -494,25 +452,19 @@ class RBFKernel(_PointKernel):
         (2, 4, 3)
     """
 
+    _name = "rbf"
+
     def __init__(self, sigma: float) -> None:
         self.sigma = _positive(sigma, "RBFKernel", "sigma")
 
     def _params(self) -> dict:
         return {"sigma": self.sigma}
 
-    def _values(self, ctx, x, y, inplace):
-        _, _, mul, _ = _ops(inplace)
-        k = _exp(mul(_squared_distances(x, y, inplace), -1.0 / self.sigma), inplace)
-        ctx.save_for_backward(x, y, k)
-        return k
-
-    def _chain(self, w, inplace, k):
-        # d kappa / d x = (2 / sigma) kappa (y - x)
-        _, _, mul, _ = _ops(inplace)
-        return mul(mul(w, k), 2.0 / self.sigma)
+    def _native_params(self) -> tuple:
+        return (self.sigma,)
 
 
-class Matern12Kernel(_PointKernel):
+class Matern12Kernel(_BuiltinKernel):
     """The Matern-1/2 (exponential) kernel ``kappa(x, y) = exp(-|x - y| / sigma)``.
 
     Args:
@@ -528,26 +480,19 @@ class Matern12Kernel(_PointKernel):
         (2, 4, 3)
     """
 
+    _name = "matern12"
+
     def __init__(self, sigma: float) -> None:
         self.sigma = _positive(sigma, "Matern12Kernel", "sigma")
 
     def _params(self) -> dict:
         return {"sigma": self.sigma}
 
-    def _values(self, ctx, x, y, inplace):
-        add, _, mul, _ = _ops(inplace)
-        dist = _sqrt(add(_squared_distances(x, y, inplace), 1e-30), inplace)
-        ctx.save_for_backward(x, y, dist)
-        return _exp(dist * (-1.0 / self.sigma), inplace)
-
-    def _chain(self, w, inplace, dist):
-        # d kappa / d x = kappa / (sigma r) (y - x); r >= 1e-15 by the regularisation
-        _, _, mul, div = _ops(inplace)
-        factor = div(_exp(dist * (-1.0 / self.sigma), inplace), dist)
-        return mul(mul(w, factor), 1.0 / self.sigma)
+    def _native_params(self) -> tuple:
+        return (self.sigma,)
 
 
-class Matern32Kernel(_PointKernel):
+class Matern32Kernel(_BuiltinKernel):
     """The Matern-3/2 kernel ``kappa(x, y) = (1 + u) exp(-u)``, ``u = sqrt(3) |x - y| / sigma``.
 
     Args:
@@ -560,26 +505,19 @@ class Matern32Kernel(_PointKernel):
         (2, 4, 3)
     """
 
+    _name = "matern32"
+
     def __init__(self, sigma: float) -> None:
         self.sigma = _positive(sigma, "Matern32Kernel", "sigma")
 
     def _params(self) -> dict:
         return {"sigma": self.sigma}
 
-    def _values(self, ctx, x, y, inplace):
-        add, _, mul, _ = _ops(inplace)
-        u = mul(_sqrt(add(_squared_distances(x, y, inplace), 1e-30), inplace), math.sqrt(3.0) / self.sigma)
-        e = _exp(u * -1.0, inplace)
-        ctx.save_for_backward(x, y, e)
-        return mul(add(u, 1.0), e)
-
-    def _chain(self, w, inplace, e):
-        # d kappa / d x = (3 / sigma^2) exp(-u) (y - x)
-        _, _, mul, _ = _ops(inplace)
-        return mul(mul(w, e), 3.0 / (self.sigma * self.sigma))
+    def _native_params(self) -> tuple:
+        return (self.sigma,)
 
 
-class Matern52Kernel(_PointKernel):
+class Matern52Kernel(_BuiltinKernel):
     """The Matern-5/2 kernel ``kappa(x, y) = (1 + u + u^2 / 3) exp(-u)``, ``u = sqrt(5) |x - y| / sigma``.
 
     Args:
@@ -592,29 +530,19 @@ class Matern52Kernel(_PointKernel):
         (2, 4, 3)
     """
 
+    _name = "matern52"
+
     def __init__(self, sigma: float) -> None:
         self.sigma = _positive(sigma, "Matern52Kernel", "sigma")
 
     def _params(self) -> dict:
         return {"sigma": self.sigma}
 
-    def _values(self, ctx, x, y, inplace):
-        add, _, mul, _ = _ops(inplace)
-        u = mul(_sqrt(add(_squared_distances(x, y, inplace), 1e-30), inplace), math.sqrt(5.0) / self.sigma)
-        e = _exp(u * -1.0, inplace)
-        # kappa = (1 + u) e + (u^2 / 3) e; only g = (1 + u) e is kept for the gradient
-        g = mul(u + 1.0, e)
-        k = add(mul(mul(mul(u, u), e), 1.0 / 3.0), g)
-        ctx.save_for_backward(x, y, g)
-        return k
-
-    def _chain(self, w, inplace, g):
-        # d kappa / d x = (5 / (3 sigma^2)) (1 + u) exp(-u) (y - x)
-        _, _, mul, _ = _ops(inplace)
-        return mul(mul(w, g), 5.0 / (3.0 * self.sigma * self.sigma))
+    def _native_params(self) -> tuple:
+        return (self.sigma,)
 
 
-class RationalQuadraticKernel(_PointKernel):
+class RationalQuadraticKernel(_BuiltinKernel):
     """The rational quadratic kernel ``kappa(x, y) = (1 + |x - y|^2 / (2 alpha sigma^2))^(-alpha)``.
 
     Args:
@@ -628,6 +556,8 @@ class RationalQuadraticKernel(_PointKernel):
         (2, 4, 3)
     """
 
+    _name = "rational_quadratic"
+
     def __init__(self, sigma: float, alpha: float = 1.0) -> None:
         self.sigma = _positive(sigma, "RationalQuadraticKernel", "sigma")
         self.alpha = _positive(alpha, "RationalQuadraticKernel", "alpha")
@@ -635,36 +565,11 @@ class RationalQuadraticKernel(_PointKernel):
     def _params(self) -> dict:
         return {"sigma": self.sigma, "alpha": self.alpha}
 
-    def _values(self, ctx, x, y, inplace):
-        add, _, mul, div = _ops(inplace)
-        base = add(mul(_squared_distances(x, y, inplace), 1.0 / (2.0 * self.alpha * self.sigma ** 2)), 1.0)
-        k = base ** (-self.alpha)
-        ctx.save_for_backward(x, y, k / base)
-        return k
-
-    def _chain(self, w, inplace, k_over_base):
-        # d kappa / d x = (kappa / base) / sigma^2 (y - x)
-        _, _, mul, _ = _ops(inplace)
-        return mul(mul(w, k_over_base), 1.0 / (self.sigma * self.sigma))
+    def _native_params(self) -> tuple:
+        return (self.sigma, self.alpha)
 
 
-def _int_power(base: Any, n: int) -> Any:
-    """``base ** n`` for an integer ``n >= 0`` (products for small ``n``, as pysiglib)."""
-    if n == 0:
-        return base.new_ones(base.shape) if is_torch(base) else np.ones_like(base)
-    if n == 1:
-        return base
-    if n == 2:
-        return base * base
-    if n == 3:
-        return base * base * base
-    if n == 4:
-        b2 = base * base
-        return b2 * b2
-    return base ** float(n)
-
-
-class PolynomialKernel(_PointKernel):
+class PolynomialKernel(_BuiltinKernel):
     """The polynomial kernel ``kappa(x, y) = scale * (<x, y> + gamma)^degree``.
 
     Args:
@@ -681,7 +586,7 @@ class PolynomialKernel(_PointKernel):
         (2, 4, 3)
     """
 
-    _radial = False
+    _name = "polynomial"
 
     def __init__(self, degree: float = 3.0, gamma: float = 1.0, scale: float = 1.0) -> None:
         self.degree = _non_negative(degree, "PolynomialKernel", "degree")
@@ -692,48 +597,21 @@ class PolynomialKernel(_PointKernel):
     def _params(self) -> dict:
         return {"degree": self.degree, "gamma": self.gamma, "scale": self.scale}
 
-    def _integer_degree(self) -> bool:
-        return self.degree == int(self.degree)
+    def _native_params(self) -> tuple:
+        return (self.degree, self.gamma, self.scale)
 
-    def _power(self, base: Any, exponent: float) -> Any:
-        if exponent == int(exponent) and exponent >= 0:
-            return _int_power(base, int(exponent))
-        return base ** exponent
+    def _may_clamp(self) -> bool:
+        return self.degree != int(self.degree) and not self._warned_negative_base
 
-    def _values(self, ctx, x, y, inplace):
-        add, _, mul, _ = _ops(inplace)
-        base = add(x @ _mT(y), self.gamma)
-        if not self._integer_degree():
-            if not self._warned_negative_base and bool((base < 0).any()):
-                self._warned_negative_base = True
-                warnings.warn(
-                    f"PolynomialKernel: <x, y> + gamma < 0 for some points with the non-integer degree {self.degree}; "
-                    "those bases are clamped to 0 (raise gamma so that every base is non-negative)",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-            base = _clamp_min(base, 0.0, inplace)
-        ctx.save_for_backward(x, y, base)
-        k = self._power(base, self.degree)
-        # (degree 1: k is the saved base, so never scale it in place)
-        return k * self.scale if k is base else mul(k, self.scale)
-
-    def _chain(self, w, inplace, base):
-        # d kappa / d x = scale * degree * base^(degree - 1) y
-        _, _, mul, _ = _ops(inplace)
-        if self.degree == 0:
-            return mul(w, 0.0)
-        factor = self._power(base, self.degree - 1.0)
-        if not self._integer_degree():
-            # clamped bases: the derivative of the clamp is 0 there
-            factor = _where_positive(base, factor)
-        return mul(mul(w, factor), self.scale * self.degree)
+    def _warn_if_clamped(self, clamped: bool) -> None:
+        if clamped and not self._warned_negative_base:
+            self._warned_negative_base = True
+            warnings.warn(
+                f"PolynomialKernel: <x, y> + gamma < 0 for some points with the non-integer degree {self.degree}; "
+                "those bases are clamped to 0 (raise gamma so that every base is non-negative)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
-def _where_positive(base: Any, values: Any) -> Any:
-    """``values`` where ``base > 0``, else 0."""
-    if is_torch(base):
-        import torch
-
-        return torch.where(base > 0, values, torch.zeros_like(values))
-    return np.where(base > 0, values, 0.0).astype(values.dtype, copy=False)
+register(__name__, _define_ops)

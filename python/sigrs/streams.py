@@ -14,7 +14,8 @@ from typing import Any, Deque, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._checks import check_bool, check_degree, check_int, check_n_jobs, is_torch
+from ._arrays import is_torch
+from ._checks import check_bool, check_degree, check_int, check_n_jobs
 from .algebra import sig_combine, sig_inverse
 from .signature import sig as _sig
 

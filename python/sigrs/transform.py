@@ -6,26 +6,21 @@ build the transformed path; these functions are for users who want it.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from . import _native
-from ._checks import (
-    as_array,
-    aug_dim,
-    batch_size,
-    check_bool,
-    check_end_time,
-    check_n_jobs,
-    check_tensor,
-    empty_output,
-    is_torch,
-    native_for,
-)
+from ._op_registry import register
+from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view
+from ._checks import check_bool, check_end_time, check_n_jobs
+from ._options import TransformOptions
+from ._shapes import aug_dim, batch_size, transformed_length, untransformed_shape
 
-_TRANSFORM = (_native.transform_path_f64, _native.transform_path_f32)
-_TRANSFORM_BACKPROP = (_native.transform_path_backprop_f64, _native.transform_path_backprop_f32)
+
+def _options(time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any) -> TransformOptions:
+    return TransformOptions(check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"), check_end_time(end_time), check_n_jobs(n_jobs))
 
 
 def transform_path(
@@ -58,54 +53,16 @@ def transform_path(
                [0. , 1. , 0.5],
                [1. , 1. , 1. ]])
     """
-    time_aug = check_bool(time_aug, "time_aug")
-    lead_lag = check_bool(lead_lag, "lead_lag")
-    end_time = check_end_time(end_time)
-    n_jobs = check_n_jobs(n_jobs)
+    opts = _options(time_aug, lead_lag, end_time, n_jobs)
     if type(path) is not np.ndarray and is_torch(path):
         check_tensor(path, "path", 2, cuda_ok=True)
-        if not (time_aug or lead_lag):
+        if not (opts.time_aug or opts.lead_lag):
             return path
-        from . import _autograd
-
-        return _autograd.transform_path(path, time_aug, lead_lag, end_time, n_jobs)
+        return _ops().transform_path(path, opts)
     path = as_array(path, "path", 2)
-    if not (time_aug or lead_lag):
+    if not (opts.time_aug or opts.lead_lag):
         return path
-    return transform_path_array(path, time_aug, lead_lag, end_time, n_jobs)
-
-
-def transform_path_array(path: np.ndarray, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> np.ndarray:
-    """:func:`transform_path` on checked arguments and an ndarray (also the CPU kernel of the torch op)."""
-    path = as_array(path, "path", 2)
-    *batch_shape, length, dim = path.shape
-    b = batch_size(batch_shape)
-    out = empty_output((b, transformed_length(length, lead_lag), aug_dim(dim, time_aug, lead_lag)), path.dtype)
-    native_for(_TRANSFORM, path.dtype)(path.reshape(b, length, dim), out, time_aug, lead_lag, end_time, n_jobs)
-    return out.reshape(*batch_shape, *out.shape[1:])
-
-
-def transformed_length(length: int, lead_lag: bool) -> int:
-    """Number of points after the transforms: lead-lag gives ``2 length - 1``."""
-    return 2 * length - 1 if lead_lag and length > 0 else length
-
-
-def original_shape(derivs_shape: tuple, time_aug: bool, lead_lag: bool) -> tuple[int, int]:
-    """``(length, dim)`` of the path whose transform has shape ``derivs_shape``."""
-    length_t, dim_t = derivs_shape[-2], derivs_shape[-1]
-    dim = dim_t - (1 if time_aug else 0)
-    length = length_t
-    if lead_lag:
-        if dim % 2 or length_t % 2 == 0:
-            raise ValueError(
-                f"derivs has shape {tuple(derivs_shape)}, which no lead-lag transform gives: expected an odd length "
-                f"(2 L - 1) and {'2 d + 1' if time_aug else '2 d'} channels"
-            )
-        dim //= 2
-        length = (length_t + 1) // 2
-    if dim < 0:
-        raise ValueError(f"derivs has shape {tuple(derivs_shape)}, which has no room for the time channel")
-    return length, dim
+    return _transform_cpu(path, opts)
 
 
 def transform_path_backprop(
@@ -132,31 +89,138 @@ def transform_path_backprop(
         array([[3.],
                [3.]])
     """
-    time_aug = check_bool(time_aug, "time_aug")
-    lead_lag = check_bool(lead_lag, "lead_lag")
-    end_time = check_end_time(end_time)
-    n_jobs = check_n_jobs(n_jobs)
-    if type(derivs) is not np.ndarray and is_torch(derivs):
-        check_tensor(derivs, "derivs", 2, cuda_ok=True)
-    else:
-        derivs = as_array(derivs, "derivs", 2)
-    if not (time_aug or lead_lag):
+    opts = _options(time_aug, lead_lag, end_time, n_jobs)
+    torch_in = type(derivs) is not np.ndarray and is_torch(derivs)
+    derivs = check_tensor(derivs, "derivs", 2, cuda_ok=True) if torch_in else as_array(derivs, "derivs", 2)
+    if not (opts.time_aug or opts.lead_lag):
         return derivs
-    length, dim = original_shape(tuple(derivs.shape), time_aug, lead_lag)
-    if type(derivs) is not np.ndarray and is_torch(derivs):
-        from . import _autograd
-
-        return _autograd.transform_path_backprop(derivs, length, dim, time_aug, lead_lag, end_time, n_jobs)
-    return transform_path_backprop_array(derivs, length, dim, time_aug, lead_lag, end_time, n_jobs)
+    untransformed_shape(tuple(derivs.shape), opts.time_aug, opts.lead_lag, "derivs")
+    if torch_in:
+        return _ops().transform_path_backprop(derivs, opts)
+    return _transform_backprop_cpu(derivs, opts)
 
 
-def transform_path_backprop_array(
-    derivs: np.ndarray, length: int, dim: int, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int
-) -> np.ndarray:
-    """:func:`transform_path_backprop` on checked arguments and an ndarray (also the CPU kernel of the torch op)."""
-    derivs = as_array(derivs, "derivs", 2)
-    *batch_shape, length_t, dim_t = derivs.shape
-    b = batch_size(batch_shape)
-    out = empty_output((b, length, dim), derivs.dtype)
-    native_for(_TRANSFORM_BACKPROP, derivs.dtype)(derivs.reshape(b, length_t, dim_t), out, time_aug, lead_lag, end_time, n_jobs)
+# --- CPU --------------------------------------------------------------------------
+
+
+def _transform_cpu(path: np.ndarray, opts: TransformOptions) -> np.ndarray:
+    *batch_shape, length, dim = path.shape
+    out = empty_output((batch_size(batch_shape), transformed_length(length, opts.lead_lag), aug_dim(dim, opts.time_aug, opts.lead_lag)), path.dtype)
+    _native.transform_path(batch_of_paths(path), out, opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
+    return out.reshape(*batch_shape, *out.shape[1:])
+
+
+def _transform_backprop_cpu(derivs: np.ndarray, opts: TransformOptions) -> np.ndarray:
+    *batch_shape, _, _ = derivs.shape
+    length, dim = untransformed_shape(derivs.shape, opts.time_aug, opts.lead_lag, "derivs")
+    out = empty_output((batch_size(batch_shape), length, dim), derivs.dtype)
+    _native.transform_path_backprop(batch_of_paths(derivs), out, opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
     return out.reshape(*batch_shape, length, dim)
+
+
+# --- CUDA -------------------------------------------------------------------------
+
+
+def _transform_cuda(path: Any, opts: TransformOptions) -> Any:
+    import torch
+
+    from . import _cuda
+
+    *batch_shape, length, dim = path.shape
+    b = batch_size(tuple(batch_shape))
+    out_len, out_dim = transformed_length(length, opts.lead_lag), aug_dim(dim, opts.time_aug, opts.lead_lag)
+    out = torch.empty((b, out_len, out_dim), dtype=path.dtype, device=path.device)
+    problem = _native.CudaTransformProblem(
+        batch=b, length=length, dim=dim, time_aug=opts.time_aug, lead_lag=opts.lead_lag, end_time=opts.end_time,
+        float64=path.dtype == torch.float64,
+    )
+    _native.cuda_transform_path(problem, _cuda.placement(path), _cuda.contiguous(path, (b, length, dim)).data_ptr(), out.data_ptr())
+    return out.reshape(*batch_shape, out_len, out_dim)
+
+
+def _transform_backprop_cuda(derivs: Any, opts: TransformOptions) -> Any:
+    import torch
+
+    from . import _cuda
+
+    batch_shape = tuple(derivs.shape[:-2])
+    b = batch_size(batch_shape)
+    length, dim = untransformed_shape(derivs.shape, opts.time_aug, opts.lead_lag, "derivs")
+    out = torch.empty((b, length, dim), dtype=derivs.dtype, device=derivs.device)
+    problem = _native.CudaTransformProblem(
+        batch=b, length=length, dim=dim, time_aug=opts.time_aug, lead_lag=opts.lead_lag, end_time=opts.end_time,
+        float64=derivs.dtype == torch.float64,
+    )
+    g = _cuda.contiguous(derivs, (b, derivs.shape[-2], derivs.shape[-1]))
+    _native.cuda_transform_path_backprop(problem, _cuda.placement(derivs), g.data_ptr(), out.data_ptr())
+    return out.reshape(*batch_shape, length, dim)
+
+
+# --- torch ops --------------------------------------------------------------------
+
+
+def _transform_impl(path: Any, opts: TransformOptions) -> Any:
+    import torch
+
+    if path.is_cuda:
+        return _transform_cuda(path, opts)
+    return torch.from_numpy(_transform_cpu(numpy_view(path), opts))
+
+
+def _transform_fake(path: Any, opts: TransformOptions) -> Any:
+    *batch, length, dim = path.shape
+    return path.new_empty((*batch, transformed_length(length, opts.lead_lag), aug_dim(dim, opts.time_aug, opts.lead_lag)))
+
+
+def _transform_backward(saved: tuple, grad: Any, opts: TransformOptions, needs: tuple) -> tuple:
+    return (_ops().transform_path_backprop(grad, opts),)
+
+
+def _transform_backprop_impl(derivs: Any, opts: TransformOptions) -> Any:
+    import torch
+
+    if derivs.is_cuda:
+        return _transform_backprop_cuda(derivs, opts)
+    return torch.from_numpy(_transform_backprop_cpu(numpy_view(derivs), opts))
+
+
+def _transform_backprop_fake(derivs: Any, opts: TransformOptions) -> Any:
+    length, dim = untransformed_shape(derivs.shape, opts.time_aug, opts.lead_lag, "derivs")
+    return derivs.new_empty((*derivs.shape[:-2], length, dim))
+
+
+def _transform_backprop_backward(saved: tuple, grad: Any, opts: TransformOptions, needs: tuple) -> tuple:
+    # transform_path_backprop is the adjoint of the linear part of
+    # transform_path (lead-lag copies; the time channel is a constant), so
+    # its own adjoint is that linear part: lead-lag, and zero for time.
+    import torch
+
+    linear = _ops().transform_path(grad, opts._replace(time_aug=False)) if opts.lead_lag else grad
+    if opts.time_aug:
+        linear = torch.nn.functional.pad(linear, (0, 1))
+    return (linear,)
+
+
+def _ops() -> SimpleNamespace:
+    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
+    from ._torch_ops import BUILT
+
+    return BUILT[__name__]
+
+
+def _define_ops() -> SimpleNamespace:
+    from ._torch_ops import define
+
+    return SimpleNamespace(
+        transform_path=define(
+            "transform_path", inputs=("path",), options=TransformOptions, impl=_transform_impl, fake=_transform_fake,
+            save=lambda tensors, opts, output: (), backward=_transform_backward,
+        ),
+        transform_path_backprop=define(
+            "transform_path_backprop", inputs=("derivs",), options=TransformOptions, impl=_transform_backprop_impl,
+            fake=_transform_backprop_fake, save=lambda tensors, opts, output: (), backward=_transform_backprop_backward,
+        ),
+    )
+
+
+register(__name__, _define_ops)

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from . import _native
-from ._checks import check_bool, check_int
+from ._checks import check_bool, check_int, check_word
 
 
 def words_of_length(alphabet_size: int, length: int) -> list[tuple[int, ...]]:
@@ -39,22 +39,6 @@ def words(alphabet_size: int, max_length: int) -> list[tuple[int, ...]]:
     return out
 
 
-def check_word(word: Any, name: str = "word") -> list[int]:
-    if not isinstance(word, (tuple, list)):
-        raise TypeError(f"{name} must be a tuple or list of ints, got {type(word).__name__} {word!r}")
-    letters = []
-    for letter in word:
-        if isinstance(letter, bool) or not isinstance(letter, int):
-            try:
-                letter = check_int(letter, name)
-            except TypeError:
-                raise TypeError(f"{name} must contain ints, got {type(letter).__name__} {letter!r} in {word!r}") from None
-        if letter < 0:
-            raise ValueError(f"{name} must contain letters >= 0, got {letter} in {word!r}")
-        letters.append(letter)
-    return letters
-
-
 def word_to_idx(word: Any, alphabet_size: int, *, scalar_term: bool = False) -> int:
     """Index of ``word``'s coefficient in a flat signature.
 
@@ -68,7 +52,7 @@ def word_to_idx(word: Any, alphabet_size: int, *, scalar_term: bool = False) -> 
         >>> s[sigrs.word_to_idx((0, 1), 2)]  # the coefficient of word (0, 1)
     """
     alphabet_size = check_int(alphabet_size, "alphabet_size", minimum=0)
-    return _native.word_to_idx(check_word(word), alphabet_size, check_bool(scalar_term, "scalar_term"))
+    return _native.word_to_idx(list(check_word(word)), alphabet_size, check_bool(scalar_term, "scalar_term"))
 
 
 def idx_to_word(idx: int, alphabet_size: int, *, scalar_term: bool = False) -> tuple[int, ...]:

@@ -10,7 +10,10 @@
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use sig_cuda::signature::{Float, Placement, SigProblem};
+use sig_core::{PathShape, PathTransform};
+use sig_cuda::signature::SigProblem;
+use sig_cuda::transform::TransformProblem;
+use sig_cuda::{Float, Placement};
 
 use crate::error::enter;
 
@@ -24,8 +27,31 @@ impl CudaSigProblem {
     #[pyo3(signature = (*, batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, float64))]
     #[allow(clippy::too_many_arguments)]
     fn new(batch: usize, length: usize, dim: usize, degree: usize, time_aug: bool, lead_lag: bool, end_time: f64, scalar_term: bool, stream: bool, inverse: bool, float64: bool) -> Self {
-        let float = if float64 { Float::F64 } else { Float::F32 };
-        CudaSigProblem(SigProblem { batch, length, dim, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, float })
+        let (shape, transform) = (PathShape::new(batch, length, dim), PathTransform { time_aug, lead_lag, end_time });
+        CudaSigProblem(SigProblem { shape, degree, transform, scalar_term, stream, inverse, float: float_type(float64) })
+    }
+}
+
+/// A batch of `(batch, length, dim)` paths and the transform of a GPU `transform_path` call.
+#[pyclass(frozen, name = "CudaTransformProblem", module = "sigrs._native")]
+pub struct CudaTransformProblem(TransformProblem);
+
+#[pymethods]
+impl CudaTransformProblem {
+    #[new]
+    #[pyo3(signature = (*, batch, length, dim, time_aug, lead_lag, end_time, float64))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(batch: usize, length: usize, dim: usize, time_aug: bool, lead_lag: bool, end_time: f64, float64: bool) -> Self {
+        let (shape, transform) = (PathShape::new(batch, length, dim), PathTransform { time_aug, lead_lag, end_time });
+        CudaTransformProblem(TransformProblem { shape, transform, float: float_type(float64) })
+    }
+}
+
+fn float_type(float64: bool) -> Float {
+    if float64 {
+        Float::F64
+    } else {
+        Float::F32
     }
 }
 
@@ -96,17 +122,17 @@ pub fn cuda_sig_backward(
 /// `transform_path` on device memory.
 #[pyfunction]
 #[pyo3(signature = (problem, placement, paths, out))]
-pub fn cuda_transform_path(py: Python<'_>, problem: &CudaSigProblem, placement: &CudaPlacement, paths: u64, out: u64) -> PyResult<()> {
+pub fn cuda_transform_path(py: Python<'_>, problem: &CudaTransformProblem, placement: &CudaPlacement, paths: u64, out: u64) -> PyResult<()> {
     // SAFETY: as in cuda_sig_forward.
-    enter(py, || unsafe { sig_cuda::signature::transform_path(&problem.0, &placement.0, paths, out) })
+    enter(py, || unsafe { sig_cuda::transform::transform_path(&problem.0, &placement.0, paths, out) })
 }
 
 /// `transform_path_backprop` on device memory.
 #[pyfunction]
 #[pyo3(signature = (problem, placement, derivs, out))]
-pub fn cuda_transform_path_backprop(py: Python<'_>, problem: &CudaSigProblem, placement: &CudaPlacement, derivs: u64, out: u64) -> PyResult<()> {
+pub fn cuda_transform_path_backprop(py: Python<'_>, problem: &CudaTransformProblem, placement: &CudaPlacement, derivs: u64, out: u64) -> PyResult<()> {
     // SAFETY: as in cuda_sig_forward.
-    enter(py, || unsafe { sig_cuda::signature::transform_path_backprop(&problem.0, &placement.0, derivs, out) })
+    enter(py, || unsafe { sig_cuda::transform::transform_path_backprop(&problem.0, &placement.0, derivs, out) })
 }
 
 /// `(threads, block, sig_len, forward_len, backward_len)` of the GPU
@@ -164,6 +190,7 @@ pub fn cuda_kernel_sources() -> Vec<(&'static str, &'static str)> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CudaSigProblem>()?;
+    m.add_class::<CudaTransformProblem>()?;
     m.add_class::<CudaPlacement>()?;
     m.add_function(wrap_pyfunction!(cuda_status, m)?)?;
     m.add_function(wrap_pyfunction!(cuda_sig_workspace, m)?)?;
