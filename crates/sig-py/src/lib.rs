@@ -368,8 +368,8 @@ fn sig_kernel_linear_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bo
     let tr = transform(time_aug, lead_lag, end_time);
     let shape = kernel_shape(s1.batch, tr.out_length(s1.length), tr.out_length(s2.length), orders);
     let (p1, p2, o) = (slice(&path1, "path1")?, slice(&path2, "path2")?, slice_mut(&mut out)?);
-    let inc = kernel::Increments::Linear { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: tr, scale };
-    run(py, || kernel::sig_kernel(&inc, shape, n_jobs, kernel_out(o, return_grid)))
+    let inc = kernel::Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: tr, kernel: sig_core::static_kernel::StaticKernel::Linear { factor: scale } };
+    run(py, || kernel::sig_kernel(&inc, shape, n_jobs, kernel_out(o, return_grid)).map(|_| ()))
 }
 float_variants!(sig_kernel_linear_impl => sig_kernel_linear_f64, sig_kernel_linear_f32);
 
@@ -379,7 +379,7 @@ fn sig_kernel_delta_impl<T: Element + sig_core::Float>(py: Python<'_>, args: Bou
     let s = delta.shape();
     let shape = kernel_shape(s[0], s[1] + 1, s[2] + 1, orders);
     let (d, o) = (slice(&delta, "delta")?, slice_mut(&mut out)?);
-    run(py, || kernel::sig_kernel(&kernel::Increments::Given(d), shape, n_jobs, kernel_out(o, return_grid)))
+    run(py, || kernel::sig_kernel(&kernel::Increments::Given(d), shape, n_jobs, kernel_out(o, return_grid)).map(|_| ()))
 }
 float_variants!(sig_kernel_delta_impl => sig_kernel_delta_f64, sig_kernel_delta_f32);
 
@@ -405,7 +405,7 @@ fn sig_kernel_linear_backprop_impl<T: Element + sig_core::Float>(py: Python<'_>,
     let (p1, p2, g) = (slice(&path1, "path1")?, slice(&path2, "path2")?, slice(&derivs, "derivs")?);
     let kg = k_grid.as_ref().map(|a| slice(a, "k_grid")).transpose()?;
     let (o1, o2) = (out1.as_mut().map(slice_mut).transpose()?, out2.as_mut().map(slice_mut).transpose()?);
-    let inc = kernel::Increments::Linear { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: tr, scale };
+    let inc = kernel::Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: tr, kernel: sig_core::static_kernel::StaticKernel::Linear { factor: scale } };
     run(py, || kernel::sig_kernel_backprop(&inc, shape, g, grid_derivs, kg, n_jobs, kernel::KernelGrad::Paths { grad1: o1, grad2: o2 }))
 }
 float_variants!(sig_kernel_linear_backprop_impl => sig_kernel_linear_backprop_f64, sig_kernel_linear_backprop_f32);
