@@ -31,8 +31,9 @@
 //! lead-lag, fused into the passes), [`batch`] (rayon batching and the
 //! `n_jobs` convention), [`words`] (indexing words in a signature),
 //! [`logsig`] (log-signatures), [`lyndon`] (Lyndon words and the Lyndon basis)
-//! and [`hall`] (the Hall basis), and [`interrupt`] (stopping long work when
-//! the caller asks).
+//! and [`hall`] (the Hall basis), [`kernel`] (signature kernels) and
+//! [`static_kernel`] (the kernels on points they lift: RBF, Matern, ...),
+//! and [`interrupt`] (stopping long work when the caller asks).
 
 pub mod algebra;
 pub mod batch;
@@ -45,6 +46,7 @@ pub mod logsig;
 pub mod lyndon;
 mod simd;
 pub mod signature;
+pub mod static_kernel;
 pub mod tensor;
 pub mod transform;
 pub mod words;

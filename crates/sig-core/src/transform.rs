@@ -3,8 +3,11 @@
 //! Signatures never build the transformed path: [`PathTransform::increment`]
 //! produces the transformed increment of step `j` straight from the original
 //! points, and [`PathTransform::increment_backward`] sends an increment's
-//! gradient back to them. [`transform_path`] materialises the transformed
-//! path only for users who ask for it.
+//! gradient back to them. Static kernels of signature kernels need points,
+//! not increments: [`PathTransform::point`] and
+//! [`PathTransform::point_backward`] do the same for one transformed point.
+//! [`transform_path`] materialises the transformed path only for users who
+//! ask for it.
 
 use crate::batch::for_each_chunk;
 use crate::error::{check_len, Result, SigError};
@@ -127,6 +130,40 @@ impl PathTransform {
             *b -= gv;
         }
     }
+    /// Writes point `p` of the transformed path of one path (`length`
+    /// points of `dim` channels) into `out` (`out_dim(dim)` entries).
+    #[inline]
+    pub fn point<T: Float>(&self, path: &[T], dim: usize, length: usize, p: usize, out: &mut [T]) {
+        if self.lead_lag {
+            let (lag, lead) = (p / 2, p.div_ceil(2));
+            out[..dim].copy_from_slice(&path[lag * dim..(lag + 1) * dim]);
+            out[dim..2 * dim].copy_from_slice(&path[lead * dim..(lead + 1) * dim]);
+        } else {
+            out[..dim].copy_from_slice(&path[p * dim..(p + 1) * dim]);
+        }
+        if self.time_aug {
+            out[self.out_dim(dim) - 1] = self.time_step::<T>(length) * from_usize::<T>(p);
+        }
+    }
+
+    /// Adds the gradient `g` of transformed point `p` (`out_dim(dim)`
+    /// entries) to the gradient of the original points, `grad` (`length *
+    /// dim` entries). Lead-lag points send their lag and lead halves to the
+    /// points they copy; the time channel sends nothing.
+    #[inline]
+    pub fn point_backward<T: Float>(&self, grad: &mut [T], dim: usize, p: usize, g: &[T]) {
+        let mut add = |i: usize, part: &[T]| {
+            for (a, &v) in grad[i * dim..(i + 1) * dim].iter_mut().zip(part) {
+                *a += v;
+            }
+        };
+        if self.lead_lag {
+            add(p / 2, &g[..dim]);
+            add(p.div_ceil(2), &g[dim..2 * dim]);
+        } else {
+            add(p, &g[..dim]);
+        }
+    }
 }
 
 /// Applies `transform` to a batch of paths, writing `(batch, L', d')` into
@@ -144,20 +181,10 @@ pub fn transform_path<T: Float>(
     let (l, d) = (shape.length, shape.dim);
     let (lo, dout) = (transform.out_length(l), transform.out_dim(d));
     check_len("out", out.len(), shape.batch * lo * dout)?;
-    let dt: T = transform.time_step(l);
     for_each_chunk(n_jobs, out, lo * dout, lo * dout, || (), |_, b, out_path| {
         let path = &paths[b * l * d..(b + 1) * l * d];
         for (p, point) in out_path.chunks_exact_mut(dout).enumerate() {
-            if transform.lead_lag {
-                let (lag, lead) = (p / 2, p.div_ceil(2));
-                point[..d].copy_from_slice(&path[lag * d..(lag + 1) * d]);
-                point[d..2 * d].copy_from_slice(&path[lead * d..(lead + 1) * d]);
-            } else {
-                point[..d].copy_from_slice(&path[p * d..(p + 1) * d]);
-            }
-            if transform.time_aug {
-                point[dout - 1] = dt * from_usize::<T>(p);
-            }
+            transform.point(path, d, l, p, point);
         }
     })
 }
@@ -181,19 +208,7 @@ pub fn transform_path_backprop<T: Float>(
         let g_path = &derivs[b * lo * dout..(b + 1) * lo * dout];
         grad.fill(T::zero());
         for (p, point) in g_path.chunks_exact(dout).enumerate() {
-            if transform.lead_lag {
-                let (lag, lead) = (p / 2, p.div_ceil(2));
-                for (g, &v) in grad[lag * d..(lag + 1) * d].iter_mut().zip(&point[..d]) {
-                    *g += v;
-                }
-                for (g, &v) in grad[lead * d..(lead + 1) * d].iter_mut().zip(&point[d..2 * d]) {
-                    *g += v;
-                }
-            } else {
-                for (g, &v) in grad[p * d..(p + 1) * d].iter_mut().zip(&point[..d]) {
-                    *g += v;
-                }
-            }
+            transform.point_backward(grad, d, p, point);
         }
     })
 }
@@ -236,6 +251,32 @@ mod tests {
                     assert!((dx[c] - expected).abs() < 1e-15);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn points_are_those_of_transform_path_and_point_backward_is_their_adjoint() {
+        let path: Vec<f64> = (0..12).map(|i| (i as f64 * 0.3).sin()).collect();
+        let shape = PathShape::new(1, 4, 3);
+        for transform in [PathTransform::NONE, BOTH, PathTransform { lead_lag: true, ..PathTransform::NONE }, PathTransform { time_aug: true, ..PathTransform::NONE }] {
+            let (lo, dout) = (transform.out_length(4), transform.out_dim(3));
+            let mut pts = vec![0.0; lo * dout];
+            transform_path(&path, shape, transform, 1, &mut pts).unwrap();
+            let g: Vec<f64> = (0..lo * dout).map(|i| (i as f64 * 0.7).cos()).collect();
+            let mut expected = vec![0.0; path.len()];
+            transform_path_backprop(&g, shape, transform, 1, &mut expected).unwrap();
+            let (mut point, mut back) = (vec![0.0; dout], vec![0.0; path.len()]);
+            for p in 0..lo {
+                transform.point(&path, 3, 4, p, &mut point);
+                assert_eq!(point, pts[p * dout..(p + 1) * dout]);
+                transform.point_backward(&mut back, 3, p, &g[p * dout..(p + 1) * dout]);
+            }
+            assert_eq!(back, expected);
+            // <T(x), g> = <x, T*(g)> + (time terms, which do not depend on x)
+            let time_part: f64 = if transform.time_aug { pts.chunks(dout).zip(g.chunks(dout)).map(|(t, gg)| t[dout - 1] * gg[dout - 1]).sum() } else { 0.0 };
+            let lhs: f64 = pts.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>() - time_part;
+            let rhs: f64 = path.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-12);
         }
     }
 
