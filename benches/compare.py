@@ -1226,6 +1226,59 @@ def kernel_workloads(args, notes: List[str]) -> List[Workload]:
     return ws
 
 
+# (row name, the constructor call, the same on a module with pysiglib's static kernels)
+STATIC_KERNELS = [
+    ("scaled_linear", "ScaledLinearKernel(0.7)", lambda m: m.ScaledLinearKernel(0.7)),
+    ("rbf", "RBFKernel(0.8)", lambda m: m.RBFKernel(0.8)),
+    ("polynomial", "PolynomialKernel(3.0, 1.0, 0.5)", lambda m: m.PolynomialKernel(degree=3.0, gamma=1.0, scale=0.5)),
+    ("matern12", "Matern12Kernel(1.3)", lambda m: m.Matern12Kernel(1.3)),
+    ("matern32", "Matern32Kernel(1.3)", lambda m: m.Matern32Kernel(1.3)),
+    ("matern52", "Matern52Kernel(0.6)", lambda m: m.Matern52Kernel(0.6)),
+    ("rational_quadratic", "RationalQuadraticKernel(0.9, 1.7)", lambda m: m.RationalQuadraticKernel(0.9, 1.7)),
+]
+STATIC_KERNEL_SHAPE = (64, 128, 4, 1)  # batch, length, dim, dyadic order
+
+
+def static_kernel_workloads(args, notes: List[str]) -> List[Workload]:
+    """sig_kernel/<kernel>/*: forward and backward (both paths) with each
+    built-in static kernel other than the linear one, against pysiglib with
+    its kernel of the same name and parameters."""
+    q = QUICK_DIV if args.quick else 1
+    b, l, d, order = STATIC_KERNEL_SHAPE
+    b = max(1, b // q)
+    shape = f"B{b}-L{l}-d{d}-o{order}"
+    key = f"static_kernel/{shape}/{args.seed}"
+
+    def setup():
+        rng = np.random.default_rng(args.seed)
+        return {"x": random_paths(rng, b, l, d, np.float64), "y": random_paths(rng, b, l, d, np.float64),
+                "derivs": rng.standard_normal(b)}
+
+    ws: List[Workload] = []
+    for name, call, make in STATIC_KERNELS:
+        def fwd(lib, call=call, make=make):
+            return Impl(lambda c: functools.partial(MODS[lib].sig_kernel, c["x"], c["y"], dyadic_order=order, n_jobs=-1,
+                                                    static_kernel=make(MODS[lib])),
+                        note=f"sig_kernel(x, y, dyadic_order={order}, static_kernel={call}, n_jobs=-1)")
+
+        def bwd(lib, call=call, make=make):
+            return Impl(lambda c: lambda: np.concatenate([np.asarray(g) for g in MODS[lib].sig_kernel_backprop(
+                c["derivs"], c["x"], c["y"], dyadic_order=order, static_kernel=make(MODS[lib]), left_deriv=True,
+                right_deriv=True, n_jobs=-1)], axis=1),
+                note=f"sig_kernel_backprop(derivs, x, y, dyadic_order={order}, static_kernel={call}, both sides, n_jobs=-1)")
+
+        params = dict(batch=b, length=l, dim=d, dyadic_order=order, static_kernel=name)
+        ws.append(Workload(name=f"sig_kernel/{name}/fwd/{shape}", group=f"sig_kernel forward with static kernels, float64, {shape}",
+                           setup=setup, setup_key=key, impls={lib: fwd(lib) for lib in ("sigrs", "pysiglib")},
+                           jobs="-1", rtol=1e-8, params=dict(params, op="sig_kernel")))
+        ws.append(Workload(name=f"sig_kernel/{name}/bwd/{shape}", group=f"sig_kernel backward with static kernels, float64, {shape}",
+                           setup=setup, setup_key=key, impls={lib: bwd(lib) for lib in ("sigrs", "pysiglib")},
+                           jobs="-1", rtol=1e-8, params=dict(params, op="sig_kernel_backprop")))
+    if args.quick:
+        notes.append(f"--quick: static-kernel rows run batch {b}.")
+    return ws
+
+
 def build_workloads(args, notes: List[str]) -> List[Workload]:
     ws: List[Workload] = []
     f64_shapes = list(F64_SHAPES)
@@ -1246,6 +1299,7 @@ def build_workloads(args, notes: List[str]) -> List[Workload]:
         ws += log_sig_all_workloads(args, notes)
         ws += sig_coef_all_workloads(args, notes)
         ws += kernel_workloads(args, notes)
+        ws += static_kernel_workloads(args, notes)
     elif args.device == "cuda":
         for (b, l, d, m) in CUDA_SHAPES:
             if args.quick:

@@ -443,11 +443,17 @@ def _pair_kernels_cpu(path1: np.ndarray, path2: np.ndarray, opts: KernelOptions,
             delta, _ = _user_deltas(x, y, opts, as_tensors)
             _native.sig_kernel_from_increments(delta, out, (opts.order1, opts.order2), opts.return_grid, opts.n_jobs)
         else:
-            _native.sig_kernel(
+            clamped = _native.sig_kernel(
                 x, y, out, (opts.order1, opts.order2), (opts.kernel_name, list(opts.kernel_params)), opts.time_aug,
                 opts.lead_lag, opts.end_time, opts.return_grid, opts.n_jobs,
             )
-    return out.reshape(*path1.shape[:-2], *grid)
+            if clamped:
+                warnings.warn(
+                    f"PolynomialKernel: <x, y> + gamma < 0 for some points with the non-integer degree {opts.kernel_params[0]}; "
+                    "those bases are clamped to 0 (raise gamma so that every base is non-negative)",
+                    RuntimeWarning, stacklevel=4,
+                )
+    return out.reshape(tuple(path1.shape[:-2]) + tuple(grid))
 
 
 def _pair_kernels_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.ndarray, k_grid: Optional[np.ndarray],
@@ -521,7 +527,7 @@ def _gram_cpu(path1: np.ndarray, path2: np.ndarray, opts: KernelOptions, as_tens
         if opts.symmetric:
             off = ci != cj
             out[cj[off], ci[off]] = np.swapaxes(k[off], -1, -2) if opts.return_grid else k[off]
-    return out.reshape(*path1.shape[:-2], *path2.shape[:-2], *grid)
+    return out.reshape(tuple(path1.shape[:-2]) + tuple(path2.shape[:-2]) + tuple(grid))
 
 
 def _gram_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.ndarray, k_grid: Optional[np.ndarray],
@@ -588,8 +594,13 @@ def _kernel_fake(path1: Any, path2: Any, opts: KernelOptions) -> Any:
     return path1.new_empty((*path1.shape[:-2], *grid))
 
 
+def _save_paths(tensors: tuple, opts: KernelOptions, output: Any) -> tuple:
+    # a user kernel lives in the registry only while something holds it
+    return (*tensors, _user_kernel(opts))
+
+
 def _kernel_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple) -> tuple:
-    path1, path2 = saved
+    path1, path2, _ = saved
     g1, g2 = _ops().sig_kernel_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=needs[0], right_deriv=needs[1]))
     return (g1 if needs[0] else None), (g2 if needs[1] else None)
 
@@ -600,7 +611,7 @@ def _gram_fake(path1: Any, path2: Any, opts: KernelOptions) -> Any:
 
 
 def _gram_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple) -> tuple:
-    path1, path2 = saved
+    path1, path2, _ = saved
     if opts.symmetric:
         # one tensor passed twice: its whole gradient goes to the first slot
         g1, _ = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=True, right_deriv=True))
@@ -633,7 +644,7 @@ def _define_ops() -> SimpleNamespace:
     return SimpleNamespace(
         sig_kernel=define(
             "sig_kernel", inputs=("path1", "path2"), options=KernelOptions, impl=impl(_pair_kernels_cpu),
-            fake=_kernel_fake, backward=_kernel_backward,
+            fake=_kernel_fake, save=_save_paths, backward=_kernel_backward,
         ),
         sig_kernel_backprop=define(
             "sig_kernel_backprop", inputs=("path1", "path2", "derivs", "k_grid?"), options=KernelOptions,
@@ -642,7 +653,7 @@ def _define_ops() -> SimpleNamespace:
         ),
         sig_kernel_gram=define(
             "sig_kernel_gram", inputs=("path1", "path2"), options=KernelOptions, impl=impl(_gram_cpu),
-            fake=_gram_fake, backward=_gram_backward,
+            fake=_gram_fake, save=_save_paths, backward=_gram_backward,
         ),
         sig_kernel_gram_backprop=define(
             "sig_kernel_gram_backprop", inputs=("path1", "path2", "derivs", "k_grid?"), options=KernelOptions,
