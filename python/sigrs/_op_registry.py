@@ -1,11 +1,17 @@
 """Where each family leaves the builder of its torch ops, until torch is in use.
 
 A family module cannot import torch (NumPy users never load it), so it
-registers a function that builds its ops; :mod:`sigrs._torch_ops` runs
-every registered builder when it is first imported, and any later one on
-first use. Building at import matters under ``torch.compile``: dynamo
-imports a module for real but would try to trace a builder called from
-traced code, and creating a ``torch.library`` op cannot be traced.
+registers a function that builds its ops; importing :mod:`sigrs._torch_ops`
+runs every registered builder, and :data:`BUILT` runs a later one on first
+use. A family finds its ops with::
+
+    if __name__ not in BUILT:
+        from . import _torch_ops  # its import builds them
+    return BUILT[__name__]
+
+Building at import matters under ``torch.compile``: dynamo imports a module
+for real but would try to trace a builder called from traced code, and
+creating a ``torch.library`` op cannot be traced.
 """
 
 from __future__ import annotations
@@ -13,6 +19,17 @@ from __future__ import annotations
 from typing import Any, Callable, Dict
 
 BUILDERS: Dict[str, Callable[[], Any]] = {}
+
+
+class _Built(dict):
+    """The ops of each family by module name, built by its builder on first use."""
+
+    def __missing__(self, family: str) -> Any:
+        ops = self[family] = BUILDERS[family]()
+        return ops
+
+
+BUILT: Dict[str, Any] = _Built()
 
 
 def register(family: str, build: Callable[[], Any]) -> None:

@@ -16,17 +16,17 @@ and how to differentiate) and :func:`define` builds from them
 This module imports torch (so families import it lazily, once a tensor
 is seen) and knows nothing of any family: it builds the ops of every
 family that registered a builder in :mod:`sigrs._op_registry` when it is
-imported, and keeps them in :data:`BUILT` by family.
+imported, into :data:`sigrs._op_registry.BUILT`.
 """
 
 from __future__ import annotations
 
 import typing
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 
-from ._op_registry import BUILDERS
+from ._op_registry import BUILDERS, BUILT
 
 _SCHEMA_TYPES = {
     bool: "bool",
@@ -67,17 +67,6 @@ def _unstash(ctx: Any) -> tuple:
     return tuple(next(tensors) if kind else next(others) for kind in ctx.kinds)
 
 
-class Op(NamedTuple):
-    """A built op: call it as ``op(*tensors, opts)``."""
-
-    name: str
-    call: Callable
-    custom_op: Any
-
-    def __call__(self, *args: Any) -> Any:
-        return self.call(*args)
-
-
 def define(
     name: str,
     *,
@@ -88,8 +77,9 @@ def define(
     outputs: int = 1,
     save: Optional[Callable] = None,
     backward: Optional[Callable] = None,
-) -> Op:
-    """Builds the op ``sigrs::<name>``.
+) -> Callable:
+    """Builds the op ``sigrs::<name>``: a function called as ``op(*tensors, opts)``
+    (its ``custom_op`` attribute is the ``torch.library`` op).
 
     Args:
         inputs: the tensor arguments' names; a trailing ``?`` marks one that may be None.
@@ -156,25 +146,24 @@ def define(
 
     Eager.__name__ = Eager.__qualname__ = f"{name}_function"
 
+    is_compiling, grad_enabled, apply = torch.compiler.is_compiling, torch.is_grad_enabled, Eager.apply
+
     def call(*args: Any) -> Any:
-        tensors, opts = args[:-1], args[-1]
-        if torch.compiler.is_compiling():
-            return op(*tensors, *opts)
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-            return Eager.apply(opts, *tensors)
-        return impl(*tensors, opts)
+        # (written out: this runs on every call, and small calls cost microseconds)
+        if is_compiling():
+            return op(*args[:-1], *args[-1])
+        if grad_enabled():
+            for t in args[:-1]:
+                if t is not None and t.requires_grad:
+                    return apply(args[-1], *args[:-1])
+        return impl(*args)
 
-    return Op(name, call, op)
-
-
-class _Built(dict):
-    """The ops of each family by module name, built from its registered builder."""
-
-    def __missing__(self, family: str) -> Any:
-        ops = self[family] = BUILDERS[family]()
-        return ops
+    call.__name__ = call.__qualname__ = name
+    call.custom_op = op
+    return call
 
 
-BUILT = _Built()
+# Build every family registered so far now, while this module is imported
+# (see sigrs._op_registry).
 for _family in list(BUILDERS):
     BUILT[_family]

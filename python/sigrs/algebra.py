@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _native
-from ._op_registry import register
+from ._op_registry import BUILT, register
 from ._arrays import checked, empty_output, is_torch, numpy_view, same_kind
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
 from ._options import AlgebraOptions
@@ -572,9 +572,9 @@ def _nothing(tensors: tuple, opts: AlgebraOptions, output: Any) -> tuple:
 
 
 def _ops() -> SimpleNamespace:
-    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
-    from ._torch_ops import BUILT
-
+    """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
+    if __name__ not in BUILT:
+        from . import _torch_ops  # noqa: F401  (its import builds them)
     return BUILT[__name__]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from ._op_registry import register
+from ._op_registry import BUILT, register
 from ._arrays import batch_of_paths, checked, checked_like, empty_output, is_torch, numpy_view
 from ._checks import check_bool, check_end_time, check_n_jobs, check_word
 from ._options import CoefOptions
@@ -204,9 +204,9 @@ def _coef_backprop_impl(path: Any, coefs: Any, derivs: Any, opts: CoefOptions) -
 
 
 def _ops() -> SimpleNamespace:
-    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
-    from ._torch_ops import BUILT
-
+    """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
+    if __name__ not in BUILT:
+        from . import _torch_ops  # noqa: F401  (its import builds them)
     return BUILT[__name__]
 
 

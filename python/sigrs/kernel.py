@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from . import _native
-from ._op_registry import register
+from ._op_registry import BUILT, register
 from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view, same_kind, to_numpy
 from ._checks import check_bool, check_end_time, check_int, check_n_jobs
 from ._options import KernelOptions
@@ -625,9 +625,9 @@ def _like_paths(path1: Any, path2: Any, *rest: Any) -> tuple:
 
 
 def _ops() -> SimpleNamespace:
-    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
-    from ._torch_ops import BUILT
-
+    """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
+    if __name__ not in BUILT:
+        from . import _torch_ops  # noqa: F401  (its import builds them)
     return BUILT[__name__]
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from ._op_registry import register
+from ._op_registry import BUILT, register
 from ._arrays import checked, checked_like, empty_output, is_torch, numpy_view
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
 from ._options import LogSigOptions
@@ -513,9 +513,9 @@ def _like_first(first: Any, *rest: Any) -> Any:
 
 
 def _ops() -> SimpleNamespace:
-    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
-    from ._torch_ops import BUILT
-
+    """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
+    if __name__ not in BUILT:
+        from . import _torch_ops  # noqa: F401  (its import builds them)
     return BUILT[__name__]
 
 

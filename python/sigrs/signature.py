@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _native
-from ._op_registry import register
+from ._op_registry import BUILT, register
 from ._arrays import as_array, check_tensor, checked_like, concat, empty_output, is_torch, numpy_view, same_kind
 from ._checks import check_bool, check_degree, check_end_time, check_int, check_n_jobs
 from ._options import SigOptions
@@ -417,7 +417,7 @@ def _sig_impl(path: Any, initial: Optional[Any], opts: SigOptions) -> Any:
     if path.is_cuda:
         return _sig_cuda(path, initial, opts)
     init = None if initial is None else numpy_view(initial)
-    return torch.from_numpy(_sig_cpu(as_array(numpy_view(path), "path", 2), init, opts))
+    return torch.from_numpy(_sig_cpu(numpy_view(path), init, opts))
 
 
 def _sig_fake(path: Any, initial: Optional[Any], opts: SigOptions) -> Any:
@@ -455,9 +455,9 @@ def _sig_backprop_fake(path: Any, sig: Any, sig_derivs: Any, initial: Optional[A
 
 
 def _ops() -> SimpleNamespace:
-    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
-    from ._torch_ops import BUILT
-
+    """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
+    if __name__ not in BUILT:
+        from . import _torch_ops  # noqa: F401  (its import builds them)
     return BUILT[__name__]
 
 

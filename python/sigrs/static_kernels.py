@@ -52,7 +52,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _native
-from ._op_registry import register
+from ._op_registry import BUILT, register
 from ._arrays import is_torch, numpy_view
 from ._options import StaticKernelOptions
 
@@ -345,9 +345,9 @@ def _deltas_backward(saved: tuple, grads: tuple, opts: StaticKernelOptions, need
 
 
 def _ops() -> SimpleNamespace:
-    """This family's torch ops (built when torch is first used: see :mod:`sigrs._op_registry`)."""
-    from ._torch_ops import BUILT
-
+    """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
+    if __name__ not in BUILT:
+        from . import _torch_ops  # noqa: F401  (its import builds them)
     return BUILT[__name__]
 
 
