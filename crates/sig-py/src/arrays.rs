@@ -50,7 +50,7 @@ pub fn dtype_of(array: &Bound<'_, PyAny>, name: &str) -> PyResult<Dtype> {
 /// the one dtype dispatch of an op (the body is written once and compiled
 /// for both types).
 macro_rules! with_dtype {
-    ($array:expr, $name:literal, |$T:ident| $body:expr) => {
+    ($array:expr, $name:expr, |$T:ident| $body:expr) => {
         match $crate::arrays::dtype_of($array, $name)? {
             $crate::arrays::Dtype::F64 => {
                 type $T = f64;
@@ -64,6 +64,59 @@ macro_rules! with_dtype {
     };
 }
 pub(crate) use with_dtype;
+
+/// Defines a binding whose arrays the core reads flat: the inputs, then the
+/// outputs (allocated by the caller), then scalar options, all positional
+/// (or by keyword). The body runs with the GIL released, each array name
+/// bound to its numbers (`&[T]`, or `&mut [T]` for outputs), in the dtype
+/// of the first input:
+///
+/// ```ignore
+/// flat_op! {
+///     /// `out = sig1 (x) sig2`, pairwise.
+///     fn sig_combine(sig1, sig2 => out; dimension: usize, degree: usize, scalar_term: bool, n_jobs: i64) {
+///         algebra::sig_combine(sig1, sig2, dimension, degree, scalar_term, n_jobs, out)
+///     }
+/// }
+/// ```
+macro_rules! flat_op {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident($first:ident $(, $input:ident)* => $($output:ident),+ ; $($opt:ident : $ty:ty),* $(,)?) $body:block
+    ) => {
+        $(#[$doc])*
+        #[pyfunction]
+        #[pyo3(signature = ($first, $($input,)* $($output,)+ $($opt),*))]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name<'py>(
+            py: Python<'py>,
+            $first: &Bound<'py, PyAny>,
+            $($input: &Bound<'py, PyAny>,)*
+            $($output: &Bound<'py, PyAny>,)+
+            $($opt: $ty),*
+        ) -> PyResult<()> {
+            $crate::arrays::with_dtype!($first, stringify!($first), |T| {
+                let $first = $crate::arrays::input::<T>($first, stringify!($first))?;
+                $(let $input = $crate::arrays::input::<T>($input, stringify!($input))?;)*
+                $(let mut $output = $crate::arrays::output::<T>($output, stringify!($output))?;)+
+                let $first = $crate::arrays::numbers(&$first, stringify!($first))?;
+                $(let $input = $crate::arrays::numbers(&$input, stringify!($input))?;)*
+                $(let $output = $crate::arrays::numbers_mut(&mut $output, stringify!($output))?;)+
+                $crate::error::enter(py, || $body)
+            })
+        }
+    };
+}
+pub(crate) use flat_op;
+
+/// Adds the named `#[pyfunction]`s to a module.
+macro_rules! add_functions {
+    ($module:expr, $($f:ident),+ $(,)?) => {{
+        $($module.add_function(wrap_pyfunction!($f, $module)?)?;)+
+        Ok(())
+    }};
+}
+pub(crate) use add_functions;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())

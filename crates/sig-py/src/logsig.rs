@@ -8,77 +8,35 @@ use pyo3::prelude::*;
 use sig_core::hall::HallTree;
 use sig_core::logsig::{self, LogSigMethod};
 
-use crate::arrays::{input, numbers, numbers_mut, output, with_dtype};
+use crate::arrays::{add_functions, flat_op};
 use crate::error::enter;
 
-type Array<'a, 'py> = &'a Bound<'py, PyAny>;
-
-/// Log-signatures of signatures `sig` (`(..., n)`, flat) into `out`.
-#[pyfunction]
-#[pyo3(signature = (sig, out, dimension, degree, method, scalar_term, n_jobs))]
-#[allow(clippy::too_many_arguments)]
-pub fn sig_to_log_sig<'py>(py: Python<'py>, sig: Array<'_, 'py>, out: Array<'_, 'py>, dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) -> PyResult<()> {
-    with_dtype!(sig, "sig", |T| {
-        let (s, mut o) = (input::<T>(sig, "sig")?, output::<T>(out, "out")?);
-        let (s, o) = (numbers(&s, "sig")?, numbers_mut(&mut o, "out")?);
-        enter(py, || logsig::sig_to_log_sig(s, dimension, degree, scalar_term, LogSigMethod::from_index(method)?, n_jobs, o))
-    })
+flat_op! {
+    /// Log-signatures of signatures `sig` (`(..., n)`, flat) into `out`.
+    fn sig_to_log_sig(sig => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
+        logsig::sig_to_log_sig(sig, dimension, degree, scalar_term, LogSigMethod::from_index(method)?, n_jobs, out)
+    }
 }
 
-/// Gradient through [`sig_to_log_sig`]: dF/d(sig) into `out` from `derivs` = dF/d(log-signature).
-#[pyfunction]
-#[pyo3(signature = (sig, derivs, out, dimension, degree, method, scalar_term, n_jobs))]
-#[allow(clippy::too_many_arguments)]
-pub fn sig_to_log_sig_backprop<'py>(
-    py: Python<'py>,
-    sig: Array<'_, 'py>,
-    derivs: Array<'_, 'py>,
-    out: Array<'_, 'py>,
-    dimension: usize,
-    degree: usize,
-    method: i64,
-    scalar_term: bool,
-    n_jobs: i64,
-) -> PyResult<()> {
-    with_dtype!(sig, "sig", |T| {
-        let (s, g, mut o) = (input::<T>(sig, "sig")?, input::<T>(derivs, "derivs")?, output::<T>(out, "out")?);
-        let (s, g, o) = (numbers(&s, "sig")?, numbers(&g, "derivs")?, numbers_mut(&mut o, "out")?);
-        enter(py, || logsig::sig_to_log_sig_backprop(s, g, dimension, degree, scalar_term, LogSigMethod::from_index(method)?, n_jobs, o))
-    })
+flat_op! {
+    /// Gradient through [`sig_to_log_sig`]: dF/d(sig) into `out` from `derivs` = dF/d(log-signature).
+    fn sig_to_log_sig_backprop(sig, derivs => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
+        logsig::sig_to_log_sig_backprop(sig, derivs, dimension, degree, scalar_term, LogSigMethod::from_index(method)?, n_jobs, out)
+    }
 }
 
-/// Signatures `exp(L)` of log-signatures `log_sig` into `out`.
-#[pyfunction]
-#[pyo3(signature = (log_sig, out, dimension, degree, method, scalar_term, n_jobs))]
-#[allow(clippy::too_many_arguments)]
-pub fn logsig_to_sig<'py>(py: Python<'py>, log_sig: Array<'_, 'py>, out: Array<'_, 'py>, dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) -> PyResult<()> {
-    with_dtype!(log_sig, "log_sig", |T| {
-        let (l, mut o) = (input::<T>(log_sig, "log_sig")?, output::<T>(out, "out")?);
-        let (l, o) = (numbers(&l, "log_sig")?, numbers_mut(&mut o, "out")?);
-        enter(py, || logsig::logsig_to_sig(l, dimension, degree, LogSigMethod::from_index(method)?, scalar_term, n_jobs, o))
-    })
+flat_op! {
+    /// Signatures `exp(L)` of log-signatures `log_sig` into `out`.
+    fn logsig_to_sig(log_sig => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
+        logsig::logsig_to_sig(log_sig, dimension, degree, LogSigMethod::from_index(method)?, scalar_term, n_jobs, out)
+    }
 }
 
-/// Gradient through [`logsig_to_sig`]: dF/d(log_sig) into `out` from `derivs` = dF/d(sig).
-#[pyfunction]
-#[pyo3(signature = (log_sig, derivs, out, dimension, degree, method, scalar_term, n_jobs))]
-#[allow(clippy::too_many_arguments)]
-pub fn logsig_to_sig_backprop<'py>(
-    py: Python<'py>,
-    log_sig: Array<'_, 'py>,
-    derivs: Array<'_, 'py>,
-    out: Array<'_, 'py>,
-    dimension: usize,
-    degree: usize,
-    method: i64,
-    scalar_term: bool,
-    n_jobs: i64,
-) -> PyResult<()> {
-    with_dtype!(log_sig, "log_sig", |T| {
-        let (l, g, mut o) = (input::<T>(log_sig, "log_sig")?, input::<T>(derivs, "derivs")?, output::<T>(out, "out")?);
-        let (l, g, o) = (numbers(&l, "log_sig")?, numbers(&g, "derivs")?, numbers_mut(&mut o, "out")?);
-        enter(py, || logsig::logsig_to_sig_backprop(l, g, dimension, degree, LogSigMethod::from_index(method)?, scalar_term, n_jobs, o))
-    })
+flat_op! {
+    /// Gradient through [`logsig_to_sig`]: dF/d(log_sig) into `out` from `derivs` = dF/d(sig).
+    fn logsig_to_sig_backprop(log_sig, derivs => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
+        logsig::logsig_to_sig_backprop(log_sig, derivs, dimension, degree, LogSigMethod::from_index(method)?, scalar_term, n_jobs, out)
+    }
 }
 
 /// Length of a log-signature for `method` (building the method's tables on first use).
@@ -135,15 +93,17 @@ pub fn hall_basis(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<V
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(sig_to_log_sig, m)?)?;
-    m.add_function(wrap_pyfunction!(sig_to_log_sig_backprop, m)?)?;
-    m.add_function(wrap_pyfunction!(logsig_to_sig, m)?)?;
-    m.add_function(wrap_pyfunction!(logsig_to_sig_backprop, m)?)?;
-    m.add_function(wrap_pyfunction!(log_sig_length, m)?)?;
-    m.add_function(wrap_pyfunction!(is_lyndon, m)?)?;
-    m.add_function(wrap_pyfunction!(lyndon_words, m)?)?;
-    m.add_function(wrap_pyfunction!(lyndon_brackets, m)?)?;
-    m.add_function(wrap_pyfunction!(lyndon_triangle, m)?)?;
-    m.add_function(wrap_pyfunction!(hall_basis, m)?)?;
-    Ok(())
+    add_functions!(
+        m,
+        sig_to_log_sig,
+        sig_to_log_sig_backprop,
+        logsig_to_sig,
+        logsig_to_sig_backprop,
+        log_sig_length,
+        is_lyndon,
+        lyndon_words,
+        lyndon_brackets,
+        lyndon_triangle,
+        hall_basis,
+    )
 }
