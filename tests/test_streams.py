@@ -139,6 +139,25 @@ def test_many_small_pushes_keep_few_chunks_and_correct_queries(rng):
     assert_close(stream.sig_batch(intervals), expected, 1e-9)
 
 
+def test_big_pushes_merge_when_gathered(rng, backend):
+    x = make_path(rng, (40, 230, 3), np.float64, backend)  # 40 * 120 numbers a row
+    stream = SigStream(3, 4)
+    bounds = [0, 50, 60, 70, 90, 150, 160, 200, 230]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        stream.push_batch(x[:, a:b])
+    stream.pop_front(2)  # drops the identity row, a chunk of its own
+    assert len(stream._prefixes._chunks) == len(bounds) - 1  # too big to merge on push
+    assert_close(stream.sig(2, 229), _slice_sig(x, 2, 229, 4), F64_RTOL)
+    intervals = [tuple(sorted(p)) for p in rng.integers(2, 230, size=(30, 2)).tolist()]
+    expected = _stack([_slice_sig(x, a, b, 4) for a, b in intervals])
+    assert_close(stream.sig_batch(intervals), expected, F64_RTOL)
+    assert len(stream._prefixes._chunks) <= (230).bit_length()
+    stream.push_batch(x[:, :5])  # and it goes on from there
+    assert_close(stream.sig_batch([(200, 234)]), sigrs.sig(np.concatenate([np.asarray(x[:, 200:]),
+                                                                            np.asarray(x[:, :5])], -2), 4)[None],
+                 F64_RTOL)
+
+
 def test_pop_front_drops_oldest_points_and_keeps_absolute_indices(rng, backend):
     x = make_path(rng, (2, 40, 2), np.float64, backend)
     stream = SigStream(2, 3)
@@ -163,6 +182,31 @@ def test_pop_front_drops_oldest_points_and_keeps_absolute_indices(rng, backend):
         stream.pop_front()
     stream.push(x[:, 0])  # pushing after popping continues the path from point 39
     assert_close(stream.sig(39, 40), sigrs.sig(x[:, [39, 0]], 3), F64_RTOL)
+
+
+def test_select_batch_keeps_the_selected_paths_and_grows_independently(rng, backend):
+    x = make_path(rng, (4, 30, 2), np.float64, backend)
+    stream = SigStream(2, 3)
+    _feed(stream, x[:, :20], "mixed", rng)
+    stream.pop_front(3)
+    rows = [3, 0, 3]
+    sub = stream.select_batch(np.array(rows) if backend == "numpy" else torch.tensor(rows))
+    one = stream.select_batch(2)  # an int drops the batch axis
+    copy = stream.select_batch(slice(None))
+    assert sub.batch_shape == (3,) and one.batch_shape == () and copy.batch_shape == (4,)
+    assert (sub.start_index, sub.end_index) == (3, 19)
+    sub.push_batch(x[rows, 20:])
+    copy.pop_front(10)
+    assert (stream.start_index, stream.end_index, stream.size) == (3, 19, 17)  # the original is unchanged
+    intervals = _all_intervals(3, 29)
+    assert_close(sub.sig_batch(intervals), _stack([_slice_sig(x[rows], a, b, 3) for a, b in intervals]), F64_RTOL)
+    assert_close(one.sig(3, 19), _slice_sig(x[2], 3, 19, 3), F64_RTOL)
+    assert_close(stream.sig(5, 19), _slice_sig(x, 5, 19, 3), F64_RTOL)
+    assert tuple(sub.sig_batch([]).shape) == (0, 3, sigrs.sig_length(2, 3))  # from several chunks
+    with pytest.raises(ValueError, match="no batch axis"):
+        one.select_batch(0)
+    with pytest.raises(ValueError, match="nothing has been pushed"):
+        SigStream(2, 3).select_batch(0)
 
 
 def test_sig_stream_queries_match_pysiglib(rng):

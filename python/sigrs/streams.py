@@ -9,6 +9,10 @@ so NumPy and torch (with autograd) both work, in float32 and float64.
 
 from __future__ import annotations
 
+import bisect
+import copy
+import itertools
+import math
 from collections import deque
 from typing import Any, Deque, List, Optional, Sequence, Tuple, Union
 
@@ -109,21 +113,29 @@ def _check_points(points: Array, dimension: int, batch_shape: Optional[tuple], m
     return batch
 
 
+_EAGER_MERGE = 1 << 15
+"""The most numbers a chunk merged on append may hold: a copy that torch runs
+on one thread and that costs less than the sigrs call of a push."""
+
+
 class _Rows:
     """Prefix signatures stored time-first as a list of chunks ``(n_i, *batch, sig_len)``.
 
     Appending never rewrites what is stored (so torch autograd sees no
-    in-place writes). Chunks merge like the digits of a binary counter: the
-    newest chunk absorbs the one before it while that one's size class
-    (``bit_length``) is not larger, so there are O(log n) chunks and each
-    row is copied O(log n) times.
+    in-place writes). Chunks merge like the digits of a binary counter (a
+    chunk absorbs the next one while that one's size class, ``bit_length``,
+    is not smaller), which keeps O(log n) chunks and copies each row O(log n)
+    times. Merges into chunks of at most ``_EAGER_MERGE`` numbers happen on
+    append, so many small pushes keep few chunks; bigger ones wait for a
+    :meth:`gather`, the one reader that wants few chunks, so a store that is
+    only appended to and read by :meth:`row` never copies a big chunk.
     """
 
     def __init__(self) -> None:
         self._chunks: List[Array] = []
         self._sizes: List[int] = []
         self._offset = 0  # rows of chunks[0] already dropped
-        self._starts: Optional[np.ndarray] = None  # chunk start rows, cached
+        self._starts: Optional[List[int]] = None  # chunk start rows, cached
 
     def __len__(self) -> int:
         return sum(self._sizes) - self._offset
@@ -131,17 +143,59 @@ class _Rows:
     def append(self, chunk: Array) -> None:
         self._chunks.append(chunk)
         self._sizes.append(int(chunk.shape[0]))
-        while len(self._sizes) >= 2 and self._sizes[-2].bit_length() <= self._sizes[-1].bit_length():
+        self._starts = None
+        while (len(self._sizes) >= 2 and self._sizes[-2].bit_length() <= self._sizes[-1].bit_length()
+               and math.prod(self._chunks[-2].shape) + math.prod(self._chunks[-1].shape) <= _EAGER_MERGE):
             if len(self._sizes) == 2 and self._offset:
                 self._compact()
             right = self._chunks.pop()
             self._sizes.pop()
             self._chunks[-1] = _cat([self._chunks[-1], right], 0)
             self._sizes[-1] = int(self._chunks[-1].shape[0])
+
+    def _merge(self) -> None:
+        """Makes every merge that appending left for later, with one copy per merged chunk."""
+        groups: List[List[Array]] = []
+        sizes: List[int] = []
+        for chunk, size in zip(self._chunks, self._sizes):
+            groups.append([chunk])
+            sizes.append(size)
+            while len(sizes) >= 2 and sizes[-2].bit_length() <= sizes[-1].bit_length():
+                right, size = groups.pop(), sizes.pop()
+                groups[-1] += right
+                sizes[-1] += size
+        if len(groups) == len(self._chunks):
+            return
+        if len(groups[0]) > 1 and self._offset:  # drop those rows rather than copy them
+            groups[0][0] = groups[0][0][self._offset:]
+            sizes[0] -= self._offset
+            self._offset = 0
+        self._chunks = [group[0] if len(group) == 1 else _cat(group, 0) for group in groups]
+        self._sizes = sizes
         self._starts = None
 
     def last(self) -> Array:
         return self._chunks[-1][-1]
+
+    def row(self, i: int) -> Array:
+        """Row ``i`` (counted from the first kept row), a view: one query needs no gather."""
+        i += self._offset
+        if len(self._chunks) == 1:
+            return self._chunks[0][i]
+        c = bisect.bisect_right(self._chunk_starts(), i) - 1
+        return self._chunks[c][i - self._starts[c]]
+
+    def _chunk_starts(self) -> List[int]:
+        if self._starts is None:
+            self._starts = list(itertools.accumulate(self._sizes[:-1], initial=0))
+        return self._starts
+
+    def select(self, index: Any) -> "_Rows":
+        """The same rows for the batch entries ``index`` of axis 1 (shares nothing that is ever written)."""
+        new = copy.copy(self)
+        new._chunks = [chunk[:, index] for chunk in self._chunks]
+        new._sizes = list(self._sizes)
+        return new
 
     def drop_front(self, count: int) -> None:
         self._offset += count
@@ -160,12 +214,11 @@ class _Rows:
 
     def gather(self, rows: np.ndarray) -> Array:
         """Rows (counted from the first kept row) as one ``(len(rows), *batch, sig_len)`` array."""
+        self._merge()
         rows = np.asarray(rows, dtype=np.int64) + self._offset
-        if len(self._chunks) == 1:
+        if len(self._chunks) == 1 or len(rows) == 0:
             return _take(self._chunks[0], rows)
-        if self._starts is None:
-            self._starts = np.cumsum([0] + self._sizes[:-1])
-        owner = np.searchsorted(self._starts, rows, side="right") - 1
+        owner = np.searchsorted(self._chunk_starts(), rows, side="right") - 1
         parts, order = [], []
         for c in np.unique(owner):
             sel = np.flatnonzero(owner == c)
@@ -195,7 +248,9 @@ class SigStream:
     a :meth:`push_batch` in one ``sigrs.sig(..., stream=True, initial=...)``
     call, and answers ``sig(a, b)`` (the signature of points ``a..b``) as
     ``S(0, a)^{-1} (x) S(0, b)`` in O(sig_len) work, never recomputing from
-    the path. :meth:`pop_front` forgets the oldest points.
+    the path. :meth:`pop_front` forgets the oldest points, and :meth:`select_batch`
+    keeps some of the paths of a batch. (``sigrs.signatory.Path`` stores its
+    points in a SigStream.)
 
     The batch shape, array kind (NumPy or torch), dtype and device are fixed
     by the first push. Torch tensors that require grad stay differentiable:
@@ -234,7 +289,7 @@ class SigStream:
         self._scalar_term = check_bool(scalar_term, "scalar_term")
         self._n_jobs = check_n_jobs(n_jobs)
         self._prefixes = _Rows()
-        self._last_point: Optional[Array] = None
+        self._last_point: Optional[Array] = None  # (*batch, 1, d), ready to prepend
         self._count = 0  # points ever pushed
         self._start = 0  # absolute index of the oldest kept point
         self._batch_shape: Optional[tuple] = None
@@ -278,21 +333,29 @@ class SigStream:
     def _extend(self, points: Array) -> None:
         kind = _kind(points)
         if self._kind is None:
-            # the first point repeated: its row is the identity S(0, 0)
-            path = _cat([points[..., :1, :], points], -2)
-            initial = None
+            # Point 0's row is the identity S(0, 0), the signature of that point
+            # alone, appended as a chunk of its own: the push copies no path
+            # (and no big chunk), so no torch op runs between sigrs calls
+            # (torch's and sigrs's thread pools slow each other down when they
+            # alternate).
+            identity = _sig(points[..., :1, :], self._degree, scalar_term=self._scalar_term, n_jobs=1)
+            prefixes = None
+            if points.shape[-2] > 1:
+                prefixes = _sig(points, self._degree, stream=True, scalar_term=self._scalar_term,
+                                n_jobs=self._n_jobs)
+            self._kind = kind
+            self._batch_shape = tuple(points.shape[:-2])
+            self._prefixes.append(identity[None])
+            if prefixes is not None:
+                self._prefixes.append(_time_first(prefixes))
         else:
             if kind != self._kind:
                 raise TypeError(f"pushed {_describe(kind)}, but the stream holds {_describe(self._kind)}")
-            path = _cat([self._last_point[..., None, :], points], -2)
-            initial = self._prefixes.last()
-        prefixes = _sig(path, self._degree, stream=True, initial=initial,
-                        scalar_term=self._scalar_term, n_jobs=self._n_jobs)
-        if self._kind is None:
-            self._kind = kind
-            self._batch_shape = tuple(points.shape[:-2])
-        self._prefixes.append(_time_first(prefixes))
-        self._last_point = _copy(points[..., -1, :])
+            path = _cat([self._last_point, points], -2)
+            prefixes = _sig(path, self._degree, stream=True, initial=self._prefixes.last(),
+                            scalar_term=self._scalar_term, n_jobs=self._n_jobs)
+            self._prefixes.append(_time_first(prefixes))
+        self._last_point = _copy(points[..., -1:, :])
         self._count += int(points.shape[-2])
 
     def pop_front(self, count: int = 1) -> None:
@@ -314,6 +377,34 @@ class SigStream:
             )
         self._prefixes.drop_front(count)
         self._start += count
+
+    def select_batch(self, index: Any) -> "SigStream":
+        """A new stream of the same points for the batch entries ``index`` of the first batch axis.
+
+        ``index`` is anything that indexes the first axis of an array of the
+        stream's kind: an int (which drops that axis), a slice, a list, or an
+        array or tensor of ints or bools. Nothing is recomputed: the new
+        stream holds those entries of the stored prefix signatures (views for
+        an int or a slice, so torch gradients flow through). The two streams
+        then grow and shrink independently; ``select_batch(slice(None))`` is
+        a copy.
+
+        Example::
+
+            >>> stream = sigrs.SigStream(2, 3)
+            >>> stream.push_batch(np.random.randn(4, 10, 2))
+            >>> sub = stream.select_batch([0, 2])
+            >>> sub.batch_shape, bool(np.allclose(sub.sig(3, 7), stream.sig(3, 7)[[0, 2]]))
+            ((2,), True)
+        """
+        if not self._batch_shape:
+            what = "nothing has been pushed" if self._batch_shape is None else "its points have no batch axis"
+            raise ValueError(f"select_batch: the stream has no batch axis to select from ({what})")
+        new = copy.copy(self)
+        new._last_point = self._last_point[index]
+        new._batch_shape = tuple(new._last_point.shape[:-2])
+        new._prefixes = self._prefixes.select(index)
+        return new
 
     # -- queries --------------------------------------------------------
 
@@ -344,11 +435,12 @@ class SigStream:
         start = check_int(start, "start")
         end = check_int(end, "end")
         self._check_interval(start, end)
+        last = self._prefixes.row(end - self._start)
         if start == 0:  # S(0, 0) is the identity
-            return self._prefixes.gather(np.array([end - self._start]))[0]
-        both = self._prefixes.gather(np.array([start, end]) - self._start)
-        return sig_combine(sig_inverse(both[0], self._dimension, self._degree, n_jobs=self._n_jobs),
-                           both[1], self._dimension, self._degree, n_jobs=self._n_jobs)
+            return _copy(last)
+        first = sig_inverse(self._prefixes.row(start - self._start), self._dimension, self._degree,
+                            n_jobs=self._n_jobs)
+        return sig_combine(first, last, self._dimension, self._degree, n_jobs=self._n_jobs)
 
     def sig_batch(self, intervals: Union[Sequence[Tuple[int, int]], np.ndarray]) -> Array:
         """Signatures of many intervals ``[(start, end), ...]``: ``(K, *batch, sig_len)``.
