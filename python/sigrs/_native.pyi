@@ -3,7 +3,8 @@
 One function per op, called by the Python layer only, with arguments it has
 already checked: arrays are aligned, C-contiguous float64 or float32 (one
 dtype per call, taken from the first array), paths are ``(batch, length,
-dim)``, and ``out`` arrays are allocated by the caller and filled. Every
+dim)``, ``out`` arrays are allocated by the caller and filled, and the
+options are the family's record from :mod:`sigrs._options`. Every
 call releases the GIL, stops with ``KeyboardInterrupt`` within tens of
 milliseconds of Ctrl-C, and raises ``ValueError`` (bad sizes),
 ``OverflowError``, ``SigrsError`` (an internal error, with its message) or
@@ -14,6 +15,16 @@ from typing import Optional
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ._options import (
+    AlgebraOptions,
+    CoefOptions,
+    KernelOptions,
+    LogSigOptions,
+    SigOptions,
+    StaticKernelOptions,
+    TransformOptions,
+)
 
 Array = NDArray[np.floating]
 
@@ -31,84 +42,71 @@ def resolve_n_jobs(n_jobs: int) -> int:
 def simd_level() -> str:
     """The instruction set the CPU kernels run with here: ``"avx2+fma"`` or ``"baseline"``."""
 
+# Each op takes its family's options record from sigrs._options (read by attribute).
+
 # --- signature ------------------------------------------------------------------------
 
-def sig(
-    path: Array, out: Array, initial: Optional[Array], degree: int, time_aug: bool, lead_lag: bool, end_time: float,
-    scalar_term: bool, stream: bool, inverse: bool, n_jobs: int,
-) -> None:
+def sig(path: Array, out: Array, initial: Optional[Array], options: SigOptions) -> None:
     """Signatures of ``path`` into ``out`` ``(B, n)`` (``(B, L - 1, n)`` with ``stream``), from ``initial`` ``(B, n)`` if given."""
 
 def sig_backprop(
     path: Array, sig: Array, sig_derivs: Array, out: Array, initial: Optional[Array], initial_out: Optional[Array],
-    degree: int, time_aug: bool, lead_lag: bool, end_time: float, scalar_term: bool, stream: bool, inverse: bool,
-    n_jobs: int,
+    options: SigOptions,
 ) -> None:
     """dF/d(path) into ``out`` ``(B, L, d)`` (and dF/d(initial) into ``initial_out``) from ``sig_derivs`` = dF/d(sig)."""
 
 # --- transform ------------------------------------------------------------------------
 
-def transform_path(path: Array, out: Array, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> None:
+def transform_path(path: Array, out: Array, options: TransformOptions) -> None:
     """The transformed paths ``(B, L', d')`` of ``path`` into ``out``."""
 
-def transform_path_backprop(derivs: Array, out: Array, time_aug: bool, lead_lag: bool, end_time: float, n_jobs: int) -> None:
+def transform_path_backprop(derivs: Array, out: Array, options: TransformOptions) -> None:
     """dF/d(path) into ``out`` ``(B, L, d)`` from ``derivs`` = dF/d(transformed path) ``(B, L', d')``."""
 
 # --- algebra: signatures of any shape (..., n), read flat --------------------------------
 
-def sig_combine(sig1: Array, sig2: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+def sig_combine(sig1: Array, sig2: Array, out: Array, options: AlgebraOptions) -> None:
     """``sig1 (x) sig2``, pairwise, into ``out``."""
 
-def sig_combine_backprop(
-    derivs: Array, sig1: Array, sig2: Array, out1: Array, out2: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int
-) -> None:
+def sig_combine_backprop(derivs: Array, sig1: Array, sig2: Array, out1: Array, out2: Array, options: AlgebraOptions) -> None:
     """Gradients of :func:`sig_combine` into ``out1`` and ``out2``."""
 
-def multi_sig_combine(sigs: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+def multi_sig_combine(sigs: Array, out: Array, options: AlgebraOptions) -> None:
     """The product of ``sigs`` ``(B, k, n)`` along ``k`` into ``out`` ``(B, n)``."""
 
-def multi_sig_combine_backprop(derivs: Array, sigs: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+def multi_sig_combine_backprop(derivs: Array, sigs: Array, out: Array, options: AlgebraOptions) -> None:
     """Gradient of :func:`multi_sig_combine` into ``out`` ``(B, k, n)``."""
 
-def sig_join(
-    sig: Array, displacement: Array, out: Array, dimension: int, degree: int, scalar_term: bool, prepend: bool, n_jobs: int
-) -> None:
+def sig_join(sig: Array, displacement: Array, out: Array, options: AlgebraOptions) -> None:
     """``sig (x) exp(displacement)`` (``exp(displacement) (x) sig`` with ``prepend``) into ``out``."""
 
-def sig_join_backprop(
-    derivs: Array, sig: Array, displacement: Array, out_sig: Array, out_displacement: Array, dimension: int, degree: int,
-    scalar_term: bool, prepend: bool, n_jobs: int,
-) -> None:
+def sig_join_backprop(derivs: Array, sig: Array, displacement: Array, out_sig: Array, out_displacement: Array, options: AlgebraOptions) -> None:
     """Gradients of :func:`sig_join` into ``out_sig`` and ``out_displacement``."""
 
-def linear_sig(displacement: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+def linear_sig(displacement: Array, out: Array, options: AlgebraOptions) -> None:
     """``exp(displacement)`` into ``out``."""
 
-def linear_sig_backprop(derivs: Array, displacement: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+def linear_sig_backprop(derivs: Array, displacement: Array, out: Array, options: AlgebraOptions) -> None:
     """Gradient of :func:`linear_sig` into ``out`` (shaped like ``displacement``)."""
 
-def sig_inverse(sig: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+def sig_inverse(sig: Array, out: Array, options: AlgebraOptions) -> None:
     """The inverses (antipodes) of ``sig`` into ``out``."""
 
-def sig_inverse_backprop(derivs: Array, out: Array, dimension: int, degree: int, scalar_term: bool, n_jobs: int) -> None:
+def sig_inverse_backprop(derivs: Array, out: Array, options: AlgebraOptions) -> None:
     """Gradient of :func:`sig_inverse` (the antipode's transpose; level 0 gets 0) into ``out``."""
 
 # --- log-signatures: method 0 expanded, 1 Lyndon words, 2 Lyndon basis, 4 Hall basis ---------
 
-def sig_to_log_sig(sig: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> None:
+def sig_to_log_sig(sig: Array, out: Array, options: LogSigOptions) -> None:
     """Log-signatures of the signatures ``sig`` into ``out``."""
 
-def sig_to_log_sig_backprop(
-    sig: Array, derivs: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int
-) -> None:
+def sig_to_log_sig_backprop(sig: Array, derivs: Array, out: Array, options: LogSigOptions) -> None:
     """dF/d(sig) into ``out`` from ``derivs`` = dF/d(log-signature)."""
 
-def logsig_to_sig(log_sig: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int) -> None:
+def logsig_to_sig(log_sig: Array, out: Array, options: LogSigOptions) -> None:
     """Signatures ``exp(L)`` of the log-signatures into ``out``."""
 
-def logsig_to_sig_backprop(
-    log_sig: Array, derivs: Array, out: Array, dimension: int, degree: int, method: int, scalar_term: bool, n_jobs: int
-) -> None:
+def logsig_to_sig_backprop(log_sig: Array, derivs: Array, out: Array, options: LogSigOptions) -> None:
     """dF/d(log_sig) into ``out`` from ``derivs`` = dF/d(signature)."""
 
 def log_sig_length(dimension: int, degree: int, method: int, scalar_term: bool) -> int:
@@ -131,15 +129,10 @@ def hall_basis(dimension: int, degree: int) -> list[Optional[tuple[int, int]]]:
 
 # --- signature coefficients -------------------------------------------------------------
 
-def sig_coef(
-    path: Array, words: list[list[int]], out: Array, time_aug: bool, lead_lag: bool, end_time: float, prefixes: bool, n_jobs: int
-) -> None:
-    """Coefficients at ``words`` (letters of the transformed path) into ``out`` ``(B, n)``; with ``prefixes``, of every prefix too."""
+def sig_coef(path: Array, out: Array, prefixes: bool, options: CoefOptions) -> None:
+    """Coefficients at the options' words (letters of the transformed path) into ``out`` ``(B, n)``; with ``prefixes``, of every prefix too."""
 
-def sig_coef_backprop(
-    path: Array, words: list[list[int]], coefs: Array, derivs: Array, out: Array, time_aug: bool, lead_lag: bool,
-    end_time: float, n_jobs: int,
-) -> None:
+def sig_coef_backprop(path: Array, coefs: Array, derivs: Array, out: Array, options: CoefOptions) -> None:
     """dF/d(path) into ``out`` from the ``prefixes=True`` coefficients and ``derivs`` = dF/d(coefs)."""
 
 # --- words ------------------------------------------------------------------------------
@@ -153,39 +146,32 @@ def word_to_idx(word: list[int], alphabet_size: int, scalar_term: bool) -> int:
 def idx_to_word(idx: int, alphabet_size: int, scalar_term: bool) -> list[int]:
     """The word at flat index ``idx``."""
 
-# --- signature kernels: static_kernel is (name, parameters) of a built-in kernel ------------
+# --- signature kernels: the static kernel is a built-in one, by name and parameters ------------
 # names: "linear" [factor], "rbf" [sigma], "polynomial" [degree, gamma, scale], "matern12" [sigma],
 # "matern32" [sigma], "matern52" [sigma], "rational_quadratic" [sigma, alpha].
 
-StaticKernelSpec = tuple[str, list[float]]
-
-def sig_kernel(
-    path1: Array, path2: Array, out: Array, dyadic_order: tuple[int, int], static_kernel: StaticKernelSpec, time_aug: bool,
-    lead_lag: bool, end_time: float, return_grid: bool, n_jobs: int,
-) -> None:
-    """Kernels of the pairs ``(path1[p], path2[p])`` into ``out`` ``(B,)``, or the refined grids ``(B, G1, G2)``."""
+def sig_kernel(path1: Array, path2: Array, out: Array, options: KernelOptions) -> bool:
+    """Kernels of the pairs ``(path1[p], path2[p])`` into ``out`` ``(B,)``, or the refined grids
+    ``(B, G1, G2)`` with ``return_grid``; True when a polynomial kernel clamped a negative base."""
 
 def sig_kernel_backprop(
-    path1: Array, path2: Array, derivs: Array, k_grid: Optional[Array], out1: Optional[Array], out2: Optional[Array],
-    dyadic_order: tuple[int, int], static_kernel: StaticKernelSpec, time_aug: bool, lead_lag: bool, end_time: float,
-    grid_derivs: bool, n_jobs: int,
+    path1: Array, path2: Array, derivs: Array, k_grid: Optional[Array], out1: Array, out2: Array, options: KernelOptions
 ) -> None:
-    """dF/d(path1) into ``out1`` and/or dF/d(path2) into ``out2`` from ``derivs`` = dF/dk (or dF/d(grid))."""
+    """dF/d(path1) into ``out1`` (with ``left_deriv``) and dF/d(path2) into ``out2`` (with ``right_deriv``) from
+    ``derivs`` = dF/dk (or dF/d(grid) with ``return_grid``)."""
 
-def sig_kernel_from_increments(delta: Array, out: Array, dyadic_order: tuple[int, int], return_grid: bool, n_jobs: int) -> None:
+def sig_kernel_from_increments(delta: Array, out: Array, options: KernelOptions) -> None:
     """Kernels from given double increments ``(B, n1, n2)`` (a user-written static kernel's) into ``out``."""
 
-def sig_kernel_from_increments_backprop(
-    delta: Array, derivs: Array, k_grid: Optional[Array], out: Array, dyadic_order: tuple[int, int], grid_derivs: bool, n_jobs: int
-) -> None:
+def sig_kernel_from_increments_backprop(delta: Array, derivs: Array, k_grid: Optional[Array], out: Array, options: KernelOptions) -> None:
     """dF/d(delta) into ``out`` ``(B, n1, n2)``."""
 
-def static_kernel_deltas(static_kernel: StaticKernelSpec, x: Array, y: Array, out: Array) -> bool:
+def static_kernel_deltas(x: Array, y: Array, out: Array, options: StaticKernelOptions) -> bool:
     """A built-in static kernel's double increments of ``x`` ``(B, L1, d)`` and ``y`` ``(B, L2, d)`` into
     ``out`` ``(B, L1 - 1, L2 - 1)``; True when a polynomial kernel clamped a negative base."""
 
-def static_kernel_backprop(static_kernel: StaticKernelSpec, x: Array, y: Array, derivs: Array, out_x: Optional[Array], out_y: Optional[Array]) -> None:
-    """dF/dx into ``out_x`` and/or dF/dy into ``out_y`` from ``derivs`` = dF/d(delta)."""
+def static_kernel_backprop(x: Array, y: Array, derivs: Array, out_x: Array, out_y: Array, options: StaticKernelOptions) -> None:
+    """dF/dx into ``out_x`` and dF/dy into ``out_y`` from ``derivs`` = dF/d(delta)."""
 
 # --- the GPU backend ------------------------------------------------------------------------
 

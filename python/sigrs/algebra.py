@@ -449,13 +449,13 @@ def extract_sig_level(
 
 def _sig_combine_cpu(sig1: np.ndarray, sig2: np.ndarray, o: AlgebraOptions) -> np.ndarray:
     out = empty_output(sig1.shape, sig1.dtype)
-    _native.sig_combine(sig1, sig2, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.sig_combine(sig1, sig2, out, o)
     return out
 
 
 def _sig_combine_backprop_cpu(deriv: np.ndarray, sig1: np.ndarray, sig2: np.ndarray, o: AlgebraOptions) -> tuple:
     g1, g2 = empty_output(sig1.shape, sig1.dtype), empty_output(sig1.shape, sig1.dtype)
-    _native.sig_combine_backprop(deriv, sig1, sig2, g1, g2, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.sig_combine_backprop(deriv, sig1, sig2, g1, g2, o)
     return g1, g2
 
 
@@ -463,7 +463,7 @@ def _multi_sig_combine_cpu(sigs: np.ndarray, o: AlgebraOptions) -> np.ndarray:
     """``sigs`` is ``(..., k, n)``."""
     *batch, k, n = sigs.shape
     out = empty_output((*batch, n), sigs.dtype)
-    _native.multi_sig_combine(sigs.reshape(batch_size(batch), k, n), out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.multi_sig_combine(sigs.reshape(batch_size(batch), k, n), out, o)
     return out
 
 
@@ -471,43 +471,43 @@ def _multi_sig_combine_backprop_cpu(derivs: np.ndarray, sigs: np.ndarray, o: Alg
     *batch, k, n = sigs.shape
     flat = sigs.reshape(batch_size(batch), k, n)
     out = empty_output(flat.shape, sigs.dtype)
-    _native.multi_sig_combine_backprop(derivs, flat, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.multi_sig_combine_backprop(derivs, flat, out, o)
     return out.reshape(sigs.shape)
 
 
 def _sig_join_cpu(sig: np.ndarray, displacement: np.ndarray, o: AlgebraOptions) -> np.ndarray:
     out = empty_output(sig.shape, sig.dtype)
-    _native.sig_join(sig, displacement, out, o.dimension, o.degree, o.scalar_term, o.prepend, o.n_jobs)
+    _native.sig_join(sig, displacement, out, o)
     return out
 
 
 def _sig_join_backprop_cpu(d_out: np.ndarray, sig: np.ndarray, displacement: np.ndarray, o: AlgebraOptions) -> tuple:
     g_sig, g_disp = empty_output(sig.shape, sig.dtype), empty_output(displacement.shape, sig.dtype)
-    _native.sig_join_backprop(d_out, sig, displacement, g_sig, g_disp, o.dimension, o.degree, o.scalar_term, o.prepend, o.n_jobs)
+    _native.sig_join_backprop(d_out, sig, displacement, g_sig, g_disp, o)
     return g_sig, g_disp
 
 
 def _linear_sig_cpu(displacement: np.ndarray, o: AlgebraOptions) -> np.ndarray:
     out = empty_output((*displacement.shape[:-1], sig_len(o.dimension, o.degree, o.scalar_term)), displacement.dtype)
-    _native.linear_sig(displacement, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.linear_sig(displacement, out, o)
     return out
 
 
 def _linear_sig_backprop_cpu(derivs: np.ndarray, displacement: np.ndarray, o: AlgebraOptions) -> np.ndarray:
     out = empty_output(displacement.shape, displacement.dtype)
-    _native.linear_sig_backprop(derivs, displacement, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.linear_sig_backprop(derivs, displacement, out, o)
     return out
 
 
 def _sig_inverse_cpu(sig: np.ndarray, o: AlgebraOptions) -> np.ndarray:
     out = empty_output(sig.shape, sig.dtype)
-    _native.sig_inverse(sig, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.sig_inverse(sig, out, o)
     return out
 
 
 def _sig_inverse_backprop_cpu(derivs: np.ndarray, o: AlgebraOptions) -> np.ndarray:
     out = empty_output(derivs.shape, derivs.dtype)
-    _native.sig_inverse_backprop(derivs, out, o.dimension, o.degree, o.scalar_term, o.n_jobs)
+    _native.sig_inverse_backprop(derivs, out, o)
     return out
 
 

@@ -168,14 +168,14 @@ def _sig_coef_cpu(path: np.ndarray, opts: CoefOptions, prefixes: bool) -> np.nda
     words = opts.words()
     flat = batch_of_paths(path)
     out = empty_output((flat.shape[0], coef_length(words, prefixes)), flat.dtype)
-    _native.sig_coef(flat, words, out, opts.time_aug, opts.lead_lag, opts.end_time, prefixes, opts.n_jobs)
+    _native.sig_coef(flat, out, prefixes, opts)
     return out.reshape(*path.shape[:-2], out.shape[-1])
 
 
 def _sig_coef_backprop_cpu(path: np.ndarray, coefs: np.ndarray, derivs: np.ndarray, opts: CoefOptions) -> np.ndarray:
     flat = batch_of_paths(path)
     out = empty_output(flat.shape, flat.dtype)
-    _native.sig_coef_backprop(flat, opts.words(), coefs, derivs, out, opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
+    _native.sig_coef_backprop(flat, coefs, derivs, out, opts)
     return out.reshape(path.shape)
 
 

@@ -441,12 +441,9 @@ def _pair_kernels_cpu(path1: np.ndarray, path2: np.ndarray, opts: KernelOptions,
     if x.shape[0] > 0:
         if opts.kernel_name == "user":
             delta, _ = _user_deltas(x, y, opts, as_tensors)
-            _native.sig_kernel_from_increments(delta, out, (opts.order1, opts.order2), opts.return_grid, opts.n_jobs)
+            _native.sig_kernel_from_increments(delta, out, opts)
         else:
-            clamped = _native.sig_kernel(
-                x, y, out, (opts.order1, opts.order2), (opts.kernel_name, list(opts.kernel_params)), opts.time_aug,
-                opts.lead_lag, opts.end_time, opts.return_grid, opts.n_jobs,
-            )
+            clamped = _native.sig_kernel(x, y, out, opts)
             if clamped:
                 warnings.warn(
                     f"PolynomialKernel: <x, y> + gamma < 0 for some points with the non-integer degree {opts.kernel_params[0]}; "
@@ -469,11 +466,7 @@ def _pair_kernels_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.
     gx, gy = np.zeros(x.shape, x.dtype), np.zeros(y.shape, y.dtype)
     if b > 0:
         if opts.kernel_name != "user":
-            _native.sig_kernel_backprop(
-                x, y, derivs, k_grid, gx if opts.left_deriv else None, gy if opts.right_deriv else None,
-                (opts.order1, opts.order2), (opts.kernel_name, list(opts.kernel_params)), opts.time_aug, opts.lead_lag,
-                opts.end_time, opts.return_grid, opts.n_jobs,
-            )
+            _native.sig_kernel_backprop(x, y, derivs, k_grid, gx, gy, opts)
         else:
             gx, gy = _user_kernel_backprop(derivs, x, y, k_grid, opts, as_tensors)
     return gx.reshape(path1.shape), gy.reshape(path2.shape)
@@ -484,7 +477,7 @@ def _user_kernel_backprop(derivs: np.ndarray, x: np.ndarray, y: np.ndarray, k_gr
     """Through the PDE to the double increments in the core, then through the user kernel's ``grad_x``/``grad_y``."""
     delta, ctx = _user_deltas(x, y, opts, as_tensors)
     g_delta = np.empty_like(delta)
-    _native.sig_kernel_from_increments_backprop(delta, derivs, k_grid, g_delta, (opts.order1, opts.order2), opts.return_grid, opts.n_jobs)
+    _native.sig_kernel_from_increments_backprop(delta, derivs, k_grid, g_delta, opts)
     kernel = _user_kernel(opts)
     g_delta_in = _kernel_input(g_delta, as_tensors, kernel)
     tr = dict(time_aug=opts.time_aug, lead_lag=opts.lead_lag, end_time=opts.end_time, n_jobs=opts.n_jobs)

@@ -458,25 +458,25 @@ def logsig_to_sig_backprop(
 def _sig_to_log_sig_cpu(sig: np.ndarray, o: LogSigOptions) -> np.ndarray:
     n = _native.log_sig_length(o.dimension, o.degree, o.method, o.scalar_term)
     out = empty_output((*sig.shape[:-1], n), sig.dtype)
-    _native.sig_to_log_sig(sig, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    _native.sig_to_log_sig(sig, out, o)
     return out
 
 
 def _sig_to_log_sig_backprop_cpu(sig: np.ndarray, derivs: np.ndarray, o: LogSigOptions) -> np.ndarray:
     out = empty_output(sig.shape, sig.dtype)
-    _native.sig_to_log_sig_backprop(sig, derivs, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    _native.sig_to_log_sig_backprop(sig, derivs, out, o)
     return out
 
 
 def _logsig_to_sig_cpu(log_sig: np.ndarray, o: LogSigOptions) -> np.ndarray:
     out = empty_output((*log_sig.shape[:-1], _native.sig_length(o.dimension, o.degree, o.scalar_term)), log_sig.dtype)
-    _native.logsig_to_sig(log_sig, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    _native.logsig_to_sig(log_sig, out, o)
     return out
 
 
 def _logsig_to_sig_backprop_cpu(log_sig: np.ndarray, derivs: np.ndarray, o: LogSigOptions) -> np.ndarray:
     out = empty_output(log_sig.shape, log_sig.dtype)
-    _native.logsig_to_sig_backprop(log_sig, derivs, out, o.dimension, o.degree, o.method, o.scalar_term, o.n_jobs)
+    _native.logsig_to_sig_backprop(log_sig, derivs, out, o)
     return out
 
 

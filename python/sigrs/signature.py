@@ -297,10 +297,7 @@ def _sig_cpu(path: np.ndarray, initial: Optional[np.ndarray], opts: SigOptions) 
     out = empty_output((b, *rows, n), path.dtype)
     if initial is not None:
         initial = as_array(initial, "initial", 1)
-    _native.sig(
-        path.reshape(b, length, dim), out, initial, opts.degree, opts.time_aug, opts.lead_lag, opts.end_time,
-        opts.scalar_term, opts.stream, opts.inverse, opts.n_jobs,
-    )
+    _native.sig(path.reshape(b, length, dim), out, initial, opts)
     return out.reshape(*batch_shape, *rows, n)
 
 
@@ -314,11 +311,8 @@ def _sig_backprop_cpu(path: np.ndarray, sig: np.ndarray, sig_derivs: np.ndarray,
     if initial is not None:
         initial = as_array(initial, "initial", 1)
         d_initial = empty_output(tuple(initial.shape), path.dtype)
-    _native.sig_backprop(
-        path.reshape(b, length, dim), as_array(sig, "sig", 1), as_array(sig_derivs, "sig_derivs", 1), out, initial,
-        d_initial, opts.degree, opts.time_aug, opts.lead_lag, opts.end_time, opts.scalar_term, opts.stream,
-        opts.inverse, opts.n_jobs,
-    )
+    sig, sig_derivs = as_array(sig, "sig", 1), as_array(sig_derivs, "sig_derivs", 1)
+    _native.sig_backprop(path.reshape(b, length, dim), sig, sig_derivs, out, initial, d_initial, opts)
     return out.reshape(path.shape), d_initial
 
 

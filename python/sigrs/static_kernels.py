@@ -305,13 +305,13 @@ def _deltas_cpu(x: np.ndarray, y: np.ndarray, opts: StaticKernelOptions) -> tupl
     """``(delta (B, L1 - 1, L2 - 1), whether a base was clamped)``."""
     b, l1, l2 = x.shape[0], x.shape[1], y.shape[1]
     out = np.empty((b, max(l1 - 1, 0), max(l2 - 1, 0)), dtype=x.dtype)
-    clamped = _native.static_kernel_deltas((opts.kernel_name, list(opts.kernel_params)), x, y, out)
+    clamped = _native.static_kernel_deltas(x, y, out, opts)
     return out, np.asarray(clamped)
 
 
 def _backprop_cpu(x: np.ndarray, y: np.ndarray, derivs: np.ndarray, opts: StaticKernelOptions) -> tuple:
     gx, gy = np.empty_like(x), np.empty_like(y)
-    _native.static_kernel_backprop((opts.kernel_name, list(opts.kernel_params)), x, y, derivs, gx, gy)
+    _native.static_kernel_backprop(x, y, derivs, gx, gy, opts)
     return gx, gy
 
 

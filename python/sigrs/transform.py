@@ -106,7 +106,7 @@ def transform_path_backprop(
 def _transform_cpu(path: np.ndarray, opts: TransformOptions) -> np.ndarray:
     *batch_shape, length, dim = path.shape
     out = empty_output((batch_size(batch_shape), transformed_length(length, opts.lead_lag), aug_dim(dim, opts.time_aug, opts.lead_lag)), path.dtype)
-    _native.transform_path(batch_of_paths(path), out, opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
+    _native.transform_path(batch_of_paths(path), out, opts)
     return out.reshape(*batch_shape, *out.shape[1:])
 
 
@@ -114,7 +114,7 @@ def _transform_backprop_cpu(derivs: np.ndarray, opts: TransformOptions) -> np.nd
     *batch_shape, _, _ = derivs.shape
     length, dim = untransformed_shape(derivs.shape, opts.time_aug, opts.lead_lag, "derivs")
     out = empty_output((batch_size(batch_shape), length, dim), derivs.dtype)
-    _native.transform_path_backprop(batch_of_paths(derivs), out, opts.time_aug, opts.lead_lag, opts.end_time, opts.n_jobs)
+    _native.transform_path_backprop(batch_of_paths(derivs), out, opts)
     return out.reshape(*batch_shape, length, dim)
 
 

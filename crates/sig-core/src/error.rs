@@ -34,7 +34,7 @@ pub enum SigError {
 pub type Result<T> = std::result::Result<T, SigError>;
 
 impl SigError {
-    pub(crate) fn invalid(
+    pub fn invalid(
         name: &'static str,
         expected: impl Into<String>,
         actual: impl std::fmt::Display,

@@ -1,24 +1,38 @@
-//! Signature kernels by the Goursat PDE, and their gradients (`sig_core::kernel`).
+//! Signature kernels by the Goursat PDE, and their gradients
+//! (`sig_core::kernel`), and the built-in static kernels called directly
+//! (`sig_core::static_kernel`).
 //!
-//! `dyadic_order` is `(order of path1, order of path2)`; `static_kernel` is
-//! `(name, parameters)` of a built-in static kernel, computed in the core.
-//! A user-written static kernel's double increments go through the
-//! `*_from_increments` functions instead.
+//! A built-in static kernel arrives as its name and parameters and is
+//! computed by the core, inside the solver; a user-written static kernel's
+//! double increments go through the `*_from_increments` functions instead.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use sig_core::kernel::{self, DyadicOrder, Increments, KernelGrad, KernelOut, KernelShape};
 use sig_core::static_kernel::{self, StaticKernel};
-use sig_core::PathTransform;
+use sig_core::{PathShape, PathTransform};
 
-use crate::arrays::{dims, input, numbers, numbers_mut, optional_input, optional_output, output, path_shape, with_dtype};
+use crate::arrays::{add_functions, dims, input, numbers, numbers_mut, optional_input, output, path_shape, with_dtype};
 use crate::error::enter;
 
 type Array<'a, 'py> = &'a Bound<'py, PyAny>;
 
-/// The built-in static kernel that `(name, parameters)` names.
-fn static_kernel_of((name, params): &(String, Vec<f64>)) -> PyResult<StaticKernel> {
-    let kernel = match (name.as_str(), params.as_slice()) {
+/// `sigrs._options.StaticKernelOptions`, read by attribute.
+#[derive(FromPyObject)]
+pub struct StaticKernelArgs {
+    kernel_name: String,
+    kernel_params: Vec<f64>,
+}
+
+impl StaticKernelArgs {
+    fn kernel(&self) -> PyResult<StaticKernel> {
+        static_kernel(&self.kernel_name, &self.kernel_params)
+    }
+}
+
+/// The built-in static kernel that `name` and `params` name.
+fn static_kernel(name: &str, params: &[f64]) -> PyResult<StaticKernel> {
+    let kernel = match (name, params) {
         ("linear", &[factor]) => StaticKernel::Linear { factor },
         ("rbf", &[sigma]) => StaticKernel::Rbf { sigma },
         ("polynomial", &[degree, gamma, scale]) => StaticKernel::Polynomial { degree, gamma, scale },
@@ -28,8 +42,8 @@ fn static_kernel_of((name, params): &(String, Vec<f64>)) -> PyResult<StaticKerne
         ("rational_quadratic", &[sigma, alpha]) => StaticKernel::RationalQuadratic { sigma, alpha },
         _ => {
             return Err(PyValueError::new_err(format!(
-                "static_kernel must name a built-in kernel with its parameters (linear [factor], rbf [sigma], polynomial \
-                 [degree, gamma, scale], matern12/32/52 [sigma], rational_quadratic [sigma, alpha]), got ({name:?}, {params:?})"
+                "kernel_name and kernel_params must name a built-in static kernel (linear [factor], rbf [sigma], polynomial \
+                 [degree, gamma, scale], matern12/32/52 [sigma], rational_quadratic [sigma, alpha]), got {name:?} {params:?}"
             )))
         }
     };
@@ -37,8 +51,48 @@ fn static_kernel_of((name, params): &(String, Vec<f64>)) -> PyResult<StaticKerne
     Ok(kernel)
 }
 
-fn orders((first, second): (u32, u32)) -> DyadicOrder {
-    DyadicOrder { first, second }
+/// `sigrs._options.KernelOptions`, read by attribute (the fields the core uses).
+#[derive(FromPyObject)]
+pub struct KernelArgs {
+    order1: u32,
+    order2: u32,
+    kernel_name: String,
+    kernel_params: Vec<f64>,
+    time_aug: bool,
+    lead_lag: bool,
+    end_time: f64,
+    n_jobs: i64,
+    return_grid: bool,
+    left_deriv: bool,
+    right_deriv: bool,
+}
+
+impl KernelArgs {
+    fn kernel(&self) -> PyResult<StaticKernel> {
+        static_kernel(&self.kernel_name, &self.kernel_params)
+    }
+
+    fn transform(&self) -> PathTransform {
+        PathTransform { time_aug: self.time_aug, lead_lag: self.lead_lag, end_time: self.end_time }
+    }
+
+    /// The PDE grids of pairs of the paths of shapes `s1` and `s2`.
+    fn shape(&self, s1: PathShape, s2: PathShape) -> KernelShape {
+        let tr = self.transform();
+        KernelShape { batch: s1.batch, length1: tr.out_length(s1.length), length2: tr.out_length(s2.length), order: self.order() }
+    }
+
+    fn order(&self) -> DyadicOrder {
+        DyadicOrder { first: self.order1, second: self.order2 }
+    }
+
+    /// The PDE grids of given double increments of `shape` `(B, n1, n2)`.
+    fn increments_shape(&self, shape: &[usize]) -> PyResult<KernelShape> {
+        match *shape {
+            [batch, n1, n2] => Ok(KernelShape { batch, length1: n1 + 1, length2: n2 + 1, order: self.order() }),
+            ref other => Err(PyValueError::new_err(format!("delta must have shape (batch, length1 - 1, length2 - 1), got {other:?}"))),
+        }
+    }
 }
 
 fn out_of<T>(out: &mut [T], return_grid: bool) -> KernelOut<'_, T> {
@@ -53,37 +107,23 @@ fn out_of<T>(out: &mut [T], return_grid: bool) -> KernelOut<'_, T> {
 /// refined grids `(B, G1, G2)` with `return_grid`); true when a polynomial
 /// static kernel clamped a negative base.
 #[pyfunction]
-#[pyo3(signature = (path1, path2, out, dyadic_order, static_kernel, time_aug, lead_lag, end_time, return_grid, n_jobs))]
-#[allow(clippy::too_many_arguments)]
-pub fn sig_kernel<'py>(
-    py: Python<'py>,
-    path1: Array<'_, 'py>,
-    path2: Array<'_, 'py>,
-    out: Array<'_, 'py>,
-    dyadic_order: (u32, u32),
-    static_kernel: (String, Vec<f64>),
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: f64,
-    return_grid: bool,
-    n_jobs: i64,
-) -> PyResult<bool> {
-    let kernel = static_kernel_of(&static_kernel)?;
+#[pyo3(signature = (path1, path2, out, options))]
+pub fn sig_kernel<'py>(py: Python<'py>, path1: Array<'_, 'py>, path2: Array<'_, 'py>, out: Array<'_, 'py>, options: KernelArgs) -> PyResult<bool> {
+    let kernel = options.kernel()?;
     with_dtype!(path1, "path1", |T| {
         let (p1, p2, mut o) = (input::<T>(path1, "path1")?, input::<T>(path2, "path2")?, output::<T>(out, "out")?);
         let (s1, s2) = (path_shape(&p1, "path1")?, path_shape(&p2, "path2")?);
-        let transform = PathTransform { time_aug, lead_lag, end_time };
-        let shape = KernelShape { batch: s1.batch, length1: transform.out_length(s1.length), length2: transform.out_length(s2.length), order: orders(dyadic_order) };
         let (p1, p2, o) = (numbers(&p1, "path1")?, numbers(&p2, "path2")?, numbers_mut(&mut o, "out")?);
-        let inc = Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform, kernel };
-        enter(py, || kernel::sig_kernel(&inc, shape, n_jobs, out_of(o, return_grid)).map(|report| report.clamped))
+        let inc = Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: options.transform(), kernel };
+        enter(py, || kernel::sig_kernel(&inc, options.shape(s1, s2), options.n_jobs, out_of(o, options.return_grid)).map(|r| r.clamped))
     })
 }
 
 /// Gradient through [`sig_kernel`] into `out1` and/or `out2` (the paths'
-/// shapes); `derivs` is dF/dk `(B,)` or, with `grid_derivs`, dF/d(grid).
+/// shapes; the sides the options ask for); `derivs` is dF/dk `(B,)` or,
+/// with `return_grid`, dF/d(grid).
 #[pyfunction]
-#[pyo3(signature = (path1, path2, derivs, k_grid, out1, out2, dyadic_order, static_kernel, time_aug, lead_lag, end_time, grid_derivs, n_jobs))]
+#[pyo3(signature = (path1, path2, derivs, k_grid, out1, out2, options))]
 #[allow(clippy::too_many_arguments)]
 pub fn sig_kernel_backprop<'py>(
     py: Python<'py>,
@@ -91,67 +131,58 @@ pub fn sig_kernel_backprop<'py>(
     path2: Array<'_, 'py>,
     derivs: Array<'_, 'py>,
     k_grid: Option<Array<'_, 'py>>,
-    out1: Option<Array<'_, 'py>>,
-    out2: Option<Array<'_, 'py>>,
-    dyadic_order: (u32, u32),
-    static_kernel: (String, Vec<f64>),
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: f64,
-    grid_derivs: bool,
-    n_jobs: i64,
+    out1: Array<'_, 'py>,
+    out2: Array<'_, 'py>,
+    options: KernelArgs,
 ) -> PyResult<()> {
-    let kernel = static_kernel_of(&static_kernel)?;
+    let kernel = options.kernel()?;
     with_dtype!(path1, "path1", |T| {
         let (p1, p2, g) = (input::<T>(path1, "path1")?, input::<T>(path2, "path2")?, input::<T>(derivs, "derivs")?);
         let kg = optional_input::<T>(k_grid, "k_grid")?;
-        let (mut o1, mut o2) = (optional_output::<T>(out1, "out1")?, optional_output::<T>(out2, "out2")?);
+        let (mut o1, mut o2) = (output::<T>(out1, "out1")?, output::<T>(out2, "out2")?);
         let (s1, s2) = (path_shape(&p1, "path1")?, path_shape(&p2, "path2")?);
-        let transform = PathTransform { time_aug, lead_lag, end_time };
-        let shape = KernelShape { batch: s1.batch, length1: transform.out_length(s1.length), length2: transform.out_length(s2.length), order: orders(dyadic_order) };
         let (p1, p2, g) = (numbers(&p1, "path1")?, numbers(&p2, "path2")?, numbers(&g, "derivs")?);
         let kg = kg.as_ref().map(|a| numbers(a, "k_grid")).transpose()?;
-        let grad1 = o1.as_mut().map(|a| numbers_mut(a, "out1")).transpose()?;
-        let grad2 = o2.as_mut().map(|a| numbers_mut(a, "out2")).transpose()?;
-        let inc = Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform, kernel };
-        enter(py, || kernel::sig_kernel_backprop(&inc, shape, g, grid_derivs, kg, n_jobs, KernelGrad::Paths { grad1, grad2 }))
+        let grad1 = if options.left_deriv { Some(numbers_mut(&mut o1, "out1")?) } else { None };
+        let grad2 = if options.right_deriv { Some(numbers_mut(&mut o2, "out2")?) } else { None };
+        let inc = Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: options.transform(), kernel };
+        let grads = KernelGrad::Paths { grad1, grad2 };
+        enter(py, || kernel::sig_kernel_backprop(&inc, options.shape(s1, s2), g, options.return_grid, kg, options.n_jobs, grads))
     })
 }
 
 /// Kernels from given double increments `delta` `(B, n1, n2)` (a
 /// user-written static kernel's), into `out` as in [`sig_kernel`].
 #[pyfunction]
-#[pyo3(signature = (delta, out, dyadic_order, return_grid, n_jobs))]
-pub fn sig_kernel_from_increments<'py>(py: Python<'py>, delta: Array<'_, 'py>, out: Array<'_, 'py>, dyadic_order: (u32, u32), return_grid: bool, n_jobs: i64) -> PyResult<()> {
+#[pyo3(signature = (delta, out, options))]
+pub fn sig_kernel_from_increments<'py>(py: Python<'py>, delta: Array<'_, 'py>, out: Array<'_, 'py>, options: KernelArgs) -> PyResult<()> {
     with_dtype!(delta, "delta", |T| {
         let (d, mut o) = (input::<T>(delta, "delta")?, output::<T>(out, "out")?);
-        let shape = increments_shape(dims(&d), dyadic_order)?;
+        let shape = options.increments_shape(dims(&d))?;
         let (d, o) = (numbers(&d, "delta")?, numbers_mut(&mut o, "out")?);
-        enter(py, || kernel::sig_kernel(&Increments::Given(d), shape, n_jobs, out_of(o, return_grid)).map(|_| ()))
+        enter(py, || kernel::sig_kernel(&Increments::Given(d), shape, options.n_jobs, out_of(o, options.return_grid)).map(|_| ()))
     })
 }
 
 /// Gradient through [`sig_kernel_from_increments`]: dF/d(delta) into `out` `(B, n1, n2)`.
 #[pyfunction]
-#[pyo3(signature = (delta, derivs, k_grid, out, dyadic_order, grid_derivs, n_jobs))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (delta, derivs, k_grid, out, options))]
 pub fn sig_kernel_from_increments_backprop<'py>(
     py: Python<'py>,
     delta: Array<'_, 'py>,
     derivs: Array<'_, 'py>,
     k_grid: Option<Array<'_, 'py>>,
     out: Array<'_, 'py>,
-    dyadic_order: (u32, u32),
-    grid_derivs: bool,
-    n_jobs: i64,
+    options: KernelArgs,
 ) -> PyResult<()> {
     with_dtype!(delta, "delta", |T| {
         let (d, g, mut o) = (input::<T>(delta, "delta")?, input::<T>(derivs, "derivs")?, output::<T>(out, "out")?);
         let kg = optional_input::<T>(k_grid, "k_grid")?;
-        let shape = increments_shape(dims(&d), dyadic_order)?;
+        let shape = options.increments_shape(dims(&d))?;
         let (d, g, o) = (numbers(&d, "delta")?, numbers(&g, "derivs")?, numbers_mut(&mut o, "out")?);
         let kg = kg.as_ref().map(|a| numbers(a, "k_grid")).transpose()?;
-        enter(py, || kernel::sig_kernel_backprop(&Increments::Given(d), shape, g, grid_derivs, kg, n_jobs, KernelGrad::Increments(o)))
+        let grads = KernelGrad::Increments(o);
+        enter(py, || kernel::sig_kernel_backprop(&Increments::Given(d), shape, g, options.return_grid, kg, options.n_jobs, grads))
     })
 }
 
@@ -159,56 +190,50 @@ pub fn sig_kernel_from_increments_backprop<'py>(
 /// `(B, L2, d)` into `out` `(B, L1 - 1, L2 - 1)`; true when a polynomial
 /// kernel clamped a negative base.
 #[pyfunction]
-#[pyo3(signature = (static_kernel, x, y, out))]
-pub fn static_kernel_deltas<'py>(py: Python<'py>, static_kernel: (String, Vec<f64>), x: Array<'_, 'py>, y: Array<'_, 'py>, out: Array<'_, 'py>) -> PyResult<bool> {
-    let kernel = static_kernel_of(&static_kernel)?;
+#[pyo3(signature = (x, y, out, options))]
+pub fn static_kernel_deltas<'py>(py: Python<'py>, x: Array<'_, 'py>, y: Array<'_, 'py>, out: Array<'_, 'py>, options: StaticKernelArgs) -> PyResult<bool> {
+    let kernel = options.kernel()?;
     with_dtype!(x, "x", |T| {
         let (xa, ya, mut o) = (input::<T>(x, "x")?, input::<T>(y, "y")?, output::<T>(out, "out")?);
         let (s1, s2) = (path_shape(&xa, "x")?, path_shape(&ya, "y")?);
         let (xs, ys, o) = (numbers(&xa, "x")?, numbers(&ya, "y")?, numbers_mut(&mut o, "out")?);
-        enter(py, || static_kernel::static_kernel_deltas(&kernel, xs, s1, ys, s2, -1, o).map(|report| report.clamped))
+        enter(py, || static_kernel::static_kernel_deltas(&kernel, xs, s1, ys, s2, -1, o).map(|r| r.clamped))
     })
 }
 
-/// Gradient through [`static_kernel_deltas`]: dF/dx into `out_x` and/or
-/// dF/dy into `out_y` from `derivs` = dF/d(delta).
+/// Gradient through [`static_kernel_deltas`]: dF/dx into `out_x` and dF/dy
+/// into `out_y` from `derivs` = dF/d(delta).
 #[pyfunction]
-#[pyo3(signature = (static_kernel, x, y, derivs, out_x, out_y))]
+#[pyo3(signature = (x, y, derivs, out_x, out_y, options))]
 #[allow(clippy::too_many_arguments)]
 pub fn static_kernel_backprop<'py>(
     py: Python<'py>,
-    static_kernel: (String, Vec<f64>),
     x: Array<'_, 'py>,
     y: Array<'_, 'py>,
     derivs: Array<'_, 'py>,
-    out_x: Option<Array<'_, 'py>>,
-    out_y: Option<Array<'_, 'py>>,
+    out_x: Array<'_, 'py>,
+    out_y: Array<'_, 'py>,
+    options: StaticKernelArgs,
 ) -> PyResult<()> {
-    let kernel = static_kernel_of(&static_kernel)?;
+    let kernel = options.kernel()?;
     with_dtype!(x, "x", |T| {
         let (xa, ya, g) = (input::<T>(x, "x")?, input::<T>(y, "y")?, input::<T>(derivs, "derivs")?);
-        let (mut ox, mut oy) = (optional_output::<T>(out_x, "out_x")?, optional_output::<T>(out_y, "out_y")?);
+        let (mut ox, mut oy) = (output::<T>(out_x, "out_x")?, output::<T>(out_y, "out_y")?);
         let (s1, s2) = (path_shape(&xa, "x")?, path_shape(&ya, "y")?);
         let (xs, ys, g) = (numbers(&xa, "x")?, numbers(&ya, "y")?, numbers(&g, "derivs")?);
-        let gx = ox.as_mut().map(|a| numbers_mut(a, "out_x")).transpose()?;
-        let gy = oy.as_mut().map(|a| numbers_mut(a, "out_y")).transpose()?;
-        enter(py, || static_kernel::static_kernel_backprop(&kernel, xs, s1, ys, s2, g, -1, gx, gy))
+        let (gx, gy) = (numbers_mut(&mut ox, "out_x")?, numbers_mut(&mut oy, "out_y")?);
+        enter(py, || static_kernel::static_kernel_backprop(&kernel, xs, s1, ys, s2, g, -1, Some(gx), Some(gy)))
     })
 }
 
-fn increments_shape(shape: &[usize], dyadic_order: (u32, u32)) -> PyResult<KernelShape> {
-    match *shape {
-        [batch, n1, n2] => Ok(KernelShape { batch, length1: n1 + 1, length2: n2 + 1, order: orders(dyadic_order) }),
-        ref other => Err(PyValueError::new_err(format!("delta must have shape (batch, length1 - 1, length2 - 1), got {other:?}"))),
-    }
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(sig_kernel, m)?)?;
-    m.add_function(wrap_pyfunction!(sig_kernel_backprop, m)?)?;
-    m.add_function(wrap_pyfunction!(sig_kernel_from_increments, m)?)?;
-    m.add_function(wrap_pyfunction!(sig_kernel_from_increments_backprop, m)?)?;
-    m.add_function(wrap_pyfunction!(static_kernel_deltas, m)?)?;
-    m.add_function(wrap_pyfunction!(static_kernel_backprop, m)?)?;
-    Ok(())
+    add_functions!(
+        m,
+        sig_kernel,
+        sig_kernel_backprop,
+        sig_kernel_from_increments,
+        sig_kernel_from_increments_backprop,
+        static_kernel_deltas,
+        static_kernel_backprop,
+    )
 }

@@ -11,31 +11,41 @@ use sig_core::logsig::{self, LogSigMethod};
 use crate::arrays::{add_functions, flat_op};
 use crate::error::enter;
 
+/// `sigrs._options.LogSigOptions`, read by attribute.
+#[derive(FromPyObject)]
+pub struct LogSigArgs {
+    dimension: usize,
+    degree: usize,
+    method: i64,
+    scalar_term: bool,
+    n_jobs: i64,
+}
+
 flat_op! {
     /// Log-signatures of signatures `sig` (`(..., n)`, flat) into `out`.
-    fn sig_to_log_sig(sig => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
-        logsig::sig_to_log_sig(sig, dimension, degree, scalar_term, LogSigMethod::from_index(method)?, n_jobs, out)
+    fn sig_to_log_sig(sig => out; options: LogSigArgs) {
+        logsig::sig_to_log_sig(sig, options.dimension, options.degree, options.scalar_term, LogSigMethod::from_index(options.method)?, options.n_jobs, out)
     }
 }
 
 flat_op! {
     /// Gradient through [`sig_to_log_sig`]: dF/d(sig) into `out` from `derivs` = dF/d(log-signature).
-    fn sig_to_log_sig_backprop(sig, derivs => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
-        logsig::sig_to_log_sig_backprop(sig, derivs, dimension, degree, scalar_term, LogSigMethod::from_index(method)?, n_jobs, out)
+    fn sig_to_log_sig_backprop(sig, derivs => out; options: LogSigArgs) {
+        logsig::sig_to_log_sig_backprop(sig, derivs, options.dimension, options.degree, options.scalar_term, LogSigMethod::from_index(options.method)?, options.n_jobs, out)
     }
 }
 
 flat_op! {
     /// Signatures `exp(L)` of log-signatures `log_sig` into `out`.
-    fn logsig_to_sig(log_sig => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
-        logsig::logsig_to_sig(log_sig, dimension, degree, LogSigMethod::from_index(method)?, scalar_term, n_jobs, out)
+    fn logsig_to_sig(log_sig => out; options: LogSigArgs) {
+        logsig::logsig_to_sig(log_sig, options.dimension, options.degree, LogSigMethod::from_index(options.method)?, options.scalar_term, options.n_jobs, out)
     }
 }
 
 flat_op! {
     /// Gradient through [`logsig_to_sig`]: dF/d(log_sig) into `out` from `derivs` = dF/d(sig).
-    fn logsig_to_sig_backprop(log_sig, derivs => out; dimension: usize, degree: usize, method: i64, scalar_term: bool, n_jobs: i64) {
-        logsig::logsig_to_sig_backprop(log_sig, derivs, dimension, degree, LogSigMethod::from_index(method)?, scalar_term, n_jobs, out)
+    fn logsig_to_sig_backprop(log_sig, derivs => out; options: LogSigArgs) {
+        logsig::logsig_to_sig_backprop(log_sig, derivs, options.dimension, options.degree, LogSigMethod::from_index(options.method)?, options.scalar_term, options.n_jobs, out)
     }
 }
 

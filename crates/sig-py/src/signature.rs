@@ -3,19 +3,12 @@
 use pyo3::prelude::*;
 use sig_core::{PathTransform, SigOptions};
 
-use crate::arrays::{input, numbers, numbers_mut, optional_input, optional_output, output, path_shape, with_dtype};
+use crate::arrays::{add_functions, input, numbers, numbers_mut, optional_input, optional_output, output, path_shape, with_dtype};
 use crate::error::enter;
 
-/// Signatures of `path` `(B, L, d)` into `out` (`(B, n)`, or `(B, L - 1, n)`
-/// with `stream`), continued from `initial` `(B, n)` when given.
-#[pyfunction]
-#[pyo3(signature = (path, out, initial, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs))]
-#[allow(clippy::too_many_arguments)]
-pub fn sig<'py>(
-    py: Python<'py>,
-    path: &Bound<'py, PyAny>,
-    out: &Bound<'py, PyAny>,
-    initial: Option<&Bound<'py, PyAny>>,
+/// `sigrs._options.SigOptions`, read by attribute.
+#[derive(FromPyObject)]
+pub struct SigArgs {
     degree: usize,
     time_aug: bool,
     lead_lag: bool,
@@ -24,24 +17,33 @@ pub fn sig<'py>(
     stream: bool,
     inverse: bool,
     n_jobs: i64,
-) -> PyResult<()> {
+}
+
+impl SigArgs {
+    fn core<'a, T>(&self, initial: Option<&'a [T]>) -> SigOptions<'a, T> {
+        let transform = PathTransform { time_aug: self.time_aug, lead_lag: self.lead_lag, end_time: self.end_time };
+        SigOptions { transform, scalar_term: self.scalar_term, stream: self.stream, inverse: self.inverse, initial }
+    }
+}
+
+/// Signatures of `path` `(B, L, d)` into `out` (`(B, n)`, or `(B, L - 1, n)`
+/// with `stream`), continued from `initial` `(B, n)` when given.
+#[pyfunction]
+#[pyo3(signature = (path, out, initial, options))]
+pub fn sig<'py>(py: Python<'py>, path: &Bound<'py, PyAny>, out: &Bound<'py, PyAny>, initial: Option<&Bound<'py, PyAny>>, options: SigArgs) -> PyResult<()> {
     with_dtype!(path, "path", |T| {
-        let path = input::<T>(path, "path")?;
-        let initial = optional_input::<T>(initial, "initial")?;
-        let mut out = output::<T>(out, "out")?;
+        let (path, initial, mut out) = (input::<T>(path, "path")?, optional_input::<T>(initial, "initial")?, output::<T>(out, "out")?);
         let shape = path_shape(&path, "path")?;
-        let initial = initial.as_ref().map(|a| numbers(a, "initial")).transpose()?;
-        let transform = PathTransform { time_aug, lead_lag, end_time };
-        let opts = SigOptions { transform, scalar_term, stream, inverse, initial };
+        let opts = options.core(initial.as_ref().map(|a| numbers(a, "initial")).transpose()?);
         let (paths, out) = (numbers(&path, "path")?, numbers_mut(&mut out, "out")?);
-        enter(py, || sig_core::sig_with(paths, shape, degree, &opts, n_jobs, out))
+        enter(py, || sig_core::sig_with(paths, shape, options.degree, &opts, options.n_jobs, out))
     })
 }
 
 /// Gradient through [`sig`]: dF/d(path) into `out` `(B, L, d)` and, when
 /// `initial` is given, dF/d(initial) into `initial_out`.
 #[pyfunction]
-#[pyo3(signature = (path, sig, sig_derivs, out, initial, initial_out, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs))]
+#[pyo3(signature = (path, sig, sig_derivs, out, initial, initial_out, options))]
 #[allow(clippy::too_many_arguments)]
 pub fn sig_backprop<'py>(
     py: Python<'py>,
@@ -51,34 +53,21 @@ pub fn sig_backprop<'py>(
     out: &Bound<'py, PyAny>,
     initial: Option<&Bound<'py, PyAny>>,
     initial_out: Option<&Bound<'py, PyAny>>,
-    degree: usize,
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: f64,
-    scalar_term: bool,
-    stream: bool,
-    inverse: bool,
-    n_jobs: i64,
+    options: SigArgs,
 ) -> PyResult<()> {
     with_dtype!(path, "path", |T| {
-        let path = input::<T>(path, "path")?;
-        let (sig, sig_derivs) = (input::<T>(sig, "sig")?, input::<T>(sig_derivs, "sig_derivs")?);
+        let (path, sig, sig_derivs) = (input::<T>(path, "path")?, input::<T>(sig, "sig")?, input::<T>(sig_derivs, "sig_derivs")?);
         let initial = optional_input::<T>(initial, "initial")?;
-        let mut out = output::<T>(out, "out")?;
-        let mut initial_out = optional_output::<T>(initial_out, "initial_out")?;
+        let (mut out, mut initial_out) = (output::<T>(out, "out")?, optional_output::<T>(initial_out, "initial_out")?);
         let shape = path_shape(&path, "path")?;
-        let initial = initial.as_ref().map(|a| numbers(a, "initial")).transpose()?;
-        let transform = PathTransform { time_aug, lead_lag, end_time };
-        let opts = SigOptions { transform, scalar_term, stream, inverse, initial };
+        let opts = options.core(initial.as_ref().map(|a| numbers(a, "initial")).transpose()?);
         let (paths, sigs, grads) = (numbers(&path, "path")?, numbers(&sig, "sig")?, numbers(&sig_derivs, "sig_derivs")?);
         let out = numbers_mut(&mut out, "out")?;
         let initial_out = initial_out.as_mut().map(|a| numbers_mut(a, "initial_out")).transpose()?;
-        enter(py, || sig_core::sig_backprop_with(paths, shape, degree, &opts, sigs, grads, n_jobs, out, initial_out))
+        enter(py, || sig_core::sig_backprop_with(paths, shape, options.degree, &opts, sigs, grads, options.n_jobs, out, initial_out))
     })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(sig, m)?)?;
-    m.add_function(wrap_pyfunction!(sig_backprop, m)?)?;
-    Ok(())
+    add_functions!(m, sig, sig_backprop)
 }
