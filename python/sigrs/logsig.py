@@ -253,11 +253,16 @@ def sig_to_log_sig(
 def _sig_to_log_sig_checked(sig: Any, d: int, degree: int, method: int, n_jobs: int) -> Any:
     """:func:`sig_to_log_sig` after its arguments but ``sig`` are checked:
     ``d`` the augmented dimension, ``method`` an internal code."""
-    sig = checked(sig, "sig", 1)
-    opts = LogSigOptions(d, degree, method, infer_scalar_term(tuple(sig.shape), d, degree, "sig"), n_jobs)
+    sig, opts = _sig_and_options(sig, d, degree, method, n_jobs)
     if is_torch(sig):
         return _ops().sig_to_log_sig(sig, opts)
     return _sig_to_log_sig_cpu(sig, opts)
+
+
+def _sig_and_options(sig: Any, d: int, degree: int, method: int, n_jobs: int) -> tuple:
+    """The checked signature and the options, whose scalar term its length says."""
+    sig = checked(sig, "sig", 1)
+    return sig, LogSigOptions(d, degree, method, infer_scalar_term(tuple(sig.shape), d, degree, "sig"), n_jobs)
 
 
 def sig_to_log_sig_backprop(
@@ -291,13 +296,9 @@ def sig_to_log_sig_backprop(
         (14,)
     """
     d = _dimension(dimension, time_aug, lead_lag)
-    degree = check_degree(degree)
-    method = check_method(method)
-    n_jobs = check_n_jobs(n_jobs)
-    sig = checked(sig, "sig", 1)
+    sig, opts = _sig_and_options(sig, d, check_degree(degree), check_method(method), check_n_jobs(n_jobs))
     derivs = checked_like(log_sig_derivs, "log_sig_derivs", 1, sig, "sig")
-    opts = LogSigOptions(d, degree, method, infer_scalar_term(tuple(sig.shape), d, degree, "sig"), n_jobs)
-    expected = tuple(sig.shape[:-1]) + (_native.log_sig_length(d, degree, method, opts.scalar_term),)
+    expected = tuple(sig.shape[:-1]) + (_native.log_sig_length(d, opts.degree, opts.method, opts.scalar_term),)
     if tuple(derivs.shape) != expected:
         raise ValueError(f"log_sig_derivs must have shape {expected} (that of the log-signature), got {tuple(derivs.shape)}")
     if is_torch(sig):
@@ -347,19 +348,25 @@ def log_sig(
     return _sig_to_log_sig_checked(s, aug_dim(dimension, time_aug, lead_lag), check_degree(degree), method, check_n_jobs(n_jobs))
 
 
-def _log_sig_input(log_sig: Any, d: int, degree: int, method: int, scalar_term: bool) -> tuple:
-    """``(checked log_sig, output scalar_term)``: method 0 takes its layout from the input length."""
+def _log_sig_and_options(log_sig: Any, dimension: Any, degree: Any, time_aug: Any, lead_lag: Any, method: Any,
+                         scalar_term: Any, n_jobs: Any) -> tuple:
+    """The checked log-signature and the options of :func:`logsig_to_sig`:
+    method 0 takes its layout from the input's length."""
+    d = _dimension(dimension, time_aug, lead_lag)
+    degree, method = check_degree(degree), check_method(method)
+    scalar_term, n_jobs = check_bool(scalar_term, "scalar_term"), check_n_jobs(n_jobs)
     log_sig = checked(log_sig, "log_sig", 1)
     if method == 0:
-        return log_sig, infer_scalar_term(tuple(log_sig.shape), d, degree, "log_sig")
-    n = _native.log_sig_length(d, degree, method, False)
-    if log_sig.shape[-1] != n:
-        name = "hall" if method == HALL else method
-        raise ValueError(
-            f"log_sig has shape {tuple(log_sig.shape)}, but a method={name!r} log-signature of dimension {d} "
-            f"and degree {degree} has length {n} in its last axis"
-        )
-    return log_sig, scalar_term
+        scalar_term = infer_scalar_term(tuple(log_sig.shape), d, degree, "log_sig")
+    else:
+        n = _native.log_sig_length(d, degree, method, False)
+        if log_sig.shape[-1] != n:
+            name = "hall" if method == HALL else method
+            raise ValueError(
+                f"log_sig has shape {tuple(log_sig.shape)}, but a method={name!r} log-signature of dimension {d} "
+                f"and degree {degree} has length {n} in its last axis"
+            )
+    return log_sig, LogSigOptions(d, degree, method, scalar_term, n_jobs)
 
 
 def logsig_to_sig(
@@ -398,12 +405,7 @@ def logsig_to_sig(
         >>> np.allclose(sigrs.logsig_to_sig(lh, 2, 4, method="hall"), sigrs.sig(x, 4))
         True
     """
-    d = _dimension(dimension, time_aug, lead_lag)
-    degree = check_degree(degree)
-    method = check_method(method)
-    n_jobs = check_n_jobs(n_jobs)
-    log_sig, scalar_term = _log_sig_input(log_sig, d, degree, method, check_bool(scalar_term, "scalar_term"))
-    opts = LogSigOptions(d, degree, method, scalar_term, n_jobs)
+    log_sig, opts = _log_sig_and_options(log_sig, dimension, degree, time_aug, lead_lag, method, scalar_term, n_jobs)
     if is_torch(log_sig):
         return _ops().logsig_to_sig(log_sig, opts)
     return _logsig_to_sig_cpu(log_sig, opts)
@@ -437,14 +439,9 @@ def logsig_to_sig_backprop(
         >>> sigrs.logsig_to_sig_backprop(ls, np.ones(14), 2, 3).shape
         (5,)
     """
-    d = _dimension(dimension, time_aug, lead_lag)
-    degree = check_degree(degree)
-    method = check_method(method)
-    n_jobs = check_n_jobs(n_jobs)
-    log_sig, scalar_term = _log_sig_input(log_sig, d, degree, method, check_bool(scalar_term, "scalar_term"))
-    opts = LogSigOptions(d, degree, method, scalar_term, n_jobs)
+    log_sig, opts = _log_sig_and_options(log_sig, dimension, degree, time_aug, lead_lag, method, scalar_term, n_jobs)
     derivs = checked_like(sig_derivs, "sig_derivs", 1, log_sig, "log_sig")
-    expected = tuple(log_sig.shape[:-1]) + (_native.sig_length(d, degree, scalar_term),)
+    expected = tuple(log_sig.shape[:-1]) + (_native.sig_length(opts.dimension, opts.degree, opts.scalar_term),)
     if tuple(derivs.shape) != expected:
         raise ValueError(f"sig_derivs must have shape {expected} (that of the signature), got {tuple(derivs.shape)}")
     if is_torch(log_sig):

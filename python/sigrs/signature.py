@@ -110,16 +110,7 @@ def sig(
         array([[1., 0.],
                [1., 2.]])
     """
-    opts = SigOptions(
-        check_degree(degree),
-        check_bool(time_aug, "time_aug"),
-        check_bool(lead_lag, "lead_lag"),
-        check_end_time(end_time),
-        check_bool(scalar_term, "scalar_term"),
-        check_bool(stream, "stream"),
-        check_bool(inverse, "inverse"),
-        check_n_jobs(n_jobs),
-    )
+    opts = _options(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
     plain = basepoint is False and initial is None
     if type(path) is not np.ndarray and is_torch(path):
         path = check_tensor(path, "path", 2, cuda_ok=True)
@@ -181,13 +172,8 @@ def sig_backprop(
         >>> grad.shape
         (10, 100, 5)
     """
-    degree = check_degree(degree)
-    time_aug = check_bool(time_aug, "time_aug")
-    lead_lag = check_bool(lead_lag, "lead_lag")
-    end_time = check_end_time(end_time)
-    stream = check_bool(stream, "stream")
-    inverse = check_bool(inverse, "inverse")
-    n_jobs = check_n_jobs(n_jobs)
+    # (the scalar term is read from sig's length below)
+    opts = _options(degree, time_aug, lead_lag, end_time, False, stream, inverse, n_jobs)
     torch_path = type(path) is not np.ndarray and is_torch(path)
     if torch_path:
         check_tensor(path, "path", 2, cuda_ok=True)
@@ -202,9 +188,9 @@ def sig_backprop(
     original_length = path.shape[-2]
     path = _with_basepoint(path, basepoint)
     *batch_shape, length, dim = path.shape
-    scalar_term = infer_scalar_term(tuple(sig.shape), aug_dim(dim, time_aug, lead_lag), degree, "sig")
-    opts = SigOptions(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
-    expected = tuple(batch_shape) + ((stream_rows(length),) if stream else ()) + (sig.shape[-1],)
+    d = aug_dim(dim, opts.time_aug, opts.lead_lag)
+    opts = opts._replace(scalar_term=infer_scalar_term(tuple(sig.shape), d, opts.degree, "sig"))
+    expected = tuple(batch_shape) + ((stream_rows(length),) if opts.stream else ()) + (sig.shape[-1],)
     if tuple(sig.shape) != expected:
         raise ValueError(f"sig must have shape {expected} (what sig() returns for path {tuple(path.shape)}), got {tuple(sig.shape)}")
     if tuple(sig_derivs.shape) != tuple(sig.shape):
@@ -229,6 +215,19 @@ def sig_backprop(
         else:
             d_initial = d_initial[..., 1:]
     return d_path, (None if isinstance(basepoint, (bool, np.bool_)) else d_basepoint), d_initial
+
+
+def _options(degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_term: Any, stream: Any, inverse: Any, n_jobs: Any) -> SigOptions:
+    return SigOptions(
+        check_degree(degree),
+        check_bool(time_aug, "time_aug"),
+        check_bool(lead_lag, "lead_lag"),
+        check_end_time(end_time),
+        check_bool(scalar_term, "scalar_term"),
+        check_bool(stream, "stream"),
+        check_bool(inverse, "inverse"),
+        check_n_jobs(n_jobs),
+    )
 
 
 # --- basepoint and initial ---------------------------------------------------------

@@ -42,8 +42,6 @@ Example::
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from abc import ABC, abstractmethod
 from types import SimpleNamespace
@@ -54,6 +52,7 @@ import numpy as np
 from . import _native
 from ._op_registry import BUILT, register
 from ._arrays import is_torch, numpy_view
+from ._checks import check_real
 from ._options import StaticKernelOptions
 
 __all__ = [
@@ -179,12 +178,7 @@ class StaticKernel(ABC):
 
 def _real(value: Any, kernel: str, name: str) -> float:
     """``value`` as a finite float, or TypeError/ValueError naming ``kernel`` and ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{kernel}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{kernel}: {name} must be finite, got {value}")
-    return value
+    return check_real(value, f"{kernel}: {name}")
 
 
 def _positive(value: Any, kernel: str, name: str) -> float:

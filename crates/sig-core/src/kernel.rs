@@ -892,7 +892,7 @@ pub fn sig_kernel_backprop<T: Float>(
 mod tests {
     use super::*;
     use crate::static_kernel::{static_kernel_deltas, tests::KERNELS};
-    use crate::test_util::{close, dot, random};
+    use crate::test_util::{assert_gradient, close, dot, random};
     use crate::{sig, sig_length, transform_path};
     use std::time::{Duration, Instant};
 
@@ -987,27 +987,8 @@ mod tests {
             let inc = Increments::Paths { paths1: &x, paths2: &y, shape1: PathShape::new(b, l1, d), shape2: PathShape::new(b, l2, d), transform, kernel: StaticKernel::Linear { factor: 1.0 } };
             sig_kernel_backprop(&inc, shape, &w, false, None, 2, KernelGrad::Paths { grad1: Some(&mut g1), grad2: Some(&mut g2) }).unwrap();
         }
-        let h = 1e-6;
-        for i in 0..x.len() {
-            let v = x[i];
-            x[i] = v + h;
-            let up = loss(&x, &y);
-            x[i] = v - h;
-            let down = loss(&x, &y);
-            x[i] = v;
-            let fd = (up - down) / (2.0 * h);
-            assert!((fd - g1[i]).abs() < 1e-8 * (1.0 + fd.abs()), "x {i}: {fd} vs {}", g1[i]);
-        }
-        for i in 0..y.len() {
-            let v = y[i];
-            y[i] = v + h;
-            let up = loss(&x, &y);
-            y[i] = v - h;
-            let down = loss(&x, &y);
-            y[i] = v;
-            let fd = (up - down) / (2.0 * h);
-            assert!((fd - g2[i]).abs() < 1e-8 * (1.0 + fd.abs()), "y {i}: {fd} vs {}", g2[i]);
-        }
+        assert_gradient(&mut x, &g1, 1e-8, 0.0, |x| loss(x, &y), "x");
+        assert_gradient(&mut y, &g2, 1e-8, 0.0, |y| loss(&x, y), "y");
     }
 
     /// The fused static kernels give what their double increments, computed
@@ -1065,24 +1046,11 @@ mod tests {
                 };
                 let (mut g1, mut g2) = (vec![0.0; x.len()], vec![0.0; y.len()]);
                 sig_kernel_backprop(&paths(&x, &y, s1, s2, transform, kernel), shape, &w, false, None, 2, KernelGrad::Paths { grad1: Some(&mut g1), grad2: Some(&mut g2) }).unwrap();
-                let h = 1e-6;
                 // round-off in the differences grows with the loss (~1000 for the cubic with time)
                 let slack = 1e-9 * loss(&x, &y).abs();
-                for (side, g) in [(0, &g1), (1, &g2)] {
-                    for i in 0..g.len() {
-                        let p = if side == 0 { &mut x } else { &mut y };
-                        let v = p[i];
-                        p[i] = v + h;
-                        let up = loss(&x, &y);
-                        let p = if side == 0 { &mut x } else { &mut y };
-                        p[i] = v - h;
-                        let down = loss(&x, &y);
-                        let p = if side == 0 { &mut x } else { &mut y };
-                        p[i] = v;
-                        let fd = (up - down) / (2.0 * h);
-                        assert!((fd - g[i]).abs() < 1e-8 * (1.0 + fd.abs()) + slack, "{kernel:?} {transform:?} side {side} entry {i}: {fd} vs {}", g[i]);
-                    }
-                }
+                let what = format!("{kernel:?} {transform:?}");
+                assert_gradient(&mut x, &g1, 1e-8, slack, |x| loss(x, &y), &format!("{what} x"));
+                assert_gradient(&mut y, &g2, 1e-8, slack, |y| loss(&x, y), &format!("{what} y"));
                 // one side alone gives the same numbers
                 let mut g1_only = vec![0.0; x.len()];
                 sig_kernel_backprop(&paths(&x, &y, s1, s2, transform, kernel), shape, &w, false, None, 1, KernelGrad::Paths { grad1: Some(&mut g1_only), grad2: None }).unwrap();
@@ -1110,17 +1078,7 @@ mod tests {
             let k_grid = grids(&x);
             let mut g1 = vec![0.0; x.len()];
             sig_kernel_backprop(&paths(&x, &y, s1, s2, transform, kernel), shape, &w, true, Some(&k_grid), 1, KernelGrad::Paths { grad1: Some(&mut g1), grad2: None }).unwrap();
-            let h = 1e-6;
-            for i in 0..x.len() {
-                let v = x[i];
-                x[i] = v + h;
-                let up = dot(&grids(&x), &w);
-                x[i] = v - h;
-                let down = dot(&grids(&x), &w);
-                x[i] = v;
-                let fd = (up - down) / (2.0 * h);
-                assert!((fd - g1[i]).abs() < 1e-8 * (1.0 + fd.abs()), "{kernel:?} entry {i}: {fd} vs {}", g1[i]);
-            }
+            assert_gradient(&mut x, &g1, 1e-8, 0.0, |x| dot(&grids(x), &w), &format!("{kernel:?}"));
         }
     }
 

@@ -129,6 +129,23 @@ pub(crate) mod test_util {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
     }
 
+    /// Checks `grad` against central differences (step 1e-6) of `loss` in
+    /// each entry of `point`: `|fd - grad| < tol (1 + |fd|) + slack`.
+    pub(crate) fn assert_gradient(point: &mut [f64], grad: &[f64], tol: f64, slack: f64, loss: impl Fn(&[f64]) -> f64, what: &str) {
+        assert_eq!(point.len(), grad.len());
+        let h = 1e-6;
+        for i in 0..point.len() {
+            let v = point[i];
+            point[i] = v + h;
+            let up = loss(point);
+            point[i] = v - h;
+            let down = loss(point);
+            point[i] = v;
+            let fd = (up - down) / (2.0 * h);
+            assert!((fd - grad[i]).abs() < tol * (1.0 + fd.abs()) + slack, "{what} entry {i}: {fd} vs {}", grad[i]);
+        }
+    }
+
     /// Entrywise `|a - b| < tol (1 + |b|)`.
     pub(crate) fn close(a: &[f64], b: &[f64], tol: f64) {
         assert_eq!(a.len(), b.len());

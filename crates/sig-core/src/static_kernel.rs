@@ -688,7 +688,7 @@ fn linear_backprop<T: Float>(factor: T, x: &[T], y: &[T], d: usize, g: &[T], scr
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::test_util::{close, dot, random};
+    use crate::test_util::{assert_gradient, close, dot, random};
 
     /// One of each kernel; the polynomials with an integer and a
     /// non-integer degree, their bases positive for points in [-0.5, 0.5].
@@ -784,22 +784,8 @@ pub(crate) mod tests {
             let loss = |x: &[f64], y: &[f64]| dot(&deltas(kernel, x, s1, y, s2).0, &w);
             let (mut gx, mut gy) = (vec![0.0; x.len()], vec![0.0; y.len()]);
             static_kernel_backprop(kernel, &x, s1, &y, s2, &w, 1, Some(&mut gx), Some(&mut gy)).unwrap();
-            let h = 1e-6;
-            for (side, g) in [(0, &gx), (1, &gy)] {
-                for i in 0..g.len() {
-                    let p = if side == 0 { &mut x } else { &mut y };
-                    let v = p[i];
-                    p[i] = v + h;
-                    let up = loss(&x, &y);
-                    let p = if side == 0 { &mut x } else { &mut y };
-                    p[i] = v - h;
-                    let down = loss(&x, &y);
-                    let p = if side == 0 { &mut x } else { &mut y };
-                    p[i] = v;
-                    let fd = (up - down) / (2.0 * h);
-                    assert!((fd - g[i]).abs() < 1e-8 * (1.0 + fd.abs()), "{kernel:?} side {side} entry {i}: {fd} vs {}", g[i]);
-                }
-            }
+            assert_gradient(&mut x, &gx, 1e-8, 0.0, |x| loss(x, &y), &format!("{kernel:?} x"));
+            assert_gradient(&mut y, &gy, 1e-8, 0.0, |y| loss(&x, y), &format!("{kernel:?} y"));
             // one side at a time gives the same numbers
             let (mut gx1, mut gy1) = (vec![1.0; x.len()], vec![1.0; y.len()]);
             static_kernel_backprop(kernel, &x, s1, &y, s2, &w, 2, Some(&mut gx1), None).unwrap();
