@@ -18,7 +18,7 @@ from typing import Any, Deque, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._arrays import is_torch
+from ._arrays import concat, is_torch
 from ._checks import check_bool, check_degree, check_int, check_n_jobs
 from .algebra import sig_combine, sig_inverse
 from .signature import sig as _sig
@@ -57,16 +57,6 @@ def _kind(x: Array) -> Tuple[bool, Any, Any]:
 def _describe(kind: Tuple[bool, Any, Any]) -> str:
     torch_, dtype, device = kind
     return f"a torch tensor of dtype {dtype} on {device}" if torch_ else f"a NumPy array of dtype {dtype}"
-
-
-def _cat(parts: Sequence[Array], axis: int) -> Array:
-    if len(parts) == 1:
-        return parts[0]
-    if is_torch(parts[0]):
-        import torch
-
-        return torch.cat(list(parts), dim=axis)
-    return np.concatenate(parts, axis=axis)
 
 
 def _time_first(x: Array) -> Array:
@@ -150,7 +140,7 @@ class _Rows:
                 self._compact()
             right = self._chunks.pop()
             self._sizes.pop()
-            self._chunks[-1] = _cat([self._chunks[-1], right], 0)
+            self._chunks[-1] = concat([self._chunks[-1], right], 0)
             self._sizes[-1] = int(self._chunks[-1].shape[0])
 
     def _merge(self) -> None:
@@ -170,7 +160,7 @@ class _Rows:
             groups[0][0] = groups[0][0][self._offset:]
             sizes[0] -= self._offset
             self._offset = 0
-        self._chunks = [group[0] if len(group) == 1 else _cat(group, 0) for group in groups]
+        self._chunks = [group[0] if len(group) == 1 else concat(group, 0) for group in groups]
         self._sizes = sizes
         self._starts = None
 
@@ -224,7 +214,7 @@ class _Rows:
             sel = np.flatnonzero(owner == c)
             parts.append(_take(self._chunks[c], rows[sel] - self._starts[c]))
             order.append(sel)
-        out = _cat(parts, 0)
+        out = concat(parts, 0)
         if len(parts) == 1:
             return out
         return _take(out, np.argsort(np.concatenate(order), kind="stable"))
@@ -232,7 +222,7 @@ class _Rows:
     def all(self) -> Array:
         parts = list(self._chunks)
         parts[0] = parts[0][self._offset:]
-        return _copy(parts[0]) if len(parts) == 1 else _cat(parts, 0)
+        return _copy(parts[0]) if len(parts) == 1 else concat(parts, 0)
 
 
 # ---------------------------------------------------------------------------
@@ -351,7 +341,7 @@ class SigStream:
         else:
             if kind != self._kind:
                 raise TypeError(f"pushed {_describe(kind)}, but the stream holds {_describe(self._kind)}")
-            path = _cat([self._last_point, points], -2)
+            path = concat([self._last_point, points], -2)
             prefixes = _sig(path, self._degree, stream=True, initial=self._prefixes.last(),
                             scalar_term=self._scalar_term, n_jobs=self._n_jobs)
             self._prefixes.append(_time_first(prefixes))
@@ -640,7 +630,7 @@ class SigWindowStream:
         if not fresh:
             # windows are open: continue the prefixes from the last point
             base = first
-            path = _cat([self._last_point[..., None, :], points], -2)
+            path = concat([self._last_point[..., None, :], points], -2)
             initial = self._last_prefix
         else:
             # no window open: start afresh at the next window's first point
@@ -648,7 +638,7 @@ class SigWindowStream:
             path = None
             if base < count:
                 tail = points[..., base - first:, :]
-                path = _cat([tail[..., :1, :], tail], -2)
+                path = concat([tail[..., :1, :], tail], -2)
                 initial = None
         prefixes = None
         if path is not None:
@@ -677,7 +667,7 @@ class SigWindowStream:
             if completed > new_first:
                 inv.append(new_inv[:completed - new_first])
             ends = _take(prefixes, ks * stride + window - 1 - base)
-            self._windows.append(sig_combine(_cat(inv, 0), ends, self._dimension, self._degree,
+            self._windows.append(sig_combine(concat(inv, 0), ends, self._dimension, self._degree,
                                              n_jobs=self._n_jobs))
             self._num_windows += len(ks)
             self._k_next = completed
@@ -719,7 +709,7 @@ class SigWindowStream:
         a rebased value), so rounding errors do not compound from one rebase
         to the next.
         """
-        kept = _cat([rows for _, rows in self._open], 0)
+        kept = concat([rows for _, rows in self._open], 0)
         last = _broadcast(self._last_prefix, tuple(kept.shape))
         kept = sig_combine(kept, last, self._dimension, self._degree, n_jobs=self._n_jobs)
         self._open = deque([[self._k_next, kept]])
@@ -742,7 +732,7 @@ class SigWindowStream:
                 f"no complete windows yet: {self._count} point(s) pushed, the first window needs {self._window}"
             )
         if len(self._windows) > 1:
-            self._windows = [_cat(self._windows, 0)]
+            self._windows = [concat(self._windows, 0)]
         return _copy(self._windows[0])
 
     @property

@@ -15,6 +15,7 @@ use sig_cuda::signature::SigProblem;
 use sig_cuda::transform::TransformProblem;
 use sig_cuda::{Float, Placement};
 
+use crate::arrays::add_functions;
 use crate::error::enter;
 
 /// A batch of `(batch, length, dim)` paths and the signature options of a GPU call.
@@ -192,17 +193,19 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CudaSigProblem>()?;
     m.add_class::<CudaTransformProblem>()?;
     m.add_class::<CudaPlacement>()?;
-    m.add_function(wrap_pyfunction!(cuda_status, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_sig_workspace, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_sig_forward, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_sig_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_transform_path, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_transform_path_backprop, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_sig_layout, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_compilations, m)?)?;
-    m.add_function(wrap_pyfunction!(nvrtc_version, m)?)?;
-    m.add_function(wrap_pyfunction!(nvrtc_compile_all, m)?)?;
-    m.add_function(wrap_pyfunction!(nvrtc_compile, m)?)?;
-    m.add_function(wrap_pyfunction!(cuda_kernel_sources, m)?)?;
-    Ok(())
+    add_functions!(
+        m,
+        cuda_status,
+        cuda_sig_workspace,
+        cuda_sig_forward,
+        cuda_sig_backward,
+        cuda_transform_path,
+        cuda_transform_path_backprop,
+        cuda_sig_layout,
+        cuda_compilations,
+        nvrtc_version,
+        nvrtc_compile_all,
+        nvrtc_compile,
+        cuda_kernel_sources,
+    )
 }

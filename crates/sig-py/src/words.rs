@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use sig_core::SigError;
 
+use crate::arrays::add_functions;
 use crate::error::enter;
 
 /// Length of a signature; `OverflowError` when it does not fit in memory.
@@ -27,8 +28,5 @@ pub fn idx_to_word(py: Python<'_>, idx: usize, alphabet_size: usize, scalar_term
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(sig_length, m)?)?;
-    m.add_function(wrap_pyfunction!(word_to_idx, m)?)?;
-    m.add_function(wrap_pyfunction!(idx_to_word, m)?)?;
-    Ok(())
+    add_functions!(m, sig_length, word_to_idx, idx_to_word)
 }
