@@ -128,3 +128,34 @@ def test_the_compatibility_package_uses_the_public_api_only():
         if name == COMPATIBILITY or name.startswith(COMPATIBILITY + "."):
             private = sorted(d for d in deps if not d.startswith(COMPATIBILITY) and d.rpartition(".")[2].startswith("_"))
             assert not private, f"{name} imports sigrs internals {private}"
+
+
+def test_native_stubs_list_every_function_with_its_parameters():
+    """_native.pyi documents the extension as it is: the same names, and each
+    function's parameters in order (from the compiled signature)."""
+    import inspect
+
+    from sigrs import _native
+
+    tree = ast.parse((PACKAGE / "_native.pyi").read_text())
+    stubs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    public = {n for n in dir(_native) if not n.startswith("__")} - {"SigrsError", "CudaUnavailableError"}
+    assert public <= set(stubs) | {"SigrsError", "CudaUnavailableError"}, sorted(public - set(stubs))
+    assert {n for n in stubs if n not in ("SigrsError", "CudaUnavailableError")} <= public
+    for name, node in stubs.items():
+        if isinstance(node, ast.FunctionDef):
+            documented = [a.arg for a in node.args.args + node.args.kwonlyargs]
+            compiled = list(inspect.signature(getattr(_native, name)).parameters)
+            assert documented == compiled, name
+            assert ast.get_docstring(node), f"{name} has no docstring in the stubs"
+
+
+def test_the_binding_reads_each_options_record_field_by_field_in_order():
+    """sig-py reads the records of sigrs._options by position: its field
+    lists must be the records' own."""
+    from sigrs import _native, _options
+
+    read = _native.record_fields()
+    assert len(read) >= 7
+    for record, fields in read.items():
+        assert list(getattr(_options, record)._fields) == fields, record

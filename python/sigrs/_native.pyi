@@ -39,10 +39,13 @@ class CudaUnavailableError(SigrsError):
 def resolve_n_jobs(n_jobs: int) -> int:
     """``n_jobs`` as a thread count (1 serial, -1 all cores, k < -1 all but -k-1); ValueError for 0."""
 
+def record_fields() -> dict[str, list[str]]:
+    """The options records the binding reads (by position), and their fields in order."""
+
 def simd_level() -> str:
     """The instruction set the CPU kernels run with here: ``"avx2+fma"`` or ``"baseline"``."""
 
-# Each op takes its family's options record from sigrs._options (read by attribute).
+# Each op takes its family's options record from sigrs._options (read by position).
 
 # --- signature ------------------------------------------------------------------------
 

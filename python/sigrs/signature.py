@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _native
 from ._op_registry import BUILT, register
-from ._arrays import as_array, check_tensor, checked_like, concat, empty_output, is_torch, numpy_view, same_kind
+from ._arrays import as_array, batch_of_paths, check_tensor, checked_like, concat, empty_output, is_torch, numpy_view, same_kind
 from ._checks import check_bool, check_degree, check_end_time, check_int, check_n_jobs
 from ._options import SigOptions
 from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len, stream_rows
@@ -218,6 +218,15 @@ def sig_backprop(
 
 
 def _options(degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_term: Any, stream: Any, inverse: Any, n_jobs: Any) -> SigOptions:
+    # The usual arguments pass one test; anything else goes through the
+    # checks, which name what is wrong. (tuple.__new__ builds the record
+    # without its Python __new__: small calls cost microseconds.)
+    if (
+        type(degree) is int and degree >= 0 and type(end_time) is float and -_INF < end_time < _INF
+        and type(n_jobs) is int and n_jobs != 0 and type(time_aug) is bool and type(lead_lag) is bool
+        and type(scalar_term) is bool and type(stream) is bool and type(inverse) is bool
+    ):
+        return tuple.__new__(SigOptions, (degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs))
     return SigOptions(
         check_degree(degree),
         check_bool(time_aug, "time_aug"),
@@ -228,6 +237,9 @@ def _options(degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_te
         check_bool(inverse, "inverse"),
         check_n_jobs(n_jobs),
     )
+
+
+_INF = float("inf")
 
 
 # --- basepoint and initial ---------------------------------------------------------
@@ -288,16 +300,19 @@ def _initial_for(initial: Any, path: Any, opts: SigOptions) -> Any:
 
 def _sig_cpu(path: np.ndarray, initial: Optional[np.ndarray], opts: SigOptions) -> np.ndarray:
     """Signatures of a checked ndarray; ``initial`` already in the output's layout."""
-    shape = path.shape
-    *batch_shape, length, dim = shape
-    b = batch_size(batch_shape)
-    n = _native.sig_length(aug_dim(dim, opts.time_aug, opts.lead_lag), opts.degree, opts.scalar_term)
-    rows = (stream_rows(length),) if opts.stream else ()
-    out = empty_output((b, *rows, n), path.dtype)
+    # (the common ranks 2 and 3 take no reshape: small calls cost microseconds)
+    degree, time_aug, lead_lag, _, scalar_term, stream, _, _ = opts
+    ndim = path.ndim
+    paths = path if ndim == 3 else path[None] if ndim == 2 else batch_of_paths(path)
+    batch, length, dim = paths.shape
+    n = _native.sig_length(aug_dim(dim, time_aug, lead_lag), degree, scalar_term)
+    out = empty_output((batch, stream_rows(length), n) if stream else (batch, n), path.dtype)
     if initial is not None:
         initial = as_array(initial, "initial", 1)
-    _native.sig(path.reshape(b, length, dim), out, initial, opts)
-    return out.reshape(*batch_shape, *rows, n)
+    _native.sig(paths, out, initial, opts)
+    if ndim == 3:
+        return out
+    return out[0] if ndim == 2 else out.reshape(path.shape[:-2] + out.shape[1:])
 
 
 def _sig_backprop_cpu(path: np.ndarray, sig: np.ndarray, sig_derivs: np.ndarray, initial: Optional[np.ndarray], opts: SigOptions) -> tuple:

@@ -16,6 +16,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,9 @@ pub struct Watch {
     /// The calling thread, as the address of its `CURRENT` slot (unique
     /// among live threads, and cheaper to compare than a `ThreadId`).
     owner: usize,
-    start: Instant,
+    /// When the first checkpoint came (read lazily: most calls are shorter
+    /// than any checkpoint, and the clock costs more than the rest of the watch).
+    start: OnceLock<Instant>,
     /// Nanoseconds after `start` of the last poll.
     last_poll: AtomicU64,
     /// The caller's poll; lives as long as the [`watched`] call that made
@@ -57,7 +60,7 @@ impl Watch {
         if thread_key() != self.owner {
             return;
         }
-        let now = self.start.elapsed().as_nanos() as u64;
+        let now = self.start.get_or_init(Instant::now).elapsed().as_nanos() as u64;
         if now.saturating_sub(self.last_poll.load(Ordering::Relaxed)) < POLL_INTERVAL.as_nanos() as u64 {
             return;
         }
@@ -140,7 +143,7 @@ pub fn watched<R>(poll: &(dyn Fn() -> bool + Sync), work: impl FnOnce() -> R) ->
     // function returns, after `work` and every worker it started are done.
     let poll: *const (dyn Fn() -> bool + Sync + '_) = poll;
     let poll: *const (dyn Fn() -> bool + Sync) = unsafe { std::mem::transmute(poll) };
-    let watch = Watch { stop: AtomicBool::new(false), owner: thread_key(), start: Instant::now(), last_poll: AtomicU64::new(0), poll };
+    let watch = Watch { stop: AtomicBool::new(false), owner: thread_key(), start: OnceLock::new(), last_poll: AtomicU64::new(0), poll };
     WatchRef(&watch).enter(work)
 }
 

@@ -10,15 +10,17 @@ use sig_core::algebra;
 
 use crate::arrays::{add_functions, dims, flat_op, input, numbers, numbers_mut, output, with_dtype};
 use crate::error::enter;
+use crate::records::record;
 
-/// `sigrs._options.AlgebraOptions`, read by attribute.
-#[derive(FromPyObject)]
-pub struct AlgebraArgs {
-    dimension: usize,
-    degree: usize,
-    scalar_term: bool,
-    n_jobs: i64,
-    prepend: bool,
+record! {
+    /// `sigrs._options.AlgebraOptions`, read by position.
+    AlgebraArgs = "AlgebraOptions" {
+        dimension: usize,
+        degree: usize,
+        scalar_term: bool,
+        n_jobs: i64,
+        prepend: bool,
+    }
 }
 
 flat_op! {

@@ -6,6 +6,9 @@
 //! these helpers only borrow them (no copies) and turn anything unexpected
 //! into a TypeError or ValueError naming the argument, never a panic.
 
+use std::os::raw::c_int;
+
+use numpy::npyffi::NPY_TYPES;
 use numpy::{Element, PyArrayDescrMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -30,19 +33,17 @@ pub enum Dtype {
     F32,
 }
 
-/// The dtype of `array`, which must be a float64 or float32 ndarray.
+/// The dtype of `array`, which must be a float64 or float32 ndarray (read
+/// from its type number: the borrows that follow check it in full).
 pub fn dtype_of(array: &Bound<'_, PyAny>, name: &str) -> PyResult<Dtype> {
     let untyped = array
         .cast::<PyUntypedArray>()
         .map_err(|_| PyTypeError::new_err(format!("{name} must be a NumPy array, got {}", type_name(array))))?;
     let dtype = untyped.dtype();
-    let py = array.py();
-    if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
-        Ok(Dtype::F64)
-    } else if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
-        Ok(Dtype::F32)
-    } else {
-        Err(PyTypeError::new_err(format!("{name} must have dtype float32 or float64, got {dtype}")))
+    match dtype.num() {
+        n if n == NPY_TYPES::NPY_DOUBLE as c_int => Ok(Dtype::F64),
+        n if n == NPY_TYPES::NPY_FLOAT as c_int => Ok(Dtype::F32),
+        _ => Err(PyTypeError::new_err(format!("{name} must have dtype float32 or float64, got {dtype}"))),
     }
 }
 

@@ -6,17 +6,19 @@ use sig_core::PathTransform;
 
 use crate::arrays::{add_functions, input, numbers, numbers_mut, output, path_shape, with_dtype};
 use crate::error::enter;
+use crate::records::record;
 
-/// `sigrs._options.CoefOptions`, read by attribute: the words as their
-/// letters end to end and their lengths.
-#[derive(FromPyObject)]
-pub struct CoefArgs {
-    letters: Vec<usize>,
-    lengths: Vec<usize>,
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: f64,
-    n_jobs: i64,
+record! {
+    /// `sigrs._options.CoefOptions`, read by position: the words as their
+    /// letters end to end and their lengths.
+    CoefArgs = "CoefOptions" {
+        letters: Vec<usize>,
+        lengths: Vec<usize>,
+        time_aug: bool,
+        lead_lag: bool,
+        end_time: f64,
+        n_jobs: i64,
+    }
 }
 
 impl CoefArgs {

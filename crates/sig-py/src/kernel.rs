@@ -14,14 +14,16 @@ use sig_core::{PathShape, PathTransform};
 
 use crate::arrays::{add_functions, dims, input, numbers, numbers_mut, optional_input, output, path_shape, with_dtype};
 use crate::error::enter;
+use crate::records::record;
 
 type Array<'a, 'py> = &'a Bound<'py, PyAny>;
 
-/// `sigrs._options.StaticKernelOptions`, read by attribute.
-#[derive(FromPyObject)]
-pub struct StaticKernelArgs {
-    kernel_name: String,
-    kernel_params: Vec<f64>,
+record! {
+    /// `sigrs._options.StaticKernelOptions`, read by position.
+    StaticKernelArgs = "StaticKernelOptions" {
+        kernel_name: String,
+        kernel_params: Vec<f64>,
+    }
 }
 
 impl StaticKernelArgs {
@@ -51,20 +53,24 @@ fn static_kernel(name: &str, params: &[f64]) -> PyResult<StaticKernel> {
     Ok(kernel)
 }
 
-/// `sigrs._options.KernelOptions`, read by attribute (the fields the core uses).
-#[derive(FromPyObject)]
-pub struct KernelArgs {
-    order1: u32,
-    order2: u32,
-    kernel_name: String,
-    kernel_params: Vec<f64>,
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: f64,
-    n_jobs: i64,
-    return_grid: bool,
-    left_deriv: bool,
-    right_deriv: bool,
+record! {
+    /// `sigrs._options.KernelOptions`, read by position.
+    KernelArgs = "KernelOptions" {
+        order1: u32,
+        order2: u32,
+        kernel_name: String,
+        kernel_params: Vec<f64>,
+        kernel_id: i64,
+        time_aug: bool,
+        lead_lag: bool,
+        end_time: f64,
+        n_jobs: i64,
+        return_grid: bool,
+        max_batch: i64,
+        symmetric: bool,
+        left_deriv: bool,
+        right_deriv: bool,
+    }
 }
 
 impl KernelArgs {

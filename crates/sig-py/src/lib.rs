@@ -17,6 +17,7 @@ mod cuda;
 mod error;
 mod kernel;
 mod logsig;
+mod records;
 mod signature;
 mod transform;
 mod words;
@@ -42,6 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CudaUnavailableError", py.get_type::<error::CudaUnavailableError>())?;
     m.add_function(wrap_pyfunction!(resolve_n_jobs, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(records::record_fields, m)?)?;
     signature::register(m)?;
     transform::register(m)?;
     algebra::register(m)?;

@@ -10,15 +10,17 @@ use sig_core::logsig::{self, LogSigMethod};
 
 use crate::arrays::{add_functions, flat_op};
 use crate::error::enter;
+use crate::records::record;
 
-/// `sigrs._options.LogSigOptions`, read by attribute.
-#[derive(FromPyObject)]
-pub struct LogSigArgs {
-    dimension: usize,
-    degree: usize,
-    method: i64,
-    scalar_term: bool,
-    n_jobs: i64,
+record! {
+    /// `sigrs._options.LogSigOptions`, read by position.
+    LogSigArgs = "LogSigOptions" {
+        dimension: usize,
+        degree: usize,
+        method: i64,
+        scalar_term: bool,
+        n_jobs: i64,
+    }
 }
 
 flat_op! {

@@ -5,18 +5,20 @@ use sig_core::{PathTransform, SigOptions};
 
 use crate::arrays::{add_functions, input, numbers, numbers_mut, optional_input, optional_output, output, path_shape, with_dtype};
 use crate::error::enter;
+use crate::records::record;
 
-/// `sigrs._options.SigOptions`, read by attribute.
-#[derive(FromPyObject)]
-pub struct SigArgs {
-    degree: usize,
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: f64,
-    scalar_term: bool,
-    stream: bool,
-    inverse: bool,
-    n_jobs: i64,
+record! {
+    /// `sigrs._options.SigOptions`, read by position.
+    SigArgs = "SigOptions" {
+        degree: usize,
+        time_aug: bool,
+        lead_lag: bool,
+        end_time: f64,
+        scalar_term: bool,
+        stream: bool,
+        inverse: bool,
+        n_jobs: i64,
+    }
 }
 
 impl SigArgs {

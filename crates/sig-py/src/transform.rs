@@ -6,14 +6,16 @@ use sig_core::{PathShape, PathTransform};
 
 use crate::arrays::{add_functions, dims_mut, input, numbers, numbers_mut, output, path_shape, with_dtype};
 use crate::error::enter;
+use crate::records::record;
 
-/// `sigrs._options.TransformOptions`, read by attribute.
-#[derive(FromPyObject)]
-pub struct TransformArgs {
-    time_aug: bool,
-    lead_lag: bool,
-    end_time: f64,
-    n_jobs: i64,
+record! {
+    /// `sigrs._options.TransformOptions`, read by position.
+    TransformArgs = "TransformOptions" {
+        time_aug: bool,
+        lead_lag: bool,
+        end_time: f64,
+        n_jobs: i64,
+    }
 }
 
 impl TransformArgs {
