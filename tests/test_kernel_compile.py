@@ -7,7 +7,6 @@ backends and with dynamic shapes, and their gradients equal eager mode's.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from _util import F64_RTOL, assert_close, make_path

@@ -55,14 +55,21 @@ def _record(options: type, values: Sequence[Any]) -> Any:
 
 
 def _stash(ctx: Any, saved: tuple, opts: Any) -> None:
-    """Keeps what ``save`` returned: tensors through ``save_for_backward``, the rest as is."""
+    """Keeps what ``save`` returned: tensors (and None) through
+    ``save_for_backward``, anything else as is."""
+    ctx.opts = opts
+    if all(x is None or isinstance(x, torch.Tensor) for x in saved):
+        ctx.save_for_backward(*saved)
+        ctx.kinds = None
+        return
     ctx.save_for_backward(*(x for x in saved if isinstance(x, torch.Tensor)))
     ctx.kinds = tuple(isinstance(x, torch.Tensor) for x in saved)
     ctx.others = tuple(x for x in saved if not isinstance(x, torch.Tensor))
-    ctx.opts = opts
 
 
 def _unstash(ctx: Any) -> tuple:
+    if ctx.kinds is None:
+        return ctx.saved_tensors
     tensors, others = iter(ctx.saved_tensors), iter(ctx.others)
     return tuple(next(tensors) if kind else next(others) for kind in ctx.kinds)
 

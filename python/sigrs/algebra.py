@@ -17,9 +17,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _native
-from ._op_registry import BUILT, register
 from ._arrays import checked, empty_output, is_torch, numpy_view, same_kind
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
+from ._op_registry import BUILT, register
 from ._options import AlgebraOptions
 from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len
 from .words import word_to_idx

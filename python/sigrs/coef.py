@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from ._op_registry import BUILT, register
 from ._arrays import batch_of_paths, checked, checked_like, empty_output, is_torch, numpy_view
 from ._checks import check_bool, check_end_time, check_n_jobs, check_word
+from ._op_registry import BUILT, register
 from ._options import CoefOptions
 from ._shapes import aug_dim
 

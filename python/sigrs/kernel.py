@@ -22,9 +22,9 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from . import _native
-from ._op_registry import BUILT, register
 from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view, same_kind, to_numpy
 from ._checks import check_bool, check_end_time, check_int, check_n_jobs
+from ._op_registry import BUILT, register
 from ._options import KernelOptions
 from ._shapes import grid_length, transformed_length
 from .static_kernels import Context
@@ -328,7 +328,7 @@ def sig_kernel_gram(
     opts = opts._replace(symmetric=path2 is path1 and opts.order1 == opts.order2)
     path1, path2 = _check_paths(path1, path2, same_batch=False)
     if is_torch(path1):
-        if return_grid and torch_grad_enabled() and (path1.requires_grad or path2.requires_grad):
+        if return_grid and _grad_enabled() and (path1.requires_grad or path2.requires_grad):
             raise ValueError("sig_kernel_gram(return_grid=True) is not differentiable; use sig_kernel on the pairs you need")
         out = _ops().sig_kernel_gram(path1, path2, opts)
     else:
@@ -346,7 +346,7 @@ def sig_kernel_gram(
     return out
 
 
-def torch_grad_enabled() -> bool:
+def _grad_enabled() -> bool:
     import torch
 
     return torch.is_grad_enabled()

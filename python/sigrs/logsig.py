@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from ._op_registry import BUILT, register
 from ._arrays import checked, checked_like, empty_output, is_torch, numpy_view
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
+from ._op_registry import BUILT, register
 from ._options import LogSigOptions
 from ._shapes import aug_dim, infer_scalar_term
 from .signature import sig as _sig

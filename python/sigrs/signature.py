@@ -13,9 +13,9 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _native
-from ._op_registry import BUILT, register
 from ._arrays import as_array, batch_of_paths, check_tensor, checked_like, concat, empty_output, is_torch, numpy_view, same_kind
 from ._checks import check_bool, check_degree, check_end_time, check_int, check_n_jobs
+from ._op_registry import BUILT, register
 from ._options import SigOptions
 from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len, stream_rows
 

@@ -50,9 +50,9 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _native
-from ._op_registry import BUILT, register
 from ._arrays import is_torch, numpy_view
 from ._checks import check_real
+from ._op_registry import BUILT, register
 from ._options import StaticKernelOptions
 
 __all__ = [

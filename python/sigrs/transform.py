@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from ._op_registry import BUILT, register
 from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view
 from ._checks import check_bool, check_end_time, check_n_jobs
+from ._op_registry import BUILT, register
 from ._options import TransformOptions
 from ._shapes import aug_dim, batch_size, transformed_length, untransformed_shape
 
