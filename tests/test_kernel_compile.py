@@ -82,3 +82,61 @@ def test_compiled_kernel_ops_are_sigrs_custom_ops(rng, fresh_dynamo):
     x = torch.from_numpy(make_path(rng, (3, 6, 2)))
     torch.compile(lambda x: sigrs.sig_mmd(x, x * 2, dyadic_order=1), fullgraph=True, backend=backend)(x)
     assert any("sigrs.sig_kernel_gram" in s for s in seen), seen
+
+
+class IncrementKernel(sigrs.StaticKernel):
+    """A user-written static kernel (the linear one, in torch)."""
+
+    def __call__(self, ctx, x, y):
+        dx, dy = x.diff(dim=1), y.diff(dim=1)
+        ctx.save_for_backward(dx, dy)
+        return dx @ dy.transpose(1, 2)
+
+    def grad_x(self, ctx, derivs):
+        dx, dy = ctx.saved_tensors
+        return _adjoint_diff(derivs @ dy)
+
+    def grad_y(self, ctx, derivs):
+        dx, dy = ctx.saved_tensors
+        return _adjoint_diff(derivs.transpose(1, 2) @ dx)
+
+
+def _adjoint_diff(h):
+    return torch.nn.functional.pad(h, (0, 0, 1, 0)) - torch.nn.functional.pad(h, (0, 0, 0, 1))
+
+
+def test_a_user_static_kernel_compiles_fullgraph_too(rng, fresh_dynamo):
+    kernel = IncrementKernel()
+
+    def loss(x, y):
+        return sigrs.sig_kernel(x, y, dyadic_order=1, static_kernel=kernel, lead_lag=True).sum()
+
+    x_np, y_np = make_path(rng, (3, 5, 2)), make_path(rng, (3, 4, 2))
+    got = _run(torch.compile(loss, fullgraph=True, backend="aot_eager"), x_np, y_np)
+    expected = _run(loss, x_np, y_np)
+    linear = _run(lambda x, y: sigrs.sig_kernel(x, y, dyadic_order=1, lead_lag=True).sum(), x_np, y_np)
+    for g, e, l in zip(got, expected, linear):
+        assert_close(g, e, 1e-12)
+        assert_close(g, l, 1e-10)
+
+
+FIRST_USE = """
+import torch, sigrs
+x = torch.rand(4, 6, 2, dtype=torch.float64, requires_grad=True)
+def loss(x):
+    return sigrs.sig(x, 3).sum() + sigrs.sig_mmd(x, x * 2, dyadic_order=1) + sigrs.log_sig(x, 3).sum()
+value = torch.compile(loss, fullgraph=True, backend="aot_eager")(x)
+value.backward()
+assert torch.isfinite(x.grad).all()
+print("ok")
+"""
+
+
+def test_a_compiled_function_can_be_the_first_to_use_sigrs_on_tensors():
+    # sigrs builds its torch ops when torch is first used; here that happens
+    # while dynamo traces (a fresh process: this one has built them already)
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", FIRST_USE], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

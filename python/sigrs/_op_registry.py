@@ -5,13 +5,15 @@ registers a function that builds its ops; importing :mod:`sigrs._torch_ops`
 runs every registered builder, and :data:`BUILT` runs a later one on first
 use. A family finds its ops with::
 
-    if __name__ not in BUILT:
-        from . import _torch_ops  # its import builds them
+    import sigrs._torch_ops  # its first import builds them
+
     return BUILT[__name__]
 
-Building at import matters under ``torch.compile``: dynamo imports a module
-for real but would try to trace a builder called from traced code, and
-creating a ``torch.library`` op cannot be traced.
+Building at import matters under ``torch.compile``, when a compiled
+function is the first to use sigrs on tensors: dynamo imports a module for
+real, but would try to trace a builder called from traced code (creating a
+``torch.library`` op cannot be traced), and it reads :data:`BUILT` as it
+was when first seen, so the import must come before any look at it.
 """
 
 from __future__ import annotations

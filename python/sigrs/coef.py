@@ -205,8 +205,8 @@ def _coef_backprop_impl(path: Any, coefs: Any, derivs: Any, opts: CoefOptions) -
 
 def _ops() -> SimpleNamespace:
     """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
-    if __name__ not in BUILT:
-        from . import _torch_ops  # noqa: F401  (its import builds them)
+    import sigrs._torch_ops  # noqa: F401  (its first import builds them)
+
     return BUILT[__name__]
 
 

@@ -14,8 +14,8 @@ the PDE grids chunk by chunk instead of keeping them.
 
 from __future__ import annotations
 
+import sys
 import warnings
-import weakref
 from types import SimpleNamespace
 from typing import Any, Iterator, Optional
 
@@ -55,8 +55,12 @@ def check_dyadic_order(dyadic_order: Any) -> tuple[int, int]:
 
 
 # User-written static kernels, by the id their options carry (an op schema
-# cannot carry a Python object). Weak: an entry lives as long as its kernel.
-_user_kernels: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
+# cannot carry a Python object). A plain dict, which torch.compile traces;
+# it keeps the last _USER_KERNELS_KEPT kernels alive (an entry cannot go
+# stale while it holds its kernel), and a backward pass puts back the kernel
+# its forward pass saved.
+_user_kernels: dict = {}
+_USER_KERNELS_KEPT = 64
 
 
 def _static_kernel_fields(static_kernel: Any) -> tuple:
@@ -70,8 +74,24 @@ def _static_kernel_fields(static_kernel: Any) -> tuple:
     spec = getattr(static_kernel, "native_spec", None)
     if spec is not None:
         return spec[0], tuple(spec[1]), 0
-    _user_kernels[id(static_kernel)] = static_kernel
-    return "user", (), id(static_kernel)
+    if "torch" in sys.modules:
+        import sigrs._torch_ops  # noqa: F401  (builds the ops, marking the registration for torch.compile)
+    return "user", (), _register_user_kernel(static_kernel)
+
+
+def _keep_user_kernel(kernel: Any) -> int:
+    """Registers a user kernel under its id (see ``_user_kernels``)."""
+    key = id(kernel)
+    _user_kernels[key] = kernel
+    if len(_user_kernels) > _USER_KERNELS_KEPT:
+        del _user_kernels[next(iter(_user_kernels))]
+    return key
+
+
+# What options building calls; once torch is in use, the same function
+# marked for torch.compile as one to run at trace time, its result a
+# constant of the graph (see _define_ops).
+_register_user_kernel = _keep_user_kernel
 
 
 def _options(dyadic_order: Any, static_kernel: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any, method: Any, **extra: Any) -> KernelOptions:
@@ -593,7 +613,9 @@ def _save_paths(tensors: tuple, opts: KernelOptions, output: Any) -> tuple:
 
 
 def _kernel_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple) -> tuple:
-    path1, path2, _ = saved
+    path1, path2, kernel = saved
+    if kernel is not None:
+        _keep_user_kernel(kernel)
     g1, g2 = _ops().sig_kernel_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=needs[0], right_deriv=needs[1]))
     return (g1 if needs[0] else None), (g2 if needs[1] else None)
 
@@ -604,7 +626,9 @@ def _gram_fake(path1: Any, path2: Any, opts: KernelOptions) -> Any:
 
 
 def _gram_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple) -> tuple:
-    path1, path2, _ = saved
+    path1, path2, kernel = saved
+    if kernel is not None:
+        _keep_user_kernel(kernel)
     if opts.symmetric:
         # one tensor passed twice: its whole gradient goes to the first slot
         g1, _ = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=True, right_deriv=True))
@@ -619,13 +643,18 @@ def _like_paths(path1: Any, path2: Any, *rest: Any) -> tuple:
 
 def _ops() -> SimpleNamespace:
     """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
-    if __name__ not in BUILT:
-        from . import _torch_ops  # noqa: F401  (its import builds them)
+    import sigrs._torch_ops  # noqa: F401  (its first import builds them)
+
     return BUILT[__name__]
 
 
 def _define_ops() -> SimpleNamespace:
+    import torch
+
     from ._torch_ops import define
+
+    global _register_user_kernel
+    _register_user_kernel = torch.compiler.assume_constant_result(_keep_user_kernel)
 
     def impl(cpu: Any) -> Any:
         def run(*args: Any) -> Any:

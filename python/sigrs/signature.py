@@ -464,8 +464,8 @@ def _sig_backprop_fake(path: Any, sig: Any, sig_derivs: Any, initial: Optional[A
 
 def _ops() -> SimpleNamespace:
     """This family's torch ops, built once torch is in use (see :mod:`sigrs._op_registry`)."""
-    if __name__ not in BUILT:
-        from . import _torch_ops  # noqa: F401  (its import builds them)
+    import sigrs._torch_ops  # noqa: F401  (its first import builds them)
+
     return BUILT[__name__]
 
 

@@ -1219,14 +1219,16 @@ mod tests {
     /// The backward sweep checks for stops between its rows.
     #[test]
     fn solve_backward_stops_when_asked() {
-        let grid = Grid { n1: 200, n2: 50, order: DyadicOrder { first: 0, second: 0 } };
+        // 501 rows, a check every 160 (see row_work): the first check starts
+        // the watch's clock, and a gradient read between the first and the
+        // second outlasts the poll interval, so the second check polls
+        let grid = Grid { n1: 500, n2: 50, order: DyadicOrder { first: 0, second: 0 } };
         let mut scratch = Scratch::<f64>::new();
         scratch.delta = random(grid.n1 * grid.n2, &mut 47).iter().map(|&v| lanes(v)).collect();
         solve_forward(&grid, &mut scratch, true).unwrap();
-        let slept = std::sync::atomic::AtomicBool::new(false);
-        // the first gradient read outlasts the poll interval, so the next check polls
-        let grad_in = |_: usize, _: usize| {
-            if !slept.swap(true, Ordering::Relaxed) {
+        let slow_row = grid.rows() - 1 - 240;
+        let grad_in = |r: usize, c: usize| {
+            if r == slow_row && c == 0 {
                 std::thread::sleep(crate::interrupt::POLL_INTERVAL + Duration::from_millis(5));
             }
             lanes(1.0)
