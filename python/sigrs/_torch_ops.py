@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 
+from ._arrays import numpy_view
 from ._op_registry import BUILDERS, BUILT
 
 _SCHEMA_TYPES = {
@@ -72,6 +73,24 @@ def _unstash(ctx: Any) -> tuple:
         return ctx.saved_tensors
     tensors, others = iter(ctx.saved_tensors), iter(ctx.others)
     return tuple(next(tensors) if kind else next(others) for kind in ctx.kinds)
+
+
+def on_cpu_tensors(cpu: Callable, *, host: bool = False) -> Callable:
+    """An op implementation from ``cpu(*arrays, opts)`` (NumPy arrays in, an
+    array or a tuple of arrays out): the tensors' memory in and out without
+    copies (None inputs stay None). ``host``: tensors on another device are
+    copied to the CPU and the results moved back (for ops with no GPU code)."""
+
+    def impl(*args: Any) -> Any:
+        *tensors, opts = args
+        device = tensors[0].device
+        arrays = (None if t is None else numpy_view(t.cpu() if host else t) for t in tensors)
+        out = cpu(*arrays, opts)
+        if isinstance(out, tuple):
+            return tuple(torch.from_numpy(o).to(device) if host else torch.from_numpy(o) for o in out)
+        return torch.from_numpy(out).to(device) if host else torch.from_numpy(out)
+
+    return impl
 
 
 def define(

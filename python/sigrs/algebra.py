@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _native
-from ._arrays import checked, empty_output, is_torch, numpy_view, same_kind
+from ._arrays import checked, empty_output, is_torch, same_kind
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
 from ._op_registry import BUILT, register
 from ._options import AlgebraOptions
@@ -516,18 +516,6 @@ def _sig_inverse_backprop_cpu(derivs: np.ndarray, o: AlgebraOptions) -> np.ndarr
 # tensors), computed on NumPy views of their memory.
 
 
-def _on_tensors(cpu: Any) -> Any:
-    """``cpu`` (ndarrays in, ndarray or tuple of them out) as an op implementation on CPU tensors."""
-    import torch
-
-    def impl(*args: Any) -> Any:
-        *tensors, opts = args
-        out = cpu(*(numpy_view(t) for t in tensors), opts)
-        return tuple(torch.from_numpy(o) for o in out) if isinstance(out, tuple) else torch.from_numpy(out)
-
-    return impl
-
-
 def _like(index: int, count: int = 1) -> Any:
     """A fake implementation whose outputs are shaped like input ``index``."""
     def fake(*args: Any) -> Any:
@@ -579,10 +567,10 @@ def _ops() -> SimpleNamespace:
 
 
 def _define_ops() -> SimpleNamespace:
-    from ._torch_ops import define
+    from ._torch_ops import define, on_cpu_tensors
 
     def op(name: str, inputs: tuple, cpu: Any, fake: Any, **kw: Any) -> Any:
-        return define(name, inputs=inputs, options=AlgebraOptions, impl=_on_tensors(cpu), fake=fake, **kw)
+        return define(name, inputs=inputs, options=AlgebraOptions, impl=on_cpu_tensors(cpu), fake=fake, **kw)
 
     return SimpleNamespace(
         sig_combine=op("sig_combine", ("sig1", "sig2"), _sig_combine_cpu, _like(0), backward=_combine_backward),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from ._arrays import batch_of_paths, checked, checked_like, empty_output, is_torch, numpy_view
+from ._arrays import batch_of_paths, checked, checked_like, empty_output, is_torch
 from ._checks import check_bool, check_end_time, check_n_jobs, check_word
 from ._op_registry import BUILT, register
 from ._options import CoefOptions
@@ -182,12 +182,6 @@ def _sig_coef_backprop_cpu(path: np.ndarray, coefs: np.ndarray, derivs: np.ndarr
 # --- torch ops (CPU tensors: no GPU kernels yet) -------------------------------------
 
 
-def _coef_impl(path: Any, opts: CoefOptions) -> Any:
-    import torch
-
-    return torch.from_numpy(_sig_coef_cpu(numpy_view(path), opts, True))
-
-
 def _coef_fake(path: Any, opts: CoefOptions) -> Any:
     return path.new_empty((*path.shape[:-2], sum(max(k, 1) for k in opts.lengths)))
 
@@ -195,12 +189,6 @@ def _coef_fake(path: Any, opts: CoefOptions) -> Any:
 def _coef_backward(saved: tuple, grad: Any, opts: CoefOptions, needs: tuple) -> tuple:
     path, coefs = saved
     return (_ops().sig_coef_backprop(path, coefs, grad.contiguous(), opts),)
-
-
-def _coef_backprop_impl(path: Any, coefs: Any, derivs: Any, opts: CoefOptions) -> Any:
-    import torch
-
-    return torch.from_numpy(_sig_coef_backprop_cpu(numpy_view(path), numpy_view(coefs), numpy_view(derivs), opts))
 
 
 def _ops() -> SimpleNamespace:
@@ -211,15 +199,18 @@ def _ops() -> SimpleNamespace:
 
 
 def _define_ops() -> SimpleNamespace:
-    from ._torch_ops import define
+    from ._torch_ops import define, on_cpu_tensors
 
     return SimpleNamespace(
         sig_coef=define(
-            "sig_coef", inputs=("path",), options=CoefOptions, impl=_coef_impl, fake=_coef_fake,
+            # (always the prefixes layout, which the backward needs; sig_coef selects from it)
+            "sig_coef", inputs=("path",), options=CoefOptions,
+            impl=on_cpu_tensors(lambda path, opts: _sig_coef_cpu(path, opts, True)), fake=_coef_fake,
             save=lambda tensors, opts, output: (tensors[0], output), backward=_coef_backward,
         ),
         sig_coef_backprop=define(
-            "sig_coef_backprop", inputs=("path", "coefs", "derivs"), options=CoefOptions, impl=_coef_backprop_impl,
+            "sig_coef_backprop", inputs=("path", "coefs", "derivs"), options=CoefOptions,
+            impl=on_cpu_tensors(_sig_coef_backprop_cpu),
             fake=lambda path, coefs, derivs, opts: path.new_empty(path.shape),
         ),
     )

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from ._arrays import checked, checked_like, empty_output, is_torch, numpy_view
+from ._arrays import checked, checked_like, empty_output, is_torch
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
 from ._op_registry import BUILT, register
 from ._options import LogSigOptions
@@ -480,12 +480,6 @@ def _logsig_to_sig_backprop_cpu(log_sig: np.ndarray, derivs: np.ndarray, o: LogS
 # --- torch ops (CPU tensors: no GPU kernels yet) -------------------------------------
 
 
-def _on_tensors(cpu: Any) -> Any:
-    import torch
-
-    return lambda *args: torch.from_numpy(cpu(*(numpy_view(t) for t in args[:-1]), args[-1]))
-
-
 def _to_log_fake(sig: Any, o: LogSigOptions) -> Any:
     # The Lyndon count is a plain integer of (d, degree): computing it here is shape logic.
     return sig.new_empty((*sig.shape[:-1], _native.log_sig_length(o.dimension, o.degree, o.method, o.scalar_term)))
@@ -517,10 +511,10 @@ def _ops() -> SimpleNamespace:
 
 
 def _define_ops() -> SimpleNamespace:
-    from ._torch_ops import define
+    from ._torch_ops import define, on_cpu_tensors
 
     def op(name: str, inputs: tuple, cpu: Any, fake: Any, **kw: Any) -> Any:
-        return define(name, inputs=inputs, options=LogSigOptions, impl=_on_tensors(cpu), fake=fake, **kw)
+        return define(name, inputs=inputs, options=LogSigOptions, impl=on_cpu_tensors(cpu), fake=fake, **kw)
 
     return SimpleNamespace(
         sig_to_log_sig=op("sig_to_log_sig", ("sig",), _sig_to_log_sig_cpu, _to_log_fake, backward=_to_log_backward),

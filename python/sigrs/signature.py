@@ -256,11 +256,7 @@ def _with_basepoint(path: Any, basepoint: Any) -> Any:
         return concat([origin, path], -2)
     if isinstance(basepoint, (bool, np.bool_)):
         return path
-    if is_torch(path) and not is_torch(basepoint):
-        raise TypeError(f"basepoint must be a bool or a torch tensor like path, got {type(basepoint).__name__}")
-    if not is_torch(path) and is_torch(basepoint):
-        raise TypeError("basepoint must be a bool or a NumPy array like path, got a torch tensor")
-    basepoint = checked_like(basepoint, "basepoint", 1, path, "path", cuda_ok=True)
+    basepoint = _like_path(basepoint, "basepoint", "a bool or ", path)
     if tuple(basepoint.shape) != batch_shape + (dim,):
         raise ValueError(
             f"basepoint must have shape {batch_shape + (dim,)} (the batch axes of path and its dimension), "
@@ -269,16 +265,22 @@ def _with_basepoint(path: Any, basepoint: Any) -> Any:
     return concat([basepoint[..., None, :], path], -2)
 
 
+def _like_path(value: Any, name: str, or_else: str, path: Any) -> Any:
+    """``value`` checked as an array or tensor of the kind, dtype and device
+    of ``path`` (``or_else`` names what else the argument may be)."""
+    if is_torch(path) and not is_torch(value):
+        raise TypeError(f"{name} must be {or_else}a torch tensor like path, got {type(value).__name__}")
+    if not is_torch(path) and is_torch(value):
+        raise TypeError(f"{name} must be {or_else}a NumPy array like path, got a torch tensor")
+    return checked_like(value, name, 1, path, "path", cuda_ok=True)
+
+
 def _initial_for(initial: Any, path: Any, opts: SigOptions) -> Any:
     """Checks ``initial`` against ``path`` and returns it in the output's
     layout (adding or dropping the scalar term), or None."""
     if initial is None:
         return None
-    if is_torch(path) and not is_torch(initial):
-        raise TypeError(f"initial must be a torch tensor like path, got {type(initial).__name__}")
-    if not is_torch(path) and is_torch(initial):
-        raise TypeError("initial must be a NumPy array like path, got a torch tensor")
-    initial = checked_like(initial, "initial", 1, path, "path", cuda_ok=True)
+    initial = _like_path(initial, "initial", "", path)
     d = aug_dim(path.shape[-1], opts.time_aug, opts.lead_lag)
     has_scalar = infer_scalar_term(tuple(initial.shape), d, opts.degree, "initial")
     batch_shape = tuple(path.shape[:-2])

@@ -50,7 +50,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _native
-from ._arrays import is_torch, numpy_view
+from ._arrays import is_torch
 from ._checks import check_real
 from ._op_registry import BUILT, register
 from ._options import StaticKernelOptions
@@ -312,20 +312,6 @@ def _backprop_cpu(x: np.ndarray, y: np.ndarray, derivs: np.ndarray, opts: Static
 # --- the torch ops of direct calls ----------------------------------------------------
 
 
-def _on_host(cpu: Any) -> Any:
-    """``cpu`` (ndarrays in, tuple of ndarrays out) on tensors; CUDA tensors go
-    through host copies (these kernels have no GPU code yet)."""
-    import torch
-
-    def impl(*args: Any) -> tuple:
-        *tensors, opts = args
-        device = tensors[0].device
-        outs = cpu(*(numpy_view(t.cpu()) for t in tensors), opts)
-        return tuple(torch.from_numpy(o).to(device) for o in outs)
-
-    return impl
-
-
 def _deltas_fake(x: Any, y: Any, opts: StaticKernelOptions) -> tuple:
     import torch
 
@@ -346,16 +332,18 @@ def _ops() -> SimpleNamespace:
 
 
 def _define_ops() -> SimpleNamespace:
-    from ._torch_ops import define
+    from ._torch_ops import define, on_cpu_tensors
 
     return SimpleNamespace(
         static_kernel_deltas=define(
-            "static_kernel_deltas", inputs=("x", "y"), options=StaticKernelOptions, impl=_on_host(_deltas_cpu),
+            "static_kernel_deltas", inputs=("x", "y"), options=StaticKernelOptions,
+            impl=on_cpu_tensors(_deltas_cpu, host=True),
             fake=_deltas_fake, outputs=2, backward=_deltas_backward,
         ),
         static_kernel_backprop=define(
             "static_kernel_backprop", inputs=("x", "y", "derivs"), options=StaticKernelOptions,
-            impl=_on_host(_backprop_cpu), fake=lambda x, y, d, opts: (x.new_empty(x.shape), y.new_empty(y.shape)), outputs=2,
+            impl=on_cpu_tensors(_backprop_cpu, host=True),
+            fake=lambda x, y, d, opts: (x.new_empty(x.shape), y.new_empty(y.shape)), outputs=2,
         ),
     )
 
