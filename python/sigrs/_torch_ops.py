@@ -98,8 +98,9 @@ def define(
     *,
     inputs: Sequence[str],
     options: type,
-    impl: Callable,
     fake: Callable,
+    impl: Optional[Callable] = None,
+    cpu: Optional[Callable] = None,
     outputs: int = 1,
     save: Optional[Callable] = None,
     backward: Optional[Callable] = None,
@@ -112,6 +113,8 @@ def define(
         options: the family's options record (a NamedTuple from :mod:`sigrs._options`).
         impl: ``impl(*tensors, opts)``, the computation; returns a tensor, or
             a tuple of ``outputs`` tensors.
+        cpu: instead of ``impl``, the computation on NumPy arrays, for ops on
+            CPU tensors only (see :func:`on_cpu_tensors`).
         fake: the same signature; returns empty tensors of the right shapes.
         save: ``save(tensors, opts, output)`` returns what the backward needs
             (tensors are saved for autograd, anything else kept as is);
@@ -123,6 +126,8 @@ def define(
     """
     n = len(inputs)
     n_options = len(options._fields)
+    if impl is None:
+        impl = on_cpu_tensors(cpu)
 
     def flat_impl(*args: Any) -> Any:
         return impl(*args[:n], _record(options, args[n:]))

@@ -20,7 +20,7 @@ from . import _native
 from ._arrays import checked, empty_output, is_torch, same_kind
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
 from ._op_registry import BUILT, register
-from ._options import AlgebraOptions
+from ._options import AlgebraOptions, make
 from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len
 from .words import word_to_idx
 
@@ -53,7 +53,7 @@ def _options(name: str, sig: Any, d: int, degree: int, n_jobs: Any, prepend: boo
     """The options of an op on signatures like ``sig`` (named ``name``), whose
     length says whether they carry the scalar term."""
     scalar_term = infer_scalar_term(tuple(sig.shape), d, degree, name)
-    return AlgebraOptions(d, degree, scalar_term, check_n_jobs(n_jobs), prepend)
+    return make(AlgebraOptions, d, degree, scalar_term, check_n_jobs(n_jobs), prepend)
 
 
 def _check_same_shape(name: str, x: Any, ref_name: str, ref: Any) -> None:
@@ -302,7 +302,7 @@ def linear_sig(displacement: Any, dimension: int, degree: int, *, scalar_term: b
         array([1. , 2. , 0.5, 1. , 1. , 2. ])
     """
     d, degree = _space(dimension, degree)
-    opts = AlgebraOptions(d, degree, check_bool(scalar_term, "scalar_term"), check_n_jobs(n_jobs))
+    opts = make(AlgebraOptions, d, degree, check_bool(scalar_term, "scalar_term"), check_n_jobs(n_jobs), False)
     (displacement,) = _inputs([("displacement", displacement)])
     _check_displacement_dim(displacement, d)
     if is_torch(displacement):
@@ -567,10 +567,10 @@ def _ops() -> SimpleNamespace:
 
 
 def _define_ops() -> SimpleNamespace:
-    from ._torch_ops import define, on_cpu_tensors
+    from ._torch_ops import define
 
     def op(name: str, inputs: tuple, cpu: Any, fake: Any, **kw: Any) -> Any:
-        return define(name, inputs=inputs, options=AlgebraOptions, impl=on_cpu_tensors(cpu), fake=fake, **kw)
+        return define(name, inputs=inputs, options=AlgebraOptions, cpu=cpu, fake=fake, **kw)
 
     return SimpleNamespace(
         sig_combine=op("sig_combine", ("sig1", "sig2"), _sig_combine_cpu, _like(0), backward=_combine_backward),

@@ -9,6 +9,7 @@ many words of a low degree, :func:`sigrs.sig` followed by
 
 from __future__ import annotations
 
+from itertools import chain
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +19,7 @@ from . import _native
 from ._arrays import batch_of_paths, checked, checked_like, empty_output, is_torch
 from ._checks import check_bool, check_end_time, check_n_jobs, check_word
 from ._op_registry import BUILT, register
-from ._options import CoefOptions
+from ._options import CoefOptions, make
 from ._shapes import aug_dim
 
 
@@ -44,17 +45,17 @@ def check_words(words: Any, dimension: int, name: str = "words") -> list[tuple[i
     return checked_words
 
 
-def coef_length(words: list, prefixes: bool) -> int:
-    """Entries per path: one per word, or with ``prefixes`` one per non-empty
-    prefix of each word (one for the empty word)."""
-    return sum(max(len(w), 1) for w in words) if prefixes else len(words)
+def coef_length(lengths: Any, prefixes: bool) -> int:
+    """Entries per path for words of these ``lengths``: one per word, or with
+    ``prefixes`` one per non-empty prefix of each word (one for the empty word)."""
+    return sum(max(k, 1) for k in lengths) if prefixes else len(lengths)
 
 
-def _final_positions(words: list) -> list[int]:
+def _final_positions(lengths: Any) -> list[int]:
     """Where each word's own coefficient sits in the ``prefixes=True`` layout."""
     positions, at = [], 0
-    for w in words:
-        at += max(len(w), 1)
+    for k in lengths:
+        at += max(k, 1)
         positions.append(at - 1)
     return positions
 
@@ -67,8 +68,8 @@ def _prepare(path: Any, words: Any, time_aug: Any, lead_lag: Any, end_time: Any,
     n_jobs = check_n_jobs(n_jobs)
     path = checked(path, "path", 2)
     words = check_words(words, aug_dim(path.shape[-1], time_aug, lead_lag))
-    letters = tuple(c for w in words for c in w)
-    return path, CoefOptions(letters, tuple(len(w) for w in words), time_aug, lead_lag, end_time, n_jobs)
+    letters, lengths = tuple(chain.from_iterable(words)), tuple(map(len, words))
+    return path, make(CoefOptions, letters, lengths, time_aug, lead_lag, end_time, n_jobs)
 
 
 def sig_coef(
@@ -112,7 +113,7 @@ def sig_coef(
     if is_torch(path):
         # The op always returns the prefixes layout, which its backward needs.
         full = _ops().sig_coef(path, opts)
-        return full if prefixes else full[..., _final_positions(opts.words())]
+        return full if prefixes else full[..., _final_positions(opts.lengths)]
     return _sig_coef_cpu(path, opts, prefixes)
 
 
@@ -146,7 +147,7 @@ def sig_coef_backprop(
         (10, 100, 5)
     """
     path, opts = _prepare(path, words, time_aug, lead_lag, end_time, n_jobs)
-    n = coef_length(opts.words(), True)
+    n = coef_length(opts.lengths, True)
     batch_shape = tuple(path.shape[:-2])
     coefs = checked_like(coefs, "coefs", 1, path, "path")
     derivs = checked_like(derivs, "derivs", 1, path, "path")
@@ -165,11 +166,10 @@ def sig_coef_backprop(
 
 
 def _sig_coef_cpu(path: np.ndarray, opts: CoefOptions, prefixes: bool) -> np.ndarray:
-    words = opts.words()
     flat = batch_of_paths(path)
-    out = empty_output((flat.shape[0], coef_length(words, prefixes)), flat.dtype)
+    out = empty_output((flat.shape[0], coef_length(opts.lengths, prefixes)), flat.dtype)
     _native.sig_coef(flat, out, prefixes, opts)
-    return out.reshape(*path.shape[:-2], out.shape[-1])
+    return out.reshape(path.shape[:-2] + out.shape[-1:])
 
 
 def _sig_coef_backprop_cpu(path: np.ndarray, coefs: np.ndarray, derivs: np.ndarray, opts: CoefOptions) -> np.ndarray:
@@ -183,7 +183,7 @@ def _sig_coef_backprop_cpu(path: np.ndarray, coefs: np.ndarray, derivs: np.ndarr
 
 
 def _coef_fake(path: Any, opts: CoefOptions) -> Any:
-    return path.new_empty((*path.shape[:-2], sum(max(k, 1) for k in opts.lengths)))
+    return path.new_empty((*path.shape[:-2], coef_length(opts.lengths, True)))
 
 
 def _coef_backward(saved: tuple, grad: Any, opts: CoefOptions, needs: tuple) -> tuple:
@@ -199,18 +199,18 @@ def _ops() -> SimpleNamespace:
 
 
 def _define_ops() -> SimpleNamespace:
-    from ._torch_ops import define, on_cpu_tensors
+    from ._torch_ops import define
 
     return SimpleNamespace(
         sig_coef=define(
             # (always the prefixes layout, which the backward needs; sig_coef selects from it)
             "sig_coef", inputs=("path",), options=CoefOptions,
-            impl=on_cpu_tensors(lambda path, opts: _sig_coef_cpu(path, opts, True)), fake=_coef_fake,
+            cpu=lambda path, opts: _sig_coef_cpu(path, opts, True), fake=_coef_fake,
             save=lambda tensors, opts, output: (tensors[0], output), backward=_coef_backward,
         ),
         sig_coef_backprop=define(
             "sig_coef_backprop", inputs=("path", "coefs", "derivs"), options=CoefOptions,
-            impl=on_cpu_tensors(_sig_coef_backprop_cpu),
+            cpu=_sig_coef_backprop_cpu,
             fake=lambda path, coefs, derivs, opts: path.new_empty(path.shape),
         ),
     )

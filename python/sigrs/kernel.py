@@ -25,7 +25,7 @@ from . import _native
 from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view, same_kind, to_numpy
 from ._checks import check_bool, check_end_time, check_int, check_n_jobs
 from ._op_registry import BUILT, register
-from ._options import KernelOptions
+from ._options import KernelOptions, make, replace
 from ._shapes import grid_length, transformed_length
 from .static_kernels import Context
 from .transform import transform_path, transform_path_backprop
@@ -94,14 +94,20 @@ def _keep_user_kernel(kernel: Any) -> int:
 _register_user_kernel = _keep_user_kernel
 
 
-def _options(dyadic_order: Any, static_kernel: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any, method: Any, **extra: Any) -> KernelOptions:
+def _options(
+    dyadic_order: Any, static_kernel: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any, method: Any, *,
+    return_grid: bool = False, max_batch: int = -1, symmetric: bool = False, left_deriv: bool = True, right_deriv: bool = True,
+) -> KernelOptions:
+    """The checked options (``return_grid`` and the rest already checked by the caller)."""
     if method != "finite_difference":
         raise ValueError(f"method must be 'finite_difference' (sigrs solves the PDE by finite differences only), got {method!r}")
     order1, order2 = check_dyadic_order(dyadic_order)
     name, params, kernel_id = _static_kernel_fields(static_kernel)
-    return KernelOptions(
-        order1, order2, name, params, kernel_id, check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"),
-        check_end_time(end_time), check_n_jobs(n_jobs), **extra,
+    return make(
+        KernelOptions, order1, order2, name, params, kernel_id, check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"),
+        check_end_time(end_time), check_n_jobs(n_jobs), return_grid, max_batch,
+        symmetric and order1 == order2,  # k(x_i, x_j) = k(x_j, x_i) only when both sides are refined alike
+        left_deriv, right_deriv,
     )
 
 
@@ -217,7 +223,7 @@ def sig_kernel(
     else:
         out = _pair_kernels_cpu(path1, path2, opts)
     if normalize:
-        diagonal = opts._replace(return_grid=False)
+        diagonal = replace(opts, return_grid=False)
         kxx = _ops().sig_kernel(path1, path1, diagonal) if is_torch(path1) else _pair_kernels_cpu(path1, path1, diagonal)
         kyy = _ops().sig_kernel(path2, path2, diagonal) if is_torch(path2) else _pair_kernels_cpu(path2, path2, diagonal)
         out = _normalized(out, kxx, kyy, "sig_kernel")
@@ -340,12 +346,11 @@ def sig_kernel_gram(
     """
     return_grid = check_bool(return_grid, "return_grid")
     normalize = check_bool(normalize, "normalize")
+    # one object twice: only the upper triangle is solved, then mirrored
     opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
-                    return_grid=return_grid, max_batch=_check_max_batch(max_batch))
+                    return_grid=return_grid, max_batch=_check_max_batch(max_batch), symmetric=path2 is path1)
     if normalize and return_grid:
         raise ValueError("normalize=True cannot be combined with return_grid=True")
-    # k(x_i, x_j) = k(x_j, x_i) only when both sides are refined alike
-    opts = opts._replace(symmetric=path2 is path1 and opts.order1 == opts.order2)
     path1, path2 = _check_paths(path1, path2, same_batch=False)
     if is_torch(path1):
         if return_grid and _grad_enabled() and (path1.requires_grad or path2.requires_grad):
@@ -355,7 +360,7 @@ def sig_kernel_gram(
         out = _gram_cpu(path1, path2, opts)
     if normalize:
         shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
-        diagonal = opts._replace(return_grid=False)
+        diagonal = replace(opts, return_grid=False)
         kxx = _ops().sig_kernel(path1, path1, diagonal) if is_torch(path1) else _pair_kernels_cpu(path1, path1, diagonal)
         if opts.symmetric:
             kyy = kxx
@@ -555,7 +560,8 @@ def _gram_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.ndarray,
     if k_grid is not None:
         k_grid = np.asarray(k_grid, dtype=x.dtype).reshape(b1, b2, *_grid_shape(opts, x.shape[1], y.shape[1]))
     gx, gy = np.zeros(x.shape, x.dtype), np.zeros(y.shape, y.dtype)
-    both = opts._replace(left_deriv=opts.left_deriv or opts.symmetric, right_deriv=opts.right_deriv or opts.symmetric, return_grid=False)
+    sym = opts.symmetric
+    both = replace(opts, left_deriv=opts.left_deriv or sym, right_deriv=opts.right_deriv or sym, return_grid=False)
     pair_bytes = 3 * (x.shape[1] + y.shape[1]) * x.shape[2] * x.itemsize
     for ci, cj in _pair_chunks(b1, b2, opts.symmetric, opts.max_batch, pair_bytes):
         w = derivs[ci, cj]
@@ -616,7 +622,8 @@ def _kernel_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple)
     path1, path2, kernel = saved
     if kernel is not None:
         _keep_user_kernel(kernel)
-    g1, g2 = _ops().sig_kernel_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=needs[0], right_deriv=needs[1]))
+    sides = replace(opts, left_deriv=needs[0], right_deriv=needs[1])
+    g1, g2 = _ops().sig_kernel_backprop(path1, path2, grad.contiguous(), None, sides)
     return (g1 if needs[0] else None), (g2 if needs[1] else None)
 
 
@@ -631,9 +638,11 @@ def _gram_backward(saved: tuple, grad: Any, opts: KernelOptions, needs: tuple) -
         _keep_user_kernel(kernel)
     if opts.symmetric:
         # one tensor passed twice: its whole gradient goes to the first slot
-        g1, _ = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=True, right_deriv=True))
+        both = replace(opts, left_deriv=True, right_deriv=True)
+        g1, _ = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, both)
         return g1, None
-    g1, g2 = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, opts._replace(left_deriv=needs[0], right_deriv=needs[1]))
+    sides = replace(opts, left_deriv=needs[0], right_deriv=needs[1])
+    g1, g2 = _ops().sig_kernel_gram_backprop(path1, path2, grad.contiguous(), None, sides)
     return (g1 if needs[0] else None), (g2 if needs[1] else None)
 
 

@@ -36,7 +36,7 @@ from . import _native
 from ._arrays import checked, checked_like, empty_output, is_torch
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
 from ._op_registry import BUILT, register
-from ._options import LogSigOptions
+from ._options import LogSigOptions, make
 from ._shapes import aug_dim, infer_scalar_term
 from .signature import sig as _sig
 
@@ -262,7 +262,7 @@ def _sig_to_log_sig_checked(sig: Any, d: int, degree: int, method: int, n_jobs: 
 def _sig_and_options(sig: Any, d: int, degree: int, method: int, n_jobs: int) -> tuple:
     """The checked signature and the options, whose scalar term its length says."""
     sig = checked(sig, "sig", 1)
-    return sig, LogSigOptions(d, degree, method, infer_scalar_term(tuple(sig.shape), d, degree, "sig"), n_jobs)
+    return sig, make(LogSigOptions, d, degree, method, infer_scalar_term(tuple(sig.shape), d, degree, "sig"), n_jobs)
 
 
 def sig_to_log_sig_backprop(
@@ -366,7 +366,7 @@ def _log_sig_and_options(log_sig: Any, dimension: Any, degree: Any, time_aug: An
                 f"log_sig has shape {tuple(log_sig.shape)}, but a method={name!r} log-signature of dimension {d} "
                 f"and degree {degree} has length {n} in its last axis"
             )
-    return log_sig, LogSigOptions(d, degree, method, scalar_term, n_jobs)
+    return log_sig, make(LogSigOptions, d, degree, method, scalar_term, n_jobs)
 
 
 def logsig_to_sig(
@@ -511,10 +511,10 @@ def _ops() -> SimpleNamespace:
 
 
 def _define_ops() -> SimpleNamespace:
-    from ._torch_ops import define, on_cpu_tensors
+    from ._torch_ops import define
 
     def op(name: str, inputs: tuple, cpu: Any, fake: Any, **kw: Any) -> Any:
-        return define(name, inputs=inputs, options=LogSigOptions, impl=on_cpu_tensors(cpu), fake=fake, **kw)
+        return define(name, inputs=inputs, options=LogSigOptions, cpu=cpu, fake=fake, **kw)
 
     return SimpleNamespace(
         sig_to_log_sig=op("sig_to_log_sig", ("sig",), _sig_to_log_sig_cpu, _to_log_fake, backward=_to_log_backward),

@@ -16,7 +16,7 @@ from . import _native
 from ._arrays import as_array, batch_of_paths, check_tensor, checked_like, concat, empty_output, is_torch, numpy_view, same_kind
 from ._checks import check_bool, check_degree, check_end_time, check_int, check_n_jobs
 from ._op_registry import BUILT, register
-from ._options import SigOptions
+from ._options import SigOptions, make
 from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len, stream_rows
 
 
@@ -172,8 +172,8 @@ def sig_backprop(
         >>> grad.shape
         (10, 100, 5)
     """
-    # (the scalar term is read from sig's length below)
-    opts = _options(degree, time_aug, lead_lag, end_time, False, stream, inverse, n_jobs)
+    # (the other options are checked once the scalar term is read from sig's length)
+    degree, time_aug, lead_lag = check_degree(degree), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag")
     torch_path = type(path) is not np.ndarray and is_torch(path)
     if torch_path:
         check_tensor(path, "path", 2, cuda_ok=True)
@@ -188,8 +188,8 @@ def sig_backprop(
     original_length = path.shape[-2]
     path = _with_basepoint(path, basepoint)
     *batch_shape, length, dim = path.shape
-    d = aug_dim(dim, opts.time_aug, opts.lead_lag)
-    opts = opts._replace(scalar_term=infer_scalar_term(tuple(sig.shape), d, opts.degree, "sig"))
+    scalar_term = infer_scalar_term(tuple(sig.shape), aug_dim(dim, time_aug, lead_lag), degree, "sig")
+    opts = _options(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
     expected = tuple(batch_shape) + ((stream_rows(length),) if opts.stream else ()) + (sig.shape[-1],)
     if tuple(sig.shape) != expected:
         raise ValueError(f"sig must have shape {expected} (what sig() returns for path {tuple(path.shape)}), got {tuple(sig.shape)}")
@@ -219,14 +219,13 @@ def sig_backprop(
 
 def _options(degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_term: Any, stream: Any, inverse: Any, n_jobs: Any) -> SigOptions:
     # The usual arguments pass one test; anything else goes through the
-    # checks, which name what is wrong. (tuple.__new__ builds the record
-    # without its Python __new__: small calls cost microseconds.)
+    # checks, which name what is wrong (small calls cost microseconds).
     if (
         type(degree) is int and degree >= 0 and type(end_time) is float and -_INF < end_time < _INF
         and type(n_jobs) is int and n_jobs != 0 and type(time_aug) is bool and type(lead_lag) is bool
         and type(scalar_term) is bool and type(stream) is bool and type(inverse) is bool
     ):
-        return tuple.__new__(SigOptions, (degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs))
+        return make(SigOptions, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
     return SigOptions(
         check_degree(degree),
         check_bool(time_aug, "time_aug"),
@@ -318,18 +317,14 @@ def _sig_cpu(path: np.ndarray, initial: Optional[np.ndarray], opts: SigOptions) 
 
 
 def _sig_backprop_cpu(path: np.ndarray, sig: np.ndarray, sig_derivs: np.ndarray, initial: Optional[np.ndarray], opts: SigOptions) -> tuple:
-    """``(d_path, d_initial or None)`` for ndarrays, ``d_initial`` in the output's layout."""
-    path = as_array(path, "path", 2)
-    *batch_shape, length, dim = path.shape
-    b = batch_size(batch_shape)
-    out = empty_output((b, length, dim), path.dtype)
+    """``(d_path, d_initial or None)`` for checked, C-contiguous ndarrays, ``d_initial`` in the output's layout."""
+    out = empty_output(path.shape, path.dtype)
     d_initial = None
     if initial is not None:
-        initial = as_array(initial, "initial", 1)
-        d_initial = empty_output(tuple(initial.shape), path.dtype)
-    sig, sig_derivs = as_array(sig, "sig", 1), as_array(sig_derivs, "sig_derivs", 1)
-    _native.sig_backprop(path.reshape(b, length, dim), sig, sig_derivs, out, initial, d_initial, opts)
-    return out.reshape(path.shape), d_initial
+        initial = as_array(initial, "initial", 1)  # (a slice, when the scalar term was dropped)
+        d_initial = empty_output(initial.shape, path.dtype)
+    _native.sig_backprop(batch_of_paths(path), sig, sig_derivs, batch_of_paths(out), initial, d_initial, opts)
+    return out, d_initial
 
 
 # --- CUDA -------------------------------------------------------------------------

@@ -15,12 +15,13 @@ from . import _native
 from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view
 from ._checks import check_bool, check_end_time, check_n_jobs
 from ._op_registry import BUILT, register
-from ._options import TransformOptions
+from ._options import TransformOptions, make, replace
 from ._shapes import aug_dim, batch_size, transformed_length, untransformed_shape
 
 
 def _options(time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any) -> TransformOptions:
-    return TransformOptions(check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"), check_end_time(end_time), check_n_jobs(n_jobs))
+    checked = check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"), check_end_time(end_time), check_n_jobs(n_jobs)
+    return make(TransformOptions, *checked)
 
 
 def transform_path(
@@ -195,7 +196,7 @@ def _transform_backprop_backward(saved: tuple, grad: Any, opts: TransformOptions
     # its own adjoint is that linear part: lead-lag, and zero for time.
     import torch
 
-    linear = _ops().transform_path(grad, opts._replace(time_aug=False)) if opts.lead_lag else grad
+    linear = _ops().transform_path(grad, replace(opts, time_aug=False)) if opts.lead_lag else grad
     if opts.time_aug:
         linear = torch.nn.functional.pad(linear, (0, 1))
     return (linear,)

@@ -74,12 +74,17 @@ fn pool(threads: usize) -> Arc<ThreadPool> {
         .clone()
 }
 
-/// Runs `f` on the pool of `threads`. Inside a watched call (see
-/// [`crate::interrupt`]) the calling thread, instead of only waiting,
-/// polls the caller while the pool works.
-fn run_on_pool<R: Send>(threads: usize, watch: WatchRef, f: impl FnOnce() -> R + Send) -> R {
+/// Below this much work (operations) a watched run does not poll while it
+/// waits: it ends within milliseconds anyway, and waiting on a channel with a
+/// timeout measured tens of microseconds slower than `install` per call.
+const POLLED_WORK: usize = 1 << 24;
+
+/// Runs `f`, about `work` operations, on the pool of `threads`. Inside a
+/// watched call (see [`crate::interrupt`]) the calling thread of a long run,
+/// instead of only waiting, polls the caller while the pool works.
+fn run_on_pool<R: Send>(threads: usize, watch: WatchRef, work: usize, f: impl FnOnce() -> R + Send) -> R {
     let pool = pool(threads);
-    if !watch.is_active() {
+    if !watch.is_active() || work < POLLED_WORK {
         return pool.install(f);
     }
     let (done, result) = mpsc::channel();
@@ -140,7 +145,7 @@ where
             f(&mut state, i, c);
         }
     } else {
-        run_on_pool(threads, watch, || {
+        run_on_pool(threads, watch, count.saturating_mul(work_per_chunk), || {
             out.par_chunks_exact_mut(chunk)
                 .enumerate()
                 // Contiguous runs per worker: fewer splits, and each thread
@@ -176,7 +181,7 @@ where
         }
     } else {
         let min_len = (items.len() / (4 * threads)).max(1);
-        run_on_pool(threads, watch, || {
+        run_on_pool(threads, watch, items.len().saturating_mul(work_per_item), || {
             items.par_iter_mut().enumerate().with_min_len(min_len).for_each_init(&init, |state, (i, x)| {
                 if !watch.stopped() {
                     watch.enter(|| f(state, i, x));

@@ -181,8 +181,13 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// For a loop whose steps cost about `work_per_step` operations.
     pub fn new(work_per_step: usize) -> Self {
-        let every = (WORK_PER_CHECK / work_per_step.max(1)).max(1);
+        let every = Self::steps_per_check(work_per_step);
         Checkpoint { every, left: every }
+    }
+
+    /// How many steps of `work_per_step` operations run between two checks.
+    pub fn steps_per_check(work_per_step: usize) -> usize {
+        (WORK_PER_CHECK / work_per_step.max(1)).max(1)
     }
 
     /// Counts one step; true when the loop should stop.
