@@ -24,6 +24,10 @@ pub enum SigError {
     /// (maps to Python's `OverflowError`).
     #[error("{0} overflows the address space")]
     Overflow(String),
+    /// Memory for `what` (`bytes` bytes) could not be allocated (maps to
+    /// Python's `MemoryError`). Nothing is left half-built.
+    #[error("not enough memory for {what}: it needs {} (lower the batch size, max_batch or the degree)", human_bytes(*bytes))]
+    OutOfMemory { what: String, bytes: usize },
     /// The caller asked the work to stop (see [`crate::interrupt`]); the
     /// outputs are incomplete (maps to Python's `KeyboardInterrupt`).
     #[error("interrupted")]
@@ -44,6 +48,22 @@ impl SigError {
             expected: expected.into(),
             actual: actual.to_string(),
         }
+    }
+}
+
+/// `bytes` for people: "2.3 GB".
+pub fn human_bytes(bytes: usize) -> String {
+    const UNITS: [&str; 6] = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

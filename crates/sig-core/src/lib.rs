@@ -36,6 +36,7 @@
 //! and [`interrupt`] (stopping long work when the caller asks).
 
 pub mod algebra;
+pub mod alloc;
 pub mod batch;
 pub mod coef;
 pub mod kernel;

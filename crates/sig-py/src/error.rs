@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyOverflowError, PyValueError};
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyMemoryError, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use sig_core::SigError;
 use sig_cuda::CudaError;
@@ -49,6 +49,7 @@ impl From<Failure> for PyErr {
                 match e {
                     SigError::InvalidArgument { .. } | SigError::BufferLength { .. } => PyValueError::new_err(msg),
                     SigError::Overflow(_) => PyOverflowError::new_err(msg),
+                    SigError::OutOfMemory { .. } => PyMemoryError::new_err(msg),
                     SigError::Interrupted => PyKeyboardInterrupt::new_err(msg),
                 }
             }
