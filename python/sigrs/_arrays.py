@@ -33,10 +33,10 @@ def as_array(x: Any, name: str, min_ndim: int) -> np.ndarray:
     become float64). Strided and non-contiguous arrays are copied once.
     """
     if type(x) is not np.ndarray:
-        if not isinstance(x, np.ndarray):
-            x = np.asarray(x)
-            if x.dtype.kind in "iub":
-                x = x.astype(np.float64)
+        # subclasses too: np.matrix keeps two dimensions under indexing
+        x = np.asarray(x)
+        if x.dtype.kind in "iub":
+            x = x.astype(np.float64)
     dtype = x.dtype
     if dtype is not F64 and dtype is not F32 and dtype not in FLOAT_DTYPES:
         if dtype.kind == "f" and dtype.itemsize in (4, 8):

@@ -10,9 +10,18 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import warnings
 from typing import Any, Optional
 
 import numpy as np
+
+from ._native import available_cores
+
+#: The most threads ``n_jobs`` can use here; read once.
+CORES = available_cores()
+
+#: The largest integer the native layer takes (a signed 64-bit count).
+INT_MAX = 2**63 - 1
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -23,7 +32,7 @@ def check_bool(value: Any, name: str) -> bool:
     raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
 
 
-def check_int(value: Any, name: str, *, minimum: Optional[int] = None) -> int:
+def check_int(value: Any, name: str, *, minimum: Optional[int] = None, maximum: int = INT_MAX) -> int:
     if type(value) is not int:
         if isinstance(value, bool):
             raise TypeError(f"{name} must be an int, got bool {value!r}")
@@ -33,13 +42,20 @@ def check_int(value: Any, name: str, *, minimum: Optional[int] = None) -> int:
             raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
+#: Far beyond any signature that fits in memory (dimension 1 has one word
+#: per level), and small enough for every native integer type.
+MAX_DEGREE = 2**31 - 1
+
+
 def check_degree(degree: Any) -> int:
-    if type(degree) is int and degree >= 0:
+    if type(degree) is int and 0 <= degree <= MAX_DEGREE:
         return degree
-    return check_int(degree, "degree", minimum=0)
+    return check_int(degree, "degree", minimum=0, maximum=MAX_DEGREE)
 
 
 def check_end_time(end_time: Any) -> float:
@@ -56,11 +72,18 @@ def check_end_time(end_time: Any) -> float:
 
 
 def check_n_jobs(n_jobs: Any) -> int:
+    """``n_jobs`` clamped to the cores (with a warning when it asked for more)."""
     if type(n_jobs) is not int:
-        n_jobs = check_int(n_jobs, "n_jobs")
+        n_jobs = check_int(n_jobs, "n_jobs", minimum=-(2**63))
+    if 0 < n_jobs <= CORES or -CORES <= n_jobs < 0:
+        return n_jobs
     if n_jobs == 0:
         raise ValueError("n_jobs must be a positive thread count, or negative to count back from all cores (-1 = all); got 0")
-    return n_jobs
+    if n_jobs > CORES:
+        warnings.warn(f"n_jobs={n_jobs} is more than the {CORES} cores this process may use; using {CORES} threads", RuntimeWarning, stacklevel=3)
+        return CORES
+    # counting back past every core leaves one thread
+    return 1
 
 
 def check_real(value: Any, name: str) -> float:

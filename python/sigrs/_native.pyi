@@ -37,7 +37,10 @@ class CudaUnavailableError(SigrsError):
     """A CUDA tensor was given but the GPU backend cannot run (the message says why)."""
 
 def resolve_n_jobs(n_jobs: int) -> int:
-    """``n_jobs`` as a thread count (1 serial, -1 all cores, k < -1 all but -k-1); ValueError for 0."""
+    """``n_jobs`` as a thread count (1 serial, -1 all cores, k < -1 all but -k-1, at most the cores); ValueError for 0."""
+
+def available_cores() -> int:
+    """The cores this process may use (affinity and cgroup quota): the most threads any ``n_jobs`` runs with."""
 
 def record_fields() -> dict[str, list[str]]:
     """The options records the binding reads (by position), and their fields in order."""

@@ -38,6 +38,23 @@ def sig_len(dimension: Any, degree: int, scalar_term: bool) -> Any:
     return total if scalar_term else total - 1
 
 
+def degree_of_length(length: Any, dimension: int, scalar_term: bool, name: str) -> int:
+    """The degree of a signature of ``dimension`` with ``length`` terms; ValueError naming ``name`` when no degree has that length."""
+    degree, total = 0, 1 if scalar_term else 0
+    lengths = [total]
+    while total < length and dimension > 0 and len(lengths) < 64:
+        degree += 1
+        total += dimension**degree
+        lengths.append(total)
+    if total != length:
+        shown = ", ".join(str(n) for n in lengths[:6])
+        raise ValueError(
+            f"{name} has {length} terms in its last axis, which is no signature length for dimension {dimension} "
+            f"{'with' if scalar_term else 'without'} the scalar term (those are {shown}, ...)"
+        )
+    return degree
+
+
 def grid_length(length: Any, order: int) -> Any:
     """Points of the refined PDE grid along a side of ``length`` points."""
     return 0 if length == 0 else (length - 1) * 2**order + 1

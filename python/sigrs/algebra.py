@@ -21,7 +21,7 @@ from ._arrays import checked, empty_output, is_torch, same_kind
 from ._checks import check_bool, check_degree, check_int, check_n_jobs, check_word
 from ._op_registry import BUILT, register
 from ._options import AlgebraOptions, make
-from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len
+from ._shapes import aug_dim, batch_size, degree_of_length, infer_scalar_term, sig_len
 from .words import word_to_idx
 
 
@@ -389,12 +389,15 @@ def extract_sig_coef(
         words = [words]
     if not isinstance(words, (list, tuple)):
         raise TypeError(f"words must be a word (tuple of ints) or a list of words, got {type(words).__name__}")
+    degree = degree_of_length(sig.shape[-1], d, scalar_term, "sig")
     idx = []
     for w in words:
-        i = word_to_idx(check_word(w, "word"), d, scalar_term=scalar_term)
-        if i >= sig.shape[-1]:
-            raise ValueError(f"word {tuple(w)} lies beyond a signature of length {sig.shape[-1]} (its degree is too low)")
-        idx.append(i)
+        w = check_word(w, "word", alphabet=d, what=" (the letters of the signature's dimension)")
+        if len(w) > degree:
+            raise ValueError(f"word {w} has length {len(w)}, beyond the signature's degree {degree}")
+        if not w and not scalar_term:
+            raise ValueError("the empty word () is the scalar term, which this signature does not hold (scalar_term=False)")
+        idx.append(word_to_idx(w, d, scalar_term=scalar_term))
     if is_torch(sig):
         import torch
 
@@ -433,13 +436,11 @@ def extract_sig_level(
     scalar_term = check_bool(scalar_term, "scalar_term")
     level = check_int(level, "level", minimum=0 if scalar_term else 1)
     (sig,) = _inputs([("sig", sig)])
+    degree = degree_of_length(sig.shape[-1], d, scalar_term, "sig")
+    if level > degree:
+        raise ValueError(f"level must be at most the signature's degree {degree}, got {level}")
     start = sig_len(d, level - 1, scalar_term) if level > 0 else 0
     stop = start + d**level
-    if stop > sig.shape[-1]:
-        raise ValueError(
-            f"level {level} of a signature of dimension {d} needs a length of at least {stop} in the last axis, "
-            f"got {sig.shape[-1]} (its degree is lower than {level})"
-        )
     return sig[..., start:stop]
 
 

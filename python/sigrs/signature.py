@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _native
 from ._arrays import as_array, batch_of_paths, check_tensor, checked_like, concat, empty_output, is_torch, numpy_view, same_kind
-from ._checks import check_bool, check_degree, check_end_time, check_int, check_n_jobs
+from ._checks import CORES, MAX_DEGREE, check_bool, check_degree, check_end_time, check_int, check_n_jobs
 from ._op_registry import BUILT, register
 from ._options import SigOptions, make
 from ._shapes import aug_dim, batch_size, infer_scalar_term, sig_len, stream_rows
@@ -221,8 +221,8 @@ def _options(degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_te
     # The usual arguments pass one test; anything else goes through the
     # checks, which name what is wrong (small calls cost microseconds).
     if (
-        type(degree) is int and degree >= 0 and type(end_time) is float and -_INF < end_time < _INF
-        and type(n_jobs) is int and n_jobs != 0 and type(time_aug) is bool and type(lead_lag) is bool
+        type(degree) is int and 0 <= degree <= MAX_DEGREE and type(end_time) is float and -_INF < end_time < _INF
+        and type(n_jobs) is int and 0 < n_jobs <= CORES and type(time_aug) is bool and type(lead_lag) is bool
         and type(scalar_term) is bool and type(stream) is bool and type(inverse) is bool
     ):
         return make(SigOptions, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)

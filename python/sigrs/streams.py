@@ -18,7 +18,7 @@ from typing import Any, Deque, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._arrays import concat, is_torch
+from ._arrays import as_array, concat, is_torch
 from ._checks import check_bool, check_degree, check_int, check_n_jobs
 from .algebra import sig_combine, sig_inverse
 from .signature import sig as _sig
@@ -33,20 +33,42 @@ Array = Any  # numpy.ndarray or torch.Tensor
 # ---------------------------------------------------------------------------
 
 def _as_points(x: Any, name: str) -> Array:
-    """``x`` as a float32/float64 ndarray or tensor (lists go through ``np.asarray``)."""
+    """``x`` as a float32/float64 ndarray or tensor, converted as :func:`sigrs.sig` converts it
+    (lists, integers, other byte orders, ndarray subclasses such as ``np.matrix``)."""
     if is_torch(x):
         import torch
 
         if x.dtype is not torch.float64 and x.dtype is not torch.float32:
             raise TypeError(f"{name} must have dtype torch.float32 or torch.float64, got {x.dtype}")
         return x
-    if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-        if x.dtype.kind in "iub":
-            x = x.astype(np.float64)
-    if x.dtype != np.float64 and x.dtype != np.float32:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
-    return x
+    return as_array(x, name, 0)
+
+
+def _fresh_containers(value: Any) -> Any:
+    """``value`` with its lists, deques, dicts and row stores copied (all the
+    way down), sharing the arrays in them: the streams replace arrays but
+    never write into them, so a copy that owns its containers is independent."""
+    if isinstance(value, list):
+        return [_fresh_containers(v) for v in value]
+    if isinstance(value, deque):
+        return deque(_fresh_containers(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _fresh_containers(v) for k, v in value.items()}
+    if isinstance(value, _Rows):
+        new = object.__new__(_Rows)
+        new.__dict__.update(_fresh_containers(value.__dict__))
+        return new
+    return value
+
+
+class _CopyableStream:
+    """``copy.copy`` of a stream: a stream that grows and shrinks on its own
+    (the stored signatures are shared, not copied)."""
+
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(_fresh_containers(self.__dict__))
+        return new
 
 
 def _kind(x: Array) -> Tuple[bool, Any, Any]:
@@ -229,7 +251,7 @@ class _Rows:
 # SigStream
 # ---------------------------------------------------------------------------
 
-class SigStream:
+class SigStream(_CopyableStream):
     """A growing path whose signature over any interval of points is one query away.
 
     Every pushed point gets the next absolute index (0, 1, 2, ...), whether it
@@ -521,7 +543,7 @@ class SigStream:
 # SigWindowStream
 # ---------------------------------------------------------------------------
 
-class SigWindowStream:
+class SigWindowStream(_CopyableStream):
     """Signatures of sliding windows over a stream of points.
 
     Window ``k`` covers points ``k*stride .. k*stride + window_size - 1``;

@@ -9,7 +9,8 @@
 //! a stored level-0 entry is ignored, outputs get 1 there, and gradients
 //! get 0 there.
 
-use crate::batch::{for_each_chunk, for_each_item, resolve_n_jobs};
+use crate::alloc::zeros;
+use crate::batch::{for_each_chunk, for_each_item, resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{Result, SigError};
 use crate::tensor::{antipode_copy, mul_backward, mul_exp_backward, mul_exp_in_place, mul_group_like, mul_group_like_backward, mul_in_place, word_reversal, TensorShape};
 use crate::Float;
@@ -136,17 +137,20 @@ pub fn multi_sig_combine<T: Float>(sigs: &[T], count: usize, dim: usize, degree:
     let runs = if batch < threads { (threads / batch.max(1)).min(count / 16).max(1) } else { 1 };
     if runs == 1 {
         let work = count.saturating_mul(lay.mul_work());
-        return for_each_chunk(n_jobs, out, lay.len, work, || (vec![T::zero(); full], vec![T::zero(); full]), |(acc, rhs), b, o| {
+        let init = || Ok((zeros("a product of signatures", full)?, zeros("a product of signatures", full)?));
+        return try_for_each_chunk(n_jobs, out, lay.len, work, init, |(acc, rhs), b, o| {
             product(b, 0..count, acc, rhs);
             lay.store(acc, o, T::one());
+            Ok(())
         });
     }
-    let mut pieces = vec![T::zero(); batch * runs * full];
-    for_each_chunk(n_jobs, &mut pieces, full, usize::MAX, || vec![T::zero(); full], |rhs, idx, piece| {
+    let mut pieces = zeros("partial products of signatures", batch * runs * full)?;
+    try_for_each_chunk(n_jobs, &mut pieces, full, usize::MAX, || zeros("a product of signatures", full), |rhs, idx, piece| {
         let (b, r) = (idx / runs, idx % runs);
         product(b, r * count / runs..(r + 1) * count / runs, piece, rhs);
+        Ok(())
     })?;
-    let mut acc = vec![T::zero(); full];
+    let mut acc = zeros("a product of signatures", full)?;
     for (per_item, o) in pieces.chunks_exact(runs * full).zip(out.chunks_exact_mut(lay.len.max(1))) {
         acc.copy_from_slice(&per_item[..full]);
         for piece in per_item.chunks_exact(full).skip(1) {
@@ -181,8 +185,11 @@ pub fn multi_sig_combine_backprop<T: Float>(
     let full = lay.shape.len();
     let per_item = count * lay.len;
     let work = 3usize.saturating_mul(count).saturating_mul(lay.mul_work());
-    let init = || [vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full], vec![T::zero(); full]];
-    for_each_chunk(n_jobs, grads, per_item.max(1), work, init, |[prefix, piece, adj, g_prefix, g_piece], b, slots| {
+    let init = || {
+        let z = || zeros("the gradient of a product of signatures", full);
+        Ok([z()?, z()?, z()?, z()?, z()?])
+    };
+    try_for_each_chunk(n_jobs, grads, per_item.max(1), work, init, |[prefix, piece, adj, g_prefix, g_piece], b, slots| {
         let own = &sigs[b * per_item..(b + 1) * per_item];
         let slot = |c: usize| c * lay.len..(c + 1) * lay.len;
         // Forward: slot c holds the product of pieces 0..=c.
@@ -206,6 +213,7 @@ pub fn multi_sig_combine_backprop<T: Float>(
             adj[0] = T::zero();
         }
         lay.store(adj, &mut slots[slot(0)], T::zero());
+        Ok(())
     })
 }
 
@@ -229,9 +237,15 @@ pub fn sig_join<T: Float>(
     // exp(v) (x) s = antipode(antipode(s) (x) exp(-v)): the antipode reverses
     // products and maps exp(v) to exp(-v), so prepending reuses the
     // in-place right multiplication.
-    let rev = if prepend { word_reversal(shape) } else { Vec::new() };
-    let init = || (vec![T::zero(); full], vec![T::zero(); shape.mul_exp_scratch_len()], vec![T::zero(); dim]);
-    for_each_chunk(n_jobs, out, lay.len, 4 * full, init, |(s, scratch, v), i, o| {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let rev = if prepend { word_reversal(shape)? } else { Vec::new() };
+    let init = || {
+        let z = |n| zeros("a joined signature", n);
+        Ok((z(full)?, z(shape.mul_exp_scratch_len())?, z(dim)?))
+    };
+    try_for_each_chunk(n_jobs, out, lay.len, 4 * full, init, |(s, scratch, v), i, o| {
         let stored = &sig[i * lay.len..(i + 1) * lay.len];
         v.copy_from_slice(&displacement[i * dim..(i + 1) * dim]);
         s[0] = T::one();
@@ -252,6 +266,7 @@ pub fn sig_join<T: Float>(
         } else {
             lay.store(s, o, T::one());
         }
+        Ok(())
     })
 }
 
@@ -281,18 +296,18 @@ pub fn sig_join_backprop<T: Float>(
     ])?;
     let shape = &lay.shape;
     let full = shape.len();
-    let rev = if prepend { word_reversal(shape) } else { Vec::new() };
-    let mut pairs: Vec<(&mut [T], &mut [T])> = g_sig.chunks_exact_mut(lay.len.max(1)).zip(g_disp.chunks_exact_mut(dim.max(1))).collect();
-    if lay.len == 0 || dim == 0 {
+    if lay.len == 0 || dim == 0 || g_sig.is_empty() {
         g_sig.fill(T::zero());
         g_disp.fill(T::zero());
         return Ok(());
     }
+    let rev = if prepend { word_reversal(shape)? } else { Vec::new() };
+    let mut pairs: Vec<(&mut [T], &mut [T])> = g_sig.chunks_exact_mut(lay.len).zip(g_disp.chunks_exact_mut(dim)).collect();
     let init = || {
-        let z = |n| vec![T::zero(); n];
-        (z(full), z(full), z(full), z(dim), z(dim), z(shape.mul_exp_backward_ws_len()))
+        let z = |n| zeros("the gradient of a joined signature", n);
+        Ok((z(full)?, z(full)?, z(full)?, z(dim)?, z(dim)?, z(shape.mul_exp_backward_ws_len())?))
     };
-    for_each_item(n_jobs, &mut pairs, 8 * full, init, |(s, gin, gout, v, gv, ws), i, (o_sig, o_disp)| {
+    try_for_each_item(n_jobs, &mut pairs, 8 * full, init, |(s, gin, gout, v, gv, ws), i, (o_sig, o_disp)| {
         let stored = &sig[i * lay.len..(i + 1) * lay.len];
         let gi = &g[i * lay.len..(i + 1) * lay.len];
         v.copy_from_slice(&displacement[i * dim..(i + 1) * dim]);
@@ -319,6 +334,7 @@ pub fn sig_join_backprop<T: Float>(
         if lay.skip == 0 {
             o_sig[0] = T::zero();
         }
+        Ok(())
     })
 }
 
@@ -329,13 +345,15 @@ pub fn linear_sig<T: Float>(displacement: &[T], dim: usize, degree: usize, scala
     Layout::batch(&[("out", out.len(), lay.len), ("displacement", displacement.len(), dim)])?;
     let shape = &lay.shape;
     let full = shape.len();
-    for_each_chunk(n_jobs, out, lay.len, 2 * full, || (vec![T::zero(); full], vec![T::zero(); shape.mul_exp_scratch_len()]), |(s, scratch), i, o| {
+    let init = || Ok((zeros("a segment's signature", full)?, zeros("a segment's signature", shape.mul_exp_scratch_len())?));
+    try_for_each_chunk(n_jobs, out, lay.len, 2 * full, init, |(s, scratch), i, o| {
         s.fill(T::zero());
         s[0] = T::one();
         if dim > 0 {
             mul_exp_in_place(dim, shape, s, &displacement[i * dim..(i + 1) * dim], scratch);
         }
         lay.store(s, o, T::one());
+        Ok(())
     })
 }
 
@@ -356,14 +374,15 @@ pub fn linear_sig_backprop<T: Float>(
     let shape = &lay.shape;
     let full = shape.len();
     let init = || {
-        let z = |n| vec![T::zero(); n];
-        (z(full), z(full), z(full), z(shape.mul_exp_backward_ws_len()))
+        let z = |n| zeros("the gradient of a segment's signature", n);
+        Ok((z(full)?, z(full)?, z(full)?, z(shape.mul_exp_backward_ws_len())?))
     };
-    for_each_chunk(n_jobs, g_disp, dim, 8 * full, init, |(s, gin, gout, ws), i, o| {
+    try_for_each_chunk(n_jobs, g_disp, dim, 8 * full, init, |(s, gin, gout, ws), i, o| {
         s.fill(T::zero());
         s[0] = T::one();
         lay.load(&g[i * lay.len..(i + 1) * lay.len], gin, T::zero());
         mul_exp_backward(dim, shape, s, &displacement[i * dim..(i + 1) * dim], gin, gout, o, ws);
+        Ok(())
     })
 }
 
@@ -384,7 +403,10 @@ pub fn sig_inverse_backprop<T: Float>(g: &[T], dim: usize, degree: usize, scalar
 fn antipode_batch<T: Float>(x: &[T], dim: usize, degree: usize, scalar_term: bool, level0: T, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let lay = Layout::new(dim, degree, scalar_term)?;
     Layout::batch(&[("sig", x.len(), lay.len), ("out", out.len(), lay.len)])?;
-    let rev = word_reversal(&lay.shape);
+    if out.is_empty() {
+        return Ok(());
+    }
+    let rev = word_reversal(&lay.shape)?;
     for_each_chunk(n_jobs, out, lay.len, lay.len, || (), |_, i, o| {
         let src = &x[i * lay.len..(i + 1) * lay.len];
         antipode_copy(&lay.shape, &src[1 - lay.skip..], 1, o, lay.skip, &rev);

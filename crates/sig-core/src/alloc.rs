@@ -21,6 +21,11 @@ pub fn try_vec<T: Clone>(what: &str, len: usize, value: T) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// `len` zeros: a scratch buffer of `what`, allocated fallibly.
+pub fn zeros<T: crate::Float>(what: &str, len: usize) -> Result<Vec<T>> {
+    try_vec(what, len, T::zero())
+}
+
 /// `v.resize(len, value)`, reserving fallibly first; a no-op allocation-wise
 /// when the capacity is already there (scratch reused across items).
 pub fn try_resize<T: Clone>(v: &mut Vec<T>, what: &str, len: usize, value: T) -> Result<()> {

@@ -132,12 +132,13 @@ fn plan_tasks<R: Copy>(batch: usize, words: &WordList, n_jobs: i64, zero: R, res
     let n_words = words.len().max(1);
     let chunks = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups.max(1)).min(n_words) };
     let per_chunk = n_words.div_ceil(chunks);
-    let mut tasks = Vec::with_capacity(groups * chunks);
+    let mut tasks = Vec::new();
+    crate::alloc::try_reserve(&mut tasks, "signature coefficient tasks", groups.saturating_mul(chunks))?;
     for group in 0..groups {
         for start in (0..words.len()).step_by(per_chunk.max(1)) {
             let range = start..(start + per_chunk).min(words.len());
             let len = result_len(group, &range);
-            tasks.push(Task { group, words: range, result: vec![zero; len] });
+            tasks.push(Task { group, words: range, result: crate::alloc::try_vec("signature coefficients in progress", len, zero)? });
         }
     }
     Ok(tasks)

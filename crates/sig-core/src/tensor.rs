@@ -262,6 +262,10 @@ fn mul_backward_kernel<T: Float, const D: usize, const FMA: bool>(_d: usize, sha
 /// level-1 vector) take the fixed-width kernel, which vectorises them.
 #[inline(always)]
 fn outer_accumulate<T: Float, const D: usize, const FMA: bool>(d: usize, out: &mut [T], a: &[T], b: &[T]) {
+    if b.is_empty() {
+        // levels k >= 1 of a tensor over no letters (dimension 0)
+        return;
+    }
     if b.len() == d {
         for (row, &ai) in out.chunks_exact_mut(d).zip(a) {
             row_axpy_in_place::<T, D, FMA>(d, row, ai, b);
@@ -295,6 +299,9 @@ fn outer_backward<T: Float, const D: usize, const FMA: bool>(g: &[T], a: &[T], b
             *gai += dot;
         }
         *gb = acc;
+        return;
+    }
+    if b.is_empty() {
         return;
     }
     for ((row, &ai), gai) in g.chunks_exact(b.len()).zip(a).zip(ga.iter_mut()) {
@@ -331,9 +338,9 @@ fn dot<T: Float, const FMA: bool>(x: &[T], y: &[T]) -> T {
 
 /// For every index of a tensor of this shape, the index of the reversed
 /// word (an involution within each level).
-pub(crate) fn word_reversal(shape: &TensorShape) -> Vec<usize> {
+pub(crate) fn word_reversal(shape: &TensorShape) -> Result<Vec<usize>> {
     let d = shape.dim;
-    let mut rev = vec![0usize; shape.len()];
+    let mut rev = crate::alloc::try_vec("a table of reversed words", shape.len(), 0usize)?;
     if shape.degree >= 1 {
         for i in 0..d {
             rev[1 + i] = 1 + i;
@@ -350,7 +357,7 @@ pub(crate) fn word_reversal(shape: &TensorShape) -> Vec<usize> {
             }
         }
     }
-    rev
+    Ok(rev)
 }
 
 /// `a <- antipode(a)` in place: the coefficient of a word w of length k
@@ -395,7 +402,7 @@ pub fn tensor_antipode<T: Float>(shape: &TensorShape, a: &[T], out: &mut [T]) ->
     check_len("a", a.len(), shape.len())?;
     check_len("out", out.len(), shape.len())?;
     out.copy_from_slice(a);
-    antipode_in_place(shape, out, &word_reversal(shape));
+    antipode_in_place(shape, out, &word_reversal(shape)?);
     Ok(())
 }
 
@@ -405,7 +412,7 @@ pub fn tensor_exp<T: Float>(shape: &TensorShape, v: &[T], out: &mut [T]) -> Resu
     check_len("out", out.len(), shape.len())?;
     out.fill(T::zero());
     out[0] = T::one();
-    let mut scratch = vec![T::zero(); shape.mul_exp_scratch_len()];
+    let mut scratch = crate::alloc::zeros("scratch of exp", shape.mul_exp_scratch_len())?;
     mul_exp_in_place(shape.dim, shape, out, v, &mut scratch);
     Ok(())
 }

@@ -22,11 +22,18 @@ mod signature;
 mod transform;
 mod words;
 
-/// `n_jobs` as a thread count (1 serial, -1 all cores, k < -1 all but -k-1); ValueError for 0.
+/// `n_jobs` as a thread count (1 serial, -1 all cores, k < -1 all but -k-1, at most the cores); ValueError for 0.
 #[pyfunction]
 #[pyo3(signature = (n_jobs))]
 fn resolve_n_jobs(py: Python<'_>, n_jobs: i64) -> PyResult<usize> {
     error::enter(py, || sig_core::resolve_n_jobs(n_jobs))
+}
+
+/// The cores this process may use (affinity and cgroup quota): the most
+/// threads any `n_jobs` runs with.
+#[pyfunction]
+fn available_cores() -> usize {
+    sig_core::batch::available_cores()
 }
 
 /// The instruction set the CPU kernels run with here.
@@ -43,6 +50,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CudaUnavailableError", py.get_type::<error::CudaUnavailableError>())?;
     m.add_function(wrap_pyfunction!(resolve_n_jobs, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(available_cores, m)?)?;
     m.add_function(wrap_pyfunction!(records::record_fields, m)?)?;
     signature::register(m)?;
     transform::register(m)?;

@@ -6,7 +6,7 @@
 //! records, in order: `_native.record_fields()` reports them and a test
 //! compares them with `sigrs._options`.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -31,9 +31,10 @@ macro_rules! record {
                 let fields = $crate::records::fields(obj, Self::RECORD)?;
                 let mut items = fields.iter_borrowed();
                 Ok($name {
-                    $($field: items.next().expect("length checked").extract().map_err(|e| {
-                        $crate::records::field_error(Self::RECORD.0, stringify!($field), e)
-                    })?,)+
+                    $($field: {
+                        let item = items.next().expect("length checked");
+                        item.extract().map_err(|e| $crate::records::field_error(Self::RECORD.0, stringify!($field), std::any::type_name::<$ty>(), &item, e))?
+                    },)+
                 })
             }
         }
@@ -52,8 +53,16 @@ pub fn fields<'a, 'py>(obj: Borrowed<'a, 'py, PyAny>, (record, names): (&str, &[
     Ok(tuple)
 }
 
-pub fn field_error(record: &str, field: &str, err: PyErr) -> PyErr {
-    PyTypeError::new_err(format!("{record}.{field}: {err}"))
+/// The error of a field that does not convert: a number out of the
+/// native type's range is a ValueError naming the argument (the field has
+/// its name), anything else a TypeError.
+pub fn field_error(record: &str, field: &str, native: &str, value: &Borrowed<'_, '_, PyAny>, err: PyErr) -> PyErr {
+    if err.is_instance_of::<PyOverflowError>(value.py()) {
+        let shown = value.repr().map_or_else(|_| "a number out of range".to_string(), |r| r.to_string());
+        PyValueError::new_err(format!("{field} must fit in a {native}, got {shown}"))
+    } else {
+        PyTypeError::new_err(format!("{record}.{field}: {err}"))
+    }
 }
 
 /// `{record name: [field names]}` of every record the binding reads.
