@@ -100,7 +100,9 @@ def log_sig_length(
     (Witt's formula), or the signature's length for ``method=0``.
 
     The Hall basis (``method="hall"``) has as many elements as there are
-    Lyndon words. ``method=3`` (pysiglib's BCH) counts as method 2.
+    Lyndon words. ``method=3`` (pysiglib's BCH) counts as method 2. Pure
+    arithmetic: no table is built; ``OverflowError`` when the length does
+    not fit in 64 bits.
 
     Example::
 

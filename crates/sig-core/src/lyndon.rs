@@ -231,9 +231,8 @@ pub fn lyndon_words(dim: usize, degree: usize, min_length: usize) -> Result<Lynd
             ptr[word_at[i] + j] = letter_at[i] + j * k;
         }
     }
-    if dim == 1 {
-        // letters already hold the single word (0).
-    } else if n > 0 {
+    // One letter: `letters` already holds the single word (0).
+    if dim >= 2 && n > 0 {
         let mut cursor = word_at.clone();
         for_each_lyndon_word(dim, degree, |w, _| {
             if w.len() >= first {
@@ -717,10 +716,12 @@ struct Generation<B> {
 }
 
 struct CacheState<B> {
-    /// `(key, table, bytes, last use)`.
-    entries: Vec<((usize, usize), Arc<B>, usize, u64)>,
+    entries: Vec<CacheEntry<B>>,
     clock: u64,
 }
+
+/// `((dim, degree), table, its heap bytes, the clock at its last use)`.
+type CacheEntry<B> = ((usize, usize), Arc<B>, usize, u64);
 
 impl<B: CachedTable> BasisCache<B> {
     pub(crate) const fn new() -> Self {
