@@ -19,9 +19,14 @@
   measured faster than pysiglib's BCH. Like pysiglib, :func:`sig_to_log_sig`
   and :func:`logsig_to_sig` raise ``ValueError`` for it.
 
-The Lyndon and Hall tables are built in the Rust core on first use and
-cached per ``(dimension, degree)``, thread-safe; :func:`prepare_log_sig`
-only warms that cache.
+Lengths come from Witt's formula, never from tables. The tables a method
+needs are built in the Rust core on first use and cached per
+``(dimension, degree)``: method 1 needs only where the Lyndon words sit in the
+signature (no brackets); method 2 the Lyndon basis; ``"hall"`` the Hall basis.
+A table that does not fit in memory raises ``MemoryError`` naming it and its
+size. The caches are thread-safe, fork-safe (a forked child starts its own)
+and bounded (a few tables, about 1 GB, least recently used evicted first);
+:func:`prepare_log_sig` only warms them.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from ._op_registry import BUILT, register
 from ._options import LogSigOptions, make
 from ._shapes import aug_dim, infer_scalar_term
 from .signature import sig as _sig
+from .words import refuse_huge_list
 
 BCH = 3
 """pysiglib's method 3 (its BCH algorithm for method 2's numbers)."""
@@ -94,7 +100,9 @@ def log_sig_length(
     (Witt's formula), or the signature's length for ``method=0``.
 
     The Hall basis (``method="hall"``) has as many elements as there are
-    Lyndon words. ``method=3`` (pysiglib's BCH) counts as method 2.
+    Lyndon words. ``method=3`` (pysiglib's BCH) counts as method 2. Pure
+    arithmetic: no table is built; ``OverflowError`` when the length does
+    not fit in 64 bits.
 
     Example::
 
@@ -116,8 +124,17 @@ def lyndon_words(dimension: int, degree: int) -> list[tuple[int, ...]]:
         >>> sigrs.lyndon_words(2, 3)
         [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 1)]
     """
-    words = _native.lyndon_words(check_int(dimension, "dimension", minimum=0), check_degree(degree))
-    return [tuple(w) for w in words]
+    dimension, degree = check_int(dimension, "dimension", minimum=0), check_degree(degree)
+    _refuse_huge_lyndon_list(f"lyndon_words({dimension}, {degree})", "degree", dimension, degree)
+    return _native.lyndon_words(dimension, degree)
+
+
+def _refuse_huge_lyndon_list(call: str, argument: str, dimension: int, degree: int) -> None:
+    """Raises before Lyndon words are listed that cannot be: their count is
+    Witt's formula (``OverflowError`` when it does not fit in 64 bits), each
+    word a tuple of at most ``degree`` letters, made from as many in Rust."""
+    count = _native.log_sig_length(dimension, degree, 1, False)
+    refuse_huge_list(call, argument, count, count * (64 + 16 * min(degree, 64)))
 
 
 def lyndon_words_of_length(dimension: int, length: int) -> list[tuple[int, ...]]:
@@ -129,7 +146,9 @@ def lyndon_words_of_length(dimension: int, length: int) -> list[tuple[int, ...]]
         [(0, 0, 1), (0, 1, 1)]
     """
     length = check_int(length, "length", minimum=0)
-    return [w for w in lyndon_words(dimension, length) if len(w) == length]
+    dimension = check_int(dimension, "dimension", minimum=0)
+    _refuse_huge_lyndon_list(f"lyndon_words_of_length({dimension}, {length})", "length", dimension, length)
+    return [w for w in _native.lyndon_words(dimension, length) if len(w) == length]
 
 
 def is_lyndon(word: Any) -> bool:
@@ -208,10 +227,17 @@ def hall_basis(dimension: int, degree: int) -> list:
 
 
 def prepare_log_sig(dimension: int, degree: int, method: Any = 1, *, time_aug: bool = False, lead_lag: bool = False) -> None:
-    """Builds the Lyndon (or, for ``method="hall"``, Hall) tables for
+    """Builds the tables :func:`log_sig` needs for ``method`` and
     ``(dimension, degree)`` now rather than on first use (optional: pysiglib
-    requires this call, sigrs does not). Accepts pysiglib's ``method=3``."""
-    log_sig_length(dimension, degree, time_aug=time_aug, lead_lag=lead_lag, method=method)
+    requires this call, sigrs does not): none for method 0, the Lyndon words'
+    positions for 1, the Lyndon basis for 2 (and pysiglib's 3), the Hall basis
+    for ``"hall"``. ``MemoryError`` when they do not fit."""
+    d = _dimension(dimension, time_aug, lead_lag)
+    degree, method = check_degree(degree), check_method(method, bch=True)
+    # An empty batch runs the method's plan, which builds exactly its tables.
+    n = _native.log_sig_length(d, degree, method, False)
+    sig = np.empty((0, _native.sig_length(d, degree, False)))
+    _native.sig_to_log_sig(sig, np.empty((0, n)), make(LogSigOptions, d, degree, method, False, 1))
 
 
 def sig_to_log_sig(

@@ -51,11 +51,11 @@
 //! [`HallBasis`] holds all of this per `(dim, degree)`; [`hall_basis`]
 //! caches one per `(dim, degree)` for the whole process, built on first use.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::lyndon::{lyndon_words, BasisCache, SparseExpansions};
+use crate::alloc::{try_reserve, try_vec};
+use crate::lyndon::{bracket_terms, checked_lyndon_count, checked_shape, lyndon_word_indices, BasisCache, CachedTable, SparseExpansions};
 use crate::tensor::TensorShape;
 use crate::Float;
 
@@ -73,11 +73,19 @@ const NONE: usize = usize::MAX;
 /// iisignature's order, and where each length starts: the elements of
 /// length `k >= 1` are `starts[k]..starts[k + 1]` (`starts` has `degree + 2`
 /// entries).
-fn hall_set(dim: usize, degree: usize) -> (Vec<HallTree>, Vec<usize>) {
+///
+/// Its size comes from Witt's formula first and is reserved fallibly, so
+/// a set that does not fit is `Overflow` / `OutOfMemory`, never an abort.
+fn hall_set(dim: usize, degree: usize) -> Result<(Vec<HallTree>, Vec<usize>)> {
+    let what = format!("the Hall basis of dimension {dim} and degree {degree}");
+    let n = checked_lyndon_count(dim, degree)?;
     let mut trees = Vec::new();
-    let mut starts = vec![0, 0];
+    try_reserve(&mut trees, &what, n)?;
+    let mut starts = Vec::new();
+    try_reserve(&mut starts, &what, degree.saturating_add(2))?;
+    starts.extend([0, 0]);
     if degree == 0 {
-        return (trees, starts);
+        return Ok((trees, starts));
     }
     trees.extend((0..dim).map(HallTree::Letter));
     starts.push(dim);
@@ -102,17 +110,18 @@ fn hall_set(dim: usize, degree: usize) -> (Vec<HallTree>, Vec<usize>) {
         }
         starts.push(trees.len());
     }
-    (trees, starts)
+    debug_assert_eq!(trees.len(), n, "Witt's formula counts the Hall set");
+    Ok((trees, starts))
 }
 
 /// The Hall set of `(dim, degree)` in iisignature's order (see the module).
 ///
 /// ```
 /// use sig_core::hall::{hall_trees, HallTree::*};
-/// assert_eq!(hall_trees(2, 3), vec![Letter(0), Letter(1), Bracket(0, 1), Bracket(0, 2), Bracket(1, 2)]);
+/// assert_eq!(hall_trees(2, 3).unwrap(), vec![Letter(0), Letter(1), Bracket(0, 1), Bracket(0, 2), Bracket(1, 2)]);
 /// ```
-pub fn hall_trees(dim: usize, degree: usize) -> Vec<HallTree> {
-    hall_set(dim, degree).0
+pub fn hall_trees(dim: usize, degree: usize) -> Result<Vec<HallTree>> {
+    Ok(hall_set(dim, degree)?.0)
 }
 
 #[inline(always)]
@@ -301,69 +310,58 @@ impl HallBasis {
     /// `degree`. Fails if a tensor of that shape overflows `usize`. Degree
     /// 0 (or dimension 0) gives an empty basis.
     pub fn new(dim: usize, degree: usize) -> Result<Self> {
-        Ok(Self::build(TensorShape::new(dim, degree)?))
+        Self::build(checked_shape(dim, degree)?)
     }
 
-    fn build(shape: TensorShape) -> Self {
+    /// Builds the basis; every table whose size follows from `(dim,
+    /// degree)` is reserved fallibly (`OutOfMemory` naming the basis).
+    fn build(shape: TensorShape) -> Result<Self> {
         let (dim, degree) = (shape.dim, shape.degree);
-        let (trees, starts) = hall_set(dim, degree);
+        let what = format!("the Hall basis of dimension {dim} and degree {degree}");
+        let (trees, starts) = hall_set(dim, degree)?;
         let n = trees.len();
-        let pow: Vec<usize> = (0..=degree).map(|k| shape.level_len(k)).collect();
-        let offsets: Vec<usize> = (0..=degree).map(|k| shape.level(k).start).collect();
-        let offset = |k: usize| offsets[k];
         // With fewer than two letters only level 1 has elements: never walk
         // the (possibly huge) empty levels.
         let top = if dim < 2 { degree.min(1) } else { degree };
-        let mut lengths = vec![0; n];
+        let pow: Vec<usize> = (0..=top).map(|k| shape.level_len(k)).collect();
+        let offsets: Vec<usize> = (0..=top).map(|k| shape.level(k).start).collect();
+        let offset = |k: usize| offsets[k];
+        let mut lengths = try_vec(&what, n, 0usize)?;
         for k in 1..=top {
             lengths[starts[k]..starts[k + 1]].fill(k);
         }
 
-        // Expansions over level-local word indices, in numbering order (the
-        // factors of a bracket come before it).
-        let mut expansions: Vec<Vec<(usize, i64)>> = Vec::with_capacity(n);
+        // Expansions, in numbering order (the factors of a bracket come
+        // before it), straight into their flat sparse form.
+        let mut sparse = SparseExpansions::new(&what, n)?;
+        sparse.reserve(&what, n)?;
+        let (mut scratch, mut merged) = (Vec::new(), Vec::new());
         for tree in &trees {
-            let terms = match *tree {
-                HallTree::Letter(a) => vec![(a, 1)],
+            match *tree {
+                HallTree::Letter(a) => {
+                    sparse.push_term(offset(1) + a, 1.0);
+                }
                 HallTree::Bracket(u, v) => {
                     let (lu, lv) = (lengths[u], lengths[v]);
-                    let (pu, pv) = (&expansions[u], &expansions[v]);
-                    let mut terms = Vec::with_capacity(2 * pu.len() * pv.len());
-                    for &(a, ca) in pu {
-                        for &(b, cb) in pv {
-                            terms.push((a * pow[lv] + b, ca * cb));
-                            terms.push((b * pow[lu] + a, -ca * cb));
-                        }
+                    let pu = sparse.terms(u).map(|(f, c)| (f - offset(lu), c));
+                    let pv = sparse.terms(v).map(|(f, c)| (f - offset(lv), c));
+                    merged.clear();
+                    bracket_terms(pu, pv, pow[lu], pow[lv], &mut scratch, &what, |j, c| merged.push((j, c)))?;
+                    sparse.reserve(&what, merged.len())?;
+                    let base = offset(lu + lv);
+                    for &(j, c) in &merged {
+                        sparse.push_term(base + j, c);
                     }
-                    terms.sort_unstable_by_key(|t| t.0);
-                    let mut merged: Vec<(usize, i64)> = Vec::with_capacity(terms.len());
-                    for (idx, c) in terms {
-                        match merged.last_mut() {
-                            Some(last) if last.0 == idx => last.1 += c,
-                            _ => merged.push((idx, c)),
-                        }
-                    }
-                    merged.retain(|t| t.1 != 0);
-                    merged
                 }
-            };
-            expansions.push(terms);
-        }
-
-        let mut sparse = SparseExpansions::new();
-        for (h, terms) in expansions.iter().enumerate() {
-            let base = offset(lengths[h]);
-            for &(local, c) in terms {
-                sparse.push_term(base + local, c as f64);
             }
             sparse.end_element();
         }
+        drop((scratch, merged));
 
         // The pivot rows: the Lyndon words of each length (level-local).
-        let mut lyndon_by_level: Vec<Vec<usize>> = vec![Vec::new(); top + 1];
-        for w in lyndon_words(dim, degree) {
-            lyndon_by_level[w.len()].push(w.iter().fold(0, |acc, &a| acc * dim + a));
-        }
+        // The Lyndon words' flat indices run level by level, as the Hall
+        // elements do, with as many per level (Witt's formula).
+        let lyndon_flat = lyndon_word_indices(dim, degree)?;
 
         let mut basis = HallBasis {
             shape,
@@ -382,13 +380,12 @@ impl HallBasis {
         for k in 1..=top {
             let first = starts[k];
             let m = starts[k + 1] - first;
-            let rows = &lyndon_by_level[k];
-            assert_eq!(rows.len(), m, "level {k}: as many Hall elements as Lyndon words");
-            let row_id: HashMap<usize, usize> = rows.iter().enumerate().map(|(i, &w)| (w, i)).collect();
+            // This level's Lyndon words (flat indices, increasing).
+            let rows = &lyndon_flat[first..first + m];
+            debug_assert!(rows.iter().all(|r| basis.shape.level(k).contains(r)), "level {k}: as many Hall elements as Lyndon words");
             // M by columns (Hall elements) and by rows (Lyndon words).
-            let cols: Vec<Vec<(usize, f64)>> = expansions[first..first + m]
-                .iter()
-                .map(|terms| terms.iter().filter_map(|&(w, c)| row_id.get(&w).map(|&r| (r, c as f64))).collect())
+            let cols: Vec<Vec<(usize, f64)>> = (first..first + m)
+                .map(|h| basis.expansions.terms(h).filter_map(|(w, c)| rows.binary_search(&w).ok().map(|r| (r, c))).collect())
                 .collect();
             let mut by_row: Vec<Vec<(usize, f64)>> = vec![Vec::new(); m];
             for (c, entries) in cols.iter().enumerate() {
@@ -396,7 +393,7 @@ impl HallBasis {
                     by_row[r].push((c, v));
                 }
             }
-            basis.add_level(offset(k), first, rows, &cols, &by_row);
+            basis.add_level(0, first, rows, &cols, &by_row);
         }
         // Where each unknown sits, for the transposed solve.
         let mut pos_of_col = vec![NONE; n];
@@ -404,7 +401,7 @@ impl HallBasis {
             pos_of_col[c] = p;
         }
         basis.off_slot = basis.off_col.iter().map(|&c| basis.piv_row[pos_of_col[c]]).collect();
-        basis
+        Ok(basis)
     }
 
     /// Appends the blocks of one level: `first` is the number of its first
@@ -620,8 +617,18 @@ impl HallBasis {
     }
 }
 
+impl CachedTable for HallBasis {
+    fn heap_bytes(&self) -> usize {
+        let usizes = [&self.blk_ptr, &self.piv_col, &self.piv_row, &self.off_ptr, &self.off_col, &self.off_slot, &self.lu_ptr];
+        std::mem::size_of::<HallTree>() * self.trees.capacity()
+            + self.expansions.heap_bytes()
+            + 8 * (usizes.iter().map(|v| v.capacity()).sum::<usize>() + self.off_coef.capacity() + self.lu.capacity())
+    }
+}
+
 /// The [`HallBasis`] of `(dim, degree)`, built on first use and shared by
-/// the whole process afterwards; safe to call from many threads.
+/// the whole process afterwards; safe to call from many threads and after
+/// `fork` (see the Lyndon basis's cache, which this one works like).
 pub fn hall_basis(dim: usize, degree: usize) -> Result<Arc<HallBasis>> {
     static CACHE: BasisCache<HallBasis> = BasisCache::new();
     CACHE.get(dim, degree, HallBasis::build)
@@ -666,7 +673,7 @@ mod tests {
     #[test]
     fn hall_sets_have_witts_count_and_satisfy_the_hall_conditions() {
         for (d, n) in SHAPES.into_iter().chain([(2, 13), (4, 6)]) {
-            let (trees, starts) = hall_set(d, n);
+            let (trees, starts) = hall_set(d, n).unwrap();
             assert_eq!(Some(trees.len()), log_sig_length(d, n), "d={d} n={n}");
             assert_eq!(starts.len(), n + 2);
             let length = |h: usize| (1..=n).find(|&k| (starts[k]..starts[k + 1]).contains(&h)).unwrap();
@@ -685,9 +692,9 @@ mod tests {
             let unique: std::collections::HashSet<_> = trees.iter().collect();
             assert_eq!(unique.len(), trees.len());
         }
-        assert!(hall_trees(0, 3).is_empty());
-        assert!(hall_trees(3, 0).is_empty());
-        assert_eq!(hall_trees(1, 1_000_000), vec![HallTree::Letter(0)]);
+        assert!(hall_trees(0, 3).unwrap().is_empty());
+        assert!(hall_trees(3, 0).unwrap().is_empty());
+        assert_eq!(hall_trees(1, 1_000_000).unwrap(), vec![HallTree::Letter(0)]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::error::{check_len, Result, SigError};
 use crate::hall::{hall_basis, HallBasis};
-use crate::lyndon::{lyndon_basis, LyndonBasis};
+use crate::lyndon::{checked_lyndon_count, checked_shape, lyndon_basis, lyndon_word_indices, LyndonBasis};
 use crate::tensor::{mul_backward, mul_backward_upto, mul_in_place, mul_in_place_upto, TensorShape};
 use crate::{recip, Float};
 
@@ -48,12 +48,41 @@ impl LogSigMethod {
 /// Length of a log-signature: the signature's length (with or without the
 /// scalar term) for [`LogSigMethod::Expanded`], else the number of Lyndon
 /// words of length `1..=degree` (Witt's formula), which is also the size of
-/// the Hall basis. Builds (and caches) the method's tables.
+/// the Hall basis. Pure arithmetic: builds no table; `Overflow` when the
+/// length does not fit in `usize`.
+///
+/// ```
+/// use sig_core::logsig::{log_sig_length, LogSigMethod};
+/// assert_eq!(log_sig_length(10, 12, LogSigMethod::Words, false).unwrap(), 93_549_375_919);
+/// ```
 pub fn log_sig_length(dim: usize, degree: usize, method: LogSigMethod, scalar_term: bool) -> Result<usize> {
     match method {
-        LogSigMethod::Expanded => Ok(TensorShape::new(dim, degree)?.len() - usize::from(!scalar_term)),
-        LogSigMethod::Words | LogSigMethod::Lyndon => Ok(lyndon_basis(dim, degree)?.len()),
-        LogSigMethod::Hall => Ok(hall_basis(dim, degree)?.len()),
+        LogSigMethod::Expanded => {
+            // sig_length walks the degrees: not for one letter (or none).
+            let len = match dim {
+                0 => Some(1),
+                1 => degree.checked_add(1),
+                _ => crate::sig_length(dim, degree, true),
+            };
+            let len = len.ok_or_else(|| SigError::Overflow(format!("a signature of dimension {dim} and degree {degree}")))?;
+            Ok(len - usize::from(!scalar_term))
+        }
+        LogSigMethod::Words | LogSigMethod::Lyndon | LogSigMethod::Hall => checked_lyndon_count(dim, degree),
+    }
+}
+
+/// Builds (and caches) now the tables that [`sig_to_log_sig`] needs for
+/// `method`, rather than on first use: none for
+/// [`LogSigMethod::Expanded`], the Lyndon words' positions for
+/// [`LogSigMethod::Words`], the Lyndon or Hall basis for the others.
+/// ([`logsig_to_sig`] with `Words` needs the Lyndon basis as well, which it
+/// builds on first use.)
+pub fn prepare_log_sig(dim: usize, degree: usize, method: LogSigMethod) -> Result<()> {
+    match method {
+        LogSigMethod::Expanded => checked_shape(dim, degree).map(drop),
+        LogSigMethod::Words => lyndon_word_indices(dim, degree).map(drop),
+        LogSigMethod::Lyndon => lyndon_basis(dim, degree).map(drop),
+        LogSigMethod::Hall => hall_basis(dim, degree).map(drop),
     }
 }
 
@@ -135,7 +164,10 @@ impl<T: Float> LogWorkspace<T> {
 enum Tables {
     /// Method 0 needs none.
     None,
-    /// Methods 1 and 2.
+    /// Method 1 from signatures: only where the Lyndon words sit.
+    Positions(Arc<Vec<usize>>),
+    /// Method 2, and method 1 into signatures (which solves for Lyndon
+    /// coordinates).
     Lyndon(Arc<LyndonBasis>),
     Hall(Arc<HallBasis>),
 }
@@ -151,11 +183,15 @@ struct LogSigPlan {
 }
 
 impl LogSigPlan {
-    fn new(dim: usize, degree: usize, scalar_term: bool, method: LogSigMethod) -> Result<Self> {
-        let shape = TensorShape::new(dim, degree)?;
+    /// The plan of `method`; `to_sig` for [`logsig_to_sig`], which needs
+    /// the whole Lyndon basis for method 1 (from signatures, its positions
+    /// suffice).
+    fn new(dim: usize, degree: usize, scalar_term: bool, method: LogSigMethod, to_sig: bool) -> Result<Self> {
+        let shape = checked_shape(dim, degree)?;
         let skip = usize::from(!scalar_term);
         let tables = match method {
             LogSigMethod::Expanded => Tables::None,
+            LogSigMethod::Words if !to_sig => Tables::Positions(lyndon_word_indices(dim, degree)?),
             LogSigMethod::Words | LogSigMethod::Lyndon => Tables::Lyndon(lyndon_basis(dim, degree)?),
             LogSigMethod::Hall => Tables::Hall(hall_basis(dim, degree)?),
         };
@@ -167,6 +203,7 @@ impl LogSigPlan {
     fn n_coords(&self) -> usize {
         match &self.tables {
             Tables::None => 0,
+            Tables::Positions(p) => p.len(),
             Tables::Lyndon(b) => b.len(),
             Tables::Hall(b) => b.len(),
         }
@@ -198,7 +235,7 @@ impl LogSigPlan {
 /// ```
 #[allow(clippy::too_many_arguments)]
 pub fn sig_to_log_sig<T: Float>(sigs: &[T], dim: usize, degree: usize, scalar_term: bool, method: LogSigMethod, n_jobs: i64, out: &mut [T]) -> Result<()> {
-    let plan = LogSigPlan::new(dim, degree, scalar_term, method)?;
+    let plan = LogSigPlan::new(dim, degree, scalar_term, method, false)?;
     let batch = plan.batch(sigs)?;
     check_len("out", out.len(), batch * plan.out_len)?;
     let work = plan.shape.len().saturating_mul(degree * degree + 1);
@@ -206,8 +243,8 @@ pub fn sig_to_log_sig<T: Float>(sigs: &[T], dim: usize, degree: usize, scalar_te
         ws.forward(&plan.shape, &sigs[b * plan.sig_len..(b + 1) * plan.sig_len], plan.skip);
         match (plan.method, &plan.tables) {
             (LogSigMethod::Expanded, _) => o.copy_from_slice(&ws.log[plan.skip..]),
-            (LogSigMethod::Words, Tables::Lyndon(basis)) => {
-                for (v, &i) in o.iter_mut().zip(basis.word_indices()) {
+            (LogSigMethod::Words, Tables::Positions(positions)) => {
+                for (v, &i) in o.iter_mut().zip(positions.iter()) {
                     *v = ws.log[i];
                 }
             }
@@ -231,7 +268,7 @@ pub fn sig_to_log_sig_backprop<T: Float>(
     n_jobs: i64,
     out: &mut [T],
 ) -> Result<()> {
-    let plan = LogSigPlan::new(dim, degree, scalar_term, method)?;
+    let plan = LogSigPlan::new(dim, degree, scalar_term, method, false)?;
     let batch = plan.batch(sigs)?;
     check_len("derivs", g.len(), batch * plan.out_len)?;
     check_len("out", out.len(), sigs.len())?;
@@ -244,8 +281,8 @@ pub fn sig_to_log_sig_backprop<T: Float>(
         g_log.fill(T::zero());
         match (plan.method, &plan.tables) {
             (LogSigMethod::Expanded, _) => g_log[plan.skip..].copy_from_slice(g_b),
-            (LogSigMethod::Words, Tables::Lyndon(basis)) => {
-                for (&v, &i) in g_b.iter().zip(basis.word_indices()) {
+            (LogSigMethod::Words, Tables::Positions(positions)) => {
+                for (&v, &i) in g_b.iter().zip(positions.iter()) {
                     g_log[i] += v;
                 }
             }
@@ -404,7 +441,7 @@ impl<T: Float> ExpWorkspace<T> {
 /// ```
 #[allow(clippy::too_many_arguments)]
 pub fn logsig_to_sig<T: Float>(log_sigs: &[T], dim: usize, degree: usize, method: LogSigMethod, scalar_term: bool, n_jobs: i64, out: &mut [T]) -> Result<()> {
-    let plan = LogSigPlan::new(dim, degree, scalar_term, method)?;
+    let plan = LogSigPlan::new(dim, degree, scalar_term, method, true)?;
     let batch = plan.batch(out)?;
     check_len("log_sig", log_sigs.len(), batch * plan.out_len)?;
     let work = plan.shape.len().saturating_mul(degree * degree + 1);
@@ -429,7 +466,7 @@ pub fn logsig_to_sig_backprop<T: Float>(
     n_jobs: i64,
     out: &mut [T],
 ) -> Result<()> {
-    let plan = LogSigPlan::new(dim, degree, scalar_term, method)?;
+    let plan = LogSigPlan::new(dim, degree, scalar_term, method, true)?;
     let batch = plan.batch(g)?;
     check_len("log_sig", log_sigs.len(), batch * plan.out_len)?;
     check_len("out", out.len(), batch * plan.out_len)?;

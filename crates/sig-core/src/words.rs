@@ -1,5 +1,6 @@
 //! Where a word's coefficient sits in a flat signature, and back.
 
+use crate::alloc::try_vec;
 use crate::error::{Result, SigError};
 
 /// Flat index of `word` (letters in `0..dim`) in a signature laid out level
@@ -31,24 +32,37 @@ pub fn word_to_idx(word: &[usize], dim: usize, scalar_term: bool) -> Result<usiz
 
 /// The word whose coefficient sits at flat index `idx` (inverse of
 /// [`word_to_idx`]).
+///
+/// `idx` is at most `isize::MAX` (no array is longer), else
+/// `InvalidArgument`; the word's length is worked out first and its room
+/// reserved fallibly, so a word too long for memory (one letter: the word
+/// at `idx` has `idx + 1` letters) is `OutOfMemory`, never an abort.
+///
+/// ```
+/// assert_eq!(sig_core::words::idx_to_word(3, 2, false).unwrap(), vec![0, 1]);
+/// ```
 pub fn idx_to_word(idx: usize, dim: usize, scalar_term: bool) -> Result<Vec<usize>> {
     if dim == 0 {
         return Err(SigError::invalid("alphabet_size", "a positive alphabet size", 0));
     }
-    // Bijective base-d numeration: digits 1..=d map to letters 0..d-1.
-    let mut rest = if scalar_term {
-        idx
-    } else {
-        idx.checked_add(1)
-            .ok_or_else(|| SigError::Overflow(format!("index {idx}")))?
-    };
-    let mut word = Vec::new();
-    while rest > 0 {
-        let digit = (rest - 1) % dim;
-        word.push(digit);
-        rest = (rest - 1) / dim;
+    if idx > isize::MAX as usize {
+        return Err(SigError::invalid("idx", format!("an index of a signature, at most {} (no array is longer)", isize::MAX), idx));
     }
-    word.reverse();
+    // Bijective base-d numeration: digits 1..=d map to letters 0..d-1.
+    let rest = if scalar_term { idx } else { idx + 1 };
+    let len = if dim == 1 {
+        rest
+    } else {
+        std::iter::successors(Some(rest), |&r| Some((r - 1) / dim)).take_while(|&r| r > 0).count()
+    };
+    let mut word = try_vec(&format!("the word at index {idx} ({len} letters)"), len, 0usize)?;
+    if dim > 1 {
+        let mut rest = rest;
+        for letter in word.iter_mut().rev() {
+            *letter = (rest - 1) % dim;
+            rest = (rest - 1) / dim;
+        }
+    }
     Ok(word)
 }
 
@@ -71,5 +85,21 @@ mod tests {
         assert_eq!(word_to_idx(&[], 2, true).unwrap(), 0);
         assert!(word_to_idx(&[], 2, false).is_err());
         assert!(word_to_idx(&[2], 2, false).is_err());
+    }
+
+    #[test]
+    fn idx_to_word_checks_its_arguments_and_never_aborts() {
+        assert_eq!(idx_to_word(0, 1, false).unwrap(), vec![0]);
+        assert_eq!(idx_to_word(4, 1, false).unwrap(), vec![0; 5]);
+        assert_eq!(idx_to_word(0, 3, true).unwrap(), Vec::<usize>::new());
+        let big = usize::MAX / 2;
+        let w = idx_to_word(big, 2, true).unwrap();
+        assert_eq!(word_to_idx(&w, 2, true).unwrap(), big);
+        let e = idx_to_word(usize::MAX, 3, true).unwrap_err();
+        assert!(matches!(&e, SigError::InvalidArgument { name: "idx", .. }), "{e:?}");
+        assert!(matches!(idx_to_word(3, 0, true), Err(SigError::InvalidArgument { name: "alphabet_size", .. })));
+        // One letter: the word at 2^40 has 2^40 + 1 letters (8 TB).
+        let e = idx_to_word(1 << 40, 1, false).unwrap_err();
+        assert!(matches!(&e, SigError::OutOfMemory { what, .. } if what.contains("index 1099511627776")), "{e:?}");
     }
 }

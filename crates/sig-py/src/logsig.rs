@@ -5,6 +5,7 @@
 //! 4 Hall basis (the Python layer maps the public names onto these).
 
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
 use sig_core::hall::HallTree;
 use sig_core::logsig::{self, LogSigMethod};
 
@@ -51,7 +52,7 @@ flat_op! {
     }
 }
 
-/// Length of a log-signature for `method` (building the method's tables on first use).
+/// Length of a log-signature for `method` (Witt's formula: builds no table).
 #[pyfunction]
 #[pyo3(signature = (dimension, degree, method, scalar_term))]
 pub fn log_sig_length(py: Python<'_>, dimension: usize, degree: usize, method: i64, scalar_term: bool) -> PyResult<usize> {
@@ -65,11 +66,18 @@ pub fn is_lyndon(py: Python<'_>, word: Vec<usize>) -> PyResult<bool> {
     enter(py, || Ok::<_, sig_core::SigError>(sig_core::lyndon::is_lyndon(&word)))
 }
 
-/// The Lyndon words of length `1..=degree`, by length then lexicographically.
+/// The Lyndon words of length `1..=degree`, by length then
+/// lexicographically, as a list of tuples (made from Witt's count, fallibly;
+/// no basis is built).
 #[pyfunction]
 #[pyo3(signature = (dimension, degree))]
-pub fn lyndon_words(py: Python<'_>, dimension: usize, degree: usize) -> PyResult<Vec<Vec<usize>>> {
-    enter(py, || Ok::<_, sig_core::SigError>(sig_core::lyndon::lyndon_basis(dimension, degree)?.words().to_vec()))
+pub fn lyndon_words<'py>(py: Python<'py>, dimension: usize, degree: usize) -> PyResult<Bound<'py, PyList>> {
+    let words = enter(py, || sig_core::lyndon::lyndon_words(dimension, degree, 1))?;
+    let list = PyList::empty(py);
+    for word in words.iter() {
+        list.append(PyTuple::new(py, word)?)?;
+    }
+    Ok(list)
 }
 
 /// The standard bracketing of each Lyndon word: `(u, v)` (positions in
