@@ -6,7 +6,8 @@
 //! truncated products per signature. The backward pass transposes each
 //! product, keeping the N Horner partial sums of one signature per worker.
 
-use crate::batch::for_each_chunk;
+use crate::alloc::{try_reserve, zeros};
+use crate::batch::try_for_each_chunk;
 use std::sync::Arc;
 
 use crate::error::{check_len, Result, SigError};
@@ -98,9 +99,14 @@ struct LogWorkspace<T> {
 }
 
 impl<T: Float> LogWorkspace<T> {
-    fn new(shape: &TensorShape) -> Self {
-        let z = || vec![T::zero(); shape.len()];
-        LogWorkspace { x: z(), h: (0..shape.degree.max(1)).map(|_| z()).collect(), log: z(), g_x: z(), g_h: z(), g_next: z() }
+    fn new(shape: &TensorShape) -> Result<Self> {
+        let z = || zeros("a log-signature's workspace", shape.len());
+        let mut h = Vec::new();
+        try_reserve(&mut h, "a log-signature's workspace", shape.degree.max(1))?;
+        for _ in 0..shape.degree.max(1) {
+            h.push(z()?);
+        }
+        Ok(LogWorkspace { x: z()?, h, log: z()?, g_x: z()?, g_h: z()?, g_next: z()? })
     }
 
     /// `self.log = log(1 + X)` for the signature `stored` (its level 0, if
@@ -239,7 +245,7 @@ pub fn sig_to_log_sig<T: Float>(sigs: &[T], dim: usize, degree: usize, scalar_te
     let batch = plan.batch(sigs)?;
     check_len("out", out.len(), batch * plan.out_len)?;
     let work = plan.shape.len().saturating_mul(degree * degree + 1);
-    for_each_chunk(n_jobs, out, plan.out_len, work, || LogWorkspace::new(&plan.shape), |ws, b, o| {
+    try_for_each_chunk(n_jobs, out, plan.out_len, work, || LogWorkspace::new(&plan.shape), |ws, b, o| {
         ws.forward(&plan.shape, &sigs[b * plan.sig_len..(b + 1) * plan.sig_len], plan.skip);
         match (plan.method, &plan.tables) {
             (LogSigMethod::Expanded, _) => o.copy_from_slice(&ws.log[plan.skip..]),
@@ -252,6 +258,7 @@ pub fn sig_to_log_sig<T: Float>(sigs: &[T], dim: usize, degree: usize, scalar_te
             (LogSigMethod::Hall, Tables::Hall(basis)) => basis.coords_from_expanded(&ws.log, o),
             _ => unreachable!("every method carries its tables"),
         }
+        Ok(())
     })
 }
 
@@ -274,8 +281,8 @@ pub fn sig_to_log_sig_backprop<T: Float>(
     check_len("out", out.len(), sigs.len())?;
     let work = plan.shape.len().saturating_mul(2 * degree * degree + 1);
     let full = plan.shape.len();
-    let init = || (LogWorkspace::new(&plan.shape), vec![T::zero(); full]);
-    for_each_chunk(n_jobs, out, plan.sig_len, work, init, |(ws, g_log), b, o| {
+    let init = || Ok((LogWorkspace::new(&plan.shape)?, zeros("a log-signature's gradient", full)?));
+    try_for_each_chunk(n_jobs, out, plan.sig_len, work, init, |(ws, g_log), b, o| {
         ws.forward(&plan.shape, &sigs[b * plan.sig_len..(b + 1) * plan.sig_len], plan.skip);
         let g_b = &g[b * plan.out_len..(b + 1) * plan.out_len];
         g_log.fill(T::zero());
@@ -293,6 +300,7 @@ pub fn sig_to_log_sig_backprop<T: Float>(
         g_log[0] = T::zero();
         ws.backward(&plan.shape, g_log);
         o.copy_from_slice(&ws.g_x[plan.skip..]);
+        Ok(())
     })
 }
 
@@ -310,17 +318,22 @@ struct ExpWorkspace<T> {
 }
 
 impl<T: Float> ExpWorkspace<T> {
-    fn new(shape: &TensorShape, n_words: usize) -> Self {
-        let z = |n| vec![T::zero(); n];
-        ExpWorkspace {
-            lie: z(shape.len()),
-            e: (0..shape.degree.max(1)).map(|_| z(shape.len())).collect(),
-            words: z(shape.len()),
-            coords: z(n_words),
-            g_lie: z(shape.len()),
-            g_e: z(shape.len()),
-            g_next: z(shape.len()),
+    fn new(shape: &TensorShape, n_words: usize) -> Result<Self> {
+        let z = |n| zeros("the workspace of a log-signature's exponential", n);
+        let mut e = Vec::new();
+        try_reserve(&mut e, "the workspace of a log-signature's exponential", shape.degree.max(1))?;
+        for _ in 0..shape.degree.max(1) {
+            e.push(z(shape.len())?);
         }
+        Ok(ExpWorkspace {
+            lie: z(shape.len())?,
+            e,
+            words: z(shape.len())?,
+            coords: z(n_words)?,
+            g_lie: z(shape.len())?,
+            g_e: z(shape.len())?,
+            g_next: z(shape.len())?,
+        })
     }
 
     /// Writes the expanded Lie element of one stored log-signature into `self.lie`.
@@ -446,10 +459,11 @@ pub fn logsig_to_sig<T: Float>(log_sigs: &[T], dim: usize, degree: usize, method
     check_len("log_sig", log_sigs.len(), batch * plan.out_len)?;
     let work = plan.shape.len().saturating_mul(degree * degree + 1);
     let n_words = plan.n_coords();
-    for_each_chunk(n_jobs, out, plan.sig_len, work, || ExpWorkspace::new(&plan.shape, n_words), |ws, b, o| {
+    try_for_each_chunk(n_jobs, out, plan.sig_len, work, || ExpWorkspace::new(&plan.shape, n_words), |ws, b, o| {
         ws.load(&plan, &log_sigs[b * plan.out_len..(b + 1) * plan.out_len]);
         ws.forward(&plan.shape);
         o.copy_from_slice(&ws.e[0][plan.skip..]);
+        Ok(())
     })
 }
 
@@ -473,14 +487,15 @@ pub fn logsig_to_sig_backprop<T: Float>(
     let work = plan.shape.len().saturating_mul(2 * degree * degree + 1);
     let n_words = plan.n_coords();
     let full = plan.shape.len();
-    let init = || (ExpWorkspace::new(&plan.shape, n_words), vec![T::zero(); full]);
-    for_each_chunk(n_jobs, out, plan.out_len, work, init, |(ws, g_full), b, o| {
+    let init = || Ok((ExpWorkspace::new(&plan.shape, n_words)?, zeros("a signature's gradient", full)?));
+    try_for_each_chunk(n_jobs, out, plan.out_len, work, init, |(ws, g_full), b, o| {
         ws.load(&plan, &log_sigs[b * plan.out_len..(b + 1) * plan.out_len]);
         ws.forward(&plan.shape);
         g_full[0] = T::zero();
         g_full[1..].copy_from_slice(&g[b * plan.sig_len + 1 - plan.skip..(b + 1) * plan.sig_len]);
         ws.backward(&plan.shape, g_full);
         ws.store_grad(&plan, o);
+        Ok(())
     })
 }
 

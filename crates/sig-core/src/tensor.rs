@@ -20,6 +20,11 @@ use crate::{recip, Float};
 /// assert_eq!(sig_core::sig_length(3, 4, false), Some(120));
 /// ```
 pub fn sig_length(dim: usize, degree: usize, scalar_term: bool) -> Option<usize> {
+    // One word per level (or none above level 0): no loop over huge degrees.
+    if dim <= 1 {
+        let total = if dim == 0 { 1 } else { degree.checked_add(1)? };
+        return Some(if scalar_term { total } else { total - 1 });
+    }
     let mut total: usize = 1;
     let mut level: usize = 1;
     for _ in 0..degree {
@@ -45,7 +50,9 @@ impl TensorShape {
     /// The shape of T^N(R^d). Fails if its size overflows `usize`.
     pub fn new(dim: usize, degree: usize) -> Result<Self> {
         let overflow = || SigError::Overflow(format!("a signature of dimension {dim} and degree {degree}"));
-        let mut offsets = Vec::with_capacity(degree + 2);
+        sig_length(dim, degree, true).ok_or_else(overflow)?;
+        let mut offsets = Vec::new();
+        crate::alloc::try_reserve(&mut offsets, "the level offsets of a signature", degree.saturating_add(2))?;
         let mut start = 0usize;
         let mut level = 1usize;
         for k in 0..=degree {
