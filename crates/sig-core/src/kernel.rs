@@ -36,7 +36,7 @@
 //! * backward: `W (2 n1 n2 + (H + 2) C + 6 n2 + 2 (length1 + length2) d)`
 //!   bytes, where `H` is the number of forward rows held: all `R` when
 //!   `R C W <= `[`BACKWARD_GRID_BUDGET`] (one forward pass, the fast path);
-//!   otherwise rows are checkpointed (see [`Plan`]: every `~sqrt(R)`-th row
+//!   otherwise rows are checkpointed (`Plan`: every `~sqrt(R)`-th row
 //!   kept and each segment recomputed from its checkpoint, recursively when
 //!   that is still too much) within the budget, `H C W <= 64 MiB`, except
 //!   that `H` never drops below the `ceil(log2 R) + 2` rows of recursive
@@ -281,11 +281,13 @@ fn solve_forward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, mut on_row: im
 }
 
 /// Bytes of forward-grid rows that one worker holds in a backward pass
-/// (lane groups of [`LANES`] pairs). A group whose whole refined grid fits
-/// is solved forward once and kept whole; a larger one is checkpointed
-/// ([`Plan`]). 64 MiB: a few times a core's share of a large cache's worth
-/// of rows; the recomputation costs about one more forward pass per level
-/// (a forward row is about a third of a backward row).
+/// (lane groups of `LANES` pairs). A group whose whole refined grid fits
+/// is solved forward once and kept whole (the fast path: every ordinary
+/// size); a larger one is checkpointed (`Plan`), at the cost of about one
+/// more forward pass per level (a forward row costs about a third of a
+/// backward row). In f64, 64 MiB holds the `~2 sqrt(R)` rows of two levels
+/// of checkpoints for grids of up to about 2500 rows of 10^4 columns, or
+/// 10^5 rows of 1500 columns: grids that need gigabytes whole.
 pub const BACKWARD_GRID_BUDGET: usize = 64 << 20;
 
 /// How a backward sweep over `span + 1` forward rows (rows `0..=span`)
