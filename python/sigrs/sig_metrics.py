@@ -29,12 +29,16 @@ def _paths(a: Any, name: str, ref: Any = None, ref_name: str = "") -> Any:
     """``a`` checked (NumPy or torch, float32/float64, at least 2-D) and, when
     ``ref`` is given, of the same kind, dtype, device and dimension as ``ref``."""
     if ref is None:
-        return checked(a, name, 2)
-    a = checked_like(a, name, 2, ref, ref_name)
-    if a.shape[-1] != ref.shape[-1]:
-        raise ValueError(
-            f"{name} and {ref_name} must have the same dimension (last axis), got {a.shape[-1]} and {ref.shape[-1]}"
-        )
+        a = checked(a, name, 2)
+    else:
+        a = checked_like(a, name, 2, ref, ref_name)
+        if a.shape[-1] != ref.shape[-1]:
+            raise ValueError(
+                f"{name} and {ref_name} must have the same dimension (last axis), got {a.shape[-1]} and {ref.shape[-1]}"
+            )
+    if a.shape[-2] == 0:
+        # checked here so that the error names this function's argument, not the kernel's
+        raise ValueError(f"{name} must have at least one point per path (axis -2), got shape {tuple(a.shape)}")
     return a
 
 

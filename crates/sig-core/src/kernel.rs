@@ -20,9 +20,33 @@
 //! Pairs are solved [`LANES`] at a time, lane-interleaved: the recurrence
 //! along a row is a chain of dependent operations, and four independent
 //! pairs make each link one vector instruction. The backward pass is the
-//! adjoint of the scheme, swept from the last cell back, over a forward grid
-//! recomputed into per-worker scratch (or copied from a `k_grid` the caller
-//! kept).
+//! adjoint of the scheme, swept from the last cell back; it reads the
+//! forward grid's rows from a `k_grid` the caller kept (a block of rows at a
+//! time), or recomputes them.
+//!
+//! # Memory
+//!
+//! Per worker, with `R = n1 2^l1 + 1` rows and `C = n2 2^l2 + 1` columns of
+//! the refined grid, `n1 = length1 - 1`, `n2 = length2 - 1`, `d` the
+//! (transformed) dimension and `W = 8 size_of::<T>()` bytes per lane group
+//! (64 for `f64`):
+//!
+//! * forward (values or grids): `W (n1 n2 + 2 C + 2 n2 + (n1 + n2) d)`
+//!   bytes; grids are written straight into the output row by row;
+//! * backward: `W (2 n1 n2 + (H + 2) C + 6 n2 + 2 (length1 + length2) d)`
+//!   bytes, where `H` is the number of forward rows held: all `R` when
+//!   `R C W <= `[`BACKWARD_GRID_BUDGET`] (one forward pass, the fast path);
+//!   otherwise rows are checkpointed (`Plan`: every `~sqrt(R)`-th row
+//!   kept and each segment recomputed from its checkpoint, recursively when
+//!   that is still too much) within the budget, `H C W <= 64 MiB`, except
+//!   that `H` never drops below the `ceil(log2 R) + 2` rows of recursive
+//!   bisection (so huge rows still terminate, in `O(R log R)` row steps).
+//!   With `k_grid` given, `H = min(R, max(2, budget / (C W)))`.
+//!
+//! The `n1 n2` terms (double increments and their gradients) stay
+//! quadratic in the path lengths; every buffer is allocated fallibly
+//! ([`crate::alloc`]), so too much is a [`SigError::OutOfMemory`], never an
+//! abort, and sizes are computed with checked arithmetic.
 //!
 //! The row loops check for stop requests ([`crate::interrupt`]): a single
 //! pair of long paths is one work item, so the batch runners' checks
@@ -30,12 +54,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::alloc::{try_refill, try_reserve, try_resize};
 use crate::batch::for_each_item;
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
 use crate::signature::PathShape;
 use crate::simd::fmadd;
-use crate::static_kernel::{KernelReport, PointKernel, Points, StaticKernel};
+use crate::static_kernel::{checked_product, ItemErrors, KernelReport, PointKernel, Points, StaticKernel};
 use crate::transform::PathTransform;
 use crate::{from_usize, Float};
 
@@ -63,16 +88,22 @@ impl DyadicOrder {
 }
 
 /// Points of the refined grid along a side with `length` points (0 for an
-/// empty path): `2^order (length - 1) + 1`.
+/// empty path): `2^order (length - 1) + 1`, saturating at `usize::MAX`
+/// (see [`KernelShape::checked_grid_len`]).
 pub fn grid_length(length: usize, order: u32) -> usize {
+    checked_grid_length(length, order).unwrap_or(usize::MAX)
+}
+
+fn checked_grid_length(length: usize, order: u32) -> Option<usize> {
     if length == 0 {
-        0
+        Some(0)
     } else {
-        ((length - 1) << order) + 1
+        (length - 1).checked_mul(1usize.checked_shl(order)?)?.checked_add(1)
     }
 }
 
-/// The grid's shape for one pair: coarse cells and refinement.
+/// The grid's shape for one pair: coarse cells and refinement. Made by
+/// [`KernelShape::grid`], which checks that rows and columns fit in `usize`.
 #[derive(Debug, Clone, Copy)]
 struct Grid {
     /// Coarse cells along each side (increments of each path).
@@ -88,8 +119,9 @@ impl Grid {
     fn cols(&self) -> usize {
         (self.n2 << self.order.second) + 1
     }
+    /// Cells of the whole grid, for work estimates only (saturating).
     fn cells(&self) -> usize {
-        self.rows() * self.cols()
+        self.rows().saturating_mul(self.cols())
     }
     /// `1 / 2^(l1 + l2)`: a fine cell's share of its coarse double increment.
     fn scale<T: Float>(&self) -> T {
@@ -109,12 +141,17 @@ pub enum KernelOut<'a, T> {
 struct Scratch<T> {
     /// Double increments of the group, `n1 * n2` lane groups.
     delta: Vec<Lanes<T>>,
-    /// Scheme coefficients of one coarse row: `(A, B)` per coarse column.
+    /// Scheme coefficients of one coarse row: `(A, B)` per coarse column
+    /// (forward rows; the backward sweep's own coarse row).
     coef: Vec<(Lanes<T>, Lanes<T>)>,
-    /// Two rows of the fine grid (forward), or the whole grid (backward).
+    /// Coefficients of the forward rows a backward sweep recomputes.
+    fwd_coef: Vec<(Lanes<T>, Lanes<T>)>,
+    /// Two rows of the fine grid (forward), or the forward rows a backward
+    /// sweep holds (see [`Plan`]).
     rows: Vec<Lanes<T>>,
-    /// Adjoint rows (backward).
-    g_rows: Vec<Lanes<T>>,
+    /// Adjoint rows `r + 1` and `r` (backward).
+    g_upper: Vec<Lanes<T>>,
+    g_lower: Vec<Lanes<T>>,
     /// Gradient of the double increments (backward).
     g_delta: Vec<Lanes<T>>,
     /// `dA/da` and `-dB/da` of one coarse row (backward).
@@ -144,8 +181,10 @@ impl<T: Float> Scratch<T> {
         Scratch {
             delta: Vec::new(),
             coef: Vec::new(),
+            fwd_coef: Vec::new(),
             rows: Vec::new(),
-            g_rows: Vec::new(),
+            g_upper: Vec::new(),
+            g_lower: Vec::new(),
             g_delta: Vec::new(),
             slopes: Vec::new(),
             dx: Vec::new(),
@@ -208,15 +247,16 @@ fn row_work(cols: usize) -> usize {
     cols * LANES * 8
 }
 
-/// Solves the group's PDE. With `keep_grid`, `scratch.rows` ends holding the
-/// whole fine grid; otherwise only two rows are kept and the last row is in
-/// `scratch.rows[..cols]` at the end. `Err(Interrupted)` when asked to stop.
-fn solve_forward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, keep_grid: bool) -> Result<()> {
+/// Solves the group's PDE row by row, two rows at a time, handing each row
+/// `r` (row 0 included) to `on_row`; the last row is in
+/// `scratch.rows[..cols]` at the end. `Err(Interrupted)` when asked to stop,
+/// `Err(OutOfMemory)` when the two rows cannot be had.
+fn solve_forward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, mut on_row: impl FnMut(usize, &[Lanes<T>])) -> Result<()> {
     let (rows, cols) = (grid.rows(), grid.cols());
     let Scratch { delta, coef, rows: buf, .. } = scratch;
-    coef.resize(grid.n2, (lanes(T::zero()), lanes(T::zero())));
-    buf.clear();
-    buf.resize(if keep_grid { rows * cols } else { 2 * cols }, lanes(T::one()));
+    try_resize(coef, "scheme coefficients", grid.n2, (lanes(T::zero()), lanes(T::zero())))?;
+    try_refill(buf, "two rows of the PDE grid", checked_product("two rows of the PDE grid", &[2, cols])?, lanes(T::one()))?;
+    on_row(0, &buf[..cols]);
     let step2 = 1usize << grid.order.second;
     let mut checkpoint = Checkpoint::new(row_work(cols));
     for r in 0..rows - 1 {
@@ -227,20 +267,12 @@ fn solve_forward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, keep_grid: boo
         if r & ((1usize << grid.order.first) - 1) == 0 {
             row_coefficients(grid, delta, i, coef);
         }
-        let (prev, cur) = if keep_grid {
-            let (lo, hi) = buf.split_at_mut((r + 1) * cols);
-            (&lo[r * cols..], &mut hi[..cols])
-        } else {
-            let (lo, hi) = buf.split_at_mut(cols);
-            if r % 2 == 0 {
-                (&*lo, &mut hi[..])
-            } else {
-                (&*hi, &mut lo[..])
-            }
-        };
+        let (lo, hi) = buf.split_at_mut(cols);
+        let (prev, cur) = if r % 2 == 0 { (&*lo, &mut hi[..]) } else { (&*hi, &mut lo[..]) };
         solve_row(prev, cur, coef, step2);
+        on_row(r + 1, cur);
     }
-    if !keep_grid && (rows - 1) % 2 == 1 {
+    if (rows - 1) % 2 == 1 {
         // the last row sits in the second half: move it first
         let (lo, hi) = buf.split_at_mut(cols);
         lo.copy_from_slice(&hi[..cols]);
@@ -248,58 +280,274 @@ fn solve_forward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, keep_grid: boo
     Ok(())
 }
 
-/// The adjoint of [`solve_forward`]: from the gradient of the grid (its last
-/// point, or every point), the gradient of the double increments, written
-/// into `scratch.g_delta` (`n1 * n2`). `scratch.rows` holds the whole grid.
-/// `Err(Interrupted)` when asked to stop.
-fn solve_backward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, grad_in: &dyn Fn(usize, usize) -> Lanes<T>, whole_grid_grad: bool) -> Result<()> {
+/// Bytes of forward-grid rows that one worker holds in a backward pass
+/// (lane groups of `LANES` pairs). A group whose whole refined grid fits
+/// is solved forward once and kept whole (the fast path: every ordinary
+/// size); a larger one is checkpointed (`Plan`), at the cost of about one
+/// more forward pass per level (a forward row costs about a third of a
+/// backward row). In f64, 64 MiB holds the `~2 sqrt(R)` rows of two levels
+/// of checkpoints for grids of up to about 2500 rows of 10^4 columns, or
+/// 10^5 rows of 1500 columns: grids that need gigabytes whole.
+pub const BACKWARD_GRID_BUDGET: usize = 64 << 20;
+
+/// How a backward sweep over `span + 1` forward rows (rows `0..=span`)
+/// holds them: with `levels = 1` all of them; otherwise the rows are cut
+/// into at most `fan` segments, whose first rows (checkpoints) are kept
+/// from one forward pass, and each segment, last first, is swept the same
+/// way one level down from its checkpoint. At the last level a segment of
+/// at most `fan` rows is recomputed whole. `span <= fan^levels`, so each
+/// level's segments fit the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    levels: u32,
+    fan: usize,
+}
+
+impl Plan {
+    /// The fewest levels whose rows fit in `budget_rows`, or, when none
+    /// does, recursive bisection (`fan = 2`: `ceil(log2 span) + 2` rows):
+    /// the least memory that still costs only `O(span log span)` rows.
+    fn new(span: usize, budget_rows: usize) -> Plan {
+        let mut levels = 1u32;
+        loop {
+            let fan = if levels == 1 { span } else { root_ceil(span, levels).max(2) };
+            let plan = Plan { levels, fan };
+            if plan.rows_held() <= budget_rows || fan <= 2 {
+                return plan;
+            }
+            levels += 1;
+        }
+    }
+
+    /// Rows held at once: row 0, `fan - 1` checkpoints per level above the
+    /// last, and the last level's `fan` rows.
+    fn rows_held(&self) -> usize {
+        1 + (self.levels as usize - 1) * (self.fan - 1) + self.fan
+    }
+
+    fn below(&self) -> Plan {
+        Plan { levels: self.levels - 1, fan: self.fan }
+    }
+}
+
+/// The smallest `m >= 1` with `m^k >= s`.
+fn root_ceil(s: usize, k: u32) -> usize {
+    let reaches = |m: usize| m.checked_pow(k).is_none_or(|p| p >= s);
+    let mut m = ((s as f64).powf(1.0 / f64::from(k)).round() as usize).max(1);
+    while m > 1 && reaches(m - 1) {
+        m -= 1;
+    }
+    while !reaches(m) {
+        m += 1;
+    }
+    m
+}
+
+/// Forward rows a backward pass may hold within `budget` bytes.
+fn budget_rows<T>(cols: usize, budget: usize) -> usize {
+    budget / std::mem::size_of::<Lanes<T>>().saturating_mul(cols).max(1)
+}
+
+/// The adjoint sweep of one group, from the last fine row back to row 0,
+/// with its state: the adjoint rows `upper` (row `r + 1`) and `lower` (row
+/// `r`), the gradient of the double increments, and the coefficients of
+/// both the coarse row being swept and the forward rows being recomputed.
+struct Sweep<'a, T> {
+    grid: Grid,
+    cols: usize,
+    delta: &'a [Lanes<T>],
+    fwd_coef: &'a mut [(Lanes<T>, Lanes<T>)],
+    coef: &'a mut [(Lanes<T>, Lanes<T>)],
+    slopes: &'a mut [(Lanes<T>, Lanes<T>)],
+    g_delta: &'a mut [Lanes<T>],
+    upper: &'a mut [Lanes<T>],
+    lower: &'a mut [Lanes<T>],
+    grad_in: &'a dyn Fn(usize, usize) -> Lanes<T>,
+    whole_grid_grad: bool,
+    forward_ticks: Checkpoint,
+    backward_ticks: Checkpoint,
+}
+
+impl<T: Float> Sweep<'_, T> {
+    /// One forward row: row `r + 1` into `cur` from row `r` (`prev`), the
+    /// coefficients refreshed at the first row of a call (`fresh`) and at
+    /// each coarse row.
+    #[inline]
+    fn forward_row(&mut self, r: usize, fresh: bool, prev: &[Lanes<T>], cur: &mut [Lanes<T>]) -> Result<()> {
+        if self.forward_ticks.tick() {
+            return Err(SigError::Interrupted);
+        }
+        if fresh || r & ((1usize << self.grid.order.first) - 1) == 0 {
+            row_coefficients(&self.grid, self.delta, r >> self.grid.order.first, self.fwd_coef);
+        }
+        solve_row(prev, cur, self.fwd_coef, 1usize << self.grid.order.second);
+        Ok(())
+    }
+
+    /// Rows `lo + 1 ..= lo + k` into `out` (`k` rows), from row `lo` (`first`).
+    fn forward(&mut self, first: &[Lanes<T>], lo: usize, out: &mut [Lanes<T>]) -> Result<()> {
+        let cols = self.cols;
+        for k in 0..out.len() / cols {
+            let (done, rest) = out.split_at_mut(k * cols);
+            let prev = if k == 0 { first } else { &done[(k - 1) * cols..] };
+            self.forward_row(lo + k, k == 0, prev, &mut rest[..cols])?;
+        }
+        Ok(())
+    }
+
+    /// From row `lo` (`first`), rows `lo + seg, lo + 2 seg, ...` into
+    /// `marks` (as many as it holds), through two rows of `work`.
+    fn forward_marks(&mut self, first: &[Lanes<T>], lo: usize, seg: usize, marks: &mut [Lanes<T>], work: &mut [Lanes<T>]) -> Result<()> {
+        let cols = self.cols;
+        let (a, b) = work.split_at_mut(cols);
+        let b = &mut b[..cols];
+        for k in 0..(marks.len() / cols) * seg {
+            // row lo + k + 1 into a (k even) or b (k odd)
+            match (k, k % 2) {
+                (0, _) => self.forward_row(lo, true, first, a)?,
+                (_, 1) => self.forward_row(lo + k, false, a, b)?,
+                _ => self.forward_row(lo + k, false, b, a)?,
+            }
+            if (k + 1) % seg == 0 {
+                let m = (k + 1) / seg - 1;
+                marks[m * cols..(m + 1) * cols].copy_from_slice(if k % 2 == 0 { a } else { b });
+            }
+        }
+        Ok(())
+    }
+
+    /// The adjoint of rows `hi - 1` down to `lo`: row `lo` is `first`, row
+    /// `lo + 1 + j` is `rest[j]`.
+    fn backward(&mut self, first: &[Lanes<T>], rest: &[Lanes<T>], lo: usize, hi: usize) -> Result<()> {
+        let (cols, n2, l1) = (self.cols, self.grid.n2, self.grid.order.first);
+        let (half, sixth, scale) = (T::from_f64(0.5).unwrap(), T::one() / from_usize::<T>(6), self.grid.scale::<T>());
+        for r in (lo..hi).rev() {
+            if self.backward_ticks.tick() {
+                return Err(SigError::Interrupted);
+            }
+            let i = r >> l1;
+            if r == hi - 1 || (r + 1) & ((1usize << l1) - 1) == 0 {
+                row_coefficients(&self.grid, self.delta, i, self.coef);
+                // per coarse column: dA/da = 1/2 + a/6 and -dB/da = a/6
+                for (j, (da, db)) in self.slopes.iter_mut().enumerate() {
+                    let d = &self.delta[i * n2 + j];
+                    for l in 0..LANES {
+                        let a6 = d[l] * scale * sixth;
+                        da[l] = half + a6;
+                        db[l] = a6;
+                    }
+                }
+            }
+            for (c, g) in self.lower.iter_mut().enumerate() {
+                *g = if self.whole_grid_grad { (self.grad_in)(r, c) } else { lanes(T::zero()) };
+            }
+            let krow = if r == lo { first } else { &rest[(r - lo - 1) * cols..(r - lo) * cols] };
+            let knext = &rest[(r - lo) * cols..(r - lo + 1) * cols];
+            backward_row(krow, knext, self.upper, self.lower, self.coef, self.slopes, &mut self.g_delta[i * n2..(i + 1) * n2], 1usize << self.grid.order.second);
+            std::mem::swap(&mut self.upper, &mut self.lower);
+        }
+        Ok(())
+    }
+
+    /// The adjoint of rows `hi - 1` down to `lo` by `plan`, from row `lo`
+    /// (`first`), holding the other rows in `buf` (`plan.rows_held() - 1`
+    /// rows at least).
+    fn sweep(&mut self, first: &[Lanes<T>], lo: usize, hi: usize, buf: &mut [Lanes<T>], plan: Plan) -> Result<()> {
+        let (span, cols) = (hi - lo, self.cols);
+        if plan.levels == 1 {
+            let rest = &mut buf[..span * cols];
+            self.forward(first, lo, rest)?;
+            return self.backward(first, rest, lo, hi);
+        }
+        let seg = span.div_ceil(plan.fan);
+        let count = span.div_ceil(seg);
+        let (marks, inner) = buf.split_at_mut((count - 1) * cols);
+        self.forward_marks(first, lo, seg, marks, inner)?;
+        for k in (0..count).rev() {
+            let start = lo + k * seg;
+            let checkpoint = if k == 0 { first } else { &marks[(k - 1) * cols..k * cols] };
+            self.sweep(checkpoint, start, (start + seg).min(hi), inner, plan.below())?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a backward pass reads the forward grid of its group.
+enum ForwardRows<'a, T> {
+    /// Recomputed from the double increments.
+    Recompute,
+    /// From the caller's grids (`batch * grid_len`, pair-major), the group's
+    /// pairs starting at pair `start`.
+    Given { k_grid: &'a [T], grid_len: usize, start: usize, count: usize },
+}
+
+/// The adjoint of the forward pass: from the gradient of the grid (its last
+/// point, or every point, through `grad_in`), the gradient of the double
+/// increments, written into `scratch.g_delta` (`n1 * n2`), with at most
+/// about `budget` bytes of forward rows (see the module's "Memory").
+/// `scratch.delta` holds the group's double increments.
+fn solve_backward<T: Float>(grid: &Grid, scratch: &mut Scratch<T>, forward: ForwardRows<'_, T>, grad_in: &dyn Fn(usize, usize) -> Lanes<T>, whole_grid_grad: bool, budget: usize) -> Result<()> {
     let (rows, cols) = (grid.rows(), grid.cols());
-    let Scratch { delta, coef, rows: k, g_rows, g_delta, slopes, .. } = scratch;
-    coef.resize(grid.n2, (lanes(T::zero()), lanes(T::zero())));
-    g_delta.clear();
-    g_delta.resize(grid.n1 * grid.n2, lanes(T::zero()));
-    // g_rows: the adjoint of fine row r + 1 (upper) and of row r (lower).
-    g_rows.clear();
-    g_rows.resize(2 * cols, lanes(T::zero()));
-    let (upper, lower) = g_rows.split_at_mut(cols);
+    let Scratch { delta, coef, fwd_coef, rows: buf, g_upper, g_lower, g_delta, slopes, .. } = scratch;
+    let zero_pair = (lanes(T::zero()), lanes(T::zero()));
+    try_resize(coef, "scheme coefficients", grid.n2, zero_pair)?;
+    try_resize(fwd_coef, "scheme coefficients", grid.n2, zero_pair)?;
+    try_resize(slopes, "scheme slopes", grid.n2, zero_pair)?;
+    try_refill(g_delta, "gradients of the double increments", checked_product("gradients of the double increments", &[grid.n1, grid.n2])?, lanes(T::zero()))?;
+    try_refill(g_upper, "adjoint rows of the PDE grid", cols, lanes(T::zero()))?;
+    try_refill(g_lower, "adjoint rows of the PDE grid", cols, lanes(T::zero()))?;
     if whole_grid_grad {
-        for (c, g) in upper.iter_mut().enumerate() {
+        for (c, g) in g_upper.iter_mut().enumerate() {
             *g = grad_in(rows - 1, c);
         }
     } else {
-        upper[cols - 1] = grad_in(rows - 1, cols - 1);
+        g_upper[cols - 1] = grad_in(rows - 1, cols - 1);
     }
-    let (half, sixth, scale) = (T::from_f64(0.5).unwrap(), T::one() / from_usize::<T>(6), grid.scale::<T>());
-    let step2 = 1usize << grid.order.second;
-    // per coarse column of the current coarse row: dA/da = 1/2 + a/6 and -dB/da = a/6
-    slopes.clear();
-    slopes.resize(grid.n2, (lanes(T::zero()), lanes(T::zero())));
-    let (mut upper, mut lower) = (upper, lower);
-    let mut checkpoint = Checkpoint::new(2 * row_work(cols));
-    for r in (0..rows - 1).rev() {
-        if checkpoint.tick() {
-            return Err(SigError::Interrupted);
+    let mut sweep = Sweep {
+        grid: *grid,
+        cols,
+        delta,
+        fwd_coef,
+        coef,
+        slopes,
+        g_delta,
+        upper: g_upper,
+        lower: g_lower,
+        grad_in,
+        whole_grid_grad,
+        forward_ticks: Checkpoint::new(row_work(cols)),
+        backward_ticks: Checkpoint::new(2 * row_work(cols)),
+    };
+    let what = "forward rows of the PDE grid";
+    match forward {
+        ForwardRows::Recompute => {
+            let plan = Plan::new(rows - 1, budget_rows::<T>(cols, budget));
+            try_refill(buf, what, checked_product(what, &[plan.rows_held(), cols])?, lanes(T::one()))?;
+            let (first, rest) = buf.split_at_mut(cols);
+            sweep.sweep(first, 0, rows - 1, rest, plan)?;
         }
-        let i = r >> grid.order.first;
-        if r == rows - 2 || (r + 1) & ((1usize << grid.order.first) - 1) == 0 {
-            row_coefficients(grid, delta, i, coef);
-            for (j, (da, db)) in slopes.iter_mut().enumerate() {
-                let d = &delta[i * grid.n2 + j];
-                for l in 0..LANES {
-                    let a6 = d[l] * scale * sixth;
-                    da[l] = half + a6;
-                    db[l] = a6;
+        ForwardRows::Given { k_grid, grid_len, start, count } => {
+            // blocks of rows, lane-interleaved as they are needed; the
+            // block's first row is the next block's last
+            let block = budget_rows::<T>(cols, budget).clamp(2, rows);
+            try_refill(buf, what, checked_product(what, &[block, cols])?, lanes(T::one()))?;
+            let mut hi = rows - 1;
+            while hi > 0 {
+                let lo = hi.saturating_sub(block - 1);
+                for lane in 0..count {
+                    let pair = &k_grid[(start + lane) * grid_len..(start + lane + 1) * grid_len];
+                    for (cell, &v) in buf.iter_mut().zip(&pair[lo * cols..(hi + 1) * cols]) {
+                        cell[lane] = v;
+                    }
                 }
+                let (first, rest) = buf.split_at(cols);
+                sweep.backward(first, rest, lo, hi)?;
+                hi = lo;
             }
         }
-        for (c, g) in lower.iter_mut().enumerate() {
-            *g = if whole_grid_grad { grad_in(r, c) } else { lanes(T::zero()) };
-        }
-        let (krow, knext) = (&k[r * cols..(r + 1) * cols], &k[(r + 1) * cols..(r + 2) * cols]);
-        backward_row(krow, knext, upper, lower, coef, slopes, &mut g_delta[i * grid.n2..(i + 1) * grid.n2], step2);
-        std::mem::swap(&mut upper, &mut lower);
     }
-    for g in g_delta.iter_mut() {
+    let scale = grid.scale::<T>();
+    for g in sweep.g_delta.iter_mut() {
         for v in g.iter_mut() {
             *v *= scale;
         }
@@ -391,8 +639,11 @@ struct Group {
     count: usize,
 }
 
-fn groups(batch: usize) -> Vec<Group> {
-    (0..batch.div_ceil(LANES)).map(|g| Group { start: g * LANES, count: LANES.min(batch - g * LANES) }).collect()
+fn groups(batch: usize) -> Result<Vec<Group>> {
+    let mut out = Vec::new();
+    try_reserve(&mut out, "the pair groups of a batch", batch.div_ceil(LANES))?;
+    out.extend((0..batch.div_ceil(LANES)).map(|g| Group { start: g * LANES, count: LANES.min(batch - g * LANES) }));
+    Ok(out)
 }
 
 /// Where the double increments of each pair come from.
@@ -457,8 +708,8 @@ impl<T: Float> Source<'_, T> {
     /// polynomial base was clamped. `Err(Interrupted)` when asked to stop.
     fn load(&self, grid: &Grid, group: &Group, scratch: &mut Scratch<T>) -> Result<bool> {
         let (n1, n2) = (grid.n1, grid.n2);
-        scratch.delta.clear();
-        scratch.delta.resize(n1 * n2, lanes(T::zero()));
+        let what = "double increments of a group of pairs";
+        try_refill(&mut scratch.delta, what, checked_product(what, &[n1, n2])?, lanes(T::zero()))?;
         match self {
             Source::Given(delta) => {
                 for lane in 0..group.count {
@@ -473,15 +724,14 @@ impl<T: Float> Source<'_, T> {
                 let PathPair { paths1, paths2, shape1, shape2, transform } = *pair;
                 let d = transform.out_dim(shape1.dim);
                 let Scratch { delta, dx, incr1, incr2, lanes1, lanes2, .. } = scratch;
-                dx.resize(d, T::zero());
-                incr1.resize(n1 * d, T::zero());
-                incr2.resize(n2 * d, T::zero());
+                let what = "increments of a group of paths";
+                try_resize(dx, what, d, T::zero())?;
+                try_resize(incr1, what, n1 * d, T::zero())?;
+                try_resize(incr2, what, n2 * d, T::zero())?;
                 // increments lane-interleaved, so each inner product is
                 // `d` vector multiply-adds over the group's pairs
-                lanes1.clear();
-                lanes1.resize(n1 * d, lanes(T::zero()));
-                lanes2.clear();
-                lanes2.resize(n2 * d, lanes(T::zero()));
+                try_refill(lanes1, what, n1 * d, lanes(T::zero()))?;
+                try_refill(lanes2, what, n2 * d, lanes(T::zero()))?;
                 for lane in 0..group.count {
                     let b = group.start + lane;
                     load_increments(paths1, shape1, transform, b, dx, incr1);
@@ -510,8 +760,8 @@ impl<T: Float> Source<'_, T> {
                 let PathPair { paths1, paths2, shape1, shape2, transform } = *pair;
                 let d = transform.out_dim(shape1.dim);
                 let Scratch { delta, pts1, pts2, point, k_rows, .. } = scratch;
-                load_points(paths1, shape1, transform, group, point, pts1);
-                load_points(paths2, shape2, transform, group, point, pts2);
+                load_points(paths1, shape1, transform, group, point, pts1)?;
+                load_points(paths2, shape2, transform, group, point, pts2)?;
                 let x = Points { data: pts1.as_flattened(), len: n1 + 1, dim: d };
                 let y = Points { data: pts2.as_flattened(), len: n2 + 1, dim: d };
                 kernel.deltas::<LANES>(x, y, group.count, k_rows, delta.as_flattened_mut())
@@ -522,13 +772,12 @@ impl<T: Float> Source<'_, T> {
 
 /// The transformed points of the paths of `group`, lane-interleaved, into
 /// `out` (`out_length * out_dim` lane groups; lanes past the group 0).
-fn load_points<T: Float>(paths: &[T], shape: PathShape, transform: PathTransform, group: &Group, point: &mut Vec<T>, out: &mut Vec<Lanes<T>>) {
+fn load_points<T: Float>(paths: &[T], shape: PathShape, transform: PathTransform, group: &Group, point: &mut Vec<T>, out: &mut Vec<Lanes<T>>) -> Result<()> {
     let (pl, d) = (shape.path_len(), transform.out_dim(shape.dim));
     let length = transform.out_length(shape.length);
-    point.clear();
-    point.resize(d, T::zero());
-    out.clear();
-    out.resize(length * d, lanes(T::zero()));
+    let what = "points of a group of paths";
+    try_refill(point, what, d, T::zero())?;
+    try_refill(out, what, checked_product(what, &[length, d])?, lanes(T::zero()))?;
     for lane in 0..group.count {
         let b = group.start + lane;
         let path = &paths[b * pl..(b + 1) * pl];
@@ -539,6 +788,7 @@ fn load_points<T: Float>(paths: &[T], shape: PathShape, transform: PathTransform
             }
         }
     }
+    Ok(())
 }
 
 /// `delta[i, j] = scale <x_i, y_j>` lane by lane, for rows of `d` lane groups.
@@ -577,7 +827,6 @@ fn load_increments<T: Float>(paths: &[T], shape: PathShape, transform: PathTrans
         row.copy_from_slice(dx);
     }
 }
-
 /// Shapes of a batch of pair problems.
 #[derive(Debug, Clone, Copy)]
 pub struct KernelShape {
@@ -590,18 +839,45 @@ pub struct KernelShape {
 }
 
 impl KernelShape {
-    fn grid(&self) -> Grid {
-        Grid { n1: self.length1.saturating_sub(1), n2: self.length2.saturating_sub(1), order: self.order }
+    /// The grid of one pair; `Overflow` naming `dyadic_order` when its rows
+    /// or columns do not fit in `usize`.
+    fn grid(&self) -> Result<Grid> {
+        let (n1, n2) = (self.length1.saturating_sub(1), self.length2.saturating_sub(1));
+        for (length, order) in [(self.length1, self.order.first), (self.length2, self.order.second)] {
+            if checked_grid_length(length, order).is_none() {
+                return Err(SigError::Overflow(format!("the PDE grid of a path of {length} points at dyadic_order {order}")));
+            }
+        }
+        Ok(Grid { n1, n2, order: self.order })
     }
-    /// Points of one pair's refined grid.
+
+    /// Points of one pair's refined grid (saturating at `usize::MAX`; see
+    /// [`KernelShape::checked_grid_len`]).
     pub fn grid_len(&self) -> usize {
-        grid_length(self.length1, self.order.first) * grid_length(self.length2, self.order.second)
+        self.checked_grid_len().unwrap_or(usize::MAX)
+    }
+
+    /// Points of one pair's refined grid, or `Overflow` naming
+    /// `dyadic_order` when that does not fit in `usize`.
+    pub fn checked_grid_len(&self) -> Result<usize> {
+        let (o1, o2) = (self.order.first, self.order.second);
+        checked_grid_length(self.length1, o1)
+            .zip(checked_grid_length(self.length2, o2))
+            .and_then(|(a, b)| a.checked_mul(b))
+            .ok_or_else(|| SigError::Overflow(format!("the PDE grid of paths of {} and {} points at dyadic_order ({o1}, {o2})", self.length1, self.length2)))
+    }
+
+    /// Values in the grids of the whole batch (`batch * grid_len`).
+    fn checked_grids_len(&self) -> Result<usize> {
+        self.checked_grid_len()?
+            .checked_mul(self.batch)
+            .ok_or_else(|| SigError::Overflow(format!("{} PDE grids of {} points at dyadic_order {:?}", self.batch, self.grid_len(), self.order)))
     }
 }
 
 fn check_increments<T: Float>(inc: &Increments<'_, T>, shape: &KernelShape) -> Result<()> {
     match inc {
-        Increments::Given(delta) => check_len("delta", delta.len(), shape.batch * shape.length1.saturating_sub(1) * shape.length2.saturating_sub(1)),
+        Increments::Given(delta) => check_len("delta", delta.len(), checked_product("the double increments", &[shape.batch, shape.length1.saturating_sub(1), shape.length2.saturating_sub(1)])?),
         Increments::Paths { paths1, paths2, shape1, shape2, transform, kernel } => {
             shape1.check(paths1)?;
             shape2.check(paths2)?;
@@ -646,14 +922,12 @@ fn check_increments<T: Float>(inc: &Increments<'_, T>, shape: &KernelShape) -> R
 /// ```
 pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs: i64, out: KernelOut<'_, T>) -> Result<KernelReport> {
     shape.order.validate()?;
+    let grid = shape.grid()?;
     check_increments(inc, &shape)?;
     let source = inc.source();
-    let grid = shape.grid();
-    let grid_len = shape.grid_len();
-    let mut groups = groups(shape.batch);
     let work = grid.cells().saturating_mul(4 * LANES);
     let clamped = AtomicBool::new(false);
-    // Err from a step is a stop request, which the batch runner reports.
+    let errors = ItemErrors::new();
     let load = |group: &Group, scratch: &mut Scratch<T>| -> Result<()> {
         if source.load(&grid, group, scratch)? {
             clamped.store(true, Ordering::Relaxed);
@@ -663,39 +937,57 @@ pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs:
     match out {
         KernelOut::Values(values) => {
             check_len("out", values.len(), shape.batch)?;
-            let mut results: Vec<(Group, Lanes<T>)> = groups.drain(..).map(|g| (g, lanes(T::one()))).collect();
-            for_each_item(n_jobs, &mut results, work, Scratch::new, |scratch, _, (group, value)| {
-                if grid.n1 == 0 || grid.n2 == 0 {
+            let mut results: Vec<(Group, Lanes<T>)> = Vec::new();
+            let groups = groups(shape.batch)?;
+            try_reserve(&mut results, "the pair groups of a batch", groups.len())?;
+            results.extend(groups.into_iter().map(|g| (g, lanes(T::one()))));
+            let run = for_each_item(n_jobs, &mut results, work, Scratch::new, |scratch, _, (group, value)| {
+                if grid.n1 == 0 || grid.n2 == 0 || errors.failed() {
                     return;
                 }
-                if load(group, scratch).and_then(|()| solve_forward(&grid, scratch, false)).is_ok() {
-                    *value = scratch.rows[grid.cols() - 1];
+                match load(group, scratch).and_then(|()| solve_forward(&grid, scratch, |_, _| {})) {
+                    Ok(()) => *value = scratch.rows[grid.cols() - 1],
+                    Err(e) => errors.record(Err(e)),
                 }
-            })?;
+            });
+            errors.finish(run)?;
             for (group, value) in &results {
                 values[group.start..group.start + group.count].copy_from_slice(&value[..group.count]);
             }
         }
         KernelOut::Grids(grids) => {
-            check_len("out", grids.len(), shape.batch * grid_len)?;
-            if grid_len == 0 {
+            check_len("out", grids.len(), shape.checked_grids_len()?)?;
+            let grid_len = shape.checked_grid_len()?;
+            if grids.is_empty() {
                 return Ok(KernelReport::default());
             }
-            let mut chunks: Vec<(Group, &mut [T])> = groups.into_iter().zip(grids.chunks_mut(LANES * grid_len)).collect();
-            for_each_item(n_jobs, &mut chunks, work, Scratch::new, |scratch, _, (group, out)| {
+            let mut chunks: Vec<(Group, &mut [T])> = Vec::new();
+            let groups = groups(shape.batch)?;
+            try_reserve(&mut chunks, "the pair groups of a batch", groups.len())?;
+            chunks.extend(groups.into_iter().zip(grids.chunks_mut(LANES * grid_len)));
+            let cols = grid.cols();
+            let run = for_each_item(n_jobs, &mut chunks, work, Scratch::new, |scratch, _, (group, out)| {
+                if errors.failed() {
+                    return;
+                }
                 if grid.n1 == 0 || grid.n2 == 0 {
                     out.fill(T::one());
                     return;
                 }
-                if load(group, scratch).and_then(|()| solve_forward(&grid, scratch, true)).is_err() {
-                    return;
-                }
-                for (lane, pair) in out.chunks_exact_mut(grid_len).enumerate() {
-                    for (o, v) in pair.iter_mut().zip(&scratch.rows) {
-                        *o = v[lane];
-                    }
-                }
-            })?;
+                // each row straight into the pairs' grids: no grid in scratch
+                let count = group.count;
+                errors.record(load(group, scratch).and_then(|()| {
+                    solve_forward(&grid, scratch, |r, row| {
+                        for lane in 0..count {
+                            let dst = &mut out[lane * grid_len + r * cols..lane * grid_len + (r + 1) * cols];
+                            for (o, v) in dst.iter_mut().zip(row) {
+                                *o = v[lane];
+                            }
+                        }
+                    })
+                }));
+            });
+            errors.finish(run)?;
         }
     }
     Ok(KernelReport { clamped: clamped.into_inner() })
@@ -713,7 +1005,8 @@ pub enum KernelGrad<'a, T> {
 
 /// Gradient through [`sig_kernel`]: `derivs` is dF/dk per pair (`batch`
 /// numbers) or, with `grid_derivs`, dF/d(grid) (`batch * grid_len`).
-/// `k_grid`, the forward grids, is recomputed when not given.
+/// `k_grid`, the forward grids, is recomputed when not given. Memory per
+/// worker is bounded as the module's "Memory" section says.
 #[allow(clippy::too_many_arguments)]
 pub fn sig_kernel_backprop<T: Float>(
     inc: &Increments<'_, T>,
@@ -724,17 +1017,34 @@ pub fn sig_kernel_backprop<T: Float>(
     n_jobs: i64,
     out: KernelGrad<'_, T>,
 ) -> Result<()> {
+    backprop_within(inc, shape, derivs, grid_derivs, k_grid, n_jobs, out, BACKWARD_GRID_BUDGET)
+}
+
+/// [`sig_kernel_backprop`] holding at most about `budget` bytes of forward
+/// rows per worker (tests force checkpointing on small grids with this).
+#[allow(clippy::too_many_arguments)]
+fn backprop_within<T: Float>(
+    inc: &Increments<'_, T>,
+    shape: KernelShape,
+    derivs: &[T],
+    grid_derivs: bool,
+    k_grid: Option<&[T]>,
+    n_jobs: i64,
+    out: KernelGrad<'_, T>,
+    budget: usize,
+) -> Result<()> {
     shape.order.validate()?;
+    let grid = shape.grid()?;
     check_increments(inc, &shape)?;
     let source = inc.source();
-    let grid = shape.grid();
-    let grid_len = shape.grid_len();
-    check_len("derivs", derivs.len(), if grid_derivs { shape.batch * grid_len } else { shape.batch })?;
+    // the whole grid's size matters only when grids come in
+    let grid_len = if grid_derivs || k_grid.is_some() { shape.checked_grid_len()? } else { 0 };
+    check_len("derivs", derivs.len(), if grid_derivs { shape.checked_grids_len()? } else { shape.batch })?;
     if let Some(kg) = k_grid {
-        check_len("k_grid", kg.len(), shape.batch * grid_len)?;
+        check_len("k_grid", kg.len(), shape.checked_grids_len()?)?;
     }
     let (n1, n2) = (grid.n1, grid.n2);
-    let cells = n1 * n2;
+    let cells = checked_product("the double increments", &[n1, n2])?;
     let work = grid.cells().saturating_mul(12 * LANES);
     // Each group writes its own slices of the output.
     type Outs<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
@@ -744,13 +1054,15 @@ pub fn sig_kernel_backprop<T: Float>(
         Source::Linear { pair, .. } | Source::Points { pair, .. } => Some(*pair),
     };
     let increments_out = matches!(out, KernelGrad::Increments(_));
+    let groups = groups(shape.batch)?;
+    try_reserve(&mut tasks, "the pair groups of a batch", groups.len())?;
     match out {
         KernelGrad::Increments(g) => {
-            check_len("out", g.len(), shape.batch * cells)?;
+            check_len("out", g.len(), checked_product("the double increments", &[shape.batch, cells])?)?;
             if cells == 0 {
                 return Ok(());
             }
-            for (group, chunk) in groups(shape.batch).into_iter().zip(g.chunks_mut(LANES * cells)) {
+            for (group, chunk) in groups.into_iter().zip(g.chunks_mut(LANES * cells)) {
                 tasks.push((group, Some(chunk), None));
             }
         }
@@ -766,16 +1078,43 @@ pub fn sig_kernel_backprop<T: Float>(
             if let Some(g) = grad2.as_deref() {
                 check_len("out2", g.len(), shape.batch * p2)?;
             }
-            let mut it1 = grad1.map(|g| g.chunks_mut((LANES * p1).max(1)).collect::<Vec<_>>().into_iter());
-            let mut it2 = grad2.map(|g| g.chunks_mut((LANES * p2).max(1)).collect::<Vec<_>>().into_iter());
-            for group in groups(shape.batch) {
+            let mut it1 = grad1.map(|g| g.chunks_mut((LANES * p1).max(1)));
+            let mut it2 = grad2.map(|g| g.chunks_mut((LANES * p2).max(1)));
+            for group in groups {
                 let a = it1.as_mut().and_then(|it| it.next());
                 let b = it2.as_mut().and_then(|it| it.next());
                 tasks.push((group, a, b));
             }
         }
     }
-    for_each_item(n_jobs, &mut tasks, work, Scratch::new, |scratch, _, (group, out1, out2)| {
+    let job = BackpropJob { source: &source, grid, grid_len, derivs, grid_derivs, k_grid, increments_out, budget };
+    let errors = ItemErrors::new();
+    let run = for_each_item(n_jobs, &mut tasks, work, Scratch::new, |scratch, _, (group, out1, out2)| {
+        if !errors.failed() {
+            errors.record(job.run(scratch, group, out1.as_deref_mut(), out2.as_deref_mut()));
+        }
+    });
+    errors.finish(run)
+}
+
+/// What every group of a backward pass shares.
+struct BackpropJob<'a, T> {
+    source: &'a Source<'a, T>,
+    grid: Grid,
+    /// Points of one pair's grid when `derivs` or `k_grid` are grids, else 0.
+    grid_len: usize,
+    derivs: &'a [T],
+    grid_derivs: bool,
+    k_grid: Option<&'a [T]>,
+    increments_out: bool,
+    budget: usize,
+}
+
+impl<T: Float> BackpropJob<'_, T> {
+    /// The gradients of one group of pairs into `out1`/`out2`.
+    fn run(&self, scratch: &mut Scratch<T>, group: &Group, mut out1: Option<&mut [T]>, mut out2: Option<&mut [T]>) -> Result<()> {
+        let (grid, source) = (&self.grid, self.source);
+        let (n1, n2, cells) = (grid.n1, grid.n2, grid.n1 * grid.n2);
         if let Some(o) = out1.as_deref_mut() {
             o.fill(T::zero());
         }
@@ -783,31 +1122,15 @@ pub fn sig_kernel_backprop<T: Float>(
             o.fill(T::zero());
         }
         if n1 == 0 || n2 == 0 {
-            return;
+            return Ok(());
         }
-        // Err from a step is a stop request, which the batch runner reports.
-        if source.load(&grid, group, scratch).is_err() {
-            return;
-        }
-        match k_grid {
-            Some(kg) => {
-                scratch.rows.clear();
-                scratch.rows.resize(grid_len, lanes(T::one()));
-                for lane in 0..group.count {
-                    let b = group.start + lane;
-                    for (cell, &v) in scratch.rows.iter_mut().zip(&kg[b * grid_len..(b + 1) * grid_len]) {
-                        cell[lane] = v;
-                    }
-                }
-            }
-            None => {
-                if solve_forward(&grid, scratch, true).is_err() {
-                    return;
-                }
-            }
-        }
-        let cols = grid.cols();
+        source.load(grid, group, scratch)?;
         let (start, count) = (group.start, group.count);
+        let forward = match self.k_grid {
+            Some(k_grid) => ForwardRows::Given { k_grid, grid_len: self.grid_len, start, count },
+            None => ForwardRows::Recompute,
+        };
+        let (cols, grid_len, derivs, grid_derivs) = (grid.cols(), self.grid_len, self.derivs, self.grid_derivs);
         let grad_in = |r: usize, c: usize| -> Lanes<T> {
             let mut g = lanes(T::zero());
             for (lane, v) in g.iter_mut().enumerate().take(count) {
@@ -815,30 +1138,27 @@ pub fn sig_kernel_backprop<T: Float>(
             }
             g
         };
-        if solve_backward(&grid, scratch, &grad_in, grid_derivs).is_err() {
-            return;
-        }
-        if increments_out {
-            if let Some(o) = out1.as_deref_mut() {
+        solve_backward(grid, scratch, forward, &grad_in, grid_derivs, self.budget)?;
+        if self.increments_out {
+            if let Some(o) = out1 {
                 for (lane, pair) in o.chunks_exact_mut(cells).enumerate() {
                     for (v, g) in pair.iter_mut().zip(&scratch.g_delta) {
                         *v = g[lane];
                     }
                 }
             }
-            return;
+            return Ok(());
         }
-        match &source {
+        match source {
             Source::Given(_) => unreachable!("given increments only have increment gradients"),
             Source::Linear { pair: PathPair { shape1: s1, shape2: s2, transform, .. }, scale } => {
                 let (s1, s2, transform, scale) = (*s1, *s2, *transform, *scale);
                 let d = transform.out_dim(s1.dim);
                 // `load` left the group's increments lane-interleaved in lanes1/lanes2.
                 let Scratch { g_delta, dx, lanes1, lanes2, g_lanes, .. } = scratch;
-                for (o, n, side) in [(out1.as_deref_mut(), n1, 0), (out2.as_deref_mut(), n2, 1)] {
+                for (o, n, side) in [(out1, n1, 0), (out2, n2, 1)] {
                     let Some(o) = o.filter(|_| d > 0) else { continue };
-                    g_lanes.clear();
-                    g_lanes.resize(n * d, lanes(T::zero()));
+                    try_refill(g_lanes, "gradients of the increments", n * d, lanes(T::zero()))?;
                     // dF/d(dx_i) = scale sum_j dF/d(delta_ij) dy_j, and the transpose for y
                     increment_grads(g_delta, if side == 0 { lanes2 } else { lanes1 }, n1, n2, d, side == 1, g_lanes);
                     let (shape, pl) = if side == 0 { (s1, s1.path_len()) } else { (s2, s2.path_len()) };
@@ -860,16 +1180,13 @@ pub fn sig_kernel_backprop<T: Float>(
                 let Scratch { g_delta, pts1, pts2, point, k_rows, g_pts1, g_pts2, .. } = scratch;
                 let x = Points { data: pts1.as_flattened(), len: n1 + 1, dim: d };
                 let y = Points { data: pts2.as_flattened(), len: n2 + 1, dim: d };
-                for (g, o, len) in [(&mut *g_pts1, &out1, x.len), (&mut *g_pts2, &out2, y.len)] {
-                    g.clear();
-                    g.resize(if o.is_some() { len * d } else { 0 }, lanes(T::zero()));
+                for (g, wanted, len) in [(&mut *g_pts1, out1.is_some(), x.len), (&mut *g_pts2, out2.is_some(), y.len)] {
+                    try_refill(g, "gradients of the points", if wanted { len * d } else { 0 }, lanes(T::zero()))?;
                 }
                 let (gx, gy) = (out1.is_some().then_some(g_pts1.as_flattened_mut()), out2.is_some().then_some(g_pts2.as_flattened_mut()));
-                if kernel.backprop::<LANES>(x, y, count, g_delta.as_flattened(), k_rows, gx, gy).is_err() {
-                    return;
-                }
+                kernel.backprop::<LANES>(x, y, count, g_delta.as_flattened(), k_rows, gx, gy)?;
                 // back through the transform, pair by pair
-                for (o, g, shape) in [(out1.as_deref_mut(), &*g_pts1, s1), (out2.as_deref_mut(), &*g_pts2, s2)] {
+                for (o, g, shape) in [(out1, &*g_pts1, s1), (out2, &*g_pts2, s2)] {
                     let Some(o) = o.filter(|_| d > 0) else { continue };
                     let pl = shape.path_len();
                     for lane in 0..count {
@@ -884,8 +1201,8 @@ pub fn sig_kernel_backprop<T: Float>(
                 }
             }
         }
-    })?;
-    Ok(())
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1225,7 +1542,6 @@ mod tests {
         let grid = Grid { n1: 500, n2: 50, order: DyadicOrder { first: 0, second: 0 } };
         let mut scratch = Scratch::<f64>::new();
         scratch.delta = random(grid.n1 * grid.n2, &mut 47).iter().map(|&v| lanes(v)).collect();
-        solve_forward(&grid, &mut scratch, true).unwrap();
         let slow_row = grid.rows() - 1 - 240;
         let grad_in = |r: usize, c: usize| {
             if r == slow_row && c == 0 {
@@ -1233,9 +1549,205 @@ mod tests {
             }
             lanes(1.0)
         };
-        let result = crate::interrupt::watched(&|| true, || solve_backward(&grid, &mut scratch, &grad_in, true));
+        let result = crate::interrupt::watched(&|| true, || solve_backward(&grid, &mut scratch, ForwardRows::Recompute, &grad_in, true, BACKWARD_GRID_BUDGET));
         assert_eq!(result, Err(SigError::Interrupted));
-        assert!(solve_backward(&grid, &mut scratch, &grad_in, true).is_ok());
+        assert!(solve_backward(&grid, &mut scratch, ForwardRows::Recompute, &grad_in, true, BACKWARD_GRID_BUDGET).is_ok());
+    }
+
+    /// Budgets (bytes of forward rows) that force each way of holding the
+    /// forward grid of a small grid of `cols` f64 columns: whole, two
+    /// levels of checkpoints, three, and the bisection floor.
+    fn budgets(rows: usize, cols: usize) -> Vec<(usize, u32)> {
+        let row = cols * std::mem::size_of::<Lanes<f64>>();
+        let mut out = Vec::new();
+        for rows_allowed in [usize::MAX / row, 2 * (rows as f64).sqrt().ceil() as usize + 2, 3 * (rows as f64).cbrt().ceil() as usize + 1, 0] {
+            let plan = Plan::new(rows - 1, rows_allowed);
+            out.push((rows_allowed.saturating_mul(row), plan.levels));
+        }
+        out
+    }
+
+    #[test]
+    fn plans_cover_their_span_within_their_rows() {
+        for span in [1, 2, 3, 7, 64, 100, 1000, 5996, 311_296] {
+            for budget_rows in [0, 3, 10, 40, 200, usize::MAX] {
+                let plan = Plan::new(span, budget_rows);
+                assert!(plan.fan.checked_pow(plan.levels).is_none_or(|p| p >= span), "{span} {budget_rows}: {plan:?}");
+                assert!(plan.rows_held() <= budget_rows || plan.fan <= 2, "{span} {budget_rows}: {plan:?}");
+                if budget_rows > span {
+                    assert_eq!(plan.levels, 1, "the whole grid fits");
+                }
+            }
+            // the floor: bisection, about log2(span) + 2 rows
+            let floor = Plan::new(span, 0);
+            assert!(floor.rows_held() <= (span as f64).log2().ceil() as usize + 3, "{span}: {floor:?}");
+        }
+        assert_eq!(Plan::new(5996, 174), Plan { levels: 2, fan: 78 });
+        assert_eq!(root_ceil(1000, 3), 10);
+        assert_eq!(root_ceil(1001, 3), 11);
+        assert_eq!(root_ceil(usize::MAX, 2), 1 << 32);
+    }
+
+    /// Recomputing segments from checkpoints (at every depth the plans
+    /// reach) and reading a given `k_grid` in blocks give the full grid's
+    /// gradients bit for bit: value and grid derivatives, odd shapes, both
+    /// refinements.
+    #[test]
+    fn checkpointed_backward_equals_the_full_grid_bit_for_bit() {
+        for (b, l1, l2, order) in [(3, 9, 5, DyadicOrder { first: 2, second: 1 }), (9, 30, 4, DyadicOrder { first: 1, second: 0 }), (2, 2, 40, DyadicOrder { first: 3, second: 0 })] {
+            let shape = KernelShape { batch: b, length1: l1, length2: l2, order };
+            let grid = shape.grid().unwrap();
+            let delta: Vec<f64> = random(b * (l1 - 1) * (l2 - 1), &mut 50).iter().map(|v| 2.0 * v).collect();
+            let inc = Increments::Given(&delta);
+            let mut k_grid = vec![0.0; b * shape.grid_len()];
+            sig_kernel(&inc, shape, 1, KernelOut::Grids(&mut k_grid)).unwrap();
+            for grid_derivs in [false, true] {
+                let derivs = random(if grid_derivs { b * shape.grid_len() } else { b }, &mut 51);
+                let full = |k: Option<&[f64]>| {
+                    let mut g = vec![0.0; delta.len()];
+                    backprop_within(&inc, shape, &derivs, grid_derivs, k, 2, KernelGrad::Increments(&mut g), usize::MAX).unwrap();
+                    g
+                };
+                let expected = full(None);
+                assert_eq!(full(Some(&k_grid)), expected);
+                let mut levels_seen = Vec::new();
+                for (budget, levels) in budgets(grid.rows(), grid.cols()) {
+                    levels_seen.push(levels);
+                    for k in [None, Some(&k_grid[..])] {
+                        let mut g = vec![0.0; delta.len()];
+                        backprop_within(&inc, shape, &derivs, grid_derivs, k, 1, KernelGrad::Increments(&mut g), budget).unwrap();
+                        assert_eq!(g, expected, "{shape:?} grid_derivs {grid_derivs} budget {budget} ({levels} levels) k_grid {}", k.is_some());
+                    }
+                }
+                assert!(levels_seen.contains(&1) && levels_seen.contains(&2) && levels_seen.iter().any(|&l| l >= 3), "{levels_seen:?}");
+            }
+        }
+    }
+
+    /// The same through the paths: both sides' gradients of the linear
+    /// kernel and of point kernels, with transforms.
+    #[test]
+    fn checkpointed_path_gradients_equal_the_full_grid_bit_for_bit() {
+        let (b, l1, l2, d) = (5, 12, 7, 2);
+        let (s1, s2) = (PathShape::new(b, l1, d), PathShape::new(b, l2, d));
+        let (x, y) = (random(b * l1 * d, &mut 52), random(b * l2 * d, &mut 53));
+        for kernel in [KERNELS[0], KERNELS[1], KERNELS[2], KERNELS[5]] {
+            for transform in [TRANSFORMS[0], TRANSFORMS[3]] {
+                let shape = kernel_shape(s1, s2, transform, DyadicOrder { first: 2, second: 1 });
+                let grid = shape.grid().unwrap();
+                let inc = paths(&x, &y, s1, s2, transform, kernel);
+                let mut k_grid = vec![0.0; b * shape.grid_len()];
+                sig_kernel(&inc, shape, 1, KernelOut::Grids(&mut k_grid)).unwrap();
+                for grid_derivs in [false, true] {
+                    let derivs = random(if grid_derivs { b * shape.grid_len() } else { b }, &mut 54);
+                    let run = |k: Option<&[f64]>, budget: usize| {
+                        let (mut g1, mut g2) = (vec![0.0; x.len()], vec![0.0; y.len()]);
+                        backprop_within(&inc, shape, &derivs, grid_derivs, k, 1, KernelGrad::Paths { grad1: Some(&mut g1), grad2: Some(&mut g2) }, budget).unwrap();
+                        (g1, g2)
+                    };
+                    let expected = run(None, usize::MAX);
+                    for (budget, levels) in budgets(grid.rows(), grid.cols()) {
+                        for k in [None, Some(&k_grid[..])] {
+                            assert!(run(k, budget) == expected, "{kernel:?} {transform:?} grid_derivs {grid_derivs} {levels} levels k_grid {}", k.is_some());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A grid whose rows (or whose size) overflow `usize` is an `Overflow`
+    /// naming `dyadic_order`, never a wrapped size.
+    #[test]
+    fn grid_size_overflow_is_an_error_naming_dyadic_order() {
+        let order = DyadicOrder { first: 20, second: 0 };
+        let shape = KernelShape { batch: 1, length1: (1usize << 44) + 1, length2: 1, order };
+        let e = sig_kernel(&Increments::<f64>::Given(&[]), shape, 1, KernelOut::Grids(&mut [])).unwrap_err();
+        assert!(matches!(&e, SigError::Overflow(m) if m.contains("dyadic_order")), "{e:?}");
+        assert!(matches!(shape.checked_grid_len(), Err(SigError::Overflow(_))));
+        // rows fit, but rows * cols does not (paths of dimension 0 take no memory)
+        let s = PathShape::new(1, (1usize << 30) + 1, 0);
+        let shape = kernel_shape(s, s, PathTransform::NONE, DyadicOrder { first: 20, second: 20 });
+        let inc = paths(&[], &[], s, s, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
+        let e = sig_kernel::<f64>(&inc, shape, 1, KernelOut::Grids(&mut [])).unwrap_err();
+        assert!(matches!(&e, SigError::Overflow(m) if m.contains("dyadic_order")), "{e:?}");
+        let e = sig_kernel_backprop::<f64>(&inc, shape, &[1.0], true, None, 1, KernelGrad::Paths { grad1: Some(&mut []), grad2: None }).unwrap_err();
+        assert!(matches!(&e, SigError::Overflow(m) if m.contains("dyadic_order")), "{e:?}");
+        // values: the grid is never held, so a huge one is fine when it has no cells
+        let shape = KernelShape { batch: 2, length1: (1usize << 40) + 1, length2: 1, order };
+        let mut k = [0.0; 2];
+        sig_kernel(&Increments::<f64>::Given(&[]), shape, 1, KernelOut::Values(&mut k)).unwrap();
+        assert_eq!(k, [1.0, 1.0]);
+    }
+
+    /// Scratch a worker cannot have (1 PiB of double increments for one
+    /// pair of paths of 2^22 points: beyond any address space) is
+    /// `OutOfMemory`, from an item, not an abort, nor a silently unwritten
+    /// output.
+    #[test]
+    fn a_worker_out_of_memory_is_an_error_of_the_call() {
+        let l = (1 << 22) + 1;
+        let x = vec![0.0f64; 2 * l];
+        let s = PathShape::new(2, l, 1);
+        let shape = kernel_shape(s, s, PathTransform::NONE, DyadicOrder { first: 0, second: 0 });
+        for n_jobs in [1, 2] {
+            let inc = paths(&x, &x, s, s, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
+            let e = sig_kernel(&inc, shape, n_jobs, KernelOut::Values(&mut [0.0; 2])).unwrap_err();
+            assert!(matches!(e, SigError::OutOfMemory { .. }), "{e:?}");
+            let mut g = vec![0.0; x.len()];
+            let e = sig_kernel_backprop(&inc, shape, &[1.0, 1.0], false, None, n_jobs, KernelGrad::Paths { grad1: Some(&mut g), grad2: None }).unwrap_err();
+            assert!(matches!(e, SigError::OutOfMemory { .. }), "{e:?}");
+        }
+    }
+
+    /// Dimension-0 paths: every increment is zero, so every kernel is 1 and
+    /// every gradient 0; an empty batch gives empty outputs.
+    #[test]
+    fn dimension_zero_and_empty_batches_are_ordinary_inputs() {
+        for (b, d) in [(3, 0), (0, 2), (0, 0)] {
+            let s = PathShape::new(b, 5, d);
+            let x = vec![0.0f64; b * 5 * d];
+            for kernel in [KERNELS[0], KERNELS[1]] {
+                let inc = paths(&x, &x, s, s, PathTransform::NONE, kernel);
+                let shape = kernel_shape(s, s, PathTransform::NONE, DyadicOrder { first: 1, second: 1 });
+                let mut k = vec![0.0; b];
+                sig_kernel(&inc, shape, 2, KernelOut::Values(&mut k)).unwrap();
+                assert!(k.iter().all(|&v| v == 1.0), "{k:?}");
+                let mut grids = vec![0.0; b * shape.grid_len()];
+                sig_kernel(&inc, shape, 2, KernelOut::Grids(&mut grids)).unwrap();
+                assert!(grids.iter().all(|&v| v == 1.0));
+                let mut g = vec![f64::NAN; x.len()];
+                sig_kernel_backprop(&inc, shape, &vec![1.0; b], false, None, 2, KernelGrad::Paths { grad1: Some(&mut g), grad2: None }).unwrap();
+                assert!(g.iter().all(|&v| v == 0.0));
+            }
+        }
+    }
+
+    /// The recomputation of checkpointed segments checks for stops too: a
+    /// single pair with a budget that forces bisection stops within ~50 ms.
+    #[test]
+    fn a_stop_request_ends_a_checkpointed_backward_pass_quickly() {
+        let (l, d) = (300, 2);
+        let (x, y) = (random(l * d, &mut 55), random(l * d, &mut 56));
+        let s = PathShape::new(1, l, d);
+        let shape = kernel_shape(s, s, PathTransform::NONE, DyadicOrder { first: 4, second: 4 });
+        let inc = paths(&x, &y, s, s, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
+        for asked_ms in [5, 30, 80] {
+            let start = Instant::now();
+            let requested = std::sync::Mutex::new(None);
+            let poll = || {
+                let stop = start.elapsed() >= Duration::from_millis(asked_ms);
+                if stop {
+                    requested.lock().unwrap().get_or_insert_with(Instant::now);
+                }
+                stop
+            };
+            let mut g = vec![0.0; x.len()];
+            let result = crate::interrupt::watched(&poll, || backprop_within(&inc, shape, &[1.0], false, None, 1, KernelGrad::Paths { grad1: Some(&mut g), grad2: None }, 0));
+            assert_eq!(result, Err(SigError::Interrupted));
+            let latency = requested.lock().unwrap().expect("a stop was requested").elapsed();
+            assert!(latency < Duration::from_millis(50), "stopped {latency:?} after the request");
+        }
     }
 
     /// Throwaway timing (run with `--ignored --nocapture`): RBF fused into

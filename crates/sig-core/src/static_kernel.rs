@@ -20,7 +20,9 @@
 //! `|x|^2 - 2 <x, y> + |y|^2`, and never negative).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
+use crate::alloc::{try_refill, try_reserve};
 use crate::batch::{for_each_chunk, for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
@@ -333,8 +335,7 @@ impl<T: Float> PointKernel<T> {
         if l1 < 2 || l2 < 2 {
             return Ok(false);
         }
-        rows.clear();
-        rows.resize(2 * l2 * W, T::zero());
+        try_refill(rows, "rows of static kernel values", 2 * l2 * W, T::zero())?;
         let (mut prev, mut cur) = rows.split_at_mut(l2 * W);
         let mut checkpoint = Checkpoint::new(Self::row_work::<W>(x, y));
         self.stats_row::<W>(x.point::<W>(0), y, prev);
@@ -388,8 +389,7 @@ impl<T: Float> PointKernel<T> {
             return Ok(());
         }
         let (n1, n2) = (l1 - 1, l2 - 1);
-        row.clear();
-        row.resize(l2 * W, T::zero());
+        try_refill(row, "a row of static kernel derivatives", l2 * W, T::zero())?;
         let radial = self.radial();
         let mut checkpoint = Checkpoint::new(Self::row_work::<W>(x, y));
         for s in 0..l1 {
@@ -497,6 +497,50 @@ fn check_pair<T>(x: &[T], shape1: PathShape, y: &[T], shape2: PathShape) -> Resu
     Ok(())
 }
 
+/// The first error of the items of a batch run (a worker's scratch that
+/// could not be allocated), for item closures, which return nothing: the
+/// batch runners only report stop requests. Once an item has failed the
+/// others are skipped.
+pub(crate) struct ItemErrors {
+    failed: AtomicBool,
+    first: Mutex<Option<SigError>>,
+}
+
+impl ItemErrors {
+    pub(crate) fn new() -> Self {
+        ItemErrors { failed: AtomicBool::new(false), first: Mutex::new(None) }
+    }
+
+    /// True once an item has failed: the rest of the batch is not worth doing.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `result`'s error if it is the first.
+    pub(crate) fn record(&self, result: Result<()>) {
+        if let Err(e) = result {
+            self.failed.store(true, Ordering::Relaxed);
+            let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert(e);
+        }
+    }
+
+    /// The batch's result: the runner's own error (a stop request) first,
+    /// then the first item's.
+    pub(crate) fn finish(self, run: Result<()>) -> Result<()> {
+        run?;
+        match self.first.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `a * b * c`, or `Overflow` naming `what`.
+pub(crate) fn checked_product(what: &str, factors: &[usize]) -> Result<usize> {
+    factors.iter().try_fold(1usize, |acc, &f| acc.checked_mul(f)).ok_or_else(|| SigError::Overflow(format!("{what} ({factors:?})")))
+}
+
 /// Per-worker scratch of the batch functions.
 struct PairScratch<T> {
     /// Rows of kernel values or derivative factors.
@@ -515,11 +559,13 @@ impl<T> PairScratch<T> {
 }
 
 /// Increments of one path (`length * dim`) into `out` (`(length - 1) * dim`).
-fn increments<T: Float>(path: &[T], dim: usize, out: &mut Vec<T>) {
+fn increments<T: Float>(path: &[T], dim: usize, out: &mut Vec<T>) -> Result<()> {
     out.clear();
     if path.len() > dim {
+        try_reserve(out, "increments of a path", path.len() - dim)?;
         out.extend(path[dim..].iter().zip(path).map(|(&a, &b)| a - b));
     }
+    Ok(())
 }
 
 /// The double increments of a static kernel for a batch of pairs: `x`
@@ -544,44 +590,33 @@ pub fn static_kernel_deltas<T: Float>(kernel: &StaticKernel, x: &[T], shape1: Pa
     check_pair(x, shape1, y, shape2)?;
     let (l1, l2, d) = (shape1.length, shape2.length, shape1.dim);
     let (n1, n2) = (l1.saturating_sub(1), l2.saturating_sub(1));
-    check_len("out", out.len(), shape1.batch * n1 * n2)?;
+    check_len("out", out.len(), checked_product("the double increments", &[shape1.batch, n1, n2])?)?;
     let clamped = AtomicBool::new(false);
+    let errors = ItemErrors::new();
     let point_kernel = PointKernel::<T>::new(kernel);
     let factor = match *kernel {
         StaticKernel::Linear { factor } => T::from_f64(factor).unwrap_or_else(T::nan),
         _ => T::zero(),
     };
-    let work = l1 * l2 * (3 * d + 20);
-    for_each_chunk(n_jobs, out, n1 * n2, work, PairScratch::new, |scratch, b, out| {
+    let work = l1.saturating_mul(l2).saturating_mul(3 * d + 20);
+    let run = for_each_chunk(n_jobs, out, n1 * n2, work, PairScratch::new, |scratch, b, out| {
+        if errors.failed() {
+            return;
+        }
         let (xb, yb) = (&x[b * l1 * d..(b + 1) * l1 * d], &y[b * l2 * d..(b + 1) * l2 * d]);
         match &point_kernel {
             Some(pk) => {
                 let (xp, yp) = (Points { data: xb, len: l1, dim: d }, Points { data: yb, len: l2, dim: d });
-                // Err is a stop request, which the batch runner reports
-                if let Ok(true) = pk.deltas::<1>(xp, yp, 1, &mut scratch.rows, out) {
-                    clamped.store(true, Ordering::Relaxed);
+                match pk.deltas::<1>(xp, yp, 1, &mut scratch.rows, out) {
+                    Ok(true) => clamped.store(true, Ordering::Relaxed),
+                    Ok(false) => {}
+                    Err(e) => errors.record(Err(e)),
                 }
             }
-            None => {
-                let PairScratch { dy, dx, .. } = scratch;
-                increments(yb, d, dy);
-                let mut checkpoint = Checkpoint::new(n2 * 2 * d);
-                for (s, row) in out.chunks_exact_mut(n2).enumerate() {
-                    if checkpoint.tick() {
-                        return;
-                    }
-                    dx.clear();
-                    dx.extend(xb[(s + 1) * d..(s + 2) * d].iter().zip(&xb[s * d..(s + 1) * d]).map(|(&a, &b)| a - b));
-                    for (o, dyt) in row.iter_mut().zip(dy.chunks_exact(d.max(1))) {
-                        *o = dx.iter().zip(dyt).fold(T::zero(), |acc, (&a, &b)| acc + a * b) * factor;
-                    }
-                    if d == 0 {
-                        row.fill(T::zero());
-                    }
-                }
-            }
+            None => errors.record(linear_deltas(factor, xb, yb, d, scratch, out)),
         }
-    })?;
+    });
+    errors.finish(run)?;
     Ok(KernelReport { clamped: clamped.into_inner() })
 }
 
@@ -604,7 +639,7 @@ pub fn static_kernel_backprop<T: Float>(
     check_pair(x, shape1, y, shape2)?;
     let (batch, l1, l2, d) = (shape1.batch, shape1.length, shape2.length, shape1.dim);
     let (n1, n2) = (l1.saturating_sub(1), l2.saturating_sub(1));
-    check_len("derivs", derivs.len(), batch * n1 * n2)?;
+    check_len("derivs", derivs.len(), checked_product("the double increments", &[batch, n1, n2])?)?;
     if let Some(g) = grad_x.as_deref() {
         check_len("grad_x", g.len(), batch * l1 * d)?;
     }
@@ -616,47 +651,81 @@ pub fn static_kernel_backprop<T: Float>(
     type Task<'b, T> = (Option<&'b mut [T]>, Option<&'b mut [T]>);
     let mut it1 = grad_x.map(|g| g.chunks_mut(p1.max(1)));
     let mut it2 = grad_y.map(|g| g.chunks_mut(p2.max(1)));
-    let mut tasks: Vec<Task<'_, T>> = (0..batch).map(|_| (it1.as_mut().and_then(Iterator::next), it2.as_mut().and_then(Iterator::next))).collect();
+    let mut tasks: Vec<Task<'_, T>> = Vec::new();
+    try_reserve(&mut tasks, "the pairs of a batch", batch)?;
+    tasks.extend((0..batch).map(|_| (it1.as_mut().and_then(Iterator::next), it2.as_mut().and_then(Iterator::next))));
     let point_kernel = PointKernel::<T>::new(kernel);
     let factor = match *kernel {
         StaticKernel::Linear { factor } => T::from_f64(factor).unwrap_or_else(T::nan),
         _ => T::zero(),
     };
-    let work = l1 * l2 * (6 * d + 20);
-    for_each_item(n_jobs, &mut tasks, work, PairScratch::new, |scratch, b, (gx, gy)| {
+    let work = l1.saturating_mul(l2).saturating_mul(6 * d + 20);
+    let errors = ItemErrors::new();
+    let run = for_each_item(n_jobs, &mut tasks, work, PairScratch::new, |scratch, b, (gx, gy)| {
+        if errors.failed() {
+            return;
+        }
         let (xb, yb) = (&x[b * p1..(b + 1) * p1], &y[b * p2..(b + 1) * p2]);
         let g = &derivs[b * n1 * n2..(b + 1) * n1 * n2];
-        match &point_kernel {
+        errors.record(match &point_kernel {
             Some(pk) => {
                 let (xp, yp) = (Points { data: xb, len: l1, dim: d }, Points { data: yb, len: l2, dim: d });
-                // Err is a stop request, which the batch runner reports
-                let _ = pk.backprop::<1>(xp, yp, 1, g, &mut scratch.rows, gx.as_deref_mut(), gy.as_deref_mut());
+                pk.backprop::<1>(xp, yp, 1, g, &mut scratch.rows, gx.as_deref_mut(), gy.as_deref_mut())
             }
             None => linear_backprop(factor, xb, yb, d, g, scratch, gx.as_deref_mut(), gy.as_deref_mut()),
+        });
+    });
+    errors.finish(run)
+}
+
+/// [`static_kernel_deltas`] for one pair of the linear kernel:
+/// `out[s, t] = factor <dx_s, dy_t>` (`(L1 - 1) * (L2 - 1)`), row by row
+/// with a stop check every so often (one pair of long paths is one item).
+fn linear_deltas<T: Float>(factor: T, xb: &[T], yb: &[T], d: usize, scratch: &mut PairScratch<T>, out: &mut [T]) -> Result<()> {
+    let n2 = (yb.len() / d.max(1)).saturating_sub(1);
+    if d == 0 || n2 == 0 {
+        // every increment of a dimension-0 path is zero
+        out.fill(T::zero());
+        return Ok(());
+    }
+    let PairScratch { dy, dx, .. } = scratch;
+    increments(yb, d, dy)?;
+    try_refill(dx, "an increment", d, T::zero())?;
+    let mut checkpoint = Checkpoint::new(n2 * 2 * d);
+    for (s, row) in out.chunks_exact_mut(n2).enumerate() {
+        if checkpoint.tick() {
+            return Err(SigError::Interrupted);
         }
-    })
+        for ((v, &a), &b) in dx.iter_mut().zip(&xb[(s + 1) * d..(s + 2) * d]).zip(&xb[s * d..(s + 1) * d]) {
+            *v = a - b;
+        }
+        for (o, dyt) in row.iter_mut().zip(dy.chunks_exact(d)) {
+            *o = dx.iter().zip(dyt).fold(T::zero(), |acc, (&a, &b)| acc + a * b) * factor;
+        }
+    }
+    Ok(())
 }
 
 /// [`static_kernel_backprop`] for one pair of the linear kernel: with
 /// `delta[s, t] = c <dx_s, dy_t>`, `dF/d(dx_s) = c sum_t g[s, t] dy_t` and
 /// `dF/d(dy_t) = c sum_s g[s, t] dx_s`, sent back through the differences.
 #[allow(clippy::too_many_arguments)]
-fn linear_backprop<T: Float>(factor: T, x: &[T], y: &[T], d: usize, g: &[T], scratch: &mut PairScratch<T>, mut gx: Option<&mut [T]>, mut gy: Option<&mut [T]>) {
+fn linear_backprop<T: Float>(factor: T, x: &[T], y: &[T], d: usize, g: &[T], scratch: &mut PairScratch<T>, mut gx: Option<&mut [T]>, mut gy: Option<&mut [T]>) -> Result<()> {
     for out in [gx.as_deref_mut(), gy.as_deref_mut()].into_iter().flatten() {
         out.fill(T::zero());
     }
     let PairScratch { dy, dx, h, .. } = scratch;
     let (n1, n2) = ((x.len() / d.max(1)).saturating_sub(1), (y.len() / d.max(1)).saturating_sub(1));
     if n1 == 0 || n2 == 0 || d == 0 {
-        return;
+        return Ok(());
     }
-    increments(y, d, dy);
-    h.clear();
-    h.resize(d, T::zero());
+    increments(y, d, dy)?;
+    try_refill(h, "a gradient row", d, T::zero())?;
+    try_refill(dx, "an increment", d, T::zero())?;
     let mut checkpoint = Checkpoint::new(n2 * 4 * d);
     for (s, gs) in g.chunks_exact(n2).enumerate() {
         if checkpoint.tick() {
-            return;
+            return Err(SigError::Interrupted);
         }
         if let Some(gx) = gx.as_deref_mut() {
             h.fill(T::zero());
@@ -672,8 +741,9 @@ fn linear_backprop<T: Float>(factor: T, x: &[T], y: &[T], d: usize, g: &[T], scr
             }
         }
         if let Some(gy) = gy.as_deref_mut() {
-            dx.clear();
-            dx.extend(x[(s + 1) * d..(s + 2) * d].iter().zip(&x[s * d..(s + 1) * d]).map(|(&a, &b)| (a - b) * factor));
+            for ((v, &a), &b) in dx.iter_mut().zip(&x[(s + 1) * d..(s + 2) * d]).zip(&x[s * d..(s + 1) * d]) {
+                *v = (a - b) * factor;
+            }
             for (t, &w) in gs.iter().enumerate() {
                 let (lo, hi) = gy.split_at_mut((t + 1) * d);
                 for ((a, b), &v) in lo[t * d..].iter_mut().zip(&mut hi[..d]).zip(dx.iter()) {
@@ -683,6 +753,7 @@ fn linear_backprop<T: Float>(factor: T, x: &[T], y: &[T], d: usize, g: &[T], scr
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
