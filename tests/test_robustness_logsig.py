@@ -110,14 +110,17 @@ def test_log_sig_lengths_that_do_not_fit_are_overflow_errors_naming_the_shape():
         print(outcome(lambda: sigrs.lyndon_words(3, 90)))
         print(outcome(lambda: sigrs.lyndon_brackets(2, 10**15)))
         print(outcome(lambda: sigrs.log_sig_length(1, 10**15)))
+        print(outcome(lambda: sigrs.log_sig_length(1, 2**31 - 1)))
         """,
         extra_mib=64,
     )
     assert lines[0].startswith("OverflowError") and "dimension 2 and degree 100" in lines[0], lines[0]
     assert lines[1] == repr(witt(10**4, 4))
     assert lines[2].startswith("OverflowError") and "degree 90" in lines[2], lines[2]
-    assert lines[3].startswith("OverflowError") and "degree 1000000000000000" in lines[3], lines[3]
-    assert lines[4] == "1"
+    # beyond any degree sigrs takes (2**31 - 1): refused by the argument check
+    assert lines[3].startswith("ValueError") and "degree must be <=" in lines[3] and "1000000000000000" in lines[3], lines[3]
+    assert lines[4].startswith("ValueError") and "degree must be <=" in lines[4], lines[4]
+    assert lines[5] == "1"  # one Lyndon word in dimension 1, whatever the degree
 
 
 def test_word_lists_too_long_for_memory_are_refused_before_anything_is_allocated():

@@ -55,12 +55,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::alloc::{try_refill, try_reserve, try_resize};
-use crate::batch::for_each_item;
+use crate::batch::try_for_each_item;
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
 use crate::signature::PathShape;
 use crate::simd::fmadd;
-use crate::static_kernel::{checked_product, ItemErrors, KernelReport, PointKernel, Points, StaticKernel};
+use crate::static_kernel::{checked_product, KernelReport, PointKernel, Points, StaticKernel};
 use crate::transform::PathTransform;
 use crate::{from_usize, Float};
 
@@ -927,7 +927,6 @@ pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs:
     let source = inc.source();
     let work = grid.cells().saturating_mul(4 * LANES);
     let clamped = AtomicBool::new(false);
-    let errors = ItemErrors::new();
     let load = |group: &Group, scratch: &mut Scratch<T>| -> Result<()> {
         if source.load(&grid, group, scratch)? {
             clamped.store(true, Ordering::Relaxed);
@@ -941,16 +940,15 @@ pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs:
             let groups = groups(shape.batch)?;
             try_reserve(&mut results, "the pair groups of a batch", groups.len())?;
             results.extend(groups.into_iter().map(|g| (g, lanes(T::one()))));
-            let run = for_each_item(n_jobs, &mut results, work, Scratch::new, |scratch, _, (group, value)| {
-                if grid.n1 == 0 || grid.n2 == 0 || errors.failed() {
-                    return;
+            try_for_each_item(n_jobs, &mut results, work, || Ok(Scratch::new()), |scratch, _, (group, value)| {
+                if grid.n1 == 0 || grid.n2 == 0 {
+                    return Ok(());
                 }
-                match load(group, scratch).and_then(|()| solve_forward(&grid, scratch, |_, _| {})) {
-                    Ok(()) => *value = scratch.rows[grid.cols() - 1],
-                    Err(e) => errors.record(Err(e)),
-                }
-            });
-            errors.finish(run)?;
+                load(group, scratch)?;
+                solve_forward(&grid, scratch, |_, _| {})?;
+                *value = scratch.rows[grid.cols() - 1];
+                Ok(())
+            })?;
             for (group, value) in &results {
                 values[group.start..group.start + group.count].copy_from_slice(&value[..group.count]);
             }
@@ -966,28 +964,23 @@ pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs:
             try_reserve(&mut chunks, "the pair groups of a batch", groups.len())?;
             chunks.extend(groups.into_iter().zip(grids.chunks_mut(LANES * grid_len)));
             let cols = grid.cols();
-            let run = for_each_item(n_jobs, &mut chunks, work, Scratch::new, |scratch, _, (group, out)| {
-                if errors.failed() {
-                    return;
-                }
+            try_for_each_item(n_jobs, &mut chunks, work, || Ok(Scratch::new()), |scratch, _, (group, out)| {
                 if grid.n1 == 0 || grid.n2 == 0 {
                     out.fill(T::one());
-                    return;
+                    return Ok(());
                 }
                 // each row straight into the pairs' grids: no grid in scratch
                 let count = group.count;
-                errors.record(load(group, scratch).and_then(|()| {
-                    solve_forward(&grid, scratch, |r, row| {
-                        for lane in 0..count {
-                            let dst = &mut out[lane * grid_len + r * cols..lane * grid_len + (r + 1) * cols];
-                            for (o, v) in dst.iter_mut().zip(row) {
-                                *o = v[lane];
-                            }
+                load(group, scratch)?;
+                solve_forward(&grid, scratch, |r, row| {
+                    for lane in 0..count {
+                        let dst = &mut out[lane * grid_len + r * cols..lane * grid_len + (r + 1) * cols];
+                        for (o, v) in dst.iter_mut().zip(row) {
+                            *o = v[lane];
                         }
-                    })
-                }));
-            });
-            errors.finish(run)?;
+                    }
+                })
+            })?;
         }
     }
     Ok(KernelReport { clamped: clamped.into_inner() })
@@ -1088,13 +1081,9 @@ fn backprop_within<T: Float>(
         }
     }
     let job = BackpropJob { source: &source, grid, grid_len, derivs, grid_derivs, k_grid, increments_out, budget };
-    let errors = ItemErrors::new();
-    let run = for_each_item(n_jobs, &mut tasks, work, Scratch::new, |scratch, _, (group, out1, out2)| {
-        if !errors.failed() {
-            errors.record(job.run(scratch, group, out1.as_deref_mut(), out2.as_deref_mut()));
-        }
-    });
-    errors.finish(run)
+    try_for_each_item(n_jobs, &mut tasks, work, || Ok(Scratch::new()), |scratch, _, (group, out1, out2)| {
+        job.run(scratch, group, out1.as_deref_mut(), out2.as_deref_mut())
+    })
 }
 
 /// What every group of a backward pass shares.

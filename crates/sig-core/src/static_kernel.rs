@@ -20,10 +20,9 @@
 //! `|x|^2 - 2 <x, y> + |y|^2`, and never negative).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use crate::alloc::{try_refill, try_reserve};
-use crate::batch::{for_each_chunk, for_each_item};
+use crate::batch::{try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
 use crate::signature::PathShape;
@@ -497,45 +496,6 @@ fn check_pair<T>(x: &[T], shape1: PathShape, y: &[T], shape2: PathShape) -> Resu
     Ok(())
 }
 
-/// The first error of the items of a batch run (a worker's scratch that
-/// could not be allocated), for item closures, which return nothing: the
-/// batch runners only report stop requests. Once an item has failed the
-/// others are skipped.
-pub(crate) struct ItemErrors {
-    failed: AtomicBool,
-    first: Mutex<Option<SigError>>,
-}
-
-impl ItemErrors {
-    pub(crate) fn new() -> Self {
-        ItemErrors { failed: AtomicBool::new(false), first: Mutex::new(None) }
-    }
-
-    /// True once an item has failed: the rest of the batch is not worth doing.
-    pub(crate) fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
-    }
-
-    /// Keeps `result`'s error if it is the first.
-    pub(crate) fn record(&self, result: Result<()>) {
-        if let Err(e) = result {
-            self.failed.store(true, Ordering::Relaxed);
-            let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
-            first.get_or_insert(e);
-        }
-    }
-
-    /// The batch's result: the runner's own error (a stop request) first,
-    /// then the first item's.
-    pub(crate) fn finish(self, run: Result<()>) -> Result<()> {
-        run?;
-        match self.first.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
 /// `a * b * c`, or `Overflow` naming `what`.
 pub(crate) fn checked_product(what: &str, factors: &[usize]) -> Result<usize> {
     factors.iter().try_fold(1usize, |acc, &f| acc.checked_mul(f)).ok_or_else(|| SigError::Overflow(format!("{what} ({factors:?})")))
@@ -592,31 +552,25 @@ pub fn static_kernel_deltas<T: Float>(kernel: &StaticKernel, x: &[T], shape1: Pa
     let (n1, n2) = (l1.saturating_sub(1), l2.saturating_sub(1));
     check_len("out", out.len(), checked_product("the double increments", &[shape1.batch, n1, n2])?)?;
     let clamped = AtomicBool::new(false);
-    let errors = ItemErrors::new();
     let point_kernel = PointKernel::<T>::new(kernel);
     let factor = match *kernel {
         StaticKernel::Linear { factor } => T::from_f64(factor).unwrap_or_else(T::nan),
         _ => T::zero(),
     };
     let work = l1.saturating_mul(l2).saturating_mul(3 * d + 20);
-    let run = for_each_chunk(n_jobs, out, n1 * n2, work, PairScratch::new, |scratch, b, out| {
-        if errors.failed() {
-            return;
-        }
+    try_for_each_chunk(n_jobs, out, n1 * n2, work, || Ok(PairScratch::new()), |scratch, b, out| {
         let (xb, yb) = (&x[b * l1 * d..(b + 1) * l1 * d], &y[b * l2 * d..(b + 1) * l2 * d]);
         match &point_kernel {
             Some(pk) => {
                 let (xp, yp) = (Points { data: xb, len: l1, dim: d }, Points { data: yb, len: l2, dim: d });
-                match pk.deltas::<1>(xp, yp, 1, &mut scratch.rows, out) {
-                    Ok(true) => clamped.store(true, Ordering::Relaxed),
-                    Ok(false) => {}
-                    Err(e) => errors.record(Err(e)),
+                if pk.deltas::<1>(xp, yp, 1, &mut scratch.rows, out)? {
+                    clamped.store(true, Ordering::Relaxed);
                 }
+                Ok(())
             }
-            None => errors.record(linear_deltas(factor, xb, yb, d, scratch, out)),
+            None => linear_deltas(factor, xb, yb, d, scratch, out),
         }
-    });
-    errors.finish(run)?;
+    })?;
     Ok(KernelReport { clamped: clamped.into_inner() })
 }
 
@@ -660,22 +614,17 @@ pub fn static_kernel_backprop<T: Float>(
         _ => T::zero(),
     };
     let work = l1.saturating_mul(l2).saturating_mul(6 * d + 20);
-    let errors = ItemErrors::new();
-    let run = for_each_item(n_jobs, &mut tasks, work, PairScratch::new, |scratch, b, (gx, gy)| {
-        if errors.failed() {
-            return;
-        }
+    try_for_each_item(n_jobs, &mut tasks, work, || Ok(PairScratch::new()), |scratch, b, (gx, gy)| {
         let (xb, yb) = (&x[b * p1..(b + 1) * p1], &y[b * p2..(b + 1) * p2]);
         let g = &derivs[b * n1 * n2..(b + 1) * n1 * n2];
-        errors.record(match &point_kernel {
+        match &point_kernel {
             Some(pk) => {
                 let (xp, yp) = (Points { data: xb, len: l1, dim: d }, Points { data: yb, len: l2, dim: d });
                 pk.backprop::<1>(xp, yp, 1, g, &mut scratch.rows, gx.as_deref_mut(), gy.as_deref_mut())
             }
             None => linear_backprop(factor, xb, yb, d, g, scratch, gx.as_deref_mut(), gy.as_deref_mut()),
-        });
-    });
-    errors.finish(run)
+        }
+    })
 }
 
 /// [`static_kernel_deltas`] for one pair of the linear kernel:
