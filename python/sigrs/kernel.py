@@ -22,11 +22,11 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from . import _native
-from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view, same_kind, to_numpy
+from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_torch, numpy_view, same_kind
 from ._checks import check_bool, check_end_time, check_int, check_n_jobs
 from ._op_registry import BUILT, register
 from ._options import KernelOptions, make, replace
-from ._shapes import grid_length, transformed_length
+from ._shapes import aug_dim, grid_length, transformed_length
 from .static_kernels import Context
 from .transform import transform_path, transform_path_backprop
 
@@ -448,14 +448,25 @@ def _user_deltas(x: np.ndarray, y: np.ndarray, opts: KernelOptions, as_tensors: 
     tr = dict(time_aug=opts.time_aug, lead_lag=opts.lead_lag, end_time=opts.end_time, n_jobs=opts.n_jobs)
     ctx = Context()
     delta = kernel(ctx, _kernel_input(transform_path(x, **tr), as_tensors, kernel), _kernel_input(transform_path(y, **tr), as_tensors, kernel))
-    delta = np.ascontiguousarray(to_numpy(delta), dtype=x.dtype)
     b, l1, l2 = x.shape[0], transformed_length(x.shape[1], opts.lead_lag), transformed_length(y.shape[1], opts.lead_lag)
-    if delta.shape != (b, max(l1 - 1, 0), max(l2 - 1, 0)):
-        raise ValueError(
-            f"static_kernel returned double increments of shape {delta.shape}; expected {(b, max(l1 - 1, 0), max(l2 - 1, 0))} "
-            "(batch, length1 - 1, length2 - 1) of the transformed paths"
-        )
-    return delta, ctx
+    expected = (b, max(l1 - 1, 0), max(l2 - 1, 0))
+    return _user_output(delta, "double increments", expected, "(batch, length1 - 1, length2 - 1) of the transformed paths", x.dtype), ctx
+
+
+def _user_output(value: Any, what: str, shape: tuple, meaning: str, dtype: np.dtype) -> np.ndarray:
+    """What a user static kernel returned, checked: an array or CPU tensor of
+    ``shape`` and ``dtype`` (the paths'), as a C-contiguous ndarray."""
+    if is_torch(value):
+        if value.device.type != "cpu":
+            raise ValueError(f"static_kernel returned {what} on {value.device}; expected them on the paths' device, cpu")
+        value = value.detach().numpy()
+    elif not isinstance(value, np.ndarray):
+        raise TypeError(f"static_kernel must return {what} as a torch tensor or NumPy array, got {type(value).__name__}")
+    if value.dtype != dtype:
+        raise TypeError(f"static_kernel returned {what} of dtype {value.dtype}; expected {dtype}, the paths' dtype")
+    if value.shape != shape:
+        raise ValueError(f"static_kernel returned {what} of shape {value.shape}; expected {shape} {meaning}")
+    return np.ascontiguousarray(value)
 
 
 def _pair_kernels_cpu(path1: np.ndarray, path2: np.ndarray, opts: KernelOptions, as_tensors: bool = False) -> np.ndarray:
@@ -507,10 +518,14 @@ def _user_kernel_backprop(derivs: np.ndarray, x: np.ndarray, y: np.ndarray, k_gr
     g_delta_in = _kernel_input(g_delta, as_tensors, kernel)
     tr = dict(time_aug=opts.time_aug, lead_lag=opts.lead_lag, end_time=opts.end_time, n_jobs=opts.n_jobs)
     gx, gy = np.zeros(x.shape, x.dtype), np.zeros(y.shape, y.dtype)
+    d = aug_dim(x.shape[-1], opts.time_aug, opts.lead_lag)
+    meaning = "(batch, length, dim) of the transformed paths"
     if opts.left_deriv:
-        gx = transform_path_backprop(to_numpy(kernel.grad_x(ctx, g_delta_in)).astype(x.dtype, copy=False), **tr)
+        shape = (x.shape[0], transformed_length(x.shape[1], opts.lead_lag), d)
+        gx = transform_path_backprop(_user_output(kernel.grad_x(ctx, g_delta_in), "grad_x", shape, meaning, x.dtype), **tr)
     if opts.right_deriv:
-        gy = transform_path_backprop(to_numpy(kernel.grad_y(ctx, g_delta_in)).astype(y.dtype, copy=False), **tr)
+        shape = (y.shape[0], transformed_length(y.shape[1], opts.lead_lag), d)
+        gy = transform_path_backprop(_user_output(kernel.grad_y(ctx, g_delta_in), "grad_y", shape, meaning, y.dtype), **tr)
     return np.ascontiguousarray(gx), np.ascontiguousarray(gy)
 
 
