@@ -73,6 +73,15 @@ CASES = {
         "x = rng.standard_normal((64, 500, 3)) * 0.05",
         "sigrs.sig_kernel_gram(x, x, dyadic_order=2, max_batch=64)",
     ),
+    # building the tables of a basis (seconds), before any signature is taken
+    "hall_basis_build": (
+        "x = rng.standard_normal((1, 5, 4))",
+        "sigrs.log_sig(x, 10, method='hall')",
+    ),
+    "lyndon_basis_build": (
+        "x = rng.standard_normal((1, 5, 3))",
+        "sigrs.log_sig(x, 12, method=2)",
+    ),
     "rbf_gram_in_one_chunk": (
         "x = rng.standard_normal((64, 500, 3)) * 0.05",
         "sigrs.sig_kernel_gram(x, x, dyadic_order=2, max_batch=64, static_kernel=sigrs.RBFKernel(1.0))",

@@ -53,7 +53,7 @@
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Result, SigError};
 use crate::alloc::{try_reserve, try_vec};
 use crate::lyndon::{bracket_terms, checked_lyndon_count, checked_shape, lyndon_word_indices, BasisCache, CachedTable, SparseExpansions};
 use crate::tensor::TensorShape;
@@ -336,7 +336,12 @@ impl HallBasis {
         let mut sparse = SparseExpansions::new(&what, n)?;
         sparse.reserve(&what, n)?;
         let (mut scratch, mut merged) = (Vec::new(), Vec::new());
+        // a big basis takes seconds: stop when the caller asks
+        let mut checkpoint = crate::interrupt::Checkpoint::new(1 << 10);
         for tree in &trees {
+            if checkpoint.tick() {
+                return Err(SigError::Interrupted);
+            }
             match *tree {
                 HallTree::Letter(a) => {
                     sparse.push_term(offset(1) + a, 1.0);

@@ -471,7 +471,12 @@ impl LyndonBasis {
         let mut merged: Vec<(usize, f64)> = Vec::new();
         // Built in word order: the factors of a standard factorisation are
         // shorter, so earlier.
+        // a big basis takes seconds: stop when the caller asks
+        let mut checkpoint = crate::interrupt::Checkpoint::new(1 << 10);
         for &flat in word_indices.iter() {
+            if checkpoint.tick() {
+                return Err(SigError::Interrupted);
+            }
             let k = level_of(flat);
             if k == 1 {
                 expansions.push_term(flat, 1.0);
