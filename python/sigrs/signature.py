@@ -222,7 +222,7 @@ def _options(degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_te
     # checks, which name what is wrong (small calls cost microseconds).
     if (
         type(degree) is int and 0 <= degree <= MAX_DEGREE and type(end_time) is float and -_INF < end_time < _INF
-        and type(n_jobs) is int and 0 < n_jobs <= CORES and type(time_aug) is bool and type(lead_lag) is bool
+        and type(n_jobs) is int and -CORES <= n_jobs <= CORES and n_jobs != 0 and type(time_aug) is bool and type(lead_lag) is bool
         and type(scalar_term) is bool and type(stream) is bool and type(inverse) is bool
     ):
         return make(SigOptions, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)

@@ -10,15 +10,15 @@
 //! clamped to them, so pool sizes, and so the cache, are bounded by the
 //! machine.
 //!
-//! Fork safety: the cache remembers the process that built it. A child
-//! forked from a process that used a pool (PyTorch DataLoader workers are
-//! forked) has none of its threads, so it starts an empty cache instead of
-//! waiting forever on its parent's pools; and the cache's lock is a
-//! [`ForkSafeLock`], which a child can take even if a thread of the parent
-//! held it at the fork.
+//! Fork safety: the cache remembers the fork generation (see
+//! [`crate::fork`]) that built it. A child forked from a process that used a
+//! pool (PyTorch DataLoader workers are forked) has none of its threads, so
+//! it starts an empty cache instead of waiting forever on its parent's
+//! pools; and the cache's lock is a [`ForkSafeLock`], which a child can take
+//! even if a thread of the parent held it at the fork.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -49,15 +49,15 @@ pub fn available_cores() -> usize {
 }
 
 /// A lock for process-wide caches that survives `fork`: it records the
-/// process id of its holder, so a forked child finding it held by its parent
-/// (whose holding thread does not exist in the child) takes it over and
-/// starts the guarded value afresh, instead of waiting forever as on a
+/// fork generation of its holder, so a forked child finding it held by its
+/// parent (whose holding thread does not exist in the child) takes it over
+/// and starts the guarded value afresh, instead of waiting forever as on a
 /// `Mutex`. Threads of one process wait for each other (spinning with
 /// yields: it is only ever held for a map lookup or insert).
 pub struct ForkSafeLock<V> {
-    /// 0 when free, else the process id of the holder.
-    holder: AtomicU32,
-    value: UnsafeCell<Option<(u32, V)>>,
+    /// 0 when free, else 1 + the fork generation of the holder.
+    holder: AtomicU64,
+    value: UnsafeCell<Option<(u64, V)>>,
 }
 
 // SAFETY: `value` is only reached through `with`, which holds the lock.
@@ -65,27 +65,28 @@ unsafe impl<V: Send> Sync for ForkSafeLock<V> {}
 
 impl<V> ForkSafeLock<V> {
     pub const fn new() -> Self {
-        ForkSafeLock { holder: AtomicU32::new(0), value: UnsafeCell::new(None) }
+        ForkSafeLock { holder: AtomicU64::new(0), value: UnsafeCell::new(None) }
     }
 
     /// Runs `f` on the value, made by `fresh` on first use and again in each
     /// forked child (the parent's value is leaked there, never dropped: it
     /// may be half-updated, and its threads or locks do not exist).
     pub fn with<R>(&self, fresh: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R) -> R {
-        let pid = std::process::id();
+        let generation = crate::fork::generation();
+        let me = generation + 1;
         loop {
-            match self.holder.compare_exchange_weak(0, pid, Ordering::Acquire, Ordering::Relaxed) {
+            match self.holder.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => break,
                 // held by another process's thread: inherited across fork
-                Err(other) if other != 0 && other != pid => {
-                    if self.holder.compare_exchange(other, pid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                Err(other) if other != 0 && other != me => {
+                    if self.holder.compare_exchange(other, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                         break;
                     }
                 }
                 Err(_) => std::thread::yield_now(),
             }
         }
-        struct Release<'a>(&'a AtomicU32);
+        struct Release<'a>(&'a AtomicU64);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
                 self.0.store(0, Ordering::Release);
@@ -94,11 +95,11 @@ impl<V> ForkSafeLock<V> {
         let _release = Release(&self.holder);
         // SAFETY: the lock is held until `_release` drops.
         let slot = unsafe { &mut *self.value.get() };
-        if slot.as_ref().is_none_or(|(owner, _)| *owner != pid) {
+        if slot.as_ref().is_none_or(|(owner, _)| *owner != generation) {
             if let Some(stale) = slot.take() {
                 std::mem::forget(stale);
             }
-            *slot = Some((pid, fresh()));
+            *slot = Some((generation, fresh()));
         }
         f(&mut slot.as_mut().expect("just filled").1)
     }
@@ -408,7 +409,7 @@ mod tests {
         });
         assert_eq!(LOCK.with(|| 0, |v| *v), 4000);
         // a lock left held by another process (as across a fork) is taken over
-        LOCK.holder.store(std::process::id() + 1, Ordering::Relaxed);
+        LOCK.holder.store(crate::fork::generation() + 7, Ordering::Relaxed);
         assert_eq!(LOCK.with(|| 0, |v| *v), 4000, "same process: the value is kept");
     }
 

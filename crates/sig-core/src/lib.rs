@@ -41,6 +41,7 @@ pub mod batch;
 pub mod coef;
 pub mod kernel;
 pub mod error;
+pub mod fork;
 pub mod hall;
 pub mod interrupt;
 pub mod logsig;

@@ -700,8 +700,8 @@ const CACHE_BYTES: usize = 1 << 30;
 /// it; the first to finish is kept and both get it), and the lock, held
 /// only to look up or insert, belongs to a generation made by the current
 /// process. A child forked while another thread held that lock or was mid-
-/// build sees a generation made by another pid and starts a fresh, empty
-/// one (the inherited one is leaked: its lock may never be released), so
+/// build sees a generation made before the fork ([`crate::fork`]) and starts
+/// a fresh, empty one (the inherited one is leaked: its lock may never be released), so
 /// it never waits on a thread that does not exist in it.
 ///
 /// Bounded: [`CACHE_ENTRIES`] tables and [`CACHE_BYTES`] bytes at most
@@ -714,9 +714,9 @@ pub(crate) struct BasisCache<B> {
     current: AtomicPtr<Generation<B>>,
 }
 
-/// The cache's content, as made by process `pid`.
+/// The cache's content, as made in fork generation `fork`.
 struct Generation<B> {
-    pid: u32,
+    fork: u64,
     state: Mutex<CacheState<B>>,
 }
 
@@ -735,16 +735,16 @@ impl<B: CachedTable> BasisCache<B> {
 
     /// This process's generation, made on first use in it.
     fn generation(&self) -> &Generation<B> {
-        let pid = std::process::id();
+        let fork = crate::fork::generation();
         let seen = self.current.load(Ordering::Acquire);
         // SAFETY: a non-null pointer here came from Box::into_raw below and
         // is never freed.
         if let Some(g) = unsafe { seen.as_ref() } {
-            if g.pid == pid {
+            if g.fork == fork {
                 return g;
             }
         }
-        let fresh = Box::into_raw(Box::new(Generation { pid, state: Mutex::new(CacheState { entries: Vec::new(), clock: 0 }) }));
+        let fresh = Box::into_raw(Box::new(Generation { fork, state: Mutex::new(CacheState { entries: Vec::new(), clock: 0 }) }));
         match self.current.compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: just made, now owned by the cache forever.
             Ok(_) => unsafe { &*fresh },

@@ -45,6 +45,8 @@ fn simd_level() -> &'static str {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // before any cache exists: a forked child must see a new generation
+    sig_core::fork::register();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SigrsError", py.get_type::<error::SigrsError>())?;
     m.add("CudaUnavailableError", py.get_type::<error::CudaUnavailableError>())?;
