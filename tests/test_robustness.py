@@ -173,6 +173,7 @@ while time.time() < deadline:
 else:
     os.kill(pid, 9)
     print("child stuck")
+{parent}
 """
 
 
@@ -190,8 +191,21 @@ else:
 )
 def test_a_forked_child_computes_with_its_own_pools(setup):
     child = "y = np.random.rand(256, 100, 3); assert np.allclose(sigrs.sig(y, 3, n_jobs=2), sigrs.sig(y, 3, n_jobs=1))"
-    result = run_capped(FORK_CHILD.format(setup=setup, child=child), cap=8 * GiB)
+    result = run_capped(FORK_CHILD.format(setup=setup, child=child, parent=""), cap=8 * GiB)
     assert_clean(result, "child exit 0")
+
+
+def test_a_child_forked_while_another_thread_builds_a_basis_builds_its_own():
+    setup = (
+        "built = []\n"
+        "threading.Thread(target=lambda: built.append(len(sigrs.lyndon_brackets(4, 9)))).start()\n"
+        "time.sleep(0.2)  # the thread is mid-build: it takes about a second"
+    )
+    child = "assert len(sigrs.lyndon_brackets(4, 9)) == sigrs.log_sig_length(4, 9)"
+    parent = "while not built:\n    time.sleep(0.05)\nprint('parent', built[0] == sigrs.log_sig_length(4, 9))"
+    result = run_capped(FORK_CHILD.format(setup=setup, child=child, parent=parent), cap=8 * GiB)
+    assert_clean(result, "child exit 0")
+    assert "parent True" in result.stdout
 
 
 # --- odd inputs that must work -----------------------------------------------------

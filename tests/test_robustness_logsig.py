@@ -211,36 +211,5 @@ def test_a_table_that_does_not_fit_is_a_memory_error_naming_it_and_the_process_g
     assert lines[1] == "(2, 14)"
 
 
-def test_a_child_forked_while_another_thread_builds_a_basis_does_not_deadlock():
-    code = textwrap.dedent(
-        """
-        import os, sys, threading, time
-        import sigrs
-
-        built = []
-        threading.Thread(target=lambda: built.append(len(sigrs.lyndon_brackets(4, 9)))).start()
-        time.sleep(0.2)  # the thread is mid-build: it takes about a second
-        pid = os.fork()
-        if pid == 0:
-            n = len(sigrs.lyndon_brackets(4, 9))
-            os._exit(0 if n == sigrs.log_sig_length(4, 9) else 3)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                print("child", os.waitstatus_to_exitcode(status))
-                break
-            time.sleep(0.05)
-        else:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            print("child deadlocked")
-        while not built:
-            time.sleep(0.05)
-        print("parent", built[0] == sigrs.log_sig_length(4, 9))
-        """
-    )
-    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.splitlines() == ["child 0", "parent True"], proc.stdout + proc.stderr[-3000:]
+# A child forked while another thread builds a basis: tests/test_robustness.py
+# (test_a_forked_child_computes_with_its_own_pools_and_tables).
