@@ -725,6 +725,17 @@ struct CacheState<B> {
     clock: u64,
 }
 
+impl<B> CacheState<B> {
+    /// The table of `key`, marked as just used, if cached. Ticks the clock.
+    fn touch(&mut self, key: (usize, usize)) -> Option<Arc<B>> {
+        self.clock += 1;
+        let now = self.clock;
+        let entry = self.entries.iter_mut().find(|e| e.0 == key)?;
+        entry.3 = now;
+        Some(entry.1.clone())
+    }
+}
+
 /// `((dim, degree), table, its heap bytes, the clock at its last use)`.
 type CacheEntry<B> = ((usize, usize), Arc<B>, usize, u64);
 
@@ -768,25 +779,17 @@ impl<B: CachedTable> BasisCache<B> {
     pub(crate) fn get(&self, dim: usize, degree: usize, build: impl FnOnce(TensorShape) -> Result<B>) -> Result<Arc<B>> {
         let key = (dim, degree);
         let g = self.generation();
-        {
-            let mut state = Self::lock(g);
-            state.clock += 1;
-            let now = state.clock;
-            if let Some(e) = state.entries.iter_mut().find(|e| e.0 == key) {
-                e.3 = now;
-                return Ok(e.1.clone());
-            }
+        if let Some(found) = Self::lock(g).touch(key) {
+            return Ok(found);
         }
         let table = Arc::new(build(checked_shape(dim, degree)?)?);
         let bytes = table.heap_bytes();
         let mut state = Self::lock(g);
-        state.clock += 1;
-        let now = state.clock;
-        if let Some(e) = state.entries.iter_mut().find(|e| e.0 == key) {
+        if let Some(found) = state.touch(key) {
             // Built meanwhile by another thread: share that one.
-            e.3 = now;
-            return Ok(e.1.clone());
+            return Ok(found);
         }
+        let now = state.clock;
         // Room for the new entry is reserved first, so a full memory
         // cannot make the insertion abort.
         if try_reserve(&mut state.entries, "a cache entry", 1).is_ok() {
