@@ -20,7 +20,8 @@
 
 use std::ops::Range;
 
-use crate::batch::{for_each_item, resolve_n_jobs};
+use crate::alloc::{try_reserve, try_vec};
+use crate::batch::{resolve_n_jobs, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::signature::PathShape;
 use crate::simd::fmadd;
@@ -133,12 +134,12 @@ fn plan_tasks<R: Copy>(batch: usize, words: &WordList, n_jobs: i64, zero: R, res
     let chunks = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups.max(1)).min(n_words) };
     let per_chunk = n_words.div_ceil(chunks);
     let mut tasks = Vec::new();
-    crate::alloc::try_reserve(&mut tasks, "signature coefficient tasks", groups.saturating_mul(chunks))?;
+    try_reserve(&mut tasks, "signature coefficient tasks", groups.saturating_mul(chunks))?;
     for group in 0..groups {
         for start in (0..words.len()).step_by(per_chunk.max(1)) {
             let range = start..(start + per_chunk).min(words.len());
             let len = result_len(group, &range);
-            tasks.push(Task { group, words: range, result: crate::alloc::try_vec("signature coefficients in progress", len, zero)? });
+            tasks.push(Task { group, words: range, result: try_vec("signature coefficients in progress", len, zero)? });
         }
     }
     Ok(tasks)
@@ -155,14 +156,19 @@ struct Scratch<T> {
 }
 
 impl<T: Float> Scratch<T> {
-    fn new(dim_out: usize, longest: usize) -> Self {
-        Scratch {
-            incr: vec![[T::zero(); LANES]; BLOCK_STEPS * dim_out],
-            g_incr: vec![[T::zero(); LANES]; BLOCK_STEPS * dim_out],
-            dx: vec![T::zero(); dim_out],
-            partial: vec![[T::zero(); LANES]; longest + 1],
-            inv: (0..=longest).map(|n| if n == 0 { T::zero() } else { recip(n) }).collect(),
+    fn new(dim_out: usize, longest: usize) -> Result<Self> {
+        let what = "a signature coefficient's workspace";
+        let mut inv = try_vec(what, longest + 1, T::zero())?;
+        for (n, v) in inv.iter_mut().enumerate().skip(1) {
+            *v = recip(n);
         }
+        Ok(Scratch {
+            incr: try_vec(what, BLOCK_STEPS * dim_out, [T::zero(); LANES])?,
+            g_incr: try_vec(what, BLOCK_STEPS * dim_out, [T::zero(); LANES])?,
+            dx: try_vec(what, dim_out, T::zero())?,
+            partial: try_vec(what, longest + 1, [T::zero(); LANES])?,
+            inv,
+        })
     }
 
     /// Transposes the transformed increments `steps` of the paths `lanes`
@@ -319,7 +325,7 @@ pub fn sig_coef<T: Float>(
     let state_len = |range: &Range<usize>| range.clone().map(|w| words.word(w).len() + 1).sum::<usize>();
     let mut tasks = plan_tasks(shape.batch, words, n_jobs, [T::zero(); LANES], |_, range| state_len(range))?;
     let work = n_steps.saturating_mul(words.step_work(0..words.len())).saturating_mul(2 * LANES);
-    for_each_item(n_jobs, &mut tasks, work, || Scratch::<T>::new(dim_out, longest), |scratch, _, task| {
+    try_for_each_item(n_jobs, &mut tasks, work, || Scratch::<T>::new(dim_out, longest), |scratch, _, task| {
         // `result` holds the prefix coefficients of the task's words.
         let lanes = task.group * LANES..((task.group + 1) * LANES).min(shape.batch);
         let state = &mut task.result;
@@ -339,6 +345,7 @@ pub fn sig_coef<T: Float>(
                 at += word.len() + 1;
             }
         }
+        Ok(())
     })?;
     // Scatter each task's states into the rows of its paths.
     for task in &tasks {
@@ -403,12 +410,12 @@ pub fn sig_coef_backprop<T: Float>(
     let lanes_of = |group: usize| group * LANES..((group + 1) * LANES).min(shape.batch);
     let mut tasks = plan_tasks(shape.batch, words, n_jobs, T::zero(), |group, _| lanes_of(group).len() * pl)?;
     let work = n_steps.saturating_mul(words.step_work(0..words.len())).saturating_mul(8 * LANES);
-    for_each_item(n_jobs, &mut tasks, work, || Scratch::<T>::new(dim_out, longest), |scratch, _, task| {
+    try_for_each_item(n_jobs, &mut tasks, work, || Scratch::<T>::new(dim_out, longest), |scratch, _, task| {
         let lanes = lanes_of(task.group);
         // Coefficients and their gradients at the end of the path, per word.
         let state_len: usize = task.words.clone().map(|w| words.word(w).len() + 1).sum();
-        let mut c: Vec<Lanes<T>> = vec![[T::zero(); LANES]; state_len];
-        let mut g: Vec<Lanes<T>> = vec![[T::zero(); LANES]; state_len];
+        let mut c: Vec<Lanes<T>> = try_vec("signature coefficients in progress", state_len, [T::zero(); LANES])?;
+        let mut g: Vec<Lanes<T>> = try_vec("signature coefficients in progress", state_len, [T::zero(); LANES])?;
         let mut at = 0;
         for w in task.words.clone() {
             let k = words.word(w).len();
@@ -447,6 +454,7 @@ pub fn sig_coef_backprop<T: Float>(
                 }
             }
         }
+        Ok(())
     })?;
     for task in &tasks {
         for (lane, b) in lanes_of(task.group).enumerate() {
