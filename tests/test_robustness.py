@@ -484,3 +484,36 @@ def test_user_static_kernel_gradients_of_the_wrong_shape_are_refused():
     # the right shape passes: the linear kernel's value through a user kernel equals the built-in
     ok = sigrs.sig_kernel(x, y, dyadic_order=0, static_kernel=_user_kernel(_linear))
     np.testing.assert_allclose(ok, sigrs.sig_kernel(x, y, dyadic_order=0), rtol=1e-13)
+
+
+@st.composite
+def tensors(draw):
+    """The same odd arrays as torch tensors (those torch can hold), some needing gradients."""
+    torch = pytest.importorskip("torch")
+    a = draw(arrays())
+    if a.dtype == object or a.dtype.byteorder == ">":
+        return a
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if t.is_floating_point() and draw(st.booleans()):
+        t.requires_grad_(True)
+    if t.ndim >= 2 and draw(st.booleans()):
+        t = t.transpose(-1, -2)  # a non-contiguous view
+    return t
+
+
+@FUZZ
+@given(x=tensors(), y=tensors(), degree=st.sampled_from([0, 1, 2, 3, -1, 64]), order=st.sampled_from([0, 1, -1]), jobs=n_jobs)
+def test_fuzz_torch_ops_and_their_gradients(x, y, degree, order, jobs):
+    torch = pytest.importorskip("torch")
+    outputs = [
+        call_cleanly(sigrs.sig, x, degree, n_jobs=jobs),
+        call_cleanly(sigrs.sig, x, degree, time_aug=True, stream=True, n_jobs=jobs),
+        call_cleanly(sigrs.log_sig, x, degree, n_jobs=jobs),
+        call_cleanly(sigrs.sig_kernel, x, y, dyadic_order=order, n_jobs=jobs),
+        call_cleanly(sigrs.sig_combine, x, y, 2, degree, n_jobs=jobs),
+        call_cleanly(sigrs.transform_path, x, lead_lag=True, n_jobs=jobs),
+    ]
+    for out in outputs:
+        if isinstance(out, torch.Tensor) and out.requires_grad:
+            (grad,) = torch.autograd.grad(out.sum(), x if x.requires_grad else y, allow_unused=True)
+            assert grad is None or grad.shape == (x if x.requires_grad else y).shape
