@@ -92,7 +92,14 @@ def sig(
             of a preceding path: the result is ``initial (x) S(x)``, or
             ``S(x)^-1 (x) initial`` with ``inverse`` (signatory's semantics).
         scalar_term: prepend the level-0 term 1.
-        n_jobs: threads: 1 serial, -1 all cores, ``k < -1`` all but ``-k-1``.
+        n_jobs: threads: 1 serial, -1 all cores, ``k < -1`` all but ``-k-1``;
+            more than the cores this process may use is clamped to them
+            (with a ``RuntimeWarning``).
+
+    One-dimensional paths (without ``time_aug`` and ``lead_lag``) take the
+    closed form ``S_k = (x_end - x_start)^k / k!``, exact to rounding however
+    far the path wanders. An output or workspace that does not fit in memory
+    is a ``MemoryError`` naming it.
 
     Returns:
         ``(..., sig_len)``, or ``(..., rows, sig_len)`` with ``stream``, where
