@@ -40,6 +40,7 @@ pub mod alloc;
 pub mod batch;
 pub mod coef;
 pub mod kernel;
+mod lanes;
 pub mod error;
 pub mod fork;
 pub mod hall;

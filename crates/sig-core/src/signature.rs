@@ -14,6 +14,7 @@ use crate::alloc::zeros;
 use crate::batch::{resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
+use crate::lanes::{self, lane_of, lanes, mul_exp_block_lanes};
 use crate::tensor::{antipode_copy, horner_levels, mul_exp_backward, mul_exp_backward_kernel, mul_exp_block_kernel, mul_exp_in_place, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
@@ -332,10 +333,105 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     if chunks > 1 {
         return sig_chunked(paths, shape, &plan, transform, chunks, n_jobs, out);
     }
-    try_for_each_chunk(n_jobs, out, out_len, work, || SigWorkspace::new(tshape), |ws, b, out_sig| {
+    // Whole groups of paths go through the lanes, the rest one by one.
+    let in_lanes = if use_lanes::<T>(tshape) { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
+    let (lane_out, rest_out) = out.split_at_mut(in_lanes * out_len);
+    if in_lanes > 0 {
+        sig_lanes(paths, shape, &plan, transform, n_jobs, lane_out)?;
+    }
+    try_for_each_chunk(n_jobs, rest_out, out_len, work, || SigWorkspace::new(tshape), |ws, i, out_sig| {
+        let b = in_lanes + i;
         plan.load_start(b, &mut ws.s);
         ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, tshape, 0..steps);
         plan.store(&ws.s, out_sig);
+        Ok(())
+    })
+}
+
+/// Whether signatures in this tensor shape go through [`sig_lanes`]: all
+/// but the dimensions whose rows are whole vector registers and have a
+/// hand-written per-path kernel (`crate::simd::avx`), where that kernel
+/// measured faster (d = 8, 16: 1.2-2x). Elsewhere the lanes measured 1.0x
+/// (d = 4, 5, 6 in f64) to 4x (d = 2, 3, 7, f32 d = 4) faster
+/// (benches/sweep.py).
+fn use_lanes<T: Float>(tshape: &TensorShape) -> bool {
+    let d = tshape.dim;
+    d >= 2 && tshape.degree >= 1 && d != 8 && d != 16
+}
+
+/// Per-worker buffers of [`sig_lanes`].
+struct LaneWorkspace<T> {
+    s: Vec<T>,
+    dxs: Vec<T>,
+    scratch: Vec<T>,
+    /// One lane's tensor, de-interleaved, and one lane's increment.
+    one: Vec<T>,
+    dx: Vec<T>,
+}
+
+impl<T: Float> LaneWorkspace<T> {
+    fn new(shape: &TensorShape) -> Result<Self> {
+        let z = |n| zeros("a signature's workspace", n);
+        let l_n = lanes::<T>();
+        Ok(LaneWorkspace {
+            s: z(shape.len() * l_n)?,
+            dxs: z(STEP_BLOCK * shape.dim * l_n)?,
+            scratch: z(lanes::block_ws_len::<T>(shape))?,
+            one: z(shape.len())?,
+            dx: z(shape.dim)?,
+        })
+    }
+}
+
+/// Signatures of groups of [`lanes`] paths, one per SIMD lane (see
+/// [`crate::lanes`]); `out` holds whole groups.
+fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, transform: PathTransform, n_jobs: i64, out: &mut [T]) -> Result<()> {
+    let l_n = lanes::<T>();
+    let (tshape, out_len) = (&plan.tshape, plan.out_len);
+    let (len, d, dim) = (tshape.len(), tshape.dim, shape.dim);
+    let steps = transform.n_increments(shape.length);
+    let pl = shape.path_len();
+    let plain = !(transform.lead_lag || transform.time_aug);
+    let run = Checkpoint::steps_per_check(len * l_n).next_multiple_of(STEP_BLOCK);
+    let work = steps.saturating_mul(len).saturating_mul(l_n);
+    try_for_each_chunk(n_jobs, out, l_n * out_len, work, || LaneWorkspace::new(tshape), |ws, g, out_group| {
+        let first = g * l_n;
+        let LaneWorkspace { s, dxs, scratch, one, dx } = ws;
+        for l in 0..l_n {
+            plan.load_start(first + l, one);
+            for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
+                *v = x;
+            }
+        }
+        let mut j = 0;
+        while j < steps {
+            let block = (steps - j).min(STEP_BLOCK);
+            for l in 0..l_n {
+                let path = &paths[(first + l) * pl..(first + l + 1) * pl];
+                for t in 0..block {
+                    if plain {
+                        let (a, b) = (&path[(j + t) * dim..(j + t + 1) * dim], &path[(j + t + 1) * dim..(j + t + 2) * dim]);
+                        for (c, (&x0, &x1)) in a.iter().zip(b).enumerate() {
+                            dxs[(t * d + c) * l_n + l] = x1 - x0;
+                        }
+                    } else {
+                        transform.increment(path, dim, shape.length, j + t, dx);
+                        for (c, &x) in dx.iter().enumerate() {
+                            dxs[(t * d + c) * l_n + l] = x;
+                        }
+                    }
+                }
+            }
+            mul_exp_block_lanes(d, tshape, s, dxs, block, scratch);
+            j += block;
+            if j % run == 0 && j < steps && crate::interrupt::requested() {
+                return Ok(());
+            }
+        }
+        for (l, out_sig) in out_group.chunks_exact_mut(out_len).enumerate() {
+            lane_of(s, l, one);
+            plan.store(one, out_sig);
+        }
         Ok(())
     })
 }
@@ -722,22 +818,65 @@ mod tests {
     #[test]
     fn signature_is_the_product_of_exponentials_of_increments() {
         // Every specialised dimension, in f64 and f32, with paths long enough
-        // for full blocks of increments and a remainder.
+        // for full blocks of increments and a remainder, and batches that
+        // fill SIMD lanes with paths left over (9 = 2 x 4 + 1 = 8 + 1).
         let length = 2 * crate::tensor::STEP_BLOCK + 4;
         for (dim, degree) in [(1, 3), (2, 4), (3, 3), (4, 4), (5, 3), (6, 3), (7, 2), (8, 3), (9, 2), (16, 3)] {
-            let p = path(3, length, dim, dim as u64);
+            for batch in [3, 9] {
+                check_product_of_exps(batch, length, dim, degree);
+            }
+        }
+    }
+
+    fn check_product_of_exps(batch: usize, length: usize, dim: usize, degree: usize) {
+        {
+            let p = path(batch, length, dim, dim as u64);
             let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
             let tshape = TensorShape::new(dim, degree).unwrap();
-            let mut out = vec![0.0; 3 * tshape.len()];
-            let mut out32 = vec![0.0f32; 3 * tshape.len()];
-            sig(&p, PathShape::new(3, length, dim), degree, PathTransform::NONE, true, 2, &mut out).unwrap();
-            sig(&p32, PathShape::new(3, length, dim), degree, PathTransform::NONE, true, 2, &mut out32).unwrap();
-            for b in 0..3 {
+            let mut out = vec![0.0; batch * tshape.len()];
+            let mut out32 = vec![0.0f32; batch * tshape.len()];
+            sig(&p, PathShape::new(batch, length, dim), degree, PathTransform::NONE, true, 2, &mut out).unwrap();
+            sig(&p32, PathShape::new(batch, length, dim), degree, PathTransform::NONE, true, 2, &mut out32).unwrap();
+            for b in 0..batch {
                 let expected = product_of_exps(&p[b * length * dim..(b + 1) * length * dim], length, dim, degree);
                 let range = b * tshape.len()..(b + 1) * tshape.len();
                 for ((x, x32), y) in out[range.clone()].iter().zip(&out32[range]).zip(&expected) {
                     assert!((x - y).abs() < 1e-13, "dim {dim} degree {degree}: {x} vs {y}");
                     assert!((*x32 as f64 - y).abs() < 1e-5, "f32 dim {dim} degree {degree}: {x32} vs {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lane_groups_match_paths_one_at_a_time_with_every_option() {
+        // A batch of 11 runs through SIMD lane groups (with paths left over);
+        // a batch of one never does.
+        let transforms = [PathTransform::NONE, PathTransform { time_aug: true, lead_lag: true, end_time: 2.0 }];
+        let (batch, length, dim, degree) = (11, 13, 3, 3);
+        let p = path(batch, length, dim, 17);
+        for transform in transforms {
+            let len = crate::sig_length(transform.out_dim(dim), degree, false).unwrap();
+            let init = path(batch, len, 1, 18);
+            for (inverse, initial) in [(false, None), (true, None), (false, Some(&init[..])), (true, Some(&init[..]))] {
+                let opts = SigOptions { transform, inverse, initial, ..SigOptions::default() };
+                let mut all = vec![0.0; batch * len];
+                sig_with(&p, PathShape::new(batch, length, dim), degree, &opts, 2, &mut all).unwrap();
+                let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+                let init32: Vec<f32> = init.iter().map(|&x| x as f32).collect();
+                let opts32 = SigOptions { transform, inverse, initial: initial.map(|_| &init32[..]), ..SigOptions::default() };
+                let mut all32 = vec![0.0f32; batch * len];
+                sig_with(&p32, PathShape::new(batch, length, dim), degree, &opts32, 1, &mut all32).unwrap();
+                for b in 0..batch {
+                    let one_init = initial.map(|i| &i[b * len..(b + 1) * len]);
+                    let opts = SigOptions { initial: one_init, ..opts };
+                    let mut one = vec![0.0; len];
+                    sig_with(&p[b * length * dim..(b + 1) * length * dim], PathShape::new(1, length, dim), degree, &opts, 1, &mut one).unwrap();
+                    for (i, y) in one.iter().enumerate() {
+                        let (x, x32) = (all[b * len + i], all32[b * len + i] as f64);
+                        assert!((x - y).abs() < 1e-13 * (1.0 + y.abs()), "{transform:?} inverse {inverse} path {b} [{i}]: {x} vs {y}");
+                        assert!((x32 - y).abs() < 1e-5 * (1.0 + y.abs()), "f32 {transform:?} inverse {inverse} path {b} [{i}]: {x32} vs {y}");
+                    }
                 }
             }
         }

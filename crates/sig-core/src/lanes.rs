@@ -1,0 +1,509 @@
+//! The signature step for several paths at once, one path per SIMD lane.
+//!
+//! The per-path kernels of [`crate::tensor`] vectorise along a level's rows,
+//! which are `d` numbers wide: for small `d` that is a fraction of a vector
+//! register (a d = 2 row is half an AVX register in f64, a quarter in f32)
+//! and those kernels ran at about 10% of the machine's peak. Here every
+//! number of the state is a vector of `L` numbers, one per path, so every
+//! operation of the Horner step is a full-width vector instruction whatever
+//! `d` is, and no lane ever waits on another.
+//!
+//! Layout: entry `i` of the tensor of lane `l` is at `i * L + l`; increments
+//! of a block of steps are `dxs[(t * d + b) * L + l]`. `L` is
+//! [`lanes::<T>()`](lanes): one 256-bit register.
+//!
+//! The scheme is that of [`crate::tensor::mul_exp_block_kernel`] (see there):
+//! Horner per level, top level's rank-one updates deferred and applied once
+//! per block of [`STEP_BLOCK`] steps. Level 0 of every lane is 1 (a
+//! signature), which saves its multiplications.
+
+use std::array::from_fn;
+
+use crate::simd::fmadd;
+use crate::tensor::{TensorShape, STEP_BLOCK};
+use crate::{recip, Float};
+
+/// Paths per group: one 256-bit vector of `T`.
+#[inline(always)]
+pub(crate) const fn lanes<T>() -> usize {
+    32 / std::mem::size_of::<T>()
+}
+
+/// Scratch entries [`mul_exp_block_lanes`] needs (already times the lanes).
+pub(crate) fn block_ws_len<T>(shape: &TensorShape) -> usize {
+    shape.mul_exp_block_ws_len() * lanes::<T>()
+}
+
+#[inline(always)]
+fn get<T: Copy, const L: usize>(x: &[T]) -> [T; L] {
+    x[..L].try_into().expect("lane vectors have L entries")
+}
+
+#[inline(always)]
+fn put<T: Copy, const L: usize>(x: &mut [T], v: [T; L]) {
+    x[..L].copy_from_slice(&v);
+}
+
+/// Level `i + 1` of a Horner chain from level `i`:
+/// `out[a, b] = c (u[a] + s[a]) dx[b]`, for every lane.
+#[inline(always)]
+fn chain_level<T: Float, const D: usize, const L: usize>(d: usize, c: T, u: &[T], s: &[T], dx: &[T], out: &mut [T]) {
+    let dx = &dx[..d * L];
+    for ((o_row, u_a), s_a) in out.chunks_exact_mut(d * L).zip(u.chunks_exact(L)).zip(s.chunks_exact(L)) {
+        let (u_a, s_a): ([T; L], [T; L]) = (get(u_a), get(s_a));
+        let v: [T; L] = from_fn(|l| (u_a[l] + s_a[l]) * c);
+        for (o, x) in o_row.chunks_exact_mut(L).zip(dx.chunks_exact(L)) {
+            let x: [T; L] = get(x);
+            put::<T, L>(o, from_fn(|l| v[l] * x[l]));
+        }
+    }
+}
+
+/// Fills levels 1..=upto of `chain` with level k's Horner products
+/// (see `crate::tensor::horner_chain`; here `s_0 = 1`).
+#[inline(always)]
+fn horner_chain<T: Float, const D: usize, const L: usize>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize) {
+    let c0 = recip::<T>(k);
+    for (u, &x) in chain[L..(1 + d) * L].iter_mut().zip(&dx[..d * L]) {
+        *u = c0 * x;
+    }
+    for i in 1..upto {
+        let (lo, hi) = chain.split_at_mut(shape.level(i + 1).start * L);
+        let level = shape.level(i);
+        chain_level::<T, D, L>(d, recip::<T>(k - i), &lo[level.start * L..level.end * L], &s[level.start * L..level.end * L], dx, &mut hi[..shape.level_len(i + 1) * L]);
+    }
+}
+
+/// Levels `top..=1` of `s <- s (x) exp(dx)`, top first (see
+/// `crate::tensor::horner_levels`).
+#[inline(always)]
+fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize) {
+    let dx = &dx[..d * L];
+    for k in (2..=top).rev() {
+        horner_chain::<T, D, L>(d, shape, s, dx, chain, k, k - 1);
+        let (lower, upper) = s.split_at_mut(shape.level(k).start * L);
+        let below = shape.level(k - 1);
+        let s_k = &mut upper[..shape.level_len(k) * L];
+        let (u, s_below) = (&chain[below.start * L..below.end * L], &lower[below.start * L..below.end * L]);
+        for ((row, u_a), s_a) in s_k.chunks_exact_mut(d * L).zip(u.chunks_exact(L)).zip(s_below.chunks_exact(L)) {
+            let (u_a, s_a): ([T; L], [T; L]) = (get(u_a), get(s_a));
+            let v: [T; L] = from_fn(|l| u_a[l] + s_a[l]);
+            for (o, x) in row.chunks_exact_mut(L).zip(dx.chunks_exact(L)) {
+                let (x, y): ([T; L], [T; L]) = (get(x), get(o));
+                put::<T, L>(o, from_fn(|l| fmadd::<T, FMA>(v[l], x[l], y[l])));
+            }
+        }
+    }
+    if top >= 1 {
+        for (r, &x) in s[L..(1 + d) * L].iter_mut().zip(dx) {
+            *r += x;
+        }
+    }
+}
+
+crate::simd::specialised! {
+    /// `s <- s (x) exp(dx_0) (x) ... (x) exp(dx_{count-1})` for every lane,
+    /// `count <= STEP_BLOCK`; `ws` needs [`block_ws_len`] entries.
+    pub(crate) fn mul_exp_block_lanes<T>(d: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) = mul_exp_block_body;
+}
+
+#[inline(always)]
+fn mul_exp_block_body<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) {
+    match lanes::<T>() {
+        4 => mul_exp_block_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, ws),
+        8 => mul_exp_block_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, ws),
+        _ => unreachable!("f32 and f64 have 8 and 4 lanes"),
+    }
+}
+
+#[inline(always)]
+fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) {
+    let d = if D == 0 { d_rt } else { D };
+    let n = shape.degree;
+    if n == 0 || d == 0 {
+        return;
+    }
+    let rows = shape.level_len(n - 1);
+    let (chains, w) = ws.split_at_mut(2 * shape.level(n).start * L);
+    let (chain_top, chain_next) = chains.split_at_mut(shape.level(n).start * L);
+    let w = &mut w[..rows * STEP_BLOCK * L];
+    let half = recip::<T>(2);
+    for t in 0..count {
+        let dx = &dxs[t * d * L..(t + 1) * d * L];
+        let w_t = &mut w[t * rows * L..(t + 1) * rows * L];
+        if n == 1 {
+            w_t.fill(T::one());
+            continue;
+        }
+        // One pass over level N-1 writes w_t (the top level's last Horner
+        // product) and updates level N-1 itself, as in the per-path kernel.
+        if n >= 3 {
+            horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 2);
+            horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 2);
+        }
+        let (lower, upper) = s.split_at_mut(shape.level(n - 1).start * L);
+        let prev = shape.level(n - 2);
+        let s_prev = &lower[prev.start * L..prev.end * L];
+        let s_next = &mut upper[..rows * L];
+        let zero = [T::zero(); L];
+        let (u_top, u_next): (&[T], &[T]) = if n >= 3 {
+            (&chain_top[prev.start * L..prev.end * L], &chain_next[prev.start * L..prev.end * L])
+        } else {
+            (&zero, &zero)
+        };
+        for ((((w_row, s_row), s_a), ut), un) in w_t
+            .chunks_exact_mut(d * L)
+            .zip(s_next.chunks_exact_mut(d * L))
+            .zip(s_prev.chunks_exact(L))
+            .zip(u_top.chunks_exact(L))
+            .zip(u_next.chunks_exact(L))
+        {
+            let (s_a, ut, un): ([T; L], [T; L], [T; L]) = (get(s_a), get(ut), get(un));
+            let v_w: [T; L] = from_fn(|l| (ut[l] + s_a[l]) * half);
+            let v_s: [T; L] = from_fn(|l| un[l] + s_a[l]);
+            for ((wo, so), x) in w_row.chunks_exact_mut(L).zip(s_row.chunks_exact_mut(L)).zip(dx.chunks_exact(L)) {
+                let (x, y): ([T; L], [T; L]) = (get(x), get(so));
+                put::<T, L>(wo, from_fn(|l| fmadd::<T, FMA>(v_w[l], x[l], y[l])));
+                put::<T, L>(so, from_fn(|l| fmadd::<T, FMA>(v_s[l], x[l], y[l])));
+            }
+        }
+        horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain_top, n - 2);
+    }
+    // The deferred top level: top[a, b] += sum_t w_t[a] dx_t[b], each entry
+    // held in a register across the block.
+    let top = shape.level(n);
+    let s_top = &mut s[top.start * L..top.end * L];
+    for (a, row) in s_top.chunks_exact_mut(d * L).enumerate() {
+        if count == STEP_BLOCK {
+            let w_a: [[T; L]; STEP_BLOCK] = from_fn(|t| get(&w[(t * rows + a) * L..]));
+            // Four independent accumulators per pass: one chain of eight
+            // dependent FMAs per entry would wait on the FMA latency.
+            let mut b = 0;
+            while b < d {
+                let width = (d - b).min(4);
+                let mut acc: [[T; L]; 4] = from_fn(|i| if i < width { get(&row[(b + i) * L..]) } else { [T::zero(); L] });
+                for (t, w_ta) in w_a.iter().enumerate() {
+                    let dx_t = &dxs[(t * d + b) * L..(t * d + b + width) * L];
+                    for (i, acc_i) in acc.iter_mut().enumerate().take(width) {
+                        let x: [T; L] = get(&dx_t[i * L..]);
+                        *acc_i = from_fn(|l| fmadd::<T, FMA>(w_ta[l], x[l], acc_i[l]));
+                    }
+                }
+                for (i, acc_i) in acc.iter().enumerate().take(width) {
+                    put::<T, L>(&mut row[(b + i) * L..], *acc_i);
+                }
+                b += width;
+            }
+        } else {
+            for t in 0..count {
+                let w_ta: [T; L] = get(&w[(t * rows + a) * L..]);
+                for (b, o) in row.chunks_exact_mut(L).enumerate() {
+                    let (x, y): ([T; L], [T; L]) = (get(&dxs[(t * d + b) * L..]), get(o));
+                    put::<T, L>(o, from_fn(|l| fmadd::<T, FMA>(w_ta[l], x[l], y[l])));
+                }
+            }
+        }
+    }
+}
+
+/// Scratch entries [`mul_exp_backward_lanes`] needs.
+pub(crate) fn backward_ws_len<T>(shape: &TensorShape) -> usize {
+    shape.mul_exp_backward_ws_len() * lanes::<T>()
+}
+
+/// Scratch entries of [`inverse_step_lanes`].
+pub(crate) fn inverse_ws_len<T>(shape: &TensorShape) -> usize {
+    shape.mul_exp_scratch_len() * lanes::<T>()
+}
+
+crate::simd::specialised! {
+    /// `s <- s (x) exp(-dx)` on levels below the top, for every lane: the
+    /// backward pass's step back to the previous state (its top level is
+    /// never read there). `neg_dx` holds `-dx`.
+    pub(crate) fn inverse_step_lanes<T>(d: usize, shape: &TensorShape, s: &mut [T], neg_dx: &[T], ws: &mut [T]) = inverse_step_body;
+}
+
+#[inline(always)]
+fn inverse_step_body<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], neg_dx: &[T], ws: &mut [T]) {
+    let d = if D == 0 { d } else { D };
+    let top = shape.degree.saturating_sub(1);
+    match lanes::<T>() {
+        4 => horner_levels::<T, D, 4, FMA>(d, shape, s, neg_dx, ws, top),
+        8 => horner_levels::<T, D, 8, FMA>(d, shape, s, neg_dx, ws, top),
+        _ => unreachable!("f32 and f64 have 8 and 4 lanes"),
+    }
+}
+
+crate::simd::specialised! {
+    /// Gradient of `r = s (x) exp(dx)` for every lane (the lane form of
+    /// `crate::tensor::mul_exp_backward`, with `s_0 = 1`): given `g =
+    /// dF/dr`, writes `g_out = dF/ds` (level 0 left 0) and `gdx =
+    /// dF/d(dx)`. `ws` needs [`backward_ws_len`] entries.
+    pub(crate) fn mul_exp_backward_lanes<T>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], g: &[T], g_out: &mut [T], gdx: &mut [T], ws: &mut [T]) = mul_exp_backward_body;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn mul_exp_backward_body<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], g: &[T], g_out: &mut [T], gdx: &mut [T], ws: &mut [T]) {
+    match lanes::<T>() {
+        4 => mul_exp_backward_kernel::<T, D, 4, FMA>(d, shape, s, dx, g, g_out, gdx, ws),
+        8 => mul_exp_backward_kernel::<T, D, 8, FMA>(d, shape, s, dx, g, g_out, gdx, ws),
+        _ => unreachable!("f32 and f64 have 8 and 4 lanes"),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn mul_exp_backward_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &[T],
+    dx: &[T],
+    g: &[T],
+    g_out: &mut [T],
+    gdx: &mut [T],
+    ws: &mut [T],
+) {
+    let d = if D == 0 { d_rt } else { D };
+    let n = shape.degree;
+    let (dx, gdx) = (&dx[..d * L], &mut gdx[..d * L]);
+    gdx.fill(T::zero());
+    g_out.copy_from_slice(g);
+    g_out[..L].fill(T::zero());
+    if n == 0 {
+        return;
+    }
+    let lv = |k: usize| {
+        let r = shape.level(k);
+        r.start * L..r.end * L
+    };
+    let top = shape.level_len(n - 1) * L;
+    let (w_all, rest) = ws.split_at_mut(shape.level(n).start * L);
+    let (buf_a, rest) = rest.split_at_mut(top);
+    let buf_b = &mut rest[..top];
+    for k in 1..=n {
+        // Forward: w_i = u_i + s_i, u_1 = dx / k, u_i = w_{i-1} (x) dx / (k - i + 1).
+        let c1 = recip::<T>(k);
+        for i in 1..k {
+            let (done, w_i) = w_all.split_at_mut(shape.level(i).start * L);
+            let w_i = &mut w_i[..shape.level_len(i) * L];
+            let s_i = &s[lv(i)];
+            if i == 1 {
+                for ((w, &x), &si) in w_i.iter_mut().zip(dx).zip(s_i) {
+                    *w = fmadd::<T, FMA>(c1, x, si);
+                }
+            } else {
+                let c = recip::<T>(k - i + 1);
+                for ((row, wp), s_row) in w_i.chunks_exact_mut(d * L).zip(done[lv(i - 1)].chunks_exact(L)).zip(s_i.chunks_exact(d * L)) {
+                    let wp: [T; L] = get(wp);
+                    let v: [T; L] = from_fn(|l| wp[l] * c);
+                    for ((o, x), si) in row.chunks_exact_mut(L).zip(dx.chunks_exact(L)).zip(s_row.chunks_exact(L)) {
+                        let (x, si): ([T; L], [T; L]) = (get(x), get(si));
+                        put::<T, L>(o, from_fn(|l| fmadd::<T, FMA>(v[l], x[l], si[l])));
+                    }
+                }
+            }
+        }
+        // Backward down the chain: the gradient of u_k is g_k.
+        let (mut cur, mut next): (&mut [T], &mut [T]) = (&mut buf_a[..], &mut buf_b[..]);
+        for i in (2..=k).rev() {
+            let c = recip::<T>(k - i + 1);
+            let gu: &[T] = if i == k { &g[lv(k)] } else { &cur[..shape.level_len(i) * L] };
+            step_backward::<T, D, L, FMA>(d, c, gu, &w_all[lv(i - 1)], dx, next, &mut g_out[lv(i - 1)], gdx);
+            std::mem::swap(&mut cur, &mut next);
+        }
+        let gu1: &[T] = if k == 1 { &g[lv(1)] } else { &cur[..d * L] };
+        for (acc, &gv) in gdx.iter_mut().zip(gu1) {
+            *acc = fmadd::<T, FMA>(c1, gv, *acc);
+        }
+    }
+}
+
+/// One transposed Horner step for every lane: given `gu`, the gradient of
+/// `u = c w (x) dx`, adds `c sum_a w[a] gu[a, :]` to `gdx` and writes
+/// `gw[a] = c <gu[a, :], dx>`, also adding it to `g_level`. The `gdx` sums
+/// alternate between two sets of accumulators: a single set is one chain of
+/// dependent FMAs per entry, which waits on the FMA latency.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn step_backward<T: Float, const D: usize, const L: usize, const FMA: bool>(
+    d: usize,
+    c: T,
+    gu: &[T],
+    w: &[T],
+    dx: &[T],
+    gw: &mut [T],
+    g_level: &mut [T],
+    gdx: &mut [T],
+) {
+    const MAX_D: usize = 8;
+    if D == 0 || D > MAX_D {
+        for (((row, wa), gwa), ga) in gu.chunks_exact(d * L).zip(w.chunks_exact(L)).zip(gw.chunks_exact_mut(L)).zip(g_level.chunks_exact_mut(L)) {
+            let wa: [T; L] = get(wa);
+            let wc: [T; L] = from_fn(|l| wa[l] * c);
+            let mut dot = [T::zero(); L];
+            for ((gv, x), acc) in row.chunks_exact(L).zip(dx.chunks_exact(L)).zip(gdx.chunks_exact_mut(L)) {
+                let (gv, x, a): ([T; L], [T; L], [T; L]) = (get(gv), get(x), get(acc));
+                dot = from_fn(|l| fmadd::<T, FMA>(gv[l], x[l], dot[l]));
+                put::<T, L>(acc, from_fn(|l| fmadd::<T, FMA>(wc[l], gv[l], a[l])));
+            }
+            let v: [T; L] = from_fn(|l| dot[l] * c);
+            put::<T, L>(gwa, v);
+            let ga_old: [T; L] = get(ga);
+            put::<T, L>(ga, from_fn(|l| ga_old[l] + v[l]));
+        }
+        return;
+    }
+    let xs: [[T; L]; MAX_D] = from_fn(|b| if b < D { get(&dx[b * L..]) } else { [T::zero(); L] });
+    let mut acc: [[[T; L]; MAX_D]; 2] = [[[T::zero(); L]; MAX_D]; 2];
+    for (r, (((row, wa), gwa), ga)) in gu.chunks_exact(D * L).zip(w.chunks_exact(L)).zip(gw.chunks_exact_mut(L)).zip(g_level.chunks_exact_mut(L)).enumerate() {
+        let wa: [T; L] = get(wa);
+        let wc: [T; L] = from_fn(|l| wa[l] * c);
+        let set = &mut acc[r & 1];
+        let mut dot = [T::zero(); L];
+        for b in 0..D {
+            let gv: [T; L] = get(&row[b * L..]);
+            dot = from_fn(|l| fmadd::<T, FMA>(gv[l], xs[b][l], dot[l]));
+            set[b] = from_fn(|l| fmadd::<T, FMA>(wc[l], gv[l], set[b][l]));
+        }
+        let v: [T; L] = from_fn(|l| dot[l] * c);
+        put::<T, L>(gwa, v);
+        let ga_old: [T; L] = get(ga);
+        put::<T, L>(ga, from_fn(|l| ga_old[l] + v[l]));
+    }
+    for (b, o) in gdx.chunks_exact_mut(L).enumerate().take(D) {
+        let old: [T; L] = get(o);
+        put::<T, L>(o, from_fn(|l| old[l] + acc[0][b][l] + acc[1][b][l]));
+    }
+}
+
+#[cfg(test)]
+/// Interleaves `count` tensors (rows of `src`, `count <= L`) into lanes;
+/// missing lanes get `fill`.
+pub(crate) fn interleave<T: Float>(src: &[T], len: usize, count: usize, dst: &mut [T], fill: &[T]) {
+    let l_n = lanes::<T>();
+    for (i, d) in dst[..len * l_n].chunks_exact_mut(l_n).enumerate() {
+        for (l, v) in d.iter_mut().enumerate() {
+            *v = if l < count { src[l * len + i] } else { fill[i] };
+        }
+    }
+}
+
+/// Copies lane `l` of `src` (an interleaved tensor of `len` entries) out.
+pub(crate) fn lane_of<T: Float>(src: &[T], l: usize, dst: &mut [T]) {
+    let l_n = lanes::<T>();
+    for (d, s) in dst.iter_mut().zip(src.chunks_exact(l_n)) {
+        *d = s[l];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::mul_exp_in_place;
+    use crate::test_util::random;
+
+    fn check<T: Float>(dim: usize, degree: usize, count: usize, tol: f64) {
+        let shape = TensorShape::new(dim, degree).unwrap();
+        let l_n = lanes::<T>();
+        let len = shape.len();
+        let mut seed = (dim * 100 + degree * 10 + count) as u64;
+        let conv = |v: Vec<f64>| -> Vec<T> { v.into_iter().map(|x| T::from_f64(x).unwrap()).collect() };
+        // Starting tensors with level 0 = 1, and increments per lane.
+        let mut starts = conv(random(l_n * len, &mut seed));
+        for l in 0..l_n {
+            starts[l * len] = T::one();
+        }
+        let dxs_lane = conv(random(l_n * count * dim, &mut seed));
+        let mut s = vec![T::zero(); len * l_n];
+        interleave(&starts, len, l_n, &mut s, &starts);
+        let mut dxs = vec![T::zero(); STEP_BLOCK * dim * l_n];
+        for l in 0..l_n {
+            for t in 0..count {
+                for b in 0..dim {
+                    dxs[(t * dim + b) * l_n + l] = dxs_lane[(l * count + t) * dim + b];
+                }
+            }
+        }
+        let mut ws = vec![T::zero(); block_ws_len::<T>(&shape)];
+        mul_exp_block_lanes(dim, &shape, &mut s, &dxs, count, &mut ws);
+        let mut scratch = vec![T::zero(); shape.mul_exp_scratch_len()];
+        let mut got = vec![T::zero(); len];
+        for l in 0..l_n {
+            let mut expected = starts[l * len..(l + 1) * len].to_vec();
+            for t in 0..count {
+                mul_exp_in_place(dim, &shape, &mut expected, &dxs_lane[(l * count + t) * dim..(l * count + t + 1) * dim], &mut scratch);
+            }
+            lane_of(&s, l, &mut got);
+            for (i, (x, y)) in got.iter().zip(&expected).enumerate() {
+                let (x, y) = (x.to_f64().unwrap(), y.to_f64().unwrap());
+                assert!((x - y).abs() <= tol * (1.0 + y.abs()), "dim {dim} degree {degree} count {count} lane {l} entry {i}: {x} vs {y}");
+            }
+        }
+    }
+
+    fn check_backward<T: Float>(dim: usize, degree: usize, tol: f64) {
+        let shape = TensorShape::new(dim, degree).unwrap();
+        let (l_n, len) = (lanes::<T>(), shape.len());
+        let mut seed = (dim * 100 + degree) as u64;
+        let conv = |v: Vec<f64>| -> Vec<T> { v.into_iter().map(|x| T::from_f64(x).unwrap()).collect() };
+        let mut states = conv(random(l_n * len, &mut seed));
+        for l in 0..l_n {
+            states[l * len] = T::one();
+        }
+        let (grads, dx_lane) = (conv(random(l_n * len, &mut seed)), conv(random(l_n * dim, &mut seed)));
+        let (mut s, mut g, mut dx) = (vec![T::zero(); len * l_n], vec![T::zero(); len * l_n], vec![T::zero(); dim * l_n]);
+        interleave(&states, len, l_n, &mut s, &states);
+        interleave(&grads, len, l_n, &mut g, &grads);
+        interleave(&dx_lane, dim, l_n, &mut dx, &dx_lane);
+        let (mut g_out, mut gdx) = (vec![T::zero(); len * l_n], vec![T::zero(); dim * l_n]);
+        let mut ws = vec![T::zero(); backward_ws_len::<T>(&shape)];
+        mul_exp_backward_lanes(dim, &shape, &s, &dx, &g, &mut g_out, &mut gdx, &mut ws);
+        // and the inverse step, against the per-path step with -dx
+        let neg: Vec<T> = dx.iter().map(|&x| -x).collect();
+        let mut back = s.clone();
+        let mut ws_inv = vec![T::zero(); inverse_ws_len::<T>(&shape)];
+        inverse_step_lanes(dim, &shape, &mut back, &neg, &mut ws_inv);
+        let mut ws1 = vec![T::zero(); shape.mul_exp_backward_ws_len()];
+        let mut scratch = vec![T::zero(); shape.mul_exp_scratch_len()];
+        let (mut got, mut got_dx) = (vec![T::zero(); len], vec![T::zero(); dim]);
+        for l in 0..l_n {
+            let (s1, g1, dx1) = (&states[l * len..(l + 1) * len], &grads[l * len..(l + 1) * len], &dx_lane[l * dim..(l + 1) * dim]);
+            let (mut e_out, mut e_dx) = (vec![T::zero(); len], vec![T::zero(); dim]);
+            crate::tensor::mul_exp_backward(dim, &shape, s1, dx1, g1, &mut e_out, &mut e_dx, &mut ws1);
+            let mut e_back = s1.to_vec();
+            let neg1: Vec<T> = dx1.iter().map(|&x| -x).collect();
+            mul_exp_in_place(dim, &shape, &mut e_back, &neg1, &mut scratch);
+            lane_of(&g_out, l, &mut got);
+            lane_of(&gdx, l, &mut got_dx);
+            let mut got_back = vec![T::zero(); len];
+            lane_of(&back, l, &mut got_back);
+            let top = shape.level(degree).start;
+            for (what, x, y) in [("g_out", &got[1..], &e_out[1..]), ("gdx", &got_dx[..], &e_dx[..]), ("inverse", &got_back[..top], &e_back[..top])] {
+                for (i, (a, b)) in x.iter().zip(y).enumerate() {
+                    let (a, b) = (a.to_f64().unwrap(), b.to_f64().unwrap());
+                    assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{what} dim {dim} degree {degree} lane {l} entry {i}: {a} vs {b}");
+                }
+            }
+            assert_eq!(got[0], T::zero());
+        }
+    }
+
+    #[test]
+    fn lane_gradients_match_the_per_path_gradient_in_every_lane() {
+        for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (9, 2), (16, 2)] {
+            check_backward::<f64>(dim, degree, 1e-12);
+            check_backward::<f32>(dim, degree, 1e-4);
+        }
+    }
+
+    #[test]
+    fn lanes_match_the_per_path_step_in_every_lane() {
+        for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (16, 2)] {
+            for count in [1, 3, STEP_BLOCK] {
+                check::<f64>(dim, degree, count, 1e-13);
+                check::<f32>(dim, degree, count, 1e-5);
+            }
+        }
+    }
+}
