@@ -14,7 +14,7 @@ use crate::alloc::zeros;
 use crate::batch::{resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
-use crate::lanes::{self, lane_of, lanes, mul_exp_block_lanes};
+use crate::lanes::{self, inverse_step_lanes, lane_of, lanes, mul_exp_backward_lanes, mul_exp_block_lanes};
 use crate::tensor::{antipode_copy, horner_levels, mul_exp_backward, mul_exp_backward_kernel, mul_exp_block_kernel, mul_exp_in_place, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
@@ -436,6 +436,113 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
     })
 }
 
+/// Per-worker buffers of [`sig_backprop_lanes`]: interleaved states,
+/// gradients and increments, and one lane's worth of each.
+struct BackpropLaneWorkspace<T> {
+    s: Vec<T>,
+    g: Vec<T>,
+    g_next: Vec<T>,
+    dx: Vec<T>,
+    neg_dx: Vec<T>,
+    gdx: Vec<T>,
+    inverse_ws: Vec<T>,
+    backward_ws: Vec<T>,
+    one: Vec<T>,
+    one_dx: Vec<T>,
+}
+
+impl<T: Float> BackpropLaneWorkspace<T> {
+    fn new(shape: &TensorShape) -> Result<Self> {
+        let z = |n| zeros("a signature gradient's workspace", n);
+        let l_n = lanes::<T>();
+        Ok(BackpropLaneWorkspace {
+            s: z(shape.len() * l_n)?,
+            g: z(shape.len() * l_n)?,
+            g_next: z(shape.len() * l_n)?,
+            dx: z(shape.dim * l_n)?,
+            neg_dx: z(shape.dim * l_n)?,
+            gdx: z(shape.dim * l_n)?,
+            inverse_ws: z(lanes::inverse_ws_len::<T>(shape))?,
+            backward_ws: z(lanes::backward_ws_len::<T>(shape))?,
+            one: z(shape.len())?,
+            one_dx: z(shape.dim)?,
+        })
+    }
+}
+
+/// [`sig_backprop_with`] for whole groups of [`lanes`] paths (not streams),
+/// one path per SIMD lane: the per-path backward walk of
+/// [`sig_backprop_steps`], each operation on all lanes at once.
+#[allow(clippy::too_many_arguments)]
+fn sig_backprop_lanes<T: Float>(
+    paths: &[T],
+    shape: PathShape,
+    plan: &SigPlan<'_, T>,
+    transform: PathTransform,
+    sigs: &[T],
+    sig_grads: &[T],
+    n_jobs: i64,
+    items: &mut [(&mut [T], Option<&mut [T]>)],
+) -> Result<()> {
+    let l_n = lanes::<T>();
+    let (tshape, out_len) = (&plan.tshape, plan.out_len);
+    let (len, d, dim) = (tshape.len(), tshape.dim, shape.dim);
+    let steps = transform.n_increments(shape.length);
+    let pl = shape.path_len();
+    let mut groups: Vec<&mut [(&mut [T], Option<&mut [T]>)]> = items.chunks_exact_mut(l_n).collect();
+    let work = steps.saturating_mul(len).saturating_mul(5 * l_n);
+    try_for_each_item(n_jobs, &mut groups, work, || BackpropLaneWorkspace::new(tshape), |ws, group_index, group| {
+        let first = group_index * l_n;
+        let BackpropLaneWorkspace { s, g, g_next, dx, neg_dx, gdx, inverse_ws, backward_ws, one, one_dx } = ws;
+        for (l, (grad, _)) in group.iter_mut().enumerate() {
+            let b = first + l;
+            grad.fill(T::zero());
+            plan.load(&sigs[b * out_len..(b + 1) * out_len], one, T::one());
+            for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
+                *v = x;
+            }
+            plan.load(&sig_grads[b * out_len..(b + 1) * out_len], one, T::zero());
+            for (v, &x) in g.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
+                *v = x;
+            }
+        }
+        let mut checkpoint = Checkpoint::new(4 * len * l_n);
+        for j in (0..steps).rev() {
+            if checkpoint.tick() {
+                return Ok(());
+            }
+            for l in 0..l_n {
+                transform.increment(&paths[(first + l) * pl..(first + l + 1) * pl], dim, shape.length, j, one_dx);
+                for (c, &x) in one_dx.iter().enumerate() {
+                    dx[c * l_n + l] = x;
+                    neg_dx[c * l_n + l] = -x;
+                }
+            }
+            // s becomes the state before step j (its top level, never read
+            // by the backward step, is left stale).
+            inverse_step_lanes(d, tshape, s, neg_dx, inverse_ws);
+            mul_exp_backward_lanes(d, tshape, s, dx, g, g_next, gdx, backward_ws);
+            std::mem::swap(g, g_next);
+            for (l, (grad, _)) in group.iter_mut().enumerate() {
+                lane_of(gdx, l, one_dx);
+                transform.increment_backward(grad, dim, j, one_dx);
+            }
+        }
+        for (l, (_, init_grad)) in group.iter_mut().enumerate() {
+            if let Some(ig) = init_grad {
+                // g is now dF/d(start); start = initial, or its antipode.
+                lane_of(g, l, one);
+                one[0] = T::zero();
+                plan.store(one, ig);
+                if plan.skip == 0 {
+                    ig[0] = T::zero();
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// One-dimensional paths (untransformed: time is a second dimension): their increments commute, so a path's signature
 /// is that of its total increment, `exp(x_end - x_start)`, level k being
 /// `(x_end - x_start)^k / k!`. Exact to rounding however far the path
@@ -746,7 +853,14 @@ pub fn sig_backprop_with<T: Float>(
     if tshape.dim == 1 && shape.dim == 1 {
         return sig_backprop_one_dim(paths, shape, &plan, opts.stream, sig_grads, n_jobs, &mut combined);
     }
-    try_for_each_item(n_jobs, &mut combined, work, || BackpropWorkspace::new(tshape), |ws, b, (grad, init_grad)| {
+    // Whole groups of paths go through the lanes, the rest one by one.
+    let in_lanes = if !opts.stream && use_lanes::<T>(tshape) { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
+    let (lane_items, rest_items) = combined.split_at_mut(in_lanes);
+    if in_lanes > 0 {
+        sig_backprop_lanes(paths, shape, &plan, transform, sigs, sig_grads, n_jobs, lane_items)?;
+    }
+    try_for_each_item(n_jobs, rest_items, work, || BackpropWorkspace::new(tshape), |ws, i, (grad, init_grad)| {
+        let b = in_lanes + i;
         grad.fill(T::zero());
         let path = &paths[b * pl..(b + 1) * pl];
         let (s_rows, g_rows) = (&sigs[b * per_path..(b + 1) * per_path], &sig_grads[b * per_path..(b + 1) * per_path]);
