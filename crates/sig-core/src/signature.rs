@@ -15,7 +15,7 @@ use crate::batch::{resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
 use crate::lanes::{self, inverse_step_lanes, lane_of, lanes, mul_exp_backward_lanes, mul_exp_block_lanes};
-use crate::tensor::{antipode_copy, horner_levels, mul_exp_backward, mul_exp_backward_kernel, mul_exp_block_kernel, mul_exp_in_place, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
+use crate::tensor::{antipode_copy, horner_levels, mul_backward, mul_exp_backward, mul_exp_backward_block_kernel, mul_exp_block_kernel, mul_exp_in_place, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
 
@@ -358,6 +358,11 @@ fn use_lanes<T: Float>(tshape: &TensorShape) -> bool {
     let d = tshape.dim;
     d >= 2 && tshape.degree >= 1 && d != 8 && d != 16
 }
+
+/// Above this dimension the blocked per-path gradient
+/// (`mul_exp_backward_block_kernel`) measured faster than the lanes' one,
+/// which takes one step at a time (d = 20: 1.5x; d = 10, 12: 0.6-0.9x).
+const LANES_MAX_BACKWARD_DIM: usize = 12;
 
 /// Per-worker buffers of [`sig_lanes`].
 struct LaneWorkspace<T> {
@@ -714,10 +719,8 @@ struct BackpropWorkspace<T> {
     s: Vec<T>,
     g: Vec<T>,
     g_next: Vec<T>,
-    dx: Vec<T>,
-    neg_dx: Vec<T>,
-    gdx: Vec<T>,
-    scratch: Vec<T>,
+    dxs: Vec<T>,
+    gdxs: Vec<T>,
     ws: Vec<T>,
 }
 
@@ -728,22 +731,21 @@ impl<T: Float> BackpropWorkspace<T> {
             s: z(shape.len())?,
             g: z(shape.len())?,
             g_next: z(shape.len())?,
-            dx: z(shape.dim)?,
-            neg_dx: z(shape.dim)?,
-            gdx: z(shape.dim)?,
-            scratch: z(shape.mul_exp_scratch_len())?,
-            ws: z(shape.mul_exp_backward_ws_len())?,
+            dxs: z(shape.dim * STEP_BLOCK)?,
+            gdxs: z(shape.dim * STEP_BLOCK)?,
+            ws: z(shape.mul_exp_backward_block_ws_len())?,
         })
     }
 }
 
 crate::simd::specialised! {
-    fn sig_backprop_steps<T>(d: usize, path: &[T], dim: usize, length: usize, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, ws: &mut BackpropWorkspace<T>, grad: &mut [T]) = sig_backprop_steps_kernel;
+    fn sig_backprop_steps<T>(d: usize, path: &[T], dim: usize, length: usize, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, origin: usize, ws: &mut BackpropWorkspace<T>, grad: &mut [T]) = sig_backprop_steps_kernel;
 }
 
 /// Walks `steps` backwards from the state after them (`ws.s`) with its
 /// gradient `ws.g`, leaving the state before them and its gradient there,
-/// and adding the increments' gradients to `grad`.
+/// and adding the increments' gradients to `grad`, whose first point is
+/// the one step `origin` starts from (0 for a whole path).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
@@ -754,27 +756,124 @@ fn sig_backprop_steps_kernel<T: Float, const D: usize, const FMA: bool>(
     transform: &PathTransform,
     tshape: &TensorShape,
     steps: Range<usize>,
+    origin: usize,
     ws: &mut BackpropWorkspace<T>,
     grad: &mut [T],
 ) {
     let d = if D == 0 { d } else { D };
-    let BackpropWorkspace { s, g, g_next, dx, neg_dx, gdx, scratch, ws } = ws;
-    let mut checkpoint = Checkpoint::new(4 * tshape.len());
-    for j in steps.rev() {
+    let BackpropWorkspace { s, g, dxs, gdxs, ws, .. } = ws;
+    let mut checkpoint = Checkpoint::new(4 * STEP_BLOCK * tshape.len());
+    // Blocks of STEP_BLOCK steps from the end, so that the top level of
+    // the gradient is read once per block (see mul_exp_backward_block_kernel).
+    let mut end = steps.end;
+    while end > steps.start {
         if checkpoint.tick() {
             return;
         }
-        transform.increment(path, dim, length, j, dx);
-        for (n, &x) in neg_dx.iter_mut().zip(dx.iter()) {
-            *n = -x;
+        let start = end.saturating_sub(STEP_BLOCK).max(steps.start);
+        let count = end - start;
+        for (t, dx) in dxs.chunks_exact_mut(d).take(count).enumerate() {
+            transform.increment(path, dim, length, start + t, dx);
         }
-        // s becomes the state before step j. Its top level is never read
-        // by the backward step, so it is left stale and not updated.
-        horner_levels::<T, D, FMA>(d, tshape, s, neg_dx, scratch, tshape.degree.saturating_sub(1));
-        mul_exp_backward_kernel::<T, D, FMA>(d, tshape, s, dx, g, g_next, gdx, ws);
-        std::mem::swap(g, g_next);
-        transform.increment_backward(grad, dim, j, gdx);
+        mul_exp_backward_block_kernel::<T, D, FMA>(d, tshape, s, dxs, count, g, gdxs, ws);
+        for (t, gdx) in gdxs.chunks_exact(d).take(count).enumerate() {
+            transform.increment_backward(grad, dim, start + t - origin, gdx);
+        }
+        end = start;
     }
+}
+
+/// Gradient of [`sig_chunked`] for paths with fewer of them than threads:
+/// each path's steps are cut into `chunks` pieces. The pieces' signatures
+/// are computed in parallel, the gradient is carried back through the
+/// Chen products joining them (a few tensor products per path), and then
+/// each piece runs its own backward pass in parallel, from its own
+/// signature and gradient, into its own slice of the path's gradient.
+#[allow(clippy::too_many_arguments)]
+fn sig_backprop_chunked<T: Float>(
+    paths: &[T],
+    shape: PathShape,
+    plan: &SigPlan<'_, T>,
+    transform: PathTransform,
+    chunks: usize,
+    sig_grads: &[T],
+    n_jobs: i64,
+    combined: &mut [(&mut [T], Option<&mut [T]>)],
+) -> Result<()> {
+    let tshape = &plan.tshape;
+    let (len, out_len) = (tshape.len(), plan.out_len);
+    let steps = transform.n_increments(shape.length);
+    let pl = shape.path_len();
+    // With lead-lag, pieces start on even steps, so that a piece's first
+    // step starts from a point of the original path.
+    let per_row = plan.per_row;
+    let bound = |c: usize| c * steps / chunks / per_row * per_row;
+    let points = |c: usize| (bound(c + 1) - 1) / per_row + 2 - bound(c) / per_row;
+    let local_len = (0..chunks).map(points).max().unwrap_or(0) * shape.dim;
+    let count = shape.batch * chunks;
+    let mut pieces = zeros("the pieces of long paths' signatures", count * len)?;
+    try_for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, || SigWorkspace::new(tshape), |ws, idx, piece| {
+        let (b, c) = (idx / chunks, idx % chunks);
+        ws.s.fill(T::zero());
+        ws.s[0] = T::one();
+        ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, tshape, bound(c)..bound(c + 1));
+        piece.copy_from_slice(&ws.s);
+        Ok(())
+    })?;
+    crate::interrupt::check()?;
+    // Through the products: out = start (x) P_0 (x) ... (x) P_{C-1}.
+    let mut piece_grads = zeros("the pieces' gradients", count * len)?;
+    let mut prefixes = zeros("the prefixes of a long path's signature", chunks * len)?;
+    let mut start_grads = zeros("the starts' gradients", shape.batch * len)?;
+    let (mut acc, mut g_acc) = (zeros("a signature", len)?, zeros("a signature", len)?);
+    for b in 0..shape.batch {
+        plan.load_start(b, &mut acc);
+        for c in 0..chunks {
+            prefixes[c * len..(c + 1) * len].copy_from_slice(&acc);
+            mul_in_place(tshape, &mut acc, &pieces[(b * chunks + c) * len..(b * chunks + c + 1) * len]);
+        }
+        let g_start = &mut start_grads[b * len..(b + 1) * len];
+        plan.load(&sig_grads[b * out_len..(b + 1) * out_len], g_start, T::zero());
+        for c in (0..chunks).rev() {
+            let idx = b * chunks + c;
+            g_acc.fill(T::zero());
+            let g_piece = &mut piece_grads[idx * len..(idx + 1) * len];
+            mul_backward(tshape, &prefixes[c * len..(c + 1) * len], &pieces[idx * len..(idx + 1) * len], g_start, &mut g_acc, g_piece);
+            g_piece[0] = T::zero();
+            g_start.copy_from_slice(&g_acc);
+        }
+    }
+    let mut locals = zeros("the pieces' path gradients", count * local_len)?;
+    let mut items: Vec<(&mut [T], &mut [T])> = piece_grads.chunks_exact_mut(len).zip(locals.chunks_exact_mut(local_len)).collect();
+    try_for_each_item(n_jobs, &mut items, usize::MAX, || BackpropWorkspace::new(tshape), |ws, idx, (g_piece, local)| {
+        let (b, c) = (idx / chunks, idx % chunks);
+        ws.s.copy_from_slice(&pieces[idx * len..(idx + 1) * len]);
+        ws.g.copy_from_slice(g_piece);
+        let range = bound(c)..bound(c + 1);
+        sig_backprop_steps(tshape.dim, &paths[b * pl..(b + 1) * pl], shape.dim, shape.length, &transform, tshape, range.clone(), range.start, ws, local);
+        Ok(())
+    })?;
+    drop(items);
+    for (b, (grad, init_grad)) in combined.iter_mut().enumerate() {
+        grad.fill(T::zero());
+        for c in 0..chunks {
+            let first = bound(c) / per_row * shape.dim;
+            let n = points(c) * shape.dim;
+            let local = &locals[(b * chunks + c) * local_len..][..n];
+            for (o, &v) in grad[first..first + n].iter_mut().zip(local) {
+                *o += v;
+            }
+        }
+        if let Some(ig) = init_grad {
+            let g_start = &mut start_grads[b * len..(b + 1) * len];
+            g_start[0] = T::zero();
+            plan.store(g_start, ig);
+            if plan.skip == 0 {
+                ig[0] = T::zero();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Gradient of a scalar function F through [`sig`]: given the signatures
@@ -853,8 +952,16 @@ pub fn sig_backprop_with<T: Float>(
     if tshape.dim == 1 && shape.dim == 1 {
         return sig_backprop_one_dim(paths, shape, &plan, opts.stream, sig_grads, n_jobs, &mut combined);
     }
+    // Fewer paths than threads: split each over time, as the forward does.
+    let threads = resolve_n_jobs(n_jobs)?;
+    if !opts.stream && tshape.dim > 0 && degree > 0 && shape.batch < threads {
+        let chunks = (threads / shape.batch.max(1)).min(steps / MIN_STEPS_PER_CHUNK).max(1);
+        if chunks > 1 {
+            return sig_backprop_chunked(paths, shape, &plan, transform, chunks, sig_grads, n_jobs, &mut combined);
+        }
+    }
     // Whole groups of paths go through the lanes, the rest one by one.
-    let in_lanes = if !opts.stream && use_lanes::<T>(tshape) { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
+    let in_lanes = if !opts.stream && use_lanes::<T>(tshape) && tshape.dim <= LANES_MAX_BACKWARD_DIM { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
     let (lane_items, rest_items) = combined.split_at_mut(in_lanes);
     if in_lanes > 0 {
         sig_backprop_lanes(paths, shape, &plan, transform, sigs, sig_grads, n_jobs, lane_items)?;
@@ -880,12 +987,12 @@ pub fn sig_backprop_with<T: Float>(
                 }
                 plan.load(&s_rows[row], &mut ws.s, T::one());
                 let steps = r * plan.per_row..(r + 1) * plan.per_row;
-                sig_backprop_steps(tshape.dim, path, shape.dim, shape.length, &transform, tshape, steps, ws, grad);
+                sig_backprop_steps(tshape.dim, path, shape.dim, shape.length, &transform, tshape, steps, 0, ws, grad);
             }
         } else {
             plan.load(s_rows, &mut ws.s, T::one());
             plan.load(g_rows, &mut ws.g, T::zero());
-            sig_backprop_steps(tshape.dim, path, shape.dim, shape.length, &transform, tshape, 0..steps, ws, grad);
+            sig_backprop_steps(tshape.dim, path, shape.dim, shape.length, &transform, tshape, 0..steps, 0, ws, grad);
         }
         if let Some(ig) = init_grad {
             // ws.g is now dF/d(start); start = initial, or its antipode.
@@ -1247,6 +1354,100 @@ mod tests {
                         let fd = (f(&p, &plus) - f(&p, &minus)) / 2e-6;
                         assert!((fd - ginit[i]).abs() < 1e-7, "{what} initial[{i}]: {fd} vs {}", ginit[i]);
                     }
+                }
+            }
+        }
+    }
+
+    /// dF/d(path) by the plain recipe: store every state on the way
+    /// forward, then apply the one-step gradient (`mul_exp_backward`,
+    /// itself checked against finite differences) backwards.
+    fn stored_states_backprop(p: &[f64], length: usize, dim: usize, degree: usize, g: &[f64]) -> Vec<f64> {
+        let shape = TensorShape::new(dim, degree).unwrap();
+        let mut states = vec![shape.identity::<f64>()];
+        let mut scratch = vec![0.0; shape.mul_exp_scratch_len()];
+        let dx = |j: usize| -> Vec<f64> { (0..dim).map(|c| p[(j + 1) * dim + c] - p[j * dim + c]).collect() };
+        for j in 0..length - 1 {
+            let mut s = states[j].clone();
+            mul_exp_in_place(dim, &shape, &mut s, &dx(j), &mut scratch);
+            states.push(s);
+        }
+        let mut gs = vec![0.0];
+        gs.extend_from_slice(g);
+        let (mut g_out, mut gdx, mut ws) = (vec![0.0; shape.len()], vec![0.0; dim], vec![0.0; shape.mul_exp_backward_ws_len()]);
+        let mut grad = vec![0.0; p.len()];
+        for j in (0..length - 1).rev() {
+            mul_exp_backward(dim, &shape, &states[j], &dx(j), &gs, &mut g_out, &mut gdx, &mut ws);
+            std::mem::swap(&mut gs, &mut g_out);
+            for c in 0..dim {
+                grad[(j + 1) * dim + c] += gdx[c];
+                grad[j * dim + c] -= gdx[c];
+            }
+        }
+        grad
+    }
+
+    #[test]
+    fn blocked_backprop_equals_the_step_by_step_gradient() {
+        // Every specialised dimension and a run-time one, with step counts
+        // that are and are not multiples of the block, in f64 and f32.
+        let block = crate::tensor::STEP_BLOCK;
+        for (dim, degree) in [(2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (16, 2), (3, 1), (2, 2)] {
+            for length in [2, block + 1, 2 * block + 1, 2 * block + 4] {
+                let p = path(1, length, dim, (dim * 100 + length) as u64);
+                let len = crate::sig_length(dim, degree, false).unwrap();
+                let g = path(1, len, 1, 7 + dim as u64);
+                let mut s = vec![0.0; len];
+                sig(&p, PathShape::new(1, length, dim), degree, PathTransform::NONE, false, 1, &mut s).unwrap();
+                let mut grad = vec![0.0; p.len()];
+                sig_backprop(&p, PathShape::new(1, length, dim), degree, PathTransform::NONE, &s, &g, false, 1, &mut grad).unwrap();
+                let expected = stored_states_backprop(&p, length, dim, degree, &g);
+                crate::test_util::close(&grad, &expected, 1e-12);
+
+                let (p32, g32): (Vec<f32>, Vec<f32>) = (p.iter().map(|&x| x as f32).collect(), g.iter().map(|&x| x as f32).collect());
+                let mut s32 = vec![0.0f32; len];
+                sig(&p32, PathShape::new(1, length, dim), degree, PathTransform::NONE, false, 1, &mut s32).unwrap();
+                let mut grad32 = vec![0.0f32; p.len()];
+                sig_backprop(&p32, PathShape::new(1, length, dim), degree, PathTransform::NONE, &s32, &g32, false, 1, &mut grad32).unwrap();
+                let grad32: Vec<f64> = grad32.iter().map(|&x| x as f64).collect();
+                crate::test_util::close(&grad32, &expected, 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn time_split_backprop_equals_the_serial_one() {
+        let (length, dim, degree) = (700, 3, 4);
+        let shape = PathShape::new(1, length, dim);
+        let p = path(1, length, dim, 51);
+        for transform in TRANSFORMS {
+            for (inverse, with_initial, scalar_term) in [(false, false, false), (true, true, true), (false, true, false)] {
+                let n = crate::sig_length(transform.out_dim(dim), degree, scalar_term).unwrap();
+                let mut init = path(1, n, 1, 53);
+                init.iter_mut().for_each(|x| *x *= 0.1);
+                if scalar_term {
+                    init[0] = 1.0;
+                }
+                let g = path(1, n, 1, 57);
+                let opts = SigOptions { transform, scalar_term, stream: false, inverse, initial: with_initial.then_some(&init[..]) };
+                let mut s = vec![0.0; n];
+                sig_with(&p, shape, degree, &opts, 1, &mut s).unwrap();
+                let (mut serial, mut serial_init) = (vec![0.0; p.len()], vec![0.0; n]);
+                sig_backprop_with(&p, shape, degree, &opts, &s, &g, 1, &mut serial, Some(&mut serial_init)).unwrap();
+                // The pieces directly (whatever the core count), and through
+                // the public entry point with two threads.
+                let plan = SigPlan::new(shape, degree, &opts).unwrap();
+                let (mut split, mut split_init) = (vec![0.0; p.len()], vec![0.0; n]);
+                let mut combined = vec![(&mut split[..], Some(&mut split_init[..]))];
+                sig_backprop_chunked(&p, shape, &plan, transform, 3, &g, 1, &mut combined).unwrap();
+                let what = format!("{transform:?} inverse={inverse} initial={with_initial}");
+                for (x, y) in split.iter().zip(&serial).chain(split_init.iter().zip(&serial_init)) {
+                    assert!((x - y).abs() < 1e-10 * (1.0 + y.abs()), "{what}: {x} vs {y}");
+                }
+                let (mut two, mut two_init) = (vec![0.0; p.len()], vec![0.0; n]);
+                sig_backprop_with(&p, shape, degree, &opts, &s, &g, 2, &mut two, Some(&mut two_init)).unwrap();
+                for (x, y) in two.iter().zip(&serial).chain(two_init.iter().zip(&serial_init)) {
+                    assert!((x - y).abs() < 1e-10 * (1.0 + y.abs()), "{what}, two threads: {x} vs {y}");
                 }
             }
         }

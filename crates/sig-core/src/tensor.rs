@@ -116,6 +116,18 @@ impl TensorShape {
     pub(crate) fn mul_exp_backward_ws_len(&self) -> usize {
         self.offsets[self.degree] + 2 * self.level_len(self.degree.saturating_sub(1)) + self.dim
     }
+
+    /// Workspace length that [`mul_exp_backward_block_kernel`] needs: per
+    /// step of a block, the state's levels below N-1 and the top level's
+    /// Horner chain; the top products' operands and results, transposed;
+    /// and the buffers of one step's backward walk.
+    #[inline]
+    pub(crate) fn mul_exp_backward_block_ws_len(&self) -> usize {
+        let n = self.degree.max(1);
+        let (below, chain) = (self.offsets[n - 1], self.offsets[n]);
+        let rows = self.level_len(n - 1);
+        STEP_BLOCK * (below + chain) + 2 * STEP_BLOCK * rows + 2 * STEP_BLOCK * self.dim + chain + 3 * rows
+    }
 }
 
 /// `out = a (x) b`, the truncated tensor product (Chen's identity for
@@ -707,6 +719,34 @@ fn horner_step_backward<T: Float, const D: usize, const FMA: bool>(
     let dx = &dx[..d];
     let gdx = &mut gdx[..d];
     let m = w.len();
+    if D > 0 {
+        // Rows alternate between two accumulators of `sum_a w[a] gu[a, :]`,
+        // so consecutive rows' multiply-adds do not wait on each other.
+        let dx: &[T; D] = dx.try_into().expect("increments have D entries");
+        let mut acc = [[T::zero(); D]; 2];
+        let step = |row: &[T], wa: T, gwa: &mut T, ga: &mut T, acc: &mut [T; D]| {
+            let row: &[T; D] = row.try_into().expect("rows have D entries");
+            let mut dot = T::zero();
+            for b in 0..D {
+                dot = fmadd::<T, FMA>(row[b], dx[b], dot);
+                acc[b] = fmadd::<T, FMA>(wa, row[b], acc[b]);
+            }
+            let v = dot * c;
+            *gwa = v;
+            *ga += v;
+        };
+        let mut rows = gu[..m * D].chunks_exact(D).zip(w).zip(gw[..m].iter_mut().zip(&mut g_level[..m]));
+        let [acc0, acc1] = &mut acc;
+        while let Some(((row, &wa), (gwa, ga))) = rows.next() {
+            step(row, wa, gwa, ga, acc0);
+            let Some(((row, &wa), (gwa, ga))) = rows.next() else { break };
+            step(row, wa, gwa, ga, acc1);
+        }
+        for (b, g) in gdx.iter_mut().enumerate() {
+            *g = fmadd::<T, FMA>(c, acc[0][b] + acc[1][b], *g);
+        }
+        return;
+    }
     for (((row, &wa), gwa), ga) in gu[..m * d].chunks_exact(d).zip(w).zip(&mut gw[..m]).zip(&mut g_level[..m]) {
         let mut dot = T::zero();
         let wc = wa * c;
@@ -717,6 +757,241 @@ fn horner_step_backward<T: Float, const D: usize, const FMA: bool>(
         let v = dot * c;
         *gwa = v;
         *ga += v;
+    }
+}
+
+/// Walks level `k`'s Horner chain down from `gu_top`, the gradient of its
+/// partial product at level `from`: adds each product's gradient to the
+/// level it reads (`g_lower` holds levels below `from`) and the increment's
+/// share to `gdx`. `w` holds the chain's `w_i = u_i + s_i` at the tensor
+/// offsets (levels below `from`); `s0` is the state's level 0.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn chain_walk_down<T: Float, const D: usize, const FMA: bool>(
+    d: usize,
+    shape: &TensorShape,
+    w: &[T],
+    s0: T,
+    dx: &[T],
+    k: usize,
+    from: usize,
+    gu_top: &[T],
+    g_lower: &mut [T],
+    gdx: &mut [T],
+    buf_a: &mut [T],
+    buf_b: &mut [T],
+) {
+    let mut cur: &mut [T] = buf_a;
+    let mut next: &mut [T] = buf_b;
+    for i in (2..=from).rev() {
+        let c = recip::<T>(k - i + 1);
+        let gu: &[T] = if i == from { gu_top } else { &cur[..shape.level_len(i)] };
+        horner_step_backward::<T, D, FMA>(d, c, gu, &w[shape.level(i - 1)], dx, next, &mut g_lower[shape.level(i - 1)], gdx);
+        std::mem::swap(&mut cur, &mut next);
+    }
+    let gu1: &[T] = if from == 1 { gu_top } else { &cur[..d] };
+    let c1 = s0 * recip::<T>(k);
+    for (acc, &gv) in gdx[..d].iter_mut().zip(gu1) {
+        *acc = fmadd::<T, FMA>(c1, gv, *acc);
+    }
+}
+
+/// The top level's two products for a block of steps, in one pass over
+/// the top level of the gradient `g_top` (rows of `d`): for each step `t <
+/// L` (the lane index; rows of `wt`, `gwt` and `dxt` hold `STEP_BLOCK`
+/// lanes), `gwt[a, t] = <g_top[a, :], dx_t>` (the gradient flowing into
+/// level N-1) and `gdxt[b, t] = sum_a wt[a, t] g_top[a, b]` (the
+/// increment's gradient through the top level). `dxt[b, t]` is `dx_t[b]`.
+#[inline(always)]
+fn top_block_backward<T: Float, const D: usize, const FMA: bool, const L: usize>(d: usize, g_top: &[T], dxt: &[T], wt: &[T], gwt: &mut [T], gdxt: &mut [T]) {
+    const B: usize = STEP_BLOCK;
+    let lanes = |x: &[T]| -> [T; L] { x[..L].try_into().expect("rows hold STEP_BLOCK lanes") };
+    if D > 0 {
+        // Both products as lane-wise multiply-adds, steps across the lanes:
+        // no horizontal sums, and the increments' gradients stay in
+        // registers for the whole pass (D x L numbers).
+        let mut dx = [[T::zero(); L]; D];
+        for (b, row) in dx.iter_mut().enumerate() {
+            *row = lanes(&dxt[b * B..]);
+        }
+        let mut acc = [[T::zero(); L]; D];
+        for ((grow, w), gw) in g_top.chunks_exact(D).zip(wt.chunks_exact(B)).zip(gwt.chunks_exact_mut(B)) {
+            let grow: &[T; D] = grow.try_into().expect("rows have D entries");
+            let w = lanes(w);
+            // Two partial sums halve the dependency chain of the dots.
+            let mut out = [[T::zero(); L]; 2];
+            for b in 0..D {
+                let gv = grow[b];
+                let o = &mut out[b & 1];
+                for t in 0..L {
+                    o[t] = fmadd::<T, FMA>(gv, dx[b][t], o[t]);
+                    acc[b][t] = fmadd::<T, FMA>(gv, w[t], acc[b][t]);
+                }
+            }
+            for t in 0..L {
+                gw[t] = out[0][t] + out[1][t];
+            }
+        }
+        for (b, row) in acc.iter().enumerate() {
+            gdxt[b * B..b * B + L].copy_from_slice(row);
+        }
+        return;
+    }
+    for row in gdxt.chunks_exact_mut(B).take(d) {
+        row.fill(T::zero());
+    }
+    for ((grow, w), gw) in g_top.chunks_exact(d).zip(wt.chunks_exact(B)).zip(gwt.chunks_exact_mut(B)) {
+        let w = lanes(w);
+        let mut out = [T::zero(); L];
+        for (b, &gv) in grow.iter().enumerate() {
+            let x = lanes(&dxt[b * B..]);
+            let acc = &mut gdxt[b * B..b * B + L];
+            for t in 0..L {
+                out[t] = fmadd::<T, FMA>(gv, x[t], out[t]);
+                acc[t] = fmadd::<T, FMA>(gv, w[t], acc[t]);
+            }
+        }
+        gw[..L].copy_from_slice(&out);
+    }
+}
+
+/// Gradient of `count <= STEP_BLOCK` steps `s <- s (x) exp(dx_t)` (the
+/// increments row-major in `dxs`), walked backwards: on entry `s` is the
+/// state after the steps and `g` its gradient; on return `s` is the state
+/// before them and `g` the gradient there, and row `t` of `gdxs` is the
+/// gradient of `dx_t`. Only levels below N of `s` are read or kept (the
+/// top level feeds nothing), and level 0 of `g` is left as it is.
+///
+/// The top level of the gradient never changes (level N of a state feeds
+/// only level N of the next), so the top level's two products, `w_t^T G_N`
+/// into the increments and `G_N dx_t` into level N-1, are taken for the
+/// whole block in one pass over `G_N`, the largest level: first the states
+/// are recovered by inverse steps, keeping each step's Horner chain, then
+/// the pass, then the lower levels step by step, backwards. `ws` needs
+/// `shape.mul_exp_backward_block_ws_len()` entries.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mul_exp_backward_block_kernel<T: Float, const D: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &mut [T],
+    dxs: &[T],
+    count: usize,
+    g: &mut [T],
+    gdxs: &mut [T],
+    ws: &mut [T],
+) {
+    const B: usize = STEP_BLOCK;
+    let d = if D == 0 { d_rt } else { D };
+    let n = shape.degree;
+    let gdxs = &mut gdxs[..count * d];
+    if n == 0 {
+        gdxs.fill(T::zero());
+        return;
+    }
+    if n == 1 {
+        // r_1 = s_1 + s_0 dx: the gradient passes unchanged and each
+        // increment gets s_0 g_1.
+        for gdx in gdxs.chunks_exact_mut(d) {
+            for (o, &gv) in gdx.iter_mut().zip(&g[shape.level(1)]) {
+                *o = s[0] * gv;
+            }
+        }
+        return;
+    }
+    let rows = shape.level_len(n - 1);
+    let (below, chain_len) = (shape.offsets[n - 1], shape.offsets[n]);
+    let (states, rest) = ws.split_at_mut(B * below);
+    let (chains, rest) = rest.split_at_mut(B * chain_len);
+    let (wt, rest) = rest.split_at_mut(B * rows);
+    let (gwt, rest) = rest.split_at_mut(B * rows);
+    let (dxt, rest) = rest.split_at_mut(B * d);
+    let (gdxt, rest) = rest.split_at_mut(B * d);
+    let (walk, rest) = rest.split_at_mut(chain_len);
+    let (col, rest) = rest.split_at_mut(rows);
+    let (buf_a, rest) = rest.split_at_mut(rows);
+    let buf_b = &mut rest[..rows];
+
+    // Recover the states backwards; keep levels below N-1 of each and the
+    // top level's chain w_1..w_{N-1} from it (the last one transposed).
+    for t in (0..count).rev() {
+        let dx = &dxs[t * d..(t + 1) * d];
+        // gdxs row t is free until the last phase: it holds -dx_t here.
+        let neg = &mut gdxs[t * d..(t + 1) * d];
+        for (o, &x) in neg.iter_mut().zip(dx) {
+            *o = -x;
+        }
+        horner_levels::<T, D, FMA>(d, shape, s, neg, walk, n - 1);
+        states[t * below..(t + 1) * below].copy_from_slice(&s[..below]);
+        let chain = &mut chains[t * chain_len..(t + 1) * chain_len];
+        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, n, n - 1);
+        // Levels 1..N-2 are contiguous, from offset 1 to `below`.
+        for (u, &sv) in chain[1..below].iter_mut().zip(&s[1..below]) {
+            *u += sv;
+        }
+        for (a, (&u, &sv)) in chain[shape.level(n - 1)].iter().zip(&s[shape.level(n - 1)]).enumerate() {
+            wt[a * B + t] = u + sv;
+        }
+        for (b, &x) in dx.iter().enumerate() {
+            dxt[b * B + t] = x;
+        }
+    }
+    // Lanes past `count` are computed but never read; zeros keep them finite.
+    for t in count..B {
+        for a in 0..rows {
+            wt[a * B + t] = T::zero();
+        }
+        for b in 0..d {
+            dxt[b * B + t] = T::zero();
+        }
+    }
+    let g_top = &g[shape.level(n)];
+    if count <= 2 {
+        top_block_backward::<T, D, FMA, 2>(d, g_top, dxt, wt, gwt, gdxt);
+    } else {
+        top_block_backward::<T, D, FMA, B>(d, g_top, dxt, wt, gwt, gdxt);
+    }
+
+    for t in (0..count).rev() {
+        let dx = &dxs[t * d..(t + 1) * d];
+        let st = &states[t * below..(t + 1) * below];
+        let s0 = st[0];
+        let gdx = &mut gdxs[t * d..(t + 1) * d];
+        for (b, o) in gdx.iter_mut().enumerate() {
+            *o = gdxt[b * B + t];
+        }
+        // Levels 1..N-1 in ascending order: level k's chain reads g_k and
+        // adds only to lower levels, so g is updated in place and each
+        // g_k is read before a higher level's chain adds to it.
+        for k in 1..n {
+            let c1 = s0 * recip::<T>(k);
+            for i in 1..k {
+                let (done, w_i) = walk.split_at_mut(shape.offsets[i]);
+                let w_i = &mut w_i[..shape.level_len(i)];
+                let s_i = &st[shape.level(i)];
+                if i == 1 {
+                    for ((w, &x), &si) in w_i.iter_mut().zip(dx).zip(s_i) {
+                        *w = fmadd::<T, FMA>(c1, x, si);
+                    }
+                } else {
+                    let c = recip::<T>(k - i + 1);
+                    for ((row, &wp), s_row) in w_i.chunks_exact_mut(d).zip(&done[shape.level(i - 1)]).zip(s_i.chunks_exact(d)) {
+                        row_axpy::<T, D, FMA>(d, row, wp * c, dx, Some(s_row));
+                    }
+                }
+            }
+            let (g_lower, g_upper) = g.split_at_mut(shape.offsets[k]);
+            let g_k = &g_upper[..shape.level_len(k)];
+            chain_walk_down::<T, D, FMA>(d, shape, walk, s0, dx, k, k, g_k, g_lower, gdx, buf_a, buf_b);
+        }
+        // The top level's chain below its last product, whose gradient
+        // (column t of the block pass) joins level N-1 of the gradient.
+        for (a, (c, gv)) in col.iter_mut().zip(&mut g[shape.level(n - 1)]).enumerate() {
+            *c = gwt[a * B + t];
+            *gv += *c;
+        }
+        let chain = &chains[t * chain_len..(t + 1) * chain_len];
+        chain_walk_down::<T, D, FMA>(d, shape, chain, s0, dx, n, n - 1, col, &mut g[..below], gdx, buf_a, buf_b);
     }
 }
 
