@@ -35,7 +35,17 @@ def main() -> None:
     s = sigrs.sig(x, 3)
     paths, other = rng.standard_normal((4, 10, 3)) * 0.1, rng.standard_normal((4, 8, 3)) * 0.1
     s1, s2 = sigrs.sig(paths, 3), sigrs.sig(other, 3)
+    # The tiny calls of issue 14 (per-call cost: a (5, 2) path, degree 2).
+    tiny, tiny3 = rng.random((5, 2)), rng.random((1, 5, 2))
+    tiny_sig = sigrs.sig(tiny, 2)
+    tiny_ones = np.ones_like(tiny_sig)
     small = {
+        "sig tiny (5,2) N2": lambda: sigrs.sig(tiny, 2),
+        "sig tiny (1,5,2) N2": lambda: sigrs.sig(tiny3, 2),
+        "sig_backprop tiny": lambda: sigrs.sig_backprop(tiny, tiny_sig, tiny_ones, 2),
+        "log_sig tiny": lambda: sigrs.log_sig(tiny, 2),
+        "sig_combine tiny": lambda: sigrs.sig_combine(tiny_sig, tiny_sig, 2, 2),
+        "sig_kernel tiny": lambda: sigrs.sig_kernel(tiny3, tiny3, dyadic_order=0),
         "sig": lambda: sigrs.sig(x, 3),
         "sig_backprop": lambda: sigrs.sig_backprop(x, s, np.ones_like(s), 3),
         "transform_path": lambda: sigrs.transform_path(paths, lead_lag=True),
@@ -58,14 +68,23 @@ def main() -> None:
             tg.grad = None
             sigrs.sig(tg, 3).backward(g)
 
+        tiny_t = torch.from_numpy(tiny3.copy())
+        small["sig tiny (1,5,2) (torch)"] = lambda: sigrs.sig(tiny_t, 2)
+        small["log_sig tiny (torch)"] = lambda: sigrs.log_sig(tiny_t, 2)
         small["sig (torch)"] = lambda: sigrs.sig(t, 3)
         small["sig + backward (torch)"] = sig_grad
+    except ImportError:
+        pass
+    try:
+        import iisignature
+
+        small["iisignature.sig tiny (reference)"] = lambda: iisignature.sig(tiny, 2)
     except ImportError:
         pass
     print(f"sigrs {sigrs.__version__} ({sigrs.__file__}); best of {args.repeat}")
     print("\nsmall calls (us)")
     for name, f in small.items():
-        print(f"  {name:26s} {best(f, args.repeat) * 1e6:9.2f}")
+        print(f"  {name:34s} {best(f, args.repeat) * 1e6:9.2f}")
     print("\nsig and sig_backprop over dimensions, float64 and float32 (ms; n_jobs 1 / -1)")
     for batch, length, dim, degree in [(256, 200, 1, 6), (256, 200, 2, 4), (1000, 50, 3, 4), (64, 100, 5, 4),
                                        (32, 128, 8, 3), (32, 128, 12, 3), (16, 64, 20, 3)]:

@@ -11,7 +11,7 @@ milliseconds of Ctrl-C, and raises ``ValueError`` (bad sizes),
 ``CudaUnavailableError``; never a crash.
 """
 
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,6 +60,27 @@ def sig_backprop(
     options: SigOptions,
 ) -> None:
     """dF/d(path) into ``out`` ``(B, L, d)`` (and dF/d(initial) into ``initial_out``) from ``sig_derivs`` = dF/d(sig)."""
+
+def sig_quick(
+    path: Any, degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_term: Any, stream: Any, inverse: Any,
+    n_jobs: Any,
+) -> Optional[Array]:
+    """The signatures of a plain ndarray (float32/float64, C-contiguous, at least 2-D) with plain options
+    (exact ``int``/``bool``/finite ``float``, ``n_jobs`` within the cores) and small work, as ``sigrs.sig``
+    returns them; None for anything else (the caller then takes the checked path)."""
+
+def sig_quick_tensor(
+    data_ptr: int, shape: Sequence[int], float64: bool, degree: Any, time_aug: Any, lead_lag: Any, end_time: Any,
+    scalar_term: Any, stream: Any, inverse: Any, n_jobs: Any,
+) -> Optional[Array]:
+    """:func:`sig_quick` on the memory of a C-contiguous CPU tensor of ``shape`` (kept alive by the caller), as a new ndarray."""
+
+def sig_backprop_quick(
+    path: Any, sig: Any, sig_derivs: Any, degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, stream: Any,
+    inverse: Any, n_jobs: Any,
+) -> Optional[Array]:
+    """dF/d(path) of plain ndarrays with plain options and small work, as ``sigrs.sig_backprop`` returns it
+    (the scalar term read from ``sig``'s length); None for anything else, shapes that do not fit included."""
 
 # --- transform ------------------------------------------------------------------------
 

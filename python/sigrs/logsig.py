@@ -53,6 +53,9 @@ HALL = 4
 is rejected (pysiglib owns the integers); users write ``method="hall"``."""
 
 _METHOD_NAMES = {"expanded": 0, "words": 1, "lyndon": 2, "brackets": 2, "hall": HALL}
+#: The methods the quick path of log_sig takes as given (exact ints and
+#: names; bools and other spellings go through check_method).
+_QUICK_METHODS = {0: 0, 1: 1, 2: 2, 3: 2, **_METHOD_NAMES}
 _ACCEPTED = '0 / "expanded", 1 / "words", 2 / "lyndon" (or "brackets"), "hall"'
 
 
@@ -366,6 +369,15 @@ def log_sig(
         >>> sigrs.log_sig(x, 4, method="hall").shape
         (32, 32)
     """
+    if type(path) is np.ndarray and (scalar_term is False or scalar_term is True) and (type(method) is int or type(method) is str):
+        # Small calls with plain arguments: the signature's quick path, then
+        # the conversion (None from the quick path: the checks below decide).
+        code = _QUICK_METHODS.get(method)
+        if code is not None:
+            keep_scalar = scalar_term and code == 0
+            s = _native.sig_quick(path, degree, time_aug, lead_lag, end_time, keep_scalar, False, False, n_jobs)
+            if s is not None:
+                return _sig_to_log_sig_cpu(s, make(LogSigOptions, aug_dim(path.shape[-1], time_aug, lead_lag), degree, code, keep_scalar, n_jobs))
     method = check_method(method, bch=True)
     scalar_term = check_bool(scalar_term, "scalar_term")
     s = _sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0, n_jobs=n_jobs)

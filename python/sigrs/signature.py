@@ -7,6 +7,7 @@ both for autograd and ``torch.compile``.
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 from typing import Any, Optional
 
@@ -117,8 +118,19 @@ def sig(
         array([[1., 0.],
                [1., 2.]])
     """
-    opts = _options(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
     plain = basepoint is False and initial is None
+    if plain:
+        # Small calls with plain arguments: one native call checks, allocates
+        # and computes; None for anything else, which the checks below handle.
+        if type(path) is np.ndarray:
+            out = _sig_quick(path, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
+            if out is not None:
+                return out
+        elif type(path) is _tensor_type():
+            out = _sig_quick_torch(path, degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
+            if out is not None:
+                return out
+    opts = _options(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
     if type(path) is not np.ndarray and is_torch(path):
         path = check_tensor(path, "path", 2, cuda_ok=True)
         if not plain:
@@ -179,6 +191,11 @@ def sig_backprop(
         >>> grad.shape
         (10, 100, 5)
     """
+    if basepoint is False and initial is None and type(path) is np.ndarray:
+        # Small calls on plain arrays: one native call, or None (see sig()).
+        d_path = _sig_backprop_quick(path, sig, sig_derivs, degree, time_aug, lead_lag, end_time, stream, inverse, n_jobs)
+        if d_path is not None:
+            return d_path
     # (the other options are checked once the scalar term is read from sig's length)
     degree, time_aug, lead_lag = check_degree(degree), check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag")
     torch_path = type(path) is not np.ndarray and is_torch(path)
@@ -246,6 +263,44 @@ def _options(degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_te
 
 
 _INF = float("inf")
+_sig_quick, _sig_backprop_quick = _native.sig_quick, _native.sig_backprop_quick
+
+
+def _tensor_type() -> Any:
+    """``torch.Tensor`` once torch is imported (without importing it), else a
+    type no argument has."""
+    global _TENSOR
+    if _TENSOR is _NotTorch:
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return _NotTorch
+        _TENSOR = torch.Tensor
+    return _TENSOR
+
+
+class _NotTorch:
+    """Stands for ``torch.Tensor`` until torch is imported."""
+
+
+_TENSOR: Any = _NotTorch
+
+
+def _sig_quick_torch(path: Any, *options: Any) -> Any:
+    """The quick path for a plain CPU tensor (C-contiguous, float32/float64,
+    no autograd to record, not traced by ``torch.compile``, no lazy negation):
+    its memory read in place, the result wrapped without a copy. None for
+    anything else, or when the native quick path declines."""
+    import torch
+
+    dtype = path.dtype
+    if (
+        (dtype is torch.float64 or dtype is torch.float32) and path.layout is torch.strided and path.is_cpu
+        and not path.requires_grad and not torch.compiler.is_compiling() and path.is_contiguous() and not path.is_neg()
+    ):
+        out = _native.sig_quick_tensor(path.data_ptr(), path.shape, dtype is torch.float64, *options)
+        if out is not None:
+            return torch.from_numpy(out)
+    return None
 
 
 # --- basepoint and initial ---------------------------------------------------------

@@ -8,8 +8,8 @@
 
 use std::os::raw::c_int;
 
-use numpy::npyffi::NPY_TYPES;
-use numpy::{Element, PyArrayDescrMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::npyffi::{NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_TYPES};
+use numpy::{Element, IxDyn, PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -103,7 +103,10 @@ macro_rules! flat_op {
                 let $first = $crate::arrays::numbers(&$first, stringify!($first))?;
                 $(let $input = $crate::arrays::numbers(&$input, stringify!($input))?;)*
                 $(let $output = $crate::arrays::numbers_mut(&mut $output, stringify!($output))?;)+
-                $crate::error::enter(py, || $body)
+                // (a crude estimate of the work: most of these ops cost a few
+                // multiply-adds per number they read or write)
+                let work = 8 * ($first.len() $(+ $input.len())* $(+ $output.len())+);
+                $crate::error::enter_sized(py, work, || $body)
             })
         }
     };
@@ -176,4 +179,65 @@ pub fn dims<'a, T: Real>(array: &'a PyReadonlyArrayDyn<'_, T>) -> &'a [usize] {
 /// The shape of a borrowed output.
 pub fn dims_mut<'a, T: Real>(array: &'a PyReadwriteArrayDyn<'_, T>) -> &'a [usize] {
     array.shape()
+}
+
+/// `obj` when it is an array the quick paths read as it is: exactly an
+/// `np.ndarray` (no subclass), float64 or float32 in native byte order,
+/// aligned, C-contiguous, with at least `min_ndim` axes; with its dtype.
+/// None for anything else, and the caller then takes the checked path,
+/// which converts what it can and names what is wrong.
+pub fn plain_input<'a, 'py>(obj: &'a Bound<'py, PyAny>, min_ndim: usize) -> Option<(&'a Bound<'py, PyUntypedArray>, Dtype)> {
+    if !obj.is_exact_instance_of::<PyUntypedArray>() {
+        return None;
+    }
+    // SAFETY: checked just above to be an ndarray.
+    let array = unsafe { obj.cast_unchecked::<PyUntypedArray>() };
+    // SAFETY: the array object stays alive (borrowed) while its header is read.
+    let flags = unsafe { (*array.as_array_ptr()).fields.flags };
+    let wanted = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED;
+    if flags & wanted != wanted || array.ndim() < min_ndim {
+        return None;
+    }
+    let descr = array.dtype();
+    if descr.is_native_byteorder() == Some(false) {
+        return None;
+    }
+    match descr.num() {
+        n if n == NPY_TYPES::NPY_DOUBLE as c_int => Some((array, Dtype::F64)),
+        n if n == NPY_TYPES::NPY_FLOAT as c_int => Some((array, Dtype::F32)),
+        _ => None,
+    }
+}
+
+/// The numbers of an array [`plain_input`] accepted, as `T` (its dtype).
+///
+/// # Safety
+/// `array` must have passed [`plain_input`] with the dtype of `T`, and
+/// nothing may write to it while the slice lives: the callers hold the GIL
+/// throughout (the work is small enough to run inline), so no Python code
+/// runs meanwhile.
+pub unsafe fn plain_numbers<'a, T: Real>(array: &'a Bound<'_, PyUntypedArray>) -> &'a [T] {
+    let len = array.len();
+    if len == 0 {
+        return &[]; // the data pointer of an empty array may be null
+    }
+    std::slice::from_raw_parts((*array.as_array_ptr()).fields.data as *const T, len)
+}
+
+/// A new uninitialised C-contiguous array for a quick path's output, which
+/// the core then fills entirely (an error drops it unseen).
+pub fn new_output<'py, T: Real>(py: Python<'py>, dims: Vec<usize>) -> Bound<'py, PyArrayDyn<T>> {
+    // SAFETY: a fresh array; every float bit pattern is a valid T, and no
+    // one reads it before the core has written it.
+    unsafe { PyArray::<T, IxDyn>::new(py, dims, false) }
+}
+
+/// The numbers of an array made by [`new_output`], for writing.
+///
+/// # Safety
+/// `array` is a fresh array from [`new_output`] no one else has seen.
+// (the numbers live in NumPy's memory, not in the handle borrowed here)
+#[allow(clippy::mut_from_ref)]
+pub unsafe fn new_output_numbers<'a, T: Real>(array: &'a Bound<'_, PyArrayDyn<T>>) -> &'a mut [T] {
+    array.as_slice_mut().expect("a new array is C-contiguous")
 }

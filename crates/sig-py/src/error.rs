@@ -4,7 +4,9 @@
 //! releases the GIL, runs the work as a watched call (so Ctrl-C stops it
 //! within a few tens of milliseconds: see `sig_core::interrupt`), catches
 //! panics with their message, and converts errors into the exception
-//! hierarchy below.
+//! hierarchy below. Work known to be tiny goes through [`enter_sized`],
+//! which skips the GIL release and the watch (they would cost more than
+//! the work) but catches and converts the same way.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -65,6 +67,26 @@ impl From<Failure> for PyErr {
     }
 }
 
+/// Work (in multiply-adds, an estimate) below which a call runs inline:
+/// a few microseconds at most, less than what releasing and retaking the
+/// GIL and watching for Ctrl-C would add to it, and too short for either to
+/// matter (no other thread waits long, no one presses Ctrl-C that fast).
+pub const INLINE_WORK: usize = 1 << 14;
+
+/// [`enter`] for work whose size the caller estimated: below
+/// [`INLINE_WORK`] it runs inline, the GIL held and unwatched (panics and
+/// errors are still caught and mapped the same way).
+pub fn enter_sized<R, E>(py: Python<'_>, work: usize, run: impl FnOnce() -> Result<R, E> + Send) -> PyResult<R>
+where
+    R: Send,
+    E: Into<Failure> + Send,
+{
+    if work < INLINE_WORK {
+        return settle(catch_unwind(AssertUnwindSafe(run)));
+    }
+    enter(py, run)
+}
+
 /// Runs native work with the GIL released, as a watched call that stops
 /// when Python has a pending signal (the error its handler raised, usually
 /// `KeyboardInterrupt`, is what the caller gets), with panics turned into
@@ -91,6 +113,11 @@ where
     if let Some(err) = raised.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(err);
     }
+    settle(outcome)
+}
+
+/// The outcome of caught native work as a Python result.
+fn settle<R, E: Into<Failure>>(outcome: std::thread::Result<Result<R, E>>) -> PyResult<R> {
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(err.into().into()),

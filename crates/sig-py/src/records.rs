@@ -8,7 +8,7 @@
 
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyTuple};
 
 /// Defines `$name`, read from the record `$record` of `sigrs._options`.
 macro_rules! record {
@@ -81,4 +81,32 @@ pub fn record_fields(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         out.set_item(name, fields.to_vec())?;
     }
     Ok(out)
+}
+
+// The options of a quick path, read only when they are of the types the
+// Python layer's checks would pass unchanged; None otherwise (the caller
+// then takes the checked path, whose checks name what is wrong).
+
+/// `obj` when it is `True` or `False` (not `np.bool_`: the checks convert it).
+pub fn plain_bool(obj: &Bound<'_, PyAny>) -> Option<bool> {
+    obj.cast_exact::<PyBool>().ok().map(|b| b.is_true())
+}
+
+/// `obj` when it is exactly an `int` in `lo..=hi`.
+pub fn plain_int(obj: &Bound<'_, PyAny>, lo: i64, hi: i64) -> Option<i64> {
+    let value: i64 = obj.cast_exact::<PyInt>().ok()?.extract().ok()?;
+    (lo..=hi).contains(&value).then_some(value)
+}
+
+/// `obj` when it is exactly a finite `float`.
+pub fn plain_float(obj: &Bound<'_, PyAny>) -> Option<f64> {
+    let value = obj.cast_exact::<PyFloat>().ok()?.value();
+    value.is_finite().then_some(value)
+}
+
+/// `n_jobs` when the checks would keep it as it is: a non-zero `int` within
+/// the cores either way (a larger one is clamped with a warning there).
+pub fn plain_n_jobs(obj: &Bound<'_, PyAny>) -> Option<i64> {
+    let cores = sig_core::batch::available_cores() as i64;
+    plain_int(obj, -cores, cores).filter(|&n| n != 0)
 }

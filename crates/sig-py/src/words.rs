@@ -4,13 +4,13 @@ use pyo3::prelude::*;
 use sig_core::SigError;
 
 use crate::arrays::add_functions;
-use crate::error::enter;
+use crate::error::{enter, enter_sized};
 
 /// Length of a signature; `OverflowError` when it does not fit in memory.
 #[pyfunction]
 #[pyo3(signature = (dimension, degree, scalar_term))]
 pub fn sig_length(py: Python<'_>, dimension: usize, degree: usize, scalar_term: bool) -> PyResult<usize> {
-    enter(py, || sig_core::sig_length(dimension, degree, scalar_term).ok_or_else(|| SigError::Overflow(format!("sig_length({dimension}, {degree})"))))
+    enter_sized(py, 0, || sig_core::sig_length(dimension, degree, scalar_term).ok_or_else(|| SigError::Overflow(format!("sig_length({dimension}, {degree})"))))
 }
 
 /// Flat index of `word` in a signature over `alphabet_size` letters.
