@@ -331,13 +331,18 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
         1
     };
     if chunks > 1 {
-        return sig_chunked(paths, shape, &plan, transform, chunks, n_jobs, out);
+        return sig_chunked(paths, shape, &plan, transform, 0, chunks, n_jobs, out);
     }
-    // Whole groups of paths go through the lanes, the rest one by one.
-    let in_lanes = if use_lanes::<T>(tshape) { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
+    // Whole groups of paths go through the lanes; paths left over, if long
+    // enough, have their pieces in the lanes instead; the rest one by one.
+    let lanes_ok = use_lanes::<T>(tshape);
+    let in_lanes = if lanes_ok { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
     let (lane_out, rest_out) = out.split_at_mut(in_lanes * out_len);
     if in_lanes > 0 {
         sig_lanes(paths, shape, &plan, transform, n_jobs, lane_out)?;
+    }
+    if lanes_ok && steps >= lanes::<T>() * MIN_STEPS_PER_LANE_PIECE {
+        return sig_chunked(paths, shape, &plan, transform, in_lanes, 1, n_jobs, rest_out);
     }
     try_for_each_chunk(n_jobs, rest_out, out_len, work, || SigWorkspace::new(tshape), |ws, i, out_sig| {
         let b = in_lanes + i;
@@ -347,6 +352,11 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
         Ok(())
     })
 }
+
+/// A path's piece runs in the lanes ([`LaneWorkspace::run_pieces`]) when
+/// each lane gets at least this many steps: joining the lanes' pieces costs
+/// `lanes - 1` tensor products, each about `degree` steps' work.
+const MIN_STEPS_PER_LANE_PIECE: usize = 32;
 
 /// Whether signatures in this tensor shape go through [`sig_lanes`]: all
 /// but the dimensions whose rows are whole vector registers and have a
@@ -385,6 +395,50 @@ impl<T: Float> LaneWorkspace<T> {
             one: z(shape.len())?,
             dx: z(shape.dim)?,
         })
+    }
+}
+
+impl<T: Float> LaneWorkspace<T> {
+    /// Writes into `out` (a full tensor) the signature of `steps` of one
+    /// path: the steps are cut into one piece per lane, run side by side,
+    /// and the pieces joined by Chen's identity. Lanes past the last step
+    /// take zero increments.
+    fn run_pieces(&mut self, path: &[T], shape: PathShape, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, out: &mut [T]) {
+        let l_n = lanes::<T>();
+        let (d, dim) = (tshape.dim, shape.dim);
+        let per_lane = steps.len().div_ceil(l_n);
+        let LaneWorkspace { s, dxs, scratch, one, dx } = self;
+        s.fill(T::zero());
+        s[..l_n].fill(T::one());
+        let run = Checkpoint::steps_per_check(tshape.len() * l_n).next_multiple_of(STEP_BLOCK);
+        let mut j = 0;
+        while j < per_lane {
+            let block = (per_lane - j).min(STEP_BLOCK);
+            for l in 0..l_n {
+                for t in 0..block {
+                    let step = steps.start + l * per_lane + j + t;
+                    if step < steps.end {
+                        transform.increment(path, dim, shape.length, step, dx);
+                    } else {
+                        dx.fill(T::zero());
+                    }
+                    for (c, &x) in dx.iter().enumerate() {
+                        dxs[(t * d + c) * l_n + l] = x;
+                    }
+                }
+            }
+            mul_exp_block_lanes(d, tshape, s, dxs, block, scratch);
+            j += block;
+            if j % run == 0 && j < per_lane && crate::interrupt::requested() {
+                return;
+            }
+        }
+        out.fill(T::zero());
+        out[0] = T::one();
+        for l in 0..l_n {
+            lane_of(s, l, one);
+            mul_in_place(tshape, out, one);
+        }
     }
 }
 
@@ -629,11 +683,13 @@ fn sig_backprop_one_dim<T: Float>(
 
 /// Signatures of few long paths: each path's steps are cut into `chunks`
 /// pieces computed in parallel and joined by Chen's identity.
+#[allow(clippy::too_many_arguments)]
 fn sig_chunked<T: Float>(
     paths: &[T],
     shape: PathShape,
     plan: &SigPlan<'_, T>,
     transform: PathTransform,
+    first: usize,
     chunks: usize,
     n_jobs: i64,
     out: &mut [T],
@@ -642,19 +698,30 @@ fn sig_chunked<T: Float>(
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
     let len = tshape.len();
-    let mut pieces = zeros("the pieces of long paths' signatures", shape.batch * chunks * len)?;
-    try_for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, || SigWorkspace::new(tshape), |ws, idx, piece| {
-        let (b, c) = (idx / chunks, idx % chunks);
+    let count = out.len() / plan.out_len.max(1);
+    let lanes_ok = use_lanes::<T>(tshape);
+    let init = || Ok((SigWorkspace::new(tshape)?, if lanes_ok { Some(LaneWorkspace::new(tshape)?) } else { None }));
+    let mut pieces = zeros("the pieces of long paths' signatures", count * chunks * len)?;
+    try_for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, init, |(ws, lane_ws), idx, piece| {
+        let (b, c) = (first + idx / chunks, idx % chunks);
         let range = c * steps / chunks..(c + 1) * steps / chunks;
-        ws.s.fill(T::zero());
-        ws.s[0] = T::one();
-        ws.run(&paths[b * pl..(b + 1) * pl], shape, &transform, tshape, range);
-        piece.copy_from_slice(&ws.s);
+        let path = &paths[b * pl..(b + 1) * pl];
+        match lane_ws {
+            Some(lane_ws) if range.len() >= lanes::<T>() * MIN_STEPS_PER_LANE_PIECE => {
+                lane_ws.run_pieces(path, shape, &transform, tshape, range, piece);
+            }
+            _ => {
+                ws.s.fill(T::zero());
+                ws.s[0] = T::one();
+                ws.run(path, shape, &transform, tshape, range);
+                piece.copy_from_slice(&ws.s);
+            }
+        }
         Ok(())
     })?;
     let mut acc = zeros("a signature", len)?;
-    for (b, (per_path, out_sig)) in pieces.chunks_exact(chunks * len).zip(out.chunks_exact_mut(plan.out_len)).enumerate() {
-        plan.load_start(b, &mut acc);
+    for (i, (per_path, out_sig)) in pieces.chunks_exact(chunks * len).zip(out.chunks_exact_mut(plan.out_len)).enumerate() {
+        plan.load_start(first + i, &mut acc);
         for piece in per_path.chunks_exact(len) {
             mul_in_place(tshape, &mut acc, piece);
         }
@@ -1097,6 +1164,35 @@ mod tests {
                         let (x, x32) = (all[b * len + i], all32[b * len + i] as f64);
                         assert!((x - y).abs() < 1e-13 * (1.0 + y.abs()), "{transform:?} inverse {inverse} path {b} [{i}]: {x} vs {y}");
                         assert!((x32 - y).abs() < 1e-5 * (1.0 + y.abs()), "f32 {transform:?} inverse {inverse} path {b} [{i}]: {x32} vs {y}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn paths_left_over_from_lane_groups_run_their_pieces_in_lanes() {
+        // Batches of 1 and 5 with 299 steps: the paths outside whole lane
+        // groups are cut into a piece per lane (some lanes past the end).
+        for (batch, dim, degree, transform) in [(1, 2, 4, PathTransform::NONE), (5, 3, 3, PathTransform::NONE), (1, 2, 3, PathTransform { time_aug: true, lead_lag: true, end_time: 1.0 })] {
+            let length = 300;
+            let p = path(batch, length, dim, 23);
+            let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+            let (t_len, t_dim) = (transform.out_length(length), transform.out_dim(dim));
+            let mut full = vec![0.0; batch * t_len * t_dim];
+            transform_path(&p, PathShape::new(batch, length, dim), transform, 1, &mut full).unwrap();
+            let len = crate::sig_length(t_dim, degree, true).unwrap();
+            for n_jobs in [1, 2] {
+                let mut out = vec![0.0; batch * len];
+                let mut out32 = vec![0.0f32; batch * len];
+                sig(&p, PathShape::new(batch, length, dim), degree, transform, true, n_jobs, &mut out).unwrap();
+                sig(&p32, PathShape::new(batch, length, dim), degree, transform, true, n_jobs, &mut out32).unwrap();
+                for b in 0..batch {
+                    let expected = product_of_exps(&full[b * t_len * t_dim..(b + 1) * t_len * t_dim], t_len, t_dim, degree);
+                    for (i, y) in expected.iter().enumerate() {
+                        let (x, x32) = (out[b * len + i], out32[b * len + i] as f64);
+                        assert!((x - y).abs() < 1e-11 * (1.0 + y.abs()), "batch {batch} path {b} n_jobs {n_jobs} [{i}]: {x} vs {y}");
+                        assert!((x32 - y).abs() < 1e-4 * (1.0 + y.abs()), "f32 batch {batch} path {b} [{i}]: {x32} vs {y}");
                     }
                 }
             }
