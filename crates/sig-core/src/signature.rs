@@ -369,9 +369,11 @@ fn use_lanes<T: Float>(tshape: &TensorShape) -> bool {
     d >= 2 && tshape.degree >= 1 && d != 8 && d != 16
 }
 
-/// Above this dimension the blocked per-path gradient
-/// (`mul_exp_backward_block_kernel`) measured faster than the lanes' one,
-/// which takes one step at a time (d = 20: 1.5x; d = 10, 12: 0.6-0.9x).
+/// Gradients go through the lanes up to this dimension (d = 8 included:
+/// 1.3-2x faster there than the blocked per-path gradient
+/// `mul_exp_backward_block_kernel`); above it the per-path one measured
+/// faster (d = 20: 1.5x; d = 16: 1.0x), the lanes' one taking one step at
+/// a time.
 const LANES_MAX_BACKWARD_DIM: usize = 12;
 
 /// Per-worker buffers of [`sig_lanes`].
@@ -619,10 +621,16 @@ fn sig_one_dim<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, s
         let path = &paths[b * l..(b + 1) * l];
         plan.load_start(b, start);
         for (r, row) in path_rows.chunks_exact_mut(out_len).enumerate() {
-            s.copy_from_slice(start);
-            if l >= 2 {
-                let end = if stream { r + 1 } else { l - 1 };
-                mul_exp_in_place(1, tshape, s, &[path[end] - path[0]], scratch);
+            let x = if l >= 2 { path[if stream { r + 1 } else { l - 1 }] - path[0] } else { T::zero() };
+            if plan.initial.is_none() {
+                // From the identity: level k is x^k / k!, one multiply each.
+                s[0] = T::one();
+                for k in 1..s.len() {
+                    s[k] = s[k - 1] * x * crate::recip::<T>(k);
+                }
+            } else {
+                s.copy_from_slice(start);
+                mul_exp_in_place(1, tshape, s, &[x], scratch);
             }
             plan.store(s, row);
         }
@@ -1028,7 +1036,7 @@ pub fn sig_backprop_with<T: Float>(
         }
     }
     // Whole groups of paths go through the lanes, the rest one by one.
-    let in_lanes = if !opts.stream && use_lanes::<T>(tshape) && tshape.dim <= LANES_MAX_BACKWARD_DIM { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
+    let in_lanes = if !opts.stream && (2..=LANES_MAX_BACKWARD_DIM).contains(&tshape.dim) { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
     let (lane_items, rest_items) = combined.split_at_mut(in_lanes);
     if in_lanes > 0 {
         sig_backprop_lanes(paths, shape, &plan, transform, sigs, sig_grads, n_jobs, lane_items)?;
