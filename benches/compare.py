@@ -1709,7 +1709,7 @@ def print_header(info, args):
             # BLAS scales almost linearly on a quiet machine: a flat curve
             # means other load, and then every %peak is a rough figure
             print(f"          (the {peak['threads_all']}-thread peak is under 1.5x the "
-                  "1-thread one: the machine is busy; %peak is rough)")
+                  "1-thread one: the machine is busy; %peak is rough, even above 100%)")
     elif info.get("peak_error"):
         print(f"peak    : not measured ({info['peak_error']})")
     print()
