@@ -9,7 +9,21 @@ is faster).  Before timing, each library's output is checked against sigrs's
 Usage:
     python benches/compare.py [--quick] [--repeat R] [--only PATTERN ...]
                               [--libs LIB ...] [--device cpu|cuda]
-                              [--json PATH] [--list]
+                              [--json PATH] [--list] [--no-peak]
+
+Distance to the machine's limit: the ``%peak`` column gives sigrs's rate of
+arithmetic as a share of the peak measured at the start of the same run,
+numpy's float64 / float32 matmul of 2000 x 2000 (2 n^3 flops / median time),
+at one thread for ``jobs`` 1 rows and at all usable cores for the others.
+Counted work (2 flops per multiply-add): a signature's forward pass does
+``sig_len * d/(d-1)`` multiply-adds per increment in its Horner step (d = 1:
+``degree``), so ``2 B (L-1) sig_len d/(d-1)``; the stream forward pass does
+the same steps; a backward pass counts as 3 forward passes (one inverse step
+and one adjoint step per increment, the adjoint's transposed product doing
+twice the forward's multiply-adds); a linear signature kernel's forward pass
+``2 d`` per pair of increments (their inner product) plus 4 per point of the
+refined PDE grid.  Rows without such a count (log-signatures, sig_coef,
+kernel gradients, algebra ops, CUDA) show "-".
 
 Every library is optional: a library that does not import is shown as "-"
 and listed under the table.  Nothing here asserts on times.
@@ -28,11 +42,13 @@ import fnmatch
 import functools
 import gc
 import importlib
+import inspect
 import json
 import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -142,6 +158,9 @@ class Workload:
     device: str = "cpu"             # "cuda": torch.cuda.synchronize per call
     params: dict = field(default_factory=dict)
     show_notes: bool = False        # list the impls' notes under the table
+    # arithmetic of one call (see the module docstring), for the %peak
+    # column; None where no count is clear
+    flops: Optional[float] = None
 
 
 UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6}
@@ -154,6 +173,25 @@ UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6}
 def sig_len(dim: int, degree: int) -> int:
     """Signature length without the scalar term."""
     return sum(dim ** k for k in range(1, degree + 1))
+
+
+# Work counts for the %peak column: 2 flops per multiply-add.
+BACKWARD_PASSES = 3     # one inverse step + one adjoint step (twice a forward's work)
+
+
+def sig_flops(batch, length, dim, degree) -> float:
+    """A signature forward pass: the Horner step S <- S (x) exp(dx) does
+    about sig_len * d/(d-1) multiply-adds per increment (d = 1: degree)."""
+    madds = float(degree) if dim == 1 else sig_len(dim, degree) * dim / (dim - 1)
+    return 2.0 * (batch or 1) * (length - 1) * madds
+
+
+def kernel_flops(pairs, length1, length2, dim, order) -> float:
+    """A linear signature kernel's forward pass: the increments' inner
+    products (2 d per pair of increments), then 4 flops per point of the
+    refined PDE grid, k11 = (k10 + k01) c1 - k00 c2."""
+    coarse = (length1 - 1) * (length2 - 1)
+    return float(pairs) * coarse * (2.0 * dim + 4.0 * 4 ** order)
 
 
 def random_paths(rng, batch, length, dim, dtype):
@@ -216,7 +254,8 @@ def sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
         out.append(Workload(
             name=f"sig/{dname}/{shape}/nj{nj}", group="sig (forward)",
             setup=setup, setup_key=key, impls=impls, jobs=str(nj),
-            rtol=rtol, repeat=repeat, params=dict(params, op="sig", n_jobs=nj)))
+            rtol=rtol, repeat=repeat, params=dict(params, op="sig", n_jobs=nj),
+            flops=sig_flops(batch, length, dim, degree)))
 
     def own_backprop(lib, nj):
         def make(c):
@@ -244,7 +283,8 @@ def sig_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
         out.append(Workload(
             name=f"sig_backprop/{dname}/{shape}/nj{nj}", group="sig_backprop (backward)",
             setup=setup, setup_key=key, impls=impls, jobs=str(nj),
-            rtol=rtol, repeat=repeat, params=dict(params, op="sig_backprop", n_jobs=nj)))
+            rtol=rtol, repeat=repeat, params=dict(params, op="sig_backprop", n_jobs=nj),
+            flops=BACKWARD_PASSES * sig_flops(batch, length, dim, degree)))
     return out
 
 
@@ -455,6 +495,7 @@ def stream_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
         name=f"stream/fwd/{dname}/{shape}", group=group, setup=setup, setup_key=key,
         jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
         params=dict(params, op="sig stream=True"),
+        flops=sig_flops(batch, length, dim, degree),
         impls={
             "sigrs": Impl(lambda c: functools.partial(
                 MODS["sigrs"].sig, c["path"], degree, stream=True, n_jobs=-1)),
@@ -471,6 +512,7 @@ def stream_workloads(batch, length, dim, degree, dtype, seed, *, rtol,
         name=f"stream/cost/{dname}/{shape}", group=group, setup=setup, setup_key=key,
         jobs="-1", rtol=rtol, repeat=repeat, show_notes=True,
         params=dict(params, op="sig vs sig stream=True (sigrs only)"),
+        flops=sig_flops(batch, length, dim, degree),
         impls={
             "sigrs": Impl(lambda c: functools.partial(
                 MODS["sigrs"].sig, c["path"], degree, n_jobs=-1),
@@ -1188,7 +1230,8 @@ def kernel_workloads(args, notes: List[str]) -> List[Workload]:
 
         ws.append(Workload(name=f"sig_kernel/fwd/{shape}", group=f"sig_kernel forward, dyadic order {order}, float64",
                            setup=setup, setup_key=key, impls={lib: fwd(lib) for lib in ("sigrs", "pysiglib")},
-                           jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch=b, length=l, dim=d, dyadic_order=order, op="sig_kernel")))
+                           jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch=b, length=l, dim=d, dyadic_order=order, op="sig_kernel"),
+                           flops=kernel_flops(b, l, l, d, order)))
         ws.append(Workload(name=f"sig_kernel/bwd/{shape}", group=f"sig_kernel backward (both paths), dyadic order {order}, float64",
                            setup=setup, setup_key=key, impls={lib: bwd(lib) for lib in ("sigrs", "pysiglib")},
                            jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch=b, length=l, dim=d, dyadic_order=order, op="sig_kernel_backprop")))
@@ -1216,7 +1259,10 @@ def kernel_workloads(args, notes: List[str]) -> List[Workload]:
 
         ws.append(Workload(name=f"sig_kernel_gram/fwd/{shape}", group=f"sig_kernel_gram forward ({kind}), float64",
                            setup=setup, setup_key=key, impls={lib: gram(lib) for lib in ("sigrs", "pysiglib")},
-                           jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch1=b1, batch2=b2, length=l, dim=d, dyadic_order=order, op="sig_kernel_gram")))
+                           jobs="-1", rtol=1e-8, show_notes=True, params=dict(batch1=b1, batch2=b2, length=l, dim=d, dyadic_order=order, op="sig_kernel_gram"),
+                           # the symmetric Gram solves its upper triangle only:
+                           # counting every pair would overstate the rate
+                           flops=None if symmetric else kernel_flops(b1 * b2, l, l, d, order)))
         if not symmetric:
             ws.append(Workload(name=f"sig_kernel_gram/bwd/{shape}", group="sig_kernel_gram backward (both batches), float64",
                                setup=setup, setup_key=key, impls={lib: gram_bwd(lib) for lib in ("sigrs", "pysiglib")},
@@ -1338,6 +1384,94 @@ def cuda_backward_memory_notes(shape, seed) -> List[str]:
                      f"(the path is {path.numel() * 4 / 2**20:.1f} MiB; length x sig_len would be "
                      f"{b * l * sig_len(d, m) * 4 / 2**20:.0f} MiB)")
     return notes
+
+
+# --------------------------------------------------------------------------
+# The machine's peak (for the %peak column)
+# --------------------------------------------------------------------------
+
+PEAK_N = 2000           # numpy matmul of PEAK_N x PEAK_N
+
+
+def matmul_rates(n: int, repeat: int) -> dict:
+    """flop/s of numpy's n x n matmul, float64 and float32: 2 n^3 / median
+    time of `repeat` products after one warm-up product.  Self-contained
+    (its source also runs in a subprocess, see measure_peaks)."""
+    import statistics
+    import time
+    import numpy as np
+    rates = {}
+    for dtype in ("float64", "float32"):
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((n, n)).astype(dtype)
+        b = rng.standard_normal((n, n)).astype(dtype)
+        a @ b                               # warm-up: BLAS threads, page faults
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t0)
+        rates[dtype] = 2.0 * n ** 3 / statistics.median(times)
+    return rates
+
+
+def usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def measure_peaks(repeat: int) -> dict:
+    """The matmul peak at one thread (for jobs=1 rows) and at all usable
+    cores (for the others): {"1": {dtype: flop/s}, "all": {...}, ...}.
+
+    numpy's BLAS reads its thread count once, at load: threadpoolctl changes
+    it in this process when installed; otherwise each count is measured in a
+    fresh interpreter with OPENBLAS/OMP/MKL_NUM_THREADS set.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threadpool_limits = None
+    out: Dict[str, Any] = {"n": PEAK_N, "repeat": repeat, "threads_all": usable_cores(),
+                           "method": "threadpoolctl" if threadpool_limits else
+                           "subprocess with OPENBLAS_NUM_THREADS/OMP_NUM_THREADS"}
+    for key, threads in (("1", 1), ("all", out["threads_all"])):
+        if threads == 1 and key == "all":
+            out[key] = out["1"]
+            continue
+        if threadpool_limits is not None:
+            with threadpool_limits(limits=threads, user_api="blas"):
+                out[key] = matmul_rates(PEAK_N, repeat)
+            continue
+        env = dict(os.environ)
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+        code = (inspect.getsource(matmul_rates)
+                + f"\nimport json\nprint(json.dumps(matmul_rates({PEAK_N}, {repeat})))\n")
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"peak measurement at {threads} threads failed: "
+                               + (proc.stderr.strip().splitlines() or ["?"])[-1])
+        out[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def add_peak_shares(row: dict, peaks: Optional[dict]) -> None:
+    """Set each library's pct_peak (sigrs and pysiglib, which run the same
+    count of work) from the row's flops and the peak for its threads/dtype."""
+    flops = row.get("flops")
+    if not flops or not peaks or row["device"] != "cpu":
+        return
+    rate = peaks["1" if row["jobs"] == "1" else "all"].get(
+        row["params"].get("dtype", "float64"))
+    if not rate:
+        return
+    for lib in (REF, "pysiglib"):
+        r = row["results"].get(lib, {})
+        if r.get("status") == "ok":
+            r["pct_peak"] = 100.0 * flops / r["median_s"] / rate
 
 
 # --------------------------------------------------------------------------
@@ -1508,7 +1642,7 @@ def run_workload(w: Workload, ctx: dict, libs: List[str], args, shared: dict) ->
             r["ratio"] = r["median_s"] / ref["median_s"]
     return {"name": w.name, "group": w.group, "jobs": w.jobs, "unit": w.unit,
             "device": w.device, "params": w.params, "results": res,
-            "reference": ref_lib, "show_notes": w.show_notes}
+            "reference": ref_lib, "show_notes": w.show_notes, "flops": w.flops}
 
 
 # --------------------------------------------------------------------------
@@ -1564,6 +1698,20 @@ def print_header(info, args):
         print("env     : " + " ".join(f"{k}={v}" for k, v in info["env"].items()))
     print(f"timing  : median of {args.repeat} repeats after 1 warm-up call"
           f"{' (--quick)' if args.quick else ''}; device {args.device}")
+    peak = info.get("peak")
+    if peak:
+        def rates(key):
+            return ", ".join(f"{peak[key][dt] / 1e9:.1f} {_dname(dt)}" for dt in ("float64", "float32"))
+        print(f"peak    : numpy {peak['n']}x{peak['n']} matmul, GFLOP/s (median of "
+              f"{peak['repeat']}): 1 thread {rates('1')}; {peak['threads_all']} threads "
+              f"{rates('all')} ({peak['method']})")
+        if peak["threads_all"] > 1 and peak["all"]["float64"] < 1.5 * peak["1"]["float64"]:
+            # BLAS scales almost linearly on a quiet machine: a flat curve
+            # means other load, and then every %peak is a rough figure
+            print(f"          (the {peak['threads_all']}-thread peak is under 1.5x the "
+                  "1-thread one: the machine is busy; %peak is rough, even above 100%)")
+    elif info.get("peak_error"):
+        print(f"peak    : not measured ({info['peak_error']})")
     print()
 
 
@@ -1589,6 +1737,10 @@ def format_table(rows: List[dict], libs: List[str], args_repeat: int):
     header = ["workload", "jobs", "unit"]
     if REF in libs:
         header.append(REF)
+    show_peak = REF in libs and any(row["results"].get(REF, {}).get("pct_peak") is not None
+                                    for row in rows)
+    if show_peak:
+        header.append("%peak")
     for p in peers:
         header += [p, "ratio", "maxdiff"]
 
@@ -1625,6 +1777,10 @@ def format_table(rows: List[dict], libs: List[str], args_repeat: int):
                 t = "err" + foot(f"{lib}: {r.get('error')}")
             cells.append(t)
             if lib == REF:
+                if show_peak:
+                    pct = r.get("pct_peak")
+                    cells.append("-" if pct is None else
+                                 f"{pct:.0f}%" if pct >= 10 else f"{pct:.1f}%")
                 continue
             ratio = r.get("ratio")
             cells.append(f"{ratio:.2f}x" if ratio is not None else "-")
@@ -1671,6 +1827,12 @@ def print_report(rows, libs, notes, args):
     print(text)
     print()
     print("ratio   = peer median / sigrs median (>1: sigrs faster).")
+    if any(row["results"].get(REF, {}).get("pct_peak") is not None for row in rows):
+        print("%peak   = sigrs's counted flops / its median / the matmul peak above (1 thread "
+              "for jobs 1, all cores otherwise); forward 2 B (L-1) sig_len d/(d-1) (d=1: "
+              "degree), backward = 3 forward passes (inverse + adjoint steps), stream = "
+              "forward, kernel forward 2 d per pair of increments + 4 per PDE grid point; "
+              "'-' = no clear count.")
     print("maxdiff = max|peer - ref| / max|ref| on the row's output, ref = sigrs "
           "(or the first library that ran when sigrs could not); rows above tolerance "
           "are marked MISMATCH and not timed.")
@@ -1763,6 +1925,8 @@ def parse_args(argv=None):
     p.add_argument("--max-seconds", type=float, default=None,
                    help="per library and row: when warm-up x repeats exceeds this, use fewer "
                         "repeats (never below 3); default 30, --quick 10")
+    p.add_argument("--no-peak", action="store_true",
+                   help="skip the matmul peak measurement (and the %%peak column)")
     p.add_argument("--overhead-number", type=int, default=None,
                    help="calls per repeat for overhead rows (default 2000, --quick 500)")
     args = p.parse_args(argv)
@@ -1814,6 +1978,17 @@ def main(argv=None) -> int:
         return 2
 
     info = machine_info(args)
+    if args.no_peak or args.device != "cpu":
+        peaks = None        # the CPU's matmul says nothing about a GPU row
+    else:
+        print("measuring the matmul peak ...", end="", file=sys.stderr, flush=True)
+        try:
+            peaks = measure_peaks(args.repeat)
+            info["peak"] = peaks
+        except Exception as exc:
+            peaks = None
+            info["peak_error"] = f"{type(exc).__name__}: {exc}"
+        print(" done", file=sys.stderr, flush=True)
     print_header(info, args)
     if torch is None:
         notes.append(f"torch not importable ({_torch_err}): torch overhead rows skipped.")
@@ -1831,6 +2006,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             print(f"[{i}/{len(workloads)}] {w.name} ...", end="", file=sys.stderr, flush=True)
             rows.append(run_workload(w, ctx, libs, args, shared))
+            add_peak_shares(rows[-1], peaks)
             print(f" {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         notes.append("interrupted: table is partial.")
@@ -1849,6 +2025,8 @@ def main(argv=None) -> int:
             if isinstance(o, list):
                 return [clean(v) for v in o]
             return o
+        # the peaks are in machine["peak"]; rows carry "flops" and, per
+        # library, "pct_peak"
         payload = {"machine": info, "args": vars(args), "notes": notes, "rows": rows}
         with open(args.json, "w") as fh:
             json.dump(clean(payload), fh, indent=1)
