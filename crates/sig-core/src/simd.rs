@@ -57,8 +57,12 @@ macro_rules! specialised {
                         4 => with_fma::<T, 4>($d $(, $arg)*),
                         5 => with_fma::<T, 5>($d $(, $arg)*),
                         6 => with_fma::<T, 6>($d $(, $arg)*),
+                        7 => with_fma::<T, 7>($d $(, $arg)*),
                         8 => with_fma::<T, 8>($d $(, $arg)*),
+                        10 => with_fma::<T, 10>($d $(, $arg)*),
+                        12 => with_fma::<T, 12>($d $(, $arg)*),
                         16 => with_fma::<T, 16>($d $(, $arg)*),
+                        20 => with_fma::<T, 20>($d $(, $arg)*),
                         _ => with_fma::<T, 0>($d $(, $arg)*),
                     }
                 }
