@@ -242,8 +242,11 @@ where
     let watch = WatchRef::current();
     if threads == 1 || count == 1 || count.saturating_mul(work_per_chunk) < MIN_PARALLEL_WORK {
         let mut state = init()?;
+        // Checks for a stop request by amount of work, not per chunk: a
+        // check can read the clock (~40 ns), more than a small chunk costs.
+        let mut checkpoint = interrupt::Checkpoint::new(work_per_chunk);
         for (i, c) in out.chunks_exact_mut(chunk).enumerate() {
-            if interrupt::requested() {
+            if checkpoint.tick() {
                 break;
             }
             match f(&mut state, i, c) {
@@ -305,8 +308,9 @@ where
     let watch = WatchRef::current();
     if threads == 1 || items.len() == 1 || items.len().saturating_mul(work_per_item) < MIN_PARALLEL_WORK {
         let mut state = init()?;
+        let mut checkpoint = interrupt::Checkpoint::new(work_per_item);
         for (i, x) in items.iter_mut().enumerate() {
-            if interrupt::requested() {
+            if checkpoint.tick() {
                 break;
             }
             match f(&mut state, i, x) {

@@ -335,7 +335,7 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     }
     // Whole groups of paths go through the lanes; paths left over, if long
     // enough, have their pieces in the lanes instead; the rest one by one.
-    let lanes_ok = use_lanes::<T>(tshape);
+    let lanes_ok = use_lanes(tshape);
     let in_lanes = if lanes_ok { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
     let (lane_out, rest_out) = out.split_at_mut(in_lanes * out_len);
     if in_lanes > 0 {
@@ -364,7 +364,7 @@ const MIN_STEPS_PER_LANE_PIECE: usize = 32;
 /// measured faster (d = 8, 16: 1.2-2x). Elsewhere the lanes measured 1.0x
 /// (d = 4, 5, 6 in f64) to 4x (d = 2, 3, 7, f32 d = 4) faster
 /// (benches/sweep.py).
-fn use_lanes<T: Float>(tshape: &TensorShape) -> bool {
+fn use_lanes(tshape: &TensorShape) -> bool {
     let d = tshape.dim;
     d >= 2 && tshape.degree >= 1 && d != 8 && d != 16
 }
@@ -467,18 +467,21 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
         let mut j = 0;
         while j < steps {
             let block = (steps - j).min(STEP_BLOCK);
+            let n = block * d;
             for l in 0..l_n {
                 let path = &paths[(first + l) * pl..(first + l + 1) * pl];
-                for t in 0..block {
-                    if plain {
-                        let (a, b) = (&path[(j + t) * dim..(j + t + 1) * dim], &path[(j + t + 1) * dim..(j + t + 2) * dim]);
-                        for (c, (&x0, &x1)) in a.iter().zip(b).enumerate() {
-                            dxs[(t * d + c) * l_n + l] = x1 - x0;
-                        }
-                    } else {
+                if plain {
+                    // The block's increments are differences of consecutive
+                    // points, contiguous in the path; each goes to lane l.
+                    let seg = &path[j * dim..(j + block + 1) * dim];
+                    for ((o, &x1), &x0) in dxs[..n * l_n].chunks_exact_mut(l_n).zip(&seg[dim..]).zip(&seg[..n]) {
+                        o[l] = x1 - x0;
+                    }
+                } else {
+                    for t in 0..block {
                         transform.increment(path, dim, shape.length, j + t, dx);
-                        for (c, &x) in dx.iter().enumerate() {
-                            dxs[(t * d + c) * l_n + l] = x;
+                        for (o, &x) in dxs[t * d * l_n..(t + 1) * d * l_n].chunks_exact_mut(l_n).zip(dx.iter()) {
+                            o[l] = x;
                         }
                     }
                 }
@@ -496,6 +499,9 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
         Ok(())
     })
 }
+
+/// One path's gradient and, when asked, its `initial`'s.
+type PathGradients<'a, T> = (&'a mut [T], Option<&'a mut [T]>);
 
 /// Per-worker buffers of [`sig_backprop_lanes`]: interleaved states,
 /// gradients and increments, and one lane's worth of each.
@@ -543,14 +549,14 @@ fn sig_backprop_lanes<T: Float>(
     sigs: &[T],
     sig_grads: &[T],
     n_jobs: i64,
-    items: &mut [(&mut [T], Option<&mut [T]>)],
+    items: &mut [PathGradients<'_, T>],
 ) -> Result<()> {
     let l_n = lanes::<T>();
     let (tshape, out_len) = (&plan.tshape, plan.out_len);
     let (len, d, dim) = (tshape.len(), tshape.dim, shape.dim);
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
-    let mut groups: Vec<&mut [(&mut [T], Option<&mut [T]>)]> = items.chunks_exact_mut(l_n).collect();
+    let mut groups: Vec<&mut [PathGradients<'_, T>]> = items.chunks_exact_mut(l_n).collect();
     let work = steps.saturating_mul(len).saturating_mul(5 * l_n);
     try_for_each_item(n_jobs, &mut groups, work, || BackpropLaneWorkspace::new(tshape), |ws, group_index, group| {
         let first = group_index * l_n;
@@ -619,15 +625,24 @@ fn sig_one_dim<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, s
     let work = rows.saturating_mul(tshape.len()).saturating_mul(2);
     try_for_each_chunk(n_jobs, out, rows * out_len, work, init, |(start, s, scratch), b, path_rows| {
         let path = &paths[b * l..(b + 1) * l];
-        plan.load_start(b, start);
+        if plan.initial.is_some() {
+            plan.load_start(b, start);
+        }
         for (r, row) in path_rows.chunks_exact_mut(out_len).enumerate() {
             let x = if l >= 2 { path[if stream { r + 1 } else { l - 1 }] - path[0] } else { T::zero() };
             if plan.initial.is_none() {
-                // From the identity: level k is x^k / k!, one multiply each.
-                s[0] = T::one();
-                for k in 1..s.len() {
-                    s[k] = s[k - 1] * x * crate::recip::<T>(k);
+                // From the identity: level k is x^k / k! (the inverse,
+                // exp(-x), has (-x)^k / k!), written straight to the row.
+                let x = if plan.inverse { -x } else { x };
+                if plan.skip == 0 {
+                    row[0] = T::one();
                 }
+                let mut v = T::one();
+                for (k, o) in row[1 - plan.skip..].iter_mut().enumerate() {
+                    v = v * x * crate::recip::<T>(k + 1);
+                    *o = v;
+                }
+                continue;
             } else {
                 s.copy_from_slice(start);
                 mul_exp_in_place(1, tshape, s, &[x], scratch);
@@ -707,7 +722,7 @@ fn sig_chunked<T: Float>(
     let pl = shape.path_len();
     let len = tshape.len();
     let count = out.len() / plan.out_len.max(1);
-    let lanes_ok = use_lanes::<T>(tshape);
+    let lanes_ok = use_lanes(tshape);
     let init = || Ok((SigWorkspace::new(tshape)?, if lanes_ok { Some(LaneWorkspace::new(tshape)?) } else { None }));
     let mut pieces = zeros("the pieces of long paths' signatures", count * chunks * len)?;
     try_for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, init, |(ws, lane_ws), idx, piece| {
