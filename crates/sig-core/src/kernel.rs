@@ -17,6 +17,11 @@
 //! numbers at the same order. The scheme's coefficients depend only on the
 //! coarse cell, so they are computed once per coarse row.
 //!
+//! Few pairs, long rows or large grids are solved one pair at a time by
+//! the wavefront solver, vectorised along the anti-diagonals of strips of
+//! the pair's grid (see its section below and [`use_wavefront`]); other
+//! batches as follows.
+//!
 //! Pairs are solved [`LANES`] at a time, lane-interleaved: the recurrence
 //! along a row is a chain of dependent operations, and four independent
 //! pairs make each link one vector instruction. The backward pass is the
@@ -42,6 +47,16 @@
 //!   that `H` never drops below the `ceil(log2 R) + 2` rows of recursive
 //!   bisection (so huge rows still terminate, in `O(R log R)` row steps).
 //!   With `k_grid` given, `H = min(R, max(2, budget / (C W)))`.
+//!
+//! The wavefront solver (a pair at a time; see [`use_wavefront`]) holds,
+//! per worker, `STRIP` rows' worth of steps (`~2 STRIP C size_of::<T>()`
+//! bytes forward, `~4 STRIP C` backward) and the pair's increments; the
+//! point kernels and given increments add the pair's `n1 n2` double
+//! increments and, backward, their gradients (one number each, not a lane
+//! group). Its backward pass holds the forward grid whole, as strips, when
+//! that fits in [`BACKWARD_GRID_BUDGET`]; a larger grid goes to the lane
+//! solver, which checkpoints. The linear kernel's backward pass sums the
+//! increments' gradients strip by strip, without `n1 n2` terms.
 //!
 //! The `n1 n2` terms (double increments and their gradients) stay
 //! quadratic in the path lengths; every buffer is allocated fallibly
@@ -925,7 +940,7 @@ pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs:
     let grid = shape.grid()?;
     check_increments(inc, &shape)?;
     let source = inc.source();
-    if use_wavefront(shape.batch, &grid) {
+    if use_wavefront::<T>(shape.batch, &grid, false) {
         return sig_kernel_wave(&source, &grid, &shape, n_jobs, out);
     }
     let work = grid.cells().saturating_mul(4 * LANES);
@@ -1051,7 +1066,7 @@ fn backprop_within<T: Float>(
     };
     let increments_out = matches!(out, KernelGrad::Increments(_));
     // few pairs: one pair per task, solved by the wavefront solver
-    let wave = use_wavefront(shape.batch, &grid) && (k_grid.is_some() || wave_backward_fits::<T>(&grid, budget));
+    let wave = use_wavefront::<T>(shape.batch, &grid, true) && (k_grid.is_some() || wave_backward_fits::<T>(&grid, budget));
     let per = if wave { 1 } else { LANES };
     let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
     try_reserve(&mut tasks, "the pair groups of a batch", groups.len())?;
@@ -1234,11 +1249,35 @@ impl<T: Float> BackpropJob<'_, T> {
 const STRIP: usize = 16;
 type Strip<T> = [T; STRIP];
 
-/// Whether a batch is solved pair by pair with the wavefront solver: when
-/// fewer pairs than lanes would leave lane groups partly idle, and the rows
-/// are long enough that the strips' ramps (`STRIP` steps each) cost little.
-fn use_wavefront(batch: usize, grid: &Grid) -> bool {
-    batch < LANES && grid.cols() >= 2 * STRIP && grid.rows() >= 2
+/// Bytes of one lane group's double increments beyond which the lane
+/// solver runs from memory rather than cache, and the wavefront solver
+/// (which forms them as it goes) wins at any batch.
+const LANE_DELTA_CACHE: usize = 16 << 20;
+
+/// Whether a batch is solved pair by pair with the wavefront solver, for
+/// the `backward` pass or the forward one. Measured on this project's
+/// x86-64 machines (AVX2, one and two threads, f32 and f64), against the
+/// lane solver: the wavefront wins whenever fewer pairs than lanes leave
+/// lane groups idle at dyadic order 0 (2x to 80x), or half of them or more
+/// at a refined order (where the lane solver reuses each coarse row's
+/// coefficients and is ~1.7x faster per fine cell when its lanes are
+/// full); whenever a lane group's double increments leave the cache (3x
+/// to 8x at 1000 and 2000 points); and at order 0 on rows of 100 columns
+/// or more forward (1.3x to 2x), 250 backward (1.1x to 2x), where the lane
+/// solver's per-coarse-cell work dominates. The rows must be long enough
+/// that the strips' ramps (`STRIP` steps each) cost little.
+fn use_wavefront<T>(batch: usize, grid: &Grid, backward: bool) -> bool {
+    if grid.cols() < 2 * STRIP || grid.rows() < 2 {
+        return false;
+    }
+    let lane_delta = grid.n1.saturating_mul(grid.n2).saturating_mul(std::mem::size_of::<Lanes<T>>());
+    if lane_delta > LANE_DELTA_CACHE {
+        return true;
+    }
+    if grid.order.first + grid.order.second > 0 {
+        return 2 * batch <= LANES;
+    }
+    batch < LANES || grid.cols() >= if backward { 250 } else { 100 }
 }
 
 /// Per-worker scratch of the wavefront solver (one pair).
@@ -1260,11 +1299,33 @@ struct WaveScratch<T> {
     ga: Vec<Strip<T>>,
     g_below: Vec<T>,
     g_above: Vec<T>,
+    /// The linear kernel's adjoint, fused: the gradients of a strip's
+    /// rows' increments (lane per row), of the first path's increments
+    /// (`n1 x d`), of the second's per fine column laid out like
+    /// [`WaveCoef::Linear`]'s `yr`, and per increment (`n2 x d`).
+    gxs: Vec<Strip<T>>,
+    gx: Vec<T>,
+    gyr: Vec<T>,
+    gy: Vec<T>,
 }
 
 impl<T: Float> WaveScratch<T> {
     fn new() -> Self {
-        WaveScratch { a: Vec::new(), f: Vec::new(), src: Vec::new(), xs: Vec::new(), g_delta: Vec::new(), ext: Vec::new(), ga: Vec::new(), g_below: Vec::new(), g_above: Vec::new() }
+        WaveScratch {
+            a: Vec::new(),
+            f: Vec::new(),
+            src: Vec::new(),
+            xs: Vec::new(),
+            g_delta: Vec::new(),
+            ext: Vec::new(),
+            ga: Vec::new(),
+            g_below: Vec::new(),
+            g_above: Vec::new(),
+            gxs: Vec::new(),
+            gx: Vec::new(),
+            gyr: Vec::new(),
+            gy: Vec::new(),
+        }
     }
 }
 
@@ -1448,6 +1509,7 @@ fn strip_backward_body<T: Float, const FMA: bool>(src: &[T], f: &[Strip<T>], a: 
     let (half, twelfth, sixth) = (T::from_f64(0.5).unwrap(), T::one() / from_usize::<T>(12), T::one() / from_usize::<T>(6));
     let cols = src.len();
     let (one, zero) = (T::one(), T::zero());
+    let no_ext = [zero; STRIP];
     // P = G A of the step after, Q = G B of the two steps after
     let (mut p1, mut q1, mut q2) = ([zero; STRIP], [zero; STRIP], [zero; STRIP]);
     for s in (0..a.len()).rev() {
@@ -1456,24 +1518,37 @@ fn strip_backward_body<T: Float, const FMA: bool>(src: &[T], f: &[Strip<T>], a: 
             Some(c) if c < cols => g_below[c],
             _ => zero,
         };
-        let left = if s >= 1 { f[s - 1] } else { [one; STRIP] };
-        let prev2 = if s >= 2 { f[s - 2] } else { [one; STRIP] };
-        let up0 = if s + 1 < cols { src[s + 1] } else { one };
-        let diag0 = if s < cols { src[s] } else { one };
-        let (av, e) = (&a[s], ext.map(|e| e[s]));
+        let ones = [one; STRIP];
+        let left = if s >= 1 { &f[s - 1] } else { &ones };
+        let prev2 = if s >= 2 { &f[s - 2] } else { &ones };
+        // the lane above's cells (lane 0: the source row), as in the forward step
+        let (mut up, mut diag) = ([zero; STRIP], [zero; STRIP]);
+        up[0] = if s + 1 < cols { src[s + 1] } else { one };
+        diag[0] = if s < cols { src[s] } else { one };
+        up[1..].copy_from_slice(&left[..STRIP - 1]);
+        diag[1..].copy_from_slice(&prev2[..STRIP - 1]);
+        // what the lane below sends: its P one step after, less its Q two
+        // steps after (the last lane: the strip below, through `g_below`);
+        // the parts known before `p1` go first, off the chain of steps
+        let e = ext.map_or(&no_ext, |e| &e[s]);
+        let (mut p1_below, mut rest) = ([zero; STRIP], [zero; STRIP]);
+        for l in 0..STRIP - 1 {
+            p1_below[l] = p1[l + 1];
+            rest[l] = e[l] - q2[l + 1];
+        }
+        rest[STRIP - 1] = e[STRIP - 1] + below;
+        let av = &a[s];
         let (mut p, mut q, mut g_a) = ([zero; STRIP], [zero; STRIP], [zero; STRIP]);
         for l in 0..STRIP {
-            let from_below = if l + 1 < STRIP { p1[l + 1] - q2[l + 1] } else { below };
-            let mut g = p1[l] + from_below;
-            if let Some(e) = e {
-                g += e[l];
-            }
-            let (up, diag) = if l == 0 { (up0, diag0) } else { (left[l - 1], prev2[l - 1]) };
+            let g = (p1[l] + p1_below[l]) + rest[l];
             let x = av[l];
             let x2 = x * x * twelfth;
             let (a_co, b_co) = (one + x * half + x2, one - x2);
             let x6 = x * sixth;
-            g_a[l] = g * fmadd::<T, FMA>(left[l] + up, half + x6, diag * x6);
+            // lanes past their last column have g = 0 but may hold
+            // overflowed values: keep their dF/da an exact 0
+            let d_a = g * fmadd::<T, FMA>(left[l] + up[l], half + x6, diag[l] * x6);
+            g_a[l] = if g == zero { zero } else { d_a };
             p[l] = g * a_co;
             q[l] = g * b_co;
         }
@@ -1571,16 +1646,35 @@ fn wave_backward_fits<T>(grid: &Grid, budget: usize) -> bool {
 /// into `scratch.g_delta` (`n1 * n2`). The forward values come from
 /// `k_grid` (the pair's grid) when given, else from one forward pass held
 /// whole (see [`wave_backward_fits`]).
-fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, derivs: &[T], grid_derivs: bool, k_grid: Option<&[T]>) -> Result<()> {
+///
+/// With `fused` (the linear kernel only), the gradients of the increments
+/// instead: `sum_j dF/d(delta_ij) dy_j` into `scratch.gx` (`n1 x d`) and
+/// `sum_i dF/d(delta_ij) dx_i` into `scratch.gy` (`n2 x d`), summed strip
+/// by strip, without the `n1 n2` gradients.
+#[allow(clippy::too_many_arguments)]
+fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, derivs: &[T], grid_derivs: bool, k_grid: Option<&[T]>, fused: bool) -> Result<()> {
     let (cols, strips, n2) = (grid.cols(), strip_count(grid), grid.n2);
     let stride = strip_stride(cols);
     let (l1, l2) = (grid.order.first, grid.order.second);
     if k_grid.is_none() {
         wave_forward(grid, coef, scratch, None, true)?;
     }
-    let WaveScratch { a, f, src, xs, g_delta, ext, ga, g_below, g_above, .. } = scratch;
+    let WaveScratch { a, f, src, xs, g_delta, ext, ga, g_below, g_above, gxs, gx, gyr, gy } = scratch;
     let what = "a strip's adjoint";
-    try_refill(g_delta, "gradients of the double increments", checked_product("gradients of the double increments", &[grid.n1, n2])?, T::zero())?;
+    let linear = match *coef {
+        WaveCoef::Linear { d, .. } if fused => Some(d),
+        _ => None,
+    };
+    let (ly, off) = (yr_len(cols), cols + STRIP - 3);
+    if let Some(d) = linear {
+        let what = "gradients of the increments";
+        try_refill(gx, what, checked_product(what, &[grid.n1, d])?, T::zero())?;
+        try_refill(gy, what, checked_product(what, &[n2, d])?, T::zero())?;
+        try_refill(gyr, what, checked_product(what, &[d, ly])?, T::zero())?;
+        try_refill(gxs, what, d, [T::zero(); STRIP])?;
+    } else {
+        try_refill(g_delta, "gradients of the double increments", checked_product("gradients of the double increments", &[grid.n1, n2])?, T::zero())?;
+    }
     try_resize(a, what, stride, [T::zero(); STRIP])?;
     try_resize(ga, what, stride, [T::zero(); STRIP])?;
     try_refill(g_below, what, cols, T::zero())?;
@@ -1638,21 +1732,92 @@ fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wa
             }
         }
         strip_backward(src, fwd, &a[..steps], with_ext.then_some(&ext[..steps]), g_below, g_above, &mut ga[..steps]);
-        // dF/da of the grid's cells into their coarse double increments
-        for k in 0..h {
-            let gd = &mut g_delta[((r0 + k) >> l1) * n2..((r0 + k) >> l1) * n2 + n2];
-            for c in 0..cols - 1 {
-                gd[c >> l2] += ga[c + k][k];
+        match (linear, coef) {
+            (Some(d), WaveCoef::Linear { yr, .. }) => {
+                // dF/da times the other side's increments, lane by lane
+                // (`xs` holds this strip's rows, from `strip_coefficients`)
+                gxs.fill([T::zero(); STRIP]);
+                strip_increment_grads(&ga[..steps], xs, yr, ly, off, gxs, gyr);
+                for k in 0..h {
+                    let i = (r0 + k) >> l1;
+                    for (ch, g) in gxs.iter().enumerate() {
+                        gx[i * d + ch] += g[k];
+                    }
+                }
+            }
+            _ => {
+                // dF/da of the grid's cells into their coarse double increments
+                for k in 0..h {
+                    let gd = &mut g_delta[((r0 + k) >> l1) * n2..((r0 + k) >> l1) * n2 + n2];
+                    for c in 0..cols - 1 {
+                        gd[c >> l2] += ga[c + k][k];
+                    }
+                }
             }
         }
         std::mem::swap(g_below, g_above);
         g_above.fill(T::zero());
     }
     let scale = grid.scale::<T>();
-    for g in g_delta.iter_mut() {
-        *g *= scale;
+    if let Some(d) = linear {
+        // fine columns into their increments
+        for ch in 0..d {
+            for c in 0..cols - 1 {
+                gy[(c >> l2) * d + ch] += gyr[ch * ly + off - c];
+            }
+        }
+        for g in gx.iter_mut().chain(gy.iter_mut()) {
+            *g *= scale;
+        }
+    } else {
+        for g in g_delta.iter_mut() {
+            *g *= scale;
+        }
     }
     Ok(())
+}
+
+/// The fused linear adjoint of one strip: `gxs[ch][k] += ga[s][k] yr[ch,
+/// off - s + k]` and `gyr[ch, off - s + k] += ga[s][k] xs[ch][k]` over the
+/// steps `s`. Lanes outside the grid add nothing: their `ga` is 0, or their
+/// increment is a padding 0 and their `ga` finite.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn strip_increment_grads_body<T: Float, const FMA: bool>(ga: &[Strip<T>], xs: &[Strip<T>], yr: &[T], ly: usize, off: usize, gxs: &mut [Strip<T>], gyr: &mut [T]) {
+    let zero = T::zero();
+    for (ch, (x, gx)) in xs.iter().zip(gxs.iter_mut()).enumerate() {
+        let (yrow, grow) = (&yr[ch * ly..(ch + 1) * ly], &mut gyr[ch * ly..(ch + 1) * ly]);
+        let mut acc = *gx;
+        // the window `gyr[base..base + STRIP]` of step `s` stays in
+        // registers: each step moves it down one place, and the place
+        // that leaves it (no later step reaches it) is added out
+        let mut window = [zero; STRIP];
+        for (s, g) in ga.iter().enumerate() {
+            let base = off - s;
+            let y: &Strip<T> = yrow[base..base + STRIP].try_into().expect("a strip of yr");
+            if s > 0 {
+                grow[base + STRIP] += window[STRIP - 1];
+                let mut moved = [zero; STRIP];
+                moved[1..].copy_from_slice(&window[..STRIP - 1]);
+                window = moved;
+            }
+            for l in 0..STRIP {
+                acc[l] = fmadd::<T, FMA>(g[l], y[l], acc[l]);
+                window[l] = fmadd::<T, FMA>(g[l], x[l], window[l]);
+            }
+        }
+        if let Some(last) = ga.len().checked_sub(1) {
+            let base = off - last;
+            for (o, w) in grow[base..base + STRIP].iter_mut().zip(&window) {
+                *o += *w;
+            }
+        }
+        *gx = acc;
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn strip_increment_grads<T>(ga: &[Strip<T>], xs: &[Strip<T>], yr: &[T], ly: usize, off: usize, gxs: &mut [Strip<T>], gyr: &mut [T]) = strip_increment_grads_body;
 }
 
 impl<T: Float> Source<'_, T> {
@@ -1750,7 +1915,8 @@ fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [(
         let gl = job.grid_len;
         let derivs = if job.grid_derivs { &job.derivs[b * gl..(b + 1) * gl] } else { &job.derivs[b..b + 1] };
         let k_grid = job.k_grid.map(|k| &k[b * gl..(b + 1) * gl]);
-        wave_backward(grid, &coef, scratch, derivs, job.grid_derivs, k_grid)?;
+        let fused = !job.increments_out && matches!(coef, WaveCoef::Linear { .. });
+        wave_backward(grid, &coef, scratch, derivs, job.grid_derivs, k_grid, fused)?;
         drop(coef);
         let g_delta = &scratch.g_delta;
         if job.increments_out {
@@ -1767,14 +1933,10 @@ fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [(
                 if d == 0 {
                     return Ok(());
                 }
-                let WaveInputs { dx, incr1, incr2, yr, delta, .. } = inputs;
                 // dF/d(dx_i) = factor sum_j dF/d(delta_ij) dy_j, and the
-                // transpose for y, in two buffers the pair no longer needs
-                let (gx, gy) = (yr, delta);
-                try_refill(gx, "gradients of the increments", n1 * d, T::zero())?;
-                try_refill(gy, "gradients of the increments", n2 * d, T::zero())?;
-                increment_grads_pair(g_delta, incr1, incr2, d, gx, gy);
-                for (o, g, shape) in [(out1.as_deref_mut(), &*gx, *s1), (out2.as_deref_mut(), &*gy, *s2)] {
+                // transpose for y: summed by the fused adjoint
+                let dx = &mut inputs.dx;
+                for (o, g, shape) in [(out1.as_deref_mut(), &scratch.gx, *s1), (out2.as_deref_mut(), &scratch.gy, *s2)] {
                     let Some(o) = o else { continue };
                     let pg = &mut o[..];
                     for (step, row) in g.chunks_exact(d).enumerate() {
@@ -1811,24 +1973,6 @@ fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [(
     })
 }
 
-/// One pair's increment gradients from those of its double increments
-/// (`n1 x n2`): `gx[i] += sum_j g[i, j] dy[j]` and `gy[j] += sum_i g[i, j] dx[i]`.
-#[inline(always)]
-fn increment_grads_pair_body<T: Float, const FMA: bool>(g: &[T], dx: &[T], dy: &[T], d: usize, gx: &mut [T], gy: &mut [T]) {
-    let n2 = dy.len() / d;
-    for ((grow, xi), gxi) in g.chunks_exact(n2).zip(dx.chunks_exact(d)).zip(gx.chunks_exact_mut(d)) {
-        for ((&w, yj), gyj) in grow.iter().zip(dy.chunks_exact(d)).zip(gy.chunks_exact_mut(d)) {
-            for c in 0..d {
-                gxi[c] = fmadd::<T, FMA>(w, yj[c], gxi[c]);
-                gyj[c] = fmadd::<T, FMA>(w, xi[c], gyj[c]);
-            }
-        }
-    }
-}
-
-crate::simd::fma_dispatched! {
-    fn increment_grads_pair<T>(g: &[T], dx: &[T], dy: &[T], d: usize, gx: &mut [T], gy: &mut [T]) = increment_grads_pair_body;
-}
 
 #[cfg(test)]
 mod tests {
@@ -2219,7 +2363,8 @@ mod tests {
     /// refinements.
     #[test]
     fn checkpointed_backward_equals_the_full_grid_bit_for_bit() {
-        for (b, l1, l2, order) in [(3, 9, 5, DyadicOrder { first: 2, second: 1 }), (9, 30, 4, DyadicOrder { first: 1, second: 0 }), (2, 2, 40, DyadicOrder { first: 3, second: 0 })] {
+        // batches the lane solver runs (see `use_wavefront`)
+        for (b, l1, l2, order) in [(3, 9, 5, DyadicOrder { first: 2, second: 1 }), (9, 30, 4, DyadicOrder { first: 1, second: 0 }), (9, 2, 40, DyadicOrder { first: 3, second: 0 })] {
             let shape = KernelShape { batch: b, length1: l1, length2: l2, order };
             let grid = shape.grid().unwrap();
             let delta: Vec<f64> = random(b * (l1 - 1) * (l2 - 1), &mut 50).iter().map(|v| 2.0 * v).collect();
@@ -2316,9 +2461,13 @@ mod tests {
         let s = PathShape::new(2, l, 1);
         let shape = kernel_shape(s, s, PathTransform::NONE, DyadicOrder { first: 0, second: 0 });
         for n_jobs in [1, 2] {
-            let inc = paths(&x, &x, s, s, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
-            let e = sig_kernel(&inc, shape, n_jobs, KernelOut::Values(&mut [0.0; 2])).unwrap_err();
+            // the forward pass of the linear kernel needs no double
+            // increments (the wavefront solver forms them as it goes): a
+            // point kernel's are a pair's `n1 n2` numbers
+            let rbf = paths(&x, &x, s, s, PathTransform::NONE, StaticKernel::Rbf { sigma: 1.0 });
+            let e = sig_kernel(&rbf, shape, n_jobs, KernelOut::Values(&mut [0.0; 2])).unwrap_err();
             assert!(matches!(e, SigError::OutOfMemory { .. }), "{e:?}");
+            let inc = paths(&x, &x, s, s, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
             let mut g = vec![0.0; x.len()];
             let e = sig_kernel_backprop(&inc, shape, &[1.0, 1.0], false, None, n_jobs, KernelGrad::Paths { grad1: Some(&mut g), grad2: None }).unwrap_err();
             assert!(matches!(e, SigError::OutOfMemory { .. }), "{e:?}");
@@ -2385,10 +2534,10 @@ mod tests {
         DyadicOrder { first: 0, second: 2 },
     ];
 
-    /// `LANES + 1` pairs run by the lane solver; each pair alone, or a
-    /// batch of fewer than `LANES`, by the wavefront solver.
+    /// `LANES + 1` pairs of short paths run by the lane solver, the first
+    /// `LANES / 2` of them by the wavefront solver (see `use_wavefront`).
     fn wave_batches() -> (usize, usize) {
-        (LANES + 1, LANES - 1)
+        (LANES + 1, LANES / 2)
     }
 
     /// The wavefront solver (few pairs) gives the lane solver's numbers bit
@@ -2404,7 +2553,9 @@ mod tests {
                 for (kernel, transform) in [(KERNELS[0], TRANSFORMS[0]), (StaticKernel::Linear { factor: 0.7 }, TRANSFORMS[3]), (KERNELS[1], TRANSFORMS[1])] {
                     let shape = kernel_shape(s1, s2, transform, order);
                     let grid = shape.grid().unwrap();
-                    assert!(use_wavefront(few, &grid) && !use_wavefront(b, &grid), "{shape:?}");
+                    for backward in [false, true] {
+                        assert!(use_wavefront::<T>(few, &grid, backward) && !use_wavefront::<T>(b, &grid, backward), "{shape:?}");
+                    }
                     let inc = paths(x, y, s1, s2, transform, kernel);
                     let mut lanes_k = vec![T::zero(); b];
                     sig_kernel(&inc, shape, 1, KernelOut::Values(&mut lanes_k)).unwrap();
@@ -2512,7 +2663,7 @@ mod tests {
         let s2 = PathShape::new(1, l2, d);
         let shape = kernel_shape(s1, s2, PathTransform::NONE, DyadicOrder { first: 1, second: 0 });
         let grid = shape.grid().unwrap();
-        assert!(use_wavefront(1, &grid));
+        assert!(use_wavefront::<f64>(1, &grid, true));
         let inc = paths(&x, &y, s1, s2, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
         let run = |budget: usize| {
             let mut g = vec![0.0; x.len()];
@@ -2522,6 +2673,41 @@ mod tests {
         let small = 4 * grid.cols() * std::mem::size_of::<Lanes<f64>>();
         assert!(wave_backward_fits::<f64>(&grid, BACKWARD_GRID_BUDGET) && !wave_backward_fits::<f64>(&grid, small));
         close(&run(small), &run(BACKWARD_GRID_BUDGET), 1e-12);
+    }
+
+
+    /// Throwaway timing (run with `--ignored --nocapture`): the wavefront
+    /// solver's parts on one pair.
+    #[test]
+    #[ignore]
+    fn timing_wavefront_parts() {
+        let (l, d) = (2000, 5);
+        let (x, y) = (random(l * d, &mut 70), random(l * d, &mut 71));
+        let s = PathShape::new(1, l, d);
+        let grid = Grid { n1: l - 1, n2: l - 1, order: DyadicOrder { first: 0, second: 0 } };
+        let src = Source::Linear { pair: PathPair { paths1: &x, paths2: &y, shape1: s, shape2: s, transform: PathTransform::NONE }, scale: 1.0 };
+        let mut inputs = WaveInputs::new();
+        let (coef, _) = src.load_pair(&grid, 0, &mut inputs).unwrap();
+        let mut scratch = WaveScratch::new();
+        let best = |f: &mut dyn FnMut()| (0..7).map(|_| { let t = Instant::now(); f(); t.elapsed() }).min().unwrap();
+        let cols = grid.cols();
+        let steps = strip_stride(cols);
+        let mut a = vec![[0.0; STRIP]; steps];
+        let mut f = vec![[0.0; STRIP]; steps];
+        let mut xs = Vec::new();
+        let src_row = vec![1.0; cols];
+        let strips = strip_count(&grid);
+        let fill = best(&mut || for m in 0..strips { strip_coefficients(&grid, &coef, m * STRIP, STRIP.min(grid.rows() - 1 - m * STRIP), &mut xs, &mut a[..strip_steps(cols, STRIP.min(grid.rows() - 1 - m * STRIP))]).unwrap(); });
+        let solve = best(&mut || for _ in 0..strips { strip_forward(&src_row, &a, &mut f); });
+        let fwd = best(&mut || { wave_forward(&grid, &coef, &mut scratch, None, false).unwrap(); });
+        let bwd = best(&mut || { wave_backward(&grid, &coef, &mut scratch, &[1.0], false, None, true).unwrap(); });
+        let mut ga = vec![[0.0; STRIP]; steps];
+        let (gb, mut gabove) = (vec![0.0; cols], vec![0.0; cols]);
+        let adj = best(&mut || for _ in 0..strips { strip_backward(&src_row, &f, &a, None, &gb, &mut gabove, &mut ga); });
+        let (mut gxs, mut gyr) = (vec![[0.0; STRIP]; d], vec![0.0; d * yr_len(cols)]);
+        let WaveCoef::Linear { yr, .. } = coef else { unreachable!() };
+        let inc = best(&mut || for _ in 0..strips { strip_increment_grads(&ga, &xs, yr, yr_len(cols), cols + STRIP - 3, &mut gxs, &mut gyr); });
+        println!("cells {}: fill {fill:?} solve {solve:?} forward {fwd:?} | backward {bwd:?}: adjoint {adj:?} increment grads {inc:?}", grid.cells());
     }
 
     /// Throwaway timing (run with `--ignored --nocapture`): RBF fused into
