@@ -1058,15 +1058,15 @@ fn backprop_within<T: Float>(
     let cells = checked_product("the double increments", &[n1, n2])?;
     let work = grid.cells().saturating_mul(12 * LANES);
     // Each group writes its own slices of the output.
-    type Outs<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
-    let mut tasks: Vec<Outs<'_, T>> = Vec::new();
+    let mut tasks: Vec<PairOuts<'_, T>> = Vec::new();
     let pair = match &source {
         Source::Given(_) => None,
         Source::Linear { pair, .. } | Source::Points { pair, .. } => Some(*pair),
     };
     let increments_out = matches!(out, KernelGrad::Increments(_));
-    // few pairs: one pair per task, solved by the wavefront solver
-    let wave = use_wavefront::<T>(shape.batch, &grid, true) && (k_grid.is_some() || wave_backward_fits::<T>(&grid, budget));
+    // few pairs: one pair per task, solved by the wavefront solver; the
+    // same choice with or without `k_grid`, so both give the same numbers
+    let wave = use_wavefront::<T>(shape.batch, &grid, true) && wave_backward_fits::<T>(&grid, budget);
     let per = if wave { 1 } else { LANES };
     let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
     try_reserve(&mut tasks, "the pair groups of a batch", groups.len())?;
@@ -1899,9 +1899,12 @@ fn sig_kernel_wave<T: Float>(source: &Source<'_, T>, grid: &Grid, shape: &Kernel
     Ok(KernelReport { clamped: clamped.into_inner() })
 }
 
+/// A task of a backward pass: its pairs and their slices of the outputs.
+type PairOuts<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
+
 /// [`backprop_within`] pair by pair with the wavefront solver: each pair's
-/// task is its index and its slices of the outputs.
-fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [(Group, Option<&mut [T]>, Option<&mut [T]>)]) -> Result<()> {
+/// task is its index (a group of one) and its slices of the outputs.
+fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [PairOuts<'_, T>]) -> Result<()> {
     let grid = &job.grid;
     let work = grid.cells().saturating_mul(12);
     let init = || Ok((WaveScratch::new(), WaveInputs::new()));
@@ -1917,7 +1920,6 @@ fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [(
         let k_grid = job.k_grid.map(|k| &k[b * gl..(b + 1) * gl]);
         let fused = !job.increments_out && matches!(coef, WaveCoef::Linear { .. });
         wave_backward(grid, &coef, scratch, derivs, job.grid_derivs, k_grid, fused)?;
-        drop(coef);
         let g_delta = &scratch.g_delta;
         if job.increments_out {
             if let Some(o) = out1.as_deref_mut() {
