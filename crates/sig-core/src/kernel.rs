@@ -17,6 +17,11 @@
 //! numbers at the same order. The scheme's coefficients depend only on the
 //! coarse cell, so they are computed once per coarse row.
 //!
+//! Few pairs, long rows or large grids are solved one pair at a time by
+//! the wavefront solver, vectorised along the anti-diagonals of strips of
+//! the pair's grid (see its section below and [`use_wavefront`]); other
+//! batches as follows.
+//!
 //! Pairs are solved [`LANES`] at a time, lane-interleaved: the recurrence
 //! along a row is a chain of dependent operations, and four independent
 //! pairs make each link one vector instruction. The backward pass is the
@@ -42,6 +47,16 @@
 //!   that `H` never drops below the `ceil(log2 R) + 2` rows of recursive
 //!   bisection (so huge rows still terminate, in `O(R log R)` row steps).
 //!   With `k_grid` given, `H = min(R, max(2, budget / (C W)))`.
+//!
+//! The wavefront solver (a pair at a time; see [`use_wavefront`]) holds,
+//! per worker, `STRIP` rows' worth of steps (`~2 STRIP C size_of::<T>()`
+//! bytes forward, `~4 STRIP C` backward) and the pair's increments; the
+//! point kernels and given increments add the pair's `n1 n2` double
+//! increments and, backward, their gradients (one number each, not a lane
+//! group). Its backward pass holds the forward grid whole, as strips, when
+//! that fits in [`BACKWARD_GRID_BUDGET`]; a larger grid goes to the lane
+//! solver, which checkpoints. The linear kernel's backward pass sums the
+//! increments' gradients strip by strip, without `n1 n2` terms.
 //!
 //! The `n1 n2` terms (double increments and their gradients) stay
 //! quadratic in the path lengths; every buffer is allocated fallibly
@@ -925,6 +940,9 @@ pub fn sig_kernel<T: Float>(inc: &Increments<'_, T>, shape: KernelShape, n_jobs:
     let grid = shape.grid()?;
     check_increments(inc, &shape)?;
     let source = inc.source();
+    if use_wavefront::<T>(shape.batch, &grid, false) {
+        return sig_kernel_wave(&source, &grid, &shape, n_jobs, out);
+    }
     let work = grid.cells().saturating_mul(4 * LANES);
     let clamped = AtomicBool::new(false);
     let load = |group: &Group, scratch: &mut Scratch<T>| -> Result<()> {
@@ -1040,14 +1058,17 @@ fn backprop_within<T: Float>(
     let cells = checked_product("the double increments", &[n1, n2])?;
     let work = grid.cells().saturating_mul(12 * LANES);
     // Each group writes its own slices of the output.
-    type Outs<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
-    let mut tasks: Vec<Outs<'_, T>> = Vec::new();
+    let mut tasks: Vec<PairOuts<'_, T>> = Vec::new();
     let pair = match &source {
         Source::Given(_) => None,
         Source::Linear { pair, .. } | Source::Points { pair, .. } => Some(*pair),
     };
     let increments_out = matches!(out, KernelGrad::Increments(_));
-    let groups = groups(shape.batch)?;
+    // few pairs: one pair per task, solved by the wavefront solver; the
+    // same choice with or without `k_grid`, so both give the same numbers
+    let wave = use_wavefront::<T>(shape.batch, &grid, true) && wave_backward_fits::<T>(&grid, budget);
+    let per = if wave { 1 } else { LANES };
+    let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
     try_reserve(&mut tasks, "the pair groups of a batch", groups.len())?;
     match out {
         KernelGrad::Increments(g) => {
@@ -1055,7 +1076,7 @@ fn backprop_within<T: Float>(
             if cells == 0 {
                 return Ok(());
             }
-            for (group, chunk) in groups.into_iter().zip(g.chunks_mut(LANES * cells)) {
+            for (group, chunk) in groups.into_iter().zip(g.chunks_mut(per * cells)) {
                 tasks.push((group, Some(chunk), None));
             }
         }
@@ -1071,8 +1092,8 @@ fn backprop_within<T: Float>(
             if let Some(g) = grad2.as_deref() {
                 check_len("out2", g.len(), shape.batch * p2)?;
             }
-            let mut it1 = grad1.map(|g| g.chunks_mut((LANES * p1).max(1)));
-            let mut it2 = grad2.map(|g| g.chunks_mut((LANES * p2).max(1)));
+            let mut it1 = grad1.map(|g| g.chunks_mut((per * p1).max(1)));
+            let mut it2 = grad2.map(|g| g.chunks_mut((per * p2).max(1)));
             for group in groups {
                 let a = it1.as_mut().and_then(|it| it.next());
                 let b = it2.as_mut().and_then(|it| it.next());
@@ -1081,6 +1102,9 @@ fn backprop_within<T: Float>(
         }
     }
     let job = BackpropJob { source: &source, grid, grid_len, derivs, grid_derivs, k_grid, increments_out, budget };
+    if wave {
+        return backprop_wave(&job, n_jobs, &mut tasks);
+    }
     try_for_each_item(n_jobs, &mut tasks, work, || Ok(Scratch::new()), |scratch, _, (group, out1, out2)| {
         job.run(scratch, group, out1.as_deref_mut(), out2.as_deref_mut())
     })
@@ -1193,6 +1217,764 @@ impl<T: Float> BackpropJob<'_, T> {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------
+// The wavefront solver: one pair at a time, vectorised within the pair.
+//
+// The lane groups above run across pairs, so a batch of fewer than `LANES`
+// pairs leaves lanes idle and still pays for all of them (memory included:
+// `n1 n2` lane groups of double increments). Here a pair's grid is cut into
+// strips of `STRIP` fine rows; inside a strip, lane `k` solves row `k` one
+// column behind lane `k - 1`, so at each step the lanes hold one
+// anti-diagonal of the strip: a cell needs its left neighbour (its own lane,
+// one step back), the cell above (the lane above, one step back) and the
+// one above-left (the lane above, two steps back), all already known. Lane
+// 0 reads the strip's source row (the last row of the strip above). Each
+// step is one vector expression over `STRIP` cells, and the steps' chain of
+// dependences is as long as the row (plus `STRIP`) instead of the grid.
+//
+// Lanes outside the grid (before column 1, after the last column, below the
+// last row) run with `a = 0`, so `A = B = 1`: before a lane's first column
+// every input is the boundary's 1 and the lane stays exactly 1, which is
+// what the lane below reads as its boundary; after its last column a lane's
+// values are never read by a cell of the grid. The adjoint runs the same
+// steps backwards; cells outside the grid send nothing into it (their
+// gradients are 0, or flow only to other outside cells), and only the
+// lanes of grid cells are read out.
+// ---------------------------------------------------------------------------
+
+/// Fine rows of one strip of the wavefront solver: four `f64` vectors (two
+/// of `f32`) per step, enough independent work to hide the latency of the
+/// step's add and multiply-add chain.
+const STRIP: usize = 16;
+type Strip<T> = [T; STRIP];
+
+/// Bytes of one lane group's double increments beyond which the lane
+/// solver runs from memory rather than cache, and the wavefront solver
+/// (which forms them as it goes) wins at any batch.
+const LANE_DELTA_CACHE: usize = 16 << 20;
+
+/// Whether a batch is solved pair by pair with the wavefront solver, for
+/// the `backward` pass or the forward one. Measured on this project's
+/// x86-64 machines (AVX2, one and two threads, f32 and f64), against the
+/// lane solver: the wavefront wins whenever fewer pairs than lanes leave
+/// lane groups idle at dyadic order 0 (2x to 80x), or half of them or more
+/// at a refined order (where the lane solver reuses each coarse row's
+/// coefficients and is ~1.7x faster per fine cell when its lanes are
+/// full); whenever a lane group's double increments leave the cache (3x
+/// to 8x at 1000 and 2000 points); and at order 0 on rows of 100 columns
+/// or more forward (1.3x to 2x), 250 backward (1.1x to 2x), where the lane
+/// solver's per-coarse-cell work dominates. The rows must be long enough
+/// that the strips' ramps (`STRIP` steps each) cost little.
+fn use_wavefront<T>(batch: usize, grid: &Grid, backward: bool) -> bool {
+    if grid.cols() < 2 * STRIP || grid.rows() < 2 {
+        return false;
+    }
+    let lane_delta = grid.n1.saturating_mul(grid.n2).saturating_mul(std::mem::size_of::<Lanes<T>>());
+    if lane_delta > LANE_DELTA_CACHE {
+        return true;
+    }
+    if grid.order.first + grid.order.second > 0 {
+        return 2 * batch <= LANES;
+    }
+    batch < LANES || grid.cols() >= if backward { 250 } else { 100 }
+}
+
+/// Per-worker scratch of the wavefront solver (one pair).
+struct WaveScratch<T> {
+    /// `a` of each step of one strip.
+    a: Vec<Strip<T>>,
+    /// Values of the strips' steps (one strip forward, all strips held backward).
+    f: Vec<Strip<T>>,
+    /// The source row of a strip.
+    src: Vec<T>,
+    /// The first path's increments of a strip's rows, lane per row (linear kernel).
+    xs: Vec<Strip<T>>,
+    /// The gradients of the double increments (backward).
+    g_delta: Vec<T>,
+    /// Backward: gradients of a strip's cells from the grid's gradient,
+    /// `dF/da` of each step, and the gradients of the rows below and above
+    /// the strip.
+    ext: Vec<Strip<T>>,
+    ga: Vec<Strip<T>>,
+    g_below: Vec<T>,
+    g_above: Vec<T>,
+    /// The linear kernel's adjoint, fused: the gradients of a strip's
+    /// rows' increments (lane per row), of the first path's increments
+    /// (`n1 x d`), of the second's per fine column laid out like
+    /// [`WaveCoef::Linear`]'s `yr`, and per increment (`n2 x d`).
+    gxs: Vec<Strip<T>>,
+    gx: Vec<T>,
+    gyr: Vec<T>,
+    gy: Vec<T>,
+}
+
+impl<T: Float> WaveScratch<T> {
+    fn new() -> Self {
+        WaveScratch {
+            a: Vec::new(),
+            f: Vec::new(),
+            src: Vec::new(),
+            xs: Vec::new(),
+            g_delta: Vec::new(),
+            ext: Vec::new(),
+            ga: Vec::new(),
+            g_below: Vec::new(),
+            g_above: Vec::new(),
+            gxs: Vec::new(),
+            gx: Vec::new(),
+            gyr: Vec::new(),
+            gy: Vec::new(),
+        }
+    }
+}
+
+/// Per-worker inputs of one pair for the wavefront solver: what
+/// [`WaveCoef`] borrows.
+struct WaveInputs<T> {
+    /// Transformed increments of each path, and one increment (linear kernel).
+    dx: Vec<T>,
+    incr1: Vec<T>,
+    incr2: Vec<T>,
+    /// See [`WaveCoef::Linear`].
+    yr: Vec<T>,
+    /// Double increments (point kernels).
+    delta: Vec<T>,
+    /// Transformed points, one point, kernel rows, and the points'
+    /// gradients (point kernels).
+    pts1: Vec<T>,
+    pts2: Vec<T>,
+    point: Vec<T>,
+    k_rows: Vec<T>,
+    g_pts1: Vec<T>,
+    g_pts2: Vec<T>,
+}
+
+impl<T: Float> WaveInputs<T> {
+    fn new() -> Self {
+        WaveInputs {
+            dx: Vec::new(),
+            incr1: Vec::new(),
+            incr2: Vec::new(),
+            yr: Vec::new(),
+            delta: Vec::new(),
+            pts1: Vec::new(),
+            pts2: Vec::new(),
+            point: Vec::new(),
+            k_rows: Vec::new(),
+            g_pts1: Vec::new(),
+            g_pts2: Vec::new(),
+        }
+    }
+}
+
+/// Steps of a strip of `h` rows over `cols` columns: the last lane's last
+/// column is reached at step `cols - 2 + h - 1`.
+fn strip_steps(cols: usize, h: usize) -> usize {
+    cols + h - 2
+}
+
+/// The most steps any strip takes (one full strip).
+fn strip_stride(cols: usize) -> usize {
+    strip_steps(cols, STRIP)
+}
+
+/// Where one pair's `a` (a fine cell's share of its double increment) come from.
+enum WaveCoef<'a, T> {
+    /// The linear kernel, fused: `a = (factor <dx_i, dy_j>) scale` with the
+    /// first path's increments in `incr1` (`n1 x d`) and the second's in
+    /// `yr`: for channel `ch`, `yr[ch * ly + off - c] = dy_{c >> l2}[ch]`
+    /// for fine columns `c = 0..cols - 1` (`off = cols + STRIP - 3`), and
+    /// zero around them, so the `STRIP` lanes of a step read one
+    /// contiguous run.
+    Linear { incr1: &'a [T], yr: &'a [T], d: usize, factor: T },
+    /// A pair's double increments, `n1 x n2` row-major.
+    Matrix(&'a [T]),
+}
+
+/// Length of one channel of [`WaveCoef::Linear`]'s `yr`.
+fn yr_len(cols: usize) -> usize {
+    cols + 2 * STRIP - 3
+}
+
+/// Fills `yr` (see [`WaveCoef::Linear`]) from the increments `incr2` (`n2 x d`).
+fn fill_yr<T: Float>(grid: &Grid, incr2: &[T], d: usize, yr: &mut Vec<T>) -> Result<()> {
+    let (cols, ly) = (grid.cols(), yr_len(grid.cols()));
+    try_refill(yr, "increments of a path, reversed", checked_product("increments of a path, reversed", &[d, ly])?, T::zero())?;
+    let off = cols + STRIP - 3;
+    for ch in 0..d {
+        let row = &mut yr[ch * ly..(ch + 1) * ly];
+        for c in 0..cols - 1 {
+            row[off - c] = incr2[(c >> grid.order.second) * d + ch];
+        }
+    }
+    Ok(())
+}
+
+/// `a` of each step of the strip whose source row is `r0` and whose `h`
+/// rows are `r0 + 1 ..= r0 + h`, into `out` (`strip_steps` of them).
+fn strip_coefficients<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, r0: usize, h: usize, xs: &mut Vec<Strip<T>>, out: &mut [Strip<T>]) -> Result<()> {
+    let cols = grid.cols();
+    let (l1, l2) = (grid.order.first, grid.order.second);
+    let scale = grid.scale::<T>();
+    match *coef {
+        WaveCoef::Linear { incr1, yr, d, factor } => {
+            try_refill(xs, "increments of a strip", d, [T::zero(); STRIP])?;
+            for (k, row) in (r0..r0 + h).enumerate() {
+                let i = row >> l1;
+                for (ch, x) in xs.iter_mut().enumerate() {
+                    x[k] = incr1[i * d + ch];
+                }
+            }
+            strip_dots(xs, yr, yr_len(cols), cols + STRIP - 3, factor, scale, out);
+        }
+        WaveCoef::Matrix(delta) => {
+            let n2 = grid.n2;
+            out.fill([T::zero(); STRIP]);
+            for k in 0..h {
+                let drow = &delta[((r0 + k) >> l1) * n2..((r0 + k) >> l1) * n2 + n2];
+                for c in 0..cols - 1 {
+                    out[c + k][k] = drow[c >> l2] * scale;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `out[s][k] = (factor sum_ch xs[ch][k] yr[ch, off - s + k]) scale`: the
+/// linear kernel's `a` of each step (the inner product's rounding is the
+/// lane solver's: channels in order, then the factor, then the scale).
+#[inline(always)]
+fn strip_dots_body<T: Float, const FMA: bool>(xs: &[Strip<T>], yr: &[T], ly: usize, off: usize, factor: T, scale: T, out: &mut [Strip<T>]) {
+    for (s, o) in out.iter_mut().enumerate() {
+        let base = off - s;
+        let mut acc = [T::zero(); STRIP];
+        for (ch, x) in xs.iter().enumerate() {
+            let y: &Strip<T> = yr[ch * ly + base..ch * ly + base + STRIP].try_into().expect("a strip of yr");
+            for l in 0..STRIP {
+                acc[l] = fmadd::<T, FMA>(x[l], y[l], acc[l]);
+            }
+        }
+        for l in 0..STRIP {
+            o[l] = acc[l] * factor * scale;
+        }
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn strip_dots<T>(xs: &[Strip<T>], yr: &[T], ly: usize, off: usize, factor: T, scale: T, out: &mut [Strip<T>]) = strip_dots_body;
+}
+
+/// One strip forward: from its source row `src` (`cols` values) and the
+/// `a` of each step, each step's values into `out` (lane `k` of step `s`
+/// is cell `(r0 + 1 + k, s - k + 1)`). The scheme's arithmetic is the lane
+/// solver's, operation for operation, so the values are the same.
+#[inline(always)]
+fn strip_forward_body<T: Float, const FMA: bool>(src: &[T], a: &[Strip<T>], out: &mut [Strip<T>]) {
+    let (half, twelfth) = (T::from_f64(0.5).unwrap(), T::one() / from_usize::<T>(12));
+    let cols = src.len();
+    let one = T::one();
+    let (mut p1, mut p2) = ([one; STRIP], [one; STRIP]);
+    for (s, (av, o)) in a.iter().zip(out.iter_mut()).enumerate() {
+        let up0 = if s + 1 < cols { src[s + 1] } else { one };
+        let diag0 = if s < cols { src[s] } else { one };
+        let mut cur = [T::zero(); STRIP];
+        for l in 0..STRIP {
+            let (up, diag) = if l == 0 { (up0, diag0) } else { (p1[l - 1], p2[l - 1]) };
+            let x = av[l];
+            let x2 = x * x * twelfth;
+            let (a_co, b_co) = (one + x * half + x2, one - x2);
+            cur[l] = fmadd::<T, FMA>(p1[l] + up, a_co, -(diag * b_co));
+        }
+        *o = cur;
+        p2 = p1;
+        p1 = cur;
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn strip_forward<T>(src: &[T], a: &[Strip<T>], out: &mut [Strip<T>]) = strip_forward_body;
+}
+
+/// The adjoint of [`strip_forward`]: from the strip's forward values `f`,
+/// its source row `src`, its `a`, the gradient of its cells from outside
+/// (`ext`, or none), and `g_below` (what the strip below sent to this
+/// strip's last row, per column), writes `dF/da` of each step's lanes
+/// (unscaled) into `ga` and adds what the strip sends to its source row
+/// into `g_above`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn strip_backward_body<T: Float, const FMA: bool>(src: &[T], f: &[Strip<T>], a: &[Strip<T>], ext: Option<&[Strip<T>]>, g_below: &[T], g_above: &mut [T], ga: &mut [Strip<T>]) {
+    let (half, twelfth, sixth) = (T::from_f64(0.5).unwrap(), T::one() / from_usize::<T>(12), T::one() / from_usize::<T>(6));
+    let cols = src.len();
+    let (one, zero) = (T::one(), T::zero());
+    let no_ext = [zero; STRIP];
+    // P = G A of the step after, Q = G B of the two steps after
+    let (mut p1, mut q1, mut q2) = ([zero; STRIP], [zero; STRIP], [zero; STRIP]);
+    for s in (0..a.len()).rev() {
+        // the last lane's row below: column s + 2 - STRIP
+        let below = match (s + 2).checked_sub(STRIP) {
+            Some(c) if c < cols => g_below[c],
+            _ => zero,
+        };
+        let ones = [one; STRIP];
+        let left = if s >= 1 { &f[s - 1] } else { &ones };
+        let prev2 = if s >= 2 { &f[s - 2] } else { &ones };
+        // the lane above's cells (lane 0: the source row), as in the forward step
+        let (mut up, mut diag) = ([zero; STRIP], [zero; STRIP]);
+        up[0] = if s + 1 < cols { src[s + 1] } else { one };
+        diag[0] = if s < cols { src[s] } else { one };
+        up[1..].copy_from_slice(&left[..STRIP - 1]);
+        diag[1..].copy_from_slice(&prev2[..STRIP - 1]);
+        // what the lane below sends: its P one step after, less its Q two
+        // steps after (the last lane: the strip below, through `g_below`);
+        // the parts known before `p1` go first, off the chain of steps
+        let e = ext.map_or(&no_ext, |e| &e[s]);
+        let (mut p1_below, mut rest) = ([zero; STRIP], [zero; STRIP]);
+        for l in 0..STRIP - 1 {
+            p1_below[l] = p1[l + 1];
+            rest[l] = e[l] - q2[l + 1];
+        }
+        rest[STRIP - 1] = e[STRIP - 1] + below;
+        let av = &a[s];
+        let (mut p, mut q, mut g_a) = ([zero; STRIP], [zero; STRIP], [zero; STRIP]);
+        for l in 0..STRIP {
+            let g = (p1[l] + p1_below[l]) + rest[l];
+            let x = av[l];
+            let x2 = x * x * twelfth;
+            let (a_co, b_co) = (one + x * half + x2, one - x2);
+            let x6 = x * sixth;
+            // lanes past their last column have g = 0 but may hold
+            // overflowed values: keep their dF/da an exact 0
+            let d_a = g * fmadd::<T, FMA>(left[l] + up[l], half + x6, diag[l] * x6);
+            g_a[l] = if g == zero { zero } else { d_a };
+            p[l] = g * a_co;
+            q[l] = g * b_co;
+        }
+        if s + 1 < cols {
+            g_above[s + 1] += p[0];
+        }
+        if s < cols {
+            g_above[s] -= q[0];
+        }
+        ga[s] = g_a;
+        q2 = q1;
+        q1 = q;
+        p1 = p;
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn strip_backward<T>(src: &[T], f: &[Strip<T>], a: &[Strip<T>], ext: Option<&[Strip<T>]>, g_below: &[T], g_above: &mut [T], ga: &mut [Strip<T>]) = strip_backward_body;
+}
+
+/// The last row of a strip of `h` rows (its lane `h - 1`) into `row`.
+fn strip_last_row<T: Float>(f: &[Strip<T>], h: usize, row: &mut [T]) {
+    row[0] = T::one();
+    for c in 1..row.len() {
+        row[c] = f[c - 1 + h - 1][h - 1];
+    }
+}
+
+/// Strips of a grid: `ceil((rows - 1) / STRIP)`.
+fn strip_count(grid: &Grid) -> usize {
+    (grid.rows() - 1).div_ceil(STRIP)
+}
+
+/// Rows of strip `m`: its source row and its height.
+fn strip_rows(grid: &Grid, m: usize) -> (usize, usize) {
+    let r0 = m * STRIP;
+    (r0, STRIP.min(grid.rows() - 1 - r0))
+}
+
+/// Solves one pair's grid strip by strip, writing the whole grid into
+/// `grid_out` (`rows * cols`) when given, and returns `k(x, y)`. With
+/// `hold`, every strip's values stay in `scratch.f` (strip `m` at `m *
+/// strip_stride`), for a backward pass.
+fn wave_forward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, mut grid_out: Option<&mut [T]>, hold: bool) -> Result<T> {
+    let (cols, strips) = (grid.cols(), strip_count(grid));
+    let stride = strip_stride(cols);
+    let WaveScratch { a, f, src, xs, .. } = scratch;
+    let what = "strips of the PDE grid";
+    try_resize(a, what, stride, [T::zero(); STRIP])?;
+    try_resize(f, what, checked_product(what, &[if hold { strips } else { 1 }, stride])?, [T::zero(); STRIP])?;
+    try_refill(src, "a row of the PDE grid", cols, T::one())?;
+    if let Some(out) = grid_out.as_deref_mut() {
+        out[..cols].fill(T::one());
+    }
+    let mut checkpoint = Checkpoint::new(STRIP * row_work(cols) / LANES);
+    let mut value = T::one();
+    for m in 0..strips {
+        if checkpoint.tick() {
+            return Err(SigError::Interrupted);
+        }
+        let (r0, h) = strip_rows(grid, m);
+        let steps = strip_steps(cols, h);
+        strip_coefficients(grid, coef, r0, h, xs, &mut a[..steps])?;
+        let slot = if hold { m * stride } else { 0 };
+        let out = &mut f[slot..slot + steps];
+        strip_forward(src, &a[..steps], out);
+        if let Some(g) = grid_out.as_deref_mut() {
+            for k in 0..h {
+                let row = &mut g[(r0 + 1 + k) * cols..(r0 + 2 + k) * cols];
+                row[0] = T::one();
+                for c in 1..cols {
+                    row[c] = out[c - 1 + k][k];
+                }
+            }
+        }
+        strip_last_row(out, h, src);
+        value = src[cols - 1];
+    }
+    Ok(value)
+}
+
+/// Whether the wavefront backward pass holds one pair's whole forward grid
+/// (as strips) within `budget` bytes; when not, the lane solver, which
+/// checkpoints rows, runs instead.
+fn wave_backward_fits<T>(grid: &Grid, budget: usize) -> bool {
+    strip_count(grid)
+        .checked_mul(strip_stride(grid.cols()))
+        .and_then(|n| n.checked_mul(std::mem::size_of::<Strip<T>>()))
+        .is_some_and(|bytes| bytes <= budget)
+}
+
+/// The adjoint of [`wave_forward`]: from the gradient of the grid (its last
+/// point `derivs[0]`, or with `grid_derivs` every point, `derivs` being the
+/// pair's `rows * cols`), the gradient of the pair's double increments
+/// into `scratch.g_delta` (`n1 * n2`). The forward values come from
+/// `k_grid` (the pair's grid) when given, else from one forward pass held
+/// whole (see [`wave_backward_fits`]).
+///
+/// With `fused` (the linear kernel only), the gradients of the increments
+/// instead: `sum_j dF/d(delta_ij) dy_j` into `scratch.gx` (`n1 x d`) and
+/// `sum_i dF/d(delta_ij) dx_i` into `scratch.gy` (`n2 x d`), summed strip
+/// by strip, without the `n1 n2` gradients.
+#[allow(clippy::too_many_arguments)]
+fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, derivs: &[T], grid_derivs: bool, k_grid: Option<&[T]>, fused: bool) -> Result<()> {
+    let (cols, strips, n2) = (grid.cols(), strip_count(grid), grid.n2);
+    let stride = strip_stride(cols);
+    let (l1, l2) = (grid.order.first, grid.order.second);
+    if k_grid.is_none() {
+        wave_forward(grid, coef, scratch, None, true)?;
+    }
+    let WaveScratch { a, f, src, xs, g_delta, ext, ga, g_below, g_above, gxs, gx, gyr, gy } = scratch;
+    let what = "a strip's adjoint";
+    let linear = match *coef {
+        WaveCoef::Linear { d, .. } if fused => Some(d),
+        _ => None,
+    };
+    let (ly, off) = (yr_len(cols), cols + STRIP - 3);
+    if let Some(d) = linear {
+        let what = "gradients of the increments";
+        try_refill(gx, what, checked_product(what, &[grid.n1, d])?, T::zero())?;
+        try_refill(gy, what, checked_product(what, &[n2, d])?, T::zero())?;
+        try_refill(gyr, what, checked_product(what, &[d, ly])?, T::zero())?;
+        try_refill(gxs, what, d, [T::zero(); STRIP])?;
+    } else {
+        try_refill(g_delta, "gradients of the double increments", checked_product("gradients of the double increments", &[grid.n1, n2])?, T::zero())?;
+    }
+    try_resize(a, what, stride, [T::zero(); STRIP])?;
+    try_resize(ga, what, stride, [T::zero(); STRIP])?;
+    try_refill(g_below, what, cols, T::zero())?;
+    try_refill(g_above, what, cols, T::zero())?;
+    try_resize(src, what, cols, T::one())?;
+    try_resize(ext, what, stride, [T::zero(); STRIP])?;
+    if k_grid.is_some() {
+        try_resize(f, what, stride, [T::one(); STRIP])?;
+    }
+    let mut checkpoint = Checkpoint::new(3 * STRIP * row_work(cols) / LANES);
+    for m in (0..strips).rev() {
+        if checkpoint.tick() {
+            return Err(SigError::Interrupted);
+        }
+        let (r0, h) = strip_rows(grid, m);
+        let steps = strip_steps(cols, h);
+        // the strip's forward values and source row
+        let fwd: &[Strip<T>] = match k_grid {
+            Some(kg) => {
+                let fs = &mut f[..steps];
+                fs.fill([T::one(); STRIP]);
+                for k in 0..h {
+                    let row = &kg[(r0 + 1 + k) * cols..(r0 + 2 + k) * cols];
+                    for c in 1..cols {
+                        fs[c - 1 + k][k] = row[c];
+                    }
+                }
+                src.copy_from_slice(&kg[r0 * cols..(r0 + 1) * cols]);
+                fs
+            }
+            None => {
+                if m == 0 {
+                    src.fill(T::one());
+                } else {
+                    strip_last_row(&f[(m - 1) * stride..m * stride], STRIP, src);
+                }
+                &f[m * stride..m * stride + steps]
+            }
+        };
+        strip_coefficients(grid, coef, r0, h, xs, &mut a[..steps])?;
+        // the grid's gradient enters each cell's adjoint; dF/dk, the last cell
+        let with_ext = grid_derivs || m == strips - 1;
+        if with_ext {
+            let e = &mut ext[..steps];
+            e.fill([T::zero(); STRIP]);
+            if grid_derivs {
+                for k in 0..h {
+                    let row = &derivs[(r0 + 1 + k) * cols..(r0 + 2 + k) * cols];
+                    for c in 1..cols {
+                        e[c - 1 + k][k] = row[c];
+                    }
+                }
+            } else {
+                e[steps - 1][h - 1] = derivs[0];
+            }
+        }
+        strip_backward(src, fwd, &a[..steps], with_ext.then_some(&ext[..steps]), g_below, g_above, &mut ga[..steps]);
+        match (linear, coef) {
+            (Some(d), WaveCoef::Linear { yr, .. }) => {
+                // dF/da times the other side's increments, lane by lane
+                // (`xs` holds this strip's rows, from `strip_coefficients`)
+                gxs.fill([T::zero(); STRIP]);
+                strip_increment_grads(&ga[..steps], xs, yr, ly, off, gxs, gyr);
+                for k in 0..h {
+                    let i = (r0 + k) >> l1;
+                    for (ch, g) in gxs.iter().enumerate() {
+                        gx[i * d + ch] += g[k];
+                    }
+                }
+            }
+            _ => {
+                // dF/da of the grid's cells into their coarse double increments
+                for k in 0..h {
+                    let gd = &mut g_delta[((r0 + k) >> l1) * n2..((r0 + k) >> l1) * n2 + n2];
+                    for c in 0..cols - 1 {
+                        gd[c >> l2] += ga[c + k][k];
+                    }
+                }
+            }
+        }
+        std::mem::swap(g_below, g_above);
+        g_above.fill(T::zero());
+    }
+    let scale = grid.scale::<T>();
+    if let Some(d) = linear {
+        // fine columns into their increments
+        for ch in 0..d {
+            for c in 0..cols - 1 {
+                gy[(c >> l2) * d + ch] += gyr[ch * ly + off - c];
+            }
+        }
+        for g in gx.iter_mut().chain(gy.iter_mut()) {
+            *g *= scale;
+        }
+    } else {
+        for g in g_delta.iter_mut() {
+            *g *= scale;
+        }
+    }
+    Ok(())
+}
+
+/// The fused linear adjoint of one strip: `gxs[ch][k] += ga[s][k] yr[ch,
+/// off - s + k]` and `gyr[ch, off - s + k] += ga[s][k] xs[ch][k]` over the
+/// steps `s`. Lanes outside the grid add nothing: their `ga` is 0, or their
+/// increment is a padding 0 and their `ga` finite.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn strip_increment_grads_body<T: Float, const FMA: bool>(ga: &[Strip<T>], xs: &[Strip<T>], yr: &[T], ly: usize, off: usize, gxs: &mut [Strip<T>], gyr: &mut [T]) {
+    let zero = T::zero();
+    for (ch, (x, gx)) in xs.iter().zip(gxs.iter_mut()).enumerate() {
+        let (yrow, grow) = (&yr[ch * ly..(ch + 1) * ly], &mut gyr[ch * ly..(ch + 1) * ly]);
+        let mut acc = *gx;
+        // the window `gyr[base..base + STRIP]` of step `s` stays in
+        // registers: each step moves it down one place, and the place
+        // that leaves it (no later step reaches it) is added out
+        let mut window = [zero; STRIP];
+        for (s, g) in ga.iter().enumerate() {
+            let base = off - s;
+            let y: &Strip<T> = yrow[base..base + STRIP].try_into().expect("a strip of yr");
+            if s > 0 {
+                grow[base + STRIP] += window[STRIP - 1];
+                let mut moved = [zero; STRIP];
+                moved[1..].copy_from_slice(&window[..STRIP - 1]);
+                window = moved;
+            }
+            for l in 0..STRIP {
+                acc[l] = fmadd::<T, FMA>(g[l], y[l], acc[l]);
+                window[l] = fmadd::<T, FMA>(g[l], x[l], window[l]);
+            }
+        }
+        if let Some(last) = ga.len().checked_sub(1) {
+            let base = off - last;
+            for (o, w) in grow[base..base + STRIP].iter_mut().zip(&window) {
+                *o += *w;
+            }
+        }
+        *gx = acc;
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn strip_increment_grads<T>(ga: &[Strip<T>], xs: &[Strip<T>], yr: &[T], ly: usize, off: usize, gxs: &mut [Strip<T>], gyr: &mut [T]) = strip_increment_grads_body;
+}
+
+impl<T: Float> Source<'_, T> {
+    /// Pair `b`'s coefficients for the wavefront solver, loaded into
+    /// `inputs`; true when a polynomial base was clamped.
+    fn load_pair<'s>(&'s self, grid: &Grid, b: usize, inputs: &'s mut WaveInputs<T>) -> Result<(WaveCoef<'s, T>, bool)> {
+        let (n1, n2) = (grid.n1, grid.n2);
+        match self {
+            Source::Given(delta) => Ok((WaveCoef::Matrix(&delta[b * n1 * n2..(b + 1) * n1 * n2]), false)),
+            Source::Linear { pair, scale } => {
+                let PathPair { paths1, paths2, shape1, shape2, transform } = *pair;
+                let d = transform.out_dim(shape1.dim);
+                let WaveInputs { dx, incr1, incr2, yr, .. } = inputs;
+                let what = "increments of a pair of paths";
+                try_resize(dx, what, d, T::zero())?;
+                try_resize(incr1, what, checked_product(what, &[n1, d])?, T::zero())?;
+                try_resize(incr2, what, checked_product(what, &[n2, d])?, T::zero())?;
+                load_increments(paths1, shape1, transform, b, dx, incr1);
+                load_increments(paths2, shape2, transform, b, dx, incr2);
+                fill_yr(grid, incr2, d, yr)?;
+                Ok((WaveCoef::Linear { incr1, yr, d, factor: *scale }, false))
+            }
+            Source::Points { pair, kernel } => {
+                let PathPair { paths1, paths2, shape1, shape2, transform } = *pair;
+                let d = transform.out_dim(shape1.dim);
+                let WaveInputs { delta, pts1, pts2, point, k_rows, .. } = inputs;
+                let what = "points of a pair of paths";
+                for (pts, paths, shape) in [(&mut *pts1, paths1, shape1), (&mut *pts2, paths2, shape2)] {
+                    let length = transform.out_length(shape.length);
+                    try_refill(point, what, d, T::zero())?;
+                    try_refill(pts, what, checked_product(what, &[length, d])?, T::zero())?;
+                    let path = &paths[b * shape.path_len()..(b + 1) * shape.path_len()];
+                    for (p, out) in pts.chunks_exact_mut(d.max(1)).enumerate().take(length) {
+                        transform.point(path, shape.dim, shape.length, p, point);
+                        out[..d].copy_from_slice(point);
+                    }
+                }
+                let what = "double increments of a pair";
+                try_refill(delta, what, checked_product(what, &[n1, n2])?, T::zero())?;
+                let x = Points { data: &pts1[..], len: n1 + 1, dim: d };
+                let y = Points { data: &pts2[..], len: n2 + 1, dim: d };
+                let clamped = kernel.deltas::<1>(x, y, 1, k_rows, delta)?;
+                Ok((WaveCoef::Matrix(delta), clamped))
+            }
+        }
+    }
+}
+
+/// [`sig_kernel`] pair by pair with the wavefront solver (see [`use_wavefront`]).
+fn sig_kernel_wave<T: Float>(source: &Source<'_, T>, grid: &Grid, shape: &KernelShape, n_jobs: i64, out: KernelOut<'_, T>) -> Result<KernelReport> {
+    let clamped = AtomicBool::new(false);
+    let work = grid.cells().saturating_mul(4);
+    let (chunk, outs) = match out {
+        KernelOut::Values(v) => {
+            check_len("out", v.len(), shape.batch)?;
+            (1, v)
+        }
+        KernelOut::Grids(g) => {
+            check_len("out", g.len(), shape.checked_grids_len()?)?;
+            (shape.checked_grid_len()?, g)
+        }
+    };
+    let mut items: Vec<&mut [T]> = Vec::new();
+    try_reserve(&mut items, "the pairs of a batch", shape.batch)?;
+    items.extend(outs.chunks_mut(chunk));
+    let init = || Ok((WaveScratch::new(), WaveInputs::new()));
+    try_for_each_item(n_jobs, &mut items, work, init, |(scratch, inputs), b, out| {
+        let (coef, c) = source.load_pair(grid, b, inputs)?;
+        if c {
+            clamped.store(true, Ordering::Relaxed);
+        }
+        if chunk == 1 {
+            out[0] = wave_forward(grid, &coef, scratch, None, false)?;
+        } else {
+            wave_forward(grid, &coef, scratch, Some(out), false)?;
+        }
+        Ok(())
+    })?;
+    Ok(KernelReport { clamped: clamped.into_inner() })
+}
+
+/// A task of a backward pass: its pairs and their slices of the outputs.
+type PairOuts<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
+
+/// [`backprop_within`] pair by pair with the wavefront solver: each pair's
+/// task is its index (a group of one) and its slices of the outputs.
+fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [PairOuts<'_, T>]) -> Result<()> {
+    let grid = &job.grid;
+    let work = grid.cells().saturating_mul(12);
+    let init = || Ok((WaveScratch::new(), WaveInputs::new()));
+    try_for_each_item(n_jobs, tasks, work, init, |(scratch, inputs), _, (group, out1, out2)| {
+        let b = group.start;
+        for o in [out1.as_deref_mut(), out2.as_deref_mut()].into_iter().flatten() {
+            o.fill(T::zero());
+        }
+        let source = job.source;
+        let (coef, _) = source.load_pair(grid, b, inputs)?;
+        let gl = job.grid_len;
+        let derivs = if job.grid_derivs { &job.derivs[b * gl..(b + 1) * gl] } else { &job.derivs[b..b + 1] };
+        let k_grid = job.k_grid.map(|k| &k[b * gl..(b + 1) * gl]);
+        let fused = !job.increments_out && matches!(coef, WaveCoef::Linear { .. });
+        wave_backward(grid, &coef, scratch, derivs, job.grid_derivs, k_grid, fused)?;
+        let g_delta = &scratch.g_delta;
+        if job.increments_out {
+            if let Some(o) = out1.as_deref_mut() {
+                o.copy_from_slice(g_delta);
+            }
+            return Ok(());
+        }
+        let (n1, n2) = (grid.n1, grid.n2);
+        match source {
+            Source::Given(_) => unreachable!("given increments only have increment gradients"),
+            Source::Linear { pair: PathPair { shape1: s1, shape2: s2, transform, .. }, scale } => {
+                let d = transform.out_dim(s1.dim);
+                if d == 0 {
+                    return Ok(());
+                }
+                // dF/d(dx_i) = factor sum_j dF/d(delta_ij) dy_j, and the
+                // transpose for y: summed by the fused adjoint
+                let dx = &mut inputs.dx;
+                for (o, g, shape) in [(out1.as_deref_mut(), &scratch.gx, *s1), (out2.as_deref_mut(), &scratch.gy, *s2)] {
+                    let Some(o) = o else { continue };
+                    let pg = &mut o[..];
+                    for (step, row) in g.chunks_exact(d).enumerate() {
+                        for (v, &x) in dx.iter_mut().zip(row) {
+                            *v = x * *scale;
+                        }
+                        transform.increment_backward(pg, shape.dim, step, dx);
+                    }
+                }
+            }
+            Source::Points { pair: PathPair { shape1: s1, shape2: s2, transform, .. }, kernel } => {
+                let d = transform.out_dim(s1.dim);
+                let WaveInputs { pts1, pts2, point, k_rows, g_pts1, g_pts2, .. } = inputs;
+                let x = Points { data: &pts1[..], len: n1 + 1, dim: d };
+                let y = Points { data: &pts2[..], len: n2 + 1, dim: d };
+                for (g, wanted, len) in [(&mut *g_pts1, out1.is_some(), x.len), (&mut *g_pts2, out2.is_some(), y.len)] {
+                    try_refill(g, "gradients of the points", if wanted { len * d } else { 0 }, T::zero())?;
+                }
+                let (gx, gy) = (out1.is_some().then_some(&mut g_pts1[..]), out2.is_some().then_some(&mut g_pts2[..]));
+                kernel.backprop::<1>(x, y, 1, g_delta, k_rows, gx, gy)?;
+                if d == 0 {
+                    return Ok(());
+                }
+                for (o, g, shape) in [(out1.as_deref_mut(), &*g_pts1, *s1), (out2.as_deref_mut(), &*g_pts2, *s2)] {
+                    let Some(o) = o else { continue };
+                    for (p, cells) in g.chunks_exact(d).enumerate() {
+                        point.copy_from_slice(cells);
+                        transform.point_backward(o, shape.dim, p, point);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 
 #[cfg(test)]
 mod tests {
@@ -1583,7 +2365,8 @@ mod tests {
     /// refinements.
     #[test]
     fn checkpointed_backward_equals_the_full_grid_bit_for_bit() {
-        for (b, l1, l2, order) in [(3, 9, 5, DyadicOrder { first: 2, second: 1 }), (9, 30, 4, DyadicOrder { first: 1, second: 0 }), (2, 2, 40, DyadicOrder { first: 3, second: 0 })] {
+        // batches the lane solver runs (see `use_wavefront`)
+        for (b, l1, l2, order) in [(3, 9, 5, DyadicOrder { first: 2, second: 1 }), (9, 30, 4, DyadicOrder { first: 1, second: 0 }), (9, 2, 40, DyadicOrder { first: 3, second: 0 })] {
             let shape = KernelShape { batch: b, length1: l1, length2: l2, order };
             let grid = shape.grid().unwrap();
             let delta: Vec<f64> = random(b * (l1 - 1) * (l2 - 1), &mut 50).iter().map(|v| 2.0 * v).collect();
@@ -1680,9 +2463,13 @@ mod tests {
         let s = PathShape::new(2, l, 1);
         let shape = kernel_shape(s, s, PathTransform::NONE, DyadicOrder { first: 0, second: 0 });
         for n_jobs in [1, 2] {
-            let inc = paths(&x, &x, s, s, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
-            let e = sig_kernel(&inc, shape, n_jobs, KernelOut::Values(&mut [0.0; 2])).unwrap_err();
+            // the forward pass of the linear kernel needs no double
+            // increments (the wavefront solver forms them as it goes): a
+            // point kernel's are a pair's `n1 n2` numbers
+            let rbf = paths(&x, &x, s, s, PathTransform::NONE, StaticKernel::Rbf { sigma: 1.0 });
+            let e = sig_kernel(&rbf, shape, n_jobs, KernelOut::Values(&mut [0.0; 2])).unwrap_err();
             assert!(matches!(e, SigError::OutOfMemory { .. }), "{e:?}");
+            let inc = paths(&x, &x, s, s, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
             let mut g = vec![0.0; x.len()];
             let e = sig_kernel_backprop(&inc, shape, &[1.0, 1.0], false, None, n_jobs, KernelGrad::Paths { grad1: Some(&mut g), grad2: None }).unwrap_err();
             assert!(matches!(e, SigError::OutOfMemory { .. }), "{e:?}");
@@ -1737,6 +2524,192 @@ mod tests {
             let latency = requested.lock().unwrap().expect("a stop was requested").elapsed();
             assert!(latency < Duration::from_millis(50), "stopped {latency:?} after the request");
         }
+    }
+
+
+    /// Orders of refinement the wavefront tests run: both sides, one side, none.
+    const WAVE_ORDERS: [DyadicOrder; 5] = [
+        DyadicOrder { first: 0, second: 0 },
+        DyadicOrder { first: 1, second: 1 },
+        DyadicOrder { first: 2, second: 2 },
+        DyadicOrder { first: 1, second: 0 },
+        DyadicOrder { first: 0, second: 2 },
+    ];
+
+    /// `LANES + 1` pairs of short paths run by the lane solver, the first
+    /// `LANES / 2` of them by the wavefront solver (see `use_wavefront`).
+    fn wave_batches() -> (usize, usize) {
+        (LANES + 1, LANES / 2)
+    }
+
+    /// The wavefront solver (few pairs) gives the lane solver's numbers bit
+    /// for bit, values and grids, for the linear kernel (fused, with
+    /// transforms), given increments and a point kernel, lengths that are
+    /// not multiples of the strip, every refinement, f64 and f32.
+    #[test]
+    fn wavefront_forward_equals_the_lane_solver_bit_for_bit() {
+        fn check<T: Float + std::fmt::Debug>(x: &[T], y: &[T], b: usize, l1: usize, l2: usize, d: usize) {
+            let (s1, s2) = (PathShape::new(b, l1, d), PathShape::new(b, l2, d));
+            let (few, _) = (wave_batches().1, ());
+            for order in WAVE_ORDERS {
+                for (kernel, transform) in [(KERNELS[0], TRANSFORMS[0]), (StaticKernel::Linear { factor: 0.7 }, TRANSFORMS[3]), (KERNELS[1], TRANSFORMS[1])] {
+                    let shape = kernel_shape(s1, s2, transform, order);
+                    let grid = shape.grid().unwrap();
+                    for backward in [false, true] {
+                        assert!(use_wavefront::<T>(few, &grid, backward) && !use_wavefront::<T>(b, &grid, backward), "{shape:?}");
+                    }
+                    let inc = paths(x, y, s1, s2, transform, kernel);
+                    let mut lanes_k = vec![T::zero(); b];
+                    sig_kernel(&inc, shape, 1, KernelOut::Values(&mut lanes_k)).unwrap();
+                    let mut lanes_g = vec![T::zero(); b * shape.grid_len()];
+                    sig_kernel(&inc, shape, 2, KernelOut::Grids(&mut lanes_g)).unwrap();
+                    // the first `few` pairs as a batch of their own
+                    let (sx, sy) = (PathShape::new(few, l1, d), PathShape::new(few, l2, d));
+                    let inc_few = paths(&x[..few * l1 * d], &y[..few * l2 * d], sx, sy, transform, kernel);
+                    let shape_few = KernelShape { batch: few, ..shape };
+                    let mut k = vec![T::zero(); few];
+                    sig_kernel(&inc_few, shape_few, 2, KernelOut::Values(&mut k)).unwrap();
+                    assert_eq!(k, lanes_k[..few], "{kernel:?} {transform:?} {order:?}");
+                    let mut g = vec![T::zero(); few * shape.grid_len()];
+                    sig_kernel(&inc_few, shape_few, 1, KernelOut::Grids(&mut g)).unwrap();
+                    assert!(g == lanes_g[..g.len()], "{kernel:?} {transform:?} {order:?}");
+                    // given increments: the transformed paths' linear double increments
+                    if matches!(kernel, StaticKernel::Linear { .. }) && transform == TRANSFORMS[0] {
+                        let (n1, n2) = (l1 - 1, l2 - 1);
+                        let mut delta = vec![T::zero(); few * n1 * n2];
+                        static_kernel_deltas(&kernel, &x[..few * l1 * d], sx, &y[..few * l2 * d], sy, 1, &mut delta).unwrap();
+                        let mut given = vec![T::zero(); few];
+                        sig_kernel(&Increments::Given(&delta), shape_few, 1, KernelOut::Values(&mut given)).unwrap();
+                        let mut many = vec![T::zero(); LANES * n1 * n2];
+                        for (p, chunk) in many.chunks_exact_mut(n1 * n2).enumerate() {
+                            chunk.copy_from_slice(&delta[(p % few) * n1 * n2..(p % few + 1) * n1 * n2]);
+                        }
+                        let mut given_lanes = vec![T::zero(); LANES];
+                        sig_kernel(&Increments::Given(&many), KernelShape { batch: LANES, ..shape }, 1, KernelOut::Values(&mut given_lanes)).unwrap();
+                        assert_eq!(given, given_lanes[..few], "given {order:?}");
+                    }
+                }
+            }
+        }
+        let (b, l1, l2, d) = (wave_batches().0, 23, 37, 3);
+        let (x, y) = (random(b * l1 * d, &mut 60), random(b * l2 * d, &mut 61));
+        check(&x, &y, b, l1, l2, d);
+        let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+        check(&f32s(&x), &f32s(&y), b, l1, l2, d);
+    }
+
+    /// The wavefront adjoint gives the lane solver's gradients to rounding:
+    /// of the double increments and of both paths, from the value or from
+    /// the whole grid, with the forward grid recomputed or given, every
+    /// refinement, a point kernel, f64 and f32.
+    #[test]
+    fn wavefront_gradients_equal_the_lane_solver() {
+        fn check<T: Float + std::fmt::Debug>(x: &[T], y: &[T], b: usize, l1: usize, l2: usize, d: usize, tol: f64) {
+            let (s1, s2) = (PathShape::new(b, l1, d), PathShape::new(b, l2, d));
+            let few = wave_batches().1;
+            let (sx, sy) = (PathShape::new(few, l1, d), PathShape::new(few, l2, d));
+            let near = |a: &[T], e: &[T], what: &str| {
+                let scale = e.iter().fold(0.0f64, |m, v| m.max(v.to_f64().unwrap().abs()));
+                for (i, (u, v)) in a.iter().zip(e).enumerate() {
+                    let (u, v) = (u.to_f64().unwrap(), v.to_f64().unwrap());
+                    assert!((u - v).abs() <= tol * scale, "{what}: [{i}] {u} vs {v} (scale {scale})");
+                }
+                assert_eq!(a.len(), e.len());
+            };
+            for order in WAVE_ORDERS {
+                for (kernel, transform) in [(KERNELS[0], TRANSFORMS[0]), (StaticKernel::Linear { factor: 0.7 }, TRANSFORMS[3]), (KERNELS[1], TRANSFORMS[2])] {
+                    let shape = kernel_shape(s1, s2, transform, order);
+                    let shape_few = KernelShape { batch: few, ..shape };
+                    let inc = paths(x, y, s1, s2, transform, kernel);
+                    let inc_few = paths(&x[..few * l1 * d], &y[..few * l2 * d], sx, sy, transform, kernel);
+                    let mut k_grid = vec![T::zero(); b * shape.grid_len()];
+                    sig_kernel(&inc, shape, 1, KernelOut::Grids(&mut k_grid)).unwrap();
+                    let k_few = &k_grid[..few * shape.grid_len()];
+                    for grid_derivs in [false, true] {
+                        let n = if grid_derivs { b * shape.grid_len() } else { b };
+                        let derivs: Vec<T> = random(n, &mut 62).iter().map(|&v| T::from_f64(v).unwrap()).collect();
+                        let derivs_few = &derivs[..if grid_derivs { few * shape.grid_len() } else { few }];
+                        for given in [false, true] {
+                            let what = format!("{kernel:?} {transform:?} {order:?} grid_derivs {grid_derivs} k_grid {given}");
+                            let (mut g1, mut g2) = (vec![T::zero(); x.len()], vec![T::zero(); y.len()]);
+                            sig_kernel_backprop(&inc, shape, &derivs, grid_derivs, given.then_some(&k_grid[..]), 1, KernelGrad::Paths { grad1: Some(&mut g1), grad2: Some(&mut g2) }).unwrap();
+                            let (mut w1, mut w2) = (vec![T::zero(); few * l1 * d], vec![T::zero(); few * l2 * d]);
+                            sig_kernel_backprop(&inc_few, shape_few, derivs_few, grid_derivs, given.then_some(k_few), 2, KernelGrad::Paths { grad1: Some(&mut w1), grad2: Some(&mut w2) }).unwrap();
+                            near(&w1, &g1[..w1.len()], &format!("{what} x"));
+                            near(&w2, &g2[..w2.len()], &format!("{what} y"));
+                            let cells = (shape.length1 - 1) * (shape.length2 - 1);
+                            let mut gd = vec![T::zero(); b * cells];
+                            sig_kernel_backprop(&inc, shape, &derivs, grid_derivs, None, 1, KernelGrad::Increments(&mut gd)).unwrap();
+                            let mut wd = vec![T::zero(); few * cells];
+                            sig_kernel_backprop(&inc_few, shape_few, derivs_few, grid_derivs, given.then_some(k_few), 1, KernelGrad::Increments(&mut wd)).unwrap();
+                            near(&wd, &gd[..wd.len()], &format!("{what} delta"));
+                        }
+                    }
+                }
+            }
+        }
+        let (b, l1, l2, d) = (wave_batches().0, 21, 35, 2);
+        let (x, y) = (random(b * l1 * d, &mut 63), random(b * l2 * d, &mut 64));
+        check(&x, &y, b, l1, l2, d, 1e-12);
+        let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+        check(&f32s(&x), &f32s(&y), b, l1, l2, d, 2e-5);
+    }
+
+    /// A grid too big to hold within the budget as strips goes to the lane
+    /// solver's checkpointed sweep: the same gradients either way.
+    #[test]
+    fn wavefront_backward_beyond_its_budget_uses_the_checkpointed_lane_solver() {
+        let (l1, l2, d) = (40, 50, 2);
+        let (x, y) = (random(l1 * d, &mut 65), random(l2 * d, &mut 66));
+        let s1 = PathShape::new(1, l1, d);
+        let s2 = PathShape::new(1, l2, d);
+        let shape = kernel_shape(s1, s2, PathTransform::NONE, DyadicOrder { first: 1, second: 0 });
+        let grid = shape.grid().unwrap();
+        assert!(use_wavefront::<f64>(1, &grid, true));
+        let inc = paths(&x, &y, s1, s2, PathTransform::NONE, StaticKernel::Linear { factor: 1.0 });
+        let run = |budget: usize| {
+            let mut g = vec![0.0; x.len()];
+            backprop_within(&inc, shape, &[1.5], false, None, 1, KernelGrad::Paths { grad1: Some(&mut g), grad2: None }, budget).unwrap();
+            g
+        };
+        let small = 4 * grid.cols() * std::mem::size_of::<Lanes<f64>>();
+        assert!(wave_backward_fits::<f64>(&grid, BACKWARD_GRID_BUDGET) && !wave_backward_fits::<f64>(&grid, small));
+        close(&run(small), &run(BACKWARD_GRID_BUDGET), 1e-12);
+    }
+
+
+    /// Throwaway timing (run with `--ignored --nocapture`): the wavefront
+    /// solver's parts on one pair.
+    #[test]
+    #[ignore]
+    fn timing_wavefront_parts() {
+        let (l, d) = (2000, 5);
+        let (x, y) = (random(l * d, &mut 70), random(l * d, &mut 71));
+        let s = PathShape::new(1, l, d);
+        let grid = Grid { n1: l - 1, n2: l - 1, order: DyadicOrder { first: 0, second: 0 } };
+        let src = Source::Linear { pair: PathPair { paths1: &x, paths2: &y, shape1: s, shape2: s, transform: PathTransform::NONE }, scale: 1.0 };
+        let mut inputs = WaveInputs::new();
+        let (coef, _) = src.load_pair(&grid, 0, &mut inputs).unwrap();
+        let mut scratch = WaveScratch::new();
+        let best = |f: &mut dyn FnMut()| (0..7).map(|_| { let t = Instant::now(); f(); t.elapsed() }).min().unwrap();
+        let cols = grid.cols();
+        let steps = strip_stride(cols);
+        let mut a = vec![[0.0; STRIP]; steps];
+        let mut f = vec![[0.0; STRIP]; steps];
+        let mut xs = Vec::new();
+        let src_row = vec![1.0; cols];
+        let strips = strip_count(&grid);
+        let fill = best(&mut || for m in 0..strips { strip_coefficients(&grid, &coef, m * STRIP, STRIP.min(grid.rows() - 1 - m * STRIP), &mut xs, &mut a[..strip_steps(cols, STRIP.min(grid.rows() - 1 - m * STRIP))]).unwrap(); });
+        let solve = best(&mut || for _ in 0..strips { strip_forward(&src_row, &a, &mut f); });
+        let fwd = best(&mut || { wave_forward(&grid, &coef, &mut scratch, None, false).unwrap(); });
+        let bwd = best(&mut || { wave_backward(&grid, &coef, &mut scratch, &[1.0], false, None, true).unwrap(); });
+        let mut ga = vec![[0.0; STRIP]; steps];
+        let (gb, mut gabove) = (vec![0.0; cols], vec![0.0; cols]);
+        let adj = best(&mut || for _ in 0..strips { strip_backward(&src_row, &f, &a, None, &gb, &mut gabove, &mut ga); });
+        let (mut gxs, mut gyr) = (vec![[0.0; STRIP]; d], vec![0.0; d * yr_len(cols)]);
+        let WaveCoef::Linear { yr, .. } = coef else { unreachable!() };
+        let inc = best(&mut || for _ in 0..strips { strip_increment_grads(&ga, &xs, yr, yr_len(cols), cols + STRIP - 3, &mut gxs, &mut gyr); });
+        println!("cells {}: fill {fill:?} solve {solve:?} forward {fwd:?} | backward {bwd:?}: adjoint {adj:?} increment grads {inc:?}", grid.cells());
     }
 
     /// Throwaway timing (run with `--ignored --nocapture`): RBF fused into
