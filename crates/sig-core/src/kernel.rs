@@ -2280,7 +2280,7 @@ mod tests {
         // `asked`; the stop lands in forming the double increments (RBF, 32
         // channels) or in the solver (order 5)
         for (kernel, l, d, order) in [
-            (StaticKernel::Rbf { sigma: 0.5 }, 1000, 32, 0),
+            (StaticKernel::Rbf { sigma: 0.5 }, 4000, 32, 0),
             (StaticKernel::Linear { factor: 1.0 }, 500, 2, 5),
             (StaticKernel::Matern32 { sigma: 0.5 }, 500, 2, 5),
         ] {
