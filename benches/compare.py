@@ -56,6 +56,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from _work import random_paths, sig_flops, sig_len, write_json
+
 # --------------------------------------------------------------------------
 # Libraries
 # --------------------------------------------------------------------------
@@ -170,20 +172,8 @@ UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6}
 # Inputs
 # --------------------------------------------------------------------------
 
-def sig_len(dim: int, degree: int) -> int:
-    """Signature length without the scalar term."""
-    return sum(dim ** k for k in range(1, degree + 1))
-
-
 # Work counts for the %peak column: 2 flops per multiply-add.
 BACKWARD_PASSES = 3     # one inverse step + one adjoint step (twice a forward's work)
-
-
-def sig_flops(batch, length, dim, degree) -> float:
-    """A signature forward pass: the Horner step S <- S (x) exp(dx) does
-    about sig_len * d/(d-1) multiply-adds per increment (d = 1: degree)."""
-    madds = float(degree) if dim == 1 else sig_len(dim, degree) * dim / (dim - 1)
-    return 2.0 * (batch or 1) * (length - 1) * madds
 
 
 def kernel_flops(pairs, length1, length2, dim, order) -> float:
@@ -192,15 +182,6 @@ def kernel_flops(pairs, length1, length2, dim, order) -> float:
     refined PDE grid, k11 = (k10 + k01) c1 - k00 c2."""
     coarse = (length1 - 1) * (length2 - 1)
     return float(pairs) * coarse * (2.0 * dim + 4.0 * 4 ** order)
-
-
-def random_paths(rng, batch, length, dim, dtype):
-    """Random-walk paths of O(1) size (so high levels stay well scaled)."""
-    shape = (length, dim) if batch is None else (batch, length, dim)
-    inc = rng.standard_normal(shape) / math.sqrt(length)
-    path = np.cumsum(inc, axis=-2)
-    path -= path[..., :1, :]
-    return np.ascontiguousarray(path, dtype=dtype)
 
 
 def to_numpy(x) -> np.ndarray:
@@ -2017,19 +1998,9 @@ def main(argv=None) -> int:
     print_report(rows, libs, notes, args)
 
     if args.json:
-        def clean(o):
-            if isinstance(o, float) and not math.isfinite(o):
-                return str(o)
-            if isinstance(o, dict):
-                return {k: clean(v) for k, v in o.items()}
-            if isinstance(o, list):
-                return [clean(v) for v in o]
-            return o
         # the peaks are in machine["peak"]; rows carry "flops" and, per
         # library, "pct_peak"
-        payload = {"machine": info, "args": vars(args), "notes": notes, "rows": rows}
-        with open(args.json, "w") as fh:
-            json.dump(clean(payload), fh, indent=1)
+        write_json({"machine": info, "args": vars(args), "notes": notes, "rows": rows}, args.json)
         print(f"rows saved to {args.json}")
     return 0
 

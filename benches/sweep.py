@@ -62,7 +62,6 @@ import argparse
 import datetime
 import gc
 import importlib
-import json
 import math
 import os
 import platform
@@ -73,6 +72,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from _work import random_paths, sig_flops, sig_len, step_madds, write_json
 
 LIBS = ("sigrs", "pysiglib")       # ratio = pysiglib / sigrs
 
@@ -132,22 +133,6 @@ QUICK_KERNEL = dict(pairs=(1, 32), lengths=(50, 500), dims=(2, 20), orders=(0, 2
 QUICK_MAX_KERNEL_CELLS = 2_000_000
 
 
-def sig_len(dim: int, degree: int) -> int:
-    """Signature length without the scalar term."""
-    return sum(dim ** k for k in range(1, degree + 1))
-
-
-def step_madds(dim: int, degree: int) -> float:
-    """Multiply-adds of one Horner step S <- S (x) exp(dx): about
-    sig_len * d/(d-1) (the levels' geometric sum); d = 1: one per level."""
-    return float(degree) if dim == 1 else sig_len(dim, degree) * dim / (dim - 1)
-
-
-def sig_flops(batch: int, length: int, dim: int, degree: int) -> float:
-    """Forward-pass flops of a batch: 2 per multiply-add, L-1 steps a path."""
-    return 2.0 * batch * (length - 1) * step_madds(dim, degree)
-
-
 def size_cell(reg: Regime, dim: int, degree: int, budget: float) -> Tuple[int, int]:
     """(batch, length) of a regime for one cell: the regime's largest shape,
     shrunk (batch first, then length) until its flops fit `budget`."""
@@ -166,17 +151,9 @@ def kernel_cells(pairs: int, length: int, order: int) -> int:
 
 
 # --------------------------------------------------------------------------
-# Inputs and checks (kept here, not imported from compare.py, which imports
-# torch and every peer library at start-up)
+# Checks (inputs and work counts are in _work.py, shared with compare.py,
+# which is not imported here: it imports torch and every peer at start-up)
 # --------------------------------------------------------------------------
-
-def random_paths(rng, batch, length, dim, dtype):
-    """Random-walk paths of O(1) size (so high levels stay well scaled)."""
-    inc = rng.standard_normal((batch, length, dim)) / math.sqrt(length)
-    path = np.cumsum(inc, axis=-2)
-    path -= path[..., :1, :]
-    return np.ascontiguousarray(path, dtype=dtype)
-
 
 def rel_maxdiff(out, ref) -> float:
     """max |out - ref| / max |ref| in float64 (tuples: the worst item)."""
@@ -676,17 +653,7 @@ def main(argv=None) -> int:
     print(f"total wall time {wall:.0f}s.")
 
     if args.json:
-        def clean(o):
-            if isinstance(o, float) and not math.isfinite(o):
-                return str(o)
-            if isinstance(o, dict):
-                return {k: clean(v) for k, v in o.items()}
-            if isinstance(o, list):
-                return [clean(v) for v in o]
-            return o
-        payload = {"machine": info, "args": vars(args), "wall_s": wall, "cells": results}
-        with open(args.json, "w") as fh:
-            json.dump(clean(payload), fh, indent=1)
+        write_json({"machine": info, "args": vars(args), "wall_s": wall, "cells": results}, args.json)
         print(f"cells saved to {args.json}")
     if args.plot:
         err = plot(grids, args.plot)

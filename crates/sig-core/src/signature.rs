@@ -239,6 +239,17 @@ impl<'a, T: Float> SigPlan<'a, T> {
         }
     }
 
+    /// Writes `g`, the gradient at a path's starting point (full length),
+    /// as the gradient of its `initial`: level 0 is constant, so its
+    /// gradient is 0 (`g[0]` is overwritten).
+    fn store_start_grad(&self, g: &mut [T], initial_grad: &mut [T]) {
+        g[0] = T::zero();
+        self.store(g, initial_grad);
+        if self.skip == 0 {
+            initial_grad[0] = T::zero();
+        }
+    }
+
     /// The inverse of [`store`](Self::store) (the antipode is an
     /// involution), level 0 set to `level0`; also maps output gradients to
     /// state gradients, the antipode being its own transpose.
@@ -599,11 +610,7 @@ fn sig_backprop_lanes<T: Float>(
             if let Some(ig) = init_grad {
                 // g is now dF/d(start); start = initial, or its antipode.
                 lane_of(g, l, one);
-                one[0] = T::zero();
-                plan.store(one, ig);
-                if plan.skip == 0 {
-                    ig[0] = T::zero();
-                }
+                plan.store_start_grad(one, ig);
             }
         }
         Ok(())
@@ -694,11 +701,7 @@ fn sig_backprop_one_dim<T: Float>(
             }
         }
         if let Some(ig) = init_grad {
-            g_start[0] = T::zero();
-            plan.store(g_start, ig);
-            if plan.skip == 0 {
-                ig[0] = T::zero();
-            }
+            plan.store_start_grad(g_start, ig);
         }
         Ok(())
     })
@@ -956,11 +959,7 @@ fn sig_backprop_chunked<T: Float>(
         }
         if let Some(ig) = init_grad {
             let g_start = &mut start_grads[b * len..(b + 1) * len];
-            g_start[0] = T::zero();
-            plan.store(g_start, ig);
-            if plan.skip == 0 {
-                ig[0] = T::zero();
-            }
+            plan.store_start_grad(g_start, ig);
         }
     }
     Ok(())
@@ -1086,11 +1085,7 @@ pub fn sig_backprop_with<T: Float>(
         }
         if let Some(ig) = init_grad {
             // ws.g is now dF/d(start); start = initial, or its antipode.
-            ws.g[0] = T::zero();
-            plan.store(&ws.g, ig);
-            if plan.skip == 0 {
-                ig[0] = T::zero();
-            }
+            plan.store_start_grad(&mut ws.g, ig);
         }
         Ok(())
     })
