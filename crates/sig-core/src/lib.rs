@@ -70,9 +70,12 @@ pub use signature::{sig, sig_backprop, sig_backprop_with, sig_with, PathShape, S
 pub use tensor::{sig_length, TensorShape};
 pub use transform::{transform_path, transform_path_backprop, PathTransform};
 
-/// The float types sig_core computes in: `f32` and `f64`.
+/// The float types sig_core computes in: `f32` and `f64`. Sealed: buffers
+/// are zero-initialised by the allocator ([`alloc::zeros`]), which is sound
+/// only for types whose all-zero bit pattern is 0.
 pub trait Float:
-    num_traits::Float
+    sealed::Sealed
+    + num_traits::Float
     + num_traits::FromPrimitive
     + std::ops::AddAssign
     + std::ops::SubAssign
@@ -87,6 +90,12 @@ pub trait Float:
 
 impl Float for f32 {}
 impl Float for f64 {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
 
 /// `1 / k` for the small integers the Horner schemes divide by, read from a
 /// table instead of dividing inside hot loops.

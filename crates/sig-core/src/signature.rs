@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use crate::alloc::zeros;
+use crate::alloc::{scratch_any, zeros, Scratch};
 use crate::batch::{resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
@@ -58,18 +58,18 @@ impl PathShape {
 const MIN_STEPS_PER_CHUNK: usize = 128;
 
 /// Per-worker buffers of the forward pass.
-struct SigWorkspace<T> {
-    s: Vec<T>,
-    dx: Vec<T>,
-    scratch: Vec<T>,
+struct SigWorkspace<T: 'static> {
+    s: Scratch<T>,
+    dx: Scratch<T>,
+    scratch: Scratch<T>,
 }
 
 impl<T: Float> SigWorkspace<T> {
     fn new(shape: &TensorShape) -> Result<Self> {
         Ok(SigWorkspace {
-            s: zeros("a signature's workspace", shape.len())?,
-            dx: zeros("a signature's workspace", shape.dim * STEP_BLOCK)?,
-            scratch: zeros("a signature's workspace", shape.mul_exp_block_ws_len())?,
+            s: scratch_any("a signature's workspace", shape.len())?,
+            dx: scratch_any("a signature's workspace", shape.dim * STEP_BLOCK)?,
+            scratch: scratch_any("a signature's workspace", shape.mul_exp_block_ws_len())?,
         })
     }
 
@@ -370,14 +370,16 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
 const MIN_STEPS_PER_LANE_PIECE: usize = 32;
 
 /// Whether signatures in this tensor shape go through [`sig_lanes`]: all
-/// but the dimensions whose rows are whole vector registers and have a
-/// hand-written per-path kernel (`crate::simd::avx`), where that kernel
-/// measured faster (d = 8, 16: 1.2-2x). Elsewhere the lanes measured 1.0x
-/// (d = 4, 5, 6 in f64) to 4x (d = 2, 3, 7, f32 d = 4) faster
+/// but the dimensions of 8 and more that have their own unrolled per-path
+/// instance ([`crate::simd::specialised!`]: 8, 10, 12, 16, 20), where that
+/// kernel measured faster (f64: 1.1-1.7x at d = 10, 12, 20; d = 8, 16:
+/// 1.2-2x). Elsewhere the lanes measured 1.0x (d = 4-7, f64, degree 4 and
+/// more) to 3x (d = 2, 3, f32, non-specialised d such as 9, 11, 13) faster
 /// (benches/sweep.py).
 fn use_lanes(tshape: &TensorShape) -> bool {
     let d = tshape.dim;
-    d >= 2 && tshape.degree >= 1 && d != 8 && d != 16
+    let own_instance = matches!(d, 8 | 10 | 12 | 16 | 20) && crate::simd::has_fma();
+    d >= 2 && tshape.degree >= 1 && !own_instance
 }
 
 /// Gradients go through the lanes up to this dimension (d = 8 included:
@@ -388,18 +390,18 @@ fn use_lanes(tshape: &TensorShape) -> bool {
 const LANES_MAX_BACKWARD_DIM: usize = 12;
 
 /// Per-worker buffers of [`sig_lanes`].
-struct LaneWorkspace<T> {
-    s: Vec<T>,
-    dxs: Vec<T>,
-    scratch: Vec<T>,
+struct LaneWorkspace<T: 'static> {
+    s: Scratch<T>,
+    dxs: Scratch<T>,
+    scratch: Scratch<T>,
     /// One lane's tensor, de-interleaved, and one lane's increment.
-    one: Vec<T>,
-    dx: Vec<T>,
+    one: Scratch<T>,
+    dx: Scratch<T>,
 }
 
 impl<T: Float> LaneWorkspace<T> {
     fn new(shape: &TensorShape) -> Result<Self> {
-        let z = |n| zeros("a signature's workspace", n);
+        let z = |n| scratch_any("a signature's workspace", n);
         let l_n = lanes::<T>();
         Ok(LaneWorkspace {
             s: z(shape.len() * l_n)?,
@@ -516,22 +518,22 @@ type PathGradients<'a, T> = (&'a mut [T], Option<&'a mut [T]>);
 
 /// Per-worker buffers of [`sig_backprop_lanes`]: interleaved states,
 /// gradients and increments, and one lane's worth of each.
-struct BackpropLaneWorkspace<T> {
-    s: Vec<T>,
-    g: Vec<T>,
-    g_next: Vec<T>,
-    dx: Vec<T>,
-    neg_dx: Vec<T>,
-    gdx: Vec<T>,
-    inverse_ws: Vec<T>,
-    backward_ws: Vec<T>,
-    one: Vec<T>,
-    one_dx: Vec<T>,
+struct BackpropLaneWorkspace<T: 'static> {
+    s: Scratch<T>,
+    g: Scratch<T>,
+    g_next: Scratch<T>,
+    dx: Scratch<T>,
+    neg_dx: Scratch<T>,
+    gdx: Scratch<T>,
+    inverse_ws: Scratch<T>,
+    backward_ws: Scratch<T>,
+    one: Scratch<T>,
+    one_dx: Scratch<T>,
 }
 
 impl<T: Float> BackpropLaneWorkspace<T> {
     fn new(shape: &TensorShape) -> Result<Self> {
-        let z = |n| zeros("a signature gradient's workspace", n);
+        let z = |n| scratch_any("a signature gradient's workspace", n);
         let l_n = lanes::<T>();
         Ok(BackpropLaneWorkspace {
             s: z(shape.len() * l_n)?,
@@ -757,18 +759,18 @@ fn sig_chunked<T: Float>(
 }
 
 /// Per-worker buffers of the stream pass.
-struct StreamWorkspace<T> {
-    s: Vec<T>,
-    dx: Vec<T>,
-    scratch: Vec<T>,
+struct StreamWorkspace<T: 'static> {
+    s: Scratch<T>,
+    dx: Scratch<T>,
+    scratch: Scratch<T>,
 }
 
 impl<T: Float> StreamWorkspace<T> {
     fn new(shape: &TensorShape) -> Result<Self> {
         Ok(StreamWorkspace {
-            s: zeros("a signature stream's workspace", shape.len())?,
-            dx: zeros("a signature stream's workspace", shape.dim)?,
-            scratch: zeros("a signature stream's workspace", shape.mul_exp_scratch_len())?,
+            s: scratch_any("a signature stream's workspace", shape.len())?,
+            dx: scratch_any("a signature stream's workspace", shape.dim)?,
+            scratch: scratch_any("a signature stream's workspace", shape.mul_exp_scratch_len())?,
         })
     }
 }
@@ -808,18 +810,18 @@ fn sig_stream_steps_kernel<T: Float, const D: usize, const FMA: bool>(
 }
 /// Per-worker buffers of the backward pass: a handful of signature-sized
 /// vectors, independent of the path length.
-struct BackpropWorkspace<T> {
-    s: Vec<T>,
-    g: Vec<T>,
-    g_next: Vec<T>,
-    dxs: Vec<T>,
-    gdxs: Vec<T>,
-    ws: Vec<T>,
+struct BackpropWorkspace<T: 'static> {
+    s: Scratch<T>,
+    g: Scratch<T>,
+    g_next: Scratch<T>,
+    dxs: Scratch<T>,
+    gdxs: Scratch<T>,
+    ws: Scratch<T>,
 }
 
 impl<T: Float> BackpropWorkspace<T> {
     fn new(shape: &TensorShape) -> Result<Self> {
-        let z = |n| zeros("a signature gradient's workspace", n);
+        let z = |n| scratch_any("a signature gradient's workspace", n);
         Ok(BackpropWorkspace {
             s: z(shape.len())?,
             g: z(shape.len())?,
@@ -1119,6 +1121,40 @@ mod tests {
             std::mem::swap(&mut acc, &mut tmp);
         }
         acc
+    }
+
+    /// The workspaces come from a per-thread pool and are not zeroed when
+    /// reused (NaN-filled in tests): a kernel that read a workspace entry
+    /// before writing it would give NaN, or differ between the first call
+    /// (fresh zeros) and the second (reused NaNs).
+    #[test]
+    fn reused_workspaces_give_the_same_results() {
+        let lead_lag = PathTransform { lead_lag: true, ..PathTransform::NONE };
+        for (dim, degree) in [(2, 1), (2, 5), (3, 4), (5, 3), (8, 3), (13, 2), (16, 3), (20, 2)] {
+            for (batch, length) in [(1, 2), (1, 300), (3, 40), (9, 17)] {
+                let p = path(batch, length, dim, (dim * 31 + degree * 7 + length) as u64);
+                let shape = PathShape::new(batch, length, dim);
+                for (stream, transform) in [(false, PathTransform::NONE), (true, PathTransform::NONE), (false, lead_lag)] {
+                    let opts = SigOptions { transform, stream, ..SigOptions::default() };
+                    let plan = SigPlan::new(shape, degree, &opts).unwrap();
+                    let per_path = plan.rows * plan.out_len;
+                    let run = |n_jobs| {
+                        let mut sigs = vec![0.0; batch * per_path];
+                        sig_with(&p, shape, degree, &opts, n_jobs, &mut sigs).unwrap();
+                        let grads: Vec<f64> = (0..sigs.len()).map(|i| ((i * 37 % 11) as f64) - 5.0).collect();
+                        let mut g = vec![0.0; p.len()];
+                        sig_backprop_with(&p, shape, degree, &opts, &sigs, &grads, n_jobs, &mut g, None).unwrap();
+                        (sigs, g)
+                    };
+                    // Two workers split short batches over time (own pools).
+                    for n_jobs in [1, 2] {
+                        let (first, second) = (run(n_jobs), run(n_jobs));
+                        assert!(first.0.iter().chain(&first.1).all(|v| v.is_finite()), "d {dim} m {degree} {batch}x{length} stream {stream}");
+                        assert_eq!(first, second, "d {dim} m {degree} {batch}x{length} stream {stream} n_jobs {n_jobs}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
