@@ -17,7 +17,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "python" / "sigrs"
 # native module and the torch op builder. None of them imports a family.
 INTERNALS = {
     "sigrs._native", "sigrs._arrays", "sigrs._checks", "sigrs._shapes", "sigrs._options", "sigrs._op_registry",
-    "sigrs._device", "sigrs._cuda", "sigrs._torch_ops",
+    "sigrs._device", "sigrs._cuda", "sigrs._torch_ops", "sigrs._progress",
 }
 COMPATIBILITY = "sigrs.signatory"
 
