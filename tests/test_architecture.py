@@ -159,3 +159,10 @@ def test_the_binding_reads_each_options_record_field_by_field_in_order():
     assert len(read) >= 7
     for record, fields in read.items():
         assert list(getattr(_options, record)._fields) == fields, record
+
+
+def test_nothing_in_the_package_imports_the_dask_module():
+    """sigrs.dask needs the optional dask; ``import sigrs`` must work without it."""
+    edges = graph()
+    assert "sigrs.dask" in edges
+    assert not sorted(name for name, deps in edges.items() if "sigrs.dask" in deps)
