@@ -14,6 +14,8 @@ pip install --quiet --upgrade pip
 pip install --quiet "maturin>=1.7,<2" numpy torch
 if [ "${1:-}" = "--test" ]; then
     pip install --quiet pytest hypothesis setuptools wheel "pysiglib==4.0.0"
+    # sigrs.dask and progress=True (tests/test_dask.py skips only without dask)
+    pip install --quiet "dask[array]>=2024.1" "distributed>=2024.1" "tqdm>=4.60"
     # iisignature's setup.py imports numpy, so it must build against the installed one.
     python -c "import iisignature" 2>/dev/null || pip install --quiet --no-build-isolation iisignature
     # signatory (a test oracle for sigrs.signatory) is frozen on torch 1.9 and

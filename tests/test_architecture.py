@@ -17,7 +17,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "python" / "sigrs"
 # native module and the torch op builder. None of them imports a family.
 INTERNALS = {
     "sigrs._native", "sigrs._arrays", "sigrs._checks", "sigrs._shapes", "sigrs._options", "sigrs._op_registry",
-    "sigrs._device", "sigrs._cuda", "sigrs._torch_ops",
+    "sigrs._device", "sigrs._cuda", "sigrs._torch_ops", "sigrs._progress",
 }
 COMPATIBILITY = "sigrs.signatory"
 
@@ -159,3 +159,10 @@ def test_the_binding_reads_each_options_record_field_by_field_in_order():
     assert len(read) >= 7
     for record, fields in read.items():
         assert list(getattr(_options, record)._fields) == fields, record
+
+
+def test_nothing_in_the_package_imports_the_dask_module():
+    """sigrs.dask needs the optional dask; ``import sigrs`` must work without it."""
+    edges = graph()
+    assert "sigrs.dask" in edges
+    assert not sorted(name for name, deps in edges.items() if "sigrs.dask" in deps)

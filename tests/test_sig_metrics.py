@@ -117,7 +117,9 @@ def test_multi_dimensional_batches_are_flattened_like_pysiglib(rng, function):
 def test_signatures_equal_pysiglibs():
     pysiglib = peer("pysiglib")
     for function in FUNCTIONS:
-        ours = inspect.signature(getattr(sm, function)).parameters
+        ours = dict(inspect.signature(getattr(sm, function)).parameters)
+        # sigrs's one addition, keyword-only after all of pysiglib's arguments
+        assert list(ours)[-1] == "progress" and ours.pop("progress").kind is inspect.Parameter.KEYWORD_ONLY, function
         theirs = inspect.signature(getattr(pysiglib, function)).parameters
         assert list(ours) == list(theirs), function
         for name in ours:

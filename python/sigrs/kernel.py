@@ -26,7 +26,8 @@ from ._arrays import as_array, batch_of_paths, check_tensor, empty_output, is_to
 from ._checks import check_bool, check_end_time, check_int, check_n_jobs
 from ._op_registry import BUILT, register
 from ._options import KernelOptions, make, replace
-from ._shapes import aug_dim, grid_length, transformed_length
+from ._progress import advance, progress_bar
+from ._shapes import aug_dim, batch_size, grid_length, transformed_length
 from .static_kernels import Context
 from .transform import transform_path, transform_path_backprop
 
@@ -321,6 +322,7 @@ def sig_kernel_gram(
     return_grid: bool = False,
     normalize: bool = False,
     method: str = "finite_difference",
+    progress: bool = False,
 ) -> Any:
     """The Gram matrix of signature kernels between two batches of paths.
 
@@ -331,6 +333,13 @@ def sig_kernel_gram(
             and mirrors it.
         max_batch: pairs are solved ``max_batch ** 2`` at a time (-1: chunks
             of about 64 MB of paths), which bounds memory for large Grams.
+        progress: show a tqdm progress bar of the pairs solved, advanced as
+            each chunk of ``max_batch`` finishes (needs tqdm: ImportError
+            without it). NumPy arrays and torch CPU tensors in eager mode;
+            the backward pass of a torch Gram shows none (call
+            :func:`sig_kernel_gram_backprop` with ``progress=True`` for one),
+            nor does a ``torch.compile``'d call. For one machine's cores;
+            :mod:`sigrs.dask` spreads a Gram over a cluster.
         Other arguments: as in :func:`sig_kernel`.
 
     Returns:
@@ -346,6 +355,7 @@ def sig_kernel_gram(
     """
     return_grid = check_bool(return_grid, "return_grid")
     normalize = check_bool(normalize, "normalize")
+    progress = check_bool(progress, "progress")
     # one object twice: only the upper triangle is solved, then mirrored
     opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
                     return_grid=return_grid, max_batch=_check_max_batch(max_batch), symmetric=path2 is path1)
@@ -355,9 +365,14 @@ def sig_kernel_gram(
     if is_torch(path1):
         if return_grid and _grad_enabled() and (path1.requires_grad or path2.requires_grad):
             raise ValueError("sig_kernel_gram(return_grid=True) is not differentiable; use sig_kernel on the pairs you need")
-        out = _ops().sig_kernel_gram(path1, path2, opts)
+        gram = _ops().sig_kernel_gram
     else:
-        out = _gram_cpu(path1, path2, opts)
+        gram = _gram_cpu
+    if progress:
+        with progress_bar(gram_pairs(path1, path2, opts.symmetric), "sig_kernel_gram"):
+            out = gram(path1, path2, opts)
+    else:
+        out = gram(path1, path2, opts)
     if normalize:
         shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
         diagonal = replace(opts, return_grid=False)
@@ -369,6 +384,12 @@ def sig_kernel_gram(
         expand = (Ellipsis,) + (None,) * len(shape2)
         out = _normalized(out, kxx[expand], kyy[(None,) * len(shape1)], "sig_kernel_gram")
     return out
+
+
+def gram_pairs(path1: Any, path2: Any, symmetric: bool) -> int:
+    """How many pairs a Gram matrix of these paths solves (the upper triangle when ``symmetric``)."""
+    b1, b2 = batch_size(tuple(path1.shape[:-2])), batch_size(tuple(path2.shape[:-2]))
+    return b1 * (b1 + 1) // 2 if symmetric else b1 * b2
 
 
 def _grad_enabled() -> bool:
@@ -393,12 +414,14 @@ def sig_kernel_gram_backprop(
     n_jobs: int = -1,
     max_batch: int = -1,
     method: str = "finite_difference",
+    progress: bool = False,
 ) -> tuple[Any, Any]:
     """Gradient through :func:`sig_kernel_gram` (pysiglib's ``sig_kernel_gram_backprop``).
 
     Args:
         derivs: dF/dG, ``batch_1 + batch_2``.
         k_grid: optional grids from ``sig_kernel_gram(..., return_grid=True)``.
+        progress: show a tqdm progress bar of the pairs, as in :func:`sig_kernel_gram`.
         Other arguments: as given to :func:`sig_kernel_gram` and :func:`sig_kernel_backprop`.
 
     Returns:
@@ -413,6 +436,7 @@ def sig_kernel_gram_backprop(
         (6, 30, 3)
     """
     left, right = _check_sides(left_deriv, right_deriv)
+    progress = check_bool(progress, "progress")
     opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
                     max_batch=_check_max_batch(max_batch), left_deriv=left, right_deriv=right)
     path1, path2 = _check_paths(path1, path2, same_batch=False)
@@ -422,9 +446,14 @@ def sig_kernel_gram_backprop(
     if k_grid is not None:
         k_grid = _checked_like(k_grid, "k_grid", path1, shape1 + shape2 + grid, "sig_kernel_gram(..., return_grid=True)")
     if is_torch(path1):
-        g1, g2 = _ops().sig_kernel_gram_backprop(path1, path2, derivs, k_grid, opts)
+        backprop, args = _ops().sig_kernel_gram_backprop, (path1, path2, derivs, k_grid, opts)
     else:
-        g1, g2 = _gram_backprop_cpu(derivs, path1, path2, k_grid, opts)
+        backprop, args = _gram_backprop_cpu, (derivs, path1, path2, k_grid, opts)
+    if progress:
+        with progress_bar(gram_pairs(path1, path2, False), "sig_kernel_gram_backprop"):
+            g1, g2 = backprop(*args)
+    else:
+        g1, g2 = backprop(*args)
     return (g1 if left else None), (g2 if right else None)
 
 
@@ -560,6 +589,7 @@ def _gram_cpu(path1: np.ndarray, path2: np.ndarray, opts: KernelOptions, as_tens
         if opts.symmetric:
             off = ci != cj
             out[cj[off], ci[off]] = np.swapaxes(k[off], -1, -2) if opts.return_grid else k[off]
+        advance(ci.size)
     return out.reshape(tuple(path1.shape[:-2]) + tuple(path2.shape[:-2]) + tuple(grid))
 
 
@@ -584,6 +614,7 @@ def _gram_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.ndarray,
             w = np.where(ci != cj, w + derivs[cj, ci], w)
         kg = None if k_grid is None else k_grid[ci, cj]
         lx, ry = _pair_kernels_backprop_cpu(w, x[ci], y[cj], kg, both, as_tensors)
+        advance(ci.size)
         if opts.symmetric:
             _scatter_add(gx, ci, lx)
             _scatter_add(gx, cj, ry)

@@ -19,8 +19,9 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ._arrays import batch_of_paths, checked, checked_like, is_torch
-from ._checks import check_real
-from .kernel import sig_kernel_gram
+from ._checks import check_bool, check_real
+from ._progress import progress_bar
+from .kernel import check_dyadic_order, gram_pairs, sig_kernel_gram
 
 __all__ = ["sig_mmd", "sig_score", "expected_sig_score"]
 
@@ -64,6 +65,12 @@ def _check_order(order: Any) -> None:
         )
 
 
+def _solved_as_symmetric(dyadic_order: Any) -> bool:
+    """Whether a sample's Gram with itself solves only its upper triangle (one order for both sides)."""
+    order1, order2 = check_dyadic_order(dyadic_order)
+    return order1 == order2
+
+
 def _off_diagonal_mean(gram: Any) -> Any:
     """``sum_{i != j} G[i, j] / (n (n - 1))`` of a square Gram matrix (its diagonal has no effect,
     also on gradients)."""
@@ -88,6 +95,7 @@ def sig_mmd(
     end_time: float = 1.0,
     n_jobs: int = -1,
     max_batch: int = -1,
+    progress: bool = False,
 ) -> Any:
     """The squared signature-kernel MMD between two samples of paths (unbiased estimator).
 
@@ -106,6 +114,9 @@ def sig_mmd(
         static_kernel, time_aug, lead_lag, end_time, n_jobs: as in :func:`sigrs.sig_kernel`
             (``n_jobs`` defaults to -1, all cores, as everywhere in sigrs; pysiglib defaults to 1).
         max_batch: as in :func:`sigrs.sig_kernel_gram`.
+        progress: one tqdm progress bar over the pairs of the three Gram
+            matrices, as in :func:`sigrs.sig_kernel_gram` (sigrs's addition;
+            pysiglib has no such argument).
 
     Returns:
         A 0-d array or tensor (may be slightly negative: the estimator is unbiased,
@@ -125,6 +136,14 @@ def sig_mmd(
     _count(y, "sample2", "sig_mmd")
     kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
               end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
+    if check_bool(progress, "progress"):
+        sym = _solved_as_symmetric(dyadic_order)
+        with progress_bar(gram_pairs(x, x, sym) + gram_pairs(x, y, False) + gram_pairs(y, y, sym), "sig_mmd"):
+            return _mmd(x, y, kw)
+    return _mmd(x, y, kw)
+
+
+def _mmd(x: Any, y: Any, kw: dict) -> Any:
     xx = sig_kernel_gram(x, x, **kw)  # one object twice: only the upper triangle is solved
     xy = sig_kernel_gram(x, y, **kw)
     yy = sig_kernel_gram(y, y, **kw)
@@ -146,6 +165,7 @@ def sig_score(
     end_time: float = 1.0,
     n_jobs: int = -1,
     max_batch: int = -1,
+    progress: bool = False,
 ) -> Any:
     """The (generalised) signature kernel score of a sample against each path ``y`` (unbiased estimator).
 
@@ -160,8 +180,8 @@ def sig_score(
         y: ``(length_2, dim)`` (one path) or ``(*batch_y, length_2, dim)``; scored
             independently of each other. The same kind, dtype and ``dim`` as ``sample``.
         lam: the weight ``lam`` of the sample's self-similarity term (default 1.0).
-        method, dyadic_order, order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch:
-            as in :func:`sig_mmd`.
+        method, dyadic_order, order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch,
+            progress: as in :func:`sig_mmd`.
 
     Returns:
         ``batch_y`` scores, or shape ``(1,)`` for a single 2-D ``y`` (as pysiglib);
@@ -174,11 +194,11 @@ def sig_score(
         (4,)
     """
     return _score(sample, y, ("sample", "y", "sig_score"), dyadic_order, lam, static_kernel, time_aug, lead_lag,
-                  end_time, n_jobs, max_batch, method, order)
+                  end_time, n_jobs, max_batch, method, order, progress)
 
 
 def _score(sample, y, names, dyadic_order, lam, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch,
-           method, order):
+           method, order, progress):
     """:func:`sig_score`, with the argument and function names its errors use."""
     sample_name, y_name, function = names
     _check_order(order)
@@ -190,12 +210,21 @@ def _score(sample, y, names, dyadic_order, lam, static_kernel, time_aug, lead_la
     m = _count(x, sample_name, function)
     kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
               end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
-    xx = sig_kernel_gram(x, x, **kw)  # one object twice: only the upper triangle is solved
-    xy = sig_kernel_gram(x, y, **kw)  # (m, n_y)
+    if check_bool(progress, "progress"):
+        with progress_bar(gram_pairs(x, x, _solved_as_symmetric(dyadic_order)) + gram_pairs(x, y, False), function):
+            xx, xy = _score_grams(x, y, kw)
+    else:
+        xx, xy = _score_grams(x, y, kw)
     res = lam * _off_diagonal_mean(xx) - xy.sum(0) * (2.0 / m)
     if batch_y:
         res = res.reshape(batch_y)
     return res
+
+
+def _score_grams(x: Any, y: Any, kw: dict) -> tuple:
+    xx = sig_kernel_gram(x, x, **kw)  # one object twice: only the upper triangle is solved
+    xy = sig_kernel_gram(x, y, **kw)  # (m, n_y)
+    return xx, xy
 
 
 def expected_sig_score(
@@ -212,6 +241,7 @@ def expected_sig_score(
     end_time: float = 1.0,
     n_jobs: int = -1,
     max_batch: int = -1,
+    progress: bool = False,
 ) -> Any:
     """The signature kernel score of ``sample1`` averaged over the paths of ``sample2``.
 
@@ -225,7 +255,7 @@ def expected_sig_score(
         sample1: ``(*batch_1, length_1, dim)``, ``m >= 2`` paths.
         sample2: ``(*batch_2, length_2, dim)``, ``n >= 1`` paths.
         lam, method, dyadic_order, order, static_kernel, time_aug, lead_lag, end_time, n_jobs,
-            max_batch: as in :func:`sig_score`.
+            max_batch, progress: as in :func:`sig_score`.
 
     Returns:
         Shape ``(1,)``; differentiable in both samples for torch.
@@ -237,5 +267,5 @@ def expected_sig_score(
         (1,)
     """
     res = _score(sample1, sample2, ("sample1", "sample2", "expected_sig_score"), dyadic_order, lam, static_kernel,
-                 time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
+                 time_aug, lead_lag, end_time, n_jobs, max_batch, method, order, progress)
     return res.mean().reshape(1)
