@@ -16,6 +16,8 @@ if [ "${1:-}" = "--test" ]; then
     pip install --quiet pytest hypothesis setuptools wheel "pysiglib==4.0.0"
     # sigrs.dask and progress=True (tests/test_dask.py skips only without dask)
     pip install --quiet "dask[array]>=2024.1" "distributed>=2024.1" "tqdm>=4.60"
+    # sigrs.sklearn and sigrs.sktime (tests/test_sklearn.py skips only without them)
+    pip install --quiet "scikit-learn>=1.3" "sktime>=0.30"
     # iisignature's setup.py imports numpy, so it must build against the installed one.
     python -c "import iisignature" 2>/dev/null || pip install --quiet --no-build-isolation iisignature
     # signatory (a test oracle for sigrs.signatory) is frozen on torch 1.9 and

@@ -161,8 +161,14 @@ def test_the_binding_reads_each_options_record_field_by_field_in_order():
         assert list(getattr(_options, record)._fields) == fields, record
 
 
-def test_nothing_in_the_package_imports_the_dask_module():
-    """sigrs.dask needs the optional dask; ``import sigrs`` must work without it."""
+# Integrations with optional libraries, and the only modules allowed to import each.
+OPTIONAL_INTEGRATIONS = {"sigrs.dask": set(), "sigrs.sklearn": {"sigrs.sktime"}, "sigrs.sktime": set()}
+
+
+@pytest.mark.parametrize("integration", sorted(OPTIONAL_INTEGRATIONS))
+def test_nothing_in_the_package_imports_an_optional_integration(integration):
+    """sigrs.dask, sigrs.sklearn and sigrs.sktime need optional libraries; ``import sigrs`` must work without them."""
     edges = graph()
-    assert "sigrs.dask" in edges
-    assert not sorted(name for name, deps in edges.items() if "sigrs.dask" in deps)
+    assert integration in edges
+    importers = sorted(name for name, deps in edges.items() if integration in deps)
+    assert set(importers) <= OPTIONAL_INTEGRATIONS[integration], f"{integration} is imported by {importers}"
