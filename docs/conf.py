@@ -40,7 +40,6 @@ extensions = [
     # either way render as parameter lists.
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
-    "sphinx.ext.doctest",
     "sphinx_gallery.gen_gallery",
     "native_stubs",
 ]

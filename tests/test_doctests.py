@@ -1,7 +1,8 @@
 """The examples in sigrs's docstrings run and print what they say.
 
-Every ``>>>`` example of every sigrs module is run with :mod:`doctest`, so a
-wrong example fails the test command, not a user. A module whose optional
+Every ``>>>`` example of every sigrs module, and of the documentation's
+reST pages (docs/), is run with :mod:`doctest`, so a wrong example fails the
+test command, not a user. A module whose optional
 dependency is missing (dask for ``sigrs.dask``, scikit-learn for
 ``sigrs.sklearn``, torch for ``sigrs.signatory``) is skipped. The examples
 see ``np``, ``sigrs`` and (when installed) ``torch`` as if imported, and
@@ -79,3 +80,24 @@ _DEFAULT_PRINT_OPTIONS = dict(
     precision=8, threshold=1000, edgeitems=3, linewidth=75, suppress=False, nanstr="nan", infstr="inf",
     sign="-", floatmode="maxprec", legacy=False,
 )
+
+
+_DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _doc_pages() -> list[str]:
+    if not _DOCS.is_dir():
+        return []
+    skip = {"_build", "auto_examples", "generated"}
+    return sorted(str(p.relative_to(_DOCS)) for p in _DOCS.rglob("*.rst")
+                  if not skip & set(p.parts) and ">>>" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", _doc_pages())
+def test_documentation_examples_run_as_written(page):
+    with np.printoptions(**_DEFAULT_PRINT_OPTIONS):
+        np.random.seed(0)
+        result = doctest.testfile(str(_DOCS / page), module_relative=False, globs={"np": np, "sigrs": sigrs},
+                                  optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=False,
+                                  verbose=False)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in docs/{page}"
