@@ -162,8 +162,9 @@ def _stack_sigs(sigs: Any) -> tuple:
 def multi_sig_combine(
     sigs: Any, dimension: int, degree: int, *, time_aug: bool = False, lead_lag: bool = False, n_jobs: int = -1
 ) -> Any:
-    """The product ``sigs[0] (x) sigs[1] (x) ... (x) sigs[k-1]``: the signature of the concatenated pieces.
+    """The product of the signatures ``sigs``, in order: the signature of the concatenated pieces.
 
+    That is ``sigs[0] (x) sigs[1] (x) ... (x) sigs[k-1]``.
     Batch items run in parallel, and so do runs of pieces when there are few
     batch items and many pieces.
 
@@ -317,7 +318,7 @@ def linear_sig_backprop(derivs: Any, displacement: Any, dimension: int, degree: 
     Example::
 
         >>> sigrs.linear_sig_backprop(np.ones(6), np.array([1.0, 2.0]), 2, 2)
-        array([3.5, 4.5])
+        array([4., 4.])
     """
     d, degree = _space(dimension, degree)
     displacement, derivs = _inputs([("displacement", displacement), ("derivs", derivs)])

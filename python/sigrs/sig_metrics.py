@@ -180,8 +180,8 @@ def sig_score(
         y: ``(length_2, dim)`` (one path) or ``(*batch_y, length_2, dim)``; scored
             independently of each other. The same kind, dtype and ``dim`` as ``sample``.
         lam: the weight ``lam`` of the sample's self-similarity term (default 1.0).
-        method, dyadic_order, order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch,
-            progress: as in :func:`sig_mmd`.
+        method, dyadic_order, order, static_kernel, time_aug: as in :func:`sig_mmd`.
+        lead_lag, end_time, n_jobs, max_batch, progress: as in :func:`sig_mmd`.
 
     Returns:
         ``batch_y`` scores, or shape ``(1,)`` for a single 2-D ``y`` (as pysiglib);
@@ -254,8 +254,8 @@ def expected_sig_score(
     Args:
         sample1: ``(*batch_1, length_1, dim)``, ``m >= 2`` paths.
         sample2: ``(*batch_2, length_2, dim)``, ``n >= 1`` paths.
-        lam, method, dyadic_order, order, static_kernel, time_aug, lead_lag, end_time, n_jobs,
-            max_batch, progress: as in :func:`sig_score`.
+        lam, method, dyadic_order, order, static_kernel, time_aug: as in :func:`sig_score`.
+        lead_lag, end_time, n_jobs, max_batch, progress: as in :func:`sig_score`.
 
     Returns:
         Shape ``(1,)``; differentiable in both samples for torch.

@@ -29,8 +29,9 @@ def sig_length(
     lead_lag: bool = False,
     scalar_term: bool = False,
 ) -> int:
-    """Length of a truncated signature: ``d + d^2 + ... + d^N`` (plus one with ``scalar_term``).
+    """Length of a truncated signature (plus one with ``scalar_term``).
 
+    That is ``d + d^2 + ... + d^N`` for dimension ``d`` and degree ``N``;
     ``d`` is ``dimension`` after the transforms: lead-lag doubles it and time
     augmentation adds one.
 
@@ -175,8 +176,8 @@ def sig_backprop(
         path: ``(..., length, dim)``, as given to :func:`sig`.
         sig: what :func:`sig` returned.
         sig_derivs: the same shape as ``sig``.
-        degree, time_aug, lead_lag, end_time, stream, basepoint, inverse,
-            initial, n_jobs: as given to :func:`sig`.
+        degree, time_aug, lead_lag, end_time, stream: as given to :func:`sig`.
+        basepoint, inverse, initial, n_jobs: as given to :func:`sig`.
 
     Returns:
         ``(..., length, dim)``, the same kind and dtype as ``path``; or, when

@@ -79,7 +79,7 @@ class Context:
 
     Example::
 
-        >>> ctx = Context()
+        >>> ctx = sigrs.Context()
         >>> ctx.save_for_backward(1, 2)
         >>> ctx.saved_tensors
         (1, 2)
@@ -134,7 +134,7 @@ class StaticKernel(ABC):
 
     Example (the linear kernel, written out)::
 
-        >>> class MyLinear(StaticKernel):
+        >>> class MyLinear(sigrs.StaticKernel):
         ...     def __call__(self, ctx, x, y):
         ...         dx, dy = np.diff(x, axis=1), np.diff(y, axis=1)
         ...         ctx.save_for_backward(dx, dy)
@@ -147,6 +147,10 @@ class StaticKernel(ABC):
         ...         dx, dy = ctx.saved_tensors
         ...         h = derivs.transpose(0, 2, 1) @ dx
         ...         return np.pad(h, ((0, 0), (1, 0), (0, 0))) - np.pad(h, ((0, 0), (0, 1), (0, 0)))
+        >>> x, y = np.random.rand(2, 6, 3), np.random.rand(2, 5, 3)
+        >>> k = sigrs.sig_kernel(x, y, dyadic_order=1, static_kernel=MyLinear())
+        >>> np.allclose(k, sigrs.sig_kernel(x, y, dyadic_order=1))
+        True
     """
 
     native_spec: Optional[tuple] = None
@@ -384,7 +388,7 @@ class LinearKernel(_IncrementKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> LinearKernel()(Context(), x, y).shape
+        >>> sigrs.LinearKernel()(sigrs.Context(), x, y).shape
         (2, 4, 3)
     """
 
@@ -403,8 +407,8 @@ class ScaledLinearKernel(_IncrementKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> d = ScaledLinearKernel(2.0)(Context(), x, y)
-        >>> np.allclose(d, 4 * LinearKernel()(Context(), x, y))
+        >>> d = sigrs.ScaledLinearKernel(2.0)(sigrs.Context(), x, y)
+        >>> np.allclose(d, 4 * sigrs.LinearKernel()(sigrs.Context(), x, y))
         True
     """
 
@@ -430,7 +434,7 @@ class RBFKernel(_BuiltinKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> RBFKernel(0.5)(Context(), x, y).shape
+        >>> sigrs.RBFKernel(0.5)(sigrs.Context(), x, y).shape
         (2, 4, 3)
     """
 
@@ -458,7 +462,7 @@ class Matern12Kernel(_BuiltinKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> Matern12Kernel(0.5)(Context(), x, y).shape
+        >>> sigrs.Matern12Kernel(0.5)(sigrs.Context(), x, y).shape
         (2, 4, 3)
     """
 
@@ -483,7 +487,7 @@ class Matern32Kernel(_BuiltinKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> Matern32Kernel(0.5)(Context(), x, y).shape
+        >>> sigrs.Matern32Kernel(0.5)(sigrs.Context(), x, y).shape
         (2, 4, 3)
     """
 
@@ -508,7 +512,7 @@ class Matern52Kernel(_BuiltinKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> Matern52Kernel(0.5)(Context(), x, y).shape
+        >>> sigrs.Matern52Kernel(0.5)(sigrs.Context(), x, y).shape
         (2, 4, 3)
     """
 
@@ -534,7 +538,7 @@ class RationalQuadraticKernel(_BuiltinKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> RationalQuadraticKernel(0.5, alpha=2.0)(Context(), x, y).shape
+        >>> sigrs.RationalQuadraticKernel(0.5, alpha=2.0)(sigrs.Context(), x, y).shape
         (2, 4, 3)
     """
 
@@ -564,7 +568,7 @@ class PolynomialKernel(_BuiltinKernel):
     Example::
 
         >>> x, y = np.random.rand(2, 5, 3), np.random.rand(2, 4, 3)
-        >>> PolynomialKernel(degree=2.0, gamma=0.5)(Context(), x, y).shape
+        >>> sigrs.PolynomialKernel(degree=2.0, gamma=0.5)(sigrs.Context(), x, y).shape
         (2, 4, 3)
     """
 

@@ -112,8 +112,11 @@ def word_to_idx(word: Any, alphabet_size: int, *, scalar_term: bool = False) -> 
 
     Example::
 
-        >>> s = sigrs.sig(np.random.rand(100, 2), 3)
+        >>> s = sigrs.sig(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 2.0]]), 3)
+        >>> sigrs.word_to_idx((0, 1), 2)
+        3
         >>> s[sigrs.word_to_idx((0, 1), 2)]  # the coefficient of word (0, 1)
+        np.float64(2.0)
     """
     alphabet_size = check_int(alphabet_size, "alphabet_size", minimum=0)
     return _native.word_to_idx(list(check_word(word)), alphabet_size, check_bool(scalar_term, "scalar_term"))

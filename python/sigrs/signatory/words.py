@@ -106,13 +106,13 @@ def _basis_transform(channels: int, depth: int) -> Tuple[Tuple[Tuple[int, int, i
 def lyndon_words_to_basis_transform(channels: int, depth: int) -> List[List[Tuple[int, int, int]]]:
     r"""The unitriangular change of basis from ``"words"`` to ``"brackets"`` log-signatures.
 
-    With :math:`w_0, w_1, \ldots` the Lyndon words of :func:`lyndon_words`,
+    With :math:`w_0, w_1, \ldots` the Lyndon words of :func:`sigrs.signatory.lyndon_words`,
     a tuple ``(i, j, c)`` says that the word :math:`w_j` has coefficient
     ``c != 0`` in the expansion of the bracket of :math:`w_i` (``j > i``, an
     anagram of it). Applying ``x[j] -= c * x[i]`` for every tuple, in order,
     turns a ``"words"`` log-signature ``x`` into the ``"brackets"`` one.
 
-    The tuples are :func:`sigrs.logsig.lyndon_expansion_coefficients`,
+    The tuples are ``sigrs.logsig.lyndon_expansion_coefficients``,
     grouped by anagram class in signatory's order: classes by length then
     sorted letters, tuples by source then target, one list per class that has
     any, then an empty list. signatory also lists some tuples with ``c == 0``
