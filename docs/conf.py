@@ -48,20 +48,6 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.json", "auto_examples/*.md5"]
 
-# sigrs.sklearn is written on another branch: its page joins the site as
-# soon as the module exists, and is left out (not a broken page) before.
-HAS_SKLEARN_MODULE = (ROOT / "python" / "sigrs" / "sklearn.py").exists()
-if not HAS_SKLEARN_MODULE:
-    exclude_patterns.append("api/sklearn.rst")
-
-
-def _drop_sklearn_entry(app, docname, source):
-    """Without sigrs.sklearn, take its page out of the API toctree too (a
-    toctree naming an excluded page is a warning, and warnings fail the build)."""
-    if docname == "api/index" and not HAS_SKLEARN_MODULE:
-        source[0] = "\n".join(line for line in source[0].splitlines() if line.strip() != "sklearn")
-
-
 def _write_worked_examples(app):
     """The conventions page's tables, computed by this sigrs now."""
     import conventions_tables
@@ -70,7 +56,6 @@ def _write_worked_examples(app):
 
 
 def setup(app):
-    app.connect("source-read", _drop_sklearn_entry)
     app.connect("builder-inited", _write_worked_examples)
 
 default_role = "code"

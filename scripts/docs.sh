@@ -13,9 +13,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import sigrs._native" 2>/
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-python -c "import sphinx, pydata_sphinx_theme, sphinx_gallery, matplotlib, torch, dask, sklearn" 2>/dev/null \
+python -c "import sphinx, pydata_sphinx_theme, sphinx_gallery, matplotlib, torch, dask, sklearn, sktime" 2>/dev/null \
     || pip install --quiet "sphinx>=7" pydata-sphinx-theme "sphinx-gallery>=0.17" matplotlib \
-        torch scikit-learn "dask[array]>=2024.1" "distributed>=2024.1"
+        torch scikit-learn sktime "dask[array]>=2024.1" "distributed>=2024.1"
 # A stale gallery or API stub would hide a page that no longer builds.
 rm -rf docs/_build docs/auto_examples docs/api/generated docs/sg_execution_times.rst
 sphinx-build -W -n --keep-going -b html docs docs/_build/html "$@"

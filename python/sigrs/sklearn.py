@@ -204,6 +204,7 @@ def signature_windows(window_name: str, length: int, *, window_depth: int = 3, w
 
     Example::
 
+        >>> from sigrs.sklearn import signature_windows
         >>> signature_windows("dyadic", 6, window_depth=1)
         [(0, 6), (0, 3), (3, 6)]
         >>> signature_windows("sliding", 6, window_length=4, window_step=1)
@@ -280,7 +281,7 @@ class SignatureTransformer(_PathTags, TransformerMixin, BaseEstimator):
     depth : int, default=4
         Truncation level (``>= 1``).
     logsig_method : {"words", "lyndon", "hall"}, default="words"
-        The coordinates of the log-signatures (see :mod:`sigrs.logsig`):
+        The coordinates of the log-signatures (see ``sigrs.logsig``):
         coefficients at the Lyndon words (sigrs's default), in the Lyndon
         basis, or in the Hall basis (esig, sktime's backend, uses a Hall basis).
     n_jobs : int or None, default=-1
@@ -301,7 +302,9 @@ class SignatureTransformer(_PathTags, TransformerMixin, BaseEstimator):
     windows_ : list of (int, int)
         The windows, over the augmented path.
 
-    Feature names (:meth:`get_feature_names_out`): the word of each signature
+    Notes
+    -----
+    Feature names (:meth:`get_feature_names_out`) give the word of each signature
     coordinate with 0-based letters (the channels of the augmented path), as
     ``"S(0,2)"``; ``"logS(0,1)"`` for a Lyndon word's coefficient, and
     ``"logS[0,[0,1]]"`` for a Lyndon or Hall bracket. With several windows
@@ -521,7 +524,7 @@ _KERNEL_PARAMS_DOC = """
     static_kernel : str or sigrs.StaticKernel, default="linear"
         ``"linear"``, ``"scaled_linear"``, ``"rbf"``, ``"matern12"``,
         ``"matern32"``, ``"matern52"``, ``"rational_quadratic"``,
-        ``"polynomial"`` (the kernels of :mod:`sigrs.static_kernels`), or an
+        ``"polynomial"`` (the kernels of ``sigrs.static_kernels``), or an
         instance.
     sigma : float, default=1.0
         The length scale of ``"rbf"``, the Matern and the rational quadratic
