@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --release -p sig-core -p sig-cuda
+# sig-core's docs as docs.rs would build them: a broken link fails here.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p sig-core -q
 source scripts/setup-env.sh --test
 python -m pytest tests -q "$@"

@@ -6,14 +6,14 @@
 //!
 //! `c_j <- sum_{m <= j} c_m a^{i_{m+1}} ... a^{i_j} / (j - m)!`
 //!
-//! which [`advance`] evaluates in Horner form, top prefix first so that each
+//! which the private `advance` evaluates in Horner form, top prefix first so that each
 //! update reads the old values: `O(k^2)` operations per step and `k + 1`
 //! numbers of state per word, whatever the dimension. The same map with
 //! `-a` undoes a step (the segment's inverse), which is how the backward
 //! pass walks back from the final coefficients, as [`crate::sig_backprop`]
 //! does with whole signatures.
 //!
-//! Paths are processed [`LANES`] at a time, with the transformed increments
+//! Paths are processed four at a time, with the transformed increments
 //! of a block of steps transposed to `[step][channel][lane]`, so every
 //! operation is one vector instruction over four paths and no letter lookup
 //! needs a gather.

@@ -172,7 +172,7 @@ pub fn check() -> Result<()> {
 }
 
 /// Counts the steps of a long loop and checks for a stop request every
-/// [`WORK_PER_CHECK`] operations' worth of them.
+/// 2^20 floating-point operations' worth of them (well under a millisecond).
 pub struct Checkpoint {
     every: usize,
     left: usize,

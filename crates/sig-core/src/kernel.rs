@@ -19,10 +19,10 @@
 //!
 //! Few pairs, long rows or large grids are solved one pair at a time by
 //! the wavefront solver, vectorised along the anti-diagonals of strips of
-//! the pair's grid (see its section below and [`use_wavefront`]); other
+//! the pair's grid (see its section below and the private `use_wavefront`); other
 //! batches as follows.
 //!
-//! Pairs are solved [`LANES`] at a time, lane-interleaved: the recurrence
+//! Pairs are solved eight at a time, lane-interleaved: the recurrence
 //! along a row is a chain of dependent operations, and four independent
 //! pairs make each link one vector instruction. The backward pass is the
 //! adjoint of the scheme, swept from the last cell back; it reads the
@@ -48,7 +48,7 @@
 //!   bisection (so huge rows still terminate, in `O(R log R)` row steps).
 //!   With `k_grid` given, `H = min(R, max(2, budget / (C W)))`.
 //!
-//! The wavefront solver (a pair at a time; see [`use_wavefront`]) holds,
+//! The wavefront solver (a pair at a time; see `use_wavefront`) holds,
 //! per worker, `STRIP` rows' worth of steps (`~2 STRIP C size_of::<T>()`
 //! bytes forward, `~4 STRIP C` backward) and the pair's increments; the
 //! point kernels and given increments add the pair's `n1 n2` double

@@ -70,6 +70,11 @@ pub use signature::{sig, sig_backprop, sig_backprop_with, sig_with, PathShape, S
 pub use tensor::{sig_length, TensorShape};
 pub use transform::{transform_path, transform_path_backprop, PathTransform};
 
+// The crate README's example runs with the doc tests, so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
+
 /// The float types sig_core computes in: `f32` and `f64`. Sealed: buffers
 /// are zero-initialised by the allocator ([`alloc::zeros`]), which is sound
 /// only for types whose all-zero bit pattern is 0.

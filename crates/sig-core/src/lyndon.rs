@@ -281,7 +281,8 @@ fn word_indices_of(shape: &TensorShape) -> Result<Vec<usize>> {
 /// The positions of the Lyndon words of `(dim, degree)` in a flat tensor
 /// (level 0 at index 0), in [`lyndon_words`] order: all that a method-1
 /// log-signature needs. Built on first use without any bracket and shared
-/// by the process (see [`BasisCache`] for the bounds and fork safety).
+/// by the process: a bounded cache (least recently used tables evicted
+/// first), safe to use from many threads and after `fork`.
 pub fn lyndon_word_indices(dim: usize, degree: usize) -> Result<Arc<Vec<usize>>> {
     static CACHE: BasisCache<Vec<usize>> = BasisCache::new();
     CACHE.get(dim, degree, |shape| word_indices_of(&shape))
@@ -814,7 +815,7 @@ impl<B: CachedTable> BasisCache<B> {
 
 /// The [`LyndonBasis`] of `(dim, degree)`, built on first use and shared
 /// by the whole process afterwards; safe to call from many threads and
-/// after `fork` (see [`BasisCache`]).
+/// after `fork` (the cache of [`lyndon_word_indices`]).
 pub fn lyndon_basis(dim: usize, degree: usize) -> Result<Arc<LyndonBasis>> {
     static CACHE: BasisCache<LyndonBasis> = BasisCache::new();
     CACHE.get(dim, degree, |shape| LyndonBasis::build(shape, usize::MAX))

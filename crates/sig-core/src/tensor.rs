@@ -415,8 +415,9 @@ pub(crate) fn antipode_copy<T: Float>(shape: &TensorShape, src: &[T], src_skip: 
     }
 }
 
-/// `out = antipode(a)`: see [`antipode_in_place`]. For a signature this is
-/// its inverse in the tensor algebra.
+/// `out = antipode(a)`: the coefficient of a word w of length k becomes
+/// `(-1)^k` times that of w reversed. For a signature this is its inverse
+/// in the tensor algebra: `S(x)^-1 = S(x reversed)`.
 pub fn tensor_antipode<T: Float>(shape: &TensorShape, a: &[T], out: &mut [T]) -> Result<()> {
     check_len("a", a.len(), shape.len())?;
     check_len("out", out.len(), shape.len())?;

@@ -53,7 +53,9 @@ pub fn idx_to_word(idx: usize, dim: usize, scalar_term: bool) -> Result<Vec<usiz
     let len = if dim == 1 {
         rest
     } else {
-        std::iter::successors(Some(rest), |&r| Some((r - 1) / dim)).take_while(|&r| r > 0).count()
+        // checked_sub: the successor of the final 0 is never needed, and `0 - 1`
+        // would panic in debug builds.
+        std::iter::successors(Some(rest), |&r| r.checked_sub(1).map(|r| r / dim)).take_while(|&r| r > 0).count()
     };
     let mut word = try_vec(&format!("the word at index {idx} ({len} letters)"), len, 0usize)?;
     if dim > 1 {

@@ -8,6 +8,11 @@
 //! [`error::enter`], which releases the GIL, lets Ctrl-C stop long work,
 //! catches panics and maps errors to Python exceptions.
 
+// The crate has no public Rust API (it is the extension module), so its docs
+// are the private items' (`cargo doc --document-private-items`), and the
+// links above to private modules are the useful ones.
+#![allow(rustdoc::private_intra_doc_links)]
+
 use pyo3::prelude::*;
 
 mod algebra;
