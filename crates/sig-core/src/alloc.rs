@@ -66,13 +66,16 @@ pub fn scratch<T: crate::Float>(what: &str, len: usize) -> Result<Scratch<T>> {
 /// a kernel reading before writing fails them), for workspaces every
 /// kernel writes before it reads.
 pub fn scratch_any<T: crate::Float>(what: &str, len: usize) -> Result<Scratch<T>> {
-    let bytes = bytes_of::<T>(what, len)?;
+    // Room to start the buffer on a cache line wherever the allocator puts it.
+    let pad = SCRATCH_ALIGN / std::mem::size_of::<T>() - 1;
+    let total = len.checked_add(pad).ok_or_else(|| SigError::Overflow(format!("{what} ({len} values)")))?;
+    let bytes = bytes_of::<T>(what, total)?;
     let reused = pooled_size(bytes).then(|| POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         // The smallest kept buffer of this type that is large enough, and
         // not more than twice as large: a small request must not take a
         // large buffer that the next request of the same call needs.
-        let fits = |v: &&Vec<T>| v.capacity() >= len && v.capacity() / 2 <= len;
+        let fits = |v: &&Vec<T>| v.capacity() >= total && v.capacity() / 2 <= total;
         let best = (0..pool.buffers.len())
             .filter_map(|i| pool.buffers[i].downcast_ref::<Vec<T>>().filter(fits).map(|v| (i, v.capacity())))
             .min_by_key(|&(_, cap)| cap)
@@ -86,13 +89,21 @@ pub fn scratch_any<T: crate::Float>(what: &str, len: usize) -> Result<Scratch<T>
             if cfg!(test) {
                 v.clear();
             }
-            v.resize(len, T::nan());
+            v.resize(total, T::nan());
             v
         }
-        None => zeros(what, len)?,
+        None => zeros(what, total)?,
     };
-    Ok(Scratch { v })
+    let start = v.as_ptr().align_offset(SCRATCH_ALIGN).min(pad);
+    Ok(Scratch { v, start, len })
 }
+
+/// Where [`scratch`] buffers start: a cache line. The lanes kernels load
+/// and store 32-byte vectors at multiples of 32 bytes from a buffer's
+/// start; from the allocator's 16-byte alignment, half of them would
+/// straddle two cache lines, and a call ran 2x slower (at d = 2, degree 7)
+/// whenever its buffers happened to land that way.
+pub const SCRATCH_ALIGN: usize = 64;
 
 /// Buffers at least this large are pooled by [`scratch`].
 pub const POOL_MIN_BYTES: usize = 256 << 10;
@@ -115,23 +126,25 @@ thread_local! {
     static POOL: std::cell::RefCell<Pool> = std::cell::RefCell::new(Pool::default());
 }
 
-/// A buffer from [`scratch`]; derefs to its `Vec`, and returns to the
-/// thread's pool when dropped.
+/// A buffer from [`scratch`], starting on a cache line; derefs to its
+/// `len` values, and returns to the thread's pool when dropped.
 #[derive(Debug)]
 pub struct Scratch<T: 'static> {
     v: Vec<T>,
+    start: usize,
+    len: usize,
 }
 
 impl<T> std::ops::Deref for Scratch<T> {
-    type Target = Vec<T>;
-    fn deref(&self) -> &Vec<T> {
-        &self.v
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.v[self.start..self.start + self.len]
     }
 }
 
 impl<T> std::ops::DerefMut for Scratch<T> {
-    fn deref_mut(&mut self) -> &mut Vec<T> {
-        &mut self.v
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.v[self.start..self.start + self.len]
     }
 }
 
@@ -204,6 +217,10 @@ mod tests {
     fn scratch_buffers_are_reused_and_zeroed() {
         let first = scratch::<f64>("a test buffer", 1000).unwrap();
         let ptr = first.as_ptr();
+        assert_eq!(ptr as usize % SCRATCH_ALIGN, 0);
+        for len in [1, 3, 17, 1000] {
+            assert_eq!(scratch::<f32>("a test buffer", len).unwrap().as_ptr() as usize % SCRATCH_ALIGN, 0);
+        }
         drop(first);
         // The same allocation comes back, at a smaller length too.
         let mut again = scratch_any::<f64>("a test buffer", 600).unwrap();
