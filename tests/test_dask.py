@@ -479,14 +479,22 @@ def test_a_user_static_kernel_travels_to_the_workers_pickled(client):
 
         def __call__(self, ctx, x, y):
             inner = np.einsum("bsd,btd->bst", x, y)
+            ctx.save_for_backward(x, y, inner)
             k = inner + inner**2 / 2
             return k[:, 1:, 1:] - k[:, :-1, 1:] - k[:, 1:, :-1] + k[:, :-1, :-1]
 
+        @staticmethod
+        def _grad_inner(ctx, derivs):
+            # dF/dk(x_s, y_t) from dF/d(double increment), times dk/d<x_s, y_t>.
+            x, y, inner = ctx.saved_tensors
+            p = np.pad(derivs, ((0, 0), (1, 1), (1, 1)))
+            return (p[:, :-1, :-1] - p[:, 1:, :-1] - p[:, :-1, 1:] + p[:, 1:, 1:]) * (1 + inner)
+
         def grad_x(self, ctx, derivs):
-            raise NotImplementedError
+            return np.einsum("bst,btd->bsd", self._grad_inner(ctx, derivs), ctx.saved_tensors[1])
 
         def grad_y(self, ctx, derivs):
-            raise NotImplementedError
+            return np.einsum("bst,bsd->btd", self._grad_inner(ctx, derivs), ctx.saved_tensors[0])
 
     rng = np.random.default_rng(3)
     x, y = paths(rng, (9, 5, 2)), paths(rng, (6, 4, 2))
@@ -495,3 +503,15 @@ def test_a_user_static_kernel_travels_to_the_workers_pickled(client):
     expected = sigrs.sig_kernel_gram(x, y, dyadic_order=1, static_kernel=kernel)
     assert not np.array_equal(expected, sigrs.sig_kernel_gram(x, y, dyadic_order=1))  # the kernel matters
     np.testing.assert_array_equal(gram.compute(scheduler=client), expected)
+    # Its gradient too: tile by tile on the workers, as in memory, and as
+    # finite differences of the Gram's sum.
+    ones = np.ones(expected.shape)
+    gx, gy = sd.sig_kernel_gram_backprop(da.from_array(ones, chunks=(4, 3)), chunked(x, 4), chunked(y, 3),
+                                         dyadic_order=1, static_kernel=kernel, right_deriv=True)
+    ex, ey = sigrs.sig_kernel_gram_backprop(ones, x, y, dyadic_order=1, static_kernel=kernel, right_deriv=True)
+    assert_close(gx.compute(scheduler=client), ex, REDUCTION_RTOL)
+    assert_close(gy.compute(scheduler=client), ey, REDUCTION_RTOL)
+    h, bumped = 1e-6, x.copy()
+    bumped[2, 3, 1] += h
+    fd = (sigrs.sig_kernel_gram(bumped, y, dyadic_order=1, static_kernel=kernel).sum() - expected.sum()) / h
+    assert abs(fd - ex[2, 3, 1]) < 1e-4 * max(1.0, abs(fd))

@@ -510,6 +510,23 @@ def _static_kernel(static_kernel: Any, sigma: Any, params: Any) -> Any:
 class _KernelParams:
     """The parameters every signature-kernel class shares, and the Gram they give."""
 
+    def __init__(self, dyadic_order: Any = 1, static_kernel: Any = "linear", sigma: float = 1.0,
+                 static_kernel_params: Optional[dict] = None, time_aug: bool = False, lead_lag: bool = False,
+                 end_time: float = 1.0, normalize: bool = False, n_jobs: Optional[int] = -1, max_batch: int = -1,
+                 input_layout: str = "nlc", n_channels: Optional[int] = None) -> None:
+        self.dyadic_order = dyadic_order
+        self.static_kernel = static_kernel
+        self.sigma = sigma
+        self.static_kernel_params = static_kernel_params
+        self.time_aug = time_aug
+        self.lead_lag = lead_lag
+        self.end_time = end_time
+        self.normalize = normalize
+        self.n_jobs = n_jobs
+        self.max_batch = max_batch
+        self.input_layout = input_layout
+        self.n_channels = n_channels
+
     def _gram(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         kernel = _static_kernel(self.static_kernel, self.sigma, self.static_kernel_params)
         return sig_kernel_gram(
@@ -580,23 +597,6 @@ class SignatureKernel(_KernelParams, BaseEstimator):
     (4,)
     """
 
-    def __init__(self, dyadic_order: Any = 1, static_kernel: Any = "linear", sigma: float = 1.0,
-                 static_kernel_params: Optional[dict] = None, time_aug: bool = False, lead_lag: bool = False,
-                 end_time: float = 1.0, normalize: bool = False, n_jobs: Optional[int] = -1, max_batch: int = -1,
-                 input_layout: str = "nlc", n_channels: Optional[int] = None) -> None:
-        self.dyadic_order = dyadic_order
-        self.static_kernel = static_kernel
-        self.sigma = sigma
-        self.static_kernel_params = static_kernel_params
-        self.time_aug = time_aug
-        self.lead_lag = lead_lag
-        self.end_time = end_time
-        self.normalize = normalize
-        self.n_jobs = n_jobs
-        self.max_batch = max_batch
-        self.input_layout = input_layout
-        self.n_channels = n_channels
-
     def __call__(self, X: Any, Y: Any = None) -> np.ndarray:
         """The Gram matrix ``K[i, j] = k(X[i], Y[j])`` (``Y = X`` when None).
 
@@ -655,23 +655,6 @@ class SignatureGram(_PathTags, _KernelParams, TransformerMixin, BaseEstimator):
     >>> SignatureGram().fit(X).transform(X[:3]).shape
     (3, 20)
     """
-
-    def __init__(self, dyadic_order: Any = 1, static_kernel: Any = "linear", sigma: float = 1.0,
-                 static_kernel_params: Optional[dict] = None, time_aug: bool = False, lead_lag: bool = False,
-                 end_time: float = 1.0, normalize: bool = False, n_jobs: Optional[int] = -1, max_batch: int = -1,
-                 input_layout: str = "nlc", n_channels: Optional[int] = None) -> None:
-        self.dyadic_order = dyadic_order
-        self.static_kernel = static_kernel
-        self.sigma = sigma
-        self.static_kernel_params = static_kernel_params
-        self.time_aug = time_aug
-        self.lead_lag = lead_lag
-        self.end_time = end_time
-        self.normalize = normalize
-        self.n_jobs = n_jobs
-        self.max_batch = max_batch
-        self.input_layout = input_layout
-        self.n_channels = n_channels
 
     def fit(self, X: Any, y: Any = None) -> "SignatureGram":
         """Keeps the training paths.
