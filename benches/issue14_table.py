@@ -1,0 +1,78 @@
+"""The issue-14 table: sigrs against pysiglib on the issue's workloads, with
+the share of the machine's peak, forward and backward, in one run.
+
+    python benches/issue14_table.py                       # every row, one thread
+    python benches/issue14_table.py 200,800,2,7 512,100,3,5
+    N_JOBS=-1 python benches/issue14_table.py             # all cores
+    BACKWARD=0 python benches/issue14_table.py            # forward only
+
+Share of peak: the Horner step's ``2 sig_len d / (d - 1)`` flops per
+increment, over numpy's 2000 x 2000 matmul rate measured at the start of
+the same run (one BLAS thread). Times are medians; the machine is noisy, so
+compare ratios within a run.
+"""
+
+import os
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pysiglib  # noqa: E402
+
+import sigrs  # noqa: E402
+
+WORKLOADS = [
+    ((128, 256, 4, 6), np.float64), ((128, 1024, 8, 4), np.float64), ((32, 128, 16, 4), np.float64),
+    ((256, 2000, 8, 3), np.float32), ((512, 100, 3, 5), np.float32), ((200, 800, 2, 7), np.float64),
+    ((256, 200, 2, 4), np.float64), ((1000, 50, 3, 4), np.float64), ((16, 64, 20, 3), np.float64),
+    ((128, 3000, 4, 4), np.float32), ((128, 500, 1, 6), np.float64),
+]
+
+
+def median_time(f, repeat=7):
+    f()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def matmul_rate(dtype):
+    a = np.random.rand(2000, 2000).astype(dtype)
+    b = a.copy()
+    return 2 * 2000**3 / median_time(lambda: a @ b, 3)
+
+
+def main():
+    only = sys.argv[1:]
+    n_jobs = int(os.environ.get("N_JOBS", "1"))
+    backward = os.environ.get("BACKWARD", "1") == "1"
+    peak = {np.float64: matmul_rate(np.float64), np.float32: matmul_rate(np.float32)}
+    print(f"peak GFLOP/s: float64 {peak[np.float64] / 1e9:.1f}, float32 {peak[np.float32] / 1e9:.1f}; n_jobs={n_jobs}")
+    for (B, L, d, N), dtype in WORKLOADS:
+        if only and f"{B},{L},{d},{N}" not in only:
+            continue
+        rng = np.random.default_rng(0)
+        x = (rng.standard_normal((B, L, d)) * 0.1).astype(dtype)
+        sig_len = sum(d**k for k in range(1, N + 1))
+        flops = 2 * B * (L - 1) * sig_len * (d / (d - 1) if d > 1 else 1)
+        t_fwd = median_time(lambda: sigrs.sig(x, N, n_jobs=n_jobs))
+        t_peer = median_time(lambda: pysiglib.sig(x, N, n_jobs=n_jobs))
+        line = (f"{str((B, L, d, N)):20s} {np.dtype(dtype).name:7s} fwd {t_fwd * 1e3:8.2f} ms "
+                f"{flops / t_fwd / peak[dtype] * 100:5.1f}% of peak, pysiglib {t_peer / t_fwd:5.2f}x")
+        if backward:
+            s = sigrs.sig(x, N)
+            g = rng.standard_normal(s.shape).astype(dtype)
+            t_bwd = median_time(lambda: sigrs.sig_backprop(x, s, g, N, n_jobs=n_jobs), 5)
+            t_peer_bwd = median_time(lambda: pysiglib.sig_backprop(x, s, g, N, n_jobs=n_jobs), 5)
+            line += f" | bwd {t_bwd * 1e3:8.2f} ms ({t_bwd / t_fwd:4.1f}x fwd), pysiglib {t_peer_bwd / t_bwd:5.2f}x"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
