@@ -703,8 +703,10 @@ def test_bad_dimension_and_degree_are_errors(rng):
         sigrs.log_sig(x, -1)
     with pytest.raises(ValueError, match="dimension"):
         sigrs.log_sig_length(-1, 3)
-    with pytest.raises(ValueError, match="degree"):
+    with pytest.raises(ValueError, match="max_length"):  # pysiglib's parameter names
         sigrs.lyndon_words(2, -2)
+    with pytest.raises(ValueError, match="alphabet_size"):
+        sigrs.lyndon_words_of_length(-1, 2)
     with pytest.raises(TypeError):
         sigrs.log_sig(x, 2.0)
 
@@ -1007,8 +1009,11 @@ def test_lyndon_words_of_length_edge_cases():
     assert sigrs.lyndon_words_of_length(1, 2) == []
     with pytest.raises(ValueError, match="length"):
         sigrs.lyndon_words_of_length(2, -1)
-    with pytest.raises(ValueError, match="dimension"):
+    with pytest.raises(ValueError, match="alphabet_size"):
         sigrs.lyndon_words_of_length(-1, 2)
+    # pysiglib's keyword names
+    assert sigrs.lyndon_words_of_length(alphabet_size=2, length=3) == [(0, 0, 1), (0, 1, 1)]
+    assert sigrs.lyndon_words(alphabet_size=2, max_length=2) == [(0,), (1,), (0, 1)]
 
 
 def test_is_lyndon_matches_reference_and_pysiglib_on_all_short_words():

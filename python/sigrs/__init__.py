@@ -10,7 +10,7 @@ Torch tensors work the same way and are differentiable through autograd.
 """
 
 from ._native import CudaUnavailableError, SigrsError, __version__
-from ._device import cuda_available, cuda_status, nvrtc_version, show_config
+from ._device import BUILT_WITH_AVX, SYSTEM, cuda_available, cuda_status, nvrtc_version, show_config
 from .algebra import (
     extract_sig_coef,
     extract_sig_level,
@@ -40,6 +40,7 @@ from .static_kernels import (
     StaticKernel,
 )
 from .logsig import (
+    clear_cache,
     hall_basis,
     is_lyndon,
     log_sig,
@@ -50,6 +51,7 @@ from .logsig import (
     lyndon_words,
     lyndon_words_of_length,
     prepare_log_sig,
+    set_cache_dir,
     sig_to_log_sig,
     sig_to_log_sig_backprop,
 )
@@ -59,6 +61,11 @@ from .transform import transform_path, transform_path_backprop
 from .words import idx_to_word, word_to_idx, words, words_of_length
 
 __all__ = [
+    "BUILT_WITH_AVX",
+    "BUILT_WITH_CUDA",
+    "SYSTEM",
+    "clear_cache",
+    "set_cache_dir",
     "Context",
     "LinearKernel",
     "Matern12Kernel",
@@ -121,3 +128,12 @@ __all__ = [
     "words",
     "words_of_length",
 ]
+
+
+def __getattr__(name: str):
+    # BUILT_WITH_CUDA (pysiglib's name) is looked up on first use, so that
+    # `import sigrs` never loads a CUDA driver: True when CUDA tensors can run
+    # here (a driver that sees a device, and NVRTC), as cuda_available().
+    if name == "BUILT_WITH_CUDA":
+        return cuda_available()
+    raise AttributeError(f"module 'sigrs' has no attribute {name!r}")

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import glob
 import os
+import platform
 from typing import Optional
 
 from . import _native
+
+
+#: The operating system, as ``platform.system()`` names it (pysiglib's ``SYSTEM``).
+SYSTEM = platform.system()
+
+#: Whether the CPU kernels run with AVX2 and FMA here (pysiglib's
+#: ``BUILT_WITH_AVX``). sigrs's wheels carry both the AVX2 and the baseline
+#: kernels and choose at run time, so this says what this CPU gets.
+BUILT_WITH_AVX = _native.simd_level() != "baseline"
 
 
 def cuda_available() -> bool:

@@ -48,6 +48,9 @@ def record_fields() -> dict[str, list[str]]:
 def simd_level() -> str:
     """The instruction set the CPU kernels run with here: ``"avx2+fma"`` or ``"baseline"``."""
 
+def clear_basis_caches() -> None:
+    """Drops the cached Lyndon and Hall tables (they are rebuilt on next use)."""
+
 # Each op takes its family's options record from sigrs._options (read by position).
 
 # --- signature ------------------------------------------------------------------------

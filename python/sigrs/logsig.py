@@ -119,17 +119,18 @@ def log_sig_length(
     return _native.log_sig_length(_dimension(dimension, time_aug, lead_lag), check_degree(degree), check_method(method, bch=True), False)
 
 
-def lyndon_words(dimension: int, degree: int) -> list[tuple[int, ...]]:
-    """The Lyndon words over ``0..dimension-1`` of length ``1..degree``, by length, then lexicographically.
+def lyndon_words(alphabet_size: int, max_length: int) -> list[tuple[int, ...]]:
+    """The Lyndon words over ``0..alphabet_size-1`` of length ``1..max_length``, by length, then lexicographically.
 
     Example::
 
         >>> sigrs.lyndon_words(2, 3)
         [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 1)]
     """
-    dimension, degree = check_int(dimension, "dimension", minimum=0), check_degree(degree)
-    _refuse_huge_lyndon_list(f"lyndon_words({dimension}, {degree})", "degree", dimension, degree)
-    return _native.lyndon_words(dimension, degree)
+    alphabet_size = check_int(alphabet_size, "alphabet_size", minimum=0)
+    max_length = check_int(max_length, "max_length", minimum=0)
+    _refuse_huge_lyndon_list(f"lyndon_words({alphabet_size}, {max_length})", "max_length", alphabet_size, max_length)
+    return _native.lyndon_words(alphabet_size, max_length)
 
 
 def _refuse_huge_lyndon_list(call: str, argument: str, dimension: int, degree: int) -> None:
@@ -140,18 +141,18 @@ def _refuse_huge_lyndon_list(call: str, argument: str, dimension: int, degree: i
     refuse_huge_list(call, argument, count, count * (64 + 16 * min(degree, 64)))
 
 
-def lyndon_words_of_length(dimension: int, length: int) -> list[tuple[int, ...]]:
-    """The Lyndon words of exactly ``length`` letters over ``0..dimension-1``, lexicographically.
+def lyndon_words_of_length(alphabet_size: int, length: int) -> list[tuple[int, ...]]:
+    """The Lyndon words of exactly ``length`` letters over ``0..alphabet_size-1``, lexicographically.
 
     Example::
 
         >>> sigrs.lyndon_words_of_length(2, 3)
         [(0, 0, 1), (0, 1, 1)]
     """
+    alphabet_size = check_int(alphabet_size, "alphabet_size", minimum=0)
     length = check_int(length, "length", minimum=0)
-    dimension = check_int(dimension, "dimension", minimum=0)
-    _refuse_huge_lyndon_list(f"lyndon_words_of_length({dimension}, {length})", "length", dimension, length)
-    return [w for w in _native.lyndon_words(dimension, length) if len(w) == length]
+    _refuse_huge_lyndon_list(f"lyndon_words_of_length({alphabet_size}, {length})", "length", alphabet_size, length)
+    return [w for w in _native.lyndon_words(alphabet_size, length) if len(w) == length]
 
 
 def is_lyndon(word: Any) -> bool:
@@ -229,18 +230,87 @@ def hall_basis(dimension: int, degree: int) -> list:
     return out
 
 
-def prepare_log_sig(dimension: int, degree: int, method: Any = 1, *, time_aug: bool = False, lead_lag: bool = False) -> None:
+_DEVICES = ("cpu", "cuda", "both")
+# set_cache_dir's directory: kept for pysiglib programs that read it back
+# through their own code; sigrs itself writes nothing to disk.
+_cache_dir: Any = None
+
+
+def _check_cache_device(device: Any) -> None:
+    if not isinstance(device, str) or device not in _DEVICES:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'both', got {device!r}")
+
+
+def prepare_log_sig(
+    dimension: int,
+    degree: int,
+    method: Any = 1,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    use_disk: bool = False,
+    device: str = "both",
+) -> None:
     """Builds the tables :func:`log_sig` needs for ``method`` and
     ``(dimension, degree)`` now rather than on first use (optional: pysiglib
     requires this call, sigrs does not): none for method 0, the Lyndon words'
     positions for 1, the Lyndon basis for 2 (and pysiglib's 3), the Hall basis
-    for ``"hall"``. ``MemoryError`` when they do not fit."""
+    for ``"hall"``. ``MemoryError`` when they do not fit.
+
+    ``use_disk`` and ``device`` are pysiglib's and are checked as it checks
+    them, but change nothing: sigrs keeps its tables in memory only (they
+    build 2-3x faster than pysiglib's, e.g. 7 ms for dimension 8, degree 5,
+    so a disk cache would save little), and the CPU and GPU share them.
+
+    Example::
+
+        >>> sigrs.prepare_log_sig(5, 3, 2, use_disk=True)
+    """
     d = _dimension(dimension, time_aug, lead_lag)
     degree, method = check_degree(degree), check_method(method, bch=True)
+    check_bool(use_disk, "use_disk")
+    _check_cache_device(device)
     # An empty batch runs the method's plan, which builds exactly its tables.
     n = _native.log_sig_length(d, degree, method, False)
     sig = np.empty((0, _native.sig_length(d, degree, False)))
     _native.sig_to_log_sig(sig, np.empty((0, n)), make(LogSigOptions, d, degree, method, False, 1))
+
+
+def set_cache_dir(dir: str) -> None:
+    """pysiglib's directory for ``prepare_log_sig(..., use_disk=True)``: checked
+    (an existing directory, else ``ValueError``) and remembered, but sigrs
+    never writes there: its tables live in memory (see :func:`prepare_log_sig`).
+
+    Example::
+
+        >>> import tempfile
+        >>> sigrs.set_cache_dir(tempfile.gettempdir())
+    """
+    global _cache_dir
+    import os
+
+    if not isinstance(dir, str):
+        raise TypeError(f"dir must be of type str, got {type(dir).__name__}")
+    if not os.path.exists(dir):
+        raise ValueError(f"dir must be an existing directory; path does not exist: {dir}")
+    if not os.path.isdir(dir):
+        raise ValueError(f"dir must be an existing directory; path is not a directory: {dir}")
+    _cache_dir = dir
+
+
+def clear_cache(*, use_disk: bool = False, device: str = "both") -> None:
+    """Frees the Lyndon and Hall tables cached in memory by :func:`prepare_log_sig`
+    and the log-signature functions; they are rebuilt when next needed.
+    ``use_disk`` and ``device`` as in pysiglib (sigrs has no disk cache, and
+    one cache serves both devices).
+
+    Example::
+
+        >>> sigrs.clear_cache()
+    """
+    check_bool(use_disk, "use_disk")
+    _check_cache_device(device)
+    _native.clear_basis_caches()
 
 
 def sig_to_log_sig(

@@ -635,8 +635,14 @@ impl CachedTable for HallBasis {
 /// the whole process afterwards; safe to call from many threads and after
 /// `fork` (see the Lyndon basis's cache, which this one works like).
 pub fn hall_basis(dim: usize, degree: usize) -> Result<Arc<HallBasis>> {
-    static CACHE: BasisCache<HallBasis> = BasisCache::new();
-    CACHE.get(dim, degree, HallBasis::build)
+    HALL_BASIS_CACHE.get(dim, degree, HallBasis::build)
+}
+
+static HALL_BASIS_CACHE: BasisCache<HallBasis> = BasisCache::new();
+
+/// Part of [`crate::lyndon::clear_basis_caches`].
+pub(crate) fn clear_hall_basis_cache() {
+    HALL_BASIS_CACHE.clear();
 }
 
 #[cfg(test)]

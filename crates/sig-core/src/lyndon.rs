@@ -284,8 +284,19 @@ fn word_indices_of(shape: &TensorShape) -> Result<Vec<usize>> {
 /// by the process: a bounded cache (least recently used tables evicted
 /// first), safe to use from many threads and after `fork`.
 pub fn lyndon_word_indices(dim: usize, degree: usize) -> Result<Arc<Vec<usize>>> {
-    static CACHE: BasisCache<Vec<usize>> = BasisCache::new();
-    CACHE.get(dim, degree, |shape| word_indices_of(&shape))
+    WORD_INDICES_CACHE.get(dim, degree, |shape| word_indices_of(&shape))
+}
+
+static WORD_INDICES_CACHE: BasisCache<Vec<usize>> = BasisCache::new();
+static LYNDON_BASIS_CACHE: BasisCache<LyndonBasis> = BasisCache::new();
+
+/// Drops every cached table (Lyndon positions, Lyndon and Hall bases) of
+/// this process, freeing their memory; the next call that needs one builds
+/// it again. Tables still in use by a running call live until it ends.
+pub fn clear_basis_caches() {
+    WORD_INDICES_CACHE.clear();
+    LYNDON_BASIS_CACHE.clear();
+    crate::hall::clear_hall_basis_cache();
 }
 
 /// An integer coefficient of a bracket expansion, in the float type.
@@ -806,6 +817,11 @@ impl<B: CachedTable> BasisCache<B> {
         Ok(table)
     }
 
+    /// Empties the current generation (callers' `Arc`s keep their tables).
+    pub(crate) fn clear(&self) {
+        Self::lock(self.generation()).entries.clear();
+    }
+
     /// The keys held now (for tests).
     #[cfg(test)]
     fn keys(&self) -> Vec<(usize, usize)> {
@@ -817,8 +833,7 @@ impl<B: CachedTable> BasisCache<B> {
 /// by the whole process afterwards; safe to call from many threads and
 /// after `fork` (the cache of [`lyndon_word_indices`]).
 pub fn lyndon_basis(dim: usize, degree: usize) -> Result<Arc<LyndonBasis>> {
-    static CACHE: BasisCache<LyndonBasis> = BasisCache::new();
-    CACHE.get(dim, degree, |shape| LyndonBasis::build(shape, usize::MAX))
+    LYNDON_BASIS_CACHE.get(dim, degree, |shape| LyndonBasis::build(shape, usize::MAX))
 }
 
 #[cfg(test)]
@@ -1231,6 +1246,17 @@ mod tests {
         // Bad arguments are refused and not cached.
         assert!(CACHE.get(3, 100, |shape| word_indices_of(&shape)).is_err());
         assert!(!CACHE.keys().contains(&(3, 100)));
+    }
+
+    #[test]
+    fn clearing_empties_the_cache_and_keeps_tables_in_use() {
+        static CACHE: BasisCache<Vec<usize>> = BasisCache::new();
+        let held = CACHE.get(2, 3, |shape| word_indices_of(&shape)).unwrap();
+        CACHE.clear();
+        assert!(CACHE.keys().is_empty());
+        let rebuilt = CACHE.get(2, 3, |shape| word_indices_of(&shape)).unwrap();
+        assert!(!Arc::ptr_eq(&held, &rebuilt));
+        assert_eq!(*held, *rebuilt);
     }
 
     #[test]

@@ -47,6 +47,12 @@ fn simd_level() -> &'static str {
     sig_core::simd_level()
 }
 
+/// Drops the cached Lyndon and Hall tables (they are rebuilt on next use).
+#[pyfunction]
+fn clear_basis_caches() {
+    sig_core::lyndon::clear_basis_caches()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -58,6 +64,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_n_jobs, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(available_cores, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_basis_caches, m)?)?;
     m.add_function(wrap_pyfunction!(records::record_fields, m)?)?;
     signature::register(m)?;
     transform::register(m)?;
