@@ -700,12 +700,15 @@ def test_normalize_with_return_grid_raises(rng, name):
 
 
 @pytest.mark.parametrize("name", ALL_FUNCTIONS)
-def test_polynomial_method_is_not_supported(rng, name):
+def test_solver_arguments_of_the_other_method_are_refused(rng, name):
+    # (the polynomial method itself: tests/test_kernel_polynomial.py)
     x, y = _paths(rng)
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="dyadic_order is not supported when method='polynomial'"):
         _call(name, x, y, dyadic_order=1, method="polynomial")
-    with pytest.raises((ValueError, TypeError), match="method|order"):
-        _call(name, x, y, method="polynomial", order=8)
+    with pytest.raises(ValueError, match="order is not supported when method='finite_difference'"):
+        _call(name, x, y, dyadic_order=1, order=8)
+    with pytest.raises(ValueError, match="method must be one of finite_difference, polynomial"):
+        _call(name, x, y, dyadic_order=1, method="spectral")
 
 
 @pytest.mark.parametrize("name", ["sig_kernel_gram", "sig_kernel_gram_backprop"])

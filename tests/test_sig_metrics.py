@@ -240,8 +240,10 @@ def _bad_cases():
          r"needs at least 2 paths in sample1? .*got 1$"),
         ("single 2-d path", lambda r: (numpy_pair(r)[0][0], numpy_pair(r)[1]), {}, ValueError,
          r"needs at least 2 paths in sample1? .*got 1$"),
-        ("order", lambda r: numpy_pair(r), dict(order=8), ValueError, r"order is only used by method='polynomial'"),
-        ("method", lambda r: numpy_pair(r), dict(method="polynomial"), ValueError, r"method"),
+        ("order", lambda r: numpy_pair(r), dict(order=8), ValueError, r"order is not supported when method='finite_difference'"),
+        ("method", lambda r: numpy_pair(r), dict(method="polynomial"), ValueError,
+         r"dyadic_order is not supported when method='polynomial'"),
+        ("unknown method", lambda r: numpy_pair(r), dict(method="spectral"), ValueError, r"method must be one of"),
         ("no dyadic_order", lambda r: numpy_pair(r), dict(dyadic_order=None), (TypeError, ValueError), r"dyadic_order"),
         ("str", lambda r: ("abc", numpy_pair(r)[1]), {}, (TypeError, ValueError), r"sample"),
     ]

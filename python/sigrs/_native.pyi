@@ -179,6 +179,8 @@ def idx_to_word(idx: int, alphabet_size: int, scalar_term: bool) -> list[int]:
 # --- signature kernels: the static kernel is a built-in one, by name and parameters ------------
 # names: "linear" [factor], "rbf" [sigma], "polynomial" [degree, gamma, scale], "matern12" [sigma],
 # "matern32" [sigma], "matern52" [sigma], "rational_quadratic" [sigma, alpha].
+# The solver: finite differences at dyadic orders (order1, order2), or, when options.poly_order > 0,
+# the polynomial solver at that degree (grids then one value per vertex, (B, L1, L2); k_grid unread).
 
 def sig_kernel(path1: Array, path2: Array, out: Array, options: KernelOptions) -> bool:
     """Kernels of the pairs ``(path1[p], path2[p])`` into ``out`` ``(B,)``, or the refined grids

@@ -103,6 +103,7 @@ class KernelOptions(NamedTuple):
     symmetric: bool = False  # Gram matrices: the second batch is the first
     left_deriv: bool = True  # gradients: which sides
     right_deriv: bool = True
+    poly_order: int = 0  # method="polynomial": the retained degree (order1 = order2 = 0); 0: finite differences
 
 
 class StaticKernelOptions(NamedTuple):

@@ -56,7 +56,7 @@ except ImportError as error:  # pragma: no cover - the tests run with dask insta
 
 from ._checks import check_bool, check_int, check_real
 from .coef import sig_coef as _sig_coef
-from .kernel import _normalized, check_dyadic_order
+from .kernel import _normalized, check_method
 from .kernel import sig_kernel as _sig_kernel
 from .kernel import sig_kernel_gram as _sig_kernel_gram
 from .kernel import sig_kernel_gram_backprop as _sig_kernel_gram_backprop
@@ -136,9 +136,11 @@ def _count(n: int, name: str, function: str, minimum: int = 2) -> int:
     return n
 
 
-def _one_order(dyadic_order: Any, function: str) -> None:
-    """The pooled passes mirror tiles, which needs ``k(x, y) = k(y, x)``: one dyadic order for both sides."""
-    order1, order2 = check_dyadic_order(dyadic_order)
+def _one_order(kw: dict, function: str) -> None:
+    """The pooled passes mirror tiles, which needs ``k(x, y) = k(y, x)``: one dyadic order for both sides
+    (the polynomial solver's cells are order 0's on both)."""
+    dyadic_order = kw["dyadic_order"]
+    (order1, order2), _ = check_method(kw["method"], dyadic_order, kw["order"])
     if order1 != order2:
         raise ValueError(
             f"sigrs.dask.{function} needs one dyadic order for both sides (it solves each pair of a sample once), "
@@ -397,9 +399,9 @@ def transform_path(
 
 
 def _kernel_kwargs(dyadic_order: Any, static_kernel: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any,
-                   max_batch: Any, method: Any) -> dict:
+                   max_batch: Any, method: Any, order: Any = None) -> dict:
     return dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
-                end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
+                end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method, order=order)
 
 
 def _kernel_paths(X: Any, Y: Any, function: str, names: tuple = ("X", "Y")) -> tuple:
@@ -451,6 +453,7 @@ def sig_kernel_gram(
     max_batch: int = -1,
     normalize: bool = False,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> Any:
     """The Gram matrix of signature kernels as a lazily tiled dask array.
 
@@ -470,7 +473,7 @@ def sig_kernel_gram(
             computed once per block (by :func:`sigrs.sig_kernel`, as in memory).
         n_jobs: threads per tile (default 1: dask runs tiles in parallel).
         max_batch: pairs solved at a time inside a tile, as in :func:`sigrs.sig_kernel_gram`.
-        dyadic_order, static_kernel, time_aug, lead_lag, end_time, method:
+        dyadic_order, static_kernel, time_aug, lead_lag, end_time, method, order:
             as in :func:`sigrs.sig_kernel_gram`. A user-written static kernel
             travels to the workers pickled with the tasks (cloudpickle
             handles classes defined in ``__main__`` or in a function).
@@ -493,9 +496,9 @@ def sig_kernel_gram(
     """
     X, Y, same = _kernel_paths(X, Y, "sig_kernel_gram")
     normalize = check_bool(normalize, "normalize")
-    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method)
+    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
     dtype = _probe_kernels(X, Y, kw)
-    order1, order2 = check_dyadic_order(dyadic_order)
+    (order1, order2), _ = check_method(method, dyadic_order, order)
     symmetric = same and order1 == order2
     k1, k2 = X.ndim - 2, Y.ndim - 2
     xs, ys = _blocks(X, k1), _blocks(Y, k2)
@@ -585,13 +588,13 @@ def _mmd_from_forms(m: int, n: int, unbiased: bool, dtype: np.dtype, shape: tupl
     return res.astype(dtype).reshape(shape)
 
 
-def _two_samples(X: Any, Y: Any, function: str, dyadic_order: Any, unbiased: Any, names: tuple = ("X", "Y")) -> tuple:
+def _two_samples(X: Any, Y: Any, function: str, kw: dict, unbiased: Any, names: tuple = ("X", "Y")) -> tuple:
     """``(X, Y, m, n, unbiased)``: both samples checked and flattened to one batch axis."""
     unbiased = check_bool(unbiased, "unbiased")
     X = _flat_paths(_dask_paths(X, names[0], function))
     Y = _flat_paths(_dask_paths(Y, names[1], function))
     _check_like(Y, names[1], X, names[0])
-    _one_order(dyadic_order, function)
+    _one_order(kw, function)
     minimum = 2 if unbiased else 1
     m = _count(X.shape[0], names[0], function, minimum)
     n = _count(Y.shape[0], names[1], function, minimum)
@@ -617,6 +620,7 @@ def sig_mmd(
     max_batch: int = -1,
     unbiased: bool = True,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> Any:
     """The squared signature-kernel MMD of two samples, without holding their Gram matrices.
 
@@ -634,7 +638,7 @@ def sig_mmd(
             (at least 2 for the unbiased estimator).
         Y: ``(*batch_2, length_2, dim)`` dask array, ``n`` paths, the same dtype and ``dim``.
         dyadic_order: one order (an int, or an equal pair) for both samples.
-        static_kernel, time_aug, lead_lag, end_time, method: as in :func:`sigrs.sig_mmd`.
+        static_kernel, time_aug, lead_lag, end_time, method, order: as in :func:`sigrs.sig_mmd`.
         n_jobs, max_batch: per tile, as in :func:`sig_kernel_gram`.
 
     Returns:
@@ -647,8 +651,8 @@ def sig_mmd(
         >>> y = da.random.random((1500, 30, 3), chunks=(500, 30, 3))
         >>> float(sigrs.dask.sig_mmd(x, y, dyadic_order=1).compute())   # doctest: +SKIP
     """
-    X, Y, m, n, unbiased = _two_samples(X, Y, "sig_mmd", dyadic_order, unbiased)
-    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method)
+    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
+    X, Y, m, n, unbiased = _two_samples(X, Y, "sig_mmd", kw, unbiased)
     dtype = _probe_kernels(X, Y, kw)
     keys, sizes = _pooled_blocks(X, Y)
     labels = np.arange(m + n)[:, None] < m
@@ -706,6 +710,7 @@ def mmd_permutation_test(
     max_batch: int = -1,
     unbiased: bool = True,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> MMDTestResult:
     """A permutation two-sample test with the signature-kernel MMD, every permutation in one pass over the tiles.
 
@@ -746,8 +751,8 @@ def mmd_permutation_test(
         >>> result.p_value < 0.05   # doctest: +SKIP
     """
     n_permutations = check_int(n_permutations, "n_permutations", minimum=1)
-    X, Y, m, n, unbiased = _two_samples(X, Y, "mmd_permutation_test", dyadic_order, unbiased)
-    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method)
+    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
+    X, Y, m, n, unbiased = _two_samples(X, Y, "mmd_permutation_test", kw, unbiased)
     _probe_kernels(X, Y, kw)
     keys, sizes = _pooled_blocks(X, Y)
     observed = np.arange(m + n)[:, None] < m
@@ -779,7 +784,7 @@ def _dask_scores(sample: Any, y: Any, names: tuple, kwargs: dict, lam: Any) -> t
     """``(scores, batch_y)``: the flat scores of each path of ``y`` (a dask array chunked like ``y``'s flat batch)."""
     sample_name, y_name, function = names
     lam = check_real(lam, "lam")
-    _one_order(kwargs["dyadic_order"], function)
+    _one_order(kwargs, function)
     sample = _flat_paths(_dask_paths(sample, sample_name, function))
     y = _dask_paths(y, y_name, function)
     batch_y = y.shape[:-2]
@@ -814,6 +819,7 @@ def sig_score(
     n_jobs: int = 1,
     max_batch: int = -1,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> Any:
     """The signature kernel score of a sample against each path ``y``, without holding the Gram matrices.
 
@@ -825,7 +831,7 @@ def sig_score(
         sample: ``(*batch, length_1, dim)`` dask array, ``m >= 2`` paths.
         y: ``(*batch_y, length_2, dim)`` or ``(length_2, dim)`` dask array.
         dyadic_order: one order for both sides.
-        lam, static_kernel, time_aug, lead_lag, end_time, method: as in :func:`sigrs.sig_score`.
+        lam, static_kernel, time_aug, lead_lag, end_time, method, order: as in :func:`sigrs.sig_score`.
         n_jobs, max_batch: per tile, as in :func:`sig_kernel_gram`.
 
     Returns:
@@ -840,7 +846,7 @@ def sig_score(
         >>> sigrs.dask.sig_score(x, y, dyadic_order=1).shape
         (10,)
     """
-    kwargs = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method)
+    kwargs = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
     scores, batch_y = _dask_scores(sample, y, ("sample", "y", "sig_score"), kwargs, lam)
     return scores.reshape(batch_y) if len(batch_y) > 1 else scores
 
@@ -858,6 +864,7 @@ def expected_sig_score(
     n_jobs: int = 1,
     max_batch: int = -1,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> Any:
     """The signature kernel score of ``sample1`` averaged over the paths of ``sample2`` (:func:`sigrs.expected_sig_score`).
 
@@ -875,7 +882,7 @@ def expected_sig_score(
         >>> sigrs.dask.expected_sig_score(x, x[:100] + 0.1, dyadic_order=1).shape
         (1,)
     """
-    kwargs = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method)
+    kwargs = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
     scores, _ = _dask_scores(sample1, sample2, ("sample1", "sample2", "expected_sig_score"), kwargs, lam)
     return scores.mean().reshape(1)
 
@@ -964,6 +971,7 @@ def sig_kernel_gram_backprop(
     n_jobs: int = 1,
     max_batch: int = -1,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> tuple:
     """Gradients through :func:`sig_kernel_gram`, tile by tile, as dask arrays.
 
@@ -1002,11 +1010,11 @@ def sig_kernel_gram_backprop(
     left, right = (True, True) if whole else (check_bool(left_deriv, "left_deriv"), check_bool(right_deriv, "right_deriv"))
     if not (left or right):
         raise ValueError("left_deriv and right_deriv are both False: ask for at least one side's gradient")
-    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method)
+    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
     _probe_kernels(X, Y, kw)
     k1, k2 = X.ndim - 2, Y.ndim - 2
     derivs = _gram_derivs(derivs, X, Y, k1, k2)
-    order1, order2 = check_dyadic_order(dyadic_order)
+    (order1, order2), _ = check_method(method, dyadic_order, order)
     token = tokenize(derivs, X, Y, kw, whole, left, right)
     graph: dict = {}
     xs, ys = _blocks(X, k1), _blocks(Y, k2)
@@ -1070,6 +1078,7 @@ def sig_mmd_backprop(
     max_batch: int = -1,
     unbiased: bool = True,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> tuple:
     """Gradients of :func:`sig_mmd` with respect to both samples, tile by tile.
 
@@ -1102,8 +1111,8 @@ def sig_mmd_backprop(
     else:
         derivs = check_real(derivs, "derivs")
     shape_x, shape_y = getattr(X, "shape", None), getattr(Y, "shape", None)
-    X, Y, m, n, unbiased = _two_samples(X, Y, "sig_mmd_backprop", dyadic_order, unbiased)
-    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method)
+    kw = _kernel_kwargs(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, max_batch, method, order)
+    X, Y, m, n, unbiased = _two_samples(X, Y, "sig_mmd_backprop", kw, unbiased)
     _probe_kernels(X, Y, kw)
     keys, _ = _pooled_blocks(X, Y)
     first = X.numblocks[0]

@@ -1,7 +1,8 @@
 """Signature kernels ``k(x, y) = <S(x), S(y)>`` by the Goursat PDE (pysiglib's API): the ``sig_kernel`` op family.
 
-The PDE is solved in the Rust core on a grid refined ``2^dyadic_order``
-times per increment. Every built-in static kernel (linear, scaled linear,
+The PDE is solved in the Rust core, by finite differences on a grid
+refined ``2^dyadic_order`` times per increment (``method="finite_difference"``)
+or cell by cell as a polynomial of degree ``order`` (``method="polynomial"``). Every built-in static kernel (linear, scaled linear,
 RBF, polynomial, Matern, rational quadratic) is computed by the core inside
 the solver, from the paths; a user-written :class:`sigrs.StaticKernel`
 supplies the double increments through its ``__call__``, and its
@@ -37,6 +38,35 @@ _AUTO_CHUNK_BYTES = 64 << 20
 
 
 # --- options ------------------------------------------------------------------------
+
+SIG_KERNEL_METHODS = ("finite_difference", "polynomial")
+MIN_POLY_ORDER, MAX_POLY_ORDER = 2, 64
+
+
+def check_method(method: Any, dyadic_order: Any, order: Any) -> tuple[tuple[int, int], int]:
+    """``(dyadic orders, polynomial order)`` of a solver choice, checked as
+    pysiglib checks it; the polynomial order is 0 for finite differences,
+    whose solver cells are those of dyadic order 0 for the polynomial one."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str, one of {', '.join(SIG_KERNEL_METHODS)}; got {type(method).__name__} {method!r}")
+    if method not in SIG_KERNEL_METHODS:
+        raise ValueError(f"method must be one of {', '.join(SIG_KERNEL_METHODS)}, got {method!r}")
+    if method == "finite_difference":
+        if order is not None:
+            raise ValueError(f"order is not supported when method='finite_difference' (it refines by dyadic_order), got order={order!r}")
+        return check_dyadic_order(dyadic_order), 0
+    if dyadic_order is not None:
+        raise ValueError(f"dyadic_order is not supported when method='polynomial' (it takes order), got dyadic_order={dyadic_order!r}")
+    if order is None:
+        raise ValueError(f"order is required when method='polynomial' (an int from {MIN_POLY_ORDER} to {MAX_POLY_ORDER})")
+    if type(order) is not int:
+        if isinstance(order, bool) or not isinstance(order, np.integer):
+            raise TypeError(f"order must be an int from {MIN_POLY_ORDER} to {MAX_POLY_ORDER}, got {type(order).__name__} {order!r}")
+        order = int(order)
+    if not MIN_POLY_ORDER <= order <= MAX_POLY_ORDER:
+        raise ValueError(f"order must be between {MIN_POLY_ORDER} and {MAX_POLY_ORDER}, got {order}")
+    return (0, 0), order
+
 
 
 def check_dyadic_order(dyadic_order: Any) -> tuple[int, int]:
@@ -96,19 +126,17 @@ _register_user_kernel = _keep_user_kernel
 
 
 def _options(
-    dyadic_order: Any, static_kernel: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any, method: Any, *,
+    dyadic_order: Any, static_kernel: Any, time_aug: Any, lead_lag: Any, end_time: Any, n_jobs: Any, method: Any, order: Any = None, *,
     return_grid: bool = False, max_batch: int = -1, symmetric: bool = False, left_deriv: bool = True, right_deriv: bool = True,
 ) -> KernelOptions:
     """The checked options (``return_grid`` and the rest already checked by the caller)."""
-    if method != "finite_difference":
-        raise ValueError(f"method must be 'finite_difference' (sigrs solves the PDE by finite differences only), got {method!r}")
-    order1, order2 = check_dyadic_order(dyadic_order)
+    (order1, order2), poly_order = check_method(method, dyadic_order, order)
     name, params, kernel_id = _static_kernel_fields(static_kernel)
     return make(
         KernelOptions, order1, order2, name, params, kernel_id, check_bool(time_aug, "time_aug"), check_bool(lead_lag, "lead_lag"),
         check_end_time(end_time), check_n_jobs(n_jobs), return_grid, max_batch,
         symmetric and order1 == order2,  # k(x_i, x_j) = k(x_j, x_i) only when both sides are refined alike
-        left_deriv, right_deriv,
+        left_deriv, right_deriv, poly_order,
     )
 
 
@@ -117,6 +145,7 @@ def _user_kernel(opts: KernelOptions) -> Any:
 
 
 def _grid_shape(opts: KernelOptions, length1: Any, length2: Any) -> tuple:
+    # the polynomial solver's grid (one vertex per point) is order 0's
     return (
         grid_length(transformed_length(length1, opts.lead_lag), opts.order1),
         grid_length(transformed_length(length2, opts.lead_lag), opts.order2),
@@ -189,18 +218,26 @@ def sig_kernel(
     return_grid: bool = False,
     normalize: bool = False,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> Any:
     """Signature kernels ``<S(x), S(y)>`` of paired batches, by the Goursat PDE.
 
     Args:
         path1: ``(..., length_1, dim)``; path2: ``(..., length_2, dim)``, the same batch shape.
-        dyadic_order: an int, or a pair ``(l1, l2)``: each increment of path1
+        dyadic_order: (``method="finite_difference"``) an int, or a pair ``(l1, l2)``: each increment of path1
             is split in ``2^l1`` steps, of path2 in ``2^l2``. Higher is more accurate.
+        method: ``"finite_difference"`` (the default) or ``"polynomial"``:
+            in each cell of the grid (one per pair of increments) the PDE is
+            solved as a polynomial in the cell's coordinates, its edges passed
+            on truncated at degree ``order`` (pysiglib's solver, same numbers).
+        order: (``method="polynomial"``, then required) the highest retained
+            polynomial degree, 2 to 64. Higher is more accurate.
         static_kernel: None (the linear kernel, ``<x, y>``) or a
             :class:`sigrs.StaticKernel` such as ``sigrs.RBFKernel(sigma)``.
         time_aug, lead_lag, end_time, n_jobs: as in :func:`sigrs.sig`.
         return_grid: return the whole refined PDE grid,
-            ``(..., 2^l1 (L1' - 1) + 1, 2^l2 (L2' - 1) + 1)`` (``L'`` the transformed lengths).
+            ``(..., 2^l1 (L1' - 1) + 1, 2^l2 (L2' - 1) + 1)`` (``L'`` the transformed lengths);
+            the polynomial method's has one value per vertex, ``(..., L1', L2')``.
         normalize: divide by ``sqrt(k(x, x) k(y, y))`` (NaN, with a warning,
             where that is not positive).
 
@@ -212,10 +249,12 @@ def sig_kernel(
         >>> x, y = np.random.rand(10, 100, 5), np.random.rand(10, 80, 5)
         >>> sigrs.sig_kernel(x, y, dyadic_order=1).shape
         (10,)
+        >>> sigrs.sig_kernel(x, y, method="polynomial", order=8).shape
+        (10,)
     """
     return_grid = check_bool(return_grid, "return_grid")
     normalize = check_bool(normalize, "normalize")
-    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method, return_grid=return_grid)
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method, order, return_grid=return_grid)
     if normalize and return_grid:
         raise ValueError("normalize=True cannot be combined with return_grid=True")
     path1, path2 = _check_paths(path1, path2, same_batch=True)
@@ -270,15 +309,17 @@ def sig_kernel_backprop(
     n_jobs: int = -1,
     return_grid: bool = False,
     method: str = "finite_difference",
+    order: Optional[int] = None,
 ) -> tuple[Any, Any]:
     """Gradient through :func:`sig_kernel` (pysiglib's ``sig_kernel_backprop``).
 
     Args:
         derivs: dF/dk, ``(...)``; with ``return_grid`` dF/d(grid), shaped like the grid.
-        path1, path2, dyadic_order, static_kernel, time_aug, lead_lag, end_time: as given to :func:`sig_kernel`.
+        path1, path2, dyadic_order, method, order, static_kernel, time_aug, lead_lag, end_time: as given to :func:`sig_kernel`.
         left_deriv, right_deriv: which paths to differentiate (at least one).
         k_grid: the grids ``sig_kernel(..., return_grid=True)`` returned, to
-            skip recomputing them.
+            skip recomputing them (the polynomial method recomputes its edges
+            and does not read it).
 
     Returns:
         ``(dF/dpath1 or None, dF/dpath2 or None)``.
@@ -292,7 +333,7 @@ def sig_kernel_backprop(
     """
     left, right = _check_sides(left_deriv, right_deriv)
     return_grid = check_bool(return_grid, "return_grid")
-    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method, order,
                     return_grid=return_grid, left_deriv=left, right_deriv=right)
     path1, path2 = _check_paths(path1, path2, same_batch=True)
     batch_shape = tuple(path1.shape[:-2])
@@ -322,6 +363,7 @@ def sig_kernel_gram(
     return_grid: bool = False,
     normalize: bool = False,
     method: str = "finite_difference",
+    order: Optional[int] = None,
     progress: bool = False,
 ) -> Any:
     """The Gram matrix of signature kernels between two batches of paths.
@@ -357,7 +399,7 @@ def sig_kernel_gram(
     normalize = check_bool(normalize, "normalize")
     progress = check_bool(progress, "progress")
     # one object twice: only the upper triangle is solved, then mirrored
-    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method, order,
                     return_grid=return_grid, max_batch=_check_max_batch(max_batch), symmetric=path2 is path1)
     if normalize and return_grid:
         raise ValueError("normalize=True cannot be combined with return_grid=True")
@@ -414,12 +456,16 @@ def sig_kernel_gram_backprop(
     n_jobs: int = -1,
     max_batch: int = -1,
     method: str = "finite_difference",
+    order: Optional[int] = None,
+    return_grid: bool = False,
     progress: bool = False,
 ) -> tuple[Any, Any]:
     """Gradient through :func:`sig_kernel_gram` (pysiglib's ``sig_kernel_gram_backprop``).
 
     Args:
-        derivs: dF/dG, ``batch_1 + batch_2``.
+        derivs: dF/dG, ``batch_1 + batch_2``; with ``return_grid``, dF/d(grids),
+            ``batch_1 + batch_2 + grid`` like ``sig_kernel_gram(..., return_grid=True)``.
+        return_grid: ``derivs`` are with respect to the whole PDE grid of every pair.
         k_grid: optional grids from ``sig_kernel_gram(..., return_grid=True)``.
         progress: show a tqdm progress bar of the pairs, as in :func:`sig_kernel_gram`.
         Other arguments: as given to :func:`sig_kernel_gram` and :func:`sig_kernel_backprop`.
@@ -437,12 +483,14 @@ def sig_kernel_gram_backprop(
     """
     left, right = _check_sides(left_deriv, right_deriv)
     progress = check_bool(progress, "progress")
-    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method,
+    return_grid = check_bool(return_grid, "return_grid")
+    opts = _options(dyadic_order, static_kernel, time_aug, lead_lag, end_time, n_jobs, method, order, return_grid=return_grid,
                     max_batch=_check_max_batch(max_batch), left_deriv=left, right_deriv=right)
     path1, path2 = _check_paths(path1, path2, same_batch=False)
     shape1, shape2 = tuple(path1.shape[:-2]), tuple(path2.shape[:-2])
-    derivs = _checked_like(derivs, "derivs", path1, shape1 + shape2, "the Gram matrix")
     grid = _grid_shape(opts, path1.shape[-2], path2.shape[-2])
+    derivs = _checked_like(derivs, "derivs", path1, shape1 + shape2 + (grid if return_grid else ()),
+                           "the Gram matrix" if not return_grid else "the Gram matrix's grids")
     if k_grid is not None:
         k_grid = _checked_like(k_grid, "k_grid", path1, shape1 + shape2 + grid, "sig_kernel_gram(..., return_grid=True)")
     if is_torch(path1):
@@ -601,17 +649,20 @@ def _gram_backprop_cpu(derivs: np.ndarray, path1: np.ndarray, path2: np.ndarray,
     x = batch_of_paths(path1)
     y = x if opts.symmetric else batch_of_paths(path2)
     b1, b2 = x.shape[0], y.shape[0]
-    derivs = np.asarray(derivs, dtype=x.dtype).reshape(b1, b2)
+    grid = _grid_shape(opts, x.shape[1], y.shape[1])
+    derivs = np.asarray(derivs, dtype=x.dtype).reshape((b1, b2, *grid) if opts.return_grid else (b1, b2))
     if k_grid is not None:
-        k_grid = np.asarray(k_grid, dtype=x.dtype).reshape(b1, b2, *_grid_shape(opts, x.shape[1], y.shape[1]))
+        k_grid = np.asarray(k_grid, dtype=x.dtype).reshape(b1, b2, *grid)
     gx, gy = np.zeros(x.shape, x.dtype), np.zeros(y.shape, y.dtype)
     sym = opts.symmetric
-    both = replace(opts, left_deriv=opts.left_deriv or sym, right_deriv=opts.right_deriv or sym, return_grid=False)
+    both = replace(opts, left_deriv=opts.left_deriv or sym, right_deriv=opts.right_deriv or sym)
     pair_bytes = 3 * (x.shape[1] + y.shape[1]) * x.shape[2] * x.itemsize
     for ci, cj in _pair_chunks(b1, b2, opts.symmetric, opts.max_batch, pair_bytes):
         w = derivs[ci, cj]
         if opts.symmetric:
-            w = np.where(ci != cj, w + derivs[cj, ci], w)
+            # G[j, i] is G[i, j] (its grid transposed: the schemes treat both sides alike)
+            off = (ci != cj).reshape((-1,) + (1,) * (w.ndim - 1))
+            w = np.where(off, w + (np.swapaxes(derivs[cj, ci], -1, -2) if opts.return_grid else derivs[cj, ci]), w)
         kg = None if k_grid is None else k_grid[ci, cj]
         lx, ry = _pair_kernels_backprop_cpu(w, x[ci], y[cj], kg, both, as_tensors)
         advance(ci.size)

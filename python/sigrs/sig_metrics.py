@@ -21,7 +21,7 @@ import numpy as np
 from ._arrays import batch_of_paths, checked, checked_like, is_torch
 from ._checks import check_bool, check_real
 from ._progress import progress_bar
-from .kernel import check_dyadic_order, gram_pairs, sig_kernel_gram
+from .kernel import check_method, gram_pairs, sig_kernel_gram
 
 __all__ = ["sig_mmd", "sig_score", "expected_sig_score"]
 
@@ -57,17 +57,9 @@ def _check_lam(lam: Any) -> float:
     return check_real(lam, "lam")
 
 
-def _check_order(order: Any) -> None:
-    if order is not None:
-        raise ValueError(
-            f"order is only used by method='polynomial', which sigrs does not implement; got order={order!r} "
-            "(use method='finite_difference' with dyadic_order)"
-        )
-
-
-def _solved_as_symmetric(dyadic_order: Any) -> bool:
+def _solved_as_symmetric(method: Any, dyadic_order: Any, order: Any) -> bool:
     """Whether a sample's Gram with itself solves only its upper triangle (one order for both sides)."""
-    order1, order2 = check_dyadic_order(dyadic_order)
+    (order1, order2), _ = check_method(method, dyadic_order, order)
     return order1 == order2
 
 
@@ -108,9 +100,9 @@ def sig_mmd(
         sample1: ``(*batch_1, length_1, dim)``, ``m = prod(batch_1) >= 2`` paths.
         sample2: ``(*batch_2, length_2, dim)``, ``n = prod(batch_2) >= 2`` paths;
             the same kind (NumPy/torch), dtype and ``dim`` as ``sample1``.
-        method: ``"finite_difference"`` (the only solver sigrs has).
-        dyadic_order: required; as in :func:`sigrs.sig_kernel`.
-        order: must be None (pysiglib's polynomial solver only).
+        method: ``"finite_difference"`` or ``"polynomial"``, as in :func:`sigrs.sig_kernel`.
+        dyadic_order: required with finite differences; as in :func:`sigrs.sig_kernel`.
+        order: required with ``method="polynomial"`` (2 to 64); as in :func:`sigrs.sig_kernel`.
         static_kernel, time_aug, lead_lag, end_time, n_jobs: as in :func:`sigrs.sig_kernel`
             (``n_jobs`` defaults to -1, all cores, as everywhere in sigrs; pysiglib defaults to 1).
         max_batch: as in :func:`sigrs.sig_kernel_gram`.
@@ -128,16 +120,16 @@ def sig_mmd(
         >>> sigrs.sig_mmd(x, y, dyadic_order=1).shape
         ()
     """
-    _check_order(order)
+    check_method(method, dyadic_order, order)
     sample1 = _paths(sample1, "sample1")
     sample2 = _paths(sample2, "sample2", sample1, "sample1")
     x, y = batch_of_paths(sample1), batch_of_paths(sample2)
     _count(x, "sample1", "sig_mmd")
     _count(y, "sample2", "sig_mmd")
     kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
-              end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
+              end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method, order=order)
     if check_bool(progress, "progress"):
-        sym = _solved_as_symmetric(dyadic_order)
+        sym = _solved_as_symmetric(method, dyadic_order, order)
         with progress_bar(gram_pairs(x, x, sym) + gram_pairs(x, y, False) + gram_pairs(y, y, sym), "sig_mmd"):
             return _mmd(x, y, kw)
     return _mmd(x, y, kw)
@@ -201,7 +193,7 @@ def _score(sample, y, names, dyadic_order, lam, static_kernel, time_aug, lead_la
            method, order, progress):
     """:func:`sig_score`, with the argument and function names its errors use."""
     sample_name, y_name, function = names
-    _check_order(order)
+    check_method(method, dyadic_order, order)
     lam = _check_lam(lam)
     sample = _paths(sample, sample_name)
     y = _paths(y, y_name, sample, sample_name)
@@ -209,9 +201,9 @@ def _score(sample, y, names, dyadic_order, lam, static_kernel, time_aug, lead_la
     x, y = batch_of_paths(sample), batch_of_paths(y)
     m = _count(x, sample_name, function)
     kw = dict(dyadic_order=dyadic_order, static_kernel=static_kernel, time_aug=time_aug, lead_lag=lead_lag,
-              end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method)
+              end_time=end_time, n_jobs=n_jobs, max_batch=max_batch, method=method, order=order)
     if check_bool(progress, "progress"):
-        with progress_bar(gram_pairs(x, x, _solved_as_symmetric(dyadic_order)) + gram_pairs(x, y, False), function):
+        with progress_bar(gram_pairs(x, x, _solved_as_symmetric(method, dyadic_order, order)) + gram_pairs(x, y, False), function):
             xx, xy = _score_grams(x, y, kw)
     else:
         xx, xy = _score_grams(x, y, kw)

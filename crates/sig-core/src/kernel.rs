@@ -79,8 +79,8 @@ use crate::static_kernel::{checked_product, KernelReport, PointKernel, Points, S
 use crate::transform::PathTransform;
 use crate::{from_usize, Float};
 
-const LANES: usize = 8;
-type Lanes<T> = [T; LANES];
+pub(crate) const LANES: usize = 8;
+pub(crate) type Lanes<T> = [T; LANES];
 
 /// Dyadic refinement of each side of the grid: `2^first` fine steps per
 /// increment of the first path, `2^second` per increment of the second.
@@ -120,10 +120,10 @@ fn checked_grid_length(length: usize, order: u32) -> Option<usize> {
 /// The grid's shape for one pair: coarse cells and refinement. Made by
 /// [`KernelShape::grid`], which checks that rows and columns fit in `usize`.
 #[derive(Debug, Clone, Copy)]
-struct Grid {
+pub(crate) struct Grid {
     /// Coarse cells along each side (increments of each path).
-    n1: usize,
-    n2: usize,
+    pub(crate) n1: usize,
+    pub(crate) n2: usize,
     order: DyadicOrder,
 }
 
@@ -153,9 +153,9 @@ pub enum KernelOut<'a, T> {
 }
 
 /// Per-worker scratch for one group of pairs.
-struct Scratch<T> {
+pub(crate) struct Scratch<T> {
     /// Double increments of the group, `n1 * n2` lane groups.
-    delta: Vec<Lanes<T>>,
+    pub(crate) delta: Vec<Lanes<T>>,
     /// Scheme coefficients of one coarse row: `(A, B)` per coarse column
     /// (forward rows; the backward sweep's own coarse row).
     coef: Vec<(Lanes<T>, Lanes<T>)>,
@@ -168,7 +168,7 @@ struct Scratch<T> {
     g_upper: Vec<Lanes<T>>,
     g_lower: Vec<Lanes<T>>,
     /// Gradient of the double increments (backward).
-    g_delta: Vec<Lanes<T>>,
+    pub(crate) g_delta: Vec<Lanes<T>>,
     /// `dA/da` and `-dB/da` of one coarse row (backward).
     slopes: Vec<(Lanes<T>, Lanes<T>)>,
     /// Transformed increments of one path of each side (linear kernel).
@@ -192,7 +192,7 @@ struct Scratch<T> {
 }
 
 impl<T: Float> Scratch<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Scratch {
             delta: Vec::new(),
             coef: Vec::new(),
@@ -219,7 +219,7 @@ impl<T: Float> Scratch<T> {
 }
 
 #[inline(always)]
-fn lanes<T: Float>(v: T) -> Lanes<T> {
+pub(crate) fn lanes<T: Float>(v: T) -> Lanes<T> {
     [v; LANES]
 }
 
@@ -649,12 +649,12 @@ crate::simd::fma_dispatched! {
 }
 
 /// The pairs of a batch, [`LANES`] at a time.
-struct Group {
-    start: usize,
-    count: usize,
+pub(crate) struct Group {
+    pub(crate) start: usize,
+    pub(crate) count: usize,
 }
 
-fn groups(batch: usize) -> Result<Vec<Group>> {
+pub(crate) fn groups(batch: usize) -> Result<Vec<Group>> {
     let mut out = Vec::new();
     try_reserve(&mut out, "the pair groups of a batch", batch.div_ceil(LANES))?;
     out.extend((0..batch.div_ceil(LANES)).map(|g| Group { start: g * LANES, count: LANES.min(batch - g * LANES) }));
@@ -681,7 +681,7 @@ pub enum Increments<'a, T> {
 
 /// Two batches of paths and their transform.
 #[derive(Clone, Copy)]
-struct PathPair<'a, T> {
+pub(crate) struct PathPair<'a, T> {
     paths1: &'a [T],
     paths2: &'a [T],
     shape1: PathShape,
@@ -690,7 +690,7 @@ struct PathPair<'a, T> {
 }
 
 /// [`Increments`] with the kernel's parameters converted to `T`, once per call.
-enum Source<'a, T> {
+pub(crate) enum Source<'a, T> {
     Given(&'a [T]),
     /// The linear kernel: `scale <dx_i, dy_j>`.
     Linear { pair: PathPair<'a, T>, scale: T },
@@ -699,7 +699,7 @@ enum Source<'a, T> {
 }
 
 impl<'a, T: Float> Increments<'a, T> {
-    fn source(&self) -> Source<'a, T> {
+    pub(crate) fn source(&self) -> Source<'a, T> {
         match *self {
             Increments::Given(delta) => Source::Given(delta),
             Increments::Paths { paths1, paths2, shape1, shape2, transform, kernel } => {
@@ -721,7 +721,7 @@ const DOT_BLOCK_WORK: usize = 1 << 16;
 impl<T: Float> Source<'_, T> {
     /// Fills `scratch.delta` for the pairs of `group`; true when a
     /// polynomial base was clamped. `Err(Interrupted)` when asked to stop.
-    fn load(&self, grid: &Grid, group: &Group, scratch: &mut Scratch<T>) -> Result<bool> {
+    pub(crate) fn load(&self, grid: &Grid, group: &Group, scratch: &mut Scratch<T>) -> Result<bool> {
         let (n1, n2) = (grid.n1, grid.n2);
         let what = "double increments of a group of pairs";
         try_refill(&mut scratch.delta, what, checked_product(what, &[n1, n2])?, lanes(T::zero()))?;
@@ -856,7 +856,7 @@ pub struct KernelShape {
 impl KernelShape {
     /// The grid of one pair; `Overflow` naming `dyadic_order` when its rows
     /// or columns do not fit in `usize`.
-    fn grid(&self) -> Result<Grid> {
+    pub(crate) fn grid(&self) -> Result<Grid> {
         let (n1, n2) = (self.length1.saturating_sub(1), self.length2.saturating_sub(1));
         for (length, order) in [(self.length1, self.order.first), (self.length2, self.order.second)] {
             if checked_grid_length(length, order).is_none() {
@@ -883,14 +883,14 @@ impl KernelShape {
     }
 
     /// Values in the grids of the whole batch (`batch * grid_len`).
-    fn checked_grids_len(&self) -> Result<usize> {
+    pub(crate) fn checked_grids_len(&self) -> Result<usize> {
         self.checked_grid_len()?
             .checked_mul(self.batch)
             .ok_or_else(|| SigError::Overflow(format!("{} PDE grids of {} points at dyadic_order {:?}", self.batch, self.grid_len(), self.order)))
     }
 }
 
-fn check_increments<T: Float>(inc: &Increments<'_, T>, shape: &KernelShape) -> Result<()> {
+pub(crate) fn check_increments<T: Float>(inc: &Increments<'_, T>, shape: &KernelShape) -> Result<()> {
     match inc {
         Increments::Given(delta) => check_len("delta", delta.len(), checked_product("the double increments", &[shape.batch, shape.length1.saturating_sub(1), shape.length2.saturating_sub(1)])?),
         Increments::Paths { paths1, paths2, shape1, shape2, transform, kernel } => {
@@ -1057,24 +1057,44 @@ fn backprop_within<T: Float>(
     let (n1, n2) = (grid.n1, grid.n2);
     let cells = checked_product("the double increments", &[n1, n2])?;
     let work = grid.cells().saturating_mul(12 * LANES);
-    // Each group writes its own slices of the output.
-    let mut tasks: Vec<PairOuts<'_, T>> = Vec::new();
-    let pair = match &source {
-        Source::Given(_) => None,
-        Source::Linear { pair, .. } | Source::Points { pair, .. } => Some(*pair),
-    };
     let increments_out = matches!(out, KernelGrad::Increments(_));
     // few pairs: one pair per task, solved by the wavefront solver; the
     // same choice with or without `k_grid`, so both give the same numbers
     let wave = use_wavefront::<T>(shape.batch, &grid, true) && wave_backward_fits::<T>(&grid, budget);
     let per = if wave { 1 } else { LANES };
     let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
+    let Some(mut tasks) = grad_tasks(&source, &shape, cells, groups, per, out)? else { return Ok(()) };
+    let job = BackpropJob { source: &source, grid, grid_len, derivs, grid_derivs, k_grid, increments_out, budget };
+    if wave {
+        return backprop_wave(&job, n_jobs, &mut tasks);
+    }
+    try_for_each_item(n_jobs, &mut tasks, work, || Ok(Scratch::new()), |scratch, _, (group, out1, out2)| {
+        job.run(scratch, group, out1.as_deref_mut(), out2.as_deref_mut())
+    })
+}
+
+/// The output slices of a backward pass: one task per group of `per`
+/// pairs (`groups`), each with its pairs' slices of `out`. `None` when
+/// there is nothing to write (increment gradients of empty grids).
+pub(crate) fn grad_tasks<'o, T: Float>(
+    source: &Source<'_, T>,
+    shape: &KernelShape,
+    cells: usize,
+    groups: Vec<Group>,
+    per: usize,
+    out: KernelGrad<'o, T>,
+) -> Result<Option<Vec<PairOuts<'o, T>>>> {
+    let mut tasks: Vec<PairOuts<'o, T>> = Vec::new();
+    let pair = match source {
+        Source::Given(_) => None,
+        Source::Linear { pair, .. } | Source::Points { pair, .. } => Some(*pair),
+    };
     try_reserve(&mut tasks, "the pair groups of a batch", groups.len())?;
     match out {
         KernelGrad::Increments(g) => {
             check_len("out", g.len(), checked_product("the double increments", &[shape.batch, cells])?)?;
             if cells == 0 {
-                return Ok(());
+                return Ok(None);
             }
             for (group, chunk) in groups.into_iter().zip(g.chunks_mut(per * cells)) {
                 tasks.push((group, Some(chunk), None));
@@ -1101,13 +1121,7 @@ fn backprop_within<T: Float>(
             }
         }
     }
-    let job = BackpropJob { source: &source, grid, grid_len, derivs, grid_derivs, k_grid, increments_out, budget };
-    if wave {
-        return backprop_wave(&job, n_jobs, &mut tasks);
-    }
-    try_for_each_item(n_jobs, &mut tasks, work, || Ok(Scratch::new()), |scratch, _, (group, out1, out2)| {
-        job.run(scratch, group, out1.as_deref_mut(), out2.as_deref_mut())
-    })
+    Ok(Some(tasks))
 }
 
 /// What every group of a backward pass shares.
@@ -1127,7 +1141,7 @@ impl<T: Float> BackpropJob<'_, T> {
     /// The gradients of one group of pairs into `out1`/`out2`.
     fn run(&self, scratch: &mut Scratch<T>, group: &Group, mut out1: Option<&mut [T]>, mut out2: Option<&mut [T]>) -> Result<()> {
         let (grid, source) = (&self.grid, self.source);
-        let (n1, n2, cells) = (grid.n1, grid.n2, grid.n1 * grid.n2);
+        let (n1, n2) = (grid.n1, grid.n2);
         if let Some(o) = out1.as_deref_mut() {
             o.fill(T::zero());
         }
@@ -1152,70 +1166,87 @@ impl<T: Float> BackpropJob<'_, T> {
             g
         };
         solve_backward(grid, scratch, forward, &grad_in, grid_derivs, self.budget)?;
-        if self.increments_out {
-            if let Some(o) = out1 {
-                for (lane, pair) in o.chunks_exact_mut(cells).enumerate() {
-                    for (v, g) in pair.iter_mut().zip(&scratch.g_delta) {
-                        *v = g[lane];
-                    }
-                }
-            }
-            return Ok(());
-        }
-        match source {
-            Source::Given(_) => unreachable!("given increments only have increment gradients"),
-            Source::Linear { pair: PathPair { shape1: s1, shape2: s2, transform, .. }, scale } => {
-                let (s1, s2, transform, scale) = (*s1, *s2, *transform, *scale);
-                let d = transform.out_dim(s1.dim);
-                // `load` left the group's increments lane-interleaved in lanes1/lanes2.
-                let Scratch { g_delta, dx, lanes1, lanes2, g_lanes, .. } = scratch;
-                for (o, n, side) in [(out1, n1, 0), (out2, n2, 1)] {
-                    let Some(o) = o.filter(|_| d > 0) else { continue };
-                    try_refill(g_lanes, "gradients of the increments", n * d, lanes(T::zero()))?;
-                    // dF/d(dx_i) = scale sum_j dF/d(delta_ij) dy_j, and the transpose for y
-                    increment_grads(g_delta, if side == 0 { lanes2 } else { lanes1 }, n1, n2, d, side == 1, g_lanes);
-                    let (shape, pl) = if side == 0 { (s1, s1.path_len()) } else { (s2, s2.path_len()) };
-                    for lane in 0..count {
-                        let pg = &mut o[lane * pl..(lane + 1) * pl];
-                        for (step, row) in g_lanes.chunks_exact(d).enumerate() {
-                            for (v, cell) in dx.iter_mut().zip(row) {
-                                *v = cell[lane] * scale;
-                            }
-                            transform.increment_backward(pg, shape.dim, step, dx);
-                        }
-                    }
-                }
-            }
-            Source::Points { pair: PathPair { shape1: s1, shape2: s2, transform, .. }, kernel } => {
-                let (s1, s2, transform) = (*s1, *s2, *transform);
-                let d = transform.out_dim(s1.dim);
-                // `load` left the group's transformed points lane-interleaved in pts1/pts2.
-                let Scratch { g_delta, pts1, pts2, point, k_rows, g_pts1, g_pts2, .. } = scratch;
-                let x = Points { data: pts1.as_flattened(), len: n1 + 1, dim: d };
-                let y = Points { data: pts2.as_flattened(), len: n2 + 1, dim: d };
-                for (g, wanted, len) in [(&mut *g_pts1, out1.is_some(), x.len), (&mut *g_pts2, out2.is_some(), y.len)] {
-                    try_refill(g, "gradients of the points", if wanted { len * d } else { 0 }, lanes(T::zero()))?;
-                }
-                let (gx, gy) = (out1.is_some().then_some(g_pts1.as_flattened_mut()), out2.is_some().then_some(g_pts2.as_flattened_mut()));
-                kernel.backprop::<LANES>(x, y, count, g_delta.as_flattened(), k_rows, gx, gy)?;
-                // back through the transform, pair by pair
-                for (o, g, shape) in [(out1, &*g_pts1, s1), (out2, &*g_pts2, s2)] {
-                    let Some(o) = o.filter(|_| d > 0) else { continue };
-                    let pl = shape.path_len();
-                    for lane in 0..count {
-                        let pg = &mut o[lane * pl..(lane + 1) * pl];
-                        for (p, cells) in g.chunks_exact(d).enumerate() {
-                            for (v, cell) in point.iter_mut().zip(cells) {
-                                *v = cell[lane];
-                            }
-                            transform.point_backward(pg, shape.dim, p, point);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
+        increment_grads_out(source, grid, scratch, group, self.increments_out, out1, out2)
     }
+}
+
+/// Writes the group's gradients from `scratch.g_delta` (dF/d(delta), which
+/// a backward solver left there after `source.load` filled the scratch):
+/// as they are into `out1` (`increments_out`), or through the static
+/// kernel and the path transform into `out1`/`out2` (zeroed by the caller).
+pub(crate) fn increment_grads_out<T: Float>(
+    source: &Source<'_, T>,
+    grid: &Grid,
+    scratch: &mut Scratch<T>,
+    group: &Group,
+    increments_out: bool,
+    out1: Option<&mut [T]>,
+    out2: Option<&mut [T]>,
+) -> Result<()> {
+    let (n1, n2, cells, count) = (grid.n1, grid.n2, grid.n1 * grid.n2, group.count);
+    if increments_out {
+        if let Some(o) = out1 {
+            for (lane, pair) in o.chunks_exact_mut(cells).enumerate() {
+                for (v, g) in pair.iter_mut().zip(&scratch.g_delta) {
+                    *v = g[lane];
+                }
+            }
+        }
+        return Ok(());
+    }
+    match source {
+        Source::Given(_) => unreachable!("given increments only have increment gradients"),
+        Source::Linear { pair: PathPair { shape1: s1, shape2: s2, transform, .. }, scale } => {
+            let (s1, s2, transform, scale) = (*s1, *s2, *transform, *scale);
+            let d = transform.out_dim(s1.dim);
+            // `load` left the group's increments lane-interleaved in lanes1/lanes2.
+            let Scratch { g_delta, dx, lanes1, lanes2, g_lanes, .. } = scratch;
+            for (o, n, side) in [(out1, n1, 0), (out2, n2, 1)] {
+                let Some(o) = o.filter(|_| d > 0) else { continue };
+                try_refill(g_lanes, "gradients of the increments", n * d, lanes(T::zero()))?;
+                // dF/d(dx_i) = scale sum_j dF/d(delta_ij) dy_j, and the transpose for y
+                increment_grads(g_delta, if side == 0 { lanes2 } else { lanes1 }, n1, n2, d, side == 1, g_lanes);
+                let (shape, pl) = if side == 0 { (s1, s1.path_len()) } else { (s2, s2.path_len()) };
+                for lane in 0..count {
+                    let pg = &mut o[lane * pl..(lane + 1) * pl];
+                    for (step, row) in g_lanes.chunks_exact(d).enumerate() {
+                        for (v, cell) in dx.iter_mut().zip(row) {
+                            *v = cell[lane] * scale;
+                        }
+                        transform.increment_backward(pg, shape.dim, step, dx);
+                    }
+                }
+            }
+        }
+        Source::Points { pair: PathPair { shape1: s1, shape2: s2, transform, .. }, kernel } => {
+            let (s1, s2, transform) = (*s1, *s2, *transform);
+            let d = transform.out_dim(s1.dim);
+            // `load` left the group's transformed points lane-interleaved in pts1/pts2.
+            let Scratch { g_delta, pts1, pts2, point, k_rows, g_pts1, g_pts2, .. } = scratch;
+            let x = Points { data: pts1.as_flattened(), len: n1 + 1, dim: d };
+            let y = Points { data: pts2.as_flattened(), len: n2 + 1, dim: d };
+            for (g, wanted, len) in [(&mut *g_pts1, out1.is_some(), x.len), (&mut *g_pts2, out2.is_some(), y.len)] {
+                try_refill(g, "gradients of the points", if wanted { len * d } else { 0 }, lanes(T::zero()))?;
+            }
+            let (gx, gy) = (out1.is_some().then_some(g_pts1.as_flattened_mut()), out2.is_some().then_some(g_pts2.as_flattened_mut()));
+            kernel.backprop::<LANES>(x, y, count, g_delta.as_flattened(), k_rows, gx, gy)?;
+            // back through the transform, pair by pair
+            for (o, g, shape) in [(out1, &*g_pts1, s1), (out2, &*g_pts2, s2)] {
+                let Some(o) = o.filter(|_| d > 0) else { continue };
+                let pl = shape.path_len();
+                for lane in 0..count {
+                    let pg = &mut o[lane * pl..(lane + 1) * pl];
+                    for (p, cells) in g.chunks_exact(d).enumerate() {
+                        for (v, cell) in point.iter_mut().zip(cells) {
+                            *v = cell[lane];
+                        }
+                        transform.point_backward(pg, shape.dim, p, point);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -1900,7 +1931,7 @@ fn sig_kernel_wave<T: Float>(source: &Source<'_, T>, grid: &Grid, shape: &Kernel
 }
 
 /// A task of a backward pass: its pairs and their slices of the outputs.
-type PairOuts<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
+pub(crate) type PairOuts<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
 
 /// [`backprop_within`] pair by pair with the wavefront solver: each pair's
 /// task is its index (a group of one) and its slices of the outputs.

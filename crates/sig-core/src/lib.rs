@@ -40,6 +40,7 @@ pub mod alloc;
 pub mod batch;
 pub mod coef;
 pub mod kernel;
+pub mod kernel_poly;
 mod lanes;
 pub mod error;
 pub mod fork;

@@ -9,6 +9,9 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use sig_core::kernel::{self, DyadicOrder, Increments, KernelGrad, KernelOut, KernelShape};
+use sig_core::kernel_poly::{self, PolyShape};
+use sig_core::static_kernel::KernelReport;
+use sig_core::Float;
 use sig_core::static_kernel::{self, StaticKernel};
 use sig_core::{PathShape, PathTransform};
 
@@ -70,6 +73,7 @@ record! {
         symmetric: bool,
         left_deriv: bool,
         right_deriv: bool,
+        poly_order: usize,
     }
 }
 
@@ -101,6 +105,33 @@ impl KernelArgs {
     }
 }
 
+impl KernelArgs {
+    /// The kernels (or grids) of `shape`'s pairs into `out`, by the solver
+    /// the options name: polynomial when `poly_order > 0`, else finite differences.
+    fn solve<T: Float>(&self, inc: &Increments<'_, T>, shape: KernelShape, out: &mut [T]) -> sig_core::Result<KernelReport> {
+        let out = out_of(out, self.return_grid);
+        if self.poly_order > 0 {
+            kernel_poly::sig_kernel_poly(inc, self.poly_shape(&shape), self.n_jobs, out)
+        } else {
+            kernel::sig_kernel(inc, shape, self.n_jobs, out)
+        }
+    }
+
+    /// The gradient through [`KernelArgs::solve`].
+    fn solve_backprop<T: Float>(&self, inc: &Increments<'_, T>, shape: KernelShape, derivs: &[T], k_grid: Option<&[T]>, grads: KernelGrad<'_, T>) -> sig_core::Result<()> {
+        if self.poly_order > 0 {
+            // the polynomial solver's forward pass is cheap to redo: no k_grid
+            kernel_poly::sig_kernel_poly_backprop(inc, self.poly_shape(&shape), derivs, self.return_grid, self.n_jobs, grads)
+        } else {
+            kernel::sig_kernel_backprop(inc, shape, derivs, self.return_grid, k_grid, self.n_jobs, grads)
+        }
+    }
+
+    fn poly_shape(&self, shape: &KernelShape) -> PolyShape {
+        PolyShape { batch: shape.batch, length1: shape.length1, length2: shape.length2, order: self.poly_order }
+    }
+}
+
 fn out_of<T>(out: &mut [T], return_grid: bool) -> KernelOut<'_, T> {
     if return_grid {
         KernelOut::Grids(out)
@@ -121,7 +152,7 @@ pub fn sig_kernel<'py>(py: Python<'py>, path1: Array<'_, 'py>, path2: Array<'_, 
         let (s1, s2) = (path_shape(&p1, "path1")?, path_shape(&p2, "path2")?);
         let (p1, p2, o) = (numbers(&p1, "path1")?, numbers(&p2, "path2")?, numbers_mut(&mut o, "out")?);
         let inc = Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: options.transform(), kernel };
-        enter(py, || kernel::sig_kernel(&inc, options.shape(s1, s2), options.n_jobs, out_of(o, options.return_grid)).map(|r| r.clamped))
+        enter(py, || options.solve(&inc, options.shape(s1, s2), o).map(|r| r.clamped))
     })
 }
 
@@ -153,7 +184,7 @@ pub fn sig_kernel_backprop<'py>(
         let grad2 = if options.right_deriv { Some(numbers_mut(&mut o2, "out2")?) } else { None };
         let inc = Increments::Paths { paths1: p1, paths2: p2, shape1: s1, shape2: s2, transform: options.transform(), kernel };
         let grads = KernelGrad::Paths { grad1, grad2 };
-        enter(py, || kernel::sig_kernel_backprop(&inc, options.shape(s1, s2), g, options.return_grid, kg, options.n_jobs, grads))
+        enter(py, || options.solve_backprop(&inc, options.shape(s1, s2), g, kg, grads))
     })
 }
 
@@ -166,7 +197,7 @@ pub fn sig_kernel_from_increments<'py>(py: Python<'py>, delta: Array<'_, 'py>, o
         let (d, mut o) = (input::<T>(delta, "delta")?, output::<T>(out, "out")?);
         let shape = options.increments_shape(dims(&d))?;
         let (d, o) = (numbers(&d, "delta")?, numbers_mut(&mut o, "out")?);
-        enter(py, || kernel::sig_kernel(&Increments::Given(d), shape, options.n_jobs, out_of(o, options.return_grid)).map(|_| ()))
+        enter(py, || options.solve(&Increments::Given(d), shape, o).map(|_| ()))
     })
 }
 
@@ -188,7 +219,7 @@ pub fn sig_kernel_from_increments_backprop<'py>(
         let (d, g, o) = (numbers(&d, "delta")?, numbers(&g, "derivs")?, numbers_mut(&mut o, "out")?);
         let kg = kg.as_ref().map(|a| numbers(a, "k_grid")).transpose()?;
         let grads = KernelGrad::Increments(o);
-        enter(py, || kernel::sig_kernel_backprop(&Increments::Given(d), shape, g, options.return_grid, kg, options.n_jobs, grads))
+        enter(py, || options.solve_backprop(&Increments::Given(d), shape, g, kg, grads))
     })
 }
 
