@@ -405,7 +405,7 @@ def _initial_for(initial: Any, path: Any, opts: SigOptions) -> Any:
 # --- correction ---------------------------------------------------------------------
 
 
-def correction_levels(dimension: int, degree: int, width: int) -> int:
+def _correction_levels(dimension: int, degree: int, width: int) -> int:
     """The top level ``m`` of correction rows of ``width`` numbers for a path of
     ``dimension`` channels: ``width = d^2 + ... + d^m`` with ``2 <= m <= degree``
     (1 for an empty row); ValueError otherwise, naming the widths allowed."""
@@ -476,7 +476,7 @@ def _correction_rows(correction: Any, path: Any, opts: SigOptions, basepoint: An
                 f"correction must have shape (C,), ({segments}, C) or {expected} for path shape {tuple(path.shape)}, got {shape}"
             )
         correction = correction.reshape(batch_size(tuple(batch_shape)), segments, shape[-1])
-    correction_levels(dim, opts.degree, shape[-1])
+    _correction_levels(dim, opts.degree, shape[-1])
     if not is_torch(correction):
         correction = np.ascontiguousarray(correction)
     return correction

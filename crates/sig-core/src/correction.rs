@@ -21,7 +21,7 @@ use crate::batch::{try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
 use crate::signature::PathShape;
-use crate::tensor::{mul_backward, mul_backward_upto, mul_in_place, mul_in_place_upto, TensorShape};
+use crate::tensor::TensorShape;
 use crate::transform::PathTransform;
 use crate::{recip, Float};
 
@@ -113,6 +113,8 @@ struct Plan {
     /// correction entry `e`; with time augmentation the words of the
     /// original letters are re-indexed in base `d + 1`.
     z_index: Vec<usize>,
+    /// The highest level of `z` that can be nonzero (1 without correction).
+    top_z: usize,
     skip: usize,
     out_len: usize,
     steps: usize,
@@ -148,7 +150,9 @@ impl Plan {
         }
         let skip = usize::from(!scalar_term);
         let (batch_stride, segment_stride) = correction.strides(shape);
-        Ok(Plan { out_len: tshape.len() - skip, tshape, z_index, skip, steps: shape.length.saturating_sub(1), batch_stride, segment_stride })
+        // (no letters: every signature is the identity)
+        let steps = if tshape.dim == 0 { 0 } else { shape.length.saturating_sub(1) };
+        Ok(Plan { out_len: tshape.len() - skip, tshape, z_index, top_z: top.max(1), skip, steps, batch_stride, segment_stride })
     }
 
     /// Row of segment `j` of path `b`.
@@ -175,51 +179,78 @@ impl Plan {
 
     /// Work per path (multiply-adds, an estimate).
     fn work(&self) -> usize {
-        self.steps.saturating_mul(self.tshape.len()).saturating_mul(self.tshape.degree + 2)
+        self.steps.saturating_mul(self.tshape.len()).saturating_mul(2 * self.top_z)
     }
 }
 
-/// `out = exp(z)` for `z` with level 0 zero, by the truncated Horner scheme
-/// (see the module docs). `factors`, when given, receives the inner factors
-/// `Q_2 .. Q_(N+1)` that [`exp_backward`] needs (`N` tensors, `Q_(N+1) = 1`);
-/// `tmp` is one tensor of scratch.
-fn exp_horner<T: Float>(shape: &TensorShape, z: &[T], out: &mut [T], tmp: &mut [T], mut factors: Option<&mut [T]>) {
+/// `out = s (x) exp(z)` for `z` zero outside levels `1..=top_z`, in the
+/// Horner form `T_N = s`, `T_(j-1) = s + T_j (x) z / j`, `out = T_0`: each
+/// step is a product with `z`, which has only `top_z` nonzero levels, and
+/// `T_j` is needed only up to level `N - j`. Each step updates `out` in
+/// place, top level first (level k reads only lower levels of `T_j`).
+/// `trail`, when given, receives `T_1 .. T_N` (`N` blocks of `len`) for
+/// [`mul_exp_backward`].
+fn mul_exp<T: Float>(shape: &TensorShape, s: &[T], z: &[T], top_z: usize, out: &mut [T], mut trail: Option<&mut [T]>) {
     let (n, len) = (shape.degree, shape.len());
-    out.fill(T::zero());
-    out[0] = T::one();
+    out[0] = s[0];
     for j in (1..=n).rev() {
-        if let Some(f) = factors.as_deref_mut() {
-            // Q_(j+1), the factor this step multiplies by
-            f[(j - 1) * len..j * len].copy_from_slice(out);
+        if let Some(trail) = trail.as_deref_mut() {
+            let upto = shape.level(n - j).end;
+            trail[(j - 1) * len..][..upto].copy_from_slice(&out[..upto]);
         }
-        let top = n - j + 1;
-        let upto = shape.level(top).end;
-        tmp[..upto].copy_from_slice(&z[..upto]);
-        mul_in_place_upto(shape, tmp, out, top);
         let inv = recip::<T>(j);
-        out[0] = T::one();
-        for (o, &t) in out[1..upto].iter_mut().zip(&tmp[1..upto]) {
-            *o = t * inv;
+        for k in (1..=n - j + 1).rev() {
+            let (lower, upper) = out.split_at_mut(shape.level(k).start);
+            let out_k = &mut upper[..shape.level_len(k)];
+            out_k.copy_from_slice(&s[shape.level(k)]);
+            for i in 1..=k.min(top_z) {
+                let (a, b) = (&lower[shape.level(k - i)], &z[shape.level(i)]);
+                for (row, &av) in out_k.chunks_exact_mut(b.len()).zip(a) {
+                    let av = av * inv;
+                    for (o, &bv) in row.iter_mut().zip(b) {
+                        *o += av * bv;
+                    }
+                }
+            }
         }
     }
 }
 
-/// Gradient of [`exp_horner`]: from `g` = dF/d(exp(z)) (overwritten),
-/// adds dF/dz to `gz`. `factors` are the `Q_(j+1)` it saved; `g_next` is one
-/// tensor of scratch.
-fn exp_backward<'a, T: Float>(shape: &TensorShape, z: &[T], factors: &[T], g: &'a mut [T], g_next: &'a mut [T], gz: &mut [T]) {
+/// Gradient of [`mul_exp`]: from `g` = dF/d(out) (used as scratch, like
+/// `g_next`), writes dF/ds into `g_s` and adds dF/dz (levels `1..=top_z`)
+/// to `g_z`. `trail` is what [`mul_exp`] saved. Level 0 of `s` is the
+/// constant 1, so `g_s[0]` is left 0.
+#[allow(clippy::too_many_arguments)]
+fn mul_exp_backward<'a, T: Float>(shape: &TensorShape, z: &[T], top_z: usize, trail: &[T], g: &'a mut [T], g_next: &'a mut [T], g_s: &mut [T], g_z: &mut [T]) {
     let (n, len) = (shape.degree, shape.len());
     let (mut g, mut g_next) = (g, g_next);
+    g_s.fill(T::zero());
     for j in 1..=n {
-        // Q_j = 1 + (z (x) Q_(j+1)) / j, computed up to level `top`
+        // T_(j-1) = s + T_j (x) z / j, at levels 1..=top
         let top = n - j + 1;
-        let inv = recip::<T>(j);
-        g[0] = T::zero();
-        for v in &mut g[1..shape.level(top).end] {
-            *v *= inv;
+        let upto = shape.level(top).end;
+        for (gs, &gv) in g_s[1..upto].iter_mut().zip(&g[1..upto]) {
+            *gs += gv;
         }
-        g_next.fill(T::zero());
-        mul_backward_upto(shape, z, &factors[(j - 1) * len..j * len], g, gz, g_next, top);
+        let inv = recip::<T>(j);
+        let t_j = &trail[(j - 1) * len..j * len];
+        g_next[..shape.level(top - 1).end].fill(T::zero());
+        for k in 1..=top {
+            let g_k = &g[shape.level(k)];
+            for i in 1..=k.min(top_z) {
+                let (a, b) = (&t_j[shape.level(k - i)], &z[shape.level(i)]);
+                let (ga, gb) = (&mut g_next[shape.level(k - i)], &mut g_z[shape.level(i)]);
+                for ((row, &av), gav) in g_k.chunks_exact(b.len()).zip(a).zip(ga.iter_mut()) {
+                    let av = av * inv;
+                    let mut acc = T::zero();
+                    for ((&gv, &bv), gbv) in row.iter().zip(b).zip(gb.iter_mut()) {
+                        acc += gv * bv;
+                        *gbv += av * gv;
+                    }
+                    *gav += acc * inv;
+                }
+            }
+        }
         std::mem::swap(&mut g, &mut g_next);
     }
 }
@@ -227,16 +258,14 @@ fn exp_backward<'a, T: Float>(shape: &TensorShape, z: &[T], factors: &[T], g: &'
 /// Per-worker buffers of both passes.
 struct Workspace<T: 'static> {
     s: Scratch<T>,
+    t: Scratch<T>,
     z: Scratch<T>,
-    e: Scratch<T>,
-    tmp: Scratch<T>,
-    /// backward only: the inverse step, gradients and the Horner factors
-    e_inv: Scratch<T>,
+    /// backward only: gradients and the Horner trail of one step
     g: Scratch<T>,
+    g_tmp: Scratch<T>,
     g_prev: Scratch<T>,
-    g_e: Scratch<T>,
     g_z: Scratch<T>,
-    factors: Scratch<T>,
+    trail: Scratch<T>,
 }
 
 impl<T: Float> Workspace<T> {
@@ -246,15 +275,13 @@ impl<T: Float> Workspace<T> {
         let b = |n: usize| scratch_any(what, if backward { n } else { 0 });
         Ok(Workspace {
             s: scratch_any(what, len)?,
+            t: scratch_any(what, len)?,
             z: scratch_any(what, len)?,
-            e: scratch_any(what, len)?,
-            tmp: scratch_any(what, len)?,
-            e_inv: b(len)?,
             g: b(len)?,
+            g_tmp: b(len)?,
             g_prev: b(len)?,
-            g_e: b(len)?,
             g_z: b(len)?,
-            factors: b(len.saturating_mul(shape.degree))?,
+            trail: b(len.saturating_mul(shape.degree))?,
         })
     }
 }
@@ -294,17 +321,17 @@ pub fn sig_corrected<T: Float>(
     let pl = shape.path_len();
     try_for_each_chunk(n_jobs, out, out_len, plan.work(), || Workspace::new(tshape, false), |ws, b, out_sig| {
         let path = &paths[b * pl..(b + 1) * pl];
-        let Workspace { s, z, e, tmp, .. } = ws;
+        let Workspace { s, t, z, .. } = ws;
         s.fill(T::zero());
         s[0] = T::one();
-        let mut checkpoint = Checkpoint::new(tshape.len().saturating_mul(degree + 1));
+        let mut checkpoint = Checkpoint::new(tshape.len().saturating_mul(plan.top_z + 1));
         for j in 0..plan.steps {
             if checkpoint.tick() {
                 return Err(SigError::Interrupted);
             }
             plan.load_z(&transform, path, shape, j, plan.row(correction.values, correction.width, b, j), false, z);
-            exp_horner(tshape, z, e, tmp, None);
-            mul_in_place(tshape, s, e);
+            mul_exp(tshape, s, z, plan.top_z, t, None);
+            std::mem::swap(s, t);
         }
         out_sig.copy_from_slice(&s[plan.skip..]);
         Ok(())
@@ -367,12 +394,12 @@ pub fn sig_corrected_backprop<T: Float>(
         let path = &paths[b * pl..(b + 1) * pl];
         grad.fill(T::zero());
         c_grad.fill(T::zero());
-        let Workspace { s, z, e, tmp, e_inv, g, g_prev, g_e, g_z, factors } = ws;
+        let Workspace { s, t, z, g, g_tmp, g_prev, g_z, trail } = ws;
         s[0] = T::one();
         s[1..].copy_from_slice(&sigs[b * out_len..(b + 1) * out_len][1 - plan.skip..]);
         g[0] = T::zero();
         g[1..].copy_from_slice(&sig_grads[b * out_len..(b + 1) * out_len][1 - plan.skip..]);
-        let mut checkpoint = Checkpoint::new(tshape.len().saturating_mul(4 * degree + 4));
+        let mut checkpoint = Checkpoint::new(tshape.len().saturating_mul(4 * plan.top_z + 4));
         for j in (0..plan.steps).rev() {
             if checkpoint.tick() {
                 return Err(SigError::Interrupted);
@@ -380,16 +407,13 @@ pub fn sig_corrected_backprop<T: Float>(
             let row = plan.row(correction.values, width, b, j);
             // the state before the segment: S_j (x) exp(-z)
             plan.load_z(&transform, path, shape, j, row, true, z);
-            exp_horner(tshape, z, e_inv, tmp, None);
-            mul_in_place(tshape, s, e_inv);
+            mul_exp(tshape, s, z, plan.top_z, t, None);
+            std::mem::swap(s, t);
+            // the step again, keeping its Horner trail, and back through it
             plan.load_z(&transform, path, shape, j, row, false, z);
-            exp_horner(tshape, z, e, tmp, Some(factors));
-            // through S_(j+1) = S_j (x) exp(z)
-            g_prev.fill(T::zero());
-            g_e.fill(T::zero());
-            mul_backward(tshape, s, e, g, g_prev, g_e);
+            mul_exp(tshape, s, z, plan.top_z, t, Some(trail));
             g_z.fill(T::zero());
-            exp_backward(tshape, z, factors, g_e, tmp, g_z);
+            mul_exp_backward(tshape, z, plan.top_z, trail, g, g_tmp, g_prev, g_z);
             transform.increment_backward(grad, shape.dim, j, &g_z[tshape.level(1)]);
             if !c_grad.is_empty() {
                 let c_row = if shared_rows { &mut c_grad[..] } else { &mut c_grad[j * width..(j + 1) * width] };
@@ -419,6 +443,7 @@ pub fn sig_corrected_backprop<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::mul_in_place;
     use crate::test_util::{assert_gradient, close, dot, random};
 
     /// `exp(z)` as the plain series `sum z^k / k!`.
@@ -434,25 +459,69 @@ mod tests {
         out
     }
 
+    fn random_z(shape: &TensorShape, top_z: usize, seed: &mut u64) -> Vec<f64> {
+        let mut z = random(shape.len(), seed);
+        z[0] = 0.0;
+        z[shape.level(top_z.min(shape.degree)).end..].fill(0.0);
+        z
+    }
+
     #[test]
-    fn horner_exp_is_the_exponential_series() {
+    fn horner_step_is_the_product_with_the_exponential_series() {
         let mut seed = 7;
-        for (dim, degree) in [(1, 4), (2, 4), (3, 3), (2, 1)] {
+        for (dim, degree, top_z) in [(1, 4, 2), (2, 4, 2), (2, 4, 3), (3, 3, 3), (2, 1, 1), (3, 5, 1)] {
             let shape = TensorShape::new(dim, degree).unwrap();
-            let mut z = random(shape.len(), &mut seed);
-            z[0] = 0.0;
-            let (mut out, mut tmp) = (vec![0.0; shape.len()], vec![0.0; shape.len()]);
-            exp_horner(&shape, &z, &mut out, &mut tmp, None);
-            close(&out, &exp_series(&shape, &z), 1e-13);
+            let z = random_z(&shape, top_z, &mut seed);
+            let mut s = random(shape.len(), &mut seed);
+            s[0] = 1.0;
+            let mut out = vec![0.0; shape.len()];
+            mul_exp(&shape, &s, &z, top_z, &mut out, None);
+            let mut want = s.clone();
+            mul_in_place(&shape, &mut want, &exp_series(&shape, &z));
+            close(&out, &want, 1e-13);
         }
+    }
+
+    #[test]
+    fn horner_step_gradient_matches_finite_differences() {
+        let mut seed = 9;
+        let (shape, top_z) = (TensorShape::new(2, 4).unwrap(), 3);
+        let z = random_z(&shape, top_z, &mut seed);
+        let s = random(shape.len(), &mut seed);
+        let weights = random(shape.len(), &mut seed);
+        let len = shape.len();
+        let (mut out, mut trail) = (vec![0.0; len], vec![0.0; len * shape.degree]);
+        mul_exp(&shape, &s, &z, top_z, &mut out, Some(&mut trail));
+        let (mut g, mut g_next, mut g_s, mut g_z) = (weights.clone(), vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+        mul_exp_backward(&shape, &z, top_z, &trail, &mut g, &mut g_next, &mut g_s, &mut g_z);
+        let loss = |s: &[f64], z: &[f64]| {
+            let mut out = vec![0.0; len];
+            mul_exp(&shape, s, z, top_z, &mut out, None);
+            dot(&out, &weights)
+        };
+        let fixed_z = z.clone();
+        // (level 0 of s is the constant 1: its gradient is defined as 0)
+        let mut s_rest = s[1..].to_vec();
+        assert_gradient(&mut s_rest, &g_s[1..], 1e-7, 1e-9, |r| {
+            let mut full = vec![s[0]];
+            full.extend_from_slice(r);
+            loss(&full, &fixed_z)
+        }, "s");
+        let fixed_s = s.clone();
+        let upto = shape.level(top_z).end;
+        let mut z_rest = z[1..upto].to_vec();
+        assert_gradient(&mut z_rest, &g_z[1..upto], 1e-7, 1e-9, |r| {
+            let mut full = z.clone();
+            full[1..upto].copy_from_slice(r);
+            loss(&fixed_s, &full)
+        }, "z");
     }
 
     #[test]
     fn exp_of_minus_z_is_the_inverse_of_exp_of_z() {
         let mut seed = 3;
         let shape = TensorShape::new(3, 4).unwrap();
-        let mut z = random(shape.len(), &mut seed);
-        z[0] = 0.0;
+        let z = random_z(&shape, 4, &mut seed);
         let minus: Vec<f64> = z.iter().map(|v| -v).collect();
         let mut prod = exp_series(&shape, &z);
         mul_in_place(&shape, &mut prod, &exp_series(&shape, &minus));
