@@ -64,6 +64,16 @@ def sig_backprop(
 ) -> None:
     """dF/d(path) into ``out`` ``(B, L, d)`` (and dF/d(initial) into ``initial_out``) from ``sig_derivs`` = dF/d(sig)."""
 
+def sig_corrected(path: Array, correction: Array, out: Array, options: SigOptions) -> None:
+    """Signatures ``(B, n)`` of ``path`` ``(B, L, d)`` with a per-segment correction: ``(C,)`` shared,
+    ``(L - 1, C)`` per segment, or ``(B, L - 1, C)`` per path (the layout read from its number of axes)."""
+
+def sig_corrected_backprop(
+    path: Array, correction: Array, sig: Array, sig_derivs: Array, out: Array, correction_out: Optional[Array],
+    options: SigOptions,
+) -> None:
+    """dF/d(path) into ``out`` and, if given, dF/d(correction) into ``correction_out`` (the correction's shape)."""
+
 def sig_quick(
     path: Any, degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_term: Any, stream: Any, inverse: Any,
     n_jobs: Any,

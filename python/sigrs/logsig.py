@@ -414,6 +414,7 @@ def log_sig(
     end_time: float = 1.0,
     method: Any = 1,
     scalar_term: bool = False,
+    correction: Any = None,
     n_jobs: int = -1,
 ) -> Any:
     """Log-signature of a path or a batch of paths: :func:`sigrs.sig`, then :func:`sig_to_log_sig`.
@@ -427,9 +428,15 @@ def log_sig(
             through the signature exactly as for method 2; that measured
             faster than pysiglib's BCH, and no preparation call is needed).
         scalar_term: with method 0, keep the (zero) level-0 entry.
+        correction: a per-segment lift of levels 2 and up, as in
+            :func:`sigrs.sig` (same shapes, same restrictions). A correction
+            that is not Lie-valued (an Ito term, say) leaves the signature
+            outside the group, and only method 0 keeps all of its logarithm.
+            Unlike pysiglib, method 3 accepts it (it is method 2 here).
 
     Returns:
-        ``(..., log_sig_length(dim, degree, method=method))``; differentiable.
+        ``(..., log_sig_length(dim, degree, method=method))``; differentiable
+        (with respect to the correction too).
 
     Example::
 
@@ -439,7 +446,7 @@ def log_sig(
         >>> sigrs.log_sig(x, 4, method="hall").shape
         (32, 32)
     """
-    if type(path) is np.ndarray and (scalar_term is False or scalar_term is True) and (type(method) is int or type(method) is str):
+    if correction is None and type(path) is np.ndarray and (scalar_term is False or scalar_term is True) and (type(method) is int or type(method) is str):
         # Small calls with plain arguments: the signature's quick path, then
         # the conversion (None from the quick path: the checks below decide).
         code = _QUICK_METHODS.get(method)
@@ -450,7 +457,8 @@ def log_sig(
                 return _sig_to_log_sig_cpu(s, make(LogSigOptions, aug_dim(path.shape[-1], time_aug, lead_lag), degree, code, keep_scalar, n_jobs))
     method = check_method(method, bch=True)
     scalar_term = check_bool(scalar_term, "scalar_term")
-    s = _sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0, n_jobs=n_jobs)
+    s = _sig(path, degree, time_aug=time_aug, lead_lag=lead_lag, end_time=end_time, scalar_term=scalar_term and method == 0,
+             correction=correction, n_jobs=n_jobs)
     dimension = path.shape[-1] if hasattr(path, "shape") else np.asarray(path).shape[-1]
     # sig checked dimension, degree, the flags and n_jobs.
     return _sig_to_log_sig_checked(s, aug_dim(dimension, time_aug, lead_lag), check_degree(degree), method, check_n_jobs(n_jobs))

@@ -55,11 +55,13 @@ def sig(
     time_aug: bool = False,
     lead_lag: bool = False,
     end_time: float = 1.0,
+    horner: bool = True,
     stream: bool = False,
     basepoint: Any = False,
     inverse: bool = False,
     initial: Any = None,
     scalar_term: bool = False,
+    correction: Any = None,
     n_jobs: int = -1,
 ) -> Any:
     """Truncated signature of a path or a batch of paths.
@@ -79,6 +81,8 @@ def sig(
         lead_lag: take the lead-lag transform first: ``2 length - 1`` points,
             channels ``(lag, lead)``.
         end_time: the final time of ``time_aug``.
+        horner: accepted (a bool) for pysiglib compatibility; sigrs always
+            picks its own algorithm, so it does not change the result.
         stream: return the signature of every prefix: ``(..., length - 1,
             sig_len)``, row ``r`` being the signature of the first ``r + 2``
             points. Time (with ``time_aug``) runs on the whole path's clock;
@@ -94,6 +98,20 @@ def sig(
             of a preceding path: the result is ``initial (x) S(x)``, or
             ``S(x)^-1 (x) initial`` with ``inverse`` (signatory's semantics).
         scalar_term: prepend the level-0 term 1.
+        correction: a per-segment lift of levels ``2..m`` (``2 <= m <=
+            degree``) added to each increment before exponentiating it, as in
+            pysiglib: segment ``i``'s local signature is ``exp(dx_i + c_i)``.
+            Each row holds ``C = d^2 + ... + d^m`` numbers (``d`` the path's
+            dimension), level after level, each level's words in
+            lexicographic order. Shapes: ``(C,)`` for every segment of every
+            path, ``(length - 1, C)`` per segment shared by the batch, or
+            ``(..., length - 1, C)`` per segment of each path. The same kind,
+            dtype and device as ``path``. With ``time_aug`` the time channel
+            gets no correction entries. None or an empty array: no
+            correction. A ``ValueError`` with ``lead_lag``, ``stream``,
+            ``inverse``, ``basepoint`` or ``initial``. Differentiable with
+            respect to the correction too; CUDA tensors are computed on the
+            CPU (copied there and back).
         n_jobs: threads: 1 serial, -1 all cores, ``k < -1`` all but ``-k-1``;
             more than the cores this process may use is clamped to them
             (with a ``RuntimeWarning``).
@@ -118,7 +136,23 @@ def sig(
         >>> sigrs.sig(path, 1, stream=True)
         array([[1., 0.],
                [1., 2.]])
+
+    The Ito signature of a Brownian sample (covariance ``I``): level 2 of
+    each segment lifted by ``-dt I / 2``::
+
+        >>> rng = np.random.default_rng(0)
+        >>> steps, dt = 100, 0.01
+        >>> w = np.concatenate([np.zeros((1, 2)), np.cumsum(rng.normal(0, dt ** 0.5, (steps, 2)), 0)])
+        >>> ito = sigrs.sig(w, 3, correction=np.tile(-0.5 * dt * np.eye(2).ravel(), (steps, 1)))
+        >>> ito.shape
+        (14,)
     """
+    if horner is not True:
+        check_bool(horner, "horner")
+    if correction is not None:
+        out = _sig_with_correction(path, correction, degree, time_aug, lead_lag, end_time, scalar_term, stream, basepoint, inverse, initial, n_jobs)
+        if out is not None:
+            return out
     plain = basepoint is False and initial is None
     if plain:
         # Small calls with plain arguments: one native call checks, allocates
@@ -162,6 +196,7 @@ def sig_backprop(
     basepoint: Any = False,
     inverse: bool = False,
     initial: Any = None,
+    correction: Any = None,
     n_jobs: int = -1,
 ) -> Any:
     """Gradient through :func:`sig`: dF/d(path) from ``sig_derivs`` = dF/d(sig).
@@ -178,6 +213,9 @@ def sig_backprop(
         sig_derivs: the same shape as ``sig``.
         degree, time_aug, lead_lag, end_time, stream: as given to :func:`sig`.
         basepoint, inverse, initial, n_jobs: as given to :func:`sig`.
+        correction: as given to :func:`sig`; treated as a constant, as in
+            pysiglib (torch autograd through :func:`sig` also gives the
+            correction's gradient).
 
     Returns:
         ``(..., length, dim)``, the same kind and dtype as ``path``; or, when
@@ -192,7 +230,7 @@ def sig_backprop(
         >>> grad.shape
         (10, 100, 5)
     """
-    if basepoint is False and initial is None and type(path) is np.ndarray:
+    if basepoint is False and initial is None and correction is None and type(path) is np.ndarray:
         # Small calls on plain arrays: one native call, or None (see sig()).
         d_path = _sig_backprop_quick(path, sig, sig_derivs, degree, time_aug, lead_lag, end_time, stream, inverse, n_jobs)
         if d_path is not None:
@@ -220,6 +258,11 @@ def sig_backprop(
         raise ValueError(f"sig must have shape {expected} (what sig() returns for path {tuple(path.shape)}), got {tuple(sig.shape)}")
     if tuple(sig_derivs.shape) != tuple(sig.shape):
         raise ValueError(f"sig_derivs must have the shape of sig {tuple(sig.shape)}, got {tuple(sig_derivs.shape)}")
+    if correction is not None:
+        # (basepoint is refused with a correction, so path is as given)
+        rows = _correction_rows(correction, path, opts, basepoint, initial)
+        if rows is not None:
+            return _sig_backprop_with_correction(path, rows, sig, sig_derivs, opts)
     given_initial = initial is not None
     initial_len = initial.shape[-1] if given_initial else None
     initial = _initial_for(initial, path, opts)
@@ -357,6 +400,165 @@ def _initial_for(initial: Any, path: Any, opts: SigOptions) -> Any:
         ones = initial.new_ones((*batch_shape, 1)) if is_torch(initial) else np.ones((*batch_shape, 1), initial.dtype)
         return concat([ones, initial], -1)
     return initial
+
+
+# --- correction ---------------------------------------------------------------------
+
+
+def _correction_levels(dimension: int, degree: int, width: int) -> int:
+    """The top level ``m`` of correction rows of ``width`` numbers for a path of
+    ``dimension`` channels: ``width = d^2 + ... + d^m`` with ``2 <= m <= degree``
+    (1 for an empty row); ValueError otherwise, naming the widths allowed."""
+    if width == 0:
+        return 1
+    if degree < 2:
+        raise ValueError(f"correction must be empty when degree < 2 (degree is {degree}, correction rows have {width} entries)")
+    total, level, widths = 0, dimension, []
+    for m in range(2, degree + 1):
+        level *= dimension
+        total += level
+        widths.append(str(total))
+        if total == width:
+            return m
+        if total > width or level == 0:
+            break
+    raise ValueError(
+        f"correction rows must have d^2 + ... + d^m entries for the path's dimension d = {dimension} and some "
+        f"2 <= m <= degree = {degree} (a prefix of tensor levels 2..degree: {', '.join(widths)}, ...), got {width}"
+    )
+
+
+def _correction_rows(correction: Any, path: Any, opts: SigOptions, basepoint: Any = False, initial: Any = None) -> Any:
+    """``correction`` checked against ``path`` (as pysiglib checks it) and shaped
+    for the core: ``(C,)``, ``(length - 1, C)``, or ``(batch, length - 1, C)`` with
+    the batch axes flattened. None when it is empty (no correction)."""
+    if is_torch(path):
+        if not is_torch(correction):
+            raise ValueError(f"correction must be a torch tensor like path, got {type(correction).__name__}")
+        import torch
+
+        if correction.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"correction must have dtype torch.float32 or torch.float64, got {correction.dtype}")
+        if correction.dtype != path.dtype:
+            raise ValueError(f"correction must have the dtype of path ({path.dtype}), got {correction.dtype}")
+        if correction.device != path.device:
+            raise ValueError(f"correction is on {correction.device} but path is on {path.device}; they must be on the same device")
+        size = correction.numel()
+    else:
+        if is_torch(correction):
+            raise ValueError("correction must be a NumPy array like path, got a torch tensor")
+        if not isinstance(correction, np.ndarray):
+            correction = np.asarray(correction, dtype=path.dtype)
+        if correction.dtype.kind != "f" or correction.dtype.itemsize not in (4, 8):
+            raise TypeError(f"correction must have dtype float32 or float64, got {correction.dtype}")
+        if correction.dtype != path.dtype:
+            raise ValueError(f"correction must have the dtype of path ({path.dtype}), got {correction.dtype}")
+        size = correction.size
+    if size == 0:
+        return None
+    if opts.lead_lag:
+        raise ValueError("correction cannot be used with lead_lag=True")
+    for name, used in (("stream=True", opts.stream), ("inverse=True", opts.inverse), ("basepoint", basepoint is not False),
+                       ("initial", initial is not None)):
+        if used:
+            raise ValueError(f"correction cannot be combined with {name} in sigrs (give one or the other)")
+    *batch_shape, length, dim = tuple(path.shape)
+    segments = max(length - 1, 0)
+    shape = tuple(correction.shape)
+    if len(shape) == 0:
+        raise ValueError(f"correction must have shape (C,), ({segments}, C) or {(*batch_shape, segments, 'C')} for path shape {tuple(path.shape)}, got ()")
+    if len(shape) == 2 and shape[0] == segments:
+        pass
+    elif len(shape) > 1:
+        expected = (*batch_shape, segments, shape[-1])
+        if shape != expected:
+            raise ValueError(
+                f"correction must have shape (C,), ({segments}, C) or {expected} for path shape {tuple(path.shape)}, got {shape}"
+            )
+        correction = correction.reshape(batch_size(tuple(batch_shape)), segments, shape[-1])
+    _correction_levels(dim, opts.degree, shape[-1])
+    if not is_torch(correction):
+        correction = np.ascontiguousarray(correction)
+    return correction
+
+
+def _sig_with_correction(path: Any, correction: Any, degree: Any, time_aug: Any, lead_lag: Any, end_time: Any, scalar_term: Any,
+                         stream: Any, basepoint: Any, inverse: Any, initial: Any, n_jobs: Any) -> Any:
+    """:func:`sig` with a correction, or None when it is empty (the plain signature)."""
+    opts = _options(degree, time_aug, lead_lag, end_time, scalar_term, stream, inverse, n_jobs)
+    torch_path = type(path) is not np.ndarray and is_torch(path)
+    path = check_tensor(path, "path", 2, cuda_ok=True) if torch_path else as_array(path, "path", 2)
+    rows = _correction_rows(correction, path, opts, basepoint, initial)
+    if rows is None:
+        return None
+    *batch_shape, length, dim = path.shape
+    n = sig_len(aug_dim(dim, opts.time_aug, opts.lead_lag), opts.degree, opts.scalar_term)
+    if torch_path:
+        out = _ops().sig_corrected(path.reshape(batch_size(tuple(batch_shape)), length, dim), rows, opts)
+    else:
+        out = _sig_corrected_cpu(batch_of_paths(path), rows, opts)
+    return out.reshape((*batch_shape, n))
+
+
+def _sig_backprop_with_correction(path: Any, rows: Any, sig: Any, sig_derivs: Any, opts: SigOptions) -> Any:
+    """dF/d(path) through a corrected signature (the correction held constant)."""
+    *batch_shape, length, dim = path.shape
+    b, n = batch_size(tuple(batch_shape)), sig.shape[-1]
+    if is_torch(path):
+        d_path, _ = _sig_corrected_backprop_impl(path.reshape(b, length, dim), rows, sig.reshape(b, n), sig_derivs.reshape(b, n), opts, False)
+    else:
+        d_path, _ = _sig_corrected_backprop_cpu(batch_of_paths(path), rows, sig.reshape(b, n), sig_derivs.reshape(b, n), opts, False)
+    return d_path.reshape(path.shape)
+
+
+def _sig_corrected_cpu(paths: np.ndarray, rows: np.ndarray, opts: SigOptions) -> np.ndarray:
+    """Corrected signatures ``(B, n)`` of checked paths ``(B, L, d)``."""
+    n = sig_len(aug_dim(paths.shape[-1], opts.time_aug, opts.lead_lag), opts.degree, opts.scalar_term)
+    out = empty_output((paths.shape[0], n), paths.dtype)
+    _native.sig_corrected(np.ascontiguousarray(paths), rows, out, opts)
+    return out
+
+
+def _sig_corrected_backprop_cpu(paths: np.ndarray, rows: np.ndarray, sig: np.ndarray, sig_derivs: np.ndarray, opts: SigOptions,
+                                want_rows: bool) -> tuple:
+    """``(dF/d(paths), dF/d(rows) or None)`` for checked arrays."""
+    out = empty_output(paths.shape, paths.dtype)
+    d_rows = empty_output(rows.shape, rows.dtype) if want_rows else None
+    contiguous = np.ascontiguousarray
+    _native.sig_corrected_backprop(contiguous(paths), rows, contiguous(sig), contiguous(sig_derivs), out, d_rows, opts)
+    return out, d_rows
+
+
+def _sig_corrected_impl(path: Any, rows: Any, opts: SigOptions) -> Any:
+    # (no GPU kernel: CUDA tensors are computed on the CPU and moved back)
+    import torch
+
+    out = _sig_corrected_cpu(numpy_view(path.cpu()), numpy_view(rows.cpu()), opts)
+    return torch.from_numpy(out).to(path.device)
+
+
+def _sig_corrected_fake(path: Any, rows: Any, opts: SigOptions) -> Any:
+    n = sig_len(aug_dim(path.shape[-1], opts.time_aug, opts.lead_lag), opts.degree, opts.scalar_term)
+    return path.new_empty((path.shape[0], n))
+
+
+def _sig_corrected_backward(saved: tuple, grad: Any, opts: SigOptions, needs: tuple) -> tuple:
+    path, rows, out = saved
+    d_path, d_rows = _ops().sig_corrected_backprop(path, rows, out, grad, opts)
+    return d_path, (d_rows if needs[1] else None)
+
+
+def _sig_corrected_backprop_impl(path: Any, rows: Any, sig: Any, sig_derivs: Any, opts: SigOptions, want_rows: bool = True) -> tuple:
+    import torch
+
+    views = (numpy_view(t.cpu()) for t in (path, rows, sig, sig_derivs))
+    d_path, d_rows = _sig_corrected_backprop_cpu(*views, opts, want_rows)
+    d_rows = rows.new_zeros(rows.shape) if d_rows is None else torch.from_numpy(d_rows).to(path.device)
+    return torch.from_numpy(d_path).to(path.device), d_rows
+
+
+def _sig_corrected_backprop_fake(path: Any, rows: Any, sig: Any, sig_derivs: Any, opts: SigOptions) -> tuple:
+    return path.new_empty(path.shape), rows.new_empty(rows.shape)
 
 
 # --- CPU --------------------------------------------------------------------------
@@ -540,6 +742,14 @@ def _define_ops() -> SimpleNamespace:
         sig_backprop=define(
             "sig_backprop", inputs=("path", "sig", "sig_derivs", "initial?"), options=SigOptions,
             impl=_sig_backprop_impl, fake=_sig_backprop_fake, outputs=2,
+        ),
+        sig_corrected=define(
+            "sig_corrected", inputs=("path", "correction"), options=SigOptions, impl=_sig_corrected_impl,
+            fake=_sig_corrected_fake, save=_sig_save, backward=_sig_corrected_backward,
+        ),
+        sig_corrected_backprop=define(
+            "sig_corrected_backprop", inputs=("path", "correction", "sig", "sig_derivs"), options=SigOptions,
+            impl=_sig_corrected_backprop_impl, fake=_sig_corrected_backprop_fake, outputs=2,
         ),
     )
 

@@ -26,7 +26,8 @@
 //! ```
 //!
 //! Modules: [`tensor`] (the truncated tensor algebra), [`signature`]
-//! (forward and backward passes, streams, inverses), [`algebra`] (Chen
+//! (forward and backward passes, streams, inverses), [`correction`]
+//! (signatures with a per-segment lift of levels 2 and up), [`algebra`] (Chen
 //! products, joins and inverses of signatures), [`transform`] (time augmentation and
 //! lead-lag, fused into the passes), [`batch`] (rayon batching and the
 //! `n_jobs` convention), [`words`] (indexing words in a signature),
@@ -39,6 +40,7 @@ pub mod algebra;
 pub mod alloc;
 pub mod batch;
 pub mod coef;
+pub mod correction;
 pub mod kernel;
 pub mod kernel_poly;
 mod lanes;
@@ -67,6 +69,7 @@ pub fn simd_level() -> &'static str {
     }
 }
 pub use error::{Result, SigError};
+pub use correction::{sig_corrected, sig_corrected_backprop, Correction, CorrectionLayout};
 pub use signature::{sig, sig_backprop, sig_backprop_with, sig_with, PathShape, SigOptions};
 pub use tensor::{sig_length, TensorShape};
 pub use transform::{transform_path, transform_path_backprop, PathTransform};

@@ -1,8 +1,9 @@
 //! Signatures and their gradients (`sig_core::signature`).
 
 use numpy::PyUntypedArrayMethods;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use sig_core::{PathTransform, SigOptions};
+use sig_core::{Correction, CorrectionLayout, PathTransform, SigOptions};
 
 use crate::arrays::{
     add_functions, input, new_output, new_output_numbers, numbers, numbers_mut, optional_input, optional_output, output, path_shape, plain_input,
@@ -81,6 +82,70 @@ pub fn sig_backprop<'py>(
         // (the backward pass costs a few forward passes)
         let work = options.work(shape.batch, shape.length, sigs.len() / shape.batch.max(1)).saturating_mul(4);
         enter_sized(py, work, || sig_core::sig_backprop_with(paths, shape, options.degree, &opts, sigs, grads, options.n_jobs, out, initial_out))
+    })
+}
+
+/// The core's view of a correction array the Python layer shaped by its
+/// layout: `(C,)` shared, `(L - 1, C)` per segment, `(B, L - 1, C)` per path.
+fn correction_view<'a, T>(values: &'a [T], dims: &[usize]) -> PyResult<Correction<'a, T>> {
+    let layout = match dims.len() {
+        1 => CorrectionLayout::Shared,
+        2 => CorrectionLayout::PerSegment,
+        3 => CorrectionLayout::PerPath,
+        n => return Err(PyValueError::new_err(format!("correction must have 1, 2 or 3 axes here, got {n}"))),
+    };
+    Ok(Correction { values, width: dims[dims.len() - 1], layout })
+}
+
+/// Signatures with a per-segment correction: `path` `(B, L, d)`,
+/// `correction` `(C,)`, `(L - 1, C)` or `(B, L - 1, C)`, into `out` `(B, n)`.
+#[pyfunction]
+#[pyo3(signature = (path, correction, out, options))]
+pub fn sig_corrected<'py>(py: Python<'py>, path: &Bound<'py, PyAny>, correction: &Bound<'py, PyAny>, out: &Bound<'py, PyAny>, options: SigArgs) -> PyResult<()> {
+    with_dtype!(path, "path", |T| {
+        let (path, correction, mut out) = (input::<T>(path, "path")?, input::<T>(correction, "correction")?, output::<T>(out, "out")?);
+        let shape = path_shape(&path, "path")?;
+        let correction_dims = correction.shape().to_vec();
+        let correction = correction_view(numbers(&correction, "correction")?, &correction_dims)?;
+        let (paths, out) = (numbers(&path, "path")?, numbers_mut(&mut out, "out")?);
+        let transform = PathTransform { time_aug: options.time_aug, lead_lag: options.lead_lag, end_time: options.end_time };
+        // (each step is an exponential, about `degree` products, and a product)
+        let work = options.work(shape.batch, shape.length, out.len() / shape.batch.max(1)).saturating_mul(options.degree + 1);
+        enter_sized(py, work, || sig_core::sig_corrected(paths, shape, options.degree, transform, &correction, options.scalar_term, options.n_jobs, out))
+    })
+}
+
+/// Gradient through [`sig_corrected`]: dF/d(path) into `out` `(B, L, d)`
+/// and, when `correction_out` (the correction's shape) is given, dF/d(correction).
+#[pyfunction]
+#[pyo3(signature = (path, correction, sig, sig_derivs, out, correction_out, options))]
+#[allow(clippy::too_many_arguments)]
+pub fn sig_corrected_backprop<'py>(
+    py: Python<'py>,
+    path: &Bound<'py, PyAny>,
+    correction: &Bound<'py, PyAny>,
+    sig: &Bound<'py, PyAny>,
+    sig_derivs: &Bound<'py, PyAny>,
+    out: &Bound<'py, PyAny>,
+    correction_out: Option<&Bound<'py, PyAny>>,
+    options: SigArgs,
+) -> PyResult<()> {
+    with_dtype!(path, "path", |T| {
+        let (path, correction) = (input::<T>(path, "path")?, input::<T>(correction, "correction")?);
+        let (sig, sig_derivs) = (input::<T>(sig, "sig")?, input::<T>(sig_derivs, "sig_derivs")?);
+        let (mut out, mut correction_out) = (output::<T>(out, "out")?, optional_output::<T>(correction_out, "correction_out")?);
+        let shape = path_shape(&path, "path")?;
+        let correction_dims = correction.shape().to_vec();
+        let correction = correction_view(numbers(&correction, "correction")?, &correction_dims)?;
+        let (paths, sigs, grads) = (numbers(&path, "path")?, numbers(&sig, "sig")?, numbers(&sig_derivs, "sig_derivs")?);
+        let out = numbers_mut(&mut out, "out")?;
+        let correction_out = correction_out.as_mut().map(|a| numbers_mut(a, "correction_out")).transpose()?;
+        let transform = PathTransform { time_aug: options.time_aug, lead_lag: options.lead_lag, end_time: options.end_time };
+        // (the backward pass costs a few forward passes)
+        let work = options.work(shape.batch, shape.length, sigs.len() / shape.batch.max(1)).saturating_mul(4 * options.degree + 4);
+        enter_sized(py, work, || {
+            sig_core::sig_corrected_backprop(paths, shape, options.degree, transform, &correction, sigs, grads, options.scalar_term, options.n_jobs, out, correction_out)
+        })
     })
 }
 
@@ -289,5 +354,5 @@ fn quick_sig<'py, T: Real>(py: Python<'py>, paths: &[T], dims: &[usize], options
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    add_functions!(m, sig, sig_backprop, sig_quick, sig_quick_tensor, sig_backprop_quick)
+    add_functions!(m, sig, sig_backprop, sig_corrected, sig_corrected_backprop, sig_quick, sig_quick_tensor, sig_backprop_quick)
 }
