@@ -369,8 +369,8 @@ mod tests {
             assert!((fd(&|x| combine(&a, x), &b, i) - gb[i]).abs() < 1e-7, "combine b[{i}]");
             assert!((fd(&|x| join(x, &v), &a, i) - gl[i]).abs() < 1e-7, "join log_sig[{i}]");
         }
-        for i in 0..dim {
-            assert!((fd(&|x| join(&a, x), &v, i) - gv[i]).abs() < 1e-7, "join v[{i}]");
+        for (i, g_i) in gv.iter().enumerate() {
+            assert!((fd(&|x| join(&a, x), &v, i) - g_i).abs() < 1e-7, "join v[{i}]");
         }
     }
 
