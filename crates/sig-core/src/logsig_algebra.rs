@@ -13,6 +13,14 @@
 //! `exp(v)` in place, the signature's own update, instead of a second
 //! exponential.
 //!
+//! The expansion of Lyndon coordinates into tensors (and its transpose)
+//! reads a sparse table of about `2^(k-1)` terms per bracket of length `k`;
+//! done one batch entry at a time it costs about as much as the
+//! exponentials. So entries go through it in blocks of [`LANES`], each
+//! term applied to the whole block at once (the block's tensors interleaved,
+//! entry `j` of word `i` at `i * LANES + j`), while the products run per
+//! entry.
+//!
 //! Log-signatures are `batch * log_sig_length(dim, degree)` numbers: the
 //! coordinates of pysiglib's method 2 (and 3), in the order of the Lyndon
 //! words by length, then lexicographically.
@@ -20,12 +28,19 @@
 use std::sync::Arc;
 
 use crate::alloc::zeros;
-use crate::batch::{try_for_each_chunk, try_for_each_item};
+use crate::batch::try_for_each_item;
 use crate::error::{check_len, Result, SigError};
 use crate::logsig::{ExpWorkspace, LogWorkspace};
-use crate::lyndon::{checked_lyndon_count, checked_shape, lyndon_basis, LyndonBasis};
+use crate::lyndon::{checked_lyndon_count, checked_shape, lyndon_basis, LyndonBasis, SparseExpansions};
 use crate::tensor::{mul_backward, mul_exp_backward, mul_exp_in_place, mul_in_place, TensorShape};
 use crate::Float;
+
+/// Batch entries expanded together.
+const LANES: usize = 8;
+/// The most numbers a block's interleaved tensors may hold: beyond, entries
+/// go through the expansion one at a time (the table is then small beside
+/// the tensors, and the block would not stay in cache).
+const MAX_BLOCK_NUMBERS: usize = 1 << 18;
 
 /// The Lyndon basis of `(dim, degree)` and the sizes every call needs.
 struct Plan {
@@ -51,6 +66,11 @@ impl Plan {
     fn mul_work(&self) -> usize {
         self.shape.len().saturating_mul(self.shape.degree.max(1))
     }
+
+    /// Whether blocks of [`LANES`] entries fit.
+    fn blocked(&self) -> bool {
+        self.shape.len().saturating_mul(LANES) <= MAX_BLOCK_NUMBERS
+    }
 }
 
 /// The batch size of `buffers`, given as `(name, length, numbers per item)`,
@@ -70,8 +90,42 @@ fn batch_of(buffers: &[(&'static str, usize, usize)]) -> Result<usize> {
     Ok(batch)
 }
 
+/// `expanded[i * W + j] = sum_e coords[e * W + j] P_e[i]`: the expansions of
+/// `W` interleaved coordinate vectors.
+fn expand_lanes<T: Float, const W: usize>(table: &SparseExpansions, n: usize, coords: &[T], expanded: &mut [T]) {
+    expanded.fill(T::zero());
+    for (e, c) in coords.chunks_exact(W).take(n).enumerate() {
+        let c: &[T; W] = c.try_into().expect("W coordinates");
+        let (idx, coef) = table.element(e);
+        for (&i, &k) in idx.iter().zip(coef) {
+            let k = T::from_f64(k).unwrap_or_else(T::nan);
+            let o: &mut [T; W] = (&mut expanded[i * W..(i + 1) * W]).try_into().expect("W entries");
+            for j in 0..W {
+                o[j] += k * c[j];
+            }
+        }
+    }
+}
+
+/// The transpose of [`expand_lanes`]: `g_coords[e * W + j] = <P_e, g_expanded[.. * W + j]>`.
+fn expand_lanes_backward<T: Float, const W: usize>(table: &SparseExpansions, n: usize, g_expanded: &[T], g_coords: &mut [T]) {
+    for (e, g) in g_coords.chunks_exact_mut(W).take(n).enumerate() {
+        let mut acc = [T::zero(); W];
+        let (idx, coef) = table.element(e);
+        for (&i, &k) in idx.iter().zip(coef) {
+            let k = T::from_f64(k).unwrap_or_else(T::nan);
+            let x: &[T; W] = g_expanded[i * W..(i + 1) * W].try_into().expect("W entries");
+            for j in 0..W {
+                acc[j] += k * x[j];
+            }
+        }
+        g.copy_from_slice(&acc);
+    }
+}
+
 /// One worker's buffers: both exponentials with their Horner partial sums,
-/// the product, its logarithm, and the gradients on the way back.
+/// the product, its logarithm, the gradients on the way back, and a block's
+/// interleaved coordinates and expanded tensors.
 struct BchWorkspace<T> {
     left: ExpWorkspace<T>,
     /// `exp(b)`: `combine` only.
@@ -84,12 +138,19 @@ struct BchWorkspace<T> {
     /// Scratch of the in-place multiplication by `exp(v)`, or of its gradient.
     scratch: Vec<T>,
     g_v: Vec<T>,
+    /// A block's coordinates, interleaved (`len * W`).
+    lane_coords: Vec<T>,
+    /// A block's expanded left and right Lie elements, interleaved
+    /// (`full * W`); their gradients replace them entry by entry.
+    lane_left: Vec<T>,
+    lane_right: Vec<T>,
 }
 
 impl<T: Float> BchWorkspace<T> {
     /// Buffers for `combine` (two exponentials) or `join` (one, and the
-    /// scratch of the multiplication by `exp(v)`).
-    fn new(shape: &TensorShape, join: bool) -> Result<Self> {
+    /// scratch of the multiplication by `exp(v)`), for blocks of `w` entries.
+    fn new(plan: &Plan, join: bool, w: usize) -> Result<Self> {
+        let shape = &plan.shape;
         let full = shape.len();
         let z = |n| zeros("the workspace of a log-signature product", n);
         let scratch = if join { shape.mul_exp_scratch_len().max(shape.mul_exp_backward_ws_len()) } else { 0 };
@@ -103,13 +164,50 @@ impl<T: Float> BchWorkspace<T> {
             g_right: z(if join { 0 } else { full })?,
             scratch: z(scratch)?,
             g_v: z(if join { shape.dim } else { 0 })?,
+            lane_coords: z(plan.len * w)?,
+            lane_left: z(full * w)?,
+            lane_right: z(if join { 0 } else { full * w })?,
         })
     }
 
-    /// `exp(a)`, kept (with its partial sums) in `self.left`.
-    fn exp_left(&mut self, plan: &Plan, a: &[T]) {
-        plan.basis.expanded_from_coords(a, &mut self.left.lie);
-        self.left.forward(&plan.shape);
+    /// Expands the log-signatures `entries` (`m <= W` of them, `n` numbers
+    /// each) into `self.lane_left` (or `lane_right`), interleaved.
+    fn expand_block<const W: usize>(&mut self, plan: &Plan, entries: &[T], right: bool) {
+        let n = plan.len;
+        self.lane_coords.fill(T::zero());
+        for (j, entry) in entries.chunks_exact(n).enumerate() {
+            for (e, &x) in entry.iter().enumerate() {
+                self.lane_coords[e * W + j] = x;
+            }
+        }
+        let lanes = if right { &mut self.lane_right } else { &mut self.lane_left };
+        expand_lanes::<T, W>(plan.basis.expansions(), n, &self.lane_coords, lanes);
+    }
+
+    /// The transpose of [`expand_block`](Self::expand_block): from the
+    /// interleaved gradients in `lane_left` (or `lane_right`), writes the
+    /// `m` entries' coordinate gradients into `out`.
+    fn expand_block_backward<const W: usize>(&mut self, plan: &Plan, out: &mut [T], right: bool) {
+        let n = plan.len;
+        let lanes = if right { &self.lane_right } else { &self.lane_left };
+        expand_lanes_backward::<T, W>(plan.basis.expansions(), n, lanes, &mut self.lane_coords);
+        for (j, entry) in out.chunks_exact_mut(n).enumerate() {
+            for (e, o) in entry.iter_mut().enumerate() {
+                *o = self.lane_coords[e * W + j];
+            }
+        }
+    }
+
+    /// Entry `j` of the block's expanded Lie elements into the exponentials' inputs.
+    fn load<const W: usize>(&mut self, j: usize) {
+        for (x, lane) in self.left.lie.iter_mut().zip(self.lane_left.chunks_exact(W)) {
+            *x = lane[j];
+        }
+        if let Some(right) = self.right.as_mut() {
+            for (x, lane) in right.lie.iter_mut().zip(self.lane_right.chunks_exact(W)) {
+                *x = lane[j];
+            }
+        }
     }
 
     /// `log(self.product)` into `self.log`, projected onto the basis into `out`.
@@ -118,21 +216,20 @@ impl<T: Float> BchWorkspace<T> {
         plan.basis.coords_from_expanded(&self.log.log, out);
     }
 
-    /// The forward pass of `combine` for one pair, keeping every
-    /// intermediate; the product's logarithm is left in `self.log`.
-    fn combine(&mut self, plan: &Plan, a: &[T], b: &[T], out: &mut [T]) {
-        self.exp_left(plan, a);
+    /// The forward pass of `combine` for the loaded entry, keeping every
+    /// intermediate.
+    fn combine(&mut self, plan: &Plan, out: &mut [T]) {
+        self.left.forward(&plan.shape);
         let right = self.right.as_mut().expect("a combine workspace");
-        plan.basis.expanded_from_coords(b, &mut right.lie);
         right.forward(&plan.shape);
         self.product.copy_from_slice(&self.left.e[0]);
         mul_in_place(&plan.shape, &mut self.product, &right.e[0]);
         self.log_product(plan, out);
     }
 
-    /// The forward pass of `join` for one log-signature and displacement.
-    fn join(&mut self, plan: &Plan, a: &[T], v: &[T], out: &mut [T]) {
-        self.exp_left(plan, a);
+    /// The forward pass of `join` for the loaded entry and displacement `v`.
+    fn join(&mut self, plan: &Plan, v: &[T], out: &mut [T]) {
+        self.left.forward(&plan.shape);
         self.product.copy_from_slice(&self.left.e[0]);
         mul_exp_in_place(plan.shape.dim, &plan.shape, &mut self.product, v, &mut self.scratch);
         self.log_product(plan, out);
@@ -147,13 +244,37 @@ impl<T: Float> BchWorkspace<T> {
         self.log.backward(&plan.shape, &self.g_log);
     }
 
-    /// The transpose of [`exp_left`](Self::exp_left): from `self.g_left` =
-    /// dF/d exp(a), writes dF/da.
-    fn exp_left_backward(&mut self, plan: &Plan, out: &mut [T]) {
+    /// From `self.g_left` (and `g_right`) = dF/d exp(.), the gradients of the
+    /// loaded entry's expanded Lie elements, stored into column `j` of the
+    /// block (where the entry was loaded from).
+    fn exp_backward<const W: usize>(&mut self, plan: &Plan, j: usize) {
         self.g_left[0] = T::zero();
         self.left.backward(&plan.shape, &self.g_left);
-        plan.basis.expanded_from_coords_backward(&self.left.g_lie, out);
+        for (lane, &g) in self.lane_left.chunks_exact_mut(W).zip(&self.left.g_lie) {
+            lane[j] = g;
+        }
+        if let Some(right) = self.right.as_mut() {
+            self.g_right[0] = T::zero();
+            right.backward(&plan.shape, &self.g_right);
+            for (lane, &g) in self.lane_right.chunks_exact_mut(W).zip(&right.g_lie) {
+                lane[j] = g;
+            }
+        }
     }
+}
+
+/// Runs `block::<W>` over blocks of `W` batch entries (`W` = [`LANES`], or 1
+/// for large tensors): `items` holds each block's outputs.
+macro_rules! by_blocks {
+    ($plan:expr, |$w:ident| $body:expr) => {
+        if $plan.blocked() {
+            const $w: usize = LANES;
+            $body
+        } else {
+            const $w: usize = 1;
+            $body
+        }
+    };
 }
 
 /// The log-signature of path a followed by path b from theirs:
@@ -175,10 +296,19 @@ pub fn log_sig_combine<T: Float>(a: &[T], b: &[T], dim: usize, degree: usize, n_
     };
     batch_of(&[("log_sig1", a.len(), plan.len), ("log_sig2", b.len(), plan.len), ("out", out.len(), plan.len)])?;
     let n = plan.len;
-    let work = plan.mul_work().saturating_mul(3 * degree + 1);
-    try_for_each_chunk(n_jobs, out, n, work, || BchWorkspace::new(&plan.shape, false), |ws, i, o| {
-        ws.combine(&plan, &a[i * n..(i + 1) * n], &b[i * n..(i + 1) * n], o);
-        Ok(())
+    by_blocks!(plan, |W| {
+        let mut blocks: Vec<&mut [T]> = out.chunks_mut(W * n).collect();
+        let work = plan.mul_work().saturating_mul(W * (3 * degree + 1));
+        try_for_each_item(n_jobs, &mut blocks, work, || BchWorkspace::new(&plan, false, W), |ws, k, o| {
+            let entries = k * W * n..k * W * n + o.len();
+            ws.expand_block::<W>(&plan, &a[entries.clone()], false);
+            ws.expand_block::<W>(&plan, &b[entries], true);
+            for (j, o) in o.chunks_exact_mut(n).enumerate() {
+                ws.load::<W>(j);
+                ws.combine(&plan, o);
+            }
+            Ok(())
+        })
     })
 }
 
@@ -200,23 +330,30 @@ pub fn log_sig_combine_backprop<T: Float>(
     };
     let n = plan.len;
     batch_of(&[("ls1", a.len(), n), ("ls2", b.len(), n), ("deriv", g.len(), n), ("ls1_grad", ga.len(), n), ("ls2_grad", gb.len(), n)])?;
-    let mut pairs: Vec<(&mut [T], &mut [T])> = ga.chunks_exact_mut(n).zip(gb.chunks_exact_mut(n)).collect();
-    let work = plan.mul_work().saturating_mul(6 * degree + 3);
-    try_for_each_item(n_jobs, &mut pairs, work, || BchWorkspace::new(&plan.shape, false), |ws, i, (out_a, out_b)| {
-        let item = i * n..(i + 1) * n;
-        // The forward pass again, keeping its partial sums (its output is
-        // not needed: out_a is overwritten below).
-        ws.combine(&plan, &a[item.clone()], &b[item.clone()], out_a);
-        ws.log_backward(&plan, &g[item]);
-        ws.g_left.fill(T::zero());
-        ws.g_right.fill(T::zero());
-        let right = ws.right.as_mut().expect("a combine workspace");
-        mul_backward(&plan.shape, &ws.left.e[0], &right.e[0], &ws.log.g_x, &mut ws.g_left, &mut ws.g_right);
-        ws.g_right[0] = T::zero();
-        right.backward(&plan.shape, &ws.g_right);
-        plan.basis.expanded_from_coords_backward(&right.g_lie, out_b);
-        ws.exp_left_backward(&plan, out_a);
-        Ok(())
+    by_blocks!(plan, |W| {
+        let mut blocks: Vec<(&mut [T], &mut [T])> = ga.chunks_mut(W * n).zip(gb.chunks_mut(W * n)).collect();
+        let work = plan.mul_work().saturating_mul(W * (6 * degree + 3));
+        try_for_each_item(n_jobs, &mut blocks, work, || BchWorkspace::new(&plan, false, W), |ws, k, (out_a, out_b)| {
+            let entries = k * W * n..k * W * n + out_a.len();
+            ws.expand_block::<W>(&plan, &a[entries.clone()], false);
+            ws.expand_block::<W>(&plan, &b[entries.clone()], true);
+            let g = &g[entries];
+            for j in 0..out_a.len() / n {
+                ws.load::<W>(j);
+                // The forward pass again, keeping its partial sums (its
+                // output is not needed: out_a is overwritten below).
+                ws.combine(&plan, &mut out_a[j * n..(j + 1) * n]);
+                ws.log_backward(&plan, &g[j * n..(j + 1) * n]);
+                ws.g_left.fill(T::zero());
+                ws.g_right.fill(T::zero());
+                let right = ws.right.as_ref().expect("a combine workspace");
+                mul_backward(&plan.shape, &ws.left.e[0], &right.e[0], &ws.log.g_x, &mut ws.g_left, &mut ws.g_right);
+                ws.exp_backward::<W>(&plan, j);
+            }
+            ws.expand_block_backward::<W>(&plan, out_a, false);
+            ws.expand_block_backward::<W>(&plan, out_b, true);
+            Ok(())
+        })
     })
 }
 
@@ -238,10 +375,18 @@ pub fn log_sig_join<T: Float>(log_sig: &[T], displacement: &[T], dim: usize, deg
     };
     let n = plan.len;
     batch_of(&[("log_sig", log_sig.len(), n), ("displacement", displacement.len(), dim), ("out", out.len(), n)])?;
-    let work = plan.mul_work().saturating_mul(2 * degree + 2);
-    try_for_each_chunk(n_jobs, out, n, work, || BchWorkspace::new(&plan.shape, true), |ws, i, o| {
-        ws.join(&plan, &log_sig[i * n..(i + 1) * n], &displacement[i * dim..(i + 1) * dim], o);
-        Ok(())
+    by_blocks!(plan, |W| {
+        let mut blocks: Vec<&mut [T]> = out.chunks_mut(W * n).collect();
+        let work = plan.mul_work().saturating_mul(W * (2 * degree + 2));
+        try_for_each_item(n_jobs, &mut blocks, work, || BchWorkspace::new(&plan, true, W), |ws, k, o| {
+            ws.expand_block::<W>(&plan, &log_sig[k * W * n..k * W * n + o.len()], false);
+            for (j, o) in o.chunks_exact_mut(n).enumerate() {
+                let entry = k * W + j;
+                ws.load::<W>(j);
+                ws.join(&plan, &displacement[entry * dim..(entry + 1) * dim], o);
+            }
+            Ok(())
+        })
     })
 }
 
@@ -271,17 +416,26 @@ pub fn log_sig_join_backprop<T: Float>(
         ("log_sig_grad", g_log_sig.len(), n),
         ("displacement_grad", g_disp.len(), dim),
     ])?;
-    let mut pairs: Vec<(&mut [T], &mut [T])> = g_log_sig.chunks_exact_mut(n).zip(g_disp.chunks_exact_mut(dim)).collect();
-    let work = plan.mul_work().saturating_mul(4 * degree + 4);
-    try_for_each_item(n_jobs, &mut pairs, work, || BchWorkspace::new(&plan.shape, true), |ws, i, (out_ls, out_v)| {
-        let item = i * n..(i + 1) * n;
-        let v = &displacement[i * dim..(i + 1) * dim];
-        ws.join(&plan, &log_sig[item.clone()], v, out_ls);
-        ws.log_backward(&plan, &g[item]);
-        mul_exp_backward(dim, &plan.shape, &ws.left.e[0], v, &ws.log.g_x, &mut ws.g_left, &mut ws.g_v, &mut ws.scratch);
-        ws.exp_left_backward(&plan, out_ls);
-        out_v.copy_from_slice(&ws.g_v);
-        Ok(())
+    by_blocks!(plan, |W| {
+        let mut blocks: Vec<(&mut [T], &mut [T])> = g_log_sig.chunks_mut(W * n).zip(g_disp.chunks_mut(W * dim)).collect();
+        let work = plan.mul_work().saturating_mul(W * (4 * degree + 4));
+        try_for_each_item(n_jobs, &mut blocks, work, || BchWorkspace::new(&plan, true, W), |ws, k, (out_ls, out_v)| {
+            let entries = k * W * n..k * W * n + out_ls.len();
+            ws.expand_block::<W>(&plan, &log_sig[entries.clone()], false);
+            let g = &g[entries];
+            for (j, o_v) in out_v.chunks_exact_mut(dim).enumerate() {
+                let entry = k * W + j;
+                let v = &displacement[entry * dim..(entry + 1) * dim];
+                ws.load::<W>(j);
+                ws.join(&plan, v, &mut out_ls[j * n..(j + 1) * n]);
+                ws.log_backward(&plan, &g[j * n..(j + 1) * n]);
+                mul_exp_backward(dim, &plan.shape, &ws.left.e[0], v, &ws.log.g_x, &mut ws.g_left, &mut ws.g_v, &mut ws.scratch);
+                ws.exp_backward::<W>(&plan, j);
+                o_v.copy_from_slice(&ws.g_v);
+            }
+            ws.expand_block_backward::<W>(&plan, out_ls, false);
+            Ok(())
+        })
     })
 }
 
