@@ -43,7 +43,13 @@ from .logsig import (
     clear_cache,
     hall_basis,
     is_lyndon,
+    linear_log_sig,
+    linear_log_sig_backprop,
     log_sig,
+    log_sig_combine,
+    log_sig_combine_backprop,
+    log_sig_join,
+    log_sig_join_backprop,
     log_sig_length,
     logsig_to_sig,
     logsig_to_sig_backprop,
@@ -56,7 +62,7 @@ from .logsig import (
     sig_to_log_sig_backprop,
 )
 from .signature import sig, sig_backprop, sig_length, signature
-from .streams import SigStream, SigWindowStream
+from .streams import LogSigStream, LogSigWindowStream, SigStream, SigWindowStream
 from .transform import transform_path, transform_path_backprop
 from .words import idx_to_word, word_to_idx, words, words_of_length
 
@@ -80,6 +86,8 @@ __all__ = [
     "sig_mmd",
     "sig_score",
     "CudaUnavailableError",
+    "LogSigStream",
+    "LogSigWindowStream",
     "SigStream",
     "SigWindowStream",
     "SigrsError",
@@ -93,7 +101,13 @@ __all__ = [
     "hall_basis",
     "linear_sig",
     "is_lyndon",
+    "linear_log_sig",
+    "linear_log_sig_backprop",
     "log_sig",
+    "log_sig_combine",
+    "log_sig_combine_backprop",
+    "log_sig_join",
+    "log_sig_join_backprop",
     "log_sig_length",
     "logsig_to_sig",
     "logsig_to_sig_backprop",

@@ -149,6 +149,20 @@ def logsig_to_sig(log_sig: Array, out: Array, options: LogSigOptions) -> None:
 def logsig_to_sig_backprop(log_sig: Array, derivs: Array, out: Array, options: LogSigOptions) -> None:
     """dF/d(log_sig) into ``out`` from ``derivs`` = dF/d(signature)."""
 
+def log_sig_combine(log_sig1: Array, log_sig2: Array, out: Array, options: LogSigOptions) -> None:
+    """``BCH(log_sig1, log_sig2)`` (Lyndon coordinates, pairwise) into ``out``."""
+
+def log_sig_combine_backprop(deriv: Array, ls1: Array, ls2: Array, out1: Array, out2: Array, options: LogSigOptions) -> None:
+    """dF/d(ls1), dF/d(ls2) into ``out1``, ``out2`` from ``deriv`` = dF/d(combined)."""
+
+def log_sig_join(log_sig: Array, displacement: Array, out: Array, options: LogSigOptions) -> None:
+    """``BCH(log_sig, displacement)`` (Lyndon coordinates) into ``out``."""
+
+def log_sig_join_backprop(
+    d_out: Array, log_sig: Array, displacement: Array, out_log_sig: Array, out_displacement: Array, options: LogSigOptions
+) -> None:
+    """dF/d(log_sig), dF/d(displacement) into the outputs from ``d_out`` = dF/d(joined)."""
+
 def log_sig_length(dimension: int, degree: int, method: int, scalar_term: bool) -> int:
     """Length of a log-signature for ``method`` (building its tables on first use)."""
 

@@ -641,3 +641,335 @@ def _define_ops() -> SimpleNamespace:
 
 
 register(__name__, _define_ops)
+
+
+# --- products of log-signatures (pysiglib's log_sig_combine, log_sig_join, linear_log_sig) ---
+#
+# The Baker-Campbell-Hausdorff product in the Lyndon basis (method 2, which
+# is also pysiglib's method 3): the core computes log(exp(a) (x) exp(b)) in
+# one worker's buffers (sig_core::logsig_algebra); nothing below computes.
+
+
+def _lyndon_inputs(named: list, d: int, degree: int) -> tuple:
+    """Checks ``(name, value)`` log-signatures (and the like-shaped
+    gradients): all NumPy or all torch, one dtype and device, the first's
+    shape, and ``log_sig_length(d, degree)`` numbers in the last axis. Like
+    pysiglib, one more number there is a leading scalar entry, dropped.
+    Returns the arrays and that length."""
+    n = _native.log_sig_length(d, degree, 2, False)
+    first_name, first = named[0]
+    first = checked(first, first_name, 1)
+    out = []
+    for name, x in named:
+        x = first if not out else checked_like(x, name, 1, first, first_name)
+        if x.shape[-1] == n + 1:
+            x = x[..., 1:] if is_torch(x) else np.ascontiguousarray(x[..., 1:])
+        elif x.shape[-1] != n:
+            raise ValueError(
+                f"{name} has shape {tuple(x.shape)}, but a log-signature (Lyndon basis) of dimension {d} and "
+                f"degree {degree} has {n} numbers in its last axis"
+            )
+        if out and tuple(x.shape[:-1]) != tuple(out[0].shape[:-1]):
+            raise ValueError(
+                f"{name} has batch shape {tuple(x.shape[:-1])}, but {first_name} has {tuple(out[0].shape[:-1])}; "
+                "they must be the same"
+            )
+        out.append(x)
+    return out, n
+
+
+def _displacement_like(displacement: Any, ref: Any, ref_name: str, d: int) -> Any:
+    """The displacement ``(*batch of ref, d)``, of ref's kind."""
+    displacement = checked_like(displacement, "displacement", 1, ref, ref_name)
+    expected = tuple(ref.shape[:-1]) + (d,)
+    if tuple(displacement.shape) != expected:
+        raise ValueError(
+            f"displacement must have shape {expected} (the batch axes of {ref_name}, then the dimension {d}), "
+            f"got {tuple(displacement.shape)}"
+        )
+    return displacement
+
+
+def _lyndon_options(d: int, degree: int, n_jobs: Any) -> LogSigOptions:
+    return make(LogSigOptions, d, degree, 2, False, check_n_jobs(n_jobs))
+
+
+def log_sig_combine(
+    log_sig1: Any,
+    log_sig2: Any,
+    dimension: int,
+    degree: int,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    n_jobs: int = -1,
+) -> Any:
+    """The log-signature of path 1 followed by path 2 from theirs: the truncated
+    Baker-Campbell-Hausdorff product ``BCH(L1, L2) = log(exp(L1) (x) exp(L2))``.
+
+    Log-signatures are in the Lyndon basis (``method=2`` or pysiglib's 3), as
+    in pysiglib; no preparation call is needed.
+
+    Args:
+        log_sig1, log_sig2: ``(..., log_sig_length(dimension, degree))``, the
+            same shape (a leading extra number is ignored, as in pysiglib).
+        dimension, degree: of the paths behind them.
+        time_aug, lead_lag: whether the log-signatures were taken with these
+            transforms (they change the dimension).
+        n_jobs: threads, as in :func:`sigrs.sig`.
+
+    Returns:
+        ``(..., log_sig_length)``; differentiable through torch autograd.
+
+    Example::
+
+        >>> x = np.random.rand(20, 3)
+        >>> ls = sigrs.log_sig_combine(sigrs.log_sig(x[:10], 4, method=2), sigrs.log_sig(x[9:], 4, method=2), 3, 4)
+        >>> bool(np.allclose(ls, sigrs.log_sig(x, 4, method=2)))
+        True
+    """
+    d, degree = _dimension(dimension, time_aug, lead_lag), check_degree(degree)
+    opts = _lyndon_options(d, degree, n_jobs)
+    (a, b), _ = _lyndon_inputs([("log_sig1", log_sig1), ("log_sig2", log_sig2)], d, degree)
+    if is_torch(a):
+        return _bch_ops().log_sig_combine(a, b, opts)
+    return _log_sig_combine_cpu(a, b, opts)
+
+
+def log_sig_combine_backprop(
+    deriv: Any,
+    ls1: Any,
+    ls2: Any,
+    dimension: int,
+    degree: int,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    n_jobs: int = -1,
+) -> tuple:
+    """Gradient through :func:`log_sig_combine`: ``(dF/d ls1, dF/d ls2)`` from
+    ``deriv`` = dF/d(combined log-signature); each ``(..., log_sig_length)``.
+
+    Example::
+
+        >>> ls1, ls2 = sigrs.log_sig(np.random.rand(2, 5, 2), 3, method=2)
+        >>> g1, g2 = sigrs.log_sig_combine_backprop(np.ones(5), ls1, ls2, 2, 3)
+        >>> g1.shape, g2.shape
+        ((5,), (5,))
+    """
+    d, degree = _dimension(dimension, time_aug, lead_lag), check_degree(degree)
+    opts = _lyndon_options(d, degree, n_jobs)
+    (a, b, g), _ = _lyndon_inputs([("ls1", ls1), ("ls2", ls2), ("deriv", deriv)], d, degree)
+    if is_torch(a):
+        return _bch_ops().log_sig_combine_backprop(g, a, b, opts)
+    return _log_sig_combine_backprop_cpu(g, a, b, opts)
+
+
+def log_sig_join(log_sig: Any, displacement: Any, dimension: int, degree: int, *, n_jobs: int = -1) -> Any:
+    """A log-signature extended by one straight segment ``v``: ``BCH(L, v) = log(exp(L) (x) exp(v))``.
+
+    Cheaper than :func:`log_sig_combine` with :func:`linear_log_sig` (the
+    segment's exponential is applied in place, as :func:`sigrs.sig_join` does).
+
+    Args:
+        log_sig: ``(..., log_sig_length(dimension, degree))``, Lyndon basis.
+        displacement: ``(..., dimension)``, the same batch axes.
+        dimension, degree: of the log-signature.
+        n_jobs: threads.
+
+    Returns:
+        ``(..., log_sig_length)``; differentiable through torch autograd.
+
+    Example::
+
+        >>> x = np.random.rand(10, 3)
+        >>> ls = sigrs.log_sig_join(sigrs.log_sig(x[:-1], 3, method=2), x[-1] - x[-2], 3, 3)
+        >>> bool(np.allclose(ls, sigrs.log_sig(x, 3, method=2)))
+        True
+    """
+    d, degree = check_int(dimension, "dimension", minimum=0), check_degree(degree)
+    opts = _lyndon_options(d, degree, n_jobs)
+    (ls,), _ = _lyndon_inputs([("log_sig", log_sig)], d, degree)
+    v = _displacement_like(displacement, ls, "log_sig", d)
+    if is_torch(ls):
+        return _bch_ops().log_sig_join(ls, v, opts)
+    return _log_sig_join_cpu(ls, v, opts)
+
+
+def log_sig_join_backprop(
+    d_out: Any, log_sig: Any, displacement: Any, dimension: int, degree: int, *, n_jobs: int = -1
+) -> tuple:
+    """Gradient through :func:`log_sig_join`: ``(dF/d log_sig, dF/d displacement)``
+    from ``d_out`` = dF/d(joined log-signature).
+
+    Example::
+
+        >>> ls, v = sigrs.log_sig(np.random.rand(5, 2), 3, method=2), np.random.rand(2)
+        >>> g_ls, g_v = sigrs.log_sig_join_backprop(np.ones(5), ls, v, 2, 3)
+        >>> g_ls.shape, g_v.shape
+        ((5,), (2,))
+    """
+    d, degree = check_int(dimension, "dimension", minimum=0), check_degree(degree)
+    opts = _lyndon_options(d, degree, n_jobs)
+    (ls, g), _ = _lyndon_inputs([("log_sig", log_sig), ("d_out", d_out)], d, degree)
+    v = _displacement_like(displacement, ls, "log_sig", d)
+    if is_torch(ls):
+        return _bch_ops().log_sig_join_backprop(g, ls, v, opts)
+    return _log_sig_join_backprop_cpu(g, ls, v, opts)
+
+
+def _linear_layout(dimension: Any, degree: Any, method: Any, scalar_term: Any, n_jobs: Any) -> tuple:
+    """``(d, length, offset, width)`` of :func:`linear_log_sig`'s output: the
+    displacement sits at ``offset .. offset + width`` of ``length`` numbers."""
+    d, degree = check_int(dimension, "dimension", minimum=0), check_degree(degree)
+    method = check_method(method, bch=True)
+    scalar_term = check_bool(scalar_term, "scalar_term")
+    check_n_jobs(n_jobs)
+    keep_scalar = scalar_term and method == 0
+    length = _native.log_sig_length(d, degree, method, keep_scalar)
+    return d, length, int(keep_scalar), d if degree > 0 else 0
+
+
+def _checked_displacement(displacement: Any, d: int) -> Any:
+    displacement = checked(displacement, "displacement", 1)
+    if displacement.shape[-1] != d:
+        raise ValueError(f"displacement must have shape (..., {d}) for dimension {d}, got {tuple(displacement.shape)}")
+    return displacement
+
+
+def linear_log_sig(
+    displacement: Any, dimension: int, degree: int, *, method: Any = 1, scalar_term: bool = False, n_jobs: int = -1
+) -> Any:
+    """Log-signature of the straight segment from 0 to ``displacement``: the
+    displacement at level 1, zeros above (a segment's signature is ``exp(v)``).
+
+    Every level-1 basis element is a letter, so this holds in each form.
+
+    Args:
+        displacement: ``(..., dimension)``.
+        dimension, degree: of the log-signature.
+        method: as in :func:`log_sig` (0, 1, 2, 3, or a name such as "hall").
+        scalar_term: with method 0, a leading (zero) level-0 entry.
+        n_jobs: accepted for pysiglib's signature (nothing here is threaded).
+
+    Returns:
+        ``(..., log_sig_length(dimension, degree, method=method))``, of the
+        displacement's kind and dtype; differentiable through torch autograd.
+
+    Example::
+
+        >>> sigrs.linear_log_sig(np.array([1.0, 2.0]), 2, 3)
+        array([1., 2., 0., 0., 0.])
+        >>> bool(np.allclose(sigrs.linear_log_sig(np.array([1.0, 2.0]), 2, 3, method=0),
+        ...                  sigrs.log_sig(np.array([[0.0, 0.0], [1.0, 2.0]]), 3, method=0)))
+        True
+    """
+    d, length, offset, width = _linear_layout(dimension, degree, method, scalar_term, n_jobs)
+    v = _checked_displacement(displacement, d)
+    batch = tuple(v.shape[:-1])
+    if is_torch(v):
+        import torch
+
+        before = v.new_zeros((*batch, offset))
+        after = v.new_zeros((*batch, length - offset - width))
+        return torch.cat([before, v[..., :width], after], dim=-1)
+    out = np.zeros((*batch, length), dtype=v.dtype)
+    out[..., offset:offset + width] = v[..., :width]
+    return out
+
+
+def linear_log_sig_backprop(
+    derivs: Any, displacement: Any, dimension: int, degree: int, *, method: Any = 1, scalar_term: bool = False,
+    n_jobs: int = -1,
+) -> Any:
+    """Gradient through :func:`linear_log_sig`: dF/d(displacement), ``(..., dimension)``,
+    from ``derivs`` = dF/d(its output), the output's shape.
+
+    Example::
+
+        >>> sigrs.linear_log_sig_backprop(np.arange(5.0), np.array([1.0, 2.0]), 2, 3)
+        array([0., 1.])
+    """
+    d, length, offset, width = _linear_layout(dimension, degree, method, scalar_term, n_jobs)
+    v = _checked_displacement(displacement, d)
+    derivs = checked_like(derivs, "derivs", 1, v, "displacement")
+    expected = tuple(v.shape[:-1]) + (length,)
+    if tuple(derivs.shape) != expected:
+        raise ValueError(f"derivs must have the shape of linear_log_sig's output {expected}, got {tuple(derivs.shape)}")
+    if width == 0:
+        return v.new_zeros(v.shape) if is_torch(v) else np.zeros_like(v)
+    part = derivs[..., offset:offset + width]
+    return part.clone() if is_torch(part) else part.copy()
+
+
+def _log_sig_combine_cpu(a: np.ndarray, b: np.ndarray, o: LogSigOptions) -> np.ndarray:
+    out = empty_output(a.shape, a.dtype)
+    _native.log_sig_combine(a, b, out, o)
+    return out
+
+
+def _log_sig_combine_backprop_cpu(g: np.ndarray, a: np.ndarray, b: np.ndarray, o: LogSigOptions) -> tuple:
+    ga, gb = empty_output(a.shape, a.dtype), empty_output(a.shape, a.dtype)
+    _native.log_sig_combine_backprop(g, a, b, ga, gb, o)
+    return ga, gb
+
+
+def _log_sig_join_cpu(ls: np.ndarray, v: np.ndarray, o: LogSigOptions) -> np.ndarray:
+    out = empty_output(ls.shape, ls.dtype)
+    _native.log_sig_join(ls, v, out, o)
+    return out
+
+
+def _log_sig_join_backprop_cpu(g: np.ndarray, ls: np.ndarray, v: np.ndarray, o: LogSigOptions) -> tuple:
+    g_ls, g_v = empty_output(ls.shape, ls.dtype), empty_output(v.shape, v.dtype)
+    _native.log_sig_join_backprop(g, ls, v, g_ls, g_v, o)
+    return g_ls, g_v
+
+
+def _combine_backward(saved: tuple, grad: Any, o: LogSigOptions, needs: tuple) -> tuple:
+    a, b = saved
+    return _bch_ops().log_sig_combine_backprop(grad, a, b, o)
+
+
+def _join_backward(saved: tuple, grad: Any, o: LogSigOptions, needs: tuple) -> tuple:
+    ls, v = saved
+    return _bch_ops().log_sig_join_backprop(grad, ls, v, o)
+
+
+_BCH_FAMILY = __name__ + ":bch"
+"""The BCH ops register as a family of their own (beside log_sig's), so the
+two groups of ops can change independently."""
+
+
+def _bch_ops() -> SimpleNamespace:
+    import sigrs._torch_ops  # noqa: F401  (its first import builds them)
+
+    return BUILT[_BCH_FAMILY]
+
+
+def _define_bch_ops() -> SimpleNamespace:
+    from ._torch_ops import define
+
+    def op(name: str, inputs: tuple, cpu: Any, fake: Any, **kw: Any) -> Any:
+        return define(name, inputs=inputs, options=LogSigOptions, cpu=cpu, fake=fake, **kw)
+
+    def like(index: int, *more: int) -> Any:
+        def fake(*args: Any) -> Any:
+            outs = tuple(args[i].new_empty(args[i].shape) for i in (index, *more))
+            return outs[0] if not more else outs
+
+        return fake
+
+    return SimpleNamespace(
+        log_sig_combine=op("log_sig_combine", ("log_sig1", "log_sig2"), _log_sig_combine_cpu, like(0), backward=_combine_backward),
+        log_sig_combine_backprop=op(
+            "log_sig_combine_backprop", ("deriv", "ls1", "ls2"), _log_sig_combine_backprop_cpu, like(1, 1), outputs=2
+        ),
+        log_sig_join=op("log_sig_join", ("log_sig", "displacement"), _log_sig_join_cpu, like(0), backward=_join_backward),
+        log_sig_join_backprop=op(
+            "log_sig_join_backprop", ("d_out", "log_sig", "displacement"), _log_sig_join_backprop_cpu, like(1, 2), outputs=2
+        ),
+    )
+
+
+register(_BCH_FAMILY, _define_bch_ops)

@@ -1,10 +1,13 @@
-"""Streaming signatures: a growing path queried over any interval, and sliding windows.
+"""Streaming signatures and log-signatures: a growing path queried over any interval, and sliding windows.
 
-Both classes keep prefix signatures ``S(0, t)`` and answer every query with
+The signature classes keep prefix signatures ``S(0, t)`` and answer every query with
 Chen's identity ``S(a, b) = S(0, a)^{-1} (x) S(0, b)``. They hold no maths
 of their own: every signature comes from :func:`sigrs.sig` (``stream=True``
 with ``initial``), :func:`sigrs.sig_inverse` and :func:`sigrs.sig_combine`,
 so NumPy and torch (with autograd) both work, in float32 and float64.
+:class:`LogSigStream` and :class:`LogSigWindowStream` give log-signatures in
+the Lyndon basis the same way, through :func:`sigrs.sig_to_log_sig` and
+:func:`sigrs.log_sig_combine`.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import numpy as np
 from ._arrays import as_array, concat, is_torch
 from ._checks import check_bool, check_degree, check_int, check_n_jobs
 from .algebra import sig_combine, sig_inverse
+from .logsig import check_method, log_sig_combine, sig_to_log_sig
 from .signature import sig as _sig
 
-__all__ = ["SigStream", "SigWindowStream"]
+__all__ = ["SigStream", "SigWindowStream", "LogSigStream", "LogSigWindowStream"]
 
 Array = Any  # numpy.ndarray or torch.Tensor
 
@@ -466,6 +470,14 @@ class SigStream(_CopyableStream):
             >>> stream.sig_batch([(0, 9), (10, 19), (20, 29)]).shape
             (3, 4, 14)
         """
+        rows, k = self._interval_rows(intervals)
+        if k == 0:
+            return rows
+        inv = sig_inverse(rows[:k], self._dimension, self._degree, n_jobs=self._n_jobs)
+        return sig_combine(inv, rows[k:], self._dimension, self._degree, n_jobs=self._n_jobs)
+
+    def _interval_rows(self, intervals: Any) -> Tuple[Array, int]:
+        """The checked intervals' stored prefixes: ``(2K, *batch, len)``, the K starts then the K ends."""
         pairs = np.asarray(intervals)
         if pairs.size == 0:
             pairs = pairs.reshape(0, 2).astype(np.int64)
@@ -480,12 +492,8 @@ class SigStream(_CopyableStream):
         if bad.any():
             i = int(np.argmax(bad))
             self._check_interval(int(pairs[i, 0]), int(pairs[i, 1]))
-        k = len(pairs)
         rows = self._prefixes.gather(np.concatenate([pairs[:, 0], pairs[:, 1]]) - self._start)
-        if k == 0:
-            return rows
-        inv = sig_inverse(rows[:k], self._dimension, self._degree, n_jobs=self._n_jobs)
-        return sig_combine(inv, rows[k:], self._dimension, self._degree, n_jobs=self._n_jobs)
+        return rows, len(pairs)
 
     def sig_all(self) -> Array:
         """The stored prefix signatures ``S(0, t)``, ``t = start_index..end_index``: ``(size, *batch, sig_len)``.
@@ -785,4 +793,214 @@ class SigWindowStream(_CopyableStream):
 
     def __repr__(self) -> str:
         return (f"SigWindowStream(dimension={self._dimension}, degree={self._degree}, "
+                f"window_size={self._window}, stride={self._stride}, windows={self._num_windows})")
+
+
+# ---------------------------------------------------------------------------
+# Log-signature streams
+# ---------------------------------------------------------------------------
+
+def _lyndon_method(method: Any, cls: str) -> None:
+    """The streams' log-signatures are Lyndon coordinates (method 2, or
+    pysiglib's 3: the same numbers), the only basis the BCH product takes."""
+    if check_method(method, bch=True) != 2:
+        raise ValueError(
+            f"{cls} requires method=2 or method=3 (the Lyndon basis, which log_sig_combine works in), got method={method!r}"
+        )
+
+
+class LogSigStream(SigStream):
+    """A growing path whose log-signature (Lyndon basis) over any interval of points is one query away.
+
+    pysiglib's ``LogSigStream``, with sigrs's :class:`SigStream` numbering:
+    every pushed point gets the next absolute index (0, 1, 2, ...), whether
+    it came through :meth:`push` or :meth:`push_batch`, as pysiglib's
+    documentation describes. (pysiglib's code gives one index per push call,
+    so after ``push_batch`` of ``n`` points its ``sig(0, 1)`` is sigrs's
+    ``sig(0, n - 1)``.)
+
+    The stream stores the prefix log-signature ``L(0, t)`` of every point: a
+    :meth:`push_batch` takes all its prefix signatures in one
+    ``sigrs.sig(..., stream=True, initial=...)`` call, continuing from the last
+    prefix signature (kept exactly, so nothing drifts), and converts them with
+    :func:`sigrs.sig_to_log_sig`. ``sig(a, b)`` is the BCH product
+    ``log_sig_combine(-L(0, a), L(0, b))`` (the inverse of ``exp(L)`` is
+    ``exp(-L)``), O(sig_len * degree) work, never recomputed from the path.
+
+    The batch shape, array kind (NumPy or torch), dtype and device are fixed
+    by the first push; torch tensors that require grad stay differentiable.
+
+    Args:
+        dimension: ``d``, the number of channels of a point.
+        degree: truncation level ``N >= 0``.
+        method: 2 or 3 (pysiglib's: the same Lyndon-basis numbers), or "lyndon".
+        n_jobs: threads for the underlying calls (1 serial, -1 all cores).
+
+    Shapes: points ``(*batch, d)`` or ``(*batch, n, d)``; ``sig`` gives
+    ``(*batch, log_sig_len)``, ``sig_batch`` ``(K, *batch, log_sig_len)``,
+    ``sig_all`` ``(size, *batch, log_sig_len)``.
+
+    Example::
+
+        >>> path = np.random.randn(50, 3)
+        >>> stream = sigrs.LogSigStream(3, 4)
+        >>> stream.push_batch(path)
+        >>> ls = stream.sig(10, 30)
+        >>> bool(np.allclose(ls, sigrs.log_sig(path[10:31], 4, method=2)))
+        True
+        >>> stream.push(np.random.randn(3))          # point 50
+        >>> stream.sig_batch([(0, 50), (20, 45)]).shape
+        (2, 32)
+    """
+
+    def __init__(self, dimension: int, degree: int, *, method: Any = 2, n_jobs: int = -1) -> None:
+        super().__init__(dimension, degree, n_jobs=n_jobs)
+        _lyndon_method(method, "LogSigStream")
+        self._last_sig: Optional[Array] = None  # S(0, end_index), the state pushes continue from
+
+    def _extend(self, points: Array) -> None:
+        kind = _kind(points)
+        if self._kind is None:
+            batch = tuple(points.shape[:-2])
+            zero = _sig(points[..., :1, :], self._degree, n_jobs=1)  # S(0, 0): zeros of the signature's layout
+            initial = None
+            self._kind, self._batch_shape = kind, batch
+        else:
+            if kind != self._kind:
+                raise TypeError(f"pushed {_describe(kind)}, but the stream holds {_describe(self._kind)}")
+            zero = None
+            initial = self._last_sig
+            points = concat([self._last_point, points], -2)
+        if points.shape[-2] > 1:
+            prefixes = _sig(points, self._degree, stream=True, initial=initial, n_jobs=self._n_jobs)
+            self._last_sig = prefixes[..., -1, :]
+            if zero is not None:
+                prefixes = concat([zero[..., None, :], prefixes], -2)
+        else:
+            prefixes = zero[..., None, :]
+            self._last_sig = zero
+        logs = sig_to_log_sig(prefixes, self._dimension, self._degree, method=2, n_jobs=self._n_jobs)
+        self._prefixes.append(_time_first(logs))
+        self._last_point = _copy(points[..., -1:, :])
+        self._count += int(logs.shape[-2])
+
+    def select_batch(self, index: Any) -> "LogSigStream":
+        """A new stream of the same points for the batch entries ``index`` of
+        the first batch axis (as :meth:`SigStream.select_batch`).
+
+        Example::
+
+            >>> stream = sigrs.LogSigStream(2, 3)
+            >>> stream.push_batch(np.random.randn(4, 10, 2))
+            >>> sub = stream.select_batch([0, 2])
+            >>> sub.batch_shape, bool(np.allclose(sub.sig(3, 7), stream.sig(3, 7)[[0, 2]]))
+            ((2,), True)
+        """
+        new = super().select_batch(index)
+        new._last_sig = self._last_sig[index]
+        return new
+
+    def sig(self, start: int, end: int) -> Array:
+        """Log-signature of points ``start..end`` (absolute indices, both inclusive): ``(*batch, log_sig_len)``.
+
+        ``sig(a, a)`` is zero.
+
+        Example::
+
+            >>> path = np.random.randn(20, 2)
+            >>> stream = sigrs.LogSigStream(2, 3)
+            >>> stream.push_batch(path)
+            >>> bool(np.allclose(stream.sig(5, 12), sigrs.log_sig(path[5:13], 3, method=2)))
+            True
+        """
+        start = check_int(start, "start")
+        end = check_int(end, "end")
+        self._check_interval(start, end)
+        last = self._prefixes.row(end - self._start)
+        if start == 0:  # L(0, 0) is zero
+            return _copy(last)
+        return log_sig_combine(-self._prefixes.row(start - self._start), last, self._dimension, self._degree,
+                               n_jobs=self._n_jobs)
+
+    def sig_batch(self, intervals: Union[Sequence[Tuple[int, int]], np.ndarray]) -> Array:
+        """Log-signatures of many intervals ``[(start, end), ...]``: ``(K, *batch, log_sig_len)``, in one
+        batched :func:`sigrs.log_sig_combine`.
+
+        Example::
+
+            >>> stream = sigrs.LogSigStream(2, 3)
+            >>> stream.push_batch(np.random.randn(4, 30, 2))
+            >>> stream.sig_batch([(0, 9), (10, 19), (20, 29)]).shape
+            (3, 4, 5)
+        """
+        rows, k = self._interval_rows(intervals)
+        if k == 0:
+            return rows
+        return log_sig_combine(-rows[:k], rows[k:], self._dimension, self._degree, n_jobs=self._n_jobs)
+
+    def sig_all(self) -> Array:
+        """The stored prefix log-signatures ``L(0, t)``, ``t = start_index..end_index``:
+        ``(size, *batch, log_sig_len)`` (relative to point 0 after :meth:`pop_front`, like pysiglib).
+
+        Example::
+
+            >>> stream = sigrs.LogSigStream(2, 3)
+            >>> stream.push_batch(np.random.randn(6, 2))
+            >>> stream.sig_all().shape
+            (6, 5)
+        """
+        return super().sig_all()
+
+    def __repr__(self) -> str:
+        return (f"LogSigStream(dimension={self._dimension}, degree={self._degree}, points "
+                f"[{self._start}, {self._count - 1}], batch_shape={self._batch_shape})")
+
+
+class LogSigWindowStream(SigWindowStream):
+    """Log-signatures (Lyndon basis) of sliding windows over a stream of points.
+
+    pysiglib's ``LogSigWindowStream``: window ``k`` covers points
+    ``k*stride .. k*stride + window_size - 1`` and is emitted once its last
+    point arrives (pysiglib numbers window points the same way). The
+    windows' signatures come from :class:`SigWindowStream`'s machinery (one
+    ``sigrs.sig`` call per push and Chen's identity, cost per point
+    independent of ``window_size``); each batch of completed windows is
+    converted once with :func:`sigrs.sig_to_log_sig`.
+
+    Args:
+        dimension: ``d``, the number of channels of a point.
+        degree: truncation level ``N >= 0``.
+        window_size: points per window (``>= 1``; one point gives zero).
+        stride: points between the starts of successive windows (``>= 1``).
+        method: 2 or 3 (pysiglib's: the same Lyndon-basis numbers), or "lyndon".
+        n_jobs: threads for the underlying calls (1 serial, -1 all cores).
+
+    Shapes: points ``(*batch, d)`` or ``(*batch, n, d)``; :meth:`sig` gives
+    ``(num_windows, *batch, log_sig_len)``.
+
+    Example::
+
+        >>> path = np.random.randn(100, 3)
+        >>> ws = sigrs.LogSigWindowStream(3, 4, window_size=20, stride=5)
+        >>> ws.push_batch(path)
+        >>> ws.sig().shape
+        (17, 32)
+        >>> bool(np.allclose(ws.sig()[2], sigrs.log_sig(path[10:30], 4, method=2)))
+        True
+    """
+
+    def __init__(self, dimension: int, degree: int, window_size: int, *, stride: int = 1, method: Any = 2,
+                 n_jobs: int = -1) -> None:
+        super().__init__(dimension, degree, window_size, stride=stride, n_jobs=n_jobs)
+        _lyndon_method(method, "LogSigWindowStream")
+
+    def _extend(self, points: Array) -> None:
+        before = len(self._windows)
+        super()._extend(points)
+        if len(self._windows) > before:  # one new chunk of window signatures
+            self._windows[-1] = sig_to_log_sig(self._windows[-1], self._dimension, self._degree, method=2,
+                                               n_jobs=self._n_jobs)
+
+    def __repr__(self) -> str:
+        return (f"LogSigWindowStream(dimension={self._dimension}, degree={self._degree}, "
                 f"window_size={self._window}, stride={self._stride}, windows={self._num_windows})")

@@ -49,6 +49,7 @@ pub mod fork;
 pub mod hall;
 pub mod interrupt;
 pub mod logsig;
+pub mod logsig_algebra;
 pub mod lyndon;
 mod simd;
 pub mod signature;

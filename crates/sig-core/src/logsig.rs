@@ -88,18 +88,18 @@ pub fn prepare_log_sig(dim: usize, degree: usize, method: LogSigMethod) -> Resul
 }
 
 /// Per-worker buffers: X, the Horner partial sums H_1..H_N, and gradients.
-struct LogWorkspace<T> {
+pub(crate) struct LogWorkspace<T> {
     x: Vec<T>,
     /// `h[k - 1]` holds H_k = 1/k - X (x) H_{k+1} (H_N = 1/N).
     h: Vec<Vec<T>>,
-    log: Vec<T>,
-    g_x: Vec<T>,
+    pub(crate) log: Vec<T>,
+    pub(crate) g_x: Vec<T>,
     g_h: Vec<T>,
     g_next: Vec<T>,
 }
 
 impl<T: Float> LogWorkspace<T> {
-    fn new(shape: &TensorShape) -> Result<Self> {
+    pub(crate) fn new(shape: &TensorShape) -> Result<Self> {
         let z = || zeros("a log-signature's workspace", shape.len());
         let mut h = Vec::new();
         try_reserve(&mut h, "a log-signature's workspace", shape.degree.max(1))?;
@@ -111,7 +111,7 @@ impl<T: Float> LogWorkspace<T> {
 
     /// `self.log = log(1 + X)` for the signature `stored` (its level 0, if
     /// stored, is taken to be 1), keeping every H_k.
-    fn forward(&mut self, shape: &TensorShape, stored: &[T], skip: usize) {
+    pub(crate) fn forward(&mut self, shape: &TensorShape, stored: &[T], skip: usize) {
         let n = shape.degree;
         self.x[0] = T::zero();
         self.x[1..].copy_from_slice(&stored[1 - skip..]);
@@ -143,7 +143,7 @@ impl<T: Float> LogWorkspace<T> {
 
     /// After [`forward`](Self::forward): from `g` = dF/d(log) (full length),
     /// leaves dF/dX in `self.g_x` (level 0 zero).
-    fn backward(&mut self, shape: &TensorShape, g: &[T]) {
+    pub(crate) fn backward(&mut self, shape: &TensorShape, g: &[T]) {
         let n = shape.degree;
         self.g_x.fill(T::zero());
         if n == 0 {
@@ -306,19 +306,19 @@ pub fn sig_to_log_sig_backprop<T: Float>(
 
 /// Per-worker buffers of [`logsig_to_sig`]: the Lie element L, the Horner
 /// partial sums E_1..E_N of `exp(L)`, and gradients.
-struct ExpWorkspace<T> {
-    lie: Vec<T>,
+pub(crate) struct ExpWorkspace<T> {
+    pub(crate) lie: Vec<T>,
     /// `e[k - 1]` holds E_k = 1 + L (x) E_{k+1} / k (E_{N+1} = 1).
-    e: Vec<Vec<T>>,
+    pub(crate) e: Vec<Vec<T>>,
     words: Vec<T>,
     coords: Vec<T>,
-    g_lie: Vec<T>,
+    pub(crate) g_lie: Vec<T>,
     g_e: Vec<T>,
     g_next: Vec<T>,
 }
 
 impl<T: Float> ExpWorkspace<T> {
-    fn new(shape: &TensorShape, n_words: usize) -> Result<Self> {
+    pub(crate) fn new(shape: &TensorShape, n_words: usize) -> Result<Self> {
         let z = |n| zeros("the workspace of a log-signature's exponential", n);
         let mut e = Vec::new();
         try_reserve(&mut e, "the workspace of a log-signature's exponential", shape.degree.max(1))?;
@@ -358,7 +358,7 @@ impl<T: Float> ExpWorkspace<T> {
     }
 
     /// `exp(self.lie)` into `e[0]`, keeping every partial sum.
-    fn forward(&mut self, shape: &TensorShape) {
+    pub(crate) fn forward(&mut self, shape: &TensorShape) {
         let n = shape.degree;
         if n == 0 {
             self.e[0].fill(T::zero());
@@ -386,7 +386,7 @@ impl<T: Float> ExpWorkspace<T> {
 
     /// After [`forward`](Self::forward): from `g` = dF/d(exp), leaves dF/dL
     /// in `self.g_lie`.
-    fn backward(&mut self, shape: &TensorShape, g: &[T]) {
+    pub(crate) fn backward(&mut self, shape: &TensorShape, g: &[T]) {
         let n = shape.degree;
         self.g_lie.fill(T::zero());
         if n == 0 {

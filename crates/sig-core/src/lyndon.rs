@@ -372,6 +372,13 @@ impl SparseExpansions {
         }
     }
 
+    /// The terms of element `e` as slices: flat indices and coefficients
+    /// (for loops that apply one term to several tensors at once).
+    pub(crate) fn element(&self, e: usize) -> (&[usize], &[f64]) {
+        let range = self.ptr[e]..self.ptr[e + 1];
+        (&self.idx[range.clone()], &self.coef[range])
+    }
+
     /// The transpose of [`expand`](Self::expand): `g_coords[e] = <P_e, g_expanded>`.
     pub(crate) fn expand_backward<T: Float>(&self, g_expanded: &[T], g_coords: &mut [T]) {
         for (e, g) in g_coords.iter_mut().enumerate() {
@@ -665,6 +672,11 @@ impl LyndonBasis {
         self.check("coords", coords.len(), self.len());
         self.check("expanded", expanded.len(), self.shape.len());
         self.expansions.expand(coords, expanded);
+    }
+
+    /// The sparse expansions of the basis elements over the words.
+    pub(crate) fn expansions(&self) -> &SparseExpansions {
+        &self.expansions
     }
 
     /// The transpose of [`expanded_from_coords`](Self::expanded_from_coords):

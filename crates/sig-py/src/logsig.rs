@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use sig_core::hall::HallTree;
 use sig_core::logsig::{self, LogSigMethod};
+use sig_core::logsig_algebra;
 
 use crate::arrays::{add_functions, flat_op};
 use crate::error::enter;
@@ -49,6 +50,34 @@ flat_op! {
     /// Gradient through [`logsig_to_sig`]: dF/d(log_sig) into `out` from `derivs` = dF/d(sig).
     fn logsig_to_sig_backprop(log_sig, derivs => out; options: LogSigArgs) {
         logsig::logsig_to_sig_backprop(log_sig, derivs, options.dimension, options.degree, LogSigMethod::from_index(options.method)?, options.scalar_term, options.n_jobs, out)
+    }
+}
+
+flat_op! {
+    /// `out = BCH(log_sig1, log_sig2)` in the Lyndon basis, pairwise (`sig_core::logsig_algebra`).
+    fn log_sig_combine(log_sig1, log_sig2 => out; options: LogSigArgs) {
+        logsig_algebra::log_sig_combine(log_sig1, log_sig2, options.dimension, options.degree, options.n_jobs, out)
+    }
+}
+
+flat_op! {
+    /// Gradient through [`log_sig_combine`] into `out1` and `out2`.
+    fn log_sig_combine_backprop(deriv, ls1, ls2 => out1, out2; options: LogSigArgs) {
+        logsig_algebra::log_sig_combine_backprop(ls1, ls2, deriv, options.dimension, options.degree, options.n_jobs, out1, out2)
+    }
+}
+
+flat_op! {
+    /// `out = BCH(log_sig, displacement)` in the Lyndon basis.
+    fn log_sig_join(log_sig, displacement => out; options: LogSigArgs) {
+        logsig_algebra::log_sig_join(log_sig, displacement, options.dimension, options.degree, options.n_jobs, out)
+    }
+}
+
+flat_op! {
+    /// Gradient through [`log_sig_join`] into `out_log_sig` and `out_displacement`.
+    fn log_sig_join_backprop(d_out, log_sig, displacement => out_log_sig, out_displacement; options: LogSigArgs) {
+        logsig_algebra::log_sig_join_backprop(log_sig, displacement, d_out, options.dimension, options.degree, options.n_jobs, out_log_sig, out_displacement)
     }
 }
 
@@ -119,6 +148,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         sig_to_log_sig_backprop,
         logsig_to_sig,
         logsig_to_sig_backprop,
+        log_sig_combine,
+        log_sig_combine_backprop,
+        log_sig_join,
+        log_sig_join_backprop,
         log_sig_length,
         is_lyndon,
         lyndon_words,
