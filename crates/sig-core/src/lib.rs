@@ -46,6 +46,7 @@ pub mod fork;
 pub mod hall;
 pub mod interrupt;
 pub mod logsig;
+pub mod scale;
 pub mod lyndon;
 mod simd;
 pub mod signature;
