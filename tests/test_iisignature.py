@@ -269,9 +269,15 @@ def test_algebra_errors_are_iisignatures(call):
 PREPARE_METHODS = [None, "", " ", "D", "C", "O", "S", "X", "A", "H", "h", "DH", "SH", "XH", "OS", "DS", "CO", "AS", "AX", "S2", "DS2", "H2S", "cos"]
 
 
-@pytest.mark.parametrize("d,m", LOG_SPACES + [(10, 2), (9, 4), (2, 9), (2, 10), (3, 5)], ids=LOG_SPACE_IDS + ["d10m2", "d9m4", "d2m9", "d2m10", "d3m5"])
+# where iisignature's default switches from its compiled BCH formula to the signature's log
+DEFAULT_BOUNDARIES = [(9, 2), (10, 2), (4, 4), (3, 5), (2, 9), (2, 10)]
+
+
+@pytest.mark.parametrize("d,m", LOG_SPACES + DEFAULT_BOUNDARIES,
+                         ids=LOG_SPACE_IDS + [f"d{d}m{m}" for d, m in DEFAULT_BOUNDARIES])
 def test_prepare_and_info_equal_iisignatures(d, m):
-    for methods in PREPARE_METHODS:
+    # (iisignature compiles its BCH formula in prepare: slow for the big spaces)
+    for methods in PREPARE_METHODS if (d, m) in LOG_SPACES[:5] else [None, "D", "S", "X", "OH"]:
         try:
             expected = ii.info(ii.prepare(d, m, methods))
         except RuntimeError:
@@ -355,13 +361,13 @@ def test_logsig_errors_are_iisignatures(call):
         eval("si." + call, {"si": si, "np": np, "p": si.prepare(3, 3)})
 
 
-BACKPROP_METHODS = [None, "", "C", "O", "S", "X", "D", "A", "H", "2", "SX", "CS", "DS", "q"]
+BACKPROP_METHODS = [None, "C", "O", "S", "X", "D", "A", "H", "SX", "CS", "q"]
 
 
 @pytest.mark.parametrize("d,m", [(2, 2), (3, 3), (2, 5), (4, 3)], ids=["d2m2", "d3m3", "d2m5", "d4m3"])
 def test_logsigbackprop_equals_iisignatures(rng, d, m):
     x = paths(rng, (2,), 6, d)
-    for prepared in (None, "O", "S", "X", "SH", "XH"):
+    for prepared in (None, "O", "S", "X", "SH"):
         for methods in BACKPROP_METHODS:
             ours, theirs = si.prepare(d, m, prepared), ii.prepare(d, m, prepared)
             n = ii.siglength(d, m) if methods and "X" in methods.upper() else ii.logsiglength(d, m)
