@@ -123,6 +123,12 @@ def sig_join(sig: Array, displacement: Array, out: Array, options: AlgebraOption
 def sig_join_backprop(derivs: Array, sig: Array, displacement: Array, out_sig: Array, out_displacement: Array, options: AlgebraOptions) -> None:
     """Gradients of :func:`sig_join` into ``out_sig`` and ``out_displacement``."""
 
+def sig_scale(sig: Array, scales: Array, out: Array, dimension: int, degree: int, n_jobs: int) -> None:
+    """``sig`` (without level 0) with word ``i1...ik`` times ``scales[i1]...scales[ik]``, into ``out``."""
+
+def sig_scale_backprop(derivs: Array, sig: Array, scales: Array, out_sig: Array, out_scales: Array, dimension: int, degree: int, n_jobs: int) -> None:
+    """Gradients of :func:`sig_scale` into ``out_sig`` and ``out_scales``."""
+
 def linear_sig(displacement: Array, out: Array, options: AlgebraOptions) -> None:
     """``exp(displacement)`` into ``out``."""
 

@@ -51,6 +51,7 @@ pub mod interrupt;
 pub mod logsig;
 pub mod logsig_algebra;
 pub mod lyndon;
+pub mod scale;
 mod simd;
 pub mod signature;
 pub mod static_kernel;

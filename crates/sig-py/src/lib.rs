@@ -23,6 +23,7 @@ mod error;
 mod kernel;
 mod logsig;
 mod records;
+mod scale;
 mod signature;
 mod transform;
 mod words;
@@ -69,6 +70,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     signature::register(m)?;
     transform::register(m)?;
     algebra::register(m)?;
+    scale::register(m)?;
     logsig::register(m)?;
     coef::register(m)?;
     words::register(m)?;
