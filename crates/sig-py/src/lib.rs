@@ -23,6 +23,7 @@ mod error;
 mod kernel;
 mod logsig;
 mod records;
+mod rotinv;
 mod signature;
 mod transform;
 mod words;
@@ -66,6 +67,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     coef::register(m)?;
     words::register(m)?;
     kernel::register(m)?;
+    rotinv::register(m)?;
     cuda::register(m)?;
     Ok(())
 }
