@@ -61,6 +61,7 @@ from .logsig import (
     sig_to_log_sig,
     sig_to_log_sig_backprop,
 )
+from ._rotinv import rotinv2d, rotinv2dcoeffs, rotinv2dlength, rotinv2dprepare
 from .signature import sig, sig_backprop, sig_length, signature
 from .streams import LogSigStream, LogSigWindowStream, SigStream, SigWindowStream
 from .transform import transform_path, transform_path_backprop
@@ -115,6 +116,10 @@ __all__ = [
     "lyndon_words",
     "lyndon_words_of_length",
     "prepare_log_sig",
+    "rotinv2d",
+    "rotinv2dcoeffs",
+    "rotinv2dlength",
+    "rotinv2dprepare",
     "linear_sig_backprop",
     "multi_sig_combine",
     "multi_sig_combine_backprop",

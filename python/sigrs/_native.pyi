@@ -195,6 +195,33 @@ def sig_coef(path: Array, out: Array, prefixes: bool, options: CoefOptions) -> N
 def sig_coef_backprop(path: Array, coefs: Array, derivs: Array, out: Array, options: CoefOptions) -> None:
     """dF/d(path) into ``out`` from the ``prefixes=True`` coefficients and ``derivs`` = dF/d(coefs)."""
 
+# --- rotation invariants of planar paths --------------------------------------------------
+
+def rotinv2d_spanning(level: int) -> tuple[NDArray[np.float64], int, NDArray[np.float64], int]:
+    """The spanning invariants of an even ``level``: ``(real, n_real, imag, n_imag)``, rows flat ``(n, 2**level)``."""
+
+def rotinv2d_known(degree: int) -> list[tuple[NDArray[np.float64], int, NDArray[np.float64], int]]:
+    """The shuffle-product invariants of each even level up to ``degree``, as :func:`rotinv2d_spanning` gives one level."""
+
+def rotinv2d_squish(rows: NDArray[np.float64], n_rows: int, level: int, parity: int) -> NDArray[np.float64]:
+    """``rows`` as the flat ``(2**(level-1), n_rows)`` matrix of their words of ``parity`` (number of y's mod 2)."""
+
+def rotinv2d_unsquish(matrix: NDArray[np.float64], n_cols: int, level: int, parity: int) -> NDArray[np.float64]:
+    """The inverse of :func:`rotinv2d_squish`: the columns as flat rows ``(n_cols, 2**level)``."""
+
+def rotinv2d_project_away(
+    a: NDArray[np.float64], d: int, m: int, basis: NDArray[np.float64], basis_cols: int, rank: int
+) -> NDArray[np.float64]:
+    """``a`` ``(d, m)`` minus its columns' parts along the first ``rank`` columns of ``basis`` ``(d, basis_cols)``, in iisignature's order of operations."""
+
+def rotinv2d(path: Array, coefficients: Array, out: Array, degree: int, rows_per_level: list[int], n_jobs: int) -> None:
+    """Rotation invariants of ``path`` ``(B, L, 2)`` into ``out`` ``(B, n)`` for the flat basis ``coefficients`` (levels 2..degree)."""
+
+def rotinv2d_backprop(
+    path: Array, coefficients: Array, derivs: Array, out: Array, degree: int, rows_per_level: list[int], n_jobs: int
+) -> None:
+    """dF/d(path) into ``out`` ``(B, L, 2)`` from ``derivs`` = dF/d(invariants) ``(B, n)``."""
+
 # --- words ------------------------------------------------------------------------------
 
 def sig_length(dimension: int, degree: int, scalar_term: bool) -> int:

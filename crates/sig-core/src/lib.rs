@@ -34,7 +34,8 @@
 //! [`logsig`] (log-signatures), [`lyndon`] (Lyndon words and the Lyndon basis)
 //! and [`hall`] (the Hall basis), [`kernel`] (signature kernels) and
 //! [`static_kernel`] (the kernels on points they lift: RBF, Matern, ...),
-//! and [`interrupt`] (stopping long work when the caller asks).
+//! [`rotinv`] (rotation invariants of planar paths), and [`interrupt`]
+//! (stopping long work when the caller asks).
 
 pub mod algebra;
 pub mod alloc;
@@ -51,6 +52,7 @@ pub mod interrupt;
 pub mod logsig;
 pub mod logsig_algebra;
 pub mod lyndon;
+pub mod rotinv;
 pub mod scale;
 mod simd;
 pub mod signature;

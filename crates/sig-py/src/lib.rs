@@ -23,6 +23,7 @@ mod error;
 mod kernel;
 mod logsig;
 mod records;
+mod rotinv;
 mod scale;
 mod signature;
 mod transform;
@@ -75,6 +76,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     coef::register(m)?;
     words::register(m)?;
     kernel::register(m)?;
+    rotinv::register(m)?;
     cuda::register(m)?;
     Ok(())
 }
