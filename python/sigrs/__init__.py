@@ -25,6 +25,7 @@ from .algebra import (
     sig_join_backprop,
 )
 from .coef import sig_coef, sig_coef_backprop
+from . import iisignature  # iisignature 0.24's API: `from sigrs import iisignature`
 from .kernel import sig_kernel, sig_kernel_backprop, sig_kernel_gram, sig_kernel_gram_backprop
 from .sig_metrics import expected_sig_score, sig_mmd, sig_score
 from .static_kernels import (
@@ -59,6 +60,7 @@ from .transform import transform_path, transform_path_backprop
 from .words import idx_to_word, word_to_idx, words, words_of_length
 
 __all__ = [
+    "iisignature",
     "Context",
     "LinearKernel",
     "Matern12Kernel",
