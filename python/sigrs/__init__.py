@@ -25,6 +25,7 @@ from .algebra import (
     sig_join_backprop,
 )
 from .coef import sig_coef, sig_coef_backprop
+from . import iisignature  # iisignature 0.24's API: `from sigrs import iisignature`
 from .kernel import sig_kernel, sig_kernel_backprop, sig_kernel_gram, sig_kernel_gram_backprop
 from .sig_metrics import expected_sig_score, sig_mmd, sig_score
 from .static_kernels import (
@@ -73,6 +74,7 @@ __all__ = [
     "SYSTEM",
     "clear_cache",
     "set_cache_dir",
+    "iisignature",
     "Context",
     "LinearKernel",
     "Matern12Kernel",

@@ -164,7 +164,7 @@ def _same_batch(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str, a_core: 
 
 def _last_length(a: np.ndarray, name: str, expected: int) -> None:
     if a.shape[-1] != expected:
-        raise _fail(f"{name} have unexpected length: expected {expected} in the last axis, got shape {a.shape}")
+        raise _fail(f"{name}: unexpected length, expected {expected} in the last axis, got shape {a.shape}")
 
 
 def _signatures(x: Any, name: str) -> np.ndarray:
