@@ -56,6 +56,7 @@ class RotInv2DPrepared:
         self.coefficients = coefficients
         self.rows_per_level = [c.shape[0] for c in coefficients]
         self._flat = np.concatenate([c.ravel() for c in coefficients])
+        self._flat.setflags(write=False)
         self._full = None
 
     def __repr__(self) -> str:

@@ -163,8 +163,10 @@ fn multiply_out(conj_mask: u64, level: usize, real: &mut [f64], imag: &mut [f64]
             2 => (-1.0, 0.0),
             _ => (0.0, -1.0),
         };
-        real[word as usize] = sign * re;
-        imag[word as usize] = sign * im;
+        // (a +0.0 where a part is absent, never -0.0: the tables print as
+        // iisignature's do)
+        real[word as usize] = if re == 0.0 { 0.0 } else { sign * re };
+        imag[word as usize] = if im == 0.0 { 0.0 } else { sign * im };
     }
 }
 
@@ -365,7 +367,11 @@ pub fn unsquish(matrix: &[f64], n_cols: usize, level: usize, parity: usize) -> R
     for i in 0..half {
         let word = squished_word(i, parity);
         for j in 0..n_cols {
-            out[j * width + word] = matrix[i * n_cols + j];
+            // zeros stay +0.0, as in iisignature's sparse rows
+            let value = matrix[i * n_cols + j];
+            if value != 0.0 {
+                out[j * width + word] = value;
+            }
         }
     }
     Ok(out)
