@@ -1306,6 +1306,113 @@ def static_kernel_workloads(args, notes: List[str]) -> List[Workload]:
     return ws
 
 
+# Issue 18's rows: pysiglib's log_sig_combine and polynomial kernel solver,
+# and sigrs.iisignature against iisignature itself.
+LOG_SIG_COMBINE_SHAPES = [(1000, 3, 5), (1000, 8, 4)]   # batch, dim, degree
+POLY_KERNEL_SHAPE = (64, 100, 5)                         # batch, length, dim
+POLY_ORDERS = (4, 8, 16)
+IISIG_SHAPES = [(100, 100, 3, 4), (1, 1000, 3, 6)]      # batch, length, dim, degree
+
+
+def issue18_workloads(args, notes: List[str]) -> List[Workload]:
+    """log_sig_combine forward/backward and the polynomial signature-kernel
+    solver (forward, backward, Gram) against pysiglib; sigrs.iisignature's
+    logsig and sigjacobian against iisignature."""
+    q = QUICK_DIV if args.quick else 1
+    ws: List[Workload] = []
+    for b, d, m in LOG_SIG_COMBINE_SHAPES:
+        b = max(1, b // q)
+        shape = f"B{b}-d{d}-m{m}"
+        key = f"log_sig_combine/{shape}/{args.seed}"
+
+        def setup(b=b, d=d, m=m):
+            rng = np.random.default_rng(args.seed)
+            lib = MODS["sigrs"] if "sigrs" in MODS else MODS["pysiglib"]
+            a, c = (lib.log_sig(random_paths(rng, b, 8, d, np.float64), m, method=2) for _ in range(2))
+            return {"a": a, "b": c, "g": rng.standard_normal(a.shape)}
+
+        def fwd(lib, d=d, m=m):
+            return Impl(lambda c: functools.partial(MODS[lib].log_sig_combine, c["a"], c["b"], d, m, n_jobs=-1),
+                        note="log_sig_combine(a, b, d, m, n_jobs=-1) (Lyndon basis)")
+
+        def bwd(lib, d=d, m=m):
+            return Impl(lambda c: lambda: np.concatenate(MODS[lib].log_sig_combine_backprop(
+                c["g"], c["a"], c["b"], d, m, n_jobs=-1), axis=-1),
+                note="log_sig_combine_backprop(g, a, b, d, m, n_jobs=-1)")
+
+        params = dict(batch=b, dim=d, degree=m)
+        for kind, make in (("fwd", fwd), ("bwd", bwd)):
+            ws.append(Workload(name=f"log_sig_combine/{kind}/{shape}", group=f"log_sig_combine {kind}, float64",
+                               setup=setup, setup_key=key, impls={lib: make(lib) for lib in ("sigrs", "pysiglib")},
+                               jobs="-1", rtol=1e-8, show_notes=True,
+                               params=dict(params, op="log_sig_combine" + ("_backprop" if kind == "bwd" else ""))))
+    b, l, d = POLY_KERNEL_SHAPE
+    b = max(1, b // q)
+    key = f"poly_kernel/B{b}-L{l}-d{d}/{args.seed}"
+
+    def poly_setup():
+        rng = np.random.default_rng(args.seed)
+        return {"x": random_paths(rng, b, l, d, np.float64), "y": random_paths(rng, b, l, d, np.float64),
+                "derivs": rng.standard_normal(b), "gderivs": rng.standard_normal((b, b))}
+
+    for order in POLY_ORDERS:
+        shape = f"B{b}-L{l}-d{d}-p{order}"
+        kw = dict(method="polynomial", order=order, n_jobs=-1)
+
+        def pfwd(lib, kw=kw):
+            return Impl(lambda c: functools.partial(MODS[lib].sig_kernel, c["x"], c["y"], **kw),
+                        note=f"sig_kernel(x, y, method='polynomial', order={kw['order']}, n_jobs=-1)")
+
+        def pbwd(lib, kw=kw):
+            return Impl(lambda c: lambda: np.concatenate(MODS[lib].sig_kernel_backprop(
+                c["derivs"], c["x"], c["y"], left_deriv=True, right_deriv=True, **kw), axis=1),
+                note=f"sig_kernel_backprop(..., method='polynomial', order={kw['order']}, both sides)")
+
+        def pgram(lib, kw=kw):
+            return Impl(lambda c: functools.partial(MODS[lib].sig_kernel_gram, c["x"], c["y"], **kw),
+                        note=f"sig_kernel_gram(x, y, method='polynomial', order={kw['order']}, n_jobs=-1)")
+
+        params = dict(batch=b, length=l, dim=d, order=order)
+        for kind, make, op in (("fwd", pfwd, "sig_kernel"), ("bwd", pbwd, "sig_kernel_backprop"),
+                               ("gram", pgram, "sig_kernel_gram")):
+            ws.append(Workload(name=f"sig_kernel_poly/{kind}/{shape}", group=f"sig_kernel polynomial solver {kind}, float64",
+                               setup=poly_setup, setup_key=key, impls={lib: make(lib) for lib in ("sigrs", "pysiglib")},
+                               jobs="-1", rtol=1e-8, show_notes=True, params=dict(params, op=op, method="polynomial")))
+    for b, l, d, m in IISIG_SHAPES:
+        shape = f"B{b}-L{l}-d{d}-m{m}"
+        key = f"iisig/{shape}/{args.seed}"
+
+        def iisig_setup(b=b, l=l, d=d):
+            rng = np.random.default_rng(args.seed)
+            path = random_paths(rng, b, l, d, np.float64)
+            return {"path": path[0] if b == 1 else path}
+
+        def mod(lib):
+            return importlib.import_module("sigrs.iisignature") if lib == "sigrs" else MODS["iisignature"]
+
+        def logsig(lib, method, d=d, m=m):
+            def make(c):
+                s = mod(lib).prepare(d, m, method)      # untimed
+                return functools.partial(mod(lib).logsig, c["path"], s, method)
+            return Impl(make, note=f"logsig(path, prepare(d, m, {method!r}), {method!r}); "
+                        "sigrs: sigrs.iisignature; prepare untimed")
+
+        def jacobian(lib, m=m):
+            return Impl(lambda c: functools.partial(mod(lib).sigjacobian, c["path"][:50] if c["path"].ndim == 2 else c["path"][0, :50], m),
+                        note="sigjacobian(path[:50], m) (one path: its Jacobian is (L, d, sig_len))")
+
+        params = dict(batch=b, length=l, dim=d, degree=m)
+        for name, impl, op in (("logsig_S", lambda lib: logsig(lib, "S"), "logsig S"),
+                               ("logsig_default", lambda lib: logsig(lib, "D"), "logsig D"),
+                               ("sigjacobian", jacobian, "sigjacobian")):
+            ws.append(Workload(name=f"iisignature/{name}/{shape}", group=f"sigrs.iisignature vs iisignature, float64",
+                               setup=iisig_setup, setup_key=key, impls={lib: impl(lib) for lib in ("sigrs", "iisignature")},
+                               jobs="1", rtol=1e-8, show_notes=True, params=dict(params, op=op)))
+    if args.quick:
+        notes.append(f"--quick: log_sig_combine and polynomial-kernel batches divided by {q}.")
+    return ws
+
+
 def build_workloads(args, notes: List[str]) -> List[Workload]:
     ws: List[Workload] = []
     f64_shapes = list(F64_SHAPES)
@@ -1327,6 +1434,7 @@ def build_workloads(args, notes: List[str]) -> List[Workload]:
         ws += sig_coef_all_workloads(args, notes)
         ws += kernel_workloads(args, notes)
         ws += static_kernel_workloads(args, notes)
+        ws += issue18_workloads(args, notes)
     elif args.device == "cuda":
         for (b, l, d, m) in CUDA_SHAPES:
             if args.quick:

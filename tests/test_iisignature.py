@@ -430,3 +430,32 @@ def test_torch_tensors_are_read_like_arrays(rng):
     x = paths(rng, (2,), 5, 3)
     close(si.sig(torch.from_numpy(x), 3), ii.sig(x, 3))
     close(si.logsig(torch.from_numpy(x).float(), si.prepare(3, 3)), ii.logsig(x.astype(np.float32), ii.prepare(3, 3)), 1e-9)
+
+
+# ---------------------------------------------------------------- rotinv2d through this module
+
+
+@pytest.mark.parametrize("inv_type", ["a", "k", "s", "q"])
+def test_rotinv2d_family_is_reexported_with_iisignatures_numbers(inv_type):
+    rng = np.random.default_rng(5)
+    path = rng.standard_normal((3, 12, 2))
+    ours, theirs = si.rotinv2dprepare(4, inv_type), ii.rotinv2dprepare(4, inv_type)
+    assert si.rotinv2dlength(ours) == ii.rotinv2dlength(theirs)
+    for a, b in zip(si.rotinv2dcoeffs(ours), ii.rotinv2dcoeffs(theirs)):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+    np.testing.assert_allclose(si.rotinv2d(path, ours), ii.rotinv2d(path, theirs), rtol=1e-10, atol=1e-12)
+
+
+def test_rotinv2d_errors_are_iisignatures():
+    prepared = si.rotinv2dprepare(4, "a")
+    for call, their_call in (
+        (lambda: si.rotinv2dprepare(3, "a"), lambda: ii.rotinv2dprepare(3, "a")),
+        (lambda: si.rotinv2d(np.zeros((5, 3)), prepared), lambda: ii.rotinv2d(np.zeros((5, 3)), ii.rotinv2dprepare(4, "a"))),
+        (lambda: si.rotinv2dlength(3), lambda: ii.rotinv2dlength(3)),
+    ):
+        with pytest.raises(RuntimeError):
+            their_call()
+        with pytest.raises(si.IisignatureError):
+            call()
+    with pytest.raises(TypeError):
+        si.rotinv2dprepare(2.0, "a")

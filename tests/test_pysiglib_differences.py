@@ -132,3 +132,29 @@ def test_bad_input_is_an_error_not_nan_output(rng):
         assert np.isnan(pysiglib.sig(path, 2, time_aug=True, end_time=float("nan"))).any()
     with pytest.raises(ValueError, match="end_time"):
         sigrs.sig(path, 2, time_aug=True, end_time=float("nan"))
+
+
+def test_unbiased_mmd_sums_the_off_diagonal_instead_of_subtracting_the_diagonal():
+    # pysiglib's own sig_mmd example in float64: k(x, x) is about 1e15 and the
+    # off-diagonal entries about 1e2, so the Gram's sum less its trace loses
+    # the result's digits; sigrs (in memory and in dask) sums the entries off
+    # the diagonal
+    pysiglib = peer("pysiglib")
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((20, 100, 5), generator=g, dtype=torch.float64)
+    y = torch.rand((15, 100, 5), generator=g, dtype=torch.float64)
+    kw = dict(dyadic_order=2, time_aug=True)
+    rbf = sigrs.RBFKernel(0.5)
+    xx, yy, xy = (sigrs.sig_kernel_gram(a, b, static_kernel=rbf, **kw).numpy() for a, b in ((x, x), (y, y), (x, y)))
+    assert np.diagonal(xx).max() > 1e12 * np.abs(xy).max()
+
+    def off_diagonal_mean(gram):
+        n = gram.shape[0]
+        return gram[~np.eye(n, dtype=bool)].mean()
+
+    exact = off_diagonal_mean(xx) + off_diagonal_mean(yy) - 2 * xy.mean()
+    theirs = float(pysiglib.sig_mmd(x, y, static_kernel=pysiglib.RBFKernel(0.5), **kw))
+    assert abs(theirs - exact) > 1e-3
+    assert float(sigrs.sig_mmd(x, y, static_kernel=rbf, **kw)) == pytest.approx(exact, rel=1e-12)
+    scores = sigrs.sig_score(x, y, static_kernel=rbf, **kw).numpy()
+    np.testing.assert_allclose(scores, off_diagonal_mean(xx) - 2 * xy.mean(axis=0), rtol=1e-12)

@@ -544,18 +544,24 @@ def _group_weights(labels: Optional[np.ndarray], n: int) -> np.ndarray:
 def _tile_forms(kw: dict, x: np.ndarray, y: Optional[np.ndarray], labels_x: Optional[np.ndarray],
                 labels_y: Optional[np.ndarray]) -> tuple:
     """``(forms, diagonal)`` of one tile of the pooled Gram: ``forms[p]`` the
-    ``groups x groups`` sums of the tile and of its mirror below the diagonal
-    per group pair, ``diagonal[p]`` the sums of ``k(z_i, z_i)`` per group
-    (diagonal tiles, ``y`` None, only)."""
-    tile = _sig_kernel_gram(x, x if y is None else y, **kw).astype(np.float64, copy=False)
+    ``groups x groups`` sums of the tile's off-diagonal entries and of its
+    mirror below the diagonal per group pair, ``diagonal[p]`` the sums of
+    ``k(z_i, z_i)`` per group (diagonal tiles, ``y`` None, only). The two are
+    kept apart, never subtracted: k(z, z) can exceed the other entries by
+    many orders of magnitude (see ``sig_metrics._off_diagonal_mean``)."""
+    tile = _sig_kernel_gram(x, x if y is None else y, **kw).astype(np.float64)
     wx = _group_weights(labels_x, tile.shape[0])
     wy = wx if y is None else _group_weights(labels_y, tile.shape[1])
     n, permutations, groups = wx.shape
+    diagonal = np.zeros((permutations, groups))
+    if y is None:
+        diagonal = np.einsum("i,ipa->pa", np.diagonal(tile), wx)
+        np.fill_diagonal(tile, 0.0)
     weighted = (tile @ wy.reshape(tile.shape[1], permutations * groups)).reshape(n, permutations, groups)
     forms = np.einsum("ipa,ipb->pab", wx, weighted)
     if y is None:
-        return forms, np.einsum("i,ipa->pa", np.diagonal(tile), wx)
-    return forms + forms.transpose(0, 2, 1), np.zeros((permutations, groups))
+        return forms, diagonal
+    return forms + forms.transpose(0, 2, 1), diagonal
 
 
 def _pooled_forms(blocks: list, labels: Optional[np.ndarray], sizes: list, kw: dict, graph: dict, token: str) -> tuple:
@@ -582,9 +588,9 @@ def _mmd_from_forms(m: int, n: int, unbiased: bool, dtype: np.dtype, shape: tupl
     forms, diagonal = totals
     xx, yy, xy = forms[:, 0, 0], forms[:, 1, 1], forms[:, 0, 1]
     if unbiased:
-        res = (xx - diagonal[:, 0]) / (m * (m - 1)) - 2.0 * xy / (m * n) + (yy - diagonal[:, 1]) / (n * (n - 1))
+        res = xx / (m * (m - 1)) - 2.0 * xy / (m * n) + yy / (n * (n - 1))
     else:
-        res = xx / (m * m) - 2.0 * xy / (m * n) + yy / (n * n)
+        res = (xx + diagonal[:, 0]) / (m * m) - 2.0 * xy / (m * n) + (yy + diagonal[:, 1]) / (n * n)
     return res.astype(dtype).reshape(shape)
 
 
@@ -775,8 +781,8 @@ def _column_sums(kw: dict, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _scores(lam: float, m: int, dtype: np.dtype, self_totals: tuple, cross: np.ndarray) -> np.ndarray:
     """The score of each ``y`` (:func:`sigrs.sig_score`'s formula, in its order)."""
-    forms, diagonal = self_totals
-    off_diagonal_mean = (forms[0, 0, 0] - diagonal[0, 0]) / (m * (m - 1))
+    forms, _ = self_totals
+    off_diagonal_mean = forms[0, 0, 0] / (m * (m - 1))
     return (lam * off_diagonal_mean - cross * (2.0 / m)).astype(dtype)
 
 

@@ -38,7 +38,12 @@ Deliberate differences, where iisignature crashes or is wrong:
   sigrs builds its tables lazily, so preparing is cheap;
 * functions also take their arguments by keyword (iisignature's names).
 
-The rotational invariants (``rotinv2d`` and friends) come from a separate sigrs module.
+The rotation invariants of planar paths, :func:`rotinv2dprepare`,
+:func:`rotinv2d`, :func:`rotinv2dlength` and :func:`rotinv2dcoeffs`, are
+sigrs's (``sigrs.rotinv2d`` and friends, computed in the Rust core), with
+iisignature's errors: a bad level or a foreign prepared object is an
+:class:`IisignatureError`. Levels go up to 14 (iisignature: 62; level 14's
+coefficients already take 450 MB).
 
 Example::
 
@@ -53,13 +58,14 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from typing import Any, Optional
 
 import numpy as np
 
-from . import _native
+from . import _native, _rotinv
 from .algebra import sig_combine as _sig_combine
 from .algebra import sig_combine_backprop as _sig_combine_backprop
 from .algebra import sig_join as _sig_join
@@ -86,6 +92,10 @@ __all__ = [
     "logsigtosig",
     "logsigtosigbackprop",
     "prepare",
+    "rotinv2d",
+    "rotinv2dcoeffs",
+    "rotinv2dlength",
+    "rotinv2dprepare",
     "sig",
     "sigbackprop",
     "sigcombine",
@@ -855,3 +865,31 @@ def logsigtosigbackprop(y: Any, X: Any, s: _Prepared) -> np.ndarray:
     _last_length(derivs, "derivs", _sig_length(s.dimension, s.level))
     _same_batch(logsigs, "logsigs", derivs, "derivs")
     return _logsig_to_sig_backprop(logsigs, derivs, s.dimension, s.level, method=s.method)
+
+
+# ---------------------------------------------------------------- rotation invariants
+
+
+def _as_iisignature_errors(function):
+    """``function`` from :mod:`sigrs._rotinv`, raising :class:`IisignatureError`
+    where iisignature raises its RuntimeError (bad values, foreign prepared
+    objects); a wrongly typed level stays a TypeError, as in iisignature."""
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ValueError as err:
+            raise IisignatureError(str(err)) from None
+        except TypeError as err:
+            if "prepared" in str(err):
+                raise IisignatureError(str(err)) from None
+            raise
+
+    return wrapped
+
+
+rotinv2dprepare = _as_iisignature_errors(_rotinv.rotinv2dprepare)
+rotinv2d = _as_iisignature_errors(_rotinv.rotinv2d)
+rotinv2dlength = _as_iisignature_errors(_rotinv.rotinv2dlength)
+rotinv2dcoeffs = _as_iisignature_errors(_rotinv.rotinv2dcoeffs)

@@ -65,13 +65,18 @@ def _solved_as_symmetric(method: Any, dyadic_order: Any, order: Any) -> bool:
 
 def _off_diagonal_mean(gram: Any) -> Any:
     """``sum_{i != j} G[i, j] / (n (n - 1))`` of a square Gram matrix (its diagonal has no effect,
-    also on gradients)."""
+    also on gradients).
+
+    The two strict triangles are summed, never the whole matrix less its
+    trace: k(x, x) can exceed the off-diagonal entries by many orders of
+    magnitude (1e15 against 1e2 for RBF kernels of long paths), and the
+    subtraction would cancel away the digits of the result."""
     n = gram.shape[0]
     if is_torch(gram):
         import torch
 
-        return (torch.sum(gram) - torch.trace(gram)) / (n * (n - 1))
-    return (np.sum(gram) - np.trace(gram)) / (n * (n - 1))
+        return (torch.triu(gram, 1).sum() + torch.tril(gram, -1).sum()) / (n * (n - 1))
+    return (np.triu(gram, 1).sum() + np.tril(gram, -1).sum()) / (n * (n - 1))
 
 
 def sig_mmd(
