@@ -112,12 +112,23 @@ impl<T: Float> LogWorkspace<T> {
     /// `self.log = log(1 + X)` for the signature `stored` (its level 0, if
     /// stored, is taken to be 1), keeping every H_k.
     pub(crate) fn forward(&mut self, shape: &TensorShape, stored: &[T], skip: usize) {
+        self.log.fill(T::zero());
+        if self.horner(shape, stored, skip) {
+            self.log.copy_from_slice(&self.x);
+            mul_in_place(shape, &mut self.log, &self.h[0]);
+        }
+    }
+
+    /// X and the Horner partial sums H_N..H_1 of `log(1 + X)` for `stored`,
+    /// all but the last product `log = X (x) H_1` (for callers that need
+    /// only some of its entries: [`x`](Self::x), [`h1`](Self::h1)). False
+    /// for degree 0 (no partial sums).
+    pub(crate) fn horner(&mut self, shape: &TensorShape, stored: &[T], skip: usize) -> bool {
         let n = shape.degree;
         self.x[0] = T::zero();
         self.x[1..].copy_from_slice(&stored[1 - skip..]);
-        self.log.fill(T::zero());
         if n == 0 {
-            return;
+            return false;
         }
         let last = &mut self.h[n - 1];
         last.fill(T::zero());
@@ -137,8 +148,17 @@ impl<T: Float> LogWorkspace<T> {
             }
             h_k[0] += recip::<T>(k);
         }
-        self.log.copy_from_slice(&self.x);
-        mul_in_place(shape, &mut self.log, &self.h[0]);
+        true
+    }
+
+    /// X, after [`horner`](Self::horner).
+    pub(crate) fn x(&self) -> &[T] {
+        &self.x
+    }
+
+    /// H_1, after [`horner`](Self::horner).
+    pub(crate) fn h1(&self) -> &[T] {
+        &self.h[0]
     }
 
     /// After [`forward`](Self::forward): from `g` = dF/d(log) (full length),
@@ -152,6 +172,15 @@ impl<T: Float> LogWorkspace<T> {
         // log = X (x) H_1
         self.g_h.fill(T::zero());
         mul_backward(shape, &self.x, &self.h[0], g, &mut self.g_x, &mut self.g_h);
+        self.horner_backward(shape);
+    }
+
+    /// The transpose of [`horner`](Self::horner), for callers that
+    /// transposed the last product themselves: with dF/dX so far in
+    /// `self.g_x` and dF/dH_1 in its buffer (see [`last_product_grads`](Self::last_product_grads)), leaves dF/dX in
+    /// `self.g_x` (level 0 zero).
+    pub(crate) fn horner_backward(&mut self, shape: &TensorShape) {
+        let n = shape.degree;
         for k in 1..n {
             // H_k = 1/k - Q, Q = X (x) H_{k+1} up to level N - k: dQ = -dH_k.
             let top = n - k;
@@ -163,6 +192,14 @@ impl<T: Float> LogWorkspace<T> {
             std::mem::swap(&mut self.g_h, &mut self.g_next);
         }
         self.g_x[0] = T::zero();
+    }
+
+    /// dF/dX and dF/dH_1 buffers, zeroed, with X and H_1, for transposing
+    /// the last product before [`horner_backward`](Self::horner_backward).
+    pub(crate) fn last_product_grads(&mut self) -> (&[T], &[T], &mut [T], &mut [T]) {
+        self.g_x.fill(T::zero());
+        self.g_h.fill(T::zero());
+        (&self.x, &self.h[0], &mut self.g_x, &mut self.g_h)
     }
 }
 

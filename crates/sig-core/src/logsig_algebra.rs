@@ -21,6 +21,11 @@
 //! entry `j` of word `i` at `i * LANES + j`), while the products run per
 //! entry.
 //!
+//! The projection onto the Lyndon basis reads the logarithm only at the
+//! Lyndon words, so of the logarithm's last Horner product only those
+//! entries are formed (`k` terms for a word of length `k`), and only they
+//! are transposed on the way back.
+//!
 //! Log-signatures are `batch * log_sig_length(dim, degree)` numbers: the
 //! coordinates of pysiglib's method 2 (and 3), in the order of the Lyndon
 //! words by length, then lexicographically.
@@ -123,6 +128,50 @@ fn expand_lanes_backward<T: Float, const W: usize>(table: &SparseExpansions, n: 
     }
 }
 
+/// `out[w] = (x (x) h)[w]` at the flat indices `words` only (sorted by
+/// level): a word of length `k` has `k + 1` splits `w = uv`, and `x` has no
+/// level 0, so `k` terms.
+fn lyndon_entries_of_product<T: Float>(shape: &TensorShape, words: &[usize], x: &[T], h: &[T], out: &mut [T]) {
+    let d = shape.dim;
+    let mut k = 1;
+    for &w in words {
+        while w >= shape.level(k).end {
+            k += 1;
+        }
+        let r = w - shape.level(k).start;
+        let mut acc = x[w] * h[0];
+        let mut pow = 1; // d^|v|
+        for u_len in (1..k).rev() {
+            pow *= d;
+            acc += x[shape.level(u_len).start + r / pow] * h[shape.level(k - u_len).start + r % pow];
+        }
+        out[w] = acc;
+    }
+}
+
+/// The transpose of [`lyndon_entries_of_product`]: from `g` (read at
+/// `words`), ADDS dF/dx into `g_x` and dF/dh into `g_h`.
+fn lyndon_entries_of_product_backward<T: Float>(shape: &TensorShape, words: &[usize], x: &[T], h: &[T], g: &[T], g_x: &mut [T], g_h: &mut [T]) {
+    let d = shape.dim;
+    let mut k = 1;
+    for &w in words {
+        while w >= shape.level(k).end {
+            k += 1;
+        }
+        let r = w - shape.level(k).start;
+        let gw = g[w];
+        g_x[w] += gw * h[0];
+        g_h[0] += gw * x[w];
+        let mut pow = 1;
+        for u_len in (1..k).rev() {
+            pow *= d;
+            let (u, v) = (shape.level(u_len).start + r / pow, shape.level(k - u_len).start + r % pow);
+            g_x[u] += gw * h[v];
+            g_h[v] += gw * x[u];
+        }
+    }
+}
+
 /// One worker's buffers: both exponentials with their Horner partial sums,
 /// the product, its logarithm, the gradients on the way back, and a block's
 /// interleaved coordinates and expanded tensors.
@@ -132,6 +181,8 @@ struct BchWorkspace<T> {
     right: Option<ExpWorkspace<T>>,
     product: Vec<T>,
     log: LogWorkspace<T>,
+    /// The logarithm of the product at the Lyndon words (other entries unused).
+    log_words: Vec<T>,
     g_log: Vec<T>,
     g_left: Vec<T>,
     g_right: Vec<T>,
@@ -159,6 +210,7 @@ impl<T: Float> BchWorkspace<T> {
             right: if join { None } else { Some(ExpWorkspace::new(shape, 0)?) },
             product: z(full)?,
             log: LogWorkspace::new(shape)?,
+            log_words: z(full)?,
             g_log: z(full)?,
             g_left: z(full)?,
             g_right: z(if join { 0 } else { full })?,
@@ -210,10 +262,15 @@ impl<T: Float> BchWorkspace<T> {
         }
     }
 
-    /// `log(self.product)` into `self.log`, projected onto the basis into `out`.
+    /// `log(self.product)` projected onto the basis, into `out`. The
+    /// projection reads only the logarithm's entries at the Lyndon words, so
+    /// only those of its last Horner product are formed.
     fn log_product(&mut self, plan: &Plan, out: &mut [T]) {
-        self.log.forward(&plan.shape, &self.product, 0);
-        plan.basis.coords_from_expanded(&self.log.log, out);
+        if self.log.horner(&plan.shape, &self.product, 0) {
+            let log = &mut self.log_words;
+            lyndon_entries_of_product(&plan.shape, plan.basis.word_indices(), self.log.x(), self.log.h1(), log);
+        }
+        plan.basis.coords_from_expanded(&self.log_words, out);
     }
 
     /// The forward pass of `combine` for the loaded entry, keeping every
@@ -240,8 +297,9 @@ impl<T: Float> BchWorkspace<T> {
     fn log_backward(&mut self, plan: &Plan, g: &[T]) {
         self.g_log.fill(T::zero());
         plan.basis.coords_from_expanded_backward(g, &mut self.g_log);
-        self.g_log[0] = T::zero();
-        self.log.backward(&plan.shape, &self.g_log);
+        let (x, h1, g_x, g_h1) = self.log.last_product_grads();
+        lyndon_entries_of_product_backward(&plan.shape, plan.basis.word_indices(), x, h1, &self.g_log, g_x, g_h1);
+        self.log.horner_backward(&plan.shape);
     }
 
     /// From `self.g_left` (and `g_right`) = dF/d exp(.), the gradients of the
