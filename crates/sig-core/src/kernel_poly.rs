@@ -58,6 +58,7 @@ use crate::kernel::{
     Scratch, LANES,
 };
 use crate::static_kernel::{checked_product, KernelReport};
+use crate::simd::fmadd;
 use crate::{from_usize, Float};
 
 /// The lowest and highest `order` (retained polynomial degree) accepted, as in pysiglib.
@@ -94,81 +95,47 @@ impl PolyShape {
     }
 }
 
-/// Per-call constants: `step[m P + q] = 1 / (m (m + q))`, the factor
-/// `w(m, q) / (a w(m - 1, q))`, and `slope[m P + q] = 1 / (m + q)`, the
-/// factor `dw(m, q)/da / w(m - 1, q)` (both 0 at `m = 0`).
+/// Per-call constants: `ratio[m P + q] = q! / (m + q)!` and `inv[m] = 1 / m`
+/// (`inv[0]` unused). With `pw[m] = a^m / m!` (by the recursion `pw[m] =
+/// pw[m - 1] a / m`, which neither overflows nor underflows where the
+/// power and the factorial alone would), `w(m, q) = pw[m] ratio[m, q]`.
 struct Tables<T> {
     p: usize,
-    step: Vec<T>,
-    slope: Vec<T>,
+    ratio: Vec<T>,
+    inv: Vec<T>,
 }
 
 impl<T: Float> Tables<T> {
     fn new(order: usize) -> Result<Self> {
         let p = order + 1;
-        let (mut step, mut slope) = (Vec::new(), Vec::new());
-        try_reserve(&mut step, "the polynomial solver's tables", p * p)?;
-        try_reserve(&mut slope, "the polynomial solver's tables", p * p)?;
+        let (mut ratio, mut inv) = (Vec::new(), Vec::new());
+        try_reserve(&mut ratio, "the polynomial solver's tables", p * p)?;
+        try_reserve(&mut inv, "the polynomial solver's tables", p)?;
         for m in 0..p {
             for q in 0..p {
-                let (s, d) = if m == 0 { (T::zero(), T::zero()) } else { (T::one() / from_usize::<T>(m * (m + q)), T::one() / from_usize::<T>(m + q)) };
-                step.push(s);
-                slope.push(d);
+                // q! / (m + q)! = 1 / ((q + 1) ... (q + m)), in f64 (an f32 table underflows to 0 sooner, harmlessly)
+                let r = (1..=m).fold(1.0_f64, |acc, k| acc / (q + k) as f64);
+                ratio.push(T::from_f64(r).unwrap_or_else(T::zero));
             }
+            inv.push(if m == 0 { T::one() } else { T::one() / from_usize::<T>(m) });
         }
-        Ok(Tables { p, step, slope })
+        Ok(Tables { p, ratio, inv })
     }
 
     /// One cell: the top edge into `top` and the right edge into `right`
     /// from the bottom edge `f` and the left edge `g` (`P` lane groups
-    /// each); returns the top-right vertex. `w` is scratch (`P`).
+    /// each); returns the top-right vertex. `pw` is scratch (`P`).
     #[inline]
-    fn cell(&self, a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], w: &mut [Lanes<T>], top: &mut [Lanes<T>], right: &mut [Lanes<T>]) -> Lanes<T> {
-        let p = self.p;
-        w.fill(lanes(T::one()));
-        top.fill(lanes(T::zero()));
-        right.fill(lanes(T::zero()));
-        for m in 0..p {
-            if m > 0 {
-                let step = &self.step[m * p..(m + 1) * p];
-                for (wq, &s) in w.iter_mut().zip(step) {
-                    for l in 0..LANES {
-                        wq[l] = wq[l] * a[l] * s;
-                    }
-                }
-            }
-            // the diagonals starting on the left edge (into T at m) and the
-            // bottom edge (into R at m), then where they cross the other edge
-            let (mut t_m, mut r_m) = (top[m], right[m]);
-            for q in 0..p {
-                for l in 0..LANES {
-                    t_m[l] = t_m[l] + w[q][l] * g[q][l];
-                    r_m[l] = r_m[l] + w[q][l] * f[q][l];
-                }
-            }
-            top[m] = t_m;
-            right[m] = r_m;
-            for q in 1..p - m {
-                for l in 0..LANES {
-                    top[m + q][l] = top[m + q][l] + w[q][l] * f[q][l];
-                    right[m + q][l] = right[m + q][l] + w[q][l] * g[q][l];
-                }
-            }
-        }
-        let mut v = lanes(T::zero());
-        for (t, r) in top.iter().zip(right.iter()) {
-            for l in 0..LANES {
-                v[l] = v[l] + t[l] + r[l];
-            }
-        }
-        let half = T::from_f64(0.5).unwrap_or_else(T::nan);
-        v.map(|x| x * half)
+    fn cell(&self, a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], pw: &mut [Lanes<T>], top: &mut [Lanes<T>], right: &mut [Lanes<T>]) -> Lanes<T> {
+        let mut vertex = lanes(T::zero());
+        poly_cell(&self.ratio, &self.inv, a, f, g, pw, top, right, &mut vertex);
+        vertex
     }
 
     /// The adjoint of [`Tables::cell`]: from the adjoints `lt`, `lr` of the
     /// top and right edges (the vertex's already added, half to every
     /// coefficient of each), the adjoints of `f` into `lf` and of `g` into
-    /// `lg`; returns the adjoint of `a`. `w` is scratch (`P`).
+    /// `lg`; returns the adjoint of `a`. `pw`, `lpw` are scratch (`P`).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn cell_adjoint(
@@ -178,49 +145,148 @@ impl<T: Float> Tables<T> {
         g: &[Lanes<T>],
         lt: &[Lanes<T>],
         lr: &[Lanes<T>],
-        w: &mut [Lanes<T>],
+        pw: &mut [Lanes<T>],
+        lpw: &mut [Lanes<T>],
         lf: &mut [Lanes<T>],
         lg: &mut [Lanes<T>],
     ) -> Lanes<T> {
-        let p = self.p;
-        w.fill(lanes(T::one()));
-        lf.fill(lanes(T::zero()));
-        lg.fill(lanes(T::zero()));
         let mut la = lanes(T::zero());
-        for m in 0..p {
-            let step = &self.step[m * p..(m + 1) * p];
-            let slope = &self.slope[m * p..(m + 1) * p];
-            for q in 0..p {
-                // w(m, q) from w(m - 1, q); dw/da = w(m - 1, q) / (m + q)
-                let prev = w[q];
-                if m > 0 {
-                    for l in 0..LANES {
-                        w[q][l] = prev[l] * a[l] * step[q];
-                    }
-                }
-                let wq = w[q];
-                let mut lw = lanes(T::zero());
-                for l in 0..LANES {
-                    lw[l] = lt[m][l] * g[q][l] + lr[m][l] * f[q][l];
-                    lg[q][l] = lg[q][l] + wq[l] * lt[m][l];
-                    lf[q][l] = lf[q][l] + wq[l] * lr[m][l];
-                }
-                if q >= 1 && m + q < p {
-                    for l in 0..LANES {
-                        lw[l] = lw[l] + lt[m + q][l] * f[q][l] + lr[m + q][l] * g[q][l];
-                        lf[q][l] = lf[q][l] + wq[l] * lt[m + q][l];
-                        lg[q][l] = lg[q][l] + wq[l] * lr[m + q][l];
-                    }
-                }
-                if m > 0 {
-                    for l in 0..LANES {
-                        la[l] = la[l] + lw[l] * prev[l] * slope[q];
-                    }
-                }
-            }
-        }
+        poly_cell_adjoint(&self.ratio, &self.inv, a, f, g, lt, lr, pw, lpw, lf, lg, &mut la);
         la
     }
+}
+
+/// `pw[m] = a^m / m!`.
+#[inline(always)]
+fn powers<T: Float>(inv: &[T], a: &Lanes<T>, pw: &mut [Lanes<T>]) {
+    pw[0] = lanes(T::one());
+    for m in 1..pw.len() {
+        for l in 0..LANES {
+            pw[m][l] = pw[m - 1][l] * a[l] * inv[m];
+        }
+    }
+}
+
+/// The cell as sums: `T_m = pw[m] u_m + sum_{r + q = m, q >= 1} w(r, q) f_q`
+/// with `u_m = sum_q ratio[m, q] g_q`, and `R` alike with `f` and `g`
+/// swapped (`v_m = sum_q ratio[m, q] f_q`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn poly_cell_body<T: Float, const FMA: bool>(
+    ratio: &[T],
+    inv: &[T],
+    a: &Lanes<T>,
+    f: &[Lanes<T>],
+    g: &[Lanes<T>],
+    pw: &mut [Lanes<T>],
+    top: &mut [Lanes<T>],
+    right: &mut [Lanes<T>],
+    vertex: &mut Lanes<T>,
+) {
+    let p = f.len();
+    powers(inv, a, pw);
+    for m in 0..p {
+        let row = &ratio[m * p..(m + 1) * p];
+        let (mut u, mut v) = (lanes(T::zero()), lanes(T::zero()));
+        for q in 0..p {
+            for l in 0..LANES {
+                u[l] = fmadd::<T, FMA>(row[q], g[q][l], u[l]);
+                v[l] = fmadd::<T, FMA>(row[q], f[q][l], v[l]);
+            }
+        }
+        for l in 0..LANES {
+            top[m][l] = pw[m][l] * u[l];
+            right[m][l] = pw[m][l] * v[l];
+        }
+    }
+    // the diagonals from each edge crossing the other edge
+    for r in 0..p - 1 {
+        let row = &ratio[r * p..(r + 1) * p];
+        for q in 1..p - r {
+            for l in 0..LANES {
+                let w = pw[r][l] * row[q];
+                top[r + q][l] = fmadd::<T, FMA>(w, f[q][l], top[r + q][l]);
+                right[r + q][l] = fmadd::<T, FMA>(w, g[q][l], right[r + q][l]);
+            }
+        }
+    }
+    let mut sum = lanes(T::zero());
+    for (t, r) in top.iter().zip(right.iter()) {
+        for l in 0..LANES {
+            sum[l] = sum[l] + t[l] + r[l];
+        }
+    }
+    let half = T::from_f64(0.5).unwrap_or_else(T::nan);
+    *vertex = sum.map(|x| x * half);
+}
+
+crate::simd::fma_dispatched! {
+    fn poly_cell<T>(ratio: &[T], inv: &[T], a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], pw: &mut [Lanes<T>], top: &mut [Lanes<T>], right: &mut [Lanes<T>], vertex: &mut Lanes<T>) = poly_cell_body;
+}
+
+/// The adjoint of [`poly_cell_body`], term by term; `dpw[m]/da = pw[m - 1]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn poly_cell_adjoint_body<T: Float, const FMA: bool>(
+    ratio: &[T],
+    inv: &[T],
+    a: &Lanes<T>,
+    f: &[Lanes<T>],
+    g: &[Lanes<T>],
+    lt: &[Lanes<T>],
+    lr: &[Lanes<T>],
+    pw: &mut [Lanes<T>],
+    lpw: &mut [Lanes<T>],
+    lf: &mut [Lanes<T>],
+    lg: &mut [Lanes<T>],
+    la: &mut Lanes<T>,
+) {
+    let p = f.len();
+    powers(inv, a, pw);
+    lf.fill(lanes(T::zero()));
+    lg.fill(lanes(T::zero()));
+    for m in 0..p {
+        let row = &ratio[m * p..(m + 1) * p];
+        let (mut u, mut v, mut lu, mut lv) = (lanes(T::zero()), lanes(T::zero()), lanes(T::zero()), lanes(T::zero()));
+        for l in 0..LANES {
+            lu[l] = lt[m][l] * pw[m][l];
+            lv[l] = lr[m][l] * pw[m][l];
+        }
+        for q in 0..p {
+            for l in 0..LANES {
+                u[l] = fmadd::<T, FMA>(row[q], g[q][l], u[l]);
+                v[l] = fmadd::<T, FMA>(row[q], f[q][l], v[l]);
+                lg[q][l] = fmadd::<T, FMA>(row[q], lu[l], lg[q][l]);
+                lf[q][l] = fmadd::<T, FMA>(row[q], lv[l], lf[q][l]);
+            }
+        }
+        for l in 0..LANES {
+            lpw[m][l] = fmadd::<T, FMA>(lt[m][l], u[l], lr[m][l] * v[l]);
+        }
+    }
+    for r in 0..p - 1 {
+        let row = &ratio[r * p..(r + 1) * p];
+        for q in 1..p - r {
+            for l in 0..LANES {
+                let w = pw[r][l] * row[q];
+                let lw = fmadd::<T, FMA>(lt[r + q][l], f[q][l], lr[r + q][l] * g[q][l]);
+                lf[q][l] = fmadd::<T, FMA>(w, lt[r + q][l], lf[q][l]);
+                lg[q][l] = fmadd::<T, FMA>(w, lr[r + q][l], lg[q][l]);
+                lpw[r][l] = fmadd::<T, FMA>(lw, row[q], lpw[r][l]);
+            }
+        }
+    }
+    let mut sum = lanes(T::zero());
+    for m in 1..p {
+        for l in 0..LANES {
+            sum[l] = fmadd::<T, FMA>(lpw[m][l], pw[m - 1][l], sum[l]);
+        }
+    }
+    *la = sum;
+}
+
+crate::simd::fma_dispatched! {
+    fn poly_cell_adjoint<T>(ratio: &[T], inv: &[T], a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], lt: &[Lanes<T>], lr: &[Lanes<T>], pw: &mut [Lanes<T>], lpw: &mut [Lanes<T>], lf: &mut [Lanes<T>], lg: &mut [Lanes<T>], la: &mut Lanes<T>) = poly_cell_adjoint_body;
 }
 
 /// Per-worker buffers of the polynomial solver (beside the finite-difference
@@ -228,7 +294,8 @@ impl<T: Float> Tables<T> {
 struct PolyScratch<T> {
     /// Left edges of the cells of the current row, `n2 * P`.
     left: Vec<Lanes<T>>,
-    /// The running bottom edge along a row, its successor, and a right edge; `w` (`P` each).
+    /// The running bottom edge along a row, its successor, a right edge, and
+    /// the powers `a^m / m!` of a cell (`P` each).
     bottom: Vec<Lanes<T>>,
     top: Vec<Lanes<T>>,
     right: Vec<Lanes<T>>,
@@ -244,6 +311,7 @@ struct PolyScratch<T> {
     lr: Vec<Lanes<T>>,
     lf: Vec<Lanes<T>>,
     lg: Vec<Lanes<T>>,
+    lpw: Vec<Lanes<T>>,
 }
 
 impl<T: Float> PolyScratch<T> {
@@ -262,6 +330,7 @@ impl<T: Float> PolyScratch<T> {
             lr: Vec::new(),
             lf: Vec::new(),
             lg: Vec::new(),
+            lpw: Vec::new(),
         }
     }
 
@@ -447,7 +516,7 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
     for v in [&mut poly.l_left] {
         try_refill(v, what, row_len, lanes(T::zero()))?;
     }
-    for v in [&mut poly.l_bottom, &mut poly.lt, &mut poly.lr, &mut poly.lf, &mut poly.lg] {
+    for v in [&mut poly.l_bottom, &mut poly.lt, &mut poly.lr, &mut poly.lf, &mut poly.lg, &mut poly.lpw] {
         try_refill(v, what, p, lanes(T::zero()))?;
     }
     let delta = &scratch.delta;
@@ -480,7 +549,7 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
                 row[(2 * j + 1) * p..(2 * j + 2) * p].copy_from_slice(g);
             });
         }
-        let PolyScratch { w, l_left, l_bottom, lt, lr, lf, lg, .. } = poly;
+        let PolyScratch { w, l_left, l_bottom, lt, lr, lf, lg, lpw, .. } = poly;
         for i in (i0..i1).rev() {
             if checkpoint.tick() {
                 poly.block = block;
@@ -499,7 +568,7 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
                         r[l] = g_in[l] + omega[l];
                     }
                 }
-                scratch.g_delta[i * n2 + j] = tables.cell_adjoint(&delta[i * n2 + j], f, g, lt, lr, w, lf, lg);
+                scratch.g_delta[i * n2 + j] = tables.cell_adjoint(&delta[i * n2 + j], f, g, lt, lr, w, lpw, lf, lg);
                 l_bottom.copy_from_slice(lf);
                 l_g.copy_from_slice(lg);
             }
