@@ -40,9 +40,10 @@
 //!
 //! Per worker, with `n1 = length1 - 1`, `n2 = length2 - 1`, `P = order + 1`
 //! and `W = 8 size_of::<T>()` bytes per lane group: the group's `n1 n2`
-//! double increments, plus forward `W (n2 + 4) P`, backward `W (n2 (c + 2 K
-//! + 1) P + 8 P)` with `K = ceil(sqrt(n1))` rows per block and `c =
-//! ceil(n1 / K)` checkpointed rows: the backward pass keeps the rows of
+//! double increments, plus forward `W (n2 + 4) P` and backward
+//! `W (n2 (c + 2 K + 2) P + 10 P)`, with `K = ceil(sqrt(n1))` rows per block
+//! and `c = ceil(n1 / K)` checkpointed rows (and, backward, the `n1 n2`
+//! gradients of the double increments): the backward pass keeps the rows of
 //! edges only at every `K`-th row, and recomputes each block's cells' input
 //! edges from its checkpoint when it reaches that block. No coefficient of
 //! a cell's interior is ever stored.
@@ -513,9 +514,7 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
     try_refill(&mut scratch.g_delta, "gradients of the double increments", n1 * n2, lanes(T::zero()))?;
     try_refill(&mut poly.checkpoints, what, checked_product(what, &[blocks, row_len])?, lanes(T::zero()))?;
     try_refill(&mut poly.block, what, checked_product(what, &[k, row_len, 2])?, lanes(T::zero()))?;
-    for v in [&mut poly.l_left] {
-        try_refill(v, what, row_len, lanes(T::zero()))?;
-    }
+    try_refill(&mut poly.l_left, what, row_len, lanes(T::zero()))?;
     for v in [&mut poly.l_bottom, &mut poly.lt, &mut poly.lr, &mut poly.lf, &mut poly.lg, &mut poly.lpw] {
         try_refill(v, what, p, lanes(T::zero()))?;
     }
