@@ -313,6 +313,8 @@ struct PolyScratch<T> {
     lf: Vec<Lanes<T>>,
     lg: Vec<Lanes<T>>,
     lpw: Vec<Lanes<T>>,
+    /// The left edges of one step of the wavefront (see [`PolyScratch::strips`]).
+    g_in: Vec<Lanes<T>>,
 }
 
 impl<T: Float> PolyScratch<T> {
@@ -332,6 +334,7 @@ impl<T: Float> PolyScratch<T> {
             lf: Vec::new(),
             lg: Vec::new(),
             lpw: Vec::new(),
+            g_in: Vec::new(),
         }
     }
 
@@ -342,7 +345,7 @@ impl<T: Float> PolyScratch<T> {
         for edge in self.left.chunks_exact_mut(p) {
             edge[0] = lanes(T::one());
         }
-        for v in [&mut self.bottom, &mut self.top, &mut self.right, &mut self.w] {
+        for v in [&mut self.bottom, &mut self.top, &mut self.right, &mut self.w, &mut self.g_in] {
             try_refill(v, what, p, lanes(T::zero()))?;
         }
         Ok(())
@@ -362,6 +365,57 @@ impl<T: Float> PolyScratch<T> {
             g.copy_from_slice(right);
             bottom.copy_from_slice(top);
         }
+    }
+
+    /// The cells of one pair (lane 0 of `delta`), `LANES` rows at a time:
+    /// in a strip of rows `i0..i0 + LANES`, lane `k` solves row `i0 + k` one
+    /// column behind lane `k - 1`, whose right edge it takes as its left
+    /// edge (lane 0 takes the row of left edges in `self.left`, lane 0, which
+    /// the strip's last row replaces). So one pair fills every lane, as a
+    /// group of pairs does in [`PolyScratch::row`]. Lanes before their
+    /// first column or past their last compute on leftovers, and nothing of
+    /// theirs is kept. `cell_done(i, j, vertex)` for each cell, row by row
+    /// within a strip's anti-diagonals.
+    fn strips(&mut self, tables: &Tables<T>, delta: &[Lanes<T>], n1: usize, n2: usize, checkpoint: &mut Checkpoint, mut cell_done: impl FnMut(usize, usize, T)) -> Result<()> {
+        let p = tables.p;
+        let PolyScratch { left, bottom, top, right, w, g_in, .. } = self;
+        for i0 in (0..n1).step_by(LANES) {
+            if checkpoint.tick() {
+                return Err(SigError::Interrupted);
+            }
+            let rows = LANES.min(n1 - i0);
+            bottom.fill(lanes(T::zero()));
+            bottom[0] = lanes(T::one());
+            right.fill(lanes(T::zero()));
+            for step in 0..n2 + rows - 1 {
+                // lane k is at column step - k
+                let column = |k: usize| step.checked_sub(k).filter(|&j| j < n2 && k < rows);
+                let mut a = lanes(T::zero());
+                for (k, ak) in a.iter_mut().enumerate() {
+                    if let Some(j) = column(k) {
+                        *ak = delta[(i0 + k) * n2 + j][0];
+                    }
+                }
+                for (c, g) in g_in.iter_mut().enumerate() {
+                    g[0] = if step < n2 { left[step * p + c][0] } else { T::zero() };
+                    g[1..].copy_from_slice(&right[c][..LANES - 1]);
+                }
+                let vertex = tables.cell(&a, bottom, g_in, w, top, right);
+                for k in 0..rows {
+                    let Some(j) = column(k) else { continue };
+                    for (b, t) in bottom.iter_mut().zip(top.iter()) {
+                        b[k] = t[k];
+                    }
+                    if k == rows - 1 {
+                        for (c, r) in right.iter().enumerate() {
+                            left[j * p + c][0] = r[k];
+                        }
+                    }
+                    cell_done(i0 + k, j, vertex[k]);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -392,7 +446,10 @@ pub fn sig_kernel_poly<T: Float>(inc: &Increments<'_, T>, shape: PolyShape, n_jo
     let (n1, n2, p) = (grid.n1, grid.n2, tables.p);
     let work = grid.n1.saturating_mul(grid.n2).saturating_mul(6 * p * p * LANES);
     let clamped = AtomicBool::new(false);
-    let groups = groups(shape.batch)?;
+    // fewer pairs than lanes: one pair per task, solved in strips of rows
+    let wave = shape.batch < LANES;
+    let per = if wave { 1 } else { LANES };
+    let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
     let grid_len = shape.checked_grid_len()?;
     // each group writes its own slice of the output
     let mut tasks: Vec<(Group, &mut [T])> = Vec::new();
@@ -401,14 +458,14 @@ pub fn sig_kernel_poly<T: Float>(inc: &Increments<'_, T>, shape: PolyShape, n_jo
     match out {
         KernelOut::Values(v) => {
             check_len("out", v.len(), shape.batch)?;
-            tasks.extend(groups.into_iter().zip(v.chunks_mut(LANES)));
+            tasks.extend(groups.into_iter().zip(v.chunks_mut(per)));
         }
         KernelOut::Grids(g) => {
             check_len("out", g.len(), checked_product("the vertex grids of a batch", &[shape.batch, grid_len])?)?;
             if grid_len == 0 {
                 return Ok(KernelReport::default());
             }
-            tasks.extend(groups.into_iter().zip(g.chunks_mut(LANES * grid_len)));
+            tasks.extend(groups.into_iter().zip(g.chunks_mut(per * grid_len)));
         }
     }
     let length2 = shape.length2;
@@ -423,6 +480,15 @@ pub fn sig_kernel_poly<T: Float>(inc: &Increments<'_, T>, shape: PolyShape, n_jo
         }
         poly.start(n2, p)?;
         let mut checkpoint = Checkpoint::new(n2 * 6 * p * p * LANES);
+        if wave {
+            return poly.strips(&tables, &scratch.delta, n1, n2, &mut checkpoint, |i, j, v| {
+                if as_grid {
+                    out[(i + 1) * length2 + j + 1] = v;
+                } else if i + 1 == n1 && j + 1 == n2 {
+                    out[0] = v;
+                }
+            });
+        }
         let mut last = lanes(T::one());
         for i in 0..n1 {
             if checkpoint.tick() {
@@ -645,6 +711,27 @@ mod tests {
                 let got = &grids[p * want.len()..(p + 1) * want.len()];
                 for (x, y) in got.iter().zip(&want) {
                     assert!((x - y).abs() < 1e-13, "order {order}: {x} vs {y}");
+                }
+                assert_eq!(values[p], got[want.len() - 1]);
+            }
+        }
+    }
+
+    #[test]
+    fn one_pair_in_strips_matches_the_definition() {
+        // fewer pairs than lanes go through `strips`; rows not a multiple of LANES
+        for (n1, n2) in [(1, 4), (8, 3), (19, 6), (5, 1)] {
+            let delta = rand(2 * n1 * n2, 7);
+            let shape = PolyShape { batch: 2, length1: n1 + 1, length2: n2 + 1, order: 5 };
+            let mut grids = vec![0.0; 2 * (n1 + 1) * (n2 + 1)];
+            let mut values = vec![0.0; 2];
+            sig_kernel_poly(&Increments::Given(&delta), shape, 1, KernelOut::Grids(&mut grids)).unwrap();
+            sig_kernel_poly(&Increments::Given(&delta), shape, 1, KernelOut::Values(&mut values)).unwrap();
+            for p in 0..2 {
+                let want = reference(&delta[p * n1 * n2..(p + 1) * n1 * n2], n1, n2, 5);
+                let got = &grids[p * want.len()..(p + 1) * want.len()];
+                for (x, y) in got.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-13, "{n1}x{n2}: {x} vs {y}");
                 }
                 assert_eq!(values[p], got[want.len() - 1]);
             }
