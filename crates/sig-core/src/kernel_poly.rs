@@ -376,10 +376,21 @@ impl<T: Float> PolyScratch<T> {
     /// first column or past their last compute on leftovers, and nothing of
     /// theirs is kept. `cell_done(i, j, vertex)` for each cell, row by row
     /// within a strip's anti-diagonals.
-    fn strips(&mut self, tables: &Tables<T>, delta: &[Lanes<T>], n1: usize, n2: usize, checkpoint: &mut Checkpoint, mut cell_done: impl FnMut(usize, usize, T)) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    fn strips(
+        &mut self,
+        tables: &Tables<T>,
+        delta: &[Lanes<T>],
+        n1: usize,
+        n2: usize,
+        strips: std::ops::Range<usize>,
+        checkpoint: &mut Checkpoint,
+        mut on_step: impl FnMut(usize, usize, &[Lanes<T>], &[Lanes<T>]),
+        mut cell_done: impl FnMut(usize, usize, T),
+    ) -> Result<()> {
         let p = tables.p;
         let PolyScratch { left, bottom, top, right, w, g_in, .. } = self;
-        for i0 in (0..n1).step_by(LANES) {
+        for i0 in strips.map(|t| t * LANES) {
             if checkpoint.tick() {
                 return Err(SigError::Interrupted);
             }
@@ -400,6 +411,7 @@ impl<T: Float> PolyScratch<T> {
                     g[0] = if step < n2 { left[step * p + c][0] } else { T::zero() };
                     g[1..].copy_from_slice(&right[c][..LANES - 1]);
                 }
+                on_step(i0, step, bottom, g_in);
                 let vertex = tables.cell(&a, bottom, g_in, w, top, right);
                 for k in 0..rows {
                     let Some(j) = column(k) else { continue };
@@ -481,7 +493,7 @@ pub fn sig_kernel_poly<T: Float>(inc: &Increments<'_, T>, shape: PolyShape, n_jo
         poly.start(n2, p)?;
         let mut checkpoint = Checkpoint::new(n2 * 6 * p * p * LANES);
         if wave {
-            return poly.strips(&tables, &scratch.delta, n1, n2, &mut checkpoint, |i, j, v| {
+            return poly.strips(&tables, &scratch.delta, n1, n2, 0..n1.div_ceil(LANES), &mut checkpoint, |_, _, _, _| {}, |i, j, v| {
                 if as_grid {
                     out[(i + 1) * length2 + j + 1] = v;
                 } else if i + 1 == n1 && j + 1 == n2 {
@@ -535,7 +547,11 @@ pub fn sig_kernel_poly_backprop<T: Float>(
     let (n1, n2, p) = (grid.n1, grid.n2, tables.p);
     let cells = checked_product("the double increments", &[n1, n2])?;
     let increments_out = matches!(out, KernelGrad::Increments(_));
-    let Some(mut tasks) = grad_tasks(&source, &kshape, cells, groups(shape.batch)?, LANES, out)? else { return Ok(()) };
+    // fewer pairs than lanes: one pair per task, in strips of rows (as forward)
+    let wave = shape.batch < LANES;
+    let per = if wave { 1 } else { LANES };
+    let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
+    let Some(mut tasks) = grad_tasks(&source, &kshape, cells, groups, per, out)? else { return Ok(()) };
     let work = cells.saturating_mul(20 * p * p * LANES);
     let length2 = shape.length2;
     try_for_each_item(n_jobs, &mut tasks, work, || Ok((Scratch::new(), PolyScratch::new())), |(scratch, poly), _, (group, out1, out2)| {
@@ -564,7 +580,11 @@ pub fn sig_kernel_poly_backprop<T: Float>(
             }
             g
         };
-        backward(&tables, &grid, scratch, poly, &vertex_grad)?;
+        if wave {
+            backward_strips(&tables, &grid, scratch, poly, &vertex_grad)?;
+        } else {
+            backward(&tables, &grid, scratch, poly, &vertex_grad)?;
+        }
         increment_grads_out(&source, &grid, scratch, group, increments_out, out1.as_deref_mut(), out2.as_deref_mut())
     })
 }
@@ -636,6 +656,104 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
                 scratch.g_delta[i * n2 + j] = tables.cell_adjoint(&delta[i * n2 + j], f, g, lt, lr, w, lpw, lf, lg);
                 l_bottom.copy_from_slice(lf);
                 l_g.copy_from_slice(lg);
+            }
+        }
+        poly.block = block;
+    }
+    Ok(())
+}
+
+/// The adjoint sweep of one pair (lane 0) solved in strips
+/// ([`PolyScratch::strips`]): dF/d(delta) into lane 0 of `scratch.g_delta`.
+/// The rows of left edges are kept at every `K`-th strip (`K ~ sqrt` of the
+/// strips); each block of `K` strips is recomputed from its checkpoint,
+/// keeping every step's input edges, then swept backwards step by step.
+/// The adjoint of a lane's left edge goes to the lane above one step back,
+/// as its right edge came from there.
+fn backward_strips<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>, poly: &mut PolyScratch<T>, vertex_grad: &dyn Fn(usize, usize) -> Lanes<T>) -> Result<()> {
+    let (n1, n2, p) = (grid.n1, grid.n2, tables.p);
+    let row_len = n2 * p;
+    let strips = n1.div_ceil(LANES);
+    let k = (strips as f64).sqrt().ceil().max(1.0) as usize;
+    let blocks = strips.div_ceil(k);
+    let steps = n2 + LANES - 1;
+    let what = "the polynomial solver's checkpoints";
+    try_refill(&mut scratch.g_delta, "gradients of the double increments", n1 * n2, lanes(T::zero()))?;
+    try_refill(&mut poly.checkpoints, what, checked_product(what, &[blocks, row_len])?, lanes(T::zero()))?;
+    try_refill(&mut poly.block, what, checked_product(what, &[k, steps, 2 * p])?, lanes(T::zero()))?;
+    try_refill(&mut poly.l_left, what, row_len, lanes(T::zero()))?;
+    for v in [&mut poly.l_bottom, &mut poly.lt, &mut poly.lr, &mut poly.lf, &mut poly.lg, &mut poly.lpw] {
+        try_refill(v, what, p, lanes(T::zero()))?;
+    }
+    let delta = &scratch.delta;
+    let mut checkpoint = Checkpoint::new(n2 * 20 * p * p * LANES);
+    poly.start(n2, p)?;
+    for b in 0..blocks {
+        poly.checkpoints[b * row_len..(b + 1) * row_len].copy_from_slice(&poly.left);
+        poly.strips(tables, delta, n1, n2, b * k..((b + 1) * k).min(strips), &mut checkpoint, |_, _, _, _| {}, |_, _, _| {})?;
+    }
+    let half = T::from_f64(0.5).unwrap_or_else(T::nan);
+    // (l_left starts at 0: nothing reads the last strip's right edges)
+    for b in (0..blocks).rev() {
+        let (t0, t1) = (b * k, ((b + 1) * k).min(strips));
+        poly.left.copy_from_slice(&poly.checkpoints[b * row_len..(b + 1) * row_len]);
+        let mut block = std::mem::take(&mut poly.block);
+        let kept = poly.strips(tables, delta, n1, n2, t0..t1, &mut checkpoint, |i0, step, f, g| {
+            let at = ((i0 / LANES - t0) * steps + step) * 2 * p;
+            block[at..at + p].copy_from_slice(f);
+            block[at + p..at + 2 * p].copy_from_slice(g);
+        }, |_, _, _| {});
+        if let Err(e) = kept {
+            poly.block = block;
+            return Err(e);
+        }
+        let PolyScratch { w, l_left, l_bottom, lt, lr, lf, lg, lpw, g_in, .. } = poly;
+        for t in (t0..t1).rev() {
+            if checkpoint.tick() {
+                poly.block = block;
+                return Err(SigError::Interrupted);
+            }
+            let (i0, rows) = (t * LANES, LANES.min(n1 - t * LANES));
+            l_bottom.fill(lanes(T::zero()));
+            // g_in holds the previous (later) step's adjoints of the left edges
+            g_in.fill(lanes(T::zero()));
+            for step in (0..n2 + rows - 1).rev() {
+                let column = |k: usize| step.checked_sub(k).filter(|&j| j < n2 && k < rows);
+                let at = ((t - t0) * steps + step) * 2 * p;
+                let (f, g) = (&block[at..at + p], &block[at + p..at + 2 * p]);
+                let (mut a, mut omega) = (lanes(T::zero()), lanes(T::zero()));
+                for lane in 0..rows {
+                    if let Some(j) = column(lane) {
+                        a[lane] = delta[(i0 + lane) * n2 + j][0];
+                        omega[lane] = vertex_grad(i0 + lane + 1, j + 1)[0] * half;
+                    }
+                }
+                for c in 0..p {
+                    for lane in 0..LANES {
+                        let Some(j) = column(lane) else {
+                            lt[c][lane] = T::zero();
+                            lr[c][lane] = T::zero();
+                            continue;
+                        };
+                        lt[c][lane] = l_bottom[c][lane] + omega[lane];
+                        let below = if lane == rows - 1 { l_left[j * p + c][0] } else { g_in[c][lane + 1] };
+                        lr[c][lane] = below + omega[lane];
+                    }
+                }
+                let la = tables.cell_adjoint(&a, f, g, lt, lr, w, lpw, lf, lg);
+                for lane in 0..rows {
+                    let Some(j) = column(lane) else { continue };
+                    for (lb, x) in l_bottom.iter_mut().zip(lf.iter()) {
+                        lb[lane] = x[lane];
+                    }
+                    scratch.g_delta[(i0 + lane) * n2 + j][0] = la[lane];
+                    if lane == 0 {
+                        for (c, x) in lg.iter().enumerate() {
+                            l_left[j * p + c][0] = x[0];
+                        }
+                    }
+                }
+                g_in.copy_from_slice(lg);
             }
         }
         poly.block = block;
@@ -740,26 +858,39 @@ mod tests {
 
     #[test]
     fn increment_gradient_matches_finite_differences() {
-        let (b, n1, n2, order) = (3, 7, 4, 3);
-        let delta = rand(b * n1 * n2, 2);
-        let shape = PolyShape { batch: b, length1: n1 + 1, length2: n2 + 1, order };
-        let grid_len = (n1 + 1) * (n2 + 1);
-        // a weighted sum of the whole grids exercises every vertex's adjoint
-        let weights = rand(b * grid_len, 3);
-        let objective = |d: &[f64]| -> f64 {
-            let mut grids = vec![0.0; b * grid_len];
-            sig_kernel_poly(&Increments::Given(d), shape, 1, KernelOut::Grids(&mut grids)).unwrap();
-            grids.iter().zip(&weights).map(|(g, w)| g * w).sum()
-        };
-        let mut grad = vec![0.0; delta.len()];
-        sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &weights, true, 1, KernelGrad::Increments(&mut grad)).unwrap();
-        let h = 1e-6;
-        for c in 0..delta.len() {
-            let (mut up, mut down) = (delta.clone(), delta.clone());
-            up[c] += h;
-            down[c] -= h;
-            let fd = (objective(&up) - objective(&down)) / (2.0 * h);
-            assert!((fd - grad[c]).abs() < 1e-7 * (1.0 + fd.abs()), "cell {c}: {fd} vs {}", grad[c]);
+        // one strip, several strips and blocks (fewer pairs than lanes), lane groups
+        for (b, n1, n2, order) in [(3, 7, 4, 3), (2, 19, 3, 4), (9, 5, 4, 3)] {
+            let delta = rand(b * n1 * n2, 2);
+            let shape = PolyShape { batch: b, length1: n1 + 1, length2: n2 + 1, order };
+            let grid_len = (n1 + 1) * (n2 + 1);
+            // a weighted sum of the whole grids exercises every vertex's adjoint
+            let weights = rand(b * grid_len, 3);
+            let objective = |d: &[f64]| -> f64 {
+                let mut grids = vec![0.0; b * grid_len];
+                sig_kernel_poly(&Increments::Given(d), shape, 1, KernelOut::Grids(&mut grids)).unwrap();
+                grids.iter().zip(&weights).map(|(g, w)| g * w).sum()
+            };
+            let mut grad = vec![0.0; delta.len()];
+            sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &weights, true, 1, KernelGrad::Increments(&mut grad)).unwrap();
+            let h = 1e-6;
+            for c in 0..delta.len() {
+                let (mut up, mut down) = (delta.clone(), delta.clone());
+                up[c] += h;
+                down[c] -= h;
+                let fd = (objective(&up) - objective(&down)) / (2.0 * h);
+                assert!((fd - grad[c]).abs() < 1e-7 * (1.0 + fd.abs()), "{n1}x{n2}, cell {c}: {fd} vs {}", grad[c]);
+            }
+            // the values' gradient is the last vertex's
+            let mut last = vec![0.0; b * grid_len];
+            for p in 0..b {
+                last[(p + 1) * grid_len - 1] = weights[p];
+            }
+            let (mut g_values, mut g_last) = (vec![0.0; delta.len()], vec![0.0; delta.len()]);
+            sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &weights[..b], false, 1, KernelGrad::Increments(&mut g_values)).unwrap();
+            sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &last, true, 1, KernelGrad::Increments(&mut g_last)).unwrap();
+            for (x, y) in g_values.iter().zip(&g_last) {
+                assert!((x - y).abs() < 1e-14, "{x} vs {y}");
+            }
         }
     }
 
