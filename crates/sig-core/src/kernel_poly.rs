@@ -34,7 +34,10 @@
 //!
 //! Pairs are solved [`LANES`] at a time, lane-interleaved like the
 //! finite-difference solver's lane groups: every coefficient operation is
-//! one vector operation over the group's pairs.
+//! one vector operation over the group's pairs. A batch of fewer pairs than
+//! lanes is solved a pair per task, in strips of [`LANES`] rows of cells
+//! swept along their anti-diagonals (lane `k` one column behind lane `k -
+//! 1`), so a single pair fills the lanes too.
 //!
 //! # Memory
 //!
@@ -45,8 +48,10 @@
 //! and `c = ceil(n1 / K)` checkpointed rows (and, backward, the `n1 n2`
 //! gradients of the double increments): the backward pass keeps the rows of
 //! edges only at every `K`-th row, and recomputes each block's cells' input
-//! edges from its checkpoint when it reaches that block. No coefficient of
-//! a cell's interior is ever stored.
+//! edges from its checkpoint when it reaches that block (in strips: rows of
+//! edges at every `K`-th strip, `K ~ sqrt(n1 / LANES)`, and a block's steps'
+//! input edges, `K (n2 + LANES) 2 P` lane groups). No coefficient of a
+//! cell's interior is ever stored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
