@@ -34,18 +34,24 @@
 //!
 //! Pairs are solved [`LANES`] at a time, lane-interleaved like the
 //! finite-difference solver's lane groups: every coefficient operation is
-//! one vector operation over the group's pairs.
+//! one vector operation over the group's pairs. A batch of fewer pairs than
+//! lanes is solved a pair per task, in strips of [`LANES`] rows of cells
+//! swept along their anti-diagonals (lane `k` one column behind lane `k -
+//! 1`), so a single pair fills the lanes too.
 //!
 //! # Memory
 //!
 //! Per worker, with `n1 = length1 - 1`, `n2 = length2 - 1`, `P = order + 1`
 //! and `W = 8 size_of::<T>()` bytes per lane group: the group's `n1 n2`
-//! double increments, plus forward `W (n2 + 4) P`, backward `W (n2 (c + 2 K
-//! + 1) P + 8 P)` with `K = ceil(sqrt(n1))` rows per block and `c =
-//! ceil(n1 / K)` checkpointed rows: the backward pass keeps the rows of
+//! double increments, plus forward `W (n2 + 4) P` and backward
+//! `W (n2 (c + 2 K + 2) P + 10 P)`, with `K = ceil(sqrt(n1))` rows per block
+//! and `c = ceil(n1 / K)` checkpointed rows (and, backward, the `n1 n2`
+//! gradients of the double increments): the backward pass keeps the rows of
 //! edges only at every `K`-th row, and recomputes each block's cells' input
-//! edges from its checkpoint when it reaches that block. No coefficient of
-//! a cell's interior is ever stored.
+//! edges from its checkpoint when it reaches that block (in strips: rows of
+//! edges at every `K`-th strip, `K ~ sqrt(n1 / LANES)`, and a block's steps'
+//! input edges, `K (n2 + LANES) 2 P` lane groups). No coefficient of a
+//! cell's interior is ever stored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -58,6 +64,7 @@ use crate::kernel::{
     Scratch, LANES,
 };
 use crate::static_kernel::{checked_product, KernelReport};
+use crate::simd::fmadd;
 use crate::{from_usize, Float};
 
 /// The lowest and highest `order` (retained polynomial degree) accepted, as in pysiglib.
@@ -94,81 +101,47 @@ impl PolyShape {
     }
 }
 
-/// Per-call constants: `step[m P + q] = 1 / (m (m + q))`, the factor
-/// `w(m, q) / (a w(m - 1, q))`, and `slope[m P + q] = 1 / (m + q)`, the
-/// factor `dw(m, q)/da / w(m - 1, q)` (both 0 at `m = 0`).
+/// Per-call constants: `ratio[m P + q] = q! / (m + q)!` and `inv[m] = 1 / m`
+/// (`inv[0]` unused). With `pw[m] = a^m / m!` (by the recursion `pw[m] =
+/// pw[m - 1] a / m`, which neither overflows nor underflows where the
+/// power and the factorial alone would), `w(m, q) = pw[m] ratio[m, q]`.
 struct Tables<T> {
     p: usize,
-    step: Vec<T>,
-    slope: Vec<T>,
+    ratio: Vec<T>,
+    inv: Vec<T>,
 }
 
 impl<T: Float> Tables<T> {
     fn new(order: usize) -> Result<Self> {
         let p = order + 1;
-        let (mut step, mut slope) = (Vec::new(), Vec::new());
-        try_reserve(&mut step, "the polynomial solver's tables", p * p)?;
-        try_reserve(&mut slope, "the polynomial solver's tables", p * p)?;
+        let (mut ratio, mut inv) = (Vec::new(), Vec::new());
+        try_reserve(&mut ratio, "the polynomial solver's tables", p * p)?;
+        try_reserve(&mut inv, "the polynomial solver's tables", p)?;
         for m in 0..p {
             for q in 0..p {
-                let (s, d) = if m == 0 { (T::zero(), T::zero()) } else { (T::one() / from_usize::<T>(m * (m + q)), T::one() / from_usize::<T>(m + q)) };
-                step.push(s);
-                slope.push(d);
+                // q! / (m + q)! = 1 / ((q + 1) ... (q + m)), in f64 (an f32 table underflows to 0 sooner, harmlessly)
+                let r = (1..=m).fold(1.0_f64, |acc, k| acc / (q + k) as f64);
+                ratio.push(T::from_f64(r).unwrap_or_else(T::zero));
             }
+            inv.push(if m == 0 { T::one() } else { T::one() / from_usize::<T>(m) });
         }
-        Ok(Tables { p, step, slope })
+        Ok(Tables { p, ratio, inv })
     }
 
     /// One cell: the top edge into `top` and the right edge into `right`
     /// from the bottom edge `f` and the left edge `g` (`P` lane groups
-    /// each); returns the top-right vertex. `w` is scratch (`P`).
+    /// each); returns the top-right vertex. `pw` is scratch (`P`).
     #[inline]
-    fn cell(&self, a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], w: &mut [Lanes<T>], top: &mut [Lanes<T>], right: &mut [Lanes<T>]) -> Lanes<T> {
-        let p = self.p;
-        w.fill(lanes(T::one()));
-        top.fill(lanes(T::zero()));
-        right.fill(lanes(T::zero()));
-        for m in 0..p {
-            if m > 0 {
-                let step = &self.step[m * p..(m + 1) * p];
-                for (wq, &s) in w.iter_mut().zip(step) {
-                    for l in 0..LANES {
-                        wq[l] = wq[l] * a[l] * s;
-                    }
-                }
-            }
-            // the diagonals starting on the left edge (into T at m) and the
-            // bottom edge (into R at m), then where they cross the other edge
-            let (mut t_m, mut r_m) = (top[m], right[m]);
-            for q in 0..p {
-                for l in 0..LANES {
-                    t_m[l] = t_m[l] + w[q][l] * g[q][l];
-                    r_m[l] = r_m[l] + w[q][l] * f[q][l];
-                }
-            }
-            top[m] = t_m;
-            right[m] = r_m;
-            for q in 1..p - m {
-                for l in 0..LANES {
-                    top[m + q][l] = top[m + q][l] + w[q][l] * f[q][l];
-                    right[m + q][l] = right[m + q][l] + w[q][l] * g[q][l];
-                }
-            }
-        }
-        let mut v = lanes(T::zero());
-        for (t, r) in top.iter().zip(right.iter()) {
-            for l in 0..LANES {
-                v[l] = v[l] + t[l] + r[l];
-            }
-        }
-        let half = T::from_f64(0.5).unwrap_or_else(T::nan);
-        v.map(|x| x * half)
+    fn cell(&self, a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], pw: &mut [Lanes<T>], top: &mut [Lanes<T>], right: &mut [Lanes<T>]) -> Lanes<T> {
+        let mut vertex = lanes(T::zero());
+        poly_cell(&self.ratio, &self.inv, a, f, g, pw, top, right, &mut vertex);
+        vertex
     }
 
     /// The adjoint of [`Tables::cell`]: from the adjoints `lt`, `lr` of the
     /// top and right edges (the vertex's already added, half to every
     /// coefficient of each), the adjoints of `f` into `lf` and of `g` into
-    /// `lg`; returns the adjoint of `a`. `w` is scratch (`P`).
+    /// `lg`; returns the adjoint of `a`. `pw`, `lpw` are scratch (`P`).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn cell_adjoint(
@@ -178,49 +151,148 @@ impl<T: Float> Tables<T> {
         g: &[Lanes<T>],
         lt: &[Lanes<T>],
         lr: &[Lanes<T>],
-        w: &mut [Lanes<T>],
+        pw: &mut [Lanes<T>],
+        lpw: &mut [Lanes<T>],
         lf: &mut [Lanes<T>],
         lg: &mut [Lanes<T>],
     ) -> Lanes<T> {
-        let p = self.p;
-        w.fill(lanes(T::one()));
-        lf.fill(lanes(T::zero()));
-        lg.fill(lanes(T::zero()));
         let mut la = lanes(T::zero());
-        for m in 0..p {
-            let step = &self.step[m * p..(m + 1) * p];
-            let slope = &self.slope[m * p..(m + 1) * p];
-            for q in 0..p {
-                // w(m, q) from w(m - 1, q); dw/da = w(m - 1, q) / (m + q)
-                let prev = w[q];
-                if m > 0 {
-                    for l in 0..LANES {
-                        w[q][l] = prev[l] * a[l] * step[q];
-                    }
-                }
-                let wq = w[q];
-                let mut lw = lanes(T::zero());
-                for l in 0..LANES {
-                    lw[l] = lt[m][l] * g[q][l] + lr[m][l] * f[q][l];
-                    lg[q][l] = lg[q][l] + wq[l] * lt[m][l];
-                    lf[q][l] = lf[q][l] + wq[l] * lr[m][l];
-                }
-                if q >= 1 && m + q < p {
-                    for l in 0..LANES {
-                        lw[l] = lw[l] + lt[m + q][l] * f[q][l] + lr[m + q][l] * g[q][l];
-                        lf[q][l] = lf[q][l] + wq[l] * lt[m + q][l];
-                        lg[q][l] = lg[q][l] + wq[l] * lr[m + q][l];
-                    }
-                }
-                if m > 0 {
-                    for l in 0..LANES {
-                        la[l] = la[l] + lw[l] * prev[l] * slope[q];
-                    }
-                }
-            }
-        }
+        poly_cell_adjoint(&self.ratio, &self.inv, a, f, g, lt, lr, pw, lpw, lf, lg, &mut la);
         la
     }
+}
+
+/// `pw[m] = a^m / m!`.
+#[inline(always)]
+fn powers<T: Float>(inv: &[T], a: &Lanes<T>, pw: &mut [Lanes<T>]) {
+    pw[0] = lanes(T::one());
+    for m in 1..pw.len() {
+        for l in 0..LANES {
+            pw[m][l] = pw[m - 1][l] * a[l] * inv[m];
+        }
+    }
+}
+
+/// The cell as sums: `T_m = pw[m] u_m + sum_{r + q = m, q >= 1} w(r, q) f_q`
+/// with `u_m = sum_q ratio[m, q] g_q`, and `R` alike with `f` and `g`
+/// swapped (`v_m = sum_q ratio[m, q] f_q`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn poly_cell_body<T: Float, const FMA: bool>(
+    ratio: &[T],
+    inv: &[T],
+    a: &Lanes<T>,
+    f: &[Lanes<T>],
+    g: &[Lanes<T>],
+    pw: &mut [Lanes<T>],
+    top: &mut [Lanes<T>],
+    right: &mut [Lanes<T>],
+    vertex: &mut Lanes<T>,
+) {
+    let p = f.len();
+    powers(inv, a, pw);
+    for m in 0..p {
+        let row = &ratio[m * p..(m + 1) * p];
+        let (mut u, mut v) = (lanes(T::zero()), lanes(T::zero()));
+        for q in 0..p {
+            for l in 0..LANES {
+                u[l] = fmadd::<T, FMA>(row[q], g[q][l], u[l]);
+                v[l] = fmadd::<T, FMA>(row[q], f[q][l], v[l]);
+            }
+        }
+        for l in 0..LANES {
+            top[m][l] = pw[m][l] * u[l];
+            right[m][l] = pw[m][l] * v[l];
+        }
+    }
+    // the diagonals from each edge crossing the other edge
+    for r in 0..p - 1 {
+        let row = &ratio[r * p..(r + 1) * p];
+        for q in 1..p - r {
+            for l in 0..LANES {
+                let w = pw[r][l] * row[q];
+                top[r + q][l] = fmadd::<T, FMA>(w, f[q][l], top[r + q][l]);
+                right[r + q][l] = fmadd::<T, FMA>(w, g[q][l], right[r + q][l]);
+            }
+        }
+    }
+    let mut sum = lanes(T::zero());
+    for (t, r) in top.iter().zip(right.iter()) {
+        for l in 0..LANES {
+            sum[l] = sum[l] + t[l] + r[l];
+        }
+    }
+    let half = T::from_f64(0.5).unwrap_or_else(T::nan);
+    *vertex = sum.map(|x| x * half);
+}
+
+crate::simd::fma_dispatched! {
+    fn poly_cell<T>(ratio: &[T], inv: &[T], a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], pw: &mut [Lanes<T>], top: &mut [Lanes<T>], right: &mut [Lanes<T>], vertex: &mut Lanes<T>) = poly_cell_body;
+}
+
+/// The adjoint of [`poly_cell_body`], term by term; `dpw[m]/da = pw[m - 1]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn poly_cell_adjoint_body<T: Float, const FMA: bool>(
+    ratio: &[T],
+    inv: &[T],
+    a: &Lanes<T>,
+    f: &[Lanes<T>],
+    g: &[Lanes<T>],
+    lt: &[Lanes<T>],
+    lr: &[Lanes<T>],
+    pw: &mut [Lanes<T>],
+    lpw: &mut [Lanes<T>],
+    lf: &mut [Lanes<T>],
+    lg: &mut [Lanes<T>],
+    la: &mut Lanes<T>,
+) {
+    let p = f.len();
+    powers(inv, a, pw);
+    lf.fill(lanes(T::zero()));
+    lg.fill(lanes(T::zero()));
+    for m in 0..p {
+        let row = &ratio[m * p..(m + 1) * p];
+        let (mut u, mut v, mut lu, mut lv) = (lanes(T::zero()), lanes(T::zero()), lanes(T::zero()), lanes(T::zero()));
+        for l in 0..LANES {
+            lu[l] = lt[m][l] * pw[m][l];
+            lv[l] = lr[m][l] * pw[m][l];
+        }
+        for q in 0..p {
+            for l in 0..LANES {
+                u[l] = fmadd::<T, FMA>(row[q], g[q][l], u[l]);
+                v[l] = fmadd::<T, FMA>(row[q], f[q][l], v[l]);
+                lg[q][l] = fmadd::<T, FMA>(row[q], lu[l], lg[q][l]);
+                lf[q][l] = fmadd::<T, FMA>(row[q], lv[l], lf[q][l]);
+            }
+        }
+        for l in 0..LANES {
+            lpw[m][l] = fmadd::<T, FMA>(lt[m][l], u[l], lr[m][l] * v[l]);
+        }
+    }
+    for r in 0..p - 1 {
+        let row = &ratio[r * p..(r + 1) * p];
+        for q in 1..p - r {
+            for l in 0..LANES {
+                let w = pw[r][l] * row[q];
+                let lw = fmadd::<T, FMA>(lt[r + q][l], f[q][l], lr[r + q][l] * g[q][l]);
+                lf[q][l] = fmadd::<T, FMA>(w, lt[r + q][l], lf[q][l]);
+                lg[q][l] = fmadd::<T, FMA>(w, lr[r + q][l], lg[q][l]);
+                lpw[r][l] = fmadd::<T, FMA>(lw, row[q], lpw[r][l]);
+            }
+        }
+    }
+    let mut sum = lanes(T::zero());
+    for m in 1..p {
+        for l in 0..LANES {
+            sum[l] = fmadd::<T, FMA>(lpw[m][l], pw[m - 1][l], sum[l]);
+        }
+    }
+    *la = sum;
+}
+
+crate::simd::fma_dispatched! {
+    fn poly_cell_adjoint<T>(ratio: &[T], inv: &[T], a: &Lanes<T>, f: &[Lanes<T>], g: &[Lanes<T>], lt: &[Lanes<T>], lr: &[Lanes<T>], pw: &mut [Lanes<T>], lpw: &mut [Lanes<T>], lf: &mut [Lanes<T>], lg: &mut [Lanes<T>], la: &mut Lanes<T>) = poly_cell_adjoint_body;
 }
 
 /// Per-worker buffers of the polynomial solver (beside the finite-difference
@@ -228,7 +300,8 @@ impl<T: Float> Tables<T> {
 struct PolyScratch<T> {
     /// Left edges of the cells of the current row, `n2 * P`.
     left: Vec<Lanes<T>>,
-    /// The running bottom edge along a row, its successor, and a right edge; `w` (`P` each).
+    /// The running bottom edge along a row, its successor, a right edge, and
+    /// the powers `a^m / m!` of a cell (`P` each).
     bottom: Vec<Lanes<T>>,
     top: Vec<Lanes<T>>,
     right: Vec<Lanes<T>>,
@@ -244,6 +317,9 @@ struct PolyScratch<T> {
     lr: Vec<Lanes<T>>,
     lf: Vec<Lanes<T>>,
     lg: Vec<Lanes<T>>,
+    lpw: Vec<Lanes<T>>,
+    /// The left edges of one step of the wavefront (see [`PolyScratch::strips`]).
+    g_in: Vec<Lanes<T>>,
 }
 
 impl<T: Float> PolyScratch<T> {
@@ -262,6 +338,8 @@ impl<T: Float> PolyScratch<T> {
             lr: Vec::new(),
             lf: Vec::new(),
             lg: Vec::new(),
+            lpw: Vec::new(),
+            g_in: Vec::new(),
         }
     }
 
@@ -272,7 +350,7 @@ impl<T: Float> PolyScratch<T> {
         for edge in self.left.chunks_exact_mut(p) {
             edge[0] = lanes(T::one());
         }
-        for v in [&mut self.bottom, &mut self.top, &mut self.right, &mut self.w] {
+        for v in [&mut self.bottom, &mut self.top, &mut self.right, &mut self.w, &mut self.g_in] {
             try_refill(v, what, p, lanes(T::zero()))?;
         }
         Ok(())
@@ -292,6 +370,69 @@ impl<T: Float> PolyScratch<T> {
             g.copy_from_slice(right);
             bottom.copy_from_slice(top);
         }
+    }
+
+    /// The cells of one pair (lane 0 of `delta`), `LANES` rows at a time:
+    /// in a strip of rows `i0..i0 + LANES`, lane `k` solves row `i0 + k` one
+    /// column behind lane `k - 1`, whose right edge it takes as its left
+    /// edge (lane 0 takes the row of left edges in `self.left`, lane 0, which
+    /// the strip's last row replaces). So one pair fills every lane, as a
+    /// group of pairs does in [`PolyScratch::row`]. Lanes before their
+    /// first column or past their last compute on leftovers, and nothing of
+    /// theirs is kept. `cell_done(i, j, vertex)` for each cell, row by row
+    /// within a strip's anti-diagonals.
+    #[allow(clippy::too_many_arguments)]
+    fn strips(
+        &mut self,
+        tables: &Tables<T>,
+        delta: &[Lanes<T>],
+        n1: usize,
+        n2: usize,
+        strips: std::ops::Range<usize>,
+        checkpoint: &mut Checkpoint,
+        mut on_step: impl FnMut(usize, usize, &[Lanes<T>], &[Lanes<T>]),
+        mut cell_done: impl FnMut(usize, usize, T),
+    ) -> Result<()> {
+        let p = tables.p;
+        let PolyScratch { left, bottom, top, right, w, g_in, .. } = self;
+        for i0 in strips.map(|t| t * LANES) {
+            if checkpoint.tick() {
+                return Err(SigError::Interrupted);
+            }
+            let rows = LANES.min(n1 - i0);
+            bottom.fill(lanes(T::zero()));
+            bottom[0] = lanes(T::one());
+            right.fill(lanes(T::zero()));
+            for step in 0..n2 + rows - 1 {
+                // lane k is at column step - k
+                let column = |k: usize| step.checked_sub(k).filter(|&j| j < n2 && k < rows);
+                let mut a = lanes(T::zero());
+                for (k, ak) in a.iter_mut().enumerate() {
+                    if let Some(j) = column(k) {
+                        *ak = delta[(i0 + k) * n2 + j][0];
+                    }
+                }
+                for (c, g) in g_in.iter_mut().enumerate() {
+                    g[0] = if step < n2 { left[step * p + c][0] } else { T::zero() };
+                    g[1..].copy_from_slice(&right[c][..LANES - 1]);
+                }
+                on_step(i0, step, bottom, g_in);
+                let vertex = tables.cell(&a, bottom, g_in, w, top, right);
+                for k in 0..rows {
+                    let Some(j) = column(k) else { continue };
+                    for (b, t) in bottom.iter_mut().zip(top.iter()) {
+                        b[k] = t[k];
+                    }
+                    if k == rows - 1 {
+                        for (c, r) in right.iter().enumerate() {
+                            left[j * p + c][0] = r[k];
+                        }
+                    }
+                    cell_done(i0 + k, j, vertex[k]);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -322,7 +463,10 @@ pub fn sig_kernel_poly<T: Float>(inc: &Increments<'_, T>, shape: PolyShape, n_jo
     let (n1, n2, p) = (grid.n1, grid.n2, tables.p);
     let work = grid.n1.saturating_mul(grid.n2).saturating_mul(6 * p * p * LANES);
     let clamped = AtomicBool::new(false);
-    let groups = groups(shape.batch)?;
+    // fewer pairs than lanes: one pair per task, solved in strips of rows
+    let wave = shape.batch < LANES;
+    let per = if wave { 1 } else { LANES };
+    let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
     let grid_len = shape.checked_grid_len()?;
     // each group writes its own slice of the output
     let mut tasks: Vec<(Group, &mut [T])> = Vec::new();
@@ -331,14 +475,14 @@ pub fn sig_kernel_poly<T: Float>(inc: &Increments<'_, T>, shape: PolyShape, n_jo
     match out {
         KernelOut::Values(v) => {
             check_len("out", v.len(), shape.batch)?;
-            tasks.extend(groups.into_iter().zip(v.chunks_mut(LANES)));
+            tasks.extend(groups.into_iter().zip(v.chunks_mut(per)));
         }
         KernelOut::Grids(g) => {
             check_len("out", g.len(), checked_product("the vertex grids of a batch", &[shape.batch, grid_len])?)?;
             if grid_len == 0 {
                 return Ok(KernelReport::default());
             }
-            tasks.extend(groups.into_iter().zip(g.chunks_mut(LANES * grid_len)));
+            tasks.extend(groups.into_iter().zip(g.chunks_mut(per * grid_len)));
         }
     }
     let length2 = shape.length2;
@@ -353,6 +497,15 @@ pub fn sig_kernel_poly<T: Float>(inc: &Increments<'_, T>, shape: PolyShape, n_jo
         }
         poly.start(n2, p)?;
         let mut checkpoint = Checkpoint::new(n2 * 6 * p * p * LANES);
+        if wave {
+            return poly.strips(&tables, &scratch.delta, n1, n2, 0..n1.div_ceil(LANES), &mut checkpoint, |_, _, _, _| {}, |i, j, v| {
+                if as_grid {
+                    out[(i + 1) * length2 + j + 1] = v;
+                } else if i + 1 == n1 && j + 1 == n2 {
+                    out[0] = v;
+                }
+            });
+        }
         let mut last = lanes(T::one());
         for i in 0..n1 {
             if checkpoint.tick() {
@@ -399,7 +552,11 @@ pub fn sig_kernel_poly_backprop<T: Float>(
     let (n1, n2, p) = (grid.n1, grid.n2, tables.p);
     let cells = checked_product("the double increments", &[n1, n2])?;
     let increments_out = matches!(out, KernelGrad::Increments(_));
-    let Some(mut tasks) = grad_tasks(&source, &kshape, cells, groups(shape.batch)?, LANES, out)? else { return Ok(()) };
+    // fewer pairs than lanes: one pair per task, in strips of rows (as forward)
+    let wave = shape.batch < LANES;
+    let per = if wave { 1 } else { LANES };
+    let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
+    let Some(mut tasks) = grad_tasks(&source, &kshape, cells, groups, per, out)? else { return Ok(()) };
     let work = cells.saturating_mul(20 * p * p * LANES);
     let length2 = shape.length2;
     try_for_each_item(n_jobs, &mut tasks, work, || Ok((Scratch::new(), PolyScratch::new())), |(scratch, poly), _, (group, out1, out2)| {
@@ -428,7 +585,11 @@ pub fn sig_kernel_poly_backprop<T: Float>(
             }
             g
         };
-        backward(&tables, &grid, scratch, poly, &vertex_grad)?;
+        if wave {
+            backward_strips(&tables, &grid, scratch, poly, &vertex_grad)?;
+        } else {
+            backward(&tables, &grid, scratch, poly, &vertex_grad)?;
+        }
         increment_grads_out(&source, &grid, scratch, group, increments_out, out1.as_deref_mut(), out2.as_deref_mut())
     })
 }
@@ -444,10 +605,8 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
     try_refill(&mut scratch.g_delta, "gradients of the double increments", n1 * n2, lanes(T::zero()))?;
     try_refill(&mut poly.checkpoints, what, checked_product(what, &[blocks, row_len])?, lanes(T::zero()))?;
     try_refill(&mut poly.block, what, checked_product(what, &[k, row_len, 2])?, lanes(T::zero()))?;
-    for v in [&mut poly.l_left] {
-        try_refill(v, what, row_len, lanes(T::zero()))?;
-    }
-    for v in [&mut poly.l_bottom, &mut poly.lt, &mut poly.lr, &mut poly.lf, &mut poly.lg] {
+    try_refill(&mut poly.l_left, what, row_len, lanes(T::zero()))?;
+    for v in [&mut poly.l_bottom, &mut poly.lt, &mut poly.lr, &mut poly.lf, &mut poly.lg, &mut poly.lpw] {
         try_refill(v, what, p, lanes(T::zero()))?;
     }
     let delta = &scratch.delta;
@@ -480,7 +639,7 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
                 row[(2 * j + 1) * p..(2 * j + 2) * p].copy_from_slice(g);
             });
         }
-        let PolyScratch { w, l_left, l_bottom, lt, lr, lf, lg, .. } = poly;
+        let PolyScratch { w, l_left, l_bottom, lt, lr, lf, lg, lpw, .. } = poly;
         for i in (i0..i1).rev() {
             if checkpoint.tick() {
                 poly.block = block;
@@ -499,9 +658,107 @@ fn backward<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>,
                         r[l] = g_in[l] + omega[l];
                     }
                 }
-                scratch.g_delta[i * n2 + j] = tables.cell_adjoint(&delta[i * n2 + j], f, g, lt, lr, w, lf, lg);
+                scratch.g_delta[i * n2 + j] = tables.cell_adjoint(&delta[i * n2 + j], f, g, lt, lr, w, lpw, lf, lg);
                 l_bottom.copy_from_slice(lf);
                 l_g.copy_from_slice(lg);
+            }
+        }
+        poly.block = block;
+    }
+    Ok(())
+}
+
+/// The adjoint sweep of one pair (lane 0) solved in strips
+/// ([`PolyScratch::strips`]): dF/d(delta) into lane 0 of `scratch.g_delta`.
+/// The rows of left edges are kept at every `K`-th strip (`K ~ sqrt` of the
+/// strips); each block of `K` strips is recomputed from its checkpoint,
+/// keeping every step's input edges, then swept backwards step by step.
+/// The adjoint of a lane's left edge goes to the lane above one step back,
+/// as its right edge came from there.
+fn backward_strips<T: Float>(tables: &Tables<T>, grid: &Grid, scratch: &mut Scratch<T>, poly: &mut PolyScratch<T>, vertex_grad: &dyn Fn(usize, usize) -> Lanes<T>) -> Result<()> {
+    let (n1, n2, p) = (grid.n1, grid.n2, tables.p);
+    let row_len = n2 * p;
+    let strips = n1.div_ceil(LANES);
+    let k = (strips as f64).sqrt().ceil().max(1.0) as usize;
+    let blocks = strips.div_ceil(k);
+    let steps = n2 + LANES - 1;
+    let what = "the polynomial solver's checkpoints";
+    try_refill(&mut scratch.g_delta, "gradients of the double increments", n1 * n2, lanes(T::zero()))?;
+    try_refill(&mut poly.checkpoints, what, checked_product(what, &[blocks, row_len])?, lanes(T::zero()))?;
+    try_refill(&mut poly.block, what, checked_product(what, &[k, steps, 2 * p])?, lanes(T::zero()))?;
+    try_refill(&mut poly.l_left, what, row_len, lanes(T::zero()))?;
+    for v in [&mut poly.l_bottom, &mut poly.lt, &mut poly.lr, &mut poly.lf, &mut poly.lg, &mut poly.lpw] {
+        try_refill(v, what, p, lanes(T::zero()))?;
+    }
+    let delta = &scratch.delta;
+    let mut checkpoint = Checkpoint::new(n2 * 20 * p * p * LANES);
+    poly.start(n2, p)?;
+    for b in 0..blocks {
+        poly.checkpoints[b * row_len..(b + 1) * row_len].copy_from_slice(&poly.left);
+        poly.strips(tables, delta, n1, n2, b * k..((b + 1) * k).min(strips), &mut checkpoint, |_, _, _, _| {}, |_, _, _| {})?;
+    }
+    let half = T::from_f64(0.5).unwrap_or_else(T::nan);
+    // (l_left starts at 0: nothing reads the last strip's right edges)
+    for b in (0..blocks).rev() {
+        let (t0, t1) = (b * k, ((b + 1) * k).min(strips));
+        poly.left.copy_from_slice(&poly.checkpoints[b * row_len..(b + 1) * row_len]);
+        let mut block = std::mem::take(&mut poly.block);
+        let kept = poly.strips(tables, delta, n1, n2, t0..t1, &mut checkpoint, |i0, step, f, g| {
+            let at = ((i0 / LANES - t0) * steps + step) * 2 * p;
+            block[at..at + p].copy_from_slice(f);
+            block[at + p..at + 2 * p].copy_from_slice(g);
+        }, |_, _, _| {});
+        if let Err(e) = kept {
+            poly.block = block;
+            return Err(e);
+        }
+        let PolyScratch { w, l_left, l_bottom, lt, lr, lf, lg, lpw, g_in, .. } = poly;
+        for t in (t0..t1).rev() {
+            if checkpoint.tick() {
+                poly.block = block;
+                return Err(SigError::Interrupted);
+            }
+            let (i0, rows) = (t * LANES, LANES.min(n1 - t * LANES));
+            l_bottom.fill(lanes(T::zero()));
+            // g_in holds the previous (later) step's adjoints of the left edges
+            g_in.fill(lanes(T::zero()));
+            for step in (0..n2 + rows - 1).rev() {
+                let column = |k: usize| step.checked_sub(k).filter(|&j| j < n2 && k < rows);
+                let at = ((t - t0) * steps + step) * 2 * p;
+                let (f, g) = (&block[at..at + p], &block[at + p..at + 2 * p]);
+                let (mut a, mut omega) = (lanes(T::zero()), lanes(T::zero()));
+                for lane in 0..rows {
+                    if let Some(j) = column(lane) {
+                        a[lane] = delta[(i0 + lane) * n2 + j][0];
+                        omega[lane] = vertex_grad(i0 + lane + 1, j + 1)[0] * half;
+                    }
+                }
+                for c in 0..p {
+                    for lane in 0..LANES {
+                        let Some(j) = column(lane) else {
+                            lt[c][lane] = T::zero();
+                            lr[c][lane] = T::zero();
+                            continue;
+                        };
+                        lt[c][lane] = l_bottom[c][lane] + omega[lane];
+                        let below = if lane == rows - 1 { l_left[j * p + c][0] } else { g_in[c][lane + 1] };
+                        lr[c][lane] = below + omega[lane];
+                    }
+                }
+                let la = tables.cell_adjoint(&a, f, g, lt, lr, w, lpw, lf, lg);
+                for lane in 0..rows {
+                    let Some(j) = column(lane) else { continue };
+                    for (lb, x) in l_bottom.iter_mut().zip(lf.iter()) {
+                        lb[lane] = x[lane];
+                    }
+                    scratch.g_delta[(i0 + lane) * n2 + j][0] = la[lane];
+                    if lane == 0 {
+                        for (c, x) in lg.iter().enumerate() {
+                            l_left[j * p + c][0] = x[0];
+                        }
+                    }
+                }
+                g_in.copy_from_slice(lg);
             }
         }
         poly.block = block;
@@ -584,27 +841,61 @@ mod tests {
     }
 
     #[test]
+    fn one_pair_in_strips_matches_the_definition() {
+        // fewer pairs than lanes go through `strips`; rows not a multiple of LANES
+        for (n1, n2) in [(1, 4), (8, 3), (19, 6), (5, 1)] {
+            let delta = rand(2 * n1 * n2, 7);
+            let shape = PolyShape { batch: 2, length1: n1 + 1, length2: n2 + 1, order: 5 };
+            let mut grids = vec![0.0; 2 * (n1 + 1) * (n2 + 1)];
+            let mut values = vec![0.0; 2];
+            sig_kernel_poly(&Increments::Given(&delta), shape, 1, KernelOut::Grids(&mut grids)).unwrap();
+            sig_kernel_poly(&Increments::Given(&delta), shape, 1, KernelOut::Values(&mut values)).unwrap();
+            for p in 0..2 {
+                let want = reference(&delta[p * n1 * n2..(p + 1) * n1 * n2], n1, n2, 5);
+                let got = &grids[p * want.len()..(p + 1) * want.len()];
+                for (x, y) in got.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-13, "{n1}x{n2}: {x} vs {y}");
+                }
+                assert_eq!(values[p], got[want.len() - 1]);
+            }
+        }
+    }
+
+    #[test]
     fn increment_gradient_matches_finite_differences() {
-        let (b, n1, n2, order) = (3, 7, 4, 3);
-        let delta = rand(b * n1 * n2, 2);
-        let shape = PolyShape { batch: b, length1: n1 + 1, length2: n2 + 1, order };
-        let grid_len = (n1 + 1) * (n2 + 1);
-        // a weighted sum of the whole grids exercises every vertex's adjoint
-        let weights = rand(b * grid_len, 3);
-        let objective = |d: &[f64]| -> f64 {
-            let mut grids = vec![0.0; b * grid_len];
-            sig_kernel_poly(&Increments::Given(d), shape, 1, KernelOut::Grids(&mut grids)).unwrap();
-            grids.iter().zip(&weights).map(|(g, w)| g * w).sum()
-        };
-        let mut grad = vec![0.0; delta.len()];
-        sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &weights, true, 1, KernelGrad::Increments(&mut grad)).unwrap();
-        let h = 1e-6;
-        for c in 0..delta.len() {
-            let (mut up, mut down) = (delta.clone(), delta.clone());
-            up[c] += h;
-            down[c] -= h;
-            let fd = (objective(&up) - objective(&down)) / (2.0 * h);
-            assert!((fd - grad[c]).abs() < 1e-7 * (1.0 + fd.abs()), "cell {c}: {fd} vs {}", grad[c]);
+        // one strip, several strips and blocks (fewer pairs than lanes), lane groups
+        for (b, n1, n2, order) in [(3, 7, 4, 3), (2, 19, 3, 4), (9, 5, 4, 3)] {
+            let delta = rand(b * n1 * n2, 2);
+            let shape = PolyShape { batch: b, length1: n1 + 1, length2: n2 + 1, order };
+            let grid_len = (n1 + 1) * (n2 + 1);
+            // a weighted sum of the whole grids exercises every vertex's adjoint
+            let weights = rand(b * grid_len, 3);
+            let objective = |d: &[f64]| -> f64 {
+                let mut grids = vec![0.0; b * grid_len];
+                sig_kernel_poly(&Increments::Given(d), shape, 1, KernelOut::Grids(&mut grids)).unwrap();
+                grids.iter().zip(&weights).map(|(g, w)| g * w).sum()
+            };
+            let mut grad = vec![0.0; delta.len()];
+            sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &weights, true, 1, KernelGrad::Increments(&mut grad)).unwrap();
+            let h = 1e-6;
+            for c in 0..delta.len() {
+                let (mut up, mut down) = (delta.clone(), delta.clone());
+                up[c] += h;
+                down[c] -= h;
+                let fd = (objective(&up) - objective(&down)) / (2.0 * h);
+                assert!((fd - grad[c]).abs() < 1e-7 * (1.0 + fd.abs()), "{n1}x{n2}, cell {c}: {fd} vs {}", grad[c]);
+            }
+            // the values' gradient is the last vertex's
+            let mut last = vec![0.0; b * grid_len];
+            for p in 0..b {
+                last[(p + 1) * grid_len - 1] = weights[p];
+            }
+            let (mut g_values, mut g_last) = (vec![0.0; delta.len()], vec![0.0; delta.len()]);
+            sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &weights[..b], false, 1, KernelGrad::Increments(&mut g_values)).unwrap();
+            sig_kernel_poly_backprop(&Increments::Given(&delta), shape, &last, true, 1, KernelGrad::Increments(&mut g_last)).unwrap();
+            for (x, y) in g_values.iter().zip(&g_last) {
+                assert!((x - y).abs() < 1e-14, "{x} vs {y}");
+            }
         }
     }
 
