@@ -1350,7 +1350,7 @@ def issue18_workloads(args, notes: List[str]) -> List[Workload]:
     b = max(1, b // q)
     key = f"poly_kernel/B{b}-L{l}-d{d}/{args.seed}"
 
-    def poly_setup():
+    def poly_setup(b=b, l=l, d=d):
         rng = np.random.default_rng(args.seed)
         return {"x": random_paths(rng, b, l, d, np.float64), "y": random_paths(rng, b, l, d, np.float64),
                 "derivs": rng.standard_normal(b), "gderivs": rng.standard_normal((b, b))}
@@ -1405,9 +1405,11 @@ def issue18_workloads(args, notes: List[str]) -> List[Workload]:
         for name, impl, op in (("logsig_S", lambda lib: logsig(lib, "S"), "logsig S"),
                                ("logsig_default", lambda lib: logsig(lib, "D"), "logsig D"),
                                ("sigjacobian", jacobian, "sigjacobian")):
-            ws.append(Workload(name=f"iisignature/{name}/{shape}", group=f"sigrs.iisignature vs iisignature, float64",
+            # (iisignature's Jacobian is float32, as sigrs.iisignature's)
+            ws.append(Workload(name=f"iisignature/{name}/{shape}", group="sigrs.iisignature vs iisignature, float64 input",
                                setup=iisig_setup, setup_key=key, impls={lib: impl(lib) for lib in ("sigrs", "iisignature")},
-                               jobs="1", rtol=1e-8, show_notes=True, params=dict(params, op=op)))
+                               jobs="1", rtol=1e-6 if name == "sigjacobian" else 1e-8, show_notes=True,
+                               params=dict(params, op=op)))
     if args.quick:
         notes.append(f"--quick: log_sig_combine and polynomial-kernel batches divided by {q}.")
     return ws
