@@ -193,7 +193,7 @@ def _f32(x: np.ndarray) -> np.ndarray:
 
 def siglength(d: int, m: int) -> int:
     """The length of the signature of a ``d``-dimensional path up to level ``m``,
-    without the initial 1: ``d + d**2 + ... + d**m``.
+    without the initial 1 (the sum of ``d**k`` for ``k`` from 1 to ``m``).
 
     Example::
 
