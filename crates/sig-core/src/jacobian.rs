@@ -373,7 +373,7 @@ mod tests {
         assert!(matches!(sig_jacobian(&[0.0; 4], 2, 2, 1, &mut out[..5]), Err(SigError::BufferLength { name: "out", .. })));
         assert!(matches!(sig_jacobian(&[0.0; 4], 0, 2, 1, &mut out), Err(SigError::InvalidArgument { name: "dimension", .. })));
         assert!(matches!(sig_jacobian(&[0.0; 4], 2, 0, 1, &mut out), Err(SigError::InvalidArgument { name: "degree", .. })));
-        assert!(sig_jacobian(&[0.0; 4], 2, 2, 0, &mut vec![0.0; 24]).is_err());
+        assert!(sig_jacobian(&[0.0; 4], 2, 2, 0, &mut [0.0; 24]).is_err());
     }
 
     #[test]
