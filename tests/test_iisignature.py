@@ -167,6 +167,72 @@ def test_sigbackprop_batches_and_edge_shapes(rng):
     close(si.sigbackprop(derivs.astype(np.float32), x.astype(np.float32), 3), ii.sigbackprop(derivs, x, 3), 1e-5)
 
 
+@pytest.mark.parametrize("length,d,m", [(60, 3, 6), (150, 2, 8), (2, 4, 5), (30, 1, 6), (40, 6, 3)])
+def test_sigjacobian_of_longer_paths_and_higher_levels_equals_iisignatures(rng, length, d, m):
+    x = paths(rng, (), length, d)
+    close(si.sigjacobian(x, m), ii.sigjacobian(x, m), 1e-5)
+
+
+def test_sigjacobian_reads_any_real_input_as_float64(rng):
+    x = paths(rng, (), 7, 3)
+    for variant in (x.astype(np.float32), x.tolist(), (x * 4).astype(np.int64), np.asfortranarray(x), x[::-1]):
+        close(si.sigjacobian(variant, 4), ii.sigjacobian(variant, 4), 1e-5)
+
+
+def _native_jacobian(x, m, n_jobs=-1):
+    """The native Jacobian in the path's own dtype (the public function rounds to float32)."""
+    out = np.full(x.shape + (si.siglength(x.shape[1], m),), np.nan, dtype=x.dtype)
+    si._native.sig_jacobian(x, out, x.shape[1], m, n_jobs)
+    return out
+
+
+@pytest.mark.parametrize("length,d,m", [(9, 2, 6), (25, 3, 4), (5, 5, 3)])
+def test_sigjacobian_in_float64_is_the_backward_pass_of_every_unit_covector(rng, length, d, m):
+    import sigrs
+
+    x = paths(rng, (), length, d)
+    jac = _native_jacobian(x, m)
+    n = jac.shape[-1]
+    units = np.eye(n)
+    rows = sigrs.sig_backprop(np.broadcast_to(x, (n, length, d)).copy(), np.broadcast_to(sigrs.sig(x, m), (n, n)).copy(),
+                              units, m)
+    np.testing.assert_allclose(jac, rows.transpose(1, 2, 0), rtol=0, atol=1e-10 * max(1.0, np.abs(rows).max()))
+    # the split of points among threads does not change a digit that matters
+    np.testing.assert_allclose(_native_jacobian(x, m, n_jobs=1), jac, rtol=0, atol=1e-13)
+    # float32 in, float32 out, to float32's precision
+    jac32 = _native_jacobian(x.astype(np.float32), m)
+    assert jac32.dtype == np.float32
+    np.testing.assert_allclose(jac32, jac, rtol=0, atol=1e-4 * max(1.0, np.abs(jac).max()))
+
+
+def test_sigjacobian_in_float64_matches_finite_differences(rng):
+    x = paths(rng, (), 6, 3)
+    m = 4
+    jac = _native_jacobian(x, m)
+    h = 1e-6
+    for i in range(6):
+        for j in range(3):
+            up, down = x.copy(), x.copy()
+            up[i, j] += h
+            down[i, j] -= h
+            numeric = (si.sig(up, m) - si.sig(down, m)) / (2 * h)
+            np.testing.assert_allclose(jac[i, j], numeric, rtol=0, atol=1e-7)
+
+
+def test_native_sigjacobian_rejects_mismatched_buffers():
+    x = np.zeros((5, 3))
+    with pytest.raises(ValueError, match="out"):
+        si._native.sig_jacobian(x, np.zeros((5, 3, 11)), 3, 2, 1)
+    with pytest.raises(ValueError, match="dimension"):
+        si._native.sig_jacobian(x, np.zeros((5, 3, 12)), 0, 2, 1)
+    with pytest.raises(ValueError, match="path"):
+        si._native.sig_jacobian(np.zeros(7), np.zeros((5, 3, 12)), 3, 2, 1)
+    with pytest.raises(TypeError, match="out"):
+        si._native.sig_jacobian(x, np.zeros((5, 3, 12), dtype=np.float32), 3, 2, 1)
+    with pytest.raises(ValueError, match="n_jobs"):
+        si._native.sig_jacobian(x, np.zeros((5, 3, 12)), 3, 2, 0)
+
+
 def test_sigbackprop_is_the_gradient_of_sig(rng):
     x = paths(rng, (), 5, 2)
     derivs = rng.standard_normal(14)

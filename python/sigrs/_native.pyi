@@ -129,6 +129,9 @@ def sig_scale(sig: Array, scales: Array, out: Array, dimension: int, degree: int
 def sig_scale_backprop(derivs: Array, sig: Array, scales: Array, out_sig: Array, out_scales: Array, dimension: int, degree: int, n_jobs: int) -> None:
     """Gradients of :func:`sig_scale` into ``out_sig`` and ``out_scales``."""
 
+def sig_jacobian(path: Array, out: Array, dimension: int, degree: int, n_jobs: int) -> None:
+    """``out[i, j, w]`` = d sig_w / d ``path[i, j]``: ``path`` ``(length, dimension)``, ``out`` ``(length, dimension, sig_len)`` (no level 0)."""
+
 def linear_sig(displacement: Array, out: Array, options: AlgebraOptions) -> None:
     """``exp(displacement)`` into ``out``."""
 

@@ -315,13 +315,12 @@ def sigbackprop(s: Any, X: Any, m: int) -> np.ndarray:
     return _f32(_sig_backprop(path, _sig(path, m), derivs, m))
 
 
-# Paths per batched backward call in sigjacobian: bounds the copies of the
-# path it stacks (rows x length x d numbers) to about 32 MB.
-_JACOBIAN_NUMBERS = 1 << 22
-
-
 def sigjacobian(X: Any, m: int) -> np.ndarray:
     """The Jacobian of ``sig(X, m)`` with respect to the points of one path ``X``.
+
+    Computed in one forward-mode pass (prefix and suffix signatures around
+    each segment, segments in parallel), not one backward pass per
+    signature coordinate.
 
     Args:
         X: ``(length, d)``, one path.
@@ -340,21 +339,9 @@ def sigjacobian(X: Any, m: int) -> np.ndarray:
     m = _level(m)
     path = _path(X, exactly_2d=True)
     length, d = path.shape
-    n = _sig_length(d, m)
-    signature = _sig(path, m)
-    out = np.empty((n, length, d))
-    # row w of the Jacobian is the backward pass of the w-th unit covector;
-    # sigrs runs a block of them as one parallel batch
-    rows = max(1, min(n, _JACOBIAN_NUMBERS // (length * d)))
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        count = stop - start
-        unit = np.zeros((count, n))
-        unit[np.arange(count), np.arange(start, stop)] = 1.0
-        paths = np.broadcast_to(path, (count, length, d))
-        sigs = np.broadcast_to(signature, (count, n))
-        out[start:stop] = _sig_backprop(paths, sigs, unit, m)
-    return _f32(out.transpose(1, 2, 0))
+    out = np.empty((length, d, _sig_length(d, m)))
+    _native.sig_jacobian(path, out, d, m, -1)
+    return _f32(out)
 
 
 # ---------------------------------------------------------------- signature algebra

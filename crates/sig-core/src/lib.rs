@@ -34,6 +34,7 @@
 //! [`logsig`] (log-signatures), [`lyndon`] (Lyndon words and the Lyndon basis)
 //! and [`hall`] (the Hall basis), [`kernel`] (signature kernels) and
 //! [`static_kernel`] (the kernels on points they lift: RBF, Matern, ...),
+//! [`jacobian`] (the Jacobian of a signature with respect to the path's points),
 //! [`rotinv`] (rotation invariants of planar paths), and [`interrupt`]
 //! (stopping long work when the caller asks).
 
@@ -49,6 +50,7 @@ pub mod error;
 pub mod fork;
 pub mod hall;
 pub mod interrupt;
+pub mod jacobian;
 pub mod logsig;
 pub mod logsig_algebra;
 pub mod lyndon;

@@ -20,6 +20,7 @@ mod arrays;
 mod coef;
 mod cuda;
 mod error;
+mod jacobian;
 mod kernel;
 mod logsig;
 mod records;
@@ -72,6 +73,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     transform::register(m)?;
     algebra::register(m)?;
     scale::register(m)?;
+    jacobian::register(m)?;
     logsig::register(m)?;
     coef::register(m)?;
     words::register(m)?;
