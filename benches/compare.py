@@ -1399,7 +1399,7 @@ def issue18_workloads(args, notes: List[str]) -> List[Workload]:
 
         def jacobian(lib, m=m):
             return Impl(lambda c: functools.partial(mod(lib).sigjacobian, c["path"][:50] if c["path"].ndim == 2 else c["path"][0, :50], m),
-                        note="sigjacobian(path[:50], m) (one path: its Jacobian is (L, d, sig_len))")
+                        note="sigjacobian(path[:50], m) (one path: its Jacobian is (L, d, sig_len)); sigrs uses every core, iisignature one")
 
         params = dict(batch=b, length=l, dim=d, degree=m)
         for name, impl, op in (("logsig_S", lambda lib: logsig(lib, "S"), "logsig S"),
