@@ -161,40 +161,58 @@ fn fma_lanes<T: Float, const FMA: bool>(a: [T; W], b: [T; W], c: [T; W]) -> [T; 
 fn mul_lanes_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h: &[T], top: usize, out: &mut [T]) {
     let n = plan.degree();
     let zero = [T::zero(); W];
+    let h_0 = get(h, 0);
     put(out, 0, if x0 { std::array::from_fn(|l| x[l] * h[l]) } else { zero });
-    let first = usize::from(!x0);
     for k in 1..=top.min(n - 1) {
         let level = plan.shape.level(k);
-        out[level.start * W..level.end * W].fill(T::zero());
-        for i_len in first..=k {
+        let o_level = &mut out[level.start * W..level.end * W];
+        // The split `w = w.1` first, as a plain write: no zero fill.
+        for (o, xv) in o_level.chunks_exact_mut(W).zip(x[level.start * W..level.end * W].chunks_exact(W)) {
+            for l in 0..W {
+                o[l] = xv[l] * h_0[l];
+            }
+        }
+        for i_len in usize::from(!x0)..k {
             let j_len = k - i_len;
             let (ui, vj) = (plan.shape.level(i_len), plan.shape.level(j_len));
             let dj = vj.len();
             let h_row = &h[vj.start * W..vj.end * W];
-            for u in 0..ui.len() {
+            for (u, o_row) in o_level.chunks_exact_mut(dj * W).enumerate() {
                 let xu = get(x, ui.start + u);
-                let o_start = (level.start + u * dj) * W;
-                let o_row = &mut out[o_start..o_start + dj * W];
                 for (o, hv) in o_row.chunks_exact_mut(W).zip(h_row.chunks_exact(W)) {
-                    let (ov, hv): ([T; W], [T; W]) = ((&*o).try_into().expect("W"), hv.try_into().expect("W"));
-                    o.copy_from_slice(&fma_lanes::<T, FMA>(xu, hv, ov));
+                    for l in 0..W {
+                        o[l] = fmadd::<T, FMA>(xu[l], hv[l], o[l]);
+                    }
                 }
             }
         }
     }
     if top >= n {
         let (base, n_top) = (plan.lower_end, plan.restricted_len - plan.lower_end);
-        let (x_0, h_0) = (get(x, 0), get(h, 0));
+        let x_0 = get(x, 0);
         let per = n - 1;
-        for t in 0..n_top {
-            let mut acc = fma_lanes::<T, FMA>(get(x, base + t), h_0, zero);
-            if x0 {
-                acc = fma_lanes::<T, FMA>(x_0, get(h, base + t), acc);
+        // Four words at a time: four independent chains of additions.
+        const Q: usize = 4;
+        let mut t = 0;
+        while t < n_top {
+            let q = Q.min(n_top - t);
+            let mut acc = [zero; Q];
+            for (i, acc) in acc.iter_mut().enumerate().take(q) {
+                *acc = fma_lanes::<T, FMA>(get(x, base + t + i), h_0, zero);
+                if x0 {
+                    *acc = fma_lanes::<T, FMA>(x_0, get(h, base + t + i), *acc);
+                }
             }
-            for &(u, v) in &plan.splits[t * per..(t + 1) * per] {
-                acc = fma_lanes::<T, FMA>(get(x, u as usize), get(h, v as usize), acc);
+            for s in 0..per {
+                for (i, acc) in acc.iter_mut().enumerate().take(q) {
+                    let (u, v) = plan.splits[(t + i) * per + s];
+                    *acc = fma_lanes::<T, FMA>(get(x, u as usize), get(h, v as usize), *acc);
+                }
             }
-            put(out, base + t, acc);
+            for (i, acc) in acc.iter().enumerate().take(q) {
+                put(out, base + t + i, *acc);
+            }
+            t += q;
         }
     }
 }
@@ -205,43 +223,55 @@ fn mul_lanes_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h
 #[inline(always)]
 fn mul_lanes_backward_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h: &[T], top: usize, g: &[T], g_x: &mut [T], g_h: &mut [T]) {
     let n = plan.degree();
+    let zero = [T::zero(); W];
+    let h_0 = get(h, 0);
+    // dF/dh_0 from every split `w = w.1`, in two chains.
+    let mut g_h0 = [zero; 2];
     if x0 {
         let g0 = get(g, 0);
-        put(g_x, 0, fma_lanes::<T, FMA>(g0, get(h, 0), get(g_x, 0)));
-        put(g_h, 0, fma_lanes::<T, FMA>(g0, get(x, 0), get(g_h, 0)));
+        put(g_x, 0, fma_lanes::<T, FMA>(g0, h_0, get(g_x, 0)));
+        g_h0[0] = fma_lanes::<T, FMA>(g0, get(x, 0), g_h0[0]);
     }
-    let first = usize::from(!x0);
     for k in 1..=top.min(n - 1) {
         let level = plan.shape.level(k);
-        for i_len in first..=k {
+        let g_level = &g[level.start * W..level.end * W];
+        let x_level = &x[level.start * W..level.end * W];
+        for (i, ((gx, gv), xv)) in g_x[level.start * W..level.end * W].chunks_exact_mut(W).zip(g_level.chunks_exact(W)).zip(x_level.chunks_exact(W)).enumerate() {
+            let c = &mut g_h0[i & 1];
+            for l in 0..W {
+                gx[l] = fmadd::<T, FMA>(gv[l], h_0[l], gx[l]);
+                c[l] = fmadd::<T, FMA>(gv[l], xv[l], c[l]);
+            }
+        }
+        for i_len in usize::from(!x0)..k {
             let j_len = k - i_len;
             let (ui, vj) = (plan.shape.level(i_len), plan.shape.level(j_len));
             let dj = vj.len();
             let h_row = &h[vj.start * W..vj.end * W];
-            for u in 0..ui.len() {
+            for (u, g_row) in g_level.chunks_exact(dj * W).enumerate() {
                 let xu = get(x, ui.start + u);
-                let g_start = (level.start + u * dj) * W;
-                let g_row = &g[g_start..g_start + dj * W];
                 let gh_row = &mut g_h[vj.start * W..vj.end * W];
-                let mut acc = get(g_x, ui.start + u);
-                for ((gv, hv), ghv) in g_row.chunks_exact(W).zip(h_row.chunks_exact(W)).zip(gh_row.chunks_exact_mut(W)) {
-                    let (gv, hv, old): ([T; W], [T; W], [T; W]) = (gv.try_into().expect("W"), hv.try_into().expect("W"), (&*ghv).try_into().expect("W"));
-                    acc = fma_lanes::<T, FMA>(gv, hv, acc);
-                    ghv.copy_from_slice(&fma_lanes::<T, FMA>(xu, gv, old));
+                let mut acc = [get(g_x, ui.start + u), zero];
+                for (i, ((gv, hv), ghv)) in g_row.chunks_exact(W).zip(h_row.chunks_exact(W)).zip(gh_row.chunks_exact_mut(W)).enumerate() {
+                    let a = &mut acc[i & 1];
+                    for l in 0..W {
+                        a[l] = fmadd::<T, FMA>(gv[l], hv[l], a[l]);
+                        ghv[l] = fmadd::<T, FMA>(xu[l], gv[l], ghv[l]);
+                    }
                 }
-                put(g_x, ui.start + u, acc);
+                put(g_x, ui.start + u, std::array::from_fn(|l| acc[0][l] + acc[1][l]));
             }
         }
     }
     if top >= n {
         let (base, n_top) = (plan.lower_end, plan.restricted_len - plan.lower_end);
-        let (x_0, h_0) = (get(x, 0), get(h, 0));
-        let (mut g_x0, mut g_h0) = ([T::zero(); W], [T::zero(); W]);
+        let x_0 = get(x, 0);
+        let mut g_x0 = zero;
         let per = n - 1;
         for t in 0..n_top {
             let gt = get(g, base + t);
             put(g_x, base + t, fma_lanes::<T, FMA>(gt, h_0, get(g_x, base + t)));
-            g_h0 = fma_lanes::<T, FMA>(gt, get(x, base + t), g_h0);
+            g_h0[t & 1] = fma_lanes::<T, FMA>(gt, get(x, base + t), g_h0[t & 1]);
             if x0 {
                 g_x0 = fma_lanes::<T, FMA>(gt, get(h, base + t), g_x0);
                 put(g_h, base + t, fma_lanes::<T, FMA>(gt, x_0, get(g_h, base + t)));
@@ -252,11 +282,11 @@ fn mul_lanes_backward_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0
                 put(g_h, v, fma_lanes::<T, FMA>(gt, get(x, u), get(g_h, v)));
             }
         }
-        put(g_h, 0, std::array::from_fn(|l| g_h[l] + g_h0[l]));
         if x0 {
             put(g_x, 0, std::array::from_fn(|l| g_x[l] + g_x0[l]));
         }
     }
+    put(g_h, 0, std::array::from_fn(|l| g_h[l] + g_h0[0][l] + g_h0[1][l]));
 }
 
 fma_dispatched! {
@@ -268,9 +298,10 @@ fma_dispatched! {
 }
 
 /// `expanded[i * W + j] = sum_e coords[e * W + j] P_e[i]` over the first `n`
-/// elements: the expansions of `W` interleaved coordinate vectors.
-fn expand_lanes<T: Float>(table: &SparseExpansions, n: usize, coords: &[T], expanded: &mut [T]) {
-    expanded.fill(T::zero());
+/// elements: the expansions of `W` interleaved coordinate vectors (entries
+/// `0..written` are set, the elements' words must lie there).
+fn expand_lanes<T: Float>(table: &SparseExpansions, n: usize, coords: &[T], expanded: &mut [T], written: usize) {
+    expanded[..written * W].fill(T::zero());
     for (e, c) in coords.chunks_exact(W).take(n).enumerate() {
         let c: [T; W] = c.try_into().expect("W coordinates");
         let (idx, coef) = table.element(e);
@@ -292,6 +323,86 @@ fn expand_lanes_backward<T: Float>(table: &SparseExpansions, n: usize, g_expande
             acc = std::array::from_fn(|l| acc[l] + k * x[l]);
         }
         g.copy_from_slice(&acc);
+    }
+}
+
+/// `exp(v)` restricted into `e` for the displacements `v` held as the
+/// first `dim` interleaved coordinates of `coords`: level `k` is level
+/// `k - 1` times `v / k`, one multiplication per entry. At degree 1 the
+/// letters are the top level, whose coordinates the chain leaves out (see
+/// the module notes): then `e = 1`.
+fn exp_of_segment<T: Float>(plan: &Plan, coords: &[T], e: &mut [T]) {
+    let (d, n) = (plan.shape.dim, plan.degree());
+    e[..W].fill(T::one());
+    if n == 1 {
+        return;
+    }
+    e[W..(d + 1) * W].copy_from_slice(&coords[..d * W]);
+    for k in 2..n {
+        let c = recip::<T>(k);
+        let (prev, level) = (plan.shape.level(k - 1), plan.shape.level(k));
+        let (lower, upper) = e.split_at_mut(level.start * W);
+        let upper = &mut upper[..level.len() * W];
+        for (u, row) in upper.chunks_exact_mut(d * W).enumerate() {
+            let bu = get(lower, prev.start + u);
+            for (i, o) in row.chunks_exact_mut(W).enumerate() {
+                let v = get(coords, i);
+                for l in 0..W {
+                    o[l] = bu[l] * v[l] * c;
+                }
+            }
+        }
+    }
+    let c = recip::<T>(n);
+    let per = n - 1;
+    for t in 0..plan.restricted_len - plan.lower_end {
+        // The first split of a top word is (its prefix, its last letter).
+        let (u, last) = plan.splits[t * per];
+        let (bu, v) = (get(e, u as usize), get(coords, last as usize - 1));
+        put(e, plan.lower_end + t, std::array::from_fn(|l| bu[l] * v[l] * c));
+    }
+}
+
+/// The transpose of [`exp_of_segment`]: from `g_e` = dF/d(exp(v))
+/// (consumed), writes dF/dv into the first `dim` interleaved entries of
+/// `g_coords` (nothing at degree 1, where `v` does not enter the chain).
+fn exp_of_segment_backward<T: Float>(plan: &Plan, coords: &[T], e: &[T], g_e: &mut [T], g_coords: &mut [T]) {
+    let (d, n) = (plan.shape.dim, plan.degree());
+    if n == 1 {
+        return;
+    }
+    let g_v = &mut g_coords[..d * W];
+    g_v.fill(T::zero());
+    let c = recip::<T>(n);
+    let per = n - 1;
+    for t in 0..plan.restricted_len - plan.lower_end {
+        let (u, last) = plan.splits[t * per];
+        let (u, i) = (u as usize, last as usize - 1);
+        let gt = get(g_e, plan.lower_end + t);
+        let (bu, v, gu, gv) = (get(e, u), get(coords, i), get(g_e, u), get(g_v, i));
+        put(g_e, u, std::array::from_fn(|l| gu[l] + gt[l] * v[l] * c));
+        put(g_v, i, std::array::from_fn(|l| gv[l] + gt[l] * bu[l] * c));
+    }
+    for k in (2..n).rev() {
+        let c = recip::<T>(k);
+        let (prev, level) = (plan.shape.level(k - 1), plan.shape.level(k));
+        let (lower, upper) = g_e.split_at_mut(level.start * W);
+        for (u, row) in upper[..level.len() * W].chunks_exact(d * W).enumerate() {
+            let bu = get(e, prev.start + u);
+            let mut acc = get(lower, prev.start + u);
+            for (i, gk) in row.chunks_exact(W).enumerate() {
+                let v = get(coords, i);
+                let gv = get(g_v, i);
+                for l in 0..W {
+                    acc[l] += gk[l] * v[l] * c;
+                }
+                put(g_v, i, std::array::from_fn(|l| gv[l] + gk[l] * bu[l] * c));
+            }
+            put(lower, prev.start + u, acc);
+        }
+    }
+    for (gv, &g) in g_v.iter_mut().zip(&g_e[W..(d + 1) * W]) {
+        *gv += g;
     }
 }
 
@@ -476,15 +587,21 @@ impl<T: Float> BchLanes<T> {
     }
 
     /// The forward pass from `coords_a`, `coords_b` (top levels included) to
-    /// `coords_out`.
-    fn forward(&mut self, plan: &Plan) {
+    /// `coords_out`. `segment`: `coords_b` holds a displacement `v` (its
+    /// first `dim` coordinates), whose exponential is formed directly.
+    fn forward(&mut self, plan: &Plan, segment: bool) {
         let n = plan.degree();
         let table = plan.basis.expansions();
         // The top levels' coordinates are added at the end (see the module notes).
-        expand_lanes(table, plan.n_lower, &self.coords_a, &mut self.lie_a);
-        expand_lanes(table, plan.n_lower, &self.coords_b, &mut self.lie_b);
+        // The top level of the Lie elements stays zero from the allocation.
+        expand_lanes(table, plan.n_lower, &self.coords_a, &mut self.lie_a, plan.lower_end);
         Self::exp(plan, &self.lie_a, &mut self.e_a);
-        Self::exp(plan, &self.lie_b, &mut self.e_b);
+        if segment {
+            exp_of_segment(plan, &self.coords_b, &mut self.e_b[0]);
+        } else {
+            expand_lanes(table, plan.n_lower, &self.coords_b, &mut self.lie_b, plan.lower_end);
+            Self::exp(plan, &self.lie_b, &mut self.e_b);
+        }
         mul_lanes(plan, &self.e_a[0], true, &self.e_b[0], n, &mut self.product);
         self.product[..W].fill(T::zero());
         self.log(plan);
@@ -508,7 +625,7 @@ impl<T: Float> BchLanes<T> {
     /// After [`forward`](Self::forward): from dF/d(out) in `coords_out`
     /// (consumed), writes dF/d(coords_a) and dF/d(coords_b) into
     /// `g_coords_a`, `g_coords_b`.
-    fn backward(&mut self, plan: &Plan) {
+    fn backward(&mut self, plan: &Plan, segment: bool) {
         let n = plan.degree();
         let top = plan.n_lower * W..plan.len * W;
         self.g_coords_a[top.clone()].copy_from_slice(&self.coords_out[top.clone()]);
@@ -535,8 +652,12 @@ impl<T: Float> BchLanes<T> {
         let table = plan.basis.expansions();
         Self::exp_backward(plan, &self.lie_a, &self.e_a, &mut self.g_a, &mut self.g_next, &mut self.g_lie);
         expand_lanes_backward(table, plan.n_lower, &self.g_lie, &mut self.g_coords_a);
-        Self::exp_backward(plan, &self.lie_b, &self.e_b, &mut self.g_b, &mut self.g_next, &mut self.g_lie);
-        expand_lanes_backward(table, plan.n_lower, &self.g_lie, &mut self.g_coords_b);
+        if segment {
+            exp_of_segment_backward(plan, &self.coords_b, &self.e_b[0], &mut self.g_b, &mut self.g_coords_b);
+        } else {
+            Self::exp_backward(plan, &self.lie_b, &self.e_b, &mut self.g_b, &mut self.g_next, &mut self.g_lie);
+            expand_lanes_backward(table, plan.n_lower, &self.g_lie, &mut self.g_coords_b);
+        }
     }
 
     /// Lanes `0..m` of the right factor from `m` displacements (`dim` numbers
@@ -576,7 +697,7 @@ pub fn log_sig_combine<T: Float>(a: &[T], b: &[T], dim: usize, degree: usize, n_
         let entries = k * W * n..k * W * n + o.len();
         BchLanes::interleave(&a[entries.clone()], n, &mut ws.coords_a);
         BchLanes::interleave(&b[entries], n, &mut ws.coords_b);
-        ws.forward(&plan);
+        ws.forward(&plan, false);
         BchLanes::deinterleave(&ws.coords_out, n, o);
         Ok(())
     })
@@ -606,9 +727,9 @@ pub fn log_sig_combine_backprop<T: Float>(
         let entries = k * W * n..k * W * n + out_a.len();
         BchLanes::interleave(&a[entries.clone()], n, &mut ws.coords_a);
         BchLanes::interleave(&b[entries.clone()], n, &mut ws.coords_b);
-        ws.forward(&plan);
+        ws.forward(&plan, false);
         BchLanes::interleave(&g[entries], n, &mut ws.coords_out);
-        ws.backward(&plan);
+        ws.backward(&plan, false);
         BchLanes::deinterleave(&ws.g_coords_a, n, out_a);
         BchLanes::deinterleave(&ws.g_coords_b, n, out_b);
         Ok(())
@@ -639,7 +760,7 @@ pub fn log_sig_join<T: Float>(log_sig: &[T], displacement: &[T], dim: usize, deg
         let m = o.len() / n;
         BchLanes::interleave(&log_sig[k * W * n..k * W * n + o.len()], n, &mut ws.coords_a);
         ws.load_displacements(dim, &displacement[k * W * dim..(k * W + m) * dim]);
-        ws.forward(&plan);
+        ws.forward(&plan, true);
         BchLanes::deinterleave(&ws.coords_out, n, o);
         Ok(())
     })
@@ -677,9 +798,9 @@ pub fn log_sig_join_backprop<T: Float>(
         let entries = k * W * n..k * W * n + out_ls.len();
         BchLanes::interleave(&log_sig[entries.clone()], n, &mut ws.coords_a);
         ws.load_displacements(dim, &displacement[k * W * dim..k * W * dim + out_v.len()]);
-        ws.forward(&plan);
+        ws.forward(&plan, true);
         BchLanes::interleave(&g[entries], n, &mut ws.coords_out);
-        ws.backward(&plan);
+        ws.backward(&plan, true);
         BchLanes::deinterleave(&ws.g_coords_a, n, out_ls);
         // v's coordinates are the first `dim` (the letters).
         for (j, o) in out_v.chunks_exact_mut(dim).enumerate() {
