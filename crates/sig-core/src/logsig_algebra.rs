@@ -154,22 +154,26 @@ fn fma_lanes<T: Float, const FMA: bool>(a: [T; W], b: [T; W], c: [T; W]) -> [T; 
     std::array::from_fn(|l| fmadd::<T, FMA>(a[l], b[l], c[l]))
 }
 
-/// `out = x (x) h` on restricted tensors, lane by lane, at levels `0..=top`
-/// (the top level `N` at its Lyndon words). `x0`: whether `x` has a level
-/// 0 (when false it is taken to be 0 and `h`'s level `top` is not read).
+/// `out = c x (x) h` on restricted tensors, lane by lane, at levels
+/// `0..=top` (the top level `N` at its Lyndon words). `x0`: whether `x` has
+/// a level 0 (when false it is taken to be 0 and `h`'s level `top` is not
+/// read). The factor `c` (a Horner step's `1/k` or sign) rides on the
+/// loaded factors, saving a pass over the result.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn mul_lanes_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h: &[T], top: usize, out: &mut [T]) {
+fn mul_lanes_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h: &[T], c: T, top: usize, out: &mut [T]) {
     let n = plan.degree();
     let zero = [T::zero(); W];
     let h_0 = get(h, 0);
-    put(out, 0, if x0 { std::array::from_fn(|l| x[l] * h[l]) } else { zero });
+    let h_0c: [T; W] = std::array::from_fn(|l| h_0[l] * c);
+    put(out, 0, if x0 { std::array::from_fn(|l| x[l] * h_0c[l]) } else { zero });
     for k in 1..=top.min(n - 1) {
         let level = plan.shape.level(k);
         let o_level = &mut out[level.start * W..level.end * W];
         // The split `w = w.1` first, as a plain write: no zero fill.
         for (o, xv) in o_level.chunks_exact_mut(W).zip(x[level.start * W..level.end * W].chunks_exact(W)) {
             for l in 0..W {
-                o[l] = xv[l] * h_0[l];
+                o[l] = xv[l] * h_0c[l];
             }
         }
         for i_len in usize::from(!x0)..k {
@@ -178,7 +182,7 @@ fn mul_lanes_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h
             let dj = vj.len();
             let h_row = &h[vj.start * W..vj.end * W];
             for (u, o_row) in o_level.chunks_exact_mut(dj * W).enumerate() {
-                let xu = get(x, ui.start + u);
+                let xu = get(x, ui.start + u).map(|v| v * c);
                 for (o, hv) in o_row.chunks_exact_mut(W).zip(h_row.chunks_exact(W)) {
                     for l in 0..W {
                         o[l] = fmadd::<T, FMA>(xu[l], hv[l], o[l]);
@@ -191,75 +195,102 @@ fn mul_lanes_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h
         let (base, n_top) = (plan.lower_end, plan.restricted_len - plan.lower_end);
         let x_0 = get(x, 0);
         let per = n - 1;
-        // Four words at a time: four independent chains of additions.
-        const Q: usize = 4;
-        let mut t = 0;
-        while t < n_top {
-            let q = Q.min(n_top - t);
-            let mut acc = [zero; Q];
-            for (i, acc) in acc.iter_mut().enumerate().take(q) {
-                *acc = fma_lanes::<T, FMA>(get(x, base + t + i), h_0, zero);
-                if x0 {
-                    *acc = fma_lanes::<T, FMA>(x_0, get(h, base + t + i), *acc);
-                }
+        // Four words at a time: four independent chains of additions (in
+        // registers: named, not an indexed array).
+        let word = |t: usize, acc: [T; W]| -> [T; W] {
+            let acc = fma_lanes::<T, FMA>(get(x, base + t), h_0, acc);
+            if x0 {
+                fma_lanes::<T, FMA>(x_0, get(h, base + t), acc)
+            } else {
+                acc
             }
+        };
+        let split = |t: usize, s: usize, acc: [T; W]| -> [T; W] {
+            let (u, v) = plan.splits[t * per + s];
+            fma_lanes::<T, FMA>(get(x, u as usize), get(h, v as usize), acc)
+        };
+        let quads = n_top / 4 * 4;
+        for t in (0..quads).step_by(4) {
+            let (mut a0, mut a1, mut a2, mut a3) = (word(t, zero), word(t + 1, zero), word(t + 2, zero), word(t + 3, zero));
             for s in 0..per {
-                for (i, acc) in acc.iter_mut().enumerate().take(q) {
-                    let (u, v) = plan.splits[(t + i) * per + s];
-                    *acc = fma_lanes::<T, FMA>(get(x, u as usize), get(h, v as usize), *acc);
-                }
+                a0 = split(t, s, a0);
+                a1 = split(t + 1, s, a1);
+                a2 = split(t + 2, s, a2);
+                a3 = split(t + 3, s, a3);
             }
-            for (i, acc) in acc.iter().enumerate().take(q) {
-                put(out, base + t + i, *acc);
+            put(out, base + t, a0.map(|v| v * c));
+            put(out, base + t + 1, a1.map(|v| v * c));
+            put(out, base + t + 2, a2.map(|v| v * c));
+            put(out, base + t + 3, a3.map(|v| v * c));
+        }
+        for t in quads..n_top {
+            let mut a = word(t, zero);
+            for s in 0..per {
+                a = split(t, s, a);
             }
-            t += q;
+            put(out, base + t, a.map(|v| v * c));
         }
     }
+}
+
+/// `sum_i g[i] h[i]` (lane-wise, plus `init`) while adding `x g[i]` into
+/// `g_h[i]`, over rows of interleaved lanes: two chains in registers.
+#[inline(always)]
+fn dot_and_axpy<T: Float, const FMA: bool>(g: &[T], h: &[T], g_h: &mut [T], x: [T; W], init: [T; W]) -> [T; W] {
+    let (mut a0, mut a1) = (init, [T::zero(); W]);
+    let (mut gi, mut hi, mut ghi) = (g.chunks_exact(2 * W), h.chunks_exact(2 * W), g_h.chunks_exact_mut(2 * W));
+    for ((g2, h2), gh2) in (&mut gi).zip(&mut hi).zip(&mut ghi) {
+        for l in 0..W {
+            a0[l] = fmadd::<T, FMA>(g2[l], h2[l], a0[l]);
+            gh2[l] = fmadd::<T, FMA>(x[l], g2[l], gh2[l]);
+        }
+        for l in 0..W {
+            a1[l] = fmadd::<T, FMA>(g2[W + l], h2[W + l], a1[l]);
+            gh2[W + l] = fmadd::<T, FMA>(x[l], g2[W + l], gh2[W + l]);
+        }
+    }
+    for ((g1, h1), gh1) in gi.remainder().chunks_exact(W).zip(hi.remainder().chunks_exact(W)).zip(ghi.into_remainder().chunks_exact_mut(W)) {
+        for l in 0..W {
+            a0[l] = fmadd::<T, FMA>(g1[l], h1[l], a0[l]);
+            gh1[l] = fmadd::<T, FMA>(x[l], g1[l], gh1[l]);
+        }
+    }
+    std::array::from_fn(|l| a0[l] + a1[l])
 }
 
 /// The transpose of [`mul_lanes`]: from `g` = dF/d(out) (read at levels
 /// `0..=top`), ADDS dF/dx into `g_x` and dF/dh into `g_h`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn mul_lanes_backward_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h: &[T], top: usize, g: &[T], g_x: &mut [T], g_h: &mut [T]) {
+fn mul_lanes_backward_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0: bool, h: &[T], c: T, top: usize, g: &[T], g_x: &mut [T], g_h: &mut [T]) {
     let n = plan.degree();
     let zero = [T::zero(); W];
     let h_0 = get(h, 0);
-    // dF/dh_0 from every split `w = w.1`, in two chains.
-    let mut g_h0 = [zero; 2];
+    let h_0c: [T; W] = std::array::from_fn(|l| h_0[l] * c);
+    // dF/dh_0 from every split `w = w.1` (times c).
+    let mut g_h0 = zero;
     if x0 {
         let g0 = get(g, 0);
-        put(g_x, 0, fma_lanes::<T, FMA>(g0, h_0, get(g_x, 0)));
-        g_h0[0] = fma_lanes::<T, FMA>(g0, get(x, 0), g_h0[0]);
+        put(g_x, 0, fma_lanes::<T, FMA>(g0, h_0c, get(g_x, 0)));
+        g_h0 = fma_lanes::<T, FMA>(g0, get(x, 0).map(|v| v * c), g_h0);
     }
     for k in 1..=top.min(n - 1) {
         let level = plan.shape.level(k);
         let g_level = &g[level.start * W..level.end * W];
         let x_level = &x[level.start * W..level.end * W];
-        for (i, ((gx, gv), xv)) in g_x[level.start * W..level.end * W].chunks_exact_mut(W).zip(g_level.chunks_exact(W)).zip(x_level.chunks_exact(W)).enumerate() {
-            let c = &mut g_h0[i & 1];
-            for l in 0..W {
-                gx[l] = fmadd::<T, FMA>(gv[l], h_0[l], gx[l]);
-                c[l] = fmadd::<T, FMA>(gv[l], xv[l], c[l]);
-            }
-        }
+        // The split `w = w.1`: g_x += g h_0 over the level, g_h0 += <g, x>.
+        // (dot_and_axpy with the roles of x and h swapped, h_0 for x.)
+        let dot = dot_and_axpy::<T, FMA>(g_level, x_level, &mut g_x[level.start * W..level.end * W], h_0c, zero);
+        g_h0 = std::array::from_fn(|l| fmadd::<T, FMA>(dot[l], c, g_h0[l]));
         for i_len in usize::from(!x0)..k {
             let j_len = k - i_len;
             let (ui, vj) = (plan.shape.level(i_len), plan.shape.level(j_len));
             let dj = vj.len();
             let h_row = &h[vj.start * W..vj.end * W];
             for (u, g_row) in g_level.chunks_exact(dj * W).enumerate() {
-                let xu = get(x, ui.start + u);
-                let gh_row = &mut g_h[vj.start * W..vj.end * W];
-                let mut acc = [get(g_x, ui.start + u), zero];
-                for (i, ((gv, hv), ghv)) in g_row.chunks_exact(W).zip(h_row.chunks_exact(W)).zip(gh_row.chunks_exact_mut(W)).enumerate() {
-                    let a = &mut acc[i & 1];
-                    for l in 0..W {
-                        a[l] = fmadd::<T, FMA>(gv[l], hv[l], a[l]);
-                        ghv[l] = fmadd::<T, FMA>(xu[l], gv[l], ghv[l]);
-                    }
-                }
-                put(g_x, ui.start + u, std::array::from_fn(|l| acc[0][l] + acc[1][l]));
+                let xu = get(x, ui.start + u).map(|v| v * c);
+                let dot = dot_and_axpy::<T, FMA>(g_row, h_row, &mut g_h[vj.start * W..vj.end * W], xu, zero);
+                put(g_x, ui.start + u, fma_lanes::<T, FMA>(dot, [c; W], get(g_x, ui.start + u)));
             }
         }
     }
@@ -269,9 +300,9 @@ fn mul_lanes_backward_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0
         let mut g_x0 = zero;
         let per = n - 1;
         for t in 0..n_top {
-            let gt = get(g, base + t);
+            let gt = get(g, base + t).map(|v| v * c);
             put(g_x, base + t, fma_lanes::<T, FMA>(gt, h_0, get(g_x, base + t)));
-            g_h0[t & 1] = fma_lanes::<T, FMA>(gt, get(x, base + t), g_h0[t & 1]);
+            g_h0 = fma_lanes::<T, FMA>(gt, get(x, base + t), g_h0);
             if x0 {
                 g_x0 = fma_lanes::<T, FMA>(gt, get(h, base + t), g_x0);
                 put(g_h, base + t, fma_lanes::<T, FMA>(gt, x_0, get(g_h, base + t)));
@@ -286,15 +317,15 @@ fn mul_lanes_backward_kernel<T: Float, const FMA: bool>(plan: &Plan, x: &[T], x0
             put(g_x, 0, std::array::from_fn(|l| g_x[l] + g_x0[l]));
         }
     }
-    put(g_h, 0, std::array::from_fn(|l| g_h[l] + g_h0[0][l] + g_h0[1][l]));
+    put(g_h, 0, std::array::from_fn(|l| g_h[l] + g_h0[l]));
 }
 
 fma_dispatched! {
-    fn mul_lanes<T>(plan: &Plan, x: &[T], x0: bool, h: &[T], top: usize, out: &mut [T]) = mul_lanes_kernel;
+    fn mul_lanes<T>(plan: &Plan, x: &[T], x0: bool, h: &[T], c: T, top: usize, out: &mut [T]) = mul_lanes_kernel;
 }
 
 fma_dispatched! {
-    fn mul_lanes_backward<T>(plan: &Plan, x: &[T], x0: bool, h: &[T], top: usize, g: &[T], g_x: &mut [T], g_h: &mut [T]) = mul_lanes_backward_kernel;
+    fn mul_lanes_backward<T>(plan: &Plan, x: &[T], x0: bool, h: &[T], c: T, top: usize, g: &[T], g_x: &mut [T], g_h: &mut [T]) = mul_lanes_backward_kernel;
 }
 
 /// `expanded[i * W + j] = sum_e coords[e * W + j] P_e[i]` over the first `n`
@@ -511,11 +542,7 @@ impl<T: Float> BchLanes<T> {
         for k in (1..n).rev() {
             let (lower, upper) = e.split_at_mut(k);
             let top = n + 1 - k;
-            mul_lanes(plan, lie, false, &upper[0], top, &mut lower[k - 1]);
-            let c = recip::<T>(k);
-            for v in &mut lower[k - 1][W..plan.used(top) * W] {
-                *v *= c;
-            }
+            mul_lanes(plan, lie, false, &upper[0], recip::<T>(k), top, &mut lower[k - 1]);
             for o in &mut lower[k - 1][..W] {
                 *o = T::one();
             }
@@ -530,12 +557,9 @@ impl<T: Float> BchLanes<T> {
         for k in 1..n {
             // E_k = 1 + Q / k, Q = L (x) E_{k+1} up to level N + 1 - k.
             let top = n + 1 - k;
-            let c = recip::<T>(k);
-            for v in &mut g_e[..plan.used(top) * W] {
-                *v *= c;
-            }
-            g_next.fill(T::zero());
-            mul_lanes_backward(plan, lie, false, &e[k], top, g_e, g_lie, g_next);
+            // The product writes E_{k+1}'s gradient at levels below `top` only.
+            g_next[..plan.used(top - 1) * W].fill(T::zero());
+            mul_lanes_backward(plan, lie, false, &e[k], recip::<T>(k), top, g_e, g_lie, g_next);
             std::mem::swap(g_e, g_next);
         }
         // E_N = 1 + L / N up to level 1.
@@ -556,15 +580,12 @@ impl<T: Float> BchLanes<T> {
         for k in (1..n).rev() {
             let (lower, upper) = h.split_at_mut(k);
             let top = n - k;
-            mul_lanes(plan, &self.product, false, &upper[0], top, &mut lower[k - 1]);
-            for v in &mut lower[k - 1][..plan.used(top) * W] {
-                *v = -*v;
-            }
+            mul_lanes(plan, &self.product, false, &upper[0], -T::one(), top, &mut lower[k - 1]);
             for o in &mut lower[k - 1][..W] {
                 *o += recip::<T>(k);
             }
         }
-        mul_lanes(plan, &self.product, false, &h[0], n, &mut self.log);
+        mul_lanes(plan, &self.product, false, &h[0], T::one(), n, &mut self.log);
     }
 
     /// The transpose of [`log`](Self::log): from `self.g_log`, leaves
@@ -572,16 +593,13 @@ impl<T: Float> BchLanes<T> {
     fn log_backward(&mut self, plan: &Plan) {
         let n = plan.degree();
         self.g_product.fill(T::zero());
-        self.g_cur.fill(T::zero());
-        mul_lanes_backward(plan, &self.product, false, &self.h[0], n, &self.g_log, &mut self.g_product, &mut self.g_cur);
+        self.g_cur[..plan.used(n - 1) * W].fill(T::zero());
+        mul_lanes_backward(plan, &self.product, false, &self.h[0], T::one(), n, &self.g_log, &mut self.g_product, &mut self.g_cur);
         for k in 1..n {
             // H_k = 1/k - Q, Q = X (x) H_{k+1} up to level N - k.
             let top = n - k;
-            for v in &mut self.g_cur[..plan.used(top) * W] {
-                *v = -*v;
-            }
-            self.g_next.fill(T::zero());
-            mul_lanes_backward(plan, &self.product, false, &self.h[k], top, &self.g_cur, &mut self.g_product, &mut self.g_next);
+            self.g_next[..plan.used(top - 1) * W].fill(T::zero());
+            mul_lanes_backward(plan, &self.product, false, &self.h[k], -T::one(), top, &self.g_cur, &mut self.g_product, &mut self.g_next);
             std::mem::swap(&mut self.g_cur, &mut self.g_next);
         }
     }
@@ -602,7 +620,7 @@ impl<T: Float> BchLanes<T> {
             expand_lanes(table, plan.n_lower, &self.coords_b, &mut self.lie_b, plan.lower_end);
             Self::exp(plan, &self.lie_b, &mut self.e_b);
         }
-        mul_lanes(plan, &self.e_a[0], true, &self.e_b[0], n, &mut self.product);
+        mul_lanes(plan, &self.e_a[0], true, &self.e_b[0], T::one(), n, &mut self.product);
         self.product[..W].fill(T::zero());
         self.log(plan);
         // Projection: A c = log at the Lyndon words, A unitriangular by levels.
@@ -648,7 +666,7 @@ impl<T: Float> BchLanes<T> {
         self.g_product[..W].fill(T::zero());
         self.g_a.fill(T::zero());
         self.g_b.fill(T::zero());
-        mul_lanes_backward(plan, &self.e_a[0], true, &self.e_b[0], n, &self.g_product, &mut self.g_a, &mut self.g_b);
+        mul_lanes_backward(plan, &self.e_a[0], true, &self.e_b[0], T::one(), n, &self.g_product, &mut self.g_a, &mut self.g_b);
         let table = plan.basis.expansions();
         Self::exp_backward(plan, &self.lie_a, &self.e_a, &mut self.g_a, &mut self.g_next, &mut self.g_lie);
         expand_lanes_backward(table, plan.n_lower, &self.g_lie, &mut self.g_coords_a);
