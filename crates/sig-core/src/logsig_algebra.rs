@@ -508,19 +508,37 @@ impl<T: Float> BchLanes<T> {
     /// `m <= W` entries of `len` numbers each into lanes `0..m` of
     /// `lanes` (`len * W`), the other lanes zero.
     fn interleave(entries: &[T], len: usize, lanes: &mut [T]) {
+        const { assert!(W == 4) };
+        let [r0, r1, r2, r3] = [0, 1, 2, 3].map(|j| entries.get(j * len..(j + 1) * len));
+        if let (Some(r0), Some(r1), Some(r2), Some(r3)) = (r0, r1, r2, r3) {
+            // A full block: four rows zipped, no index checks.
+            for ((((o, &a), &b), &c), &d) in lanes.chunks_exact_mut(W).zip(r0).zip(r1).zip(r2).zip(r3) {
+                o.copy_from_slice(&[a, b, c, d]);
+            }
+            return;
+        }
         lanes.fill(T::zero());
         for (j, entry) in entries.chunks_exact(len).enumerate() {
-            for (e, &x) in entry.iter().enumerate() {
-                lanes[e * W + j] = x;
+            for (o, &x) in lanes.chunks_exact_mut(W).zip(entry) {
+                o[j] = x;
             }
         }
     }
 
     /// The transpose of [`interleave`](Self::interleave).
     fn deinterleave(lanes: &[T], len: usize, entries: &mut [T]) {
+        if entries.len() == W * len {
+            let (r0, rest) = entries.split_at_mut(len);
+            let (r1, rest) = rest.split_at_mut(len);
+            let (r2, r3) = rest.split_at_mut(len);
+            for ((((lane, a), b), c), d) in lanes.chunks_exact(W).zip(r0).zip(r1).zip(r2).zip(r3) {
+                [*a, *b, *c, *d] = [lane[0], lane[1], lane[2], lane[3]];
+            }
+            return;
+        }
         for (j, entry) in entries.chunks_exact_mut(len).enumerate() {
-            for (e, o) in entry.iter_mut().enumerate() {
-                *o = lanes[e * W + j];
+            for (o, lane) in entry.iter_mut().zip(lanes.chunks_exact(W)) {
+                *o = lane[j];
             }
         }
     }
