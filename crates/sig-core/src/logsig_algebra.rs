@@ -15,9 +15,9 @@
 //!   factors' top levels only at `w` itself (the splits `w = w.1 = 1.w`), and
 //!   every other split reads lower levels. So every tensor of the chain is
 //!   kept "restricted": levels `0..N` in full (the usual flat layout), then
-//!   level `N` at its Lyndon words only, `k` terms each instead of
-//!   `(k - 1) d^N` for the whole level (about `N` times less work there,
-//!   and the top level is most of the work).
+//!   level `N` at its Lyndon words only (about `d^N / N` of the `d^N`
+//!   words, `N + 1` terms each): about `N` times less work there, and the
+//!   top level is most of the work.
 //! - The top-level coordinates enter linearly: a bracket containing a
 //!   degree-`N` element has degree above `N`, so `BCH(a, b)` at the top
 //!   level is `a_N + b_N` plus terms of the lower levels only. The chain runs
@@ -28,6 +28,9 @@
 //!   interleaved (entry `j` of index `i` at `i * W + j`): each term of a
 //!   product, expansion or projection is one vector operation, whatever the
 //!   dimension, and the index arithmetic and tables are read once per block.
+//!
+//! `log_sig_join` multiplies by `exp(v)` of a straight segment, formed
+//! directly (level `k` is level `k - 1` times `v / k`) rather than by Horner.
 //!
 //! Log-signatures are `batch * log_sig_length(dim, degree)` numbers: the
 //! coordinates of pysiglib's method 2 (and 3), in the order of the Lyndon
