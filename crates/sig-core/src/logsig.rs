@@ -120,10 +120,9 @@ impl<T: Float> LogWorkspace<T> {
     }
 
     /// X and the Horner partial sums H_N..H_1 of `log(1 + X)` for `stored`,
-    /// all but the last product `log = X (x) H_1` (for callers that need
-    /// only some of its entries: [`x`](Self::x), [`h1`](Self::h1)). False
-    /// for degree 0 (no partial sums).
-    pub(crate) fn horner(&mut self, shape: &TensorShape, stored: &[T], skip: usize) -> bool {
+    /// all but the last product `log = X (x) H_1`. False for degree 0 (no
+    /// partial sums).
+    fn horner(&mut self, shape: &TensorShape, stored: &[T], skip: usize) -> bool {
         let n = shape.degree;
         self.x[0] = T::zero();
         self.x[1..].copy_from_slice(&stored[1 - skip..]);
@@ -151,16 +150,6 @@ impl<T: Float> LogWorkspace<T> {
         true
     }
 
-    /// X, after [`horner`](Self::horner).
-    pub(crate) fn x(&self) -> &[T] {
-        &self.x
-    }
-
-    /// H_1, after [`horner`](Self::horner).
-    pub(crate) fn h1(&self) -> &[T] {
-        &self.h[0]
-    }
-
     /// After [`forward`](Self::forward): from `g` = dF/d(log) (full length),
     /// leaves dF/dX in `self.g_x` (level 0 zero).
     pub(crate) fn backward(&mut self, shape: &TensorShape, g: &[T]) {
@@ -175,11 +164,10 @@ impl<T: Float> LogWorkspace<T> {
         self.horner_backward(shape);
     }
 
-    /// The transpose of [`horner`](Self::horner), for callers that
-    /// transposed the last product themselves: with dF/dX so far in
-    /// `self.g_x` and dF/dH_1 in its buffer (see [`last_product_grads`](Self::last_product_grads)), leaves dF/dX in
-    /// `self.g_x` (level 0 zero).
-    pub(crate) fn horner_backward(&mut self, shape: &TensorShape) {
+    /// The transpose of [`horner`](Self::horner): with dF/dX so far in
+    /// `self.g_x` and dF/dH_1 in its buffer, leaves dF/dX in `self.g_x`
+    /// (level 0 zero).
+    fn horner_backward(&mut self, shape: &TensorShape) {
         let n = shape.degree;
         for k in 1..n {
             // H_k = 1/k - Q, Q = X (x) H_{k+1} up to level N - k: dQ = -dH_k.
@@ -192,14 +180,6 @@ impl<T: Float> LogWorkspace<T> {
             std::mem::swap(&mut self.g_h, &mut self.g_next);
         }
         self.g_x[0] = T::zero();
-    }
-
-    /// dF/dX and dF/dH_1 buffers, zeroed, with X and H_1, for transposing
-    /// the last product before [`horner_backward`](Self::horner_backward).
-    pub(crate) fn last_product_grads(&mut self) -> (&[T], &[T], &mut [T], &mut [T]) {
-        self.g_x.fill(T::zero());
-        self.g_h.fill(T::zero());
-        (&self.x, &self.h[0], &mut self.g_x, &mut self.g_h)
     }
 }
 

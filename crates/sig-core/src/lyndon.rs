@@ -607,6 +607,14 @@ impl LyndonBasis {
         (0..self.len()).flat_map(move |u| (self.tri_ptr[u]..self.tri_ptr[u + 1]).map(move |p| (self.tri_col[p], u, self.tri_coef[p] as i64)))
     }
 
+    /// Row `i` of the triangle: the Lyndon ids `j < i` (the same length)
+    /// whose expansions `P_j` have a coefficient at word `i`, and those
+    /// coefficients.
+    pub(crate) fn triangle_row(&self, i: usize) -> (&[usize], &[f64]) {
+        let range = self.tri_ptr[i]..self.tri_ptr[i + 1];
+        (&self.tri_col[range.clone()], &self.tri_coef[range])
+    }
+
     fn check(&self, name: &str, buf: usize, expected: usize) {
         assert_eq!(buf, expected, "{name} has length {buf}, but the Lyndon basis of dim {} degree {} needs {expected}", self.shape.dim, self.shape.degree);
     }
