@@ -32,10 +32,10 @@
 //! the paths through the static kernel, as the finite-difference backward
 //! pass does ([`crate::kernel`]).
 //!
-//! Pairs are solved [`LANES`] at a time, lane-interleaved like the
+//! Pairs are solved `LANES` (8) at a time, lane-interleaved like the
 //! finite-difference solver's lane groups: every coefficient operation is
 //! one vector operation over the group's pairs. A batch of fewer pairs than
-//! lanes is solved a pair per task, in strips of [`LANES`] rows of cells
+//! lanes is solved a pair per task, in strips of `LANES` rows of cells
 //! swept along their anti-diagonals (lane `k` one column behind lane `k -
 //! 1`), so a single pair fills the lanes too.
 //!

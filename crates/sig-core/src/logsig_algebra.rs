@@ -24,7 +24,7 @@
 //!   with `a_N = b_N = 0` and adds `a_N + b_N` at the end; their gradients
 //!   are the output's. The largest part of the bracket expansions (about
 //!   `2^(N-1)` terms per top-level bracket) is never read.
-//! - Every operation runs on [`W`] batch entries at once, their tensors
+//! - Every operation runs on `W` batch entries at once, their tensors
 //!   interleaved (entry `j` of index `i` at `i * W + j`): each term of a
 //!   product, expansion or projection is one vector operation, whatever the
 //!   dimension, and the index arithmetic and tables are read once per block.

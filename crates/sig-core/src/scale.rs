@@ -68,7 +68,7 @@ pub fn sig_scale<T: Float>(sig: &[T], scales: &[T], dim: usize, degree: usize, n
 /// Gradient through [`sig_scale`]: from `g` = dF/d(out), writes dF/d(sig)
 /// into `g_sig` and dF/d(scales) into `g_scales`.
 ///
-/// Reverse mode through [`word_factors`]: the adjoint of each word's factor
+/// Reverse mode through `word_factors`: the adjoint of each word's factor
 /// starts at `g_w sig_w`; walking the levels from the top, the word `p j`
 /// passes `adj * D_j` down to `p` and adds `adj * factor(p)` to `D_j`'s gradient.
 #[allow(clippy::too_many_arguments)]
