@@ -11,6 +11,7 @@ Torch tensors work the same way and are differentiable through autograd.
 
 from ._native import CudaUnavailableError, SigrsError, __version__
 from ._device import BUILT_WITH_AVX, SYSTEM, cuda_available, cuda_status, nvrtc_version, show_config
+from ._device import lazy_module_attributes as _lazy_module_attributes
 from .algebra import (
     extract_sig_coef,
     extract_sig_level,
@@ -150,11 +151,4 @@ __all__ = [
     "words_of_length",
 ]
 
-
-def __getattr__(name: str):
-    # BUILT_WITH_CUDA (pysiglib's name) is looked up on first use, so that
-    # `import sigrs` never loads a CUDA driver: True when CUDA tensors can run
-    # here (a driver that sees a device, and NVRTC), as cuda_available().
-    if name == "BUILT_WITH_CUDA":
-        return cuda_available()
-    raise AttributeError(f"module 'sigrs' has no attribute {name!r}")
+__getattr__ = _lazy_module_attributes("sigrs")

@@ -98,3 +98,16 @@ def show_config(file: Optional[object] = None) -> None:
         f"GPU kernels : {len(files)} bundled source(s) ({', '.join(files)}), compiled at first use; {cuda_status()}"
     )
     print("\n".join(lines), file=file)
+
+
+def lazy_module_attributes(module: str):
+    """A module ``__getattr__`` (PEP 562) giving pysiglib's ``BUILT_WITH_CUDA``
+    when first read, so that importing ``module`` never loads a CUDA driver:
+    True when CUDA tensors can run here, as :func:`cuda_available`."""
+
+    def __getattr__(name: str):
+        if name == "BUILT_WITH_CUDA":
+            return cuda_available()
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

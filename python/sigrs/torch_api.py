@@ -19,7 +19,7 @@ Example::
 """
 
 from . import BUILT_WITH_AVX, SYSTEM
-from ._device import cuda_available
+from ._device import lazy_module_attributes as _lazy_module_attributes
 from .algebra import extract_sig_coef, linear_sig, sig_combine, sig_join
 from .coef import sig_coef
 from .kernel import sig_kernel, sig_kernel_gram
@@ -107,9 +107,4 @@ __all__ = [
     "words_of_length",
 ]
 
-
-def __getattr__(name: str):
-    # As sigrs.BUILT_WITH_CUDA: looked up when first read.
-    if name == "BUILT_WITH_CUDA":
-        return cuda_available()
-    raise AttributeError(f"module 'sigrs.torch_api' has no attribute {name!r}")
+__getattr__ = _lazy_module_attributes("sigrs.torch_api")

@@ -824,19 +824,25 @@ mod tests {
         let (b, n1, n2) = (11, 6, 5);
         let delta = rand(b * n1 * n2, 1);
         for order in [2, 3, 7, 64] {
-            let shape = PolyShape { batch: b, length1: n1 + 1, length2: n2 + 1, order };
-            let mut grids = vec![0.0; b * (n1 + 1) * (n2 + 1)];
-            let mut values = vec![0.0; b];
-            sig_kernel_poly(&Increments::Given(&delta), shape, 2, KernelOut::Grids(&mut grids)).unwrap();
-            sig_kernel_poly(&Increments::Given(&delta), shape, 1, KernelOut::Values(&mut values)).unwrap();
-            for p in 0..b {
-                let want = reference(&delta[p * n1 * n2..(p + 1) * n1 * n2], n1, n2, order);
-                let got = &grids[p * want.len()..(p + 1) * want.len()];
-                for (x, y) in got.iter().zip(&want) {
-                    assert!((x - y).abs() < 1e-13, "order {order}: {x} vs {y}");
-                }
-                assert_eq!(values[p], got[want.len() - 1]);
+            assert_matches_definition(&delta, b, n1, n2, order, 2);
+        }
+    }
+
+    /// Grids and values of `b` pairs of `n1 x n2` cells, solved with
+    /// `n_jobs` threads, against [`reference`] (values: the grids' last entry).
+    fn assert_matches_definition(delta: &[f64], b: usize, n1: usize, n2: usize, order: usize, n_jobs: i64) {
+        let shape = PolyShape { batch: b, length1: n1 + 1, length2: n2 + 1, order };
+        let mut grids = vec![0.0; b * (n1 + 1) * (n2 + 1)];
+        let mut values = vec![0.0; b];
+        sig_kernel_poly(&Increments::Given(delta), shape, n_jobs, KernelOut::Grids(&mut grids)).unwrap();
+        sig_kernel_poly(&Increments::Given(delta), shape, 1, KernelOut::Values(&mut values)).unwrap();
+        for p in 0..b {
+            let want = reference(&delta[p * n1 * n2..(p + 1) * n1 * n2], n1, n2, order);
+            let got = &grids[p * want.len()..(p + 1) * want.len()];
+            for (x, y) in got.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-13, "{n1}x{n2}, order {order}: {x} vs {y}");
             }
+            assert_eq!(values[p], got[want.len() - 1]);
         }
     }
 
@@ -844,20 +850,7 @@ mod tests {
     fn one_pair_in_strips_matches_the_definition() {
         // fewer pairs than lanes go through `strips`; rows not a multiple of LANES
         for (n1, n2) in [(1, 4), (8, 3), (19, 6), (5, 1)] {
-            let delta = rand(2 * n1 * n2, 7);
-            let shape = PolyShape { batch: 2, length1: n1 + 1, length2: n2 + 1, order: 5 };
-            let mut grids = vec![0.0; 2 * (n1 + 1) * (n2 + 1)];
-            let mut values = vec![0.0; 2];
-            sig_kernel_poly(&Increments::Given(&delta), shape, 1, KernelOut::Grids(&mut grids)).unwrap();
-            sig_kernel_poly(&Increments::Given(&delta), shape, 1, KernelOut::Values(&mut values)).unwrap();
-            for p in 0..2 {
-                let want = reference(&delta[p * n1 * n2..(p + 1) * n1 * n2], n1, n2, 5);
-                let got = &grids[p * want.len()..(p + 1) * want.len()];
-                for (x, y) in got.iter().zip(&want) {
-                    assert!((x - y).abs() < 1e-13, "{n1}x{n2}: {x} vs {y}");
-                }
-                assert_eq!(values[p], got[want.len() - 1]);
-            }
+            assert_matches_definition(&rand(2 * n1 * n2, 7), 2, n1, n2, 5, 1);
         }
     }
 
