@@ -206,49 +206,69 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
     }
 }
 
-/// Scratch entries [`mul_exp_backward_lanes`] needs.
-pub(crate) fn backward_ws_len<T>(shape: &TensorShape) -> usize {
-    shape.mul_exp_backward_ws_len() * lanes::<T>()
+/// Scratch entries [`backprop_block_lanes`] needs.
+pub(crate) fn backprop_block_ws_len(shape: &TensorShape, width: usize) -> usize {
+    (shape.dim + shape.mul_exp_scratch_len() + shape.mul_exp_backward_ws_len()) * width
 }
 
-/// Scratch entries of [`inverse_step_lanes`].
-pub(crate) fn inverse_ws_len<T>(shape: &TensorShape) -> usize {
-    shape.mul_exp_scratch_len() * lanes::<T>()
+/// Paths per group of the backward lanes kernel for dimension `d`: two
+/// vectors for small `d`, whose levels are too short to keep the machine
+/// busy with one, else one.
+pub(crate) fn backward_width<T>(d: usize) -> usize {
+    if d <= BACKWARD_WIDE_MAX_DIM { lanes::<T>().max(8) } else { lanes::<T>() }
 }
 
-crate::simd::specialised! {
-    /// `s <- s (x) exp(-dx)` on levels below the top, for every lane: the
-    /// backward pass's step back to the previous state (its top level is
-    /// never read there). `neg_dx` holds `-dx`.
-    pub(crate) fn inverse_step_lanes<T>(d: usize, shape: &TensorShape, s: &mut [T], neg_dx: &[T], ws: &mut [T]) = inverse_step_body;
-}
-
-#[inline(always)]
-fn inverse_step_body<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], neg_dx: &[T], ws: &mut [T]) {
-    let d = if D == 0 { d } else { D };
-    let top = shape.degree.saturating_sub(1);
-    match lanes::<T>() {
-        4 => horner_levels::<T, D, 4, FMA>(d, shape, s, neg_dx, ws, top),
-        8 => horner_levels::<T, D, 8, FMA>(d, shape, s, neg_dx, ws, top),
-        _ => unreachable!("f32 and f64 have 8 and 4 lanes"),
-    }
-}
+const BACKWARD_WIDE_MAX_DIM: usize = 3;
 
 crate::simd::specialised! {
-    /// Gradient of `r = s (x) exp(dx)` for every lane (the lane form of
-    /// `crate::tensor::mul_exp_backward`, with `s_0 = 1`): given `g =
-    /// dF/dr`, writes `g_out = dF/ds` (level 0 left 0) and `gdx =
-    /// dF/d(dx)`. `ws` needs [`backward_ws_len`] entries.
-    pub(crate) fn mul_exp_backward_lanes<T>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], g: &[T], g_out: &mut [T], gdx: &mut [T], ws: &mut [T]) = mul_exp_backward_body;
+    /// The backward walk over a block of `count <= STEP_BLOCK` steps, last
+    /// step first, for every lane (increments laid out as in
+    /// [`mul_exp_block_lanes`]). Each step goes back to the previous state,
+    /// `s <- s (x) exp(-dx)` (the top level, never read by the gradient, is
+    /// left stale), then takes the gradient of `s (x) exp(dx)` there. On
+    /// entry `g` is the gradient of the state after the block, on exit that
+    /// of the state before it (updated in place), and `gdxs` holds each
+    /// step's increment gradient; `width` paths are interleaved (see
+    /// [`backward_width`]). One call per block, not
+    /// per step, keeps the dispatch and the caller's gathering out of the
+    /// step loop, which for small signatures cost as much as the arithmetic.
+    pub(crate) fn backprop_block_lanes<T>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, g: &mut [T], gdxs: &mut [T], ws: &mut [T]) = backprop_block_body;
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn mul_exp_backward_body<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], g: &[T], g_out: &mut [T], gdx: &mut [T], ws: &mut [T]) {
-    match lanes::<T>() {
-        4 => mul_exp_backward_kernel::<T, D, 4, FMA>(d, shape, s, dx, g, g_out, gdx, ws),
-        8 => mul_exp_backward_kernel::<T, D, 8, FMA>(d, shape, s, dx, g, g_out, gdx, ws),
-        _ => unreachable!("f32 and f64 have 8 and 4 lanes"),
+fn backprop_block_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, g: &mut [T], gdxs: &mut [T], ws: &mut [T]) {
+    match width {
+        4 => backprop_block_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, g, gdxs, ws),
+        8 => backprop_block_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, g, gdxs, ws),
+        16 => backprop_block_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, g, gdxs, ws),
+        _ => unreachable!("backward groups are one or two vectors wide"),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backprop_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &mut [T],
+    dxs: &[T],
+    count: usize,
+    g: &mut [T],
+    gdxs: &mut [T],
+    ws: &mut [T],
+) {
+    let d = if D == 0 { d_rt } else { D };
+    let (neg_dx, rest) = ws.split_at_mut(d * L);
+    let (inverse_ws, backward_ws) = rest.split_at_mut(shape.mul_exp_scratch_len() * L);
+    let top = shape.degree.saturating_sub(1);
+    for t in (0..count).rev() {
+        let dx = &dxs[t * d * L..(t + 1) * d * L];
+        for (n, &x) in neg_dx.iter_mut().zip(dx) {
+            *n = -x;
+        }
+        horner_levels::<T, D, L, FMA>(d, shape, s, neg_dx, inverse_ws, top);
+        mul_exp_backward_kernel::<T, D, L, FMA>(d, shape, s, dx, g, &mut gdxs[t * d * L..(t + 1) * d * L], backward_ws);
     }
 }
 
@@ -259,8 +279,7 @@ fn mul_exp_backward_kernel<T: Float, const D: usize, const L: usize, const FMA: 
     shape: &TensorShape,
     s: &[T],
     dx: &[T],
-    g: &[T],
-    g_out: &mut [T],
+    g: &mut [T],
     gdx: &mut [T],
     ws: &mut [T],
 ) {
@@ -268,8 +287,7 @@ fn mul_exp_backward_kernel<T: Float, const D: usize, const L: usize, const FMA: 
     let n = shape.degree;
     let (dx, gdx) = (&dx[..d * L], &mut gdx[..d * L]);
     gdx.fill(T::zero());
-    g_out.copy_from_slice(g);
-    g_out[..L].fill(T::zero());
+    g[..L].fill(T::zero());
     if n == 0 {
         return;
     }
@@ -304,15 +322,18 @@ fn mul_exp_backward_kernel<T: Float, const D: usize, const L: usize, const FMA: 
                 }
             }
         }
-        // Backward down the chain: the gradient of u_k is g_k.
+        // Backward down the chain: the gradient of u_k is g_k. Level k of
+        // g is still the input's here: only the chains of higher levels,
+        // taken later, add to it.
+        let (g_below, g_k) = g.split_at_mut(shape.level(k).start * L);
         let (mut cur, mut next): (&mut [T], &mut [T]) = (&mut buf_a[..], &mut buf_b[..]);
         for i in (2..=k).rev() {
             let c = recip::<T>(k - i + 1);
-            let gu: &[T] = if i == k { &g[lv(k)] } else { &cur[..shape.level_len(i) * L] };
-            step_backward::<T, D, L, FMA>(d, c, gu, &w_all[lv(i - 1)], dx, next, &mut g_out[lv(i - 1)], gdx);
+            let gu: &[T] = if i == k { &g_k[..shape.level_len(k) * L] } else { &cur[..shape.level_len(i) * L] };
+            step_backward::<T, D, L, FMA>(d, c, gu, &w_all[lv(i - 1)], dx, next, &mut g_below[lv(i - 1)], gdx);
             std::mem::swap(&mut cur, &mut next);
         }
-        let gu1: &[T] = if k == 1 { &g[lv(1)] } else { &cur[..d * L] };
+        let gu1: &[T] = if k == 1 { &g_k[..d * L] } else { &cur[..d * L] };
         for (acc, &gv) in gdx.iter_mut().zip(gu1) {
             *acc = fmadd::<T, FMA>(c1, gv, *acc);
         }
@@ -391,7 +412,11 @@ pub(crate) fn interleave<T: Float>(src: &[T], len: usize, count: usize, dst: &mu
 
 /// Copies lane `l` of `src` (an interleaved tensor of `len` entries) out.
 pub(crate) fn lane_of<T: Float>(src: &[T], l: usize, dst: &mut [T]) {
-    let l_n = lanes::<T>();
+    lane_of_width(src, l, lanes::<T>(), dst)
+}
+
+/// [`lane_of`] for `l_n` interleaved lanes.
+pub(crate) fn lane_of_width<T: Float>(src: &[T], l: usize, l_n: usize, dst: &mut [T]) {
     for (d, s) in dst.iter_mut().zip(src.chunks_exact(l_n)) {
         *d = s[l];
     }
@@ -442,58 +467,79 @@ mod tests {
         }
     }
 
-    fn check_backward<T: Float>(dim: usize, degree: usize, tol: f64) {
+    /// A block of `count` backward steps in `l_n` lanes against the
+    /// per-path inverse step and gradient, step by step, in every lane.
+    fn check_backward<T: Float>(dim: usize, degree: usize, count: usize, l_n: usize, tol: f64) {
         let shape = TensorShape::new(dim, degree).unwrap();
-        let (l_n, len) = (lanes::<T>(), shape.len());
-        let mut seed = (dim * 100 + degree) as u64;
+        let len = shape.len();
+        let mut seed = (dim * 100 + degree + 7 * count) as u64;
         let conv = |v: Vec<f64>| -> Vec<T> { v.into_iter().map(|x| T::from_f64(x).unwrap()).collect() };
         let mut states = conv(random(l_n * len, &mut seed));
         for l in 0..l_n {
             states[l * len] = T::one();
         }
-        let (grads, dx_lane) = (conv(random(l_n * len, &mut seed)), conv(random(l_n * dim, &mut seed)));
-        let (mut s, mut g, mut dx) = (vec![T::zero(); len * l_n], vec![T::zero(); len * l_n], vec![T::zero(); dim * l_n]);
-        interleave(&states, len, l_n, &mut s, &states);
-        interleave(&grads, len, l_n, &mut g, &grads);
-        interleave(&dx_lane, dim, l_n, &mut dx, &dx_lane);
-        let (mut g_out, mut gdx) = (vec![T::zero(); len * l_n], vec![T::zero(); dim * l_n]);
-        let mut ws = vec![T::zero(); backward_ws_len::<T>(&shape)];
-        mul_exp_backward_lanes(dim, &shape, &s, &dx, &g, &mut g_out, &mut gdx, &mut ws);
-        // and the inverse step, against the per-path step with -dx
-        let neg: Vec<T> = dx.iter().map(|&x| -x).collect();
-        let mut back = s.clone();
-        let mut ws_inv = vec![T::zero(); inverse_ws_len::<T>(&shape)];
-        inverse_step_lanes(dim, &shape, &mut back, &neg, &mut ws_inv);
-        let mut ws1 = vec![T::zero(); shape.mul_exp_backward_ws_len()];
-        let mut scratch = vec![T::zero(); shape.mul_exp_scratch_len()];
-        let (mut got, mut got_dx) = (vec![T::zero(); len], vec![T::zero(); dim]);
-        for l in 0..l_n {
-            let (s1, g1, dx1) = (&states[l * len..(l + 1) * len], &grads[l * len..(l + 1) * len], &dx_lane[l * dim..(l + 1) * dim]);
-            let (mut e_out, mut e_dx) = (vec![T::zero(); len], vec![T::zero(); dim]);
-            crate::tensor::mul_exp_backward(dim, &shape, s1, dx1, g1, &mut e_out, &mut e_dx, &mut ws1);
-            let mut e_back = s1.to_vec();
-            let neg1: Vec<T> = dx1.iter().map(|&x| -x).collect();
-            mul_exp_in_place(dim, &shape, &mut e_back, &neg1, &mut scratch);
-            lane_of(&g_out, l, &mut got);
-            lane_of(&gdx, l, &mut got_dx);
-            let mut got_back = vec![T::zero(); len];
-            lane_of(&back, l, &mut got_back);
-            let top = shape.level(degree).start;
-            for (what, x, y) in [("g_out", &got[1..], &e_out[1..]), ("gdx", &got_dx[..], &e_dx[..]), ("inverse", &got_back[..top], &e_back[..top])] {
-                for (i, (a, b)) in x.iter().zip(y).enumerate() {
-                    let (a, b) = (a.to_f64().unwrap(), b.to_f64().unwrap());
-                    assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{what} dim {dim} degree {degree} lane {l} entry {i}: {a} vs {b}");
+        let grads = conv(random(l_n * len, &mut seed));
+        // step-major increments: dx_lane[(t * l_n + l) * dim + b]
+        let dx_lane = conv(random(count * l_n * dim, &mut seed));
+        let (mut s, mut g) = (vec![T::zero(); len * l_n], vec![T::zero(); len * l_n]);
+        // entry i of lane l at i * l_n + l
+        let interleave = |src: &[T], len: usize, dst: &mut [T]| {
+            for (i, d) in dst[..len * l_n].chunks_exact_mut(l_n).enumerate() {
+                for (l, v) in d.iter_mut().enumerate() {
+                    *v = src[l * len + i];
                 }
             }
+        };
+        interleave(&states, len, &mut s);
+        interleave(&grads, len, &mut g);
+        let mut dxs = vec![T::zero(); STEP_BLOCK * dim * l_n];
+        for t in 0..count {
+            let step = &dx_lane[t * l_n * dim..(t + 1) * l_n * dim];
+            interleave(step, dim, &mut dxs[t * dim * l_n..(t + 1) * dim * l_n]);
+        }
+        let mut gdxs = vec![T::nan(); STEP_BLOCK * dim * l_n];
+        let mut ws = vec![T::nan(); backprop_block_ws_len(&shape, l_n)];
+        backprop_block_lanes(dim, l_n, &shape, &mut s, &dxs, count, &mut g, &mut gdxs, &mut ws);
+        let mut ws1 = vec![T::zero(); shape.mul_exp_backward_ws_len()];
+        let mut scratch = vec![T::zero(); shape.mul_exp_scratch_len()];
+        let top = shape.level(degree).start;
+        let close = |what: &str, l: usize, x: &[T], y: &[T]| {
+            for (i, (a, b)) in x.iter().zip(y).enumerate() {
+                let (a, b) = (a.to_f64().unwrap(), b.to_f64().unwrap());
+                assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{what} dim {dim} degree {degree} count {count} lane {l} entry {i}: {a} vs {b}");
+            }
+        };
+        for l in 0..l_n {
+            let (mut e_s, mut e_g) = (states[l * len..(l + 1) * len].to_vec(), grads[l * len..(l + 1) * len].to_vec());
+            let (mut e_out, mut e_dx) = (vec![T::zero(); len], vec![T::zero(); dim]);
+            let (mut got, mut got_dx) = (vec![T::zero(); len], vec![T::zero(); dim]);
+            for t in (0..count).rev() {
+                let dx1 = &dx_lane[(t * l_n + l) * dim..(t * l_n + l + 1) * dim];
+                let neg1: Vec<T> = dx1.iter().map(|&x| -x).collect();
+                mul_exp_in_place(dim, &shape, &mut e_s, &neg1, &mut scratch);
+                crate::tensor::mul_exp_backward(dim, &shape, &e_s, dx1, &e_g, &mut e_out, &mut e_dx, &mut ws1);
+                e_g.copy_from_slice(&e_out);
+                lane_of_width(&gdxs[t * dim * l_n..(t + 1) * dim * l_n], l, l_n, &mut got_dx);
+                close("gdx", l, &got_dx, &e_dx);
+            }
+            lane_of_width(&g, l, l_n, &mut got);
+            close("g", l, &got[1..], &e_g[1..]);
             assert_eq!(got[0], T::zero());
+            lane_of_width(&s, l, l_n, &mut got);
+            close("inverse", l, &got[..top], &e_s[..top]);
         }
     }
 
     #[test]
     fn lane_gradients_match_the_per_path_gradient_in_every_lane() {
         for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (9, 2), (16, 2)] {
-            check_backward::<f64>(dim, degree, 1e-12);
-            check_backward::<f32>(dim, degree, 1e-4);
+            for count in [1, 2, 3, STEP_BLOCK] {
+                // one vector of lanes, and two (see backward_width)
+                for width in [1, 2] {
+                    check_backward::<f64>(dim, degree, count, width * lanes::<f64>(), 1e-12);
+                    check_backward::<f32>(dim, degree, count, width * lanes::<f32>(), 1e-4);
+                }
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use crate::alloc::{scratch_any, zeros, Scratch};
 use crate::batch::{resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
-use crate::lanes::{self, inverse_step_lanes, lane_of, lanes, mul_exp_backward_lanes, mul_exp_block_lanes};
+use crate::lanes::{self, backprop_block_lanes, lane_of, lane_of_width, lanes, mul_exp_block_lanes};
 use crate::tensor::{antipode_copy, horner_levels, mul_backward, mul_exp_backward, mul_exp_backward_block_kernel, mul_exp_block_kernel, mul_exp_in_place, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
@@ -457,15 +457,40 @@ impl<T: Float> LaneWorkspace<T> {
     }
 }
 
+/// Steps `j..j + block` of a group of [`lanes`] paths (`paths` holds the
+/// group), interleaved for the lanes kernels: `dxs[(t * d + b) * L + l]` is
+/// channel `b` of step `j + t` of path `l`. `dx` is one increment's scratch.
+#[allow(clippy::too_many_arguments)]
+fn gather_lane_increments<T: Float>(paths: &[T], shape: PathShape, transform: &PathTransform, d: usize, j: usize, block: usize, dxs: &mut [T], dx: &mut [T]) {
+    let (dim, pl) = (shape.dim, shape.path_len());
+    let (l_n, n) = (paths.len() / pl, block * d);
+    for (l, path) in paths.chunks_exact(pl).enumerate() {
+        if !(transform.lead_lag || transform.time_aug) {
+            // The block's increments are differences of consecutive points,
+            // contiguous in the path; each goes to lane l.
+            let seg = &path[j * dim..(j + block + 1) * dim];
+            for ((o, &x1), &x0) in dxs[..n * l_n].chunks_exact_mut(l_n).zip(&seg[dim..]).zip(&seg[..n]) {
+                o[l] = x1 - x0;
+            }
+        } else {
+            for t in 0..block {
+                transform.increment(path, dim, shape.length, j + t, dx);
+                for (o, &x) in dxs[t * d * l_n..(t + 1) * d * l_n].chunks_exact_mut(l_n).zip(dx.iter()) {
+                    o[l] = x;
+                }
+            }
+        }
+    }
+}
+
 /// Signatures of groups of [`lanes`] paths, one per SIMD lane (see
 /// [`crate::lanes`]); `out` holds whole groups.
 fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, transform: PathTransform, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let l_n = lanes::<T>();
     let (tshape, out_len) = (&plan.tshape, plan.out_len);
-    let (len, d, dim) = (tshape.len(), tshape.dim, shape.dim);
+    let (len, d) = (tshape.len(), tshape.dim);
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
-    let plain = !(transform.lead_lag || transform.time_aug);
     let run = Checkpoint::steps_per_check(len * l_n).next_multiple_of(STEP_BLOCK);
     let work = steps.saturating_mul(len).saturating_mul(l_n);
     try_for_each_chunk(n_jobs, out, l_n * out_len, work, || LaneWorkspace::new(tshape), |ws, g, out_group| {
@@ -480,25 +505,7 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
         let mut j = 0;
         while j < steps {
             let block = (steps - j).min(STEP_BLOCK);
-            let n = block * d;
-            for l in 0..l_n {
-                let path = &paths[(first + l) * pl..(first + l + 1) * pl];
-                if plain {
-                    // The block's increments are differences of consecutive
-                    // points, contiguous in the path; each goes to lane l.
-                    let seg = &path[j * dim..(j + block + 1) * dim];
-                    for ((o, &x1), &x0) in dxs[..n * l_n].chunks_exact_mut(l_n).zip(&seg[dim..]).zip(&seg[..n]) {
-                        o[l] = x1 - x0;
-                    }
-                } else {
-                    for t in 0..block {
-                        transform.increment(path, dim, shape.length, j + t, dx);
-                        for (o, &x) in dxs[t * d * l_n..(t + 1) * d * l_n].chunks_exact_mut(l_n).zip(dx.iter()) {
-                            o[l] = x;
-                        }
-                    }
-                }
-            }
+            gather_lane_increments(&paths[first * pl..(first + l_n) * pl], shape, &transform, d, j, block, dxs, dx);
             mul_exp_block_lanes(d, tshape, s, dxs, block, scratch);
             j += block;
             if j % run == 0 && j < steps && crate::interrupt::requested() {
@@ -517,16 +524,14 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
 type PathGradients<'a, T> = (&'a mut [T], Option<&'a mut [T]>);
 
 /// Per-worker buffers of [`sig_backprop_lanes`]: interleaved states,
-/// gradients and increments, and one lane's worth of each.
+/// gradients, a block's increments and their gradients, and one lane's
+/// worth of a tensor and an increment.
 struct BackpropLaneWorkspace<T: 'static> {
     s: Scratch<T>,
     g: Scratch<T>,
-    g_next: Scratch<T>,
-    dx: Scratch<T>,
-    neg_dx: Scratch<T>,
-    gdx: Scratch<T>,
-    inverse_ws: Scratch<T>,
-    backward_ws: Scratch<T>,
+    dxs: Scratch<T>,
+    gdxs: Scratch<T>,
+    block_ws: Scratch<T>,
     one: Scratch<T>,
     one_dx: Scratch<T>,
 }
@@ -534,16 +539,13 @@ struct BackpropLaneWorkspace<T: 'static> {
 impl<T: Float> BackpropLaneWorkspace<T> {
     fn new(shape: &TensorShape) -> Result<Self> {
         let z = |n| scratch_any("a signature gradient's workspace", n);
-        let l_n = lanes::<T>();
+        let l_n = lanes::backward_width::<T>(shape.dim);
         Ok(BackpropLaneWorkspace {
             s: z(shape.len() * l_n)?,
             g: z(shape.len() * l_n)?,
-            g_next: z(shape.len() * l_n)?,
-            dx: z(shape.dim * l_n)?,
-            neg_dx: z(shape.dim * l_n)?,
-            gdx: z(shape.dim * l_n)?,
-            inverse_ws: z(lanes::inverse_ws_len::<T>(shape))?,
-            backward_ws: z(lanes::backward_ws_len::<T>(shape))?,
+            dxs: z(STEP_BLOCK * shape.dim * l_n)?,
+            gdxs: z(STEP_BLOCK * shape.dim * l_n)?,
+            block_ws: z(lanes::backprop_block_ws_len(shape, l_n))?,
             one: z(shape.len())?,
             one_dx: z(shape.dim)?,
         })
@@ -564,16 +566,17 @@ fn sig_backprop_lanes<T: Float>(
     n_jobs: i64,
     items: &mut [PathGradients<'_, T>],
 ) -> Result<()> {
-    let l_n = lanes::<T>();
+    let l_n = lanes::backward_width::<T>(plan.tshape.dim);
     let (tshape, out_len) = (&plan.tshape, plan.out_len);
     let (len, d, dim) = (tshape.len(), tshape.dim, shape.dim);
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
+    let plain = !(transform.lead_lag || transform.time_aug);
     let mut groups: Vec<&mut [PathGradients<'_, T>]> = items.chunks_exact_mut(l_n).collect();
     let work = steps.saturating_mul(len).saturating_mul(5 * l_n);
     try_for_each_item(n_jobs, &mut groups, work, || BackpropLaneWorkspace::new(tshape), |ws, group_index, group| {
         let first = group_index * l_n;
-        let BackpropLaneWorkspace { s, g, g_next, dx, neg_dx, gdx, inverse_ws, backward_ws, one, one_dx } = ws;
+        let BackpropLaneWorkspace { s, g, dxs, gdxs, block_ws, one, one_dx } = ws;
         for (l, (grad, _)) in group.iter_mut().enumerate() {
             let b = first + l;
             grad.fill(T::zero());
@@ -586,32 +589,39 @@ fn sig_backprop_lanes<T: Float>(
                 *v = x;
             }
         }
-        let mut checkpoint = Checkpoint::new(4 * len * l_n);
-        for j in (0..steps).rev() {
+        let mut checkpoint = Checkpoint::new(4 * len * l_n * STEP_BLOCK);
+        let mut end = steps;
+        while end > 0 {
             if checkpoint.tick() {
                 return Ok(());
             }
-            for l in 0..l_n {
-                transform.increment(&paths[(first + l) * pl..(first + l + 1) * pl], dim, shape.length, j, one_dx);
-                for (c, &x) in one_dx.iter().enumerate() {
-                    dx[c * l_n + l] = x;
-                    neg_dx[c * l_n + l] = -x;
+            let block = end.min(STEP_BLOCK);
+            let j = end - block;
+            gather_lane_increments(&paths[first * pl..(first + l_n) * pl], shape, &transform, d, j, block, dxs, one_dx);
+            backprop_block_lanes(d, l_n, tshape, s, dxs, block, g, gdxs, block_ws);
+            for (l, (grad, _)) in group.iter_mut().enumerate() {
+                if plain {
+                    // increment t is point j + t + 1 minus point j + t
+                    for t in 0..block {
+                        let (lo, hi) = grad.split_at_mut((j + t + 1) * dim);
+                        for ((before, after), gv) in lo[(j + t) * dim..].iter_mut().zip(&mut hi[..dim]).zip(gdxs[t * d * l_n..].iter().skip(l).step_by(l_n)) {
+                            *after += *gv;
+                            *before -= *gv;
+                        }
+                    }
+                } else {
+                    for t in 0..block {
+                        lane_of_width(&gdxs[t * d * l_n..(t + 1) * d * l_n], l, l_n, one_dx);
+                        transform.increment_backward(grad, dim, j + t, one_dx);
+                    }
                 }
             }
-            // s becomes the state before step j (its top level, never read
-            // by the backward step, is left stale).
-            inverse_step_lanes(d, tshape, s, neg_dx, inverse_ws);
-            mul_exp_backward_lanes(d, tshape, s, dx, g, g_next, gdx, backward_ws);
-            std::mem::swap(g, g_next);
-            for (l, (grad, _)) in group.iter_mut().enumerate() {
-                lane_of(gdx, l, one_dx);
-                transform.increment_backward(grad, dim, j, one_dx);
-            }
+            end = j;
         }
         for (l, (_, init_grad)) in group.iter_mut().enumerate() {
             if let Some(ig) = init_grad {
                 // g is now dF/d(start); start = initial, or its antipode.
-                lane_of(g, l, one);
+                lane_of_width(g, l, l_n, one);
                 plan.store_start_grad(one, ig);
             }
         }
@@ -1052,7 +1062,8 @@ pub fn sig_backprop_with<T: Float>(
         }
     }
     // Whole groups of paths go through the lanes, the rest one by one.
-    let in_lanes = if !opts.stream && (2..=LANES_MAX_BACKWARD_DIM).contains(&tshape.dim) { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
+    let width = lanes::backward_width::<T>(tshape.dim);
+    let in_lanes = if !opts.stream && (2..=LANES_MAX_BACKWARD_DIM).contains(&tshape.dim) { shape.batch / width * width } else { 0 };
     let (lane_items, rest_items) = combined.split_at_mut(in_lanes);
     if in_lanes > 0 {
         sig_backprop_lanes(paths, shape, &plan, transform, sigs, sig_grads, n_jobs, lane_items)?;
