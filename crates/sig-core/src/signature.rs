@@ -14,7 +14,7 @@ use crate::alloc::{scratch_any, zeros, Scratch};
 use crate::batch::{resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
-use crate::lanes::{self, backprop_block_lanes, lane_of, lane_of_width, lanes, mul_exp_block_lanes};
+use crate::lanes::{self, backprop_block_lanes, lane_of, lanes, mul_exp_block_lanes};
 use crate::tensor::{antipode_copy, horner_levels, mul_backward, mul_exp_backward, mul_exp_backward_block_kernel, mul_exp_block_kernel, mul_exp_in_place, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
 use crate::Float;
@@ -347,7 +347,8 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     // Whole groups of paths go through the lanes; paths left over, if long
     // enough, have their pieces in the lanes instead; the rest one by one.
     let lanes_ok = use_lanes(tshape);
-    let in_lanes = if lanes_ok { shape.batch / lanes::<T>() * lanes::<T>() } else { 0 };
+    let width = lanes::forward_width::<T>(tshape.dim);
+    let in_lanes = if lanes_ok { shape.batch / width * width } else { 0 };
     let (lane_out, rest_out) = out.split_at_mut(in_lanes * out_len);
     if in_lanes > 0 {
         sig_lanes(paths, shape, &plan, transform, n_jobs, lane_out)?;
@@ -391,6 +392,8 @@ const LANES_MAX_BACKWARD_DIM: usize = 12;
 
 /// Per-worker buffers of [`sig_lanes`].
 struct LaneWorkspace<T: 'static> {
+    /// Paths per group (see [`lanes::forward_width`]).
+    width: usize,
     s: Scratch<T>,
     dxs: Scratch<T>,
     scratch: Scratch<T>,
@@ -400,13 +403,13 @@ struct LaneWorkspace<T: 'static> {
 }
 
 impl<T: Float> LaneWorkspace<T> {
-    fn new(shape: &TensorShape) -> Result<Self> {
+    fn new(shape: &TensorShape, width: usize) -> Result<Self> {
         let z = |n| scratch_any("a signature's workspace", n);
-        let l_n = lanes::<T>();
         Ok(LaneWorkspace {
-            s: z(shape.len() * l_n)?,
-            dxs: z(STEP_BLOCK * shape.dim * l_n)?,
-            scratch: z(lanes::block_ws_len::<T>(shape))?,
+            width,
+            s: z(shape.len() * width)?,
+            dxs: z(STEP_BLOCK * shape.dim * width)?,
+            scratch: z(lanes::block_ws_len(shape, width))?,
             one: z(shape.len())?,
             dx: z(shape.dim)?,
         })
@@ -419,10 +422,9 @@ impl<T: Float> LaneWorkspace<T> {
     /// and the pieces joined by Chen's identity. Lanes past the last step
     /// take zero increments.
     fn run_pieces(&mut self, path: &[T], shape: PathShape, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, out: &mut [T]) {
-        let l_n = lanes::<T>();
-        let (d, dim) = (tshape.dim, shape.dim);
+        let (l_n, d, dim) = (self.width, tshape.dim, shape.dim);
         let per_lane = steps.len().div_ceil(l_n);
-        let LaneWorkspace { s, dxs, scratch, one, dx } = self;
+        let LaneWorkspace { s, dxs, scratch, one, dx, .. } = self;
         s.fill(T::zero());
         s[..l_n].fill(T::one());
         let run = Checkpoint::steps_per_check(tshape.len() * l_n).next_multiple_of(STEP_BLOCK);
@@ -442,7 +444,7 @@ impl<T: Float> LaneWorkspace<T> {
                     }
                 }
             }
-            mul_exp_block_lanes(d, tshape, s, dxs, block, scratch);
+            mul_exp_block_lanes(d, l_n, tshape, s, dxs, block, scratch);
             j += block;
             if j % run == 0 && j < per_lane && crate::interrupt::requested() {
                 return;
@@ -451,7 +453,7 @@ impl<T: Float> LaneWorkspace<T> {
         out.fill(T::zero());
         out[0] = T::one();
         for l in 0..l_n {
-            lane_of(s, l, one);
+            lane_of(s, l, l_n, one);
             mul_in_place(tshape, out, one);
         }
     }
@@ -486,16 +488,16 @@ fn gather_lane_increments<T: Float>(paths: &[T], shape: PathShape, transform: &P
 /// Signatures of groups of [`lanes`] paths, one per SIMD lane (see
 /// [`crate::lanes`]); `out` holds whole groups.
 fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, transform: PathTransform, n_jobs: i64, out: &mut [T]) -> Result<()> {
-    let l_n = lanes::<T>();
+    let l_n = lanes::forward_width::<T>(plan.tshape.dim);
     let (tshape, out_len) = (&plan.tshape, plan.out_len);
     let (len, d) = (tshape.len(), tshape.dim);
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
     let run = Checkpoint::steps_per_check(len * l_n).next_multiple_of(STEP_BLOCK);
     let work = steps.saturating_mul(len).saturating_mul(l_n);
-    try_for_each_chunk(n_jobs, out, l_n * out_len, work, || LaneWorkspace::new(tshape), |ws, g, out_group| {
+    try_for_each_chunk(n_jobs, out, l_n * out_len, work, || LaneWorkspace::new(tshape, l_n), |ws, g, out_group| {
         let first = g * l_n;
-        let LaneWorkspace { s, dxs, scratch, one, dx } = ws;
+        let LaneWorkspace { s, dxs, scratch, one, dx, .. } = ws;
         for l in 0..l_n {
             plan.load_start(first + l, one);
             for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
@@ -506,14 +508,14 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
         while j < steps {
             let block = (steps - j).min(STEP_BLOCK);
             gather_lane_increments(&paths[first * pl..(first + l_n) * pl], shape, &transform, d, j, block, dxs, dx);
-            mul_exp_block_lanes(d, tshape, s, dxs, block, scratch);
+            mul_exp_block_lanes(d, l_n, tshape, s, dxs, block, scratch);
             j += block;
             if j % run == 0 && j < steps && crate::interrupt::requested() {
                 return Ok(());
             }
         }
         for (l, out_sig) in out_group.chunks_exact_mut(out_len).enumerate() {
-            lane_of(s, l, one);
+            lane_of(s, l, l_n, one);
             plan.store(one, out_sig);
         }
         Ok(())
@@ -611,7 +613,7 @@ fn sig_backprop_lanes<T: Float>(
                     }
                 } else {
                     for t in 0..block {
-                        lane_of_width(&gdxs[t * d * l_n..(t + 1) * d * l_n], l, l_n, one_dx);
+                        lane_of(&gdxs[t * d * l_n..(t + 1) * d * l_n], l, l_n, one_dx);
                         transform.increment_backward(grad, dim, j + t, one_dx);
                     }
                 }
@@ -621,7 +623,7 @@ fn sig_backprop_lanes<T: Float>(
         for (l, (_, init_grad)) in group.iter_mut().enumerate() {
             if let Some(ig) = init_grad {
                 // g is now dF/d(start); start = initial, or its antipode.
-                lane_of_width(g, l, l_n, one);
+                lane_of(g, l, l_n, one);
                 plan.store_start_grad(one, ig);
             }
         }
@@ -738,7 +740,7 @@ fn sig_chunked<T: Float>(
     let len = tshape.len();
     let count = out.len() / plan.out_len.max(1);
     let lanes_ok = use_lanes(tshape);
-    let init = || Ok((SigWorkspace::new(tshape)?, if lanes_ok { Some(LaneWorkspace::new(tshape)?) } else { None }));
+    let init = || Ok((SigWorkspace::new(tshape)?, if lanes_ok { Some(LaneWorkspace::new(tshape, lanes::<T>())?) } else { None }));
     let mut pieces = zeros("the pieces of long paths' signatures", count * chunks * len)?;
     try_for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, init, |(ws, lane_ws), idx, piece| {
         let (b, c) = (first + idx / chunks, idx % chunks);
