@@ -8,7 +8,7 @@ the share of the machine's peak, forward and backward, in one run.
 
 Share of peak: the Horner step's ``2 sig_len d / (d - 1)`` flops per
 increment, over numpy's 2000 x 2000 matmul rate measured at the start of
-the same run (one BLAS thread). Times are medians; the machine is noisy, so
+the same run (one BLAS thread, or all usable cores with N_JOBS=-1). Times are medians; the machine is noisy, so
 compare ratios within a run.
 """
 
@@ -16,8 +16,11 @@ import os
 import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The peak is numpy's matmul at the threads sigrs gets: one, or every usable
+# core with N_JOBS=-1 (BLAS reads its thread count at import).
+_BLAS_THREADS = "1" if os.environ.get("N_JOBS", "1") == "1" else str(len(os.sched_getaffinity(0)))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _BLAS_THREADS)
+os.environ.setdefault("OMP_NUM_THREADS", _BLAS_THREADS)
 
 import numpy as np  # noqa: E402
 import pysiglib  # noqa: E402
