@@ -649,20 +649,29 @@ fn sig_one_dim<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, s
         if plan.initial.is_some() {
             plan.load_start(b, start);
         }
+        // From the identity: level k is x^k / k! (the inverse, exp(-x), has
+        // (-x)^k / k!), written straight to the row. Each level multiplies
+        // by x / k, so the chain through the levels is one product long.
+        let closed_form = |row: &mut [T], x: T| {
+            let x = if plan.inverse { -x } else { x };
+            if plan.skip == 0 {
+                row[0] = T::one();
+            }
+            let mut v = T::one();
+            for (k, o) in row[1 - plan.skip..].iter_mut().enumerate() {
+                v = v * (x * crate::recip::<T>(k + 1));
+                *o = v;
+            }
+        };
+        if !stream && plan.initial.is_none() {
+            // One row (a plain signature): the common case of many short paths.
+            closed_form(path_rows, if l >= 2 { path[l - 1] - path[0] } else { T::zero() });
+            return Ok(());
+        }
         for (r, row) in path_rows.chunks_exact_mut(out_len).enumerate() {
             let x = if l >= 2 { path[if stream { r + 1 } else { l - 1 }] - path[0] } else { T::zero() };
             if plan.initial.is_none() {
-                // From the identity: level k is x^k / k! (the inverse,
-                // exp(-x), has (-x)^k / k!), written straight to the row.
-                let x = if plan.inverse { -x } else { x };
-                if plan.skip == 0 {
-                    row[0] = T::one();
-                }
-                let mut v = T::one();
-                for (k, o) in row[1 - plan.skip..].iter_mut().enumerate() {
-                    v = v * x * crate::recip::<T>(k + 1);
-                    *o = v;
-                }
+                closed_form(row, x);
                 continue;
             } else {
                 s.copy_from_slice(start);
