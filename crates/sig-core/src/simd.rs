@@ -112,8 +112,8 @@ pub(crate) mod avx {
     use std::arch::x86_64::*;
 
     /// Defines `fn $name<const D: usize>(top, w, dxs)`: for each row `a` of
-    /// `top` (rows of `D` numbers), `top[a, :] += sum_{t < 8} w[t * rows + a]
-    /// * dxs[t, :]`. Rows go `8 / nv` at a time (`nv` vectors per row), so
+    /// `top` (rows of `D` numbers), `top[a, :] += sum_{t < 8} w[t * rows +
+    /// a] dxs[t, :]`. Rows go `8 / nv` at a time (`nv` vectors per row), so
     /// that eight accumulators stay in registers: with one row at a time
     /// each accumulator was a chain of eight dependent FMAs, which waited on
     /// the FMA latency (d = 8, float64: half of the forward pass).
