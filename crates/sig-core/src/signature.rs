@@ -659,7 +659,7 @@ fn sig_one_dim<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, s
             }
             let mut v = T::one();
             for (k, o) in row[1 - plan.skip..].iter_mut().enumerate() {
-                v = v * (x * crate::recip::<T>(k + 1));
+                v *= x * crate::recip::<T>(k + 1);
                 *o = v;
             }
         };
