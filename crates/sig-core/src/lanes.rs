@@ -12,10 +12,13 @@
 //! of a block of steps are `dxs[(t * d + b) * L + l]`. `L` is
 //! [`lanes::<T>()`](lanes): one 256-bit register.
 //!
-//! The scheme is that of [`crate::tensor::mul_exp_block_kernel`] (see there):
-//! Horner per level, top level's rank-one updates deferred and applied once
-//! per block of [`STEP_BLOCK`] steps. Level 0 of every lane is 1 (a
-//! signature), which saves its multiplications.
+//! The scheme is that of [`crate::tensor::mul_exp_block_kernel`] (see there),
+//! Horner per level, with the top two levels taken a block of
+//! [`STEP_BLOCK`] steps at a time: the levels below go step by step and
+//! leave two coefficients per entry of level N-2 and step, from which
+//! levels N-1 and N are then updated entry by entry, each held in registers
+//! across the block (`last_levels_in_registers`). Level 0 of every lane is
+//! 1 (a signature), which saves its multiplications.
 
 use std::array::from_fn;
 
@@ -31,7 +34,8 @@ pub(crate) const fn lanes<T>() -> usize {
 
 /// Scratch entries [`mul_exp_block_lanes`] needs for `width` lanes.
 pub(crate) fn block_ws_len(shape: &TensorShape, width: usize) -> usize {
-    shape.mul_exp_block_ws_len() * width
+    let n = shape.degree;
+    (2 * shape.level(n).start + 2 * shape.level_len(n.saturating_sub(2)) * STEP_BLOCK) * width
 }
 
 /// Paths per group of the forward lanes kernel for dimension `d`: for
@@ -134,85 +138,161 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
     if n == 0 || d == 0 {
         return;
     }
-    let rows = shape.level_len(n - 1);
-    let (chains, w) = ws.split_at_mut(2 * shape.level(n).start * L);
+    if n == 1 {
+        for dx in dxs[..count * d * L].chunks_exact(d * L) {
+            for (r, &x) in s[L..(1 + d) * L].iter_mut().zip(dx) {
+                *r += x;
+            }
+        }
+        return;
+    }
+    // Levels up to N-2, step by step. Each step leaves two coefficients per
+    // entry `a` of level N-2 (its value before the step plus a Horner
+    // product): all that levels N-1 and N need from below, applied after
+    // the loop by `last_levels_*`. They are stored by entry, then step (see
+    // `coef_at`).
+    let m = shape.level_len(n - 2);
+    let (chains, coefs) = ws.split_at_mut(2 * shape.level(n).start * L);
     let (chain_top, chain_next) = chains.split_at_mut(shape.level(n).start * L);
-    let w = &mut w[..rows * STEP_BLOCK * L];
+    let coefs = &mut coefs[..2 * m * STEP_BLOCK * L];
     let half = recip::<T>(2);
+    let prev = shape.level(n - 2);
     for t in 0..count {
         let dx = &dxs[t * d * L..(t + 1) * d * L];
-        let w_t = &mut w[t * rows * L..(t + 1) * rows * L];
-        if n == 1 {
-            w_t.fill(T::one());
-            continue;
-        }
-        // One pass over level N-1 writes w_t (the top level's last Horner
-        // product) and updates level N-1 itself, as in the per-path kernel.
         if n >= 3 {
             horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 2);
             horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 2);
         }
-        let (lower, upper) = s.split_at_mut(shape.level(n - 1).start * L);
-        let prev = shape.level(n - 2);
-        let s_prev = &lower[prev.start * L..prev.end * L];
-        let s_next = &mut upper[..rows * L];
-        let zero = [T::zero(); L];
-        let (u_top, u_next): (&[T], &[T]) = if n >= 3 {
-            (&chain_top[prev.start * L..prev.end * L], &chain_next[prev.start * L..prev.end * L])
-        } else {
-            (&zero, &zero)
-        };
-        for ((((w_row, s_row), s_a), ut), un) in w_t
-            .chunks_exact_mut(d * L)
-            .zip(s_next.chunks_exact_mut(d * L))
-            .zip(s_prev.chunks_exact(L))
-            .zip(u_top.chunks_exact(L))
-            .zip(u_next.chunks_exact(L))
-        {
-            let (s_a, ut, un): ([T; L], [T; L], [T; L]) = (get(s_a), get(ut), get(un));
-            let v_w: [T; L] = from_fn(|l| (ut[l] + s_a[l]) * half);
-            let v_s: [T; L] = from_fn(|l| un[l] + s_a[l]);
-            for ((wo, so), x) in w_row.chunks_exact_mut(L).zip(s_row.chunks_exact_mut(L)).zip(dx.chunks_exact(L)) {
-                let (x, y): ([T; L], [T; L]) = (get(x), get(so));
-                put::<T, L>(wo, from_fn(|l| fmadd::<T, FMA>(v_w[l], x[l], y[l])));
-                put::<T, L>(so, from_fn(|l| fmadd::<T, FMA>(v_s[l], x[l], y[l])));
-            }
+        let level = prev.start * L..prev.end * L;
+        let (s_prev, zeros) = (&s[level.clone()], [T::zero(); L]);
+        // At degree 2 the Horner products are zero (level N-2 is level 0):
+        // `step` 0 reads `zeros` for every entry.
+        let (u_top, u_next, step) = if n >= 3 { (&chain_top[level.clone()], &chain_next[level], L) } else { (&zeros[..], &zeros[..], 0) };
+        for (a, (coef, s_a)) in coefs.chunks_exact_mut(2 * STEP_BLOCK * L).zip(s_prev.chunks_exact(L)).enumerate() {
+            let (s_a, ut, un): ([T; L], [T; L], [T; L]) = (get(s_a), get(&u_top[a * step..]), get(&u_next[a * step..]));
+            let (c_w, c_s) = coef[coef_at::<L>(0, t)..coef_at::<L>(0, t + 1)].split_at_mut(L);
+            put::<T, L>(c_w, from_fn(|l| (ut[l] + s_a[l]) * half));
+            put::<T, L>(c_s, from_fn(|l| un[l] + s_a[l]));
         }
         horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain_top, n - 2);
     }
-    // The deferred top level: top[a, b] += sum_t w_t[a] dx_t[b], each entry
-    // held in a register across the block.
-    let top = shape.level(n);
-    let s_top = &mut s[top.start * L..top.end * L];
-    for (a, row) in s_top.chunks_exact_mut(d * L).enumerate() {
-        if count == STEP_BLOCK {
-            let w_a: [[T; L]; STEP_BLOCK] = from_fn(|t| get(&w[(t * rows + a) * L..]));
-            // Four independent accumulators per pass: one chain of eight
-            // dependent FMAs per entry would wait on the FMA latency.
-            let mut b = 0;
-            while b < d {
-                let width = (d - b).min(4);
-                let mut acc: [[T; L]; 4] = from_fn(|i| if i < width { get(&row[(b + i) * L..]) } else { [T::zero(); L] });
-                for (t, w_ta) in w_a.iter().enumerate() {
-                    let dx_t = &dxs[(t * d + b) * L..(t * d + b + width) * L];
-                    for (i, acc_i) in acc.iter_mut().enumerate().take(width) {
-                        let x: [T; L] = get(&dx_t[i * L..]);
-                        *acc_i = from_fn(|l| fmadd::<T, FMA>(w_ta[l], x[l], acc_i[l]));
+    let (lower, upper) = s.split_at_mut(shape.level(n).start * L);
+    let next = shape.level(n - 1);
+    let s_next = &mut lower[next.start * L..next.end * L];
+    let s_top = &mut upper[..shape.level_len(n) * L];
+    if D > 0 {
+        last_levels_in_registers::<T, D, L, FMA>(s_next, s_top, coefs, dxs, count, m);
+    } else {
+        last_levels_by_row::<T, L, FMA>(d, s_next, s_top, coefs, dxs, count, m);
+    }
+}
+
+/// Where `c_w[t][a]` starts in the coefficients of a block (`c_s[t][a]`
+/// follows it): entry-major, so that the pass over levels N-1 and N reads
+/// them in order. Step-major rows `m` entries apart put the 16 coefficients
+/// of an entry in one L1 set whenever `m L` is a multiple of 512 bytes,
+/// 8 ways for 16 lines (d = 4, degree 6: 1.3x slower).
+#[inline(always)]
+fn coef_at<const L: usize>(a: usize, t: usize) -> usize {
+    (a * STEP_BLOCK + t) * 2 * L
+}
+
+/// Rows of level N-1 that [`last_levels_in_registers`] takes per pass: as
+/// many as divide `d` with their `1 + d` accumulators in at most 12 of the
+/// 16 vector registers (`L` lanes of `T` fill `vectors` registers).
+const fn rows_per_pass(d: usize, vectors: usize) -> usize {
+    let mut rows = MAX_ROWS_PER_PASS;
+    while rows > 1 && (d % rows != 0 || rows * (1 + d) * vectors > 12) {
+        rows -= 1;
+    }
+    rows
+}
+
+const MAX_ROWS_PER_PASS: usize = 3;
+
+/// Levels N-1 and N over a block of steps, from the coefficients that the
+/// levels below left per step (see [`coef_at`]; `m` entries of level N-2).
+/// Row `(a, b)` of level N-1 moves by `c_s[t][a] dx_t[b]` each step and
+/// feeds the top level row `(a, b)` with `w_t dx_t`, where `w_t =
+/// c_w[t][a] dx_t[b]` plus the row before the step. Here a row of level
+/// N-1 and the `d` top-level entries it feeds stay in registers for the
+/// whole block, so nothing is stored per step: with a store per step each
+/// level N-1 entry cost one store per multiply-add, and the core retires
+/// one store per cycle against two multiply-adds.
+#[inline(always)]
+fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA: bool>(s_next: &mut [T], s_top: &mut [T], coefs: &[T], dxs: &[T], count: usize, m: usize) {
+    let per_pass = rows_per_pass(D, (L * std::mem::size_of::<T>()).div_ceil(32));
+    let zero = [T::zero(); L];
+    for a in 0..m {
+        for b0 in (0..D).step_by(per_pass) {
+            let row = |i: usize| a * D + b0 + i;
+            let mut next: [[T; L]; MAX_ROWS_PER_PASS] = from_fn(|i| if i < per_pass { get(&s_next[row(i) * L..]) } else { zero });
+            let mut top: [[[T; L]; D]; MAX_ROWS_PER_PASS] =
+                from_fn(|i| if i < per_pass { from_fn(|c| get(&s_top[(row(i) * D + c) * L..])) } else { [zero; D] });
+            let coef_a = &coefs[coef_at::<L>(a, 0)..coef_at::<L>(a + 1, 0)];
+            let mut step = |t: usize| {
+                let (c_w, c_s): ([T; L], [T; L]) = (get(&coef_a[coef_at::<L>(0, t)..]), get(&coef_a[coef_at::<L>(0, t) + L..]));
+                let dx = &dxs[t * D * L..(t + 1) * D * L];
+                for i in 0..per_pass {
+                    let x: [T; L] = get(&dx[(b0 + i) * L..]);
+                    let w: [T; L] = from_fn(|l| fmadd::<T, FMA>(c_w[l], x[l], next[i][l]));
+                    next[i] = from_fn(|l| fmadd::<T, FMA>(c_s[l], x[l], next[i][l]));
+                    for (c, acc) in top[i].iter_mut().enumerate() {
+                        let y: [T; L] = get(&dx[c * L..]);
+                        *acc = from_fn(|l| fmadd::<T, FMA>(w[l], y[l], acc[l]));
                     }
                 }
-                for (i, acc_i) in acc.iter().enumerate().take(width) {
-                    put::<T, L>(&mut row[(b + i) * L..], *acc_i);
-                }
-                b += width;
+            };
+            // A full block as a loop of constant length, which LLVM unrolls:
+            // a loop kept rolled carried its accumulators through register
+            // moves and a stack slot (float32, d = 4: 15 % slower).
+            if count == STEP_BLOCK {
+                (0..STEP_BLOCK).for_each(&mut step);
+            } else {
+                (0..count).for_each(&mut step);
             }
-        } else {
-            for t in 0..count {
-                let w_ta: [T; L] = get(&w[(t * rows + a) * L..]);
-                for (b, o) in row.chunks_exact_mut(L).enumerate() {
-                    let (x, y): ([T; L], [T; L]) = (get(&dxs[(t * d + b) * L..]), get(o));
-                    put::<T, L>(o, from_fn(|l| fmadd::<T, FMA>(w_ta[l], x[l], y[l])));
+            for i in 0..per_pass {
+                put::<T, L>(&mut s_next[row(i) * L..], next[i]);
+                for (c, acc) in top[i].iter().enumerate() {
+                    put::<T, L>(&mut s_top[(row(i) * D + c) * L..], *acc);
                 }
             }
+        }
+    }
+}
+
+/// [`last_levels_in_registers`] for a dimension known only at run time:
+/// one row of level N-1 at a time, its `w_t` kept for the block, then the
+/// top-level row it feeds updated four entries at a time.
+#[inline(always)]
+fn last_levels_by_row<T: Float, const L: usize, const FMA: bool>(d: usize, s_next: &mut [T], s_top: &mut [T], coefs: &[T], dxs: &[T], count: usize, m: usize) {
+    let mut w = [[T::zero(); L]; STEP_BLOCK];
+    for (r, (next, top_row)) in s_next.chunks_exact_mut(L).zip(s_top.chunks_exact_mut(d * L)).enumerate() {
+        let (a, b) = (r / d, r % d);
+        let mut v: [T; L] = get(next);
+        for (t, w_t) in w.iter_mut().enumerate().take(count) {
+            let (c_w, c_s): ([T; L], [T; L]) = (get(&coefs[coef_at::<L>(a, t)..]), get(&coefs[coef_at::<L>(a, t) + L..]));
+            let x: [T; L] = get(&dxs[(t * d + b) * L..]);
+            *w_t = from_fn(|l| fmadd::<T, FMA>(c_w[l], x[l], v[l]));
+            v = from_fn(|l| fmadd::<T, FMA>(c_s[l], x[l], v[l]));
+        }
+        put::<T, L>(next, v);
+        // Four independent accumulators per pass: one chain of `count`
+        // dependent multiply-adds per entry would wait on their latency.
+        let mut c = 0;
+        while c < d {
+            let width = (d - c).min(4);
+            let mut acc: [[T; L]; 4] = from_fn(|i| if i < width { get(&top_row[(c + i) * L..]) } else { [T::zero(); L] });
+            for (t, w_t) in w.iter().enumerate().take(count) {
+                for (i, acc_i) in acc.iter_mut().enumerate().take(width) {
+                    let y: [T; L] = get(&dxs[(t * d + c + i) * L..]);
+                    *acc_i = from_fn(|l| fmadd::<T, FMA>(w_t[l], y[l], acc_i[l]));
+                }
+            }
+            for (i, acc_i) in acc.iter().enumerate().take(width) {
+                put::<T, L>(&mut top_row[(c + i) * L..], *acc_i);
+            }
+            c += width;
         }
     }
 }
@@ -542,7 +622,9 @@ mod tests {
 
     #[test]
     fn lanes_match_the_per_path_step_in_every_lane() {
-        for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (16, 2)] {
+        // Every row count per pass of `last_levels_in_registers` (d = 2-7),
+        // and the run-time dimension of `last_levels_by_row` (d = 9, 11).
+        for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (3, 2), (3, 4), (4, 3), (4, 4), (5, 3), (6, 2), (6, 3), (7, 3), (8, 2), (9, 3), (11, 2), (16, 2)] {
             for count in [1, 3, STEP_BLOCK] {
                 for width in [1, 2] {
                     check::<f64>(dim, degree, count, width * lanes::<f64>(), 1e-13);
