@@ -183,7 +183,7 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
     if D > 0 {
         last_levels_in_registers::<T, D, L, FMA>(s_next, s_top, coefs, dxs, count, m);
     } else {
-        last_levels_by_row::<T, L, FMA>(d, s_next, s_top, coefs, dxs, count, m);
+        last_levels_by_row::<T, L, FMA>(d, s_next, s_top, coefs, dxs, count);
     }
 }
 
@@ -265,7 +265,7 @@ fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA:
 /// one row of level N-1 at a time, its `w_t` kept for the block, then the
 /// top-level row it feeds updated four entries at a time.
 #[inline(always)]
-fn last_levels_by_row<T: Float, const L: usize, const FMA: bool>(d: usize, s_next: &mut [T], s_top: &mut [T], coefs: &[T], dxs: &[T], count: usize, m: usize) {
+fn last_levels_by_row<T: Float, const L: usize, const FMA: bool>(d: usize, s_next: &mut [T], s_top: &mut [T], coefs: &[T], dxs: &[T], count: usize) {
     let mut w = [[T::zero(); L]; STEP_BLOCK];
     for (r, (next, top_row)) in s_next.chunks_exact_mut(L).zip(s_top.chunks_exact_mut(d * L)).enumerate() {
         let (a, b) = (r / d, r % d);
