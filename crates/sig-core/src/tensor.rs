@@ -1120,6 +1120,47 @@ mod tests {
         }
     }
 
+    /// A block of `count` steps against as many single steps, for a
+    /// tensor whose level 0 is not 1, with a NaN-filled workspace.
+    fn check_block<const D: usize, const FMA: bool>(d: usize, n: usize, count: usize) {
+        let shape = TensorShape::new(d, n).unwrap();
+        let mut seed = (100 * d + 10 * n + count) as u64;
+        let start = random(shape.len(), &mut seed);
+        let dxs = random(count * d, &mut seed);
+        let mut expected = start.clone();
+        let mut scratch = vec![0.0; shape.mul_exp_scratch_len()];
+        for dx in dxs.chunks_exact(d) {
+            mul_exp_in_place(d, &shape, &mut expected, dx, &mut scratch);
+        }
+        let mut got = start;
+        let mut ws = vec![f64::NAN; shape.mul_exp_block_ws_len()];
+        mul_exp_block_kernel::<f64, D, FMA>(d, &shape, &mut got, &dxs, count, &mut ws);
+        for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+            assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "D={D} FMA={FMA} d={d} n={n} count={count} entry {i}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn a_block_of_steps_equals_the_steps_one_by_one() {
+        for count in [1, 3, STEP_BLOCK] {
+            for n in 0..=4 {
+                for d in [1, 2, 3, 5, 9] {
+                    check_block::<0, false>(d, n, count);
+                }
+                check_block::<2, false>(2, n, count);
+                check_block::<4, false>(4, n, count);
+                // The FMA instances take the rank-8 kernels of `simd::avx`.
+                if crate::simd::has_fma() {
+                    check_block::<4, true>(4, n, count);
+                    check_block::<8, true>(8, n, count);
+                    check_block::<12, true>(12, n.min(3), count);
+                    check_block::<16, true>(16, n.min(3), count);
+                    check_block::<20, true>(20, n.min(3), count);
+                }
+            }
+        }
+    }
+
     #[test]
     fn exp_of_minus_v_inverts_exp_of_v() {
         let shape = TensorShape::new(3, 5).unwrap();
