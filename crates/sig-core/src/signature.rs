@@ -1247,6 +1247,36 @@ mod tests {
     }
 
     #[test]
+    fn lane_group_gradients_match_paths_one_at_a_time() {
+        // A batch of 19 runs through lane groups (8 wide at d = 2, 3) with
+        // paths left over; a batch of one never does. The outputs start as
+        // NaN, so that a point left unwritten shows.
+        let transforms = [PathTransform::NONE, PathTransform { time_aug: true, lead_lag: false, end_time: 1.0 }];
+        let batch = 19;
+        for (dim, degree) in [(2, 4), (3, 3)] {
+            for length in [1, 2, 9, 17, 20] {
+                let p = path(batch, length, dim, (10 * dim + length) as u64);
+                for transform in transforms {
+                    let len = crate::sig_length(transform.out_dim(dim), degree, false).unwrap();
+                    let shape = PathShape::new(batch, length, dim);
+                    let mut s = vec![0.0; batch * len];
+                    sig(&p, shape, degree, transform, false, 1, &mut s).unwrap();
+                    let g = path(batch, len, 1, 3);
+                    let mut grad = vec![f64::NAN; p.len()];
+                    sig_backprop(&p, shape, degree, transform, &s, &g, false, 2, &mut grad).unwrap();
+                    let pl = length * dim;
+                    for b in 0..batch {
+                        let mut one = vec![f64::NAN; pl];
+                        let (s_b, g_b) = (&s[b * len..(b + 1) * len], &g[b * len..(b + 1) * len]);
+                        sig_backprop(&p[b * pl..(b + 1) * pl], PathShape::new(1, length, dim), degree, transform, s_b, g_b, false, 1, &mut one).unwrap();
+                        crate::test_util::close(&grad[b * pl..(b + 1) * pl], &one, 1e-12);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn paths_left_over_from_lane_groups_run_their_pieces_in_lanes() {
         // Batches of 1 and 5 with 299 steps: the paths outside whole lane
         // groups are cut into a piece per lane (some lanes past the end).
