@@ -12,8 +12,8 @@
 //! of a block of steps are `dxs[(t * d + b) * L + l]`. `L` is
 //! [`lanes::<T>()`](lanes): one 256-bit register.
 //!
-//! The scheme is that of [`crate::tensor::mul_exp_block_kernel`] (see there),
-//! Horner per level, with the top two levels taken a block of
+//! The scheme builds on [`crate::tensor::mul_exp_block_kernel`] (see there),
+//! Horner per level, but takes the top two levels, not only the top, a block of
 //! [`STEP_BLOCK`] steps at a time: the levels below go step by step and
 //! leave two coefficients per entry of level N-2 and step, from which
 //! levels N-1 and N are then updated entry by entry, each held in registers
