@@ -202,60 +202,87 @@ fn coef_at<const L: usize>(a: usize, t: usize) -> usize {
 /// 16 vector registers (`L` lanes of `T` fill `vectors` registers).
 const fn rows_per_pass(d: usize, vectors: usize) -> usize {
     let mut rows = MAX_ROWS_PER_PASS;
-    while rows > 1 && (d % rows != 0 || rows * (1 + d) * vectors > 12) {
+    while rows > 1 && (d % rows != 0 || rows * (1 + d) * vectors > ACCUMULATORS) {
         rows -= 1;
     }
     rows
 }
 
+/// Top-level entries per row that [`last_levels_in_registers`] takes per
+/// pass: all `d` when they fit the accumulators beside their row of level
+/// N-1, else the largest divisor of `d` that does (d = 12 and 20 in one
+/// vector: 6 and 10), so that every pass is full.
+const fn columns_per_pass(d: usize, vectors: usize) -> usize {
+    let most = ACCUMULATORS / vectors - 1;
+    let mut columns = if d < most { d } else { most };
+    while columns > 1 && d % columns != 0 {
+        columns -= 1;
+    }
+    if columns == 0 { 1 } else { columns }
+}
+
 const MAX_ROWS_PER_PASS: usize = 3;
+const ACCUMULATORS: usize = 12;
+const MAX_COLUMNS_PER_PASS: usize = ACCUMULATORS - 1;
 
 /// Levels N-1 and N over a block of steps, from the coefficients that the
 /// levels below left per step (see [`coef_at`]; `m` entries of level N-2).
 /// Row `(a, b)` of level N-1 moves by `c_s[t][a] dx_t[b]` each step and
 /// feeds the top level row `(a, b)` with `w_t dx_t`, where `w_t =
 /// c_w[t][a] dx_t[b]` plus the row before the step. Here a row of level
-/// N-1 and the `d` top-level entries it feeds stay in registers for the
+/// N-1 and the top-level entries it feeds stay in registers for the
 /// whole block, so nothing is stored per step: with a store per step each
 /// level N-1 entry cost one store per multiply-add, and the core retires
-/// one store per cycle against two multiply-adds.
+/// one store per cycle against two multiply-adds. Where a top-level row
+/// does not fit the registers, it goes in passes of [`columns_per_pass`]
+/// entries, each pass taking the level N-1 entry again from its value
+/// before the block (two multiply-adds per step more per pass).
 #[inline(always)]
 fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA: bool>(s_next: &mut [T], s_top: &mut [T], coefs: &[T], dxs: &[T], count: usize, m: usize) {
-    let per_pass = rows_per_pass(D, (L * std::mem::size_of::<T>()).div_ceil(32));
+    let vectors = (L * std::mem::size_of::<T>()).div_ceil(32);
+    let per_pass = rows_per_pass(D, vectors);
+    let columns = columns_per_pass(D, vectors);
     let zero = [T::zero(); L];
     for a in 0..m {
         for b0 in (0..D).step_by(per_pass) {
             let row = |i: usize| a * D + b0 + i;
-            let mut next: [[T; L]; MAX_ROWS_PER_PASS] = from_fn(|i| if i < per_pass { get(&s_next[row(i) * L..]) } else { zero });
-            let mut top: [[[T; L]; D]; MAX_ROWS_PER_PASS] =
-                from_fn(|i| if i < per_pass { from_fn(|c| get(&s_top[(row(i) * D + c) * L..])) } else { [zero; D] });
+            let before: [[T; L]; MAX_ROWS_PER_PASS] = from_fn(|i| if i < per_pass { get(&s_next[row(i) * L..]) } else { zero });
+            let mut next = before;
             let coef_a = &coefs[coef_at::<L>(a, 0)..coef_at::<L>(a + 1, 0)];
-            let mut step = |t: usize| {
-                let (c_w, c_s): ([T; L], [T; L]) = (get(&coef_a[coef_at::<L>(0, t)..]), get(&coef_a[coef_at::<L>(0, t) + L..]));
-                let dx = &dxs[t * D * L..(t + 1) * D * L];
-                for i in 0..per_pass {
-                    let x: [T; L] = get(&dx[(b0 + i) * L..]);
-                    let w: [T; L] = from_fn(|l| fmadd::<T, FMA>(c_w[l], x[l], next[i][l]));
-                    next[i] = from_fn(|l| fmadd::<T, FMA>(c_s[l], x[l], next[i][l]));
-                    for (c, acc) in top[i].iter_mut().enumerate() {
-                        let y: [T; L] = get(&dx[c * L..]);
-                        *acc = from_fn(|l| fmadd::<T, FMA>(w[l], y[l], acc[l]));
+            for c0 in (0..D).step_by(columns) {
+                let width = columns;
+                next = before;
+                let mut top: [[[T; L]; MAX_COLUMNS_PER_PASS]; MAX_ROWS_PER_PASS] =
+                    from_fn(|i| if i < per_pass { from_fn(|c| if c < width { get(&s_top[(row(i) * D + c0 + c) * L..]) } else { zero }) } else { [zero; MAX_COLUMNS_PER_PASS] });
+                let mut step = |t: usize| {
+                    let (c_w, c_s): ([T; L], [T; L]) = (get(&coef_a[coef_at::<L>(0, t)..]), get(&coef_a[coef_at::<L>(0, t) + L..]));
+                    let dx = &dxs[t * D * L..(t + 1) * D * L];
+                    for i in 0..per_pass {
+                        let x: [T; L] = get(&dx[(b0 + i) * L..]);
+                        let w: [T; L] = from_fn(|l| fmadd::<T, FMA>(c_w[l], x[l], next[i][l]));
+                        next[i] = from_fn(|l| fmadd::<T, FMA>(c_s[l], x[l], next[i][l]));
+                        for (c, acc) in top[i].iter_mut().enumerate().take(width) {
+                            let y: [T; L] = get(&dx[(c0 + c) * L..]);
+                            *acc = from_fn(|l| fmadd::<T, FMA>(w[l], y[l], acc[l]));
+                        }
+                    }
+                };
+                // A full block as a loop of constant length, which LLVM unrolls:
+                // a loop kept rolled carried its accumulators through register
+                // moves and a stack slot (float32, d = 4: 15 % slower).
+                if count == STEP_BLOCK {
+                    (0..STEP_BLOCK).for_each(&mut step);
+                } else {
+                    (0..count).for_each(&mut step);
+                }
+                for (i, top_i) in top.iter().enumerate().take(per_pass) {
+                    for (c, acc) in top_i.iter().enumerate().take(width) {
+                        put::<T, L>(&mut s_top[(row(i) * D + c0 + c) * L..], *acc);
                     }
                 }
-            };
-            // A full block as a loop of constant length, which LLVM unrolls:
-            // a loop kept rolled carried its accumulators through register
-            // moves and a stack slot (float32, d = 4: 15 % slower).
-            if count == STEP_BLOCK {
-                (0..STEP_BLOCK).for_each(&mut step);
-            } else {
-                (0..count).for_each(&mut step);
             }
-            for i in 0..per_pass {
-                put::<T, L>(&mut s_next[row(i) * L..], next[i]);
-                for (c, acc) in top[i].iter().enumerate() {
-                    put::<T, L>(&mut s_top[(row(i) * D + c) * L..], *acc);
-                }
+            for (i, next_i) in next.iter().enumerate().take(per_pass) {
+                put::<T, L>(&mut s_next[row(i) * L..], *next_i);
             }
         }
     }
@@ -609,7 +636,7 @@ mod tests {
 
     #[test]
     fn lane_gradients_match_the_per_path_gradient_in_every_lane() {
-        for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (9, 2), (16, 2)] {
+        for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (2, 7), (3, 4), (3, 6), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (9, 2), (9, 4), (16, 2)] {
             for count in [1, 2, 3, STEP_BLOCK] {
                 // one vector of lanes, and two (see backward_width)
                 for width in [1, 2] {
@@ -623,8 +650,10 @@ mod tests {
     #[test]
     fn lanes_match_the_per_path_step_in_every_lane() {
         // Every row count per pass of `last_levels_in_registers` (d = 2-7),
-        // and the run-time dimension of `last_levels_by_row` (d = 9, 11).
-        for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (3, 2), (3, 4), (4, 3), (4, 4), (5, 3), (6, 2), (6, 3), (7, 3), (8, 2), (9, 3), (11, 2), (16, 2)] {
+        // top-level rows in one pass (d = 8, 10) and in several (d = 12, 16,
+        // 20; and d = 5-7 in two vectors), and the run-time dimension of
+        // `last_levels_by_row` (d = 9, 11).
+        for (dim, degree) in [(1, 3), (1, 6), (2, 1), (2, 2), (2, 5), (2, 7), (3, 2), (3, 4), (3, 6), (4, 3), (4, 4), (5, 3), (6, 2), (6, 3), (7, 3), (8, 2), (9, 3), (9, 5), (10, 3), (11, 2), (12, 2), (12, 3), (16, 2), (20, 2)] {
             for count in [1, 3, STEP_BLOCK] {
                 for width in [1, 2] {
                     check::<f64>(dim, degree, count, width * lanes::<f64>(), 1e-13);

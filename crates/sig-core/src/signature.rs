@@ -346,7 +346,7 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     }
     // Whole groups of paths go through the lanes; paths left over, if long
     // enough, have their pieces in the lanes instead; the rest one by one.
-    let lanes_ok = use_lanes(tshape);
+    let lanes_ok = use_lanes::<T>(tshape);
     let width = lanes::forward_width::<T>(tshape.dim);
     let in_lanes = if lanes_ok { shape.batch / width * width } else { 0 };
     let (lane_out, rest_out) = out.split_at_mut(in_lanes * out_len);
@@ -371,16 +371,20 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
 const MIN_STEPS_PER_LANE_PIECE: usize = 32;
 
 /// Whether signatures in this tensor shape go through [`sig_lanes`]: all
-/// but the dimensions of 8 and more that have their own unrolled per-path
-/// instance ([`crate::simd::specialised!`]: 8, 10, 12, 16, 20), where that
-/// kernel measured faster (f64: 1.1-1.7x at d = 10, 12, 20; d = 8, 16:
-/// 1.2-2x). Elsewhere the lanes measured 1.0x (d = 4-7, f64, degree 4 and
-/// more) to 3x (d = 2, 3, f32, non-specialised d such as 9, 11, 13) faster
-/// (benches/sweep.py).
-fn use_lanes(tshape: &TensorShape) -> bool {
+/// but a few dimensions that have their own unrolled per-path instance
+/// ([`crate::simd::specialised!`]), where that kernel measured faster:
+/// d = 16; in float64 d = 8, 12 and 20 (lanes 0.73-0.9x at d = 20,
+/// 0.86-1.05x at d = 12, 0.88x at d = 8, degree 3); and float32 d = 20 at
+/// degree 2 (lanes 0.77-0.96x). Float32 d = 8, 10 and 12 measured 1.2-1.6x,
+/// 1.6-1.7x and 1.1-2.5x faster in the lanes, d = 20 at degree 3 1.1-1.3x;
+/// float64 d = 10 1.1-1.4x. Elsewhere the lanes measured 1.0x
+/// (d = 4-7, f64, degree 4 and more) to 3x (d = 2, 3, f32, non-specialised
+/// d such as 9, 11, 13) faster (benches/sweep.py).
+fn use_lanes<T: Float>(tshape: &TensorShape) -> bool {
     let d = tshape.dim;
-    let own_instance = matches!(d, 8 | 10 | 12 | 16 | 20) && crate::simd::has_fma();
-    d >= 2 && tshape.degree >= 1 && !own_instance
+    let float32 = std::mem::size_of::<T>() == 4;
+    let per_path = crate::simd::has_fma() && (d == 16 || (!float32 && matches!(d, 8 | 12 | 20)) || (d == 20 && tshape.degree <= 2));
+    d >= 2 && tshape.degree >= 1 && !per_path
 }
 
 /// Gradients go through the lanes up to this dimension (d = 8 included:
@@ -748,7 +752,7 @@ fn sig_chunked<T: Float>(
     let pl = shape.path_len();
     let len = tshape.len();
     let count = out.len() / plan.out_len.max(1);
-    let lanes_ok = use_lanes(tshape);
+    let lanes_ok = use_lanes::<T>(tshape);
     let init = || Ok((SigWorkspace::new(tshape)?, if lanes_ok { Some(LaneWorkspace::new(tshape, lanes::<T>())?) } else { None }));
     let mut pieces = zeros("the pieces of long paths' signatures", count * chunks * len)?;
     try_for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, init, |(ws, lane_ws), idx, piece| {
