@@ -426,7 +426,7 @@ impl<T: Float> LaneWorkspace<T> {
     /// and the pieces joined by Chen's identity. Lanes past the last step
     /// take zero increments.
     fn run_pieces(&mut self, path: &[T], shape: PathShape, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, out: &mut [T]) {
-        let (l_n, d, dim) = (self.width, tshape.dim, shape.dim);
+        let (l_n, d) = (self.width, tshape.dim);
         let per_lane = steps.len().div_ceil(l_n);
         let LaneWorkspace { s, dxs, scratch, one, dx, .. } = self;
         s.fill(T::zero());
@@ -436,16 +436,14 @@ impl<T: Float> LaneWorkspace<T> {
         while j < per_lane {
             let block = (per_lane - j).min(STEP_BLOCK);
             for l in 0..l_n {
-                for t in 0..block {
-                    let step = steps.start + l * per_lane + j + t;
-                    if step < steps.end {
-                        transform.increment(path, dim, shape.length, step, dx);
-                    } else {
-                        dx.fill(T::zero());
-                    }
-                    for (c, &x) in dx.iter().enumerate() {
-                        dxs[(t * d + c) * l_n + l] = x;
-                    }
+                // The last lane's piece may end before the block: zeros after.
+                let first = steps.start + l * per_lane + j;
+                let real = steps.end.saturating_sub(first).min(block);
+                if real > 0 {
+                    gather_lane(path, shape, transform, d, first, real, l, l_n, dxs, dx);
+                }
+                for o in dxs[real * d * l_n..block * d * l_n].chunks_exact_mut(l_n) {
+                    o[l] = T::zero();
                 }
             }
             mul_exp_block_lanes(d, l_n, tshape, s, dxs, block, scratch);
@@ -468,22 +466,30 @@ impl<T: Float> LaneWorkspace<T> {
 /// channel `b` of step `j + t` of path `l`. `dx` is one increment's scratch.
 #[allow(clippy::too_many_arguments)]
 fn gather_lane_increments<T: Float>(paths: &[T], shape: PathShape, transform: &PathTransform, d: usize, j: usize, block: usize, dxs: &mut [T], dx: &mut [T]) {
-    let (dim, pl) = (shape.dim, shape.path_len());
-    let (l_n, n) = (paths.len() / pl, block * d);
+    let (pl, l_n) = (shape.path_len(), paths.len() / shape.path_len().max(1));
     for (l, path) in paths.chunks_exact(pl).enumerate() {
-        if !(transform.lead_lag || transform.time_aug) {
-            // The block's increments are differences of consecutive points,
-            // contiguous in the path; each goes to lane l.
-            let seg = &path[j * dim..(j + block + 1) * dim];
-            for ((o, &x1), &x0) in dxs[..n * l_n].chunks_exact_mut(l_n).zip(&seg[dim..]).zip(&seg[..n]) {
-                o[l] = x1 - x0;
-            }
-        } else {
-            for t in 0..block {
-                transform.increment(path, dim, shape.length, j + t, dx);
-                for (o, &x) in dxs[t * d * l_n..(t + 1) * d * l_n].chunks_exact_mut(l_n).zip(dx.iter()) {
-                    o[l] = x;
-                }
+        gather_lane(path, shape, transform, d, j, block, l, l_n, dxs, dx);
+    }
+}
+
+/// Steps `j..j + count` of one path into lane `l` of `dxs` (laid out as in
+/// [`gather_lane_increments`]).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn gather_lane<T: Float>(path: &[T], shape: PathShape, transform: &PathTransform, d: usize, j: usize, count: usize, l: usize, l_n: usize, dxs: &mut [T], dx: &mut [T]) {
+    let dim = shape.dim;
+    if !(transform.lead_lag || transform.time_aug) {
+        // The increments are differences of consecutive points, contiguous
+        // in the path.
+        let seg = &path[j * dim..(j + count + 1) * dim];
+        for ((o, &x1), &x0) in dxs[..count * d * l_n].chunks_exact_mut(l_n).zip(&seg[dim..]).zip(&seg[..count * dim]) {
+            o[l] = x1 - x0;
+        }
+    } else {
+        for t in 0..count {
+            transform.increment(path, dim, shape.length, j + t, dx);
+            for (o, &x) in dxs[t * d * l_n..(t + 1) * d * l_n].chunks_exact_mut(l_n).zip(dx.iter()) {
+                o[l] = x;
             }
         }
     }
@@ -1282,10 +1288,12 @@ mod tests {
 
     #[test]
     fn paths_left_over_from_lane_groups_run_their_pieces_in_lanes() {
-        // Batches of 1 and 5 with 299 steps: the paths outside whole lane
-        // groups are cut into a piece per lane (some lanes past the end).
-        for (batch, dim, degree, transform) in [(1, 2, 4, PathTransform::NONE), (5, 3, 3, PathTransform::NONE), (1, 2, 3, PathTransform { time_aug: true, lead_lag: true, end_time: 1.0 })] {
-            let length = 300;
+        // Batches of 1 and 5 with 299 or 257 steps: the paths outside whole
+        // lane groups are cut into a piece per lane (some lanes past the
+        // end; with 257 steps in 8 float32 lanes of 33, the last lane's last
+        // block starts 6 steps past it).
+        let cases = [(1, 2, 4, PathTransform::NONE), (5, 3, 3, PathTransform::NONE), (1, 2, 3, PathTransform { time_aug: true, lead_lag: true, end_time: 1.0 })];
+        for ((batch, dim, degree, transform), length) in cases.into_iter().flat_map(|c| [(c, 300), (c, 258)]) {
             let p = path(batch, length, dim, 23);
             let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
             let (t_len, t_dim) = (transform.out_length(length), transform.out_dim(dim));
