@@ -494,27 +494,41 @@ fn step_backward<T: Float, const D: usize, const L: usize, const FMA: bool>(
         }
         return;
     }
-    let xs: [[T; L]; MAX_D] = from_fn(|b| if b < D { get(&dx[b * L..]) } else { [T::zero(); L] });
-    let mut acc: [[[T; L]; MAX_D]; 2] = [[[T::zero(); L]; MAX_D]; 2];
-    for (r, (((row, wa), gwa), ga)) in gu.chunks_exact(D * L).zip(w.chunks_exact(L)).zip(gw.chunks_exact_mut(L)).zip(g_level.chunks_exact_mut(L)).enumerate() {
-        let wa: [T; L] = get(wa);
-        let wc: [T; L] = from_fn(|l| wa[l] * c);
-        let set = &mut acc[r & 1];
-        let mut dot = [T::zero(); L];
-        for b in 0..D {
-            let gv: [T; L] = get(&row[b * L..]);
-            dot = from_fn(|l| fmadd::<T, FMA>(gv[l], xs[b][l], dot[l]));
-            set[b] = from_fn(|l| fmadd::<T, FMA>(wc[l], gv[l], set[b][l]));
-        }
-        let v: [T; L] = from_fn(|l| dot[l] * c);
-        put::<T, L>(gwa, v);
-        let ga_old: [T; L] = get(ga);
-        put::<T, L>(ga, from_fn(|l| ga_old[l] + v[l]));
+    // Arrays of exactly D entries, and the two sets of accumulators in two
+    // variables rather than indexed by row parity: both keep them out of
+    // memory (MAX_D-sized arrays, zeroed with a 1 KiB memset per call, cost
+    // 9 % of the d = 2 backward).
+    let xs: [[T; L]; D] = from_fn(|b| get(&dx[b * L..]));
+    let (mut even, mut odd) = ([[T::zero(); L]; D], [[T::zero(); L]; D]);
+    let mut rows = gu.chunks_exact(D * L).zip(w.chunks_exact(L)).zip(gw.chunks_exact_mut(L)).zip(g_level.chunks_exact_mut(L));
+    while let Some((((row, wa), gwa), ga)) = rows.next() {
+        step_backward_row::<T, D, L, FMA>(c, &xs, row, wa, gwa, ga, &mut even);
+        let Some((((row, wa), gwa), ga)) = rows.next() else { break };
+        step_backward_row::<T, D, L, FMA>(c, &xs, row, wa, gwa, ga, &mut odd);
     }
-    for (b, o) in gdx.chunks_exact_mut(L).enumerate().take(D) {
+    for ((o, e), od) in gdx.chunks_exact_mut(L).zip(&even).zip(&odd) {
         let old: [T; L] = get(o);
-        put::<T, L>(o, from_fn(|l| old[l] + acc[0][b][l] + acc[1][b][l]));
+        put::<T, L>(o, from_fn(|l| old[l] + e[l] + od[l]));
     }
+}
+
+/// One row of [`step_backward`] at a compile-time `D` (a function, not a
+/// closure: a closure does not inherit the caller's target features, and
+/// its multiply-adds became calls to `fma`).
+#[inline(always)]
+fn step_backward_row<T: Float, const D: usize, const L: usize, const FMA: bool>(c: T, xs: &[[T; L]; D], row: &[T], wa: &[T], gwa: &mut [T], ga: &mut [T], set: &mut [[T; L]; D]) {
+    let wa: [T; L] = get(wa);
+    let wc: [T; L] = from_fn(|l| wa[l] * c);
+    let mut dot = [T::zero(); L];
+    for (b, (acc, x)) in set.iter_mut().zip(xs).enumerate() {
+        let gv: [T; L] = get(&row[b * L..]);
+        dot = from_fn(|l| fmadd::<T, FMA>(gv[l], x[l], dot[l]));
+        *acc = from_fn(|l| fmadd::<T, FMA>(wc[l], gv[l], acc[l]));
+    }
+    let v: [T; L] = from_fn(|l| dot[l] * c);
+    put::<T, L>(gwa, v);
+    let ga_old: [T; L] = get(ga);
+    put::<T, L>(ga, from_fn(|l| ga_old[l] + v[l]));
 }
 
 /// Copies lane `l` of `src` (an interleaved tensor of `dst.len()` entries
