@@ -475,7 +475,7 @@ fn gather_lane_increments<T: Float>(paths: &[T], shape: PathShape, transform: &P
 /// Steps `j..j + count` of one path into lane `l` of `dxs` (laid out as in
 /// [`gather_lane_increments`]).
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn gather_lane<T: Float>(path: &[T], shape: PathShape, transform: &PathTransform, d: usize, j: usize, count: usize, l: usize, l_n: usize, dxs: &mut [T], dx: &mut [T]) {
     let dim = shape.dim;
     if !(transform.lead_lag || transform.time_aug) {
