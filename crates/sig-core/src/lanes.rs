@@ -250,10 +250,9 @@ fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA:
             let mut next = before;
             let coef_a = &coefs[coef_at::<L>(a, 0)..coef_at::<L>(a + 1, 0)];
             for c0 in (0..D).step_by(columns) {
-                let width = columns;
                 next = before;
                 let mut top: [[[T; L]; MAX_COLUMNS_PER_PASS]; MAX_ROWS_PER_PASS] =
-                    from_fn(|i| if i < per_pass { from_fn(|c| if c < width { get(&s_top[(row(i) * D + c0 + c) * L..]) } else { zero }) } else { [zero; MAX_COLUMNS_PER_PASS] });
+                    from_fn(|i| if i < per_pass { from_fn(|c| if c < columns { get(&s_top[(row(i) * D + c0 + c) * L..]) } else { zero }) } else { [zero; MAX_COLUMNS_PER_PASS] });
                 let mut step = |t: usize| {
                     let (c_w, c_s): ([T; L], [T; L]) = (get(&coef_a[coef_at::<L>(0, t)..]), get(&coef_a[coef_at::<L>(0, t) + L..]));
                     let dx = &dxs[t * D * L..(t + 1) * D * L];
@@ -261,7 +260,7 @@ fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA:
                         let x: [T; L] = get(&dx[(b0 + i) * L..]);
                         let w: [T; L] = from_fn(|l| fmadd::<T, FMA>(c_w[l], x[l], next[i][l]));
                         next[i] = from_fn(|l| fmadd::<T, FMA>(c_s[l], x[l], next[i][l]));
-                        for (c, acc) in top[i].iter_mut().enumerate().take(width) {
+                        for (c, acc) in top[i].iter_mut().enumerate().take(columns) {
                             let y: [T; L] = get(&dx[(c0 + c) * L..]);
                             *acc = from_fn(|l| fmadd::<T, FMA>(w[l], y[l], acc[l]));
                         }
@@ -276,7 +275,7 @@ fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA:
                     (0..count).for_each(&mut step);
                 }
                 for (i, top_i) in top.iter().enumerate().take(per_pass) {
-                    for (c, acc) in top_i.iter().enumerate().take(width) {
+                    for (c, acc) in top_i.iter().enumerate().take(columns) {
                         put::<T, L>(&mut s_top[(row(i) * D + c0 + c) * L..], *acc);
                     }
                 }
