@@ -649,6 +649,9 @@ fn sig_backprop_lanes<T: Float>(
 /// 8 was off by a factor of 1e10).
 fn sig_one_dim<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, stream: bool, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let (tshape, out_len, rows, l) = (&plan.tshape, plan.out_len, plan.rows, shape.length);
+    if !stream && plan.initial.is_none() {
+        return sig_one_dim_plain(paths, l, plan, n_jobs, out);
+    }
     let init = || {
         let z = |n| zeros("a signature's workspace", n);
         Ok((z(tshape.len())?, z(tshape.len())?, z(tshape.mul_exp_scratch_len())?))
@@ -673,11 +676,6 @@ fn sig_one_dim<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, s
                 *o = v;
             }
         };
-        if !stream && plan.initial.is_none() {
-            // One row (a plain signature): the common case of many short paths.
-            closed_form(path_rows, if l >= 2 { path[l - 1] - path[0] } else { T::zero() });
-            return Ok(());
-        }
         for (r, row) in path_rows.chunks_exact_mut(out_len).enumerate() {
             let x = if l >= 2 { path[if stream { r + 1 } else { l - 1 }] - path[0] } else { T::zero() };
             if plan.initial.is_none() {
@@ -691,6 +689,53 @@ fn sig_one_dim<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, s
         }
         Ok(())
     })
+}
+
+/// Paths per task of [`sig_one_dim_plain`]: enough independent product
+/// chains to hide their latency, and one call's overhead spread over many.
+const ONE_DIM_PATHS_PER_TASK: usize = 64;
+
+/// [`sig_one_dim`] without a stream or a start: one row per path, level k
+/// being `x^k / k!` for the path's total increment x. The paths of a task go
+/// level by level, so their product chains are independent: one path at a
+/// time waits on a chain as long as the degree, and took longer than reading
+/// the path's two points (8,192 paths of 64 points: 2.4x slower).
+fn sig_one_dim_plain<T: Float>(paths: &[T], l: usize, plan: &SigPlan<'_, T>, n_jobs: i64, out: &mut [T]) -> Result<()> {
+    const P: usize = ONE_DIM_PATHS_PER_TASK;
+    let out_len = plan.out_len;
+    let depth = out_len + plan.skip - 1;
+    let rows = |first: usize, block: &mut [T]| {
+        let n = block.len() / out_len;
+        let mut x = [T::zero(); P];
+        for (i, x) in x[..n].iter_mut().enumerate() {
+            let path = &paths[(first + i) * l..(first + i + 1) * l];
+            let total = if l >= 2 { path[l - 1] - path[0] } else { T::zero() };
+            *x = if plan.inverse { -total } else { total };
+        }
+        if plan.skip == 0 {
+            for row in block.chunks_exact_mut(out_len) {
+                row[0] = T::one();
+            }
+        }
+        let mut v = [T::one(); P];
+        for k in 1..=depth {
+            let r = crate::recip::<T>(k);
+            for ((v, &x), row) in v.iter_mut().zip(&x).zip(block.chunks_exact_mut(out_len)) {
+                *v *= x * r;
+                row[k - plan.skip] = *v;
+            }
+        }
+    };
+    let whole = out.len() / out_len.max(1) / P * P;
+    let (head, tail) = out.split_at_mut(whole * out_len);
+    try_for_each_chunk(n_jobs, head, P * out_len, P * depth * 2, || Ok(()), |_, c, block| {
+        rows(c * P, block);
+        Ok(())
+    })?;
+    if !tail.is_empty() {
+        rows(whole, tail);
+    }
+    Ok(())
 }
 
 /// Gradient through [`sig_one_dim`]: each output row depends on the start
@@ -1384,6 +1429,29 @@ mod tests {
         for (k, &v) in out.iter().enumerate() {
             factorial *= (k + 1) as f64;
             assert!((v * factorial - 1.0).abs() < 1e-14, "level {}: {v}", k + 1);
+        }
+        // Plain signatures of more paths than one task takes, and a part
+        // task: each row is exp(-x) or exp(x) of the path's total increment x.
+        let (batch, length, degree) = (2 * ONE_DIM_PATHS_PER_TASK + 5, 4, 6);
+        let p = path(batch, length, 1, 20);
+        for (scalar_term, inverse) in [(false, false), (true, false), (false, true), (true, true)] {
+            let opts = SigOptions { scalar_term, inverse, ..SigOptions::default() };
+            let out_len = degree + usize::from(scalar_term);
+            let mut out = vec![f64::NAN; batch * out_len];
+            sig_with(&p, PathShape::new(batch, length, 1), degree, &opts, 2, &mut out).unwrap();
+            for (b, row) in out.chunks_exact(out_len).enumerate() {
+                let x = (p[b * length + length - 1] - p[b * length]) * if inverse { -1.0 } else { 1.0 };
+                let mut expected: Vec<f64> = (0..=degree).scan(1.0, |v, k| {
+                    if k > 0 {
+                        *v *= x / k as f64;
+                    }
+                    Some(*v)
+                }).collect();
+                if !scalar_term {
+                    expected.remove(0);
+                }
+                crate::test_util::close(row, &expected, 1e-14);
+            }
         }
         // streams, inverses and an initial signature, against products of exponentials
         let (batch, length, degree) = (3, 6, 5);
