@@ -1674,7 +1674,7 @@ mod tests {
         // Every specialised dimension and a run-time one, with step counts
         // that are and are not multiples of the block, in f64 and f32.
         let block = crate::tensor::STEP_BLOCK;
-        for (dim, degree) in [(2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (16, 2), (3, 1), (2, 2)] {
+        for (dim, degree) in [(2, 5), (3, 4), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (12, 2), (16, 2), (16, 3), (20, 2), (3, 1), (2, 2)] {
             for length in [2, block + 1, 2 * block + 1, 2 * block + 4] {
                 let p = path(1, length, dim, (dim * 100 + length) as u64);
                 let len = crate::sig_length(dim, degree, false).unwrap();
