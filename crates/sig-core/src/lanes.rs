@@ -239,6 +239,56 @@ const MAX_COLUMNS_PER_PASS: usize = ACCUMULATORS - 1;
 /// before the block (two multiply-adds per step more per pass).
 #[inline(always)]
 fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA: bool>(s_next: &mut [T], s_top: &mut [T], coefs: &[T], dxs: &[T], count: usize, m: usize) {
+    assert!(count <= STEP_BLOCK && s_next.len() >= m * D * L && s_top.len() >= m * D * D * L && coefs.len() >= coef_at::<L>(m, 0) && dxs.len() >= count * D * L);
+    // A full block as a loop of constant length, which LLVM unrolls: a
+    // loop kept rolled carried its accumulators through register moves
+    // (float32, d = 4: 15 % slower). Two calls of one closure were merged
+    // back into the rolled loop, hence the const parameter.
+    // SAFETY: the lengths are asserted just above.
+    unsafe {
+        last_level_passes::<T, D, L, FMA, 0>(s_next, s_top, coefs, dxs, count, m);
+    }
+}
+
+/// `L` lanes at `x[i..]`, unchecked.
+///
+/// # Safety
+/// `i + L <= x.len()`.
+#[inline(always)]
+unsafe fn load<T: Copy, const L: usize>(x: &[T], i: usize) -> [T; L] {
+    debug_assert!(i + L <= x.len());
+    // SAFETY: in bounds by the caller's contract; `[T; L]` has `T`'s alignment.
+    unsafe { x.as_ptr().add(i).cast::<[T; L]>().read() }
+}
+
+/// Writes `L` lanes to `x[i..]`, unchecked.
+///
+/// # Safety
+/// `i + L <= x.len()`.
+#[inline(always)]
+unsafe fn store<T: Copy, const L: usize>(x: &mut [T], i: usize, v: [T; L]) {
+    debug_assert!(i + L <= x.len());
+    // SAFETY: as in `load`.
+    unsafe { x.as_mut_ptr().add(i).cast::<[T; L]>().write(v) }
+}
+
+/// The passes of [`last_levels_in_registers`], over `COUNT` steps (or
+/// `count` where `COUNT` is 0). Unchecked: the bounds checks of every
+/// lane read cost as many instructions as the multiply-adds of a pass.
+///
+/// # Safety
+/// `count <= STEP_BLOCK`, and the slices are as long as asserted in
+/// [`last_levels_in_registers`].
+#[inline(always)]
+unsafe fn last_level_passes<T: Float, const D: usize, const L: usize, const FMA: bool, const COUNT: usize>(
+    s_next: &mut [T],
+    s_top: &mut [T],
+    coefs: &[T],
+    dxs: &[T],
+    count: usize,
+    m: usize,
+) {
+    let count = if COUNT > 0 { COUNT } else { count };
     let vectors = (L * std::mem::size_of::<T>()).div_ceil(32);
     let per_pass = rows_per_pass(D, vectors);
     let columns = columns_per_pass(D, vectors);
@@ -246,42 +296,42 @@ fn last_levels_in_registers<T: Float, const D: usize, const L: usize, const FMA:
     for a in 0..m {
         for b0 in (0..D).step_by(per_pass) {
             let row = |i: usize| a * D + b0 + i;
-            let before: [[T; L]; MAX_ROWS_PER_PASS] = from_fn(|i| if i < per_pass { get(&s_next[row(i) * L..]) } else { zero });
+            // SAFETY (every `load` and `store` here): rows `a * D + b0 + i`
+            // of level N-1 with `b0 + i < D`, their top-level entries, the
+            // coefficients of entry `a < m` and steps `t < count`.
+            let before: [[T; L]; MAX_ROWS_PER_PASS] = from_fn(|i| if i < per_pass { unsafe { load(s_next, row(i) * L) } } else { zero });
             let mut next = before;
-            let coef_a = &coefs[coef_at::<L>(a, 0)..coef_at::<L>(a + 1, 0)];
+            let coef_a = coef_at::<L>(a, 0);
             for c0 in (0..D).step_by(columns) {
                 next = before;
-                let mut top: [[[T; L]; MAX_COLUMNS_PER_PASS]; MAX_ROWS_PER_PASS] =
-                    from_fn(|i| if i < per_pass { from_fn(|c| if c < columns { get(&s_top[(row(i) * D + c0 + c) * L..]) } else { zero }) } else { [zero; MAX_COLUMNS_PER_PASS] });
-                let mut step = |t: usize| {
-                    let (c_w, c_s): ([T; L], [T; L]) = (get(&coef_a[coef_at::<L>(0, t)..]), get(&coef_a[coef_at::<L>(0, t) + L..]));
-                    let dx = &dxs[t * D * L..(t + 1) * D * L];
+                let mut top: [[[T; L]; MAX_COLUMNS_PER_PASS]; MAX_ROWS_PER_PASS] = from_fn(|i| {
+                    if i < per_pass {
+                        from_fn(|c| if c < columns { unsafe { load(s_top, (row(i) * D + c0 + c) * L) } } else { zero })
+                    } else {
+                        [zero; MAX_COLUMNS_PER_PASS]
+                    }
+                });
+                for t in 0..count {
+                    let (c_w, c_s): ([T; L], [T; L]) = unsafe { (load(coefs, coef_a + coef_at::<L>(0, t)), load(coefs, coef_a + coef_at::<L>(0, t) + L)) };
+                    let dx = t * D * L;
                     for i in 0..per_pass {
-                        let x: [T; L] = get(&dx[(b0 + i) * L..]);
+                        let x: [T; L] = unsafe { load(dxs, dx + (b0 + i) * L) };
                         let w: [T; L] = from_fn(|l| fmadd::<T, FMA>(c_w[l], x[l], next[i][l]));
                         next[i] = from_fn(|l| fmadd::<T, FMA>(c_s[l], x[l], next[i][l]));
                         for (c, acc) in top[i].iter_mut().enumerate().take(columns) {
-                            let y: [T; L] = get(&dx[(c0 + c) * L..]);
+                            let y: [T; L] = unsafe { load(dxs, dx + (c0 + c) * L) };
                             *acc = from_fn(|l| fmadd::<T, FMA>(w[l], y[l], acc[l]));
                         }
                     }
-                };
-                // A full block as a loop of constant length, which LLVM unrolls:
-                // a loop kept rolled carried its accumulators through register
-                // moves and a stack slot (float32, d = 4: 15 % slower).
-                if count == STEP_BLOCK {
-                    (0..STEP_BLOCK).for_each(&mut step);
-                } else {
-                    (0..count).for_each(&mut step);
                 }
                 for (i, top_i) in top.iter().enumerate().take(per_pass) {
                     for (c, acc) in top_i.iter().enumerate().take(columns) {
-                        put::<T, L>(&mut s_top[(row(i) * D + c0 + c) * L..], *acc);
+                        unsafe { store(s_top, (row(i) * D + c0 + c) * L, *acc) };
                     }
                 }
             }
             for (i, next_i) in next.iter().enumerate().take(per_pass) {
-                put::<T, L>(&mut s_next[row(i) * L..], *next_i);
+                unsafe { store(s_next, row(i) * L, *next_i) };
             }
         }
     }
