@@ -292,6 +292,17 @@ def test_single_path_equals_batch_of_one(rng, backend):
     np.testing.assert_array_equal(batched[0], single)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dim, degree", [(2, 2), (2, 3), (2, 5), (3, 3), (3, 4), (4, 4), (5, 3), (7, 2)])
+def test_paths_in_groups_of_lanes_equal_the_same_paths_alone_bit_for_bit(rng, dtype, dim, degree):
+    # 9 paths: whole groups of SIMD lanes (4 or 8 paths) and a remainder,
+    # which take different kernels; a path's result must not depend on which.
+    x = make_path(rng, (9, 21, dim), dtype)
+    batched = sigrs.sig(x, degree)
+    for b in range(9):
+        np.testing.assert_array_equal(batched[b], sigrs.sig(np.ascontiguousarray(x[b]), degree))
+
+
 def test_batch_entries_are_computed_independently(rng):
     x = make_path(rng, (5, 6, 2))
     batched = sigrs.sig(x, 3, time_aug=True)

@@ -556,10 +556,15 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
     try_for_each_chunk(n_jobs, out, l_n * out_len, work, || LaneWorkspace::new(tshape, l_n), |ws, g, out_group| {
         let first = g * l_n;
         let LaneWorkspace { s, dxs, scratch, one, dx, .. } = ws;
-        for l in 0..l_n {
-            plan.load_start(first + l, one);
-            for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
-                *v = x;
+        if plan.initial.is_none() {
+            s.fill(T::zero());
+            s[..l_n].fill(T::one());
+        } else {
+            for l in 0..l_n {
+                plan.load_start(first + l, one);
+                for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
+                    *v = x;
+                }
             }
         }
         let mut j = 0;
@@ -572,9 +577,13 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
                 return Ok(());
             }
         }
-        for (l, out_sig) in out_group.chunks_exact_mut(out_len).enumerate() {
-            lane_of(s, l, l_n, one);
-            plan.store(one, out_sig);
+        if plan.inverse {
+            for (l, out_sig) in out_group.chunks_exact_mut(out_len).enumerate() {
+                lane_of(s, l, l_n, one);
+                plan.store(one, out_sig);
+            }
+        } else {
+            lanes::lanes_to_rows(s, l_n, plan.skip, out_group);
         }
         Ok(())
     })
@@ -591,6 +600,7 @@ struct BackpropLaneWorkspace<T: 'static> {
     g: Scratch<T>,
     dxs: Scratch<T>,
     gdxs: Scratch<T>,
+    point_grads: Scratch<T>,
     block_ws: Scratch<T>,
     one: Scratch<T>,
     one_dx: Scratch<T>,
@@ -605,6 +615,7 @@ impl<T: Float> BackpropLaneWorkspace<T> {
             g: z(shape.len() * l_n)?,
             dxs: z(STEP_BLOCK * shape.dim * l_n)?,
             gdxs: z(STEP_BLOCK * shape.dim * l_n)?,
+            point_grads: z((STEP_BLOCK + 1) * shape.dim * l_n)?,
             block_ws: z(lanes::backprop_block_ws_len(shape, l_n))?,
             one: z(shape.len())?,
             one_dx: z(shape.dim)?,
@@ -636,18 +647,35 @@ fn sig_backprop_lanes<T: Float>(
     let work = steps.saturating_mul(len).saturating_mul(5 * l_n);
     try_for_each_item(n_jobs, &mut groups, work, || BackpropLaneWorkspace::new(tshape), |ws, group_index, group| {
         let first = group_index * l_n;
-        let BackpropLaneWorkspace { s, g, dxs, gdxs, block_ws, one, one_dx } = ws;
-        for (l, (grad, _)) in group.iter_mut().enumerate() {
-            let b = first + l;
-            grad.fill(T::zero());
-            plan.load(&sigs[b * out_len..(b + 1) * out_len], one, T::one());
-            for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
-                *v = x;
+        let BackpropLaneWorkspace { s, g, dxs, gdxs, point_grads, block_ws, one, one_dx } = ws;
+        let rows = first * out_len..(first + l_n) * out_len;
+        for (grad, _) in group.iter_mut() {
+            if plain {
+                // Every point's gradient is written below but the last's,
+                // which the last block adds to.
+                grad[steps * dim..].fill(T::zero());
+            } else {
+                grad.fill(T::zero());
             }
-            plan.load(&sig_grads[b * out_len..(b + 1) * out_len], one, T::zero());
-            for (v, &x) in g.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
-                *v = x;
+        }
+        if plan.inverse {
+            for l in 0..l_n {
+                let b = first + l;
+                plan.load(&sigs[b * out_len..(b + 1) * out_len], one, T::one());
+                for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
+                    *v = x;
+                }
+                plan.load(&sig_grads[b * out_len..(b + 1) * out_len], one, T::zero());
+                for (v, &x) in g.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
+                    *v = x;
+                }
             }
+        } else {
+            // As `plan.load`: level 0 is 1 in a state, 0 in a gradient.
+            s[..l_n].fill(T::one());
+            lanes::rows_to_lanes(&sigs[rows.clone()], out_len, 1 - plan.skip, l_n, s, 1);
+            g[..l_n].fill(T::zero());
+            lanes::rows_to_lanes(&sig_grads[rows], out_len, 1 - plan.skip, l_n, g, 1);
         }
         let mut checkpoint = Checkpoint::new(4 * len * l_n * STEP_BLOCK);
         let mut end = steps;
@@ -659,15 +687,34 @@ fn sig_backprop_lanes<T: Float>(
             let j = end - block;
             gather_lane_increments(&paths[first * pl..(first + l_n) * pl], shape, &transform, d, j, block, dxs, one_dx);
             backprop_block_lanes(d, l_n, tshape, s, dxs, block, g, gdxs, block_ws);
+            if plain {
+                // Increment t is point j + t + 1 minus point j + t: the
+                // gradients of points j .. j + block for every lane, as
+                // whole vectors. The block's first and last points are
+                // shared with the blocks before and after it (the one after
+                // came first), so the last is added to, the first set.
+                let w = d * l_n;
+                for (p, &x) in point_grads[..w].iter_mut().zip(&gdxs[..w]) {
+                    *p = -x;
+                }
+                for ((p, &before), &after) in point_grads[w..block * w].iter_mut().zip(&gdxs[..(block - 1) * w]).zip(&gdxs[w..block * w]) {
+                    *p = before - after;
+                }
+                point_grads[block * w..(block + 1) * w].copy_from_slice(&gdxs[(block - 1) * w..block * w]);
+            }
             for (l, (grad, _)) in group.iter_mut().enumerate() {
                 if plain {
-                    // increment t is point j + t + 1 minus point j + t
-                    for t in 0..block {
-                        let (lo, hi) = grad.split_at_mut((j + t + 1) * dim);
-                        for ((before, after), gv) in lo[(j + t) * dim..].iter_mut().zip(&mut hi[..dim]).zip(gdxs[t * d * l_n..].iter().skip(l).step_by(l_n)) {
-                            *after += *gv;
-                            *before -= *gv;
-                        }
+                    // Increment t is point j + t + 1 minus point j + t, so
+                    // points j + 1 .. j + block - 1 are set here, and the
+                    // block's first and last points are shared with the
+                    // blocks before and after it (the one after came first).
+                    let points = &mut grad[j * dim..(j + block + 1) * dim];
+                    let (inner, last_point) = points.split_at_mut(block * dim);
+                    for (p, lanes) in inner.iter_mut().zip(point_grads[l..].chunks(l_n)) {
+                        *p = lanes[0];
+                    }
+                    for (p, lanes) in last_point.iter_mut().zip(point_grads[l + block * dim * l_n..].chunks(l_n)) {
+                        *p += lanes[0];
                     }
                 } else {
                     for t in 0..block {
