@@ -569,14 +569,17 @@ fn step_backward<T: Float, const D: usize, const L: usize, const FMA: bool>(
         }
         return;
     }
-    // Rows alternate between two sets of accumulators. For small D both
-    // sets are variables, kept in registers (a set indexed by row parity
-    // lives in memory, zeroed per call: 1.07-1.38x for the whole d = 2-4
-    // backward); above 6 vectors they would spill, and the indexed sets
-    // measured 1.1x faster (d = 7, 8).
+    // Up to 4 vectors per set, rows alternate between two sets of
+    // accumulators held in variables (a set indexed by row parity lives in
+    // memory, zeroed per call: 1.07-1.38x for the whole d = 2-4 backward).
+    // With 5-8 vectors a row has enough multiply-adds to cover their
+    // latency with one set, and two sets spilled to the stack (one set:
+    // 1.1-1.3x at d = 5-8, 1.07x at d = 3 in two vectors). Beyond that
+    // the sets are indexed, in memory.
     let xs: [[T; L]; D] = from_fn(|b| get(&dx[b * L..]));
     let mut rows = gu.chunks_exact(D * L).zip(w.chunks_exact(L)).zip(gw.chunks_exact_mut(L)).zip(g_level.chunks_exact_mut(L));
-    let (even, odd) = if D * L.div_ceil(lanes::<T>()) <= 6 {
+    let per_set = D * L.div_ceil(lanes::<T>());
+    let (even, odd) = if per_set <= 4 {
         let (mut even, mut odd) = ([[T::zero(); L]; D], [[T::zero(); L]; D]);
         while let Some((((row, wa), gwa), ga)) = rows.next() {
             step_backward_row::<T, D, L, FMA>(c, &xs, row, wa, gwa, ga, &mut even);
@@ -584,6 +587,12 @@ fn step_backward<T: Float, const D: usize, const L: usize, const FMA: bool>(
             step_backward_row::<T, D, L, FMA>(c, &xs, row, wa, gwa, ga, &mut odd);
         }
         (even, odd)
+    } else if per_set <= 8 {
+        let mut set = [[T::zero(); L]; D];
+        for (((row, wa), gwa), ga) in rows {
+            step_backward_row::<T, D, L, FMA>(c, &xs, row, wa, gwa, ga, &mut set);
+        }
+        (set, [[T::zero(); L]; D])
     } else {
         let mut sets = [[[T::zero(); L]; D]; 2];
         for (r, (((row, wa), gwa), ga)) in rows.enumerate() {
