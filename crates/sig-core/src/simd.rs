@@ -111,9 +111,9 @@ pub(crate) use fma_dispatched;
 pub(crate) mod avx {
     use std::arch::x86_64::*;
 
-    /// Defines `fn $name<const D: usize>(top, w, dxs)`: for each row `a` of
-    /// `top` (rows of `D` numbers), `top[a, :] += sum_{t < 8} w[t * rows +
-    /// a] dxs[t, :]`. Rows go `8 / nv` at a time (`nv` vectors per row), so
+    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs)`: for each
+    /// row `a` of `top` (rows of `D` numbers), `top[a, :] += sum_{t < 8}
+    /// w[t * w_stride + a] dxs[t, :]`. Rows go `8 / nv` at a time (`nv` vectors per row), so
     /// that eight accumulators stay in registers: with one row at a time
     /// each accumulator was a chain of eight dependent FMAs, which waited on
     /// the FMA latency (d = 8, float64: half of the forward pass).
@@ -124,11 +124,11 @@ pub(crate) mod avx {
             /// the vector width and at most four vectors wide.
             #[target_feature(enable = "avx2,fma")]
             #[inline]
-            pub(crate) unsafe fn $name<const D: usize>(top: &mut [$t], w: &[$t], dxs: &[$t]) {
+            pub(crate) unsafe fn $name<const D: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t]) {
                 assert!(D % $lanes == 0 && D / $lanes <= 4);
                 let nv = D / $lanes;
                 let rows = top.len() / D;
-                assert!(w.len() >= 8 * rows && dxs.len() >= 8 * D && top.len() == rows * D);
+                assert!(w_stride >= rows && w.len() >= 7 * w_stride + rows && dxs.len() >= 8 * D && top.len() == rows * D);
                 let (tp, wp, xp) = (top.as_mut_ptr(), w.as_ptr(), dxs.as_ptr());
                 // R rows per pass, R * nv = 8 accumulators.
                 macro_rules! rows_at_a_time {
@@ -148,7 +148,7 @@ pub(crate) mod avx {
                                     *xv = $load(xp.add(t * D + v * $lanes));
                                 }
                                 for (i, acc_i) in acc.iter_mut().enumerate() {
-                                    let wv = $splat(*wp.add(t * rows + a + i));
+                                    let wv = $splat(*wp.add(t * w_stride + a + i));
                                     for v in 0..nv {
                                         acc_i[v] = $fma(wv, x[v], acc_i[v]);
                                     }
@@ -192,17 +192,19 @@ mod tests {
         if !super::has_fma() {
             return;
         }
-        fn check<T: crate::Float, const D: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], &[T])) {
+        fn check<T: crate::Float, const D: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T])) {
             let value = |i: usize| T::from_f64(((i * 37 % 101) as f64 - 50.0) / 25.0).unwrap();
             let top: Vec<T> = (0..rows * D).map(value).collect();
-            let w: Vec<T> = (0..8 * rows).map(|i| value(i + 7)).collect();
+            // rows of w padded, as the signature kernel lays them out
+            let stride = rows + 3;
+            let w: Vec<T> = (0..8 * stride).map(|i| value(i + 7)).collect();
             let dxs: Vec<T> = (0..8 * D).map(|i| value(i + 13)).collect();
             let mut got = top.clone();
             // SAFETY: the CPU has AVX2 and FMA (checked above); D fits each kernel.
-            unsafe { kernel(&mut got, &w, &dxs) };
+            unsafe { kernel(&mut got, &w, stride, &dxs) };
             for a in 0..rows {
                 for b in 0..D {
-                    let expected = (0..8).fold(top[a * D + b].to_f64().unwrap(), |acc, t| acc + w[t * rows + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
+                    let expected = (0..8).fold(top[a * D + b].to_f64().unwrap(), |acc, t| acc + w[t * stride + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
                     let g = got[a * D + b].to_f64().unwrap();
                     assert!((g - expected).abs() <= 1e-5 * (1.0 + expected.abs()), "D {D} rows {rows} ({a}, {b}): {g} vs {expected}");
                 }

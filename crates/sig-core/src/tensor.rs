@@ -103,10 +103,13 @@ impl TensorShape {
         self.offsets[self.degree]
     }
 
-    /// Workspace length that [`mul_exp_block_kernel`] needs.
+    /// Workspace length that [`mul_exp_block_kernel`] needs: two Horner
+    /// chains, the top level's products per step, and two coefficients per
+    /// entry of level N-2 and step.
     #[inline]
     pub(crate) fn mul_exp_block_ws_len(&self) -> usize {
-        2 * self.offsets[self.degree] + self.level_len(self.degree.saturating_sub(1)) * STEP_BLOCK
+        let n = self.degree;
+        2 * self.offsets[n] + (self.level_len(n.saturating_sub(1)) + TOP_BLOCK_ROW_PAD + 2 * self.level_len(n.saturating_sub(2))) * STEP_BLOCK
     }
 
     /// Workspace length that the backward kernel needs: the Horner partial
@@ -602,13 +605,26 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
         return;
     }
     let rows = shape.level_len(n - 1);
-    let (chains, w) = ws.split_at_mut(2 * shape.offsets[n]);
+    let m = shape.level_len(n.saturating_sub(2));
+    let (chains, rest) = ws.split_at_mut(2 * shape.offsets[n]);
     let (chain_top, chain_next) = chains.split_at_mut(shape.offsets[n]);
-    let w = &mut w[..rows * STEP_BLOCK];
+    // w_t's rows are padded off multiples of 4 KiB: the deferred level N-1
+    // writes eight of them in turn, which otherwise shared a few L1 sets.
+    let stride = rows + TOP_BLOCK_ROW_PAD;
+    let (w, coefs) = rest.split_at_mut(stride * STEP_BLOCK);
+    let coefs = &mut coefs[..2 * m * STEP_BLOCK];
     let half = recip::<T>(2);
+    // With the row width known (D > 0), level N-1 waits for the end of the
+    // block: each step leaves two coefficients per entry `a` of level N-2
+    // (`coefs[(a * STEP_BLOCK + t) * 2 ..]`), and each row of level N-1 is
+    // then carried in registers across the block, with a store per step
+    // for w_t only. Updated step by step, level N-1 cost a store per
+    // multiply-add, and the core retires one store per cycle against two
+    // multiply-adds.
+    let deferred = D > 0 && n >= 2;
     for t in 0..count {
         let dx = &dxs[t * d..(t + 1) * d];
-        let w_t = &mut w[t * rows..(t + 1) * rows];
+        let w_t = &mut w[t * stride..t * stride + rows];
         if n == 1 {
             w_t[0] = s[0];
             continue;
@@ -624,25 +640,35 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
         }
         let (lower, upper) = s.split_at_mut(shape.offsets[n - 1]);
         let s_prev = &lower[shape.level(n - 2)];
-        let s_next = &mut upper[..rows];
         let (u_top, u_next): (&[T], &[T]) = if n >= 3 {
             (&chain_top[shape.level(n - 2)], &chain_next[shape.level(n - 2)])
         } else {
             (&[T::zero()][..], &[T::zero()][..])
         };
-        for ((((w_row, s_row), &sa), &ut), &un) in
-            w_t.chunks_exact_mut(d).zip(s_next.chunks_exact_mut(d)).zip(s_prev).zip(u_top).zip(u_next)
-        {
-            row_top_and_next::<T, D, FMA>(d, w_row, s_row, (ut + sa) * half, un + sa, dx);
+        if deferred {
+            for (((c, &sa), &ut), &un) in coefs.chunks_exact_mut(2 * STEP_BLOCK).zip(s_prev).zip(u_top).zip(u_next) {
+                c[2 * t] = (ut + sa) * half;
+                c[2 * t + 1] = un + sa;
+            }
+        } else {
+            let s_next = &mut upper[..rows];
+            for ((((w_row, s_row), &sa), &ut), &un) in
+                w_t.chunks_exact_mut(d).zip(s_next.chunks_exact_mut(d)).zip(s_prev).zip(u_top).zip(u_next)
+            {
+                row_top_and_next::<T, D, FMA>(d, w_row, s_row, (ut + sa) * half, un + sa, dx);
+            }
         }
         horner_levels::<T, D, FMA>(d, shape, s, dx, chain_top, n - 2);
     }
+    if deferred {
+        next_level_deferred::<T, D, FMA>(&mut s[shape.level(n - 1)], w, stride, coefs, dxs, count);
+    }
     let s_top = &mut s[shape.level(n)];
     if D > 0 && count == STEP_BLOCK {
-        rank_update::<T, D, FMA, STEP_BLOCK>(s_top, w, dxs);
+        rank_update::<T, D, FMA, STEP_BLOCK>(s_top, w, stride, dxs);
     } else {
         for t in 0..count {
-            for (row, &v) in s_top.chunks_exact_mut(d).zip(&w[t * rows..(t + 1) * rows]) {
+            for (row, &v) in s_top.chunks_exact_mut(d).zip(&w[t * stride..t * stride + rows]) {
                 for (r, &x) in row.iter_mut().zip(&dxs[t * d..(t + 1) * d]) {
                     *r = fmadd::<T, FMA>(v, x, *r);
                 }
@@ -651,10 +677,35 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     }
 }
 
+/// Level N-1 over a block of `count` steps from the coefficients left per
+/// step (see [`mul_exp_block_kernel`]): row `a` moves by `c_s[a][t] dx_t`
+/// each step, and `w_t`'s row `a` is `c_w[a][t] dx_t` plus the row before
+/// the step. The row stays in registers across the block; the same
+/// multiply-adds, in the same order, as step by step.
+#[inline(always)]
+fn next_level_deferred<T: Float, const D: usize, const FMA: bool>(s_next: &mut [T], w: &mut [T], stride: usize, coefs: &[T], dxs: &[T], count: usize) {
+    let rows = s_next.len();
+    assert!(count <= STEP_BLOCK && w.len() >= stride * count && dxs.len() >= count * D && coefs.len() >= 2 * STEP_BLOCK * (rows / D.max(1)));
+    for (a, (row, c)) in s_next.chunks_exact_mut(D).zip(coefs.chunks_exact(2 * STEP_BLOCK)).enumerate() {
+        let row: &mut [T; D] = row.try_into().expect("rows have D entries");
+        let mut next = *row;
+        for t in 0..count {
+            let (c_w, c_s) = (c[2 * t], c[2 * t + 1]);
+            let dx: &[T; D] = dxs[t * D..(t + 1) * D].try_into().expect("increments have D entries");
+            let w_row: &mut [T; D] = (&mut w[t * stride + a * D..t * stride + (a + 1) * D]).try_into().expect("rows have D entries");
+            for b in 0..D {
+                w_row[b] = fmadd::<T, FMA>(c_w, dx[b], next[b]);
+                next[b] = fmadd::<T, FMA>(c_s, dx[b], next[b]);
+            }
+        }
+        *row = next;
+    }
+}
+
 /// `top[a, :] += sum_t w[t, a] dxs[t, :]` with each row of `top` held in
 /// registers across the `COUNT` updates (a compile-time row width `D > 0`).
 #[inline(always)]
-fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(top: &mut [T], w: &[T], dxs: &[T]) {
+fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(top: &mut [T], w: &[T], stride: usize, dxs: &[T]) {
     #[cfg(target_arch = "x86_64")]
     if FMA && COUNT == 8 {
         use crate::simd::avx;
@@ -673,26 +724,26 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
         // SAFETY (all three): FMA instances only run after the CPU check of
         // `specialised!`, and D satisfies each kernel's width condition.
         if is_f64 && D % 4 == 0 && D <= 16 {
-            unsafe { avx::rank8_update_f64::<D>(cast_mut(top), cast(w), cast(dxs)) };
+            unsafe { avx::rank8_update_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
             return;
         }
         if !is_f64 && D % 8 == 0 && D <= 32 {
-            unsafe { avx::rank8_update_f32x8::<D>(cast_mut(top), cast(w), cast(dxs)) };
+            unsafe { avx::rank8_update_f32x8::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
             return;
         }
         if !is_f64 && D == 4 {
-            unsafe { avx::rank8_update_f32x4::<D>(cast_mut(top), cast(w), cast(dxs)) };
+            unsafe { avx::rank8_update_f32x4::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
             return;
         }
     }
     let dxs = &dxs[..COUNT * D];
     let rows = top.len() / D;
-    let w = &w[..COUNT * rows];
+    let w = &w[..(COUNT - 1) * stride + rows];
     for (a, row) in top.chunks_exact_mut(D).enumerate() {
         let row: &mut [T; D] = row.try_into().expect("rows have D entries");
         let mut acc = *row;
         for t in 0..COUNT {
-            let v = w[t * rows + a];
+            let v = w[t * stride + a];
             let dx: &[T; D] = dxs[t * D..(t + 1) * D].try_into().expect("increments have D entries");
             for b in 0..D {
                 acc[b] = fmadd::<T, FMA>(v, dx[b], acc[b]);
