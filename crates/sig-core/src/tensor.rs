@@ -608,9 +608,10 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     let m = shape.level_len(n.saturating_sub(2));
     let (chains, rest) = ws.split_at_mut(2 * shape.offsets[n]);
     let (chain_top, chain_next) = chains.split_at_mut(shape.offsets[n]);
+    let deferred = D > 0 && n >= 3 && rows * std::mem::size_of::<T>() <= DEFERRED_LEVEL_MAX_BYTES;
     // w_t's rows are padded off multiples of 4 KiB: the deferred level N-1
     // writes eight of them in turn, which otherwise shared a few L1 sets.
-    let stride = rows + TOP_BLOCK_ROW_PAD;
+    let stride = if deferred { rows + TOP_BLOCK_ROW_PAD } else { rows };
     let (w, coefs) = rest.split_at_mut(stride * STEP_BLOCK);
     let coefs = &mut coefs[..2 * m * STEP_BLOCK];
     let half = recip::<T>(2);
@@ -623,7 +624,6 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     // multiply-adds. Only from degree 3 (at degree 2, d = 20, it measured
     // 1.1x slower) and while level N-1 fits in L1: with larger levels
     // (degrees 7-8 at d = 4-6) the deferred pass measured 1.15-1.35x slower.
-    let deferred = D > 0 && n >= 3 && rows * std::mem::size_of::<T>() <= DEFERRED_LEVEL_MAX_BYTES;
     for t in 0..count {
         let dx = &dxs[t * d..(t + 1) * d];
         let w_t = &mut w[t * stride..t * stride + rows];
