@@ -704,10 +704,8 @@ fn sig_backprop_lanes<T: Float>(
             }
             for (l, (grad, _)) in group.iter_mut().enumerate() {
                 if plain {
-                    // Increment t is point j + t + 1 minus point j + t, so
-                    // points j + 1 .. j + block - 1 are set here, and the
-                    // block's first and last points are shared with the
-                    // blocks before and after it (the one after came first).
+                    // This lane's run of `point_grads`: points j .. j +
+                    // block - 1 are set, point j + block is added to.
                     let points = &mut grad[j * dim..(j + block + 1) * dim];
                     let (inner, last_point) = points.split_at_mut(block * dim);
                     for (p, lanes) in inner.iter_mut().zip(point_grads[l..].chunks(l_n)) {
