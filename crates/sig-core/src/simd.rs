@@ -117,7 +117,7 @@ pub(crate) mod avx {
     /// vectors per row), so that eight to ten accumulators stay in
     /// registers: with one row at a time each accumulator was a chain of
     /// eight dependent FMAs, which waited on the FMA latency (d = 8,
-    /// float64: half of the forward pass; d = 20: 60 % of it).
+    /// float64: half of the forward pass; float64 d = 20: 60 % of it).
     macro_rules! rank8_update {
         ($name:ident, $t:ty, $vec:ty, $lanes:expr, $load:ident, $store:ident, $splat:ident, $fma:ident, $zero:ident) => {
             /// # Safety
@@ -180,76 +180,6 @@ pub(crate) mod avx {
     rank8_update!(rank8_update_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd);
     rank8_update!(rank8_update_f32x8, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps);
     rank8_update!(rank8_update_f32x4, f32, __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_fmadd_ps, _mm_setzero_ps);
-
-    /// `rank8_update_f32x8` for rows of 20 float32 numbers. Two rows are five
-    /// whole vectors, the middle one holding the end of the first row and
-    /// the start of the second, so rows go in pairs at full width. One row
-    /// at a time is five half-width vectors: at float32, d = 20, degree 2
-    /// that took 60 % of the forward pass, and pairs made the forward pass
-    /// 1.01-1.05x faster (the rest is level 1 and the increments).
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    pub(crate) unsafe fn rank8_update_f32_d20(top: &mut [f32], w: &[f32], w_stride: usize, dxs: &[f32]) {
-        const D: usize = 20;
-        let rows = top.len() / D;
-        assert!(w_stride >= rows && w.len() >= 7 * w_stride + rows && dxs.len() >= 8 * D && top.len() == rows * D);
-        // dxs[t] laid over a pair of rows: [0..8], [8..16], [16..20 | 0..4], [4..12], [12..20]
-        let mut x = [[_mm256_setzero_ps(); 5]; 8];
-        for (t, x_t) in x.iter_mut().enumerate() {
-            let p = dxs.as_ptr().add(t * D);
-            *x_t = [
-                _mm256_loadu_ps(p),
-                _mm256_loadu_ps(p.add(8)),
-                _mm256_set_m128(_mm_loadu_ps(p), _mm_loadu_ps(p.add(16))),
-                _mm256_loadu_ps(p.add(4)),
-                _mm256_loadu_ps(p.add(12)),
-            ];
-        }
-        let (tp, wp) = (top.as_mut_ptr(), w.as_ptr());
-        // P pairs of rows per pass: two pairs keep ten accumulators in
-        // registers, enough to hide the FMA latency.
-        macro_rules! pairs_at_a_time {
-            ($p:expr, $a0:expr) => {{
-                const P: usize = $p;
-                let mut a = $a0;
-                while a + 2 * P <= rows {
-                    let mut acc = [[_mm256_setzero_ps(); 5]; P];
-                    for (i, acc_i) in acc.iter_mut().enumerate() {
-                        for (v, x) in acc_i.iter_mut().enumerate() {
-                            *x = _mm256_loadu_ps(tp.add((a + 2 * i) * D + v * 8));
-                        }
-                    }
-                    for (t, x_t) in x.iter().enumerate() {
-                        for (i, acc_i) in acc.iter_mut().enumerate() {
-                            let w_a = _mm256_set1_ps(*wp.add(t * w_stride + a + 2 * i));
-                            let w_b = _mm256_set1_ps(*wp.add(t * w_stride + a + 2 * i + 1));
-                            let w_ab = _mm256_blend_ps::<0xF0>(w_a, w_b);
-                            acc_i[0] = _mm256_fmadd_ps(w_a, x_t[0], acc_i[0]);
-                            acc_i[1] = _mm256_fmadd_ps(w_a, x_t[1], acc_i[1]);
-                            acc_i[2] = _mm256_fmadd_ps(w_ab, x_t[2], acc_i[2]);
-                            acc_i[3] = _mm256_fmadd_ps(w_b, x_t[3], acc_i[3]);
-                            acc_i[4] = _mm256_fmadd_ps(w_b, x_t[4], acc_i[4]);
-                        }
-                    }
-                    for (i, acc_i) in acc.iter().enumerate() {
-                        for (v, x) in acc_i.iter().enumerate() {
-                            _mm256_storeu_ps(tp.add((a + 2 * i) * D + v * 8), *x);
-                        }
-                    }
-                    a += 2 * P;
-                }
-                a
-            }};
-        }
-        let done = pairs_at_a_time!(2, 0);
-        let done = pairs_at_a_time!(1, done);
-        if done < rows {
-            rank8_update_f32x4::<D>(&mut top[done * D..], &w[done..], w_stride, dxs);
-        }
-    }
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -290,8 +220,6 @@ mod tests {
             check::<f32, 8>(rows, avx::rank8_update_f32x8::<8>);
             check::<f32, 16>(rows, avx::rank8_update_f32x8::<16>);
             check::<f32, 4>(rows, avx::rank8_update_f32x4::<4>);
-            check::<f32, 20>(rows, avx::rank8_update_f32x4::<20>);
-            check::<f32, 20>(rows, avx::rank8_update_f32_d20);
         }
     }
 }

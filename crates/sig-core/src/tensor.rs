@@ -727,7 +727,7 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
             unsafe { &mut *(x as *mut [T] as *mut [U]) }
         }
         let is_f64 = TypeId::of::<T>() == TypeId::of::<f64>();
-        // SAFETY (all four): FMA instances only run after the CPU check of
+        // SAFETY (all three): FMA instances only run after the CPU check of
         // `specialised!`, and D satisfies each kernel's width condition.
         if is_f64 && D % 4 == 0 && D <= 20 {
             unsafe { avx::rank8_update_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
@@ -735,10 +735,6 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
         }
         if !is_f64 && D % 8 == 0 && D <= 32 {
             unsafe { avx::rank8_update_f32x8::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
-            return;
-        }
-        if !is_f64 && D == 20 {
-            unsafe { avx::rank8_update_f32_d20(cast_mut(top), cast(w), stride, cast(dxs)) };
             return;
         }
         if !is_f64 && D == 4 {
