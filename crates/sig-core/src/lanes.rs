@@ -38,15 +38,30 @@ pub(crate) fn block_ws_len(shape: &TensorShape, width: usize) -> usize {
     (2 * shape.level(n).start + 2 * shape.level_len(n.saturating_sub(2)) * STEP_BLOCK) * width
 }
 
-/// Paths per group of the forward lanes kernel for dimension `d`: for
-/// d = 2 in float64, two vectors (8 paths; measured 1.1-1.3x faster, its
-/// levels being too short to keep the FMA units busy with one); else one.
-/// At d = 3 two vectors measured no faster.
+/// Paths per group of the forward lanes kernel for dimension `d`: two
+/// vectors where a row of `d` entries still fits in [`FORWARD_MAX_ROW_VECTORS`]
+/// vectors, else one. Two vectors measured faster where that holds (float64
+/// d = 2: 1.1-1.3x; float32 d = 2: 1.08-1.31x at degrees 3-7), and slower
+/// beyond it (float64 d = 2 in four vectors: 0.84-0.92x); float64 d = 3 in
+/// two vectors (six per row) measured 1.0-1.12x, not worth the group size.
 pub(crate) fn forward_width<T>(d: usize) -> usize {
-    if d <= FORWARD_WIDE_MAX_DIM { lanes::<T>().max(8) } else { lanes::<T>() }
+    let one = lanes::<T>();
+    if d * 2 <= FORWARD_MAX_ROW_VECTORS { 2 * one } else { one }
 }
 
-const FORWARD_WIDE_MAX_DIM: usize = 2;
+/// Vectors per row of `d` entries that the forward's passes keep busy.
+const FORWARD_MAX_ROW_VECTORS: usize = 4;
+
+/// How a batch splits between the lanes and the per-path kernels: paths
+/// `0..wide` in groups of `width`, then `wide..wide + narrow` in one group of
+/// `width / 2` where the rest fills it and that is still whole vectors, the
+/// rest one by one. Returns `(wide, narrow)`.
+pub(crate) fn lane_groups<T>(batch: usize, width: usize) -> (usize, usize) {
+    let wide = batch / width * width;
+    let half = width / 2;
+    let narrow = if half >= lanes::<T>() && batch - wide >= half { half } else { 0 };
+    (wide, narrow)
+}
 
 #[inline(always)]
 fn get<T: Copy, const L: usize>(x: &[T]) -> [T; L] {
@@ -410,15 +425,33 @@ pub(crate) fn backprop_block_ws_len(shape: &TensorShape, width: usize) -> usize 
     (shape.dim + shape.mul_exp_scratch_len() + shape.mul_exp_backward_ws_len()) * width
 }
 
-/// Paths per group of the backward lanes kernel for dimension `d`: at
-/// least 8 paths for d <= 3 (two vectors in float64: 1.3-1.6x faster at
-/// d = 2, 1.2x at d = 3; float32 with 16 lanes measured slower than with 8,
-/// and d = 4 or more slower with two vectors than with one).
-pub(crate) fn backward_width<T>(d: usize) -> usize {
-    if d <= BACKWARD_WIDE_MAX_DIM { lanes::<T>().max(8) } else { lanes::<T>() }
+/// Paths per group of the backward lanes kernel for dimension `d` at
+/// `sig_len` entries per state: at least 8 paths for d <= 3 (two vectors in
+/// float64: 1.3-1.6x faster at d = 2, 1.2x at d = 3; d = 4 or more slower
+/// with two vectors than with one), and for d <= 3 twice that when a row
+/// of the gradient's sums stays within eight vectors and a lane group's
+/// state within [`BACKWARD_WIDE_STATE_BYTES`] (so that the state, its
+/// gradient and the chains stay in L1): small signatures are bound by loop
+/// overhead, which wider groups share out. Measured against the narrower
+/// groups: float32 d = 2 degree 3-6 1.23-1.34x, d = 3 degree 3-4
+/// 1.16-1.22x; float64 d = 2 degree 2-5 1.06-1.18x. Past the state bound
+/// they measured 0.79-0.99x, float64 d = 3 in four vectors (12 a row)
+/// 0.73-0.84x, and d = 4 at degree 3 in two vectors 0.62-1.14x over runs.
+pub(crate) fn backward_width<T>(d: usize, sig_len: usize) -> usize {
+    let one = lanes::<T>();
+    if d > BACKWARD_WIDE_MAX_DIM {
+        return one;
+    }
+    let (base, wide) = (one.max(8), 2 * one.max(8));
+    let row_vectors = d * wide / one;
+    if wide <= 16 && row_vectors <= 8 && sig_len * wide * std::mem::size_of::<T>() <= BACKWARD_WIDE_STATE_BYTES { wide } else { base }
 }
 
 const BACKWARD_WIDE_MAX_DIM: usize = 3;
+
+/// Bytes of a lane group's state up to which [`backward_width`] doubles
+/// the group: a quarter of a 32 KiB L1 data cache.
+const BACKWARD_WIDE_STATE_BYTES: usize = 8 * 1024;
 
 crate::simd::specialised! {
     /// The backward walk over a block of `count <= STEP_BLOCK` steps, last
@@ -464,8 +497,9 @@ fn backprop_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bo
     let top = shape.degree.saturating_sub(1);
     for t in (0..count).rev() {
         let dx = &dxs[t * d * L..(t + 1) * d * L];
-        for (n, &x) in neg_dx.iter_mut().zip(dx) {
-            *n = -x;
+        for (n, x) in neg_dx.chunks_exact_mut(L).zip(dx.chunks_exact(L)) {
+            let x: [T; L] = get(x);
+            put::<T, L>(n, from_fn(|l| -x[l]));
         }
         horner_levels::<T, D, L, FMA>(d, shape, s, neg_dx, inverse_ws, top);
         mul_exp_backward_kernel::<T, D, L, FMA>(d, shape, s, dx, g, &mut gdxs[t * d * L..(t + 1) * d * L], backward_ws);
@@ -507,8 +541,9 @@ fn mul_exp_backward_kernel<T: Float, const D: usize, const L: usize, const FMA: 
             let w_i = &mut w_i[..shape.level_len(i) * L];
             let s_i = &s[lv(i)];
             if i == 1 {
-                for ((w, &x), &si) in w_i.iter_mut().zip(dx).zip(s_i) {
-                    *w = fmadd::<T, FMA>(c1, x, si);
+                for ((w, x), si) in w_i.chunks_exact_mut(L).zip(dx.chunks_exact(L)).zip(s_i.chunks_exact(L)) {
+                    let (x, si): ([T; L], [T; L]) = (get(x), get(si));
+                    put::<T, L>(w, from_fn(|l| fmadd::<T, FMA>(c1, x[l], si[l])));
                 }
             } else {
                 let c = recip::<T>(k - i + 1);
@@ -534,8 +569,12 @@ fn mul_exp_backward_kernel<T: Float, const D: usize, const L: usize, const FMA: 
             std::mem::swap(&mut cur, &mut next);
         }
         let gu1: &[T] = if k == 1 { &g_k[..d * L] } else { &cur[..d * L] };
-        for (acc, &gv) in gdx.iter_mut().zip(gu1) {
-            *acc = fmadd::<T, FMA>(c1, gv, *acc);
+        // Whole vectors, as `step_backward` stores them: one number at a
+        // time, the next level's vector loads of `gdx` could not be
+        // forwarded from these stores (12 % of the d = 2 backward).
+        for (acc, gv) in gdx.chunks_exact_mut(L).zip(gu1.chunks_exact(L)) {
+            let (a, gv): ([T; L], [T; L]) = (get(acc), get(gv));
+            put::<T, L>(acc, from_fn(|l| fmadd::<T, FMA>(c1, gv[l], a[l])));
         }
     }
 }
@@ -882,13 +921,50 @@ mod tests {
     fn lane_gradients_match_the_per_path_gradient_in_every_lane() {
         for (dim, degree) in [(1, 3), (2, 1), (2, 2), (2, 5), (2, 7), (3, 4), (3, 6), (4, 3), (5, 3), (6, 2), (7, 3), (8, 2), (9, 2), (9, 4), (16, 2)] {
             for count in [1, 2, 3, STEP_BLOCK] {
-                // one vector of lanes, and two (see backward_width)
-                for width in [1, 2] {
+                // one vector of lanes, two and (float64) four: every width
+                // that backward_width picks
+                for width in [1, 2, 4] {
                     check_backward::<f64>(dim, degree, count, width * lanes::<f64>(), 1e-12);
+                }
+                for width in [1, 2] {
                     check_backward::<f32>(dim, degree, count, width * lanes::<f32>(), 1e-4);
                 }
             }
         }
+    }
+
+    #[test]
+    fn lane_groups_fill_wide_groups_then_one_narrow_group() {
+        // float32: one vector is 8 lanes
+        assert_eq!(lane_groups::<f32>(27, 16), (16, 8));
+        assert_eq!(lane_groups::<f32>(32, 16), (32, 0));
+        assert_eq!(lane_groups::<f32>(15, 16), (0, 8));
+        assert_eq!(lane_groups::<f32>(7, 16), (0, 0));
+        // a group of one vector has no narrower group
+        assert_eq!(lane_groups::<f32>(15, 8), (8, 0));
+        assert_eq!(lane_groups::<f64>(7, 4), (4, 0));
+        assert_eq!(lane_groups::<f64>(13, 8), (8, 4));
+    }
+
+    #[test]
+    fn group_widths_follow_their_bounds() {
+        assert_eq!(forward_width::<f64>(2), 8);
+        assert_eq!(forward_width::<f32>(2), 16);
+        assert_eq!(forward_width::<f64>(3), 4);
+        assert_eq!(forward_width::<f32>(3), 8);
+        let len = |d: usize, n: u32| (0..=n).map(|k| d.pow(k)).sum::<usize>();
+        // float64 d = 2 doubles to 16 lanes up to degree 5 (62 entries)
+        assert_eq!(backward_width::<f64>(2, len(2, 5)), 16);
+        assert_eq!(backward_width::<f64>(2, len(2, 6)), 8);
+        // float64 d = 3 in four vectors would be 12 vectors a row
+        assert_eq!(backward_width::<f64>(3, len(3, 2)), 8);
+        assert_eq!(backward_width::<f64>(4, len(4, 2)), 4);
+        assert_eq!(backward_width::<f64>(5, len(5, 2)), 4);
+        assert_eq!(backward_width::<f32>(2, len(2, 6)), 16);
+        assert_eq!(backward_width::<f32>(2, len(2, 7)), 8);
+        assert_eq!(backward_width::<f32>(3, len(3, 4)), 16);
+        assert_eq!(backward_width::<f32>(3, len(3, 5)), 8);
+        assert_eq!(backward_width::<f32>(4, len(4, 2)), 8);
     }
 
     #[test]

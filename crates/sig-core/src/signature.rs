@@ -348,10 +348,15 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     // enough, have their pieces in the lanes instead; the rest one by one.
     let lanes_ok = use_lanes::<T>(tshape);
     let width = lanes::forward_width::<T>(tshape.dim);
-    let in_lanes = if lanes_ok { shape.batch / width * width } else { 0 };
+    let (wide, narrow) = if lanes_ok { lanes::lane_groups::<T>(shape.batch, width) } else { (0, 0) };
+    let in_lanes = wide + narrow;
     let (lane_out, rest_out) = out.split_at_mut(in_lanes * out_len);
-    if in_lanes > 0 {
-        sig_lanes(paths, shape, &plan, transform, n_jobs, lane_out)?;
+    let (wide_out, narrow_out) = lane_out.split_at_mut(wide * out_len);
+    if wide > 0 {
+        sig_lanes(paths, shape, &plan, transform, 0, width, n_jobs, wide_out)?;
+    }
+    if narrow > 0 {
+        sig_lanes(paths, shape, &plan, transform, wide, narrow, n_jobs, narrow_out)?;
     }
     if lanes_ok && steps >= lanes::<T>() * MIN_STEPS_PER_LANE_PIECE {
         return sig_chunked(paths, shape, &plan, transform, in_lanes, 1, n_jobs, rest_out);
@@ -543,10 +548,10 @@ fn gather_lane<T: Float>(path: &[T], shape: PathShape, transform: &PathTransform
     }
 }
 
-/// Signatures of groups of [`lanes`] paths, one per SIMD lane (see
-/// [`crate::lanes`]); `out` holds whole groups.
-fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, transform: PathTransform, n_jobs: i64, out: &mut [T]) -> Result<()> {
-    let l_n = lanes::forward_width::<T>(plan.tshape.dim);
+/// Signatures of groups of `l_n` paths, one per SIMD lane (see
+/// [`crate::lanes`]), from path `first_path` on; `out` holds whole groups.
+#[allow(clippy::too_many_arguments)]
+fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, transform: PathTransform, first_path: usize, l_n: usize, n_jobs: i64, out: &mut [T]) -> Result<()> {
     let (tshape, out_len) = (&plan.tshape, plan.out_len);
     let (len, d) = (tshape.len(), tshape.dim);
     let steps = transform.n_increments(shape.length);
@@ -554,7 +559,7 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
     let run = Checkpoint::steps_per_check(len * l_n).next_multiple_of(STEP_BLOCK);
     let work = steps.saturating_mul(len).saturating_mul(l_n);
     try_for_each_chunk(n_jobs, out, l_n * out_len, work, || LaneWorkspace::new(tshape, l_n), |ws, g, out_group| {
-        let first = g * l_n;
+        let first = first_path + g * l_n;
         let LaneWorkspace { s, dxs, scratch, one, dx, .. } = ws;
         if plan.initial.is_none() {
             s.fill(T::zero());
@@ -607,9 +612,8 @@ struct BackpropLaneWorkspace<T: 'static> {
 }
 
 impl<T: Float> BackpropLaneWorkspace<T> {
-    fn new(shape: &TensorShape) -> Result<Self> {
+    fn new(shape: &TensorShape, l_n: usize) -> Result<Self> {
         let z = |n| scratch_any("a signature gradient's workspace", n);
-        let l_n = lanes::backward_width::<T>(shape.dim);
         Ok(BackpropLaneWorkspace {
             s: z(shape.len() * l_n)?,
             g: z(shape.len() * l_n)?,
@@ -623,9 +627,9 @@ impl<T: Float> BackpropLaneWorkspace<T> {
     }
 }
 
-/// [`sig_backprop_with`] for whole groups of [`lanes`] paths (not streams),
-/// one path per SIMD lane: the per-path backward walk of
-/// [`sig_backprop_steps`], each operation on all lanes at once.
+/// [`sig_backprop_with`] for whole groups of `l_n` paths (not streams),
+/// from path `first_path` on, one path per SIMD lane: the per-path backward
+/// walk of [`sig_backprop_steps`], each operation on all lanes at once.
 #[allow(clippy::too_many_arguments)]
 fn sig_backprop_lanes<T: Float>(
     paths: &[T],
@@ -634,10 +638,11 @@ fn sig_backprop_lanes<T: Float>(
     transform: PathTransform,
     sigs: &[T],
     sig_grads: &[T],
+    first_path: usize,
+    l_n: usize,
     n_jobs: i64,
     items: &mut [PathGradients<'_, T>],
 ) -> Result<()> {
-    let l_n = lanes::backward_width::<T>(plan.tshape.dim);
     let (tshape, out_len) = (&plan.tshape, plan.out_len);
     let (len, d, dim) = (tshape.len(), tshape.dim, shape.dim);
     let steps = transform.n_increments(shape.length);
@@ -645,8 +650,8 @@ fn sig_backprop_lanes<T: Float>(
     let plain = !(transform.lead_lag || transform.time_aug);
     let mut groups: Vec<&mut [PathGradients<'_, T>]> = items.chunks_exact_mut(l_n).collect();
     let work = steps.saturating_mul(len).saturating_mul(5 * l_n);
-    try_for_each_item(n_jobs, &mut groups, work, || BackpropLaneWorkspace::new(tshape), |ws, group_index, group| {
-        let first = group_index * l_n;
+    try_for_each_item(n_jobs, &mut groups, work, || BackpropLaneWorkspace::new(tshape, l_n), |ws, group_index, group| {
+        let first = first_path + group_index * l_n;
         let BackpropLaneWorkspace { s, g, dxs, gdxs, point_grads, block_ws, one, one_dx } = ws;
         let rows = first * out_len..(first + l_n) * out_len;
         for (grad, _) in group.iter_mut() {
@@ -1329,11 +1334,16 @@ pub fn sig_backprop_with<T: Float>(
         }
     }
     // Whole groups of paths go through the lanes, the rest one by one.
-    let width = lanes::backward_width::<T>(tshape.dim);
-    let in_lanes = if !opts.stream && (2..=LANES_MAX_BACKWARD_DIM).contains(&tshape.dim) { shape.batch / width * width } else { 0 };
+    let width = lanes::backward_width::<T>(tshape.dim, tshape.len());
+    let (wide, narrow) = if !opts.stream && (2..=LANES_MAX_BACKWARD_DIM).contains(&tshape.dim) { lanes::lane_groups::<T>(shape.batch, width) } else { (0, 0) };
+    let in_lanes = wide + narrow;
     let (lane_items, rest_items) = combined.split_at_mut(in_lanes);
-    if in_lanes > 0 {
-        sig_backprop_lanes(paths, shape, &plan, transform, sigs, sig_grads, n_jobs, lane_items)?;
+    let (wide_items, narrow_items) = lane_items.split_at_mut(wide);
+    if wide > 0 {
+        sig_backprop_lanes(paths, shape, &plan, transform, sigs, sig_grads, 0, width, n_jobs, wide_items)?;
+    }
+    if narrow > 0 {
+        sig_backprop_lanes(paths, shape, &plan, transform, sigs, sig_grads, wide, narrow, n_jobs, narrow_items)?;
     }
     if degree_two {
         return sig_backprop_degree_two(paths, shape, &plan, transform, sig_grads, in_lanes, n_jobs, rest_items);
@@ -1532,6 +1542,46 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Each path of `batch`, alone and as part of the batch: forward and
+    /// gradient must agree whatever group (wide, narrow, none) it ran in.
+    fn check_batch_splits<T: Float>(batch: usize, dim: usize, degree: usize, tol: f64) {
+        let length = 21;
+        let p: Vec<T> = path(batch, length, dim, 5).iter().map(|&x| T::from(x).unwrap()).collect();
+        let len = crate::sig_length(dim, degree, true).unwrap();
+        let pl = length * dim;
+        let mut sigs = vec![T::zero(); batch * len];
+        sig(&p, PathShape::new(batch, length, dim), degree, PathTransform::NONE, true, 1, &mut sigs).unwrap();
+        let sig_grads: Vec<T> = (0..batch * len).map(|i| T::from(((i * 7) % 11) as f64 / 11.0 - 0.5).unwrap()).collect();
+        let mut grads = vec![T::zero(); batch * pl];
+        sig_backprop(&p, PathShape::new(batch, length, dim), degree, PathTransform::NONE, &sigs, &sig_grads, true, 1, &mut grads).unwrap();
+        for b in 0..batch {
+            let one = PathShape::new(1, length, dim);
+            let mut alone = vec![T::zero(); len];
+            sig(&p[b * pl..(b + 1) * pl], one, degree, PathTransform::NONE, true, 1, &mut alone).unwrap();
+            let mut grad = vec![T::zero(); pl];
+            sig_backprop(&p[b * pl..(b + 1) * pl], one, degree, PathTransform::NONE, &alone, &sig_grads[b * len..(b + 1) * len], true, 1, &mut grad).unwrap();
+            let close = |x: T, y: T| (x - y).abs().to_f64().unwrap() <= tol * (1.0 + y.abs().to_f64().unwrap());
+            for (i, (&x, &y)) in sigs[b * len..(b + 1) * len].iter().zip(&alone).enumerate() {
+                assert!(close(x, y), "batch {batch} d {dim} path {b} sig [{i}]: {x:?} vs {y:?}");
+            }
+            for (i, (&x, &y)) in grads[b * pl..(b + 1) * pl].iter().zip(&grad).enumerate() {
+                assert!(close(x, y), "batch {batch} d {dim} path {b} grad [{i}]: {x:?} vs {y:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_path_gets_the_same_result_in_a_wide_group_a_narrow_group_or_alone() {
+        // 27 = 16 + 8 + 3 and 13 = 8 + 4 + 1 paths in float32 and float64 at
+        // d = 2 (see lanes::lane_groups), and 20 paths at d = 3.
+        for degree in [3, 4] {
+            check_batch_splits::<f32>(27, 2, degree, 1e-4);
+            check_batch_splits::<f64>(27, 2, degree, 1e-12);
+            check_batch_splits::<f64>(13, 2, degree, 1e-12);
+            check_batch_splits::<f32>(20, 3, degree, 1e-4);
         }
     }
 
