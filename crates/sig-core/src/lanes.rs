@@ -38,29 +38,43 @@ pub(crate) fn block_ws_len(shape: &TensorShape, width: usize) -> usize {
     (2 * shape.level(n).start + 2 * shape.level_len(n.saturating_sub(2)) * STEP_BLOCK) * width
 }
 
-/// Paths per group of the forward lanes kernel for dimension `d`: two
-/// vectors where a row of `d` entries still fits in [`FORWARD_MAX_ROW_VECTORS`]
-/// vectors, else one. Two vectors measured faster where that holds (float64
-/// d = 2: 1.1-1.3x; float32 d = 2: 1.08-1.31x at degrees 3-7), and slower
-/// beyond it (float64 d = 2 in four vectors: 0.84-0.92x); float64 d = 3 in
-/// two vectors (six per row) measured 1.0-1.12x, not worth the group size.
-pub(crate) fn forward_width<T>(d: usize) -> usize {
+/// Paths per group of the forward lanes kernel for dimension `d` at
+/// `sig_len` entries per state: two vectors of lanes or one. Small
+/// signatures are bound by loop overhead, which wider groups share out.
+/// Measured against one vector (`benches/ab_native.py`):
+/// - d = 2: two vectors, faster at every degree (float64 1.1-1.3x, float32
+///   1.08-1.31x at degrees 3-7);
+/// - d = 3 and 4, while a group's state fits in L1
+///   ([`FORWARD_WIDE_STATE_BYTES`]): float64 d = 3 1.02-1.09x at degrees
+///   2-5, float32 d = 3 1.06-1.13x at degrees 2-5, float32 d = 4 1.07-1.10x
+///   at degrees 2-3; beyond it float64 d = 3 at degree 7 0.93x, float32
+///   d = 3 at degree 6 1.00x, float32 d = 4 at degrees 4-5 0.91-1.03x;
+/// - float64 d = 4 at any size: 1.10-1.26x at degrees 2-7;
+/// - d = 5 and more (ten vectors a row and more): 0.49-0.83x.
+pub(crate) fn forward_width<T>(d: usize, sig_len: usize) -> usize {
     let one = lanes::<T>();
-    if d * 2 <= FORWARD_MAX_ROW_VECTORS { 2 * one } else { one }
+    let float64 = std::mem::size_of::<T>() == 8;
+    let small = sig_len * 2 * one * std::mem::size_of::<T>() <= FORWARD_WIDE_STATE_BYTES;
+    if d <= 2 || (d <= 4 && small) || (d == 4 && float64) { 2 * one } else { one }
 }
 
-/// Vectors per row of `d` entries that the forward's passes keep busy.
-const FORWARD_MAX_ROW_VECTORS: usize = 4;
+/// Bytes of a lane group's state up to which [`forward_width`] doubles the
+/// group at d = 3 and 4: three quarters of a 32 KiB L1 data cache.
+const FORWARD_WIDE_STATE_BYTES: usize = 24 * 1024;
 
-/// How a batch splits between the lanes and the per-path kernels: paths
-/// `0..wide` in groups of `width`, then `wide..wide + narrow` in one group of
-/// `width / 2` where the rest fills it and that is still whole vectors, the
-/// rest one by one. Returns `(wide, narrow)`.
-pub(crate) fn lane_groups<T>(batch: usize, width: usize) -> (usize, usize) {
-    let wide = batch / width * width;
-    let half = width / 2;
+/// How a batch splits between the lanes and the per-path kernels, for
+/// groups of `width` paths on `threads` threads: paths `0..wide` in groups
+/// of `group`, then `wide..wide + narrow` in one group of `group / 2` where
+/// the rest fills it and that is still whole vectors, the rest one by one.
+/// `group` is `width`, or half of it where whole groups of `width` would
+/// leave a thread without one. Returns `(group, wide, narrow)`.
+pub(crate) fn lane_groups<T>(batch: usize, width: usize, threads: usize) -> (usize, usize, usize) {
+    let halves = width / 2 >= lanes::<T>();
+    let group = if halves && batch / width < threads { width / 2 } else { width };
+    let wide = batch / group * group;
+    let half = group / 2;
     let narrow = if half >= lanes::<T>() && batch - wide >= half { half } else { 0 };
-    (wide, narrow)
+    (group, wide, narrow)
 }
 
 #[inline(always)]
@@ -936,23 +950,34 @@ mod tests {
     #[test]
     fn lane_groups_fill_wide_groups_then_one_narrow_group() {
         // float32: one vector is 8 lanes
-        assert_eq!(lane_groups::<f32>(27, 16), (16, 8));
-        assert_eq!(lane_groups::<f32>(32, 16), (32, 0));
-        assert_eq!(lane_groups::<f32>(15, 16), (0, 8));
-        assert_eq!(lane_groups::<f32>(7, 16), (0, 0));
+        assert_eq!(lane_groups::<f32>(27, 16, 1), (16, 16, 8));
+        assert_eq!(lane_groups::<f32>(32, 16, 1), (16, 32, 0));
+        assert_eq!(lane_groups::<f32>(15, 16, 1), (8, 8, 0));
+        assert_eq!(lane_groups::<f32>(7, 16, 1), (8, 0, 0));
         // a group of one vector has no narrower group
-        assert_eq!(lane_groups::<f32>(15, 8), (8, 0));
-        assert_eq!(lane_groups::<f64>(7, 4), (4, 0));
-        assert_eq!(lane_groups::<f64>(13, 8), (8, 4));
+        assert_eq!(lane_groups::<f32>(15, 8, 1), (8, 8, 0));
+        assert_eq!(lane_groups::<f64>(7, 4, 1), (4, 4, 0));
+        assert_eq!(lane_groups::<f64>(13, 8, 1), (8, 8, 4));
+        // narrower groups where wide ones would leave a thread idle
+        assert_eq!(lane_groups::<f32>(27, 16, 2), (8, 24, 0));
+        assert_eq!(lane_groups::<f32>(32, 16, 2), (16, 32, 0));
+        assert_eq!(lane_groups::<f64>(9, 4, 4), (4, 8, 0));
     }
 
     #[test]
     fn group_widths_follow_their_bounds() {
-        assert_eq!(forward_width::<f64>(2), 8);
-        assert_eq!(forward_width::<f32>(2), 16);
-        assert_eq!(forward_width::<f64>(3), 4);
-        assert_eq!(forward_width::<f32>(3), 8);
         let len = |d: usize, n: u32| (0..=n).map(|k| d.pow(k)).sum::<usize>();
+        assert_eq!(forward_width::<f64>(2, len(2, 8)), 8);
+        assert_eq!(forward_width::<f32>(2, len(2, 8)), 16);
+        assert_eq!(forward_width::<f64>(3, len(3, 5)), 8);
+        assert_eq!(forward_width::<f64>(3, len(3, 6)), 4);
+        assert_eq!(forward_width::<f32>(3, len(3, 5)), 16);
+        assert_eq!(forward_width::<f32>(3, len(3, 6)), 8);
+        assert_eq!(forward_width::<f32>(4, len(4, 3)), 16);
+        assert_eq!(forward_width::<f32>(4, len(4, 5)), 8);
+        assert_eq!(forward_width::<f64>(4, len(4, 7)), 8);
+        assert_eq!(forward_width::<f64>(5, len(5, 2)), 4);
+        assert_eq!(forward_width::<f32>(5, len(5, 2)), 8);
         // float64 d = 2 doubles to 16 lanes up to degree 5 (62 entries)
         assert_eq!(backward_width::<f64>(2, len(2, 5)), 16);
         assert_eq!(backward_width::<f64>(2, len(2, 6)), 8);

@@ -347,8 +347,8 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     // Whole groups of paths go through the lanes; paths left over, if long
     // enough, have their pieces in the lanes instead; the rest one by one.
     let lanes_ok = use_lanes::<T>(tshape);
-    let width = lanes::forward_width::<T>(tshape.dim);
-    let (wide, narrow) = if lanes_ok { lanes::lane_groups::<T>(shape.batch, width) } else { (0, 0) };
+    let width = lanes::forward_width::<T>(tshape.dim, tshape.len());
+    let (width, wide, narrow) = if lanes_ok { lanes::lane_groups::<T>(shape.batch, width, threads) } else { (width, 0, 0) };
     let in_lanes = wide + narrow;
     let (lane_out, rest_out) = out.split_at_mut(in_lanes * out_len);
     let (wide_out, narrow_out) = lane_out.split_at_mut(wide * out_len);
@@ -1335,7 +1335,7 @@ pub fn sig_backprop_with<T: Float>(
     }
     // Whole groups of paths go through the lanes, the rest one by one.
     let width = lanes::backward_width::<T>(tshape.dim, tshape.len());
-    let (wide, narrow) = if !opts.stream && (2..=LANES_MAX_BACKWARD_DIM).contains(&tshape.dim) { lanes::lane_groups::<T>(shape.batch, width) } else { (0, 0) };
+    let (width, wide, narrow) = if !opts.stream && (2..=LANES_MAX_BACKWARD_DIM).contains(&tshape.dim) { lanes::lane_groups::<T>(shape.batch, width, threads) } else { (width, 0, 0) };
     let in_lanes = wide + narrow;
     let (lane_items, rest_items) = combined.split_at_mut(in_lanes);
     let (wide_items, narrow_items) = lane_items.split_at_mut(wide);
