@@ -44,11 +44,12 @@ pub(crate) fn block_ws_len(shape: &TensorShape, width: usize) -> usize {
 /// Measured against one vector (`benches/ab_native.py`):
 /// - d = 2: two vectors, faster at every degree (float64 1.1-1.3x, float32
 ///   1.08-1.31x at degrees 3-7);
-/// - d = 3 and 4, while a group's state fits in L1
+/// - d = 3 and 4, while a group's state fills at most half of L1
 ///   ([`FORWARD_WIDE_STATE_BYTES`]): float64 d = 3 1.02-1.09x at degrees
-///   2-5, float32 d = 3 1.06-1.13x at degrees 2-5, float32 d = 4 1.07-1.10x
-///   at degrees 2-3; beyond it float64 d = 3 at degree 7 0.93x, float32
-///   d = 3 at degree 6 1.00x, float32 d = 4 at degrees 4-5 0.91-1.03x;
+///   2-4, float32 d = 3 1.07-1.13x at degrees 2-4, float32 d = 4 1.07-1.10x
+///   at degrees 2-3; beyond it d = 3 at degree 5 0.99-1.06x, float64 d = 3
+///   at degree 7 0.93x, float32 d = 3 at degree 6 1.00x, float32 d = 4 at
+///   degrees 4-5 0.91-1.03x ((128, 3000, 4, 4): 0.94-0.96x);
 /// - float64 d = 4 at any size: 1.10-1.26x at degrees 2-7;
 /// - d = 5 and more (ten vectors a row and more): 0.49-0.83x.
 pub(crate) fn forward_width<T>(d: usize, sig_len: usize) -> usize {
@@ -59,8 +60,8 @@ pub(crate) fn forward_width<T>(d: usize, sig_len: usize) -> usize {
 }
 
 /// Bytes of a lane group's state up to which [`forward_width`] doubles the
-/// group at d = 3 and 4: three quarters of a 32 KiB L1 data cache.
-const FORWARD_WIDE_STATE_BYTES: usize = 24 * 1024;
+/// group at d = 3 and 4: half of a 32 KiB L1 data cache.
+const FORWARD_WIDE_STATE_BYTES: usize = 16 * 1024;
 
 /// How a batch splits between the lanes and the per-path kernels, for
 /// groups of `width` paths on `threads` threads: paths `0..wide` in groups
@@ -969,12 +970,12 @@ mod tests {
         let len = |d: usize, n: u32| (0..=n).map(|k| d.pow(k)).sum::<usize>();
         assert_eq!(forward_width::<f64>(2, len(2, 8)), 8);
         assert_eq!(forward_width::<f32>(2, len(2, 8)), 16);
-        assert_eq!(forward_width::<f64>(3, len(3, 5)), 8);
-        assert_eq!(forward_width::<f64>(3, len(3, 6)), 4);
-        assert_eq!(forward_width::<f32>(3, len(3, 5)), 16);
-        assert_eq!(forward_width::<f32>(3, len(3, 6)), 8);
+        assert_eq!(forward_width::<f64>(3, len(3, 4)), 8);
+        assert_eq!(forward_width::<f64>(3, len(3, 5)), 4);
+        assert_eq!(forward_width::<f32>(3, len(3, 4)), 16);
+        assert_eq!(forward_width::<f32>(3, len(3, 5)), 8);
         assert_eq!(forward_width::<f32>(4, len(4, 3)), 16);
-        assert_eq!(forward_width::<f32>(4, len(4, 5)), 8);
+        assert_eq!(forward_width::<f32>(4, len(4, 4)), 8);
         assert_eq!(forward_width::<f64>(4, len(4, 7)), 8);
         assert_eq!(forward_width::<f64>(5, len(5, 2)), 4);
         assert_eq!(forward_width::<f32>(5, len(5, 2)), 8);
