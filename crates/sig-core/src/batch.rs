@@ -1,7 +1,10 @@
-//! Batching over paths with rayon, and the `n_jobs` convention.
+//! Batching over paths on threads, and the `n_jobs` convention.
 //!
 //! Every batch runs through [`for_each_chunk`] or [`for_each_item`], which
-//! also stop early when the caller asks (see [`crate::interrupt`]).
+//! also stop early when the caller asks (see [`crate::interrupt`]). With
+//! `n_jobs` threads, the calling thread works alongside `n_jobs - 1`
+//! helpers from a rayon pool, all claiming runs of items from one counter
+//! (see `run_indexed`).
 //!
 //! Thread pools are built on first use and kept in a small cache (at most
 //! [`MAX_POOLS`], the least recently used dropped first, which ends its
@@ -18,11 +21,9 @@
 //! even if a thread of the parent held it at the fork.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::error::{Result, SigError};
@@ -153,37 +154,6 @@ fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
     Ok(kept)
 }
 
-/// Below this much work (operations) a watched run does not poll while it
-/// waits: it ends within milliseconds anyway, and waiting on a channel with a
-/// timeout measured tens of microseconds slower than `install` per call.
-const POLLED_WORK: usize = 1 << 24;
-
-/// Runs `f`, about `work` operations, on the pool of `threads`. Inside a
-/// watched call (see [`crate::interrupt`]) the calling thread of a long run,
-/// instead of only waiting, polls the caller while the pool works.
-fn run_on_pool<R: Send>(threads: usize, watch: WatchRef, work: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
-    let pool = pool(threads)?;
-    if !watch.is_active() || work < POLLED_WORK {
-        return Ok(pool.install(f));
-    }
-    let (done, result) = mpsc::channel();
-    pool.in_place_scope(|scope| {
-        scope.spawn(move |_| {
-            // A closed channel only means the caller stopped waiting.
-            let _ = done.send(f());
-        });
-        loop {
-            match result.recv_timeout(POLL_INTERVAL) {
-                Ok(r) => return Some(r),
-                Err(RecvTimeoutError::Timeout) => watch.poll(),
-                // The job panicked; the scope raises its panic on return.
-                Err(RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    })
-    .map_or_else(|| unreachable!("the pool job either sends its result or panics"), Ok)
-}
-
 /// `Err(Interrupted)` when the watched call was asked to stop (the
 /// outputs are then incomplete).
 fn finished(watch: WatchRef) -> Result<()> {
@@ -239,45 +209,14 @@ where
         return Ok(());
     }
     let count = out.len() / chunk;
-    let watch = WatchRef::current();
-    if threads == 1 || count == 1 || count.saturating_mul(work_per_chunk) < MIN_PARALLEL_WORK {
-        let mut state = init()?;
-        // Checks for a stop request by amount of work, not per chunk: a
-        // check can read the clock (~40 ns), more than a small chunk costs.
-        let mut checkpoint = interrupt::Checkpoint::new(work_per_chunk);
-        for (i, c) in out.chunks_exact_mut(chunk).enumerate() {
-            if checkpoint.tick() {
-                break;
-            }
-            match f(&mut state, i, c) {
-                Err(SigError::Interrupted) => break,
-                other => other?,
-            }
-        }
-        return finished(watch);
-    }
-    let first_error = FirstError::new();
-    run_on_pool(threads, watch, count.saturating_mul(work_per_chunk), || {
-        out.par_chunks_exact_mut(chunk)
-            .enumerate()
-            // Contiguous runs per worker: fewer splits, and each thread
-            // walks (and first-touches) its own part of the output.
-            .with_min_len((count / (4 * threads)).max(1))
-            .for_each_init(&init, |state, (i, c)| {
-                if watch.stopped() || first_error.failed() {
-                    return;
-                }
-                match state {
-                    Ok(state) => {
-                        if let Err(e) = watch.enter(|| f(state, i, c)) {
-                            first_error.record(e);
-                        }
-                    }
-                    Err(e) => first_error.record(e.clone()),
-                }
-            })
-    })?;
-    first_error.into_result(watch)
+    let base = SendPtr(out.as_mut_ptr());
+    run_indexed(threads, count, work_per_chunk, &init, &|state: &mut S, i: usize| {
+        // SAFETY: `run_indexed` hands each index in 0..count to exactly one
+        // call, so these chunks of `out` are disjoint, and it returns only
+        // after every call has ended, while `out` is still borrowed here.
+        let c = unsafe { std::slice::from_raw_parts_mut(base.get().add(i * chunk), chunk) };
+        f(state, i, c)
+    })
 }
 
 /// [`try_for_each_chunk`] for infallible scratch and work.
@@ -302,42 +241,209 @@ where
     F: Fn(&mut S, usize, &mut X) -> Result<()> + Sync + Send,
 {
     let threads = resolve_n_jobs(n_jobs)?;
-    if items.is_empty() {
+    let base = SendPtr(items.as_mut_ptr());
+    run_indexed(threads, items.len(), work_per_item, &init, &|state: &mut S, i: usize| {
+        // SAFETY: as in `try_for_each_chunk`: one call per index, all ended
+        // before `items` is released.
+        f(state, i, unsafe { &mut *base.get().add(i) })
+    })
+}
+
+/// A pointer into a caller's buffer that [`run_indexed`]'s workers share;
+/// each index it stands for is reached by one worker only.
+struct SendPtr<T>(*mut T);
+
+// By hand: derived impls would ask `T: Copy`.
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+
+// SAFETY: workers only make disjoint references from it (see the users).
+unsafe impl<T: Send> Send for SendPtr<T> {}
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    // A method, not the field: a closure must capture the whole wrapper.
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// Calls `body(state, i)` once for each `i` in `0..count`, serially or on
+/// `threads` threads (the calling thread and helpers from a pool) when the
+/// work (`work_per_index` operations each) is worth it; `state` is made
+/// by `init` once per thread that gets any work. Stops at the first error,
+/// or when the watched call is asked to stop, and returns that.
+///
+/// The calling thread works too: it claims runs of indices as the helpers
+/// do, from one shared counter. Waking a pool thread on this machine's VM
+/// took 30-120 microseconds (a rayon `install` of nothing), and with
+/// `install` the caller sat idle through it: calls of under a millisecond
+/// ran up to 2x slower at `n_jobs=-1` than at 1. A helper that has not
+/// started by the time the caller runs out of indices is called off, so a
+/// call never waits for a thread to wake only to find nothing left.
+fn run_indexed<S, I, B>(threads: usize, count: usize, work_per_index: usize, init: &I, body: &B) -> Result<()>
+where
+    I: Fn() -> Result<S> + Sync,
+    B: Fn(&mut S, usize) -> Result<()> + Sync,
+{
+    if count == 0 {
         return Ok(());
     }
     let watch = WatchRef::current();
-    if threads == 1 || items.len() == 1 || items.len().saturating_mul(work_per_item) < MIN_PARALLEL_WORK {
+    if threads == 1 || count == 1 || count.saturating_mul(work_per_index) < MIN_PARALLEL_WORK {
         let mut state = init()?;
-        let mut checkpoint = interrupt::Checkpoint::new(work_per_item);
-        for (i, x) in items.iter_mut().enumerate() {
+        // Checks for a stop request by amount of work, not per index: a
+        // check can read the clock (~40 ns), more than a small index costs.
+        let mut checkpoint = interrupt::Checkpoint::new(work_per_index);
+        for i in 0..count {
             if checkpoint.tick() {
                 break;
             }
-            match f(&mut state, i, x) {
+            match body(&mut state, i) {
                 Err(SigError::Interrupted) => break,
                 other => other?,
             }
         }
         return finished(watch);
     }
+    let pool = pool(threads - 1)?;
+    let next = AtomicUsize::new(0);
+    // Runs of consecutive indices: each thread walks (and first-touches)
+    // its own parts of the output; several runs per thread even out the
+    // helpers' late starts.
+    let run = (count / (8 * threads)).max(1);
     let first_error = FirstError::new();
-    let min_len = (items.len() / (4 * threads)).max(1);
-    run_on_pool(threads, watch, items.len().saturating_mul(work_per_item), || {
-        items.par_iter_mut().enumerate().with_min_len(min_len).for_each_init(&init, |state, (i, x)| {
-            if watch.stopped() || first_error.failed() {
+    let panicked = AtomicBool::new(false);
+    let work = || {
+        let _flag = FlagOnPanic(&panicked);
+        let mut state = None;
+        let mut checkpoint = interrupt::Checkpoint::new(work_per_index);
+        loop {
+            let start = next.fetch_add(run, Ordering::Relaxed);
+            if start >= count || panicked.load(Ordering::Relaxed) {
                 return;
             }
-            match state {
-                Ok(state) => {
-                    if let Err(e) = watch.enter(|| f(state, i, x)) {
-                        first_error.record(e);
-                    }
+            let state = match &mut state {
+                Some(s) => s,
+                None => match init() {
+                    Ok(s) => state.insert(s),
+                    Err(e) => return first_error.record(e),
+                },
+            };
+            for i in start..(start + run).min(count) {
+                if checkpoint.tick() || first_error.failed() || panicked.load(Ordering::Relaxed) {
+                    return;
                 }
-                Err(e) => first_error.record(e.clone()),
+                if let Err(e) = body(state, i) {
+                    return first_error.record(e);
+                }
             }
-        })
-    })?;
+        }
+    };
+    let helper_work = || watch.enter(work);
+    run_with_helpers(&pool, threads - 1, watch, &work, &helper_work);
     first_error.into_result(watch)
+}
+
+/// Sets its flag when dropped by a panicking thread: the other workers of
+/// the run then stop (the panic is raised on the caller).
+struct FlagOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for FlagOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs `work` on the calling thread and `helper_work` on up to `helpers`
+/// threads of `pool`, and returns when all have ended; a helper job still
+/// queued when `work` ends is called off. Panics in any are raised here,
+/// after every helper has ended.
+fn run_with_helpers(pool: &ThreadPool, helpers: usize, watch: WatchRef, work: &(dyn Fn() + Sync), helper_work: &(dyn Fn() + Sync)) {
+    let caller = std::thread::current();
+    let helper_work: *const (dyn Fn() + Sync + '_) = helper_work;
+    // SAFETY (lifetime): a helper calls through this pointer only after
+    // moving its job from QUEUED to RUNNING, and this function does not
+    // return before each job is either called off (QUEUED to CALLED_OFF,
+    // after which it never calls) or DONE.
+    let helper_work: *const (dyn Fn() + Sync + 'static) = unsafe { std::mem::transmute(helper_work) };
+    let jobs: Vec<Arc<HelperJob>> = (0..helpers)
+        .map(|_| {
+            let job = Arc::new(HelperJob { state: AtomicU8::new(QUEUED), caller: caller.clone(), work: helper_work, panic: Mutex::new(None) });
+            let mine = job.clone();
+            pool.spawn(move || mine.run());
+            job
+        })
+        .collect();
+    let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    for job in &jobs {
+        if job.state.compare_exchange(QUEUED, CALLED_OFF, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            continue;
+        }
+        // A helper still at work: spin a little (its last run is often
+        // nearly done), then sleep, polling the caller for stop requests.
+        let mut spins = 0;
+        while job.state.load(Ordering::Acquire) != DONE {
+            if spins < HELPER_SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::park_timeout(POLL_INTERVAL);
+                watch.poll();
+            }
+        }
+    }
+    if let Err(p) = mine {
+        std::panic::resume_unwind(p);
+    }
+    for job in &jobs {
+        if let Some(p) = job.panic.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            std::panic::resume_unwind(p);
+        }
+    }
+}
+
+/// Spins of [`run_with_helpers`] before it sleeps (tens of microseconds:
+/// a sleep and wake-up cost about as much).
+const HELPER_SPINS: u32 = 1 << 10;
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const CALLED_OFF: u8 = 2;
+const DONE: u8 = 3;
+
+/// One helper's job of [`run_with_helpers`], shared with the pool.
+struct HelperJob {
+    state: AtomicU8,
+    caller: std::thread::Thread,
+    /// Valid while the job is QUEUED or RUNNING (see `run_with_helpers`).
+    work: *const (dyn Fn() + Sync),
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+// SAFETY: `work` points to a `Sync` closure, called only while valid.
+unsafe impl Send for HelperJob {}
+unsafe impl Sync for HelperJob {}
+
+impl HelperJob {
+    fn run(&self) {
+        if self.state.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        // SAFETY: RUNNING, so the caller waits for DONE (see the field).
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*self.work)() }));
+        if let Err(p) = result {
+            *self.panic.lock().unwrap_or_else(|p| p.into_inner()) = Some(p);
+        }
+        self.state.store(DONE, Ordering::Release);
+        self.caller.unpark();
+    }
 }
 
 /// [`try_for_each_item`] for infallible scratch and work.
@@ -415,6 +521,107 @@ mod tests {
         // a lock left held by another process (as across a fork) is taken over
         LOCK.holder.store(crate::fork::generation() + 7, Ordering::Relaxed);
         assert_eq!(LOCK.with(|| 0, |v| *v), 4000, "same process: the value is kept");
+    }
+
+    /// A helper that cannot start (its pool's one thread is held here)
+    /// is called off: the calling thread does all the work and returns
+    /// without waiting for it. Needs two cores (`n_jobs = 2` is one helper).
+    /// Held by the tests that occupy or count on the one helper of
+    /// `n_jobs = 2`: the pool is shared by every test of the process.
+    static HELPER_POOL: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn a_helper_that_has_not_started_is_called_off() {
+        if available_cores() < 2 {
+            return;
+        }
+        let _only_me = HELPER_POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let helpers = pool(1).unwrap();
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, blocked) = std::sync::mpsc::channel();
+        helpers.spawn(move || {
+            started.send(()).unwrap();
+            let _ = held.recv();
+        });
+        blocked.recv().unwrap();
+        // Were the caller to wait for the helper, it would wait for ever:
+        // a watchdog lets the helper go after 10 s and fails the test.
+        let (finished, watchdog) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let fired = watchdog.recv_timeout(std::time::Duration::from_secs(10)).is_err();
+            drop(hold);
+            fired
+        });
+        let callers = std::thread::current().id();
+        let mut out = vec![0usize; 64];
+        for_each_chunk(2, &mut out, 1, usize::MAX, || (), |_, i, c| {
+            assert_eq!(std::thread::current().id(), callers, "only the caller can work");
+            c[0] = i + 1;
+        })
+        .unwrap();
+        finished.send(()).unwrap();
+        assert!(!watchdog.join().unwrap(), "the caller waited for a helper that could not start");
+        assert!(out.iter().enumerate().all(|(i, &v)| v == i + 1));
+    }
+
+    /// A panic on the caller or on a helper reaches the caller, only once
+    /// every helper has ended (they borrow the caller's buffers), and stops
+    /// the other workers early.
+    #[test]
+    fn a_panic_in_any_worker_is_raised_after_all_have_ended() {
+        if available_cores() < 2 {
+            return;
+        }
+        let _only_me = HELPER_POOL.lock().unwrap_or_else(|p| p.into_inner());
+        for panicking_on_caller in [true, false] {
+            let (running, done, helped) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicBool::new(false));
+            let caller = std::thread::current().id();
+            let mut out = vec![0usize; 64];
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for_each_chunk(2, &mut out, 1, usize::MAX, || (), |_, i, c| {
+                    let _busy = Busy::new(&running);
+                    if std::thread::current().id() == caller {
+                        // Each caller's item waits (up to 10 s) for a helper
+                        // to be inside an item.
+                        let t0 = std::time::Instant::now();
+                        while !helped.load(Ordering::SeqCst) && t0.elapsed().as_secs() < 10 {
+                            std::thread::yield_now();
+                        }
+                        if panicking_on_caller {
+                            panic!("item {i}");
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    } else {
+                        helped.store(true, Ordering::SeqCst);
+                        if !panicking_on_caller {
+                            panic!("item {i}");
+                        }
+                        // still inside this item when the caller panics
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    c[0] = i;
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            }));
+            let message = result.expect_err("the panic is raised");
+            assert!(message.downcast_ref::<String>().is_some_and(|m| m.starts_with("item ")));
+            assert_eq!(running.load(Ordering::SeqCst), 0, "a worker still ran after the call returned");
+            assert!(done.load(Ordering::SeqCst) < 8, "the others went on after the panic");
+        }
+    }
+
+    /// Counts the workers inside an item (dropped also when one panics).
+    struct Busy<'a>(&'a AtomicUsize);
+    impl<'a> Busy<'a> {
+        fn new(running: &'a AtomicUsize) -> Self {
+            running.fetch_add(1, Ordering::SeqCst);
+            Busy(running)
+        }
+    }
+    impl Drop for Busy<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     #[test]

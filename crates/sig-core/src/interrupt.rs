@@ -3,9 +3,9 @@
 //! A binding runs core work inside [`watched`], giving a `poll` function
 //! that says whether the user asked to stop (Python: check for signals).
 //! Long loops in the core call [`Checkpoint::tick`] (or [`requested`])
-//! every so often; the batch runners in [`crate::batch`] check before each
-//! item and, while the calling thread waits for the pool, poll on its
-//! behalf. Once a stop is requested every worker skips what is left and the
+//! every so often; the batch runners in [`crate::batch`] check between
+//! items, and the calling thread, which works alongside the pool's helpers,
+//! polls while it waits for their last items. Once a stop is requested every worker skips what is left and the
 //! call returns [`SigError::Interrupted`], never a half-written output
 //! presented as a result.
 //!
@@ -93,10 +93,6 @@ impl WatchRef {
     /// The watch of the calling thread (possibly none).
     pub(crate) fn current() -> WatchRef {
         WatchRef(CURRENT.with(Cell::get))
-    }
-
-    pub(crate) fn is_active(self) -> bool {
-        !self.0.is_null()
     }
 
     /// Runs `f` with this watch as the thread's current one.
