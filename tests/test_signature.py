@@ -414,6 +414,20 @@ def test_sig_matches_reference_for_high_degree_wide_and_long_paths(rng, np_dtype
                  ref.sig(x.astype(np.float64), degree, **options), rtol)
 
 
+@pytest.mark.parametrize("dimension,degree", [(5, 4), (6, 3), (7, 3), (10, 3), (12, 2), (16, 2), (20, 2)])
+@pytest.mark.parametrize("length", [2, 9, 10, 18], ids=["1step", "8steps", "9steps", "17steps"])
+@pytest.mark.parametrize("scalar_term", [False, True], ids=["noscalar", "scalar"])
+def test_one_path_builds_its_top_level_in_the_output(rng, np_dtype, rtol, dimension, degree, length,
+                                                     scalar_term):
+    # One short path goes through the per-path kernel, whose top level is
+    # written straight into the output (never zeroed first): by whole blocks
+    # of 8 steps, a partial block, or both, at row widths that are and are
+    # not whole vectors.
+    x = make_path(rng, (1, length, dimension), np_dtype)
+    got = sigrs.sig(x, degree, scalar_term=scalar_term)
+    assert_close(got, ref.sig(x.astype(np.float64), degree, scalar_term=scalar_term), rtol)
+
+
 def test_unaligned_numpy_input_equals_aligned_copy(rng):
     x = make_path(rng, (2, 5, 3))
     buf = np.zeros(x.size * x.itemsize + 1, dtype=np.uint8)

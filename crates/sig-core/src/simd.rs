@@ -125,7 +125,7 @@ pub(crate) mod avx {
             /// the vector width and at most five vectors wide.
             #[target_feature(enable = "avx2,fma")]
             #[inline]
-            pub(crate) unsafe fn $name<const D: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t]) {
+            pub(crate) unsafe fn $name<const D: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t], fresh: bool) {
                 assert!(D % $lanes == 0 && D / $lanes <= 5);
                 let nv = D / $lanes;
                 let rows = top.len() / D;
@@ -140,7 +140,7 @@ pub(crate) mod avx {
                             let mut acc: [[$vec; 5]; R] = [[$zero(); 5]; R];
                             for (i, acc_i) in acc.iter_mut().enumerate() {
                                 for (v, x) in acc_i.iter_mut().enumerate().take(nv) {
-                                    *x = $load(tp.add((a + i) * D + v * $lanes));
+                                    *x = if fresh { $zero() } else { $load(tp.add((a + i) * D + v * $lanes)) };
                                 }
                             }
                             for t in 0..8 {
@@ -177,9 +177,92 @@ pub(crate) mod avx {
         };
     }
 
+    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs) -> usize`:
+    /// the update of [`rank8_update!`] for a row width `D` that is not a
+    /// whole number of vectors, which the plain code did with a vector, a
+    /// half vector and single numbers per row (d = 7, float32: 60 % of the
+    /// forward pass on one path). Each row here is `ceil(D / lanes)` whole
+    /// vectors: the last one runs on into the next row, whose first
+    /// numbers it carries unchanged (the increments are padded with zeros)
+    /// and whose own store, later, overwrites them. The last row of each
+    /// pass puts back the next row's numbers exactly as loaded, so that no
+    /// value leaks even when the product is not finite. Returns the rows
+    /// done: all but the last, whose vectors would read past `top`.
+    macro_rules! rank8_update_ragged {
+        ($name:ident, $t:ty, $vec:ty, $lanes:expr, $load:ident, $store:ident, $splat:ident, $fma:ident, $zero:ident, $blend:ident) => {
+            /// # Safety
+            /// The CPU must support AVX2 and FMA; `D` must not be a multiple
+            /// of the vector width, and be at least half of it and at most
+            /// four vectors wide.
+            #[target_feature(enable = "avx2,fma")]
+            #[inline]
+            pub(crate) unsafe fn $name<const D: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t], fresh: bool) -> usize {
+                const MAX: usize = 4 * $lanes;
+                let nv = D.div_ceil($lanes);
+                assert!(D % $lanes != 0 && 2 * D >= $lanes && nv <= 4);
+                let rows = top.len() / D;
+                assert!(w_stride >= rows && w.len() >= 7 * w_stride + rows && dxs.len() >= 8 * D && top.len() == rows * D);
+                let mut padded = [[0.0 as $t; MAX]; 8];
+                for (t, p) in padded.iter_mut().enumerate() {
+                    p[..D].copy_from_slice(&dxs[t * D..(t + 1) * D]);
+                }
+                // -0.0 (sign bit set) where the last vector is past the row.
+                let tail = D - (nv - 1) * $lanes;
+                let mut spill = [0.0 as $t; $lanes];
+                for s in &mut spill[tail..] {
+                    *s = -0.0;
+                }
+                let spill = $load(spill.as_ptr());
+                let (tp, wp, xp) = (top.as_mut_ptr(), w.as_ptr(), padded.as_ptr() as *const $t);
+                macro_rules! rows_at_a_time {
+                    ($r:expr) => {{
+                        const R: usize = $r;
+                        let mut a = 0;
+                        // `<`: the pass's last row reads into the row after it.
+                        while a + R < rows {
+                            let mut acc: [[$vec; 4]; R] = [[$zero(); 4]; R];
+                            for (i, acc_i) in acc.iter_mut().enumerate() {
+                                for (v, x) in acc_i.iter_mut().enumerate().take(nv) {
+                                    *x = if fresh { $zero() } else { $load(tp.add((a + i) * D + v * $lanes)) };
+                                }
+                            }
+                            let next_row = $load(tp.add((a + R - 1) * D + (nv - 1) * $lanes));
+                            for t in 0..8 {
+                                for (i, acc_i) in acc.iter_mut().enumerate() {
+                                    let wv = $splat(*wp.add(t * w_stride + a + i));
+                                    for v in 0..nv {
+                                        acc_i[v] = $fma(wv, $load(xp.add(t * MAX + v * $lanes)), acc_i[v]);
+                                    }
+                                }
+                            }
+                            acc[R - 1][nv - 1] = $blend(acc[R - 1][nv - 1], next_row, spill);
+                            // In order: each row's store mends the numbers
+                            // the row before it carried over.
+                            for (i, acc_i) in acc.iter().enumerate() {
+                                for (v, x) in acc_i.iter().enumerate().take(nv) {
+                                    $store(tp.add((a + i) * D + v * $lanes), *x);
+                                }
+                            }
+                            a += R;
+                        }
+                        a
+                    }};
+                }
+                match nv {
+                    1 => rows_at_a_time!(8),
+                    2 => rows_at_a_time!(4),
+                    3 => rows_at_a_time!(3),
+                    _ => rows_at_a_time!(2),
+                }
+            }
+        };
+    }
+
     rank8_update!(rank8_update_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd);
     rank8_update!(rank8_update_f32x8, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps);
     rank8_update!(rank8_update_f32x4, f32, __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_fmadd_ps, _mm_setzero_ps);
+    rank8_update_ragged!(rank8_update_ragged_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd, _mm256_blendv_pd);
+    rank8_update_ragged!(rank8_update_ragged_f32, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_blendv_ps);
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -193,16 +276,22 @@ mod tests {
         if !super::has_fma() {
             return;
         }
-        fn check<T: crate::Float, const D: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T])) {
+        fn check<T: crate::Float, const D: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T], bool)) {
+            for fresh in [false, true] {
+                check_once::<T, D>(rows, kernel, fresh);
+            }
+        }
+        // Fresh: the top level is zero, whatever its buffer holds (NaN here).
+        fn check_once<T: crate::Float, const D: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T], bool), fresh: bool) {
             let value = |i: usize| T::from_f64(((i * 37 % 101) as f64 - 50.0) / 25.0).unwrap();
-            let top: Vec<T> = (0..rows * D).map(value).collect();
+            let top: Vec<T> = (0..rows * D).map(|i| if fresh { T::zero() } else { value(i) }).collect();
             // rows of w padded, as the signature kernel lays them out
             let stride = rows + 3;
             let w: Vec<T> = (0..8 * stride).map(|i| value(i + 7)).collect();
             let dxs: Vec<T> = (0..8 * D).map(|i| value(i + 13)).collect();
-            let mut got = top.clone();
+            let mut got = if fresh { vec![T::nan(); rows * D] } else { top.clone() };
             // SAFETY: the CPU has AVX2 and FMA (checked above); D fits each kernel.
-            unsafe { kernel(&mut got, &w, stride, &dxs) };
+            unsafe { kernel(&mut got, &w, stride, &dxs, fresh) };
             for a in 0..rows {
                 for b in 0..D {
                     let expected = (0..8).fold(top[a * D + b].to_f64().unwrap(), |acc, t| acc + w[t * stride + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
@@ -220,6 +309,74 @@ mod tests {
             check::<f32, 8>(rows, avx::rank8_update_f32x8::<8>);
             check::<f32, 16>(rows, avx::rank8_update_f32x8::<16>);
             check::<f32, 4>(rows, avx::rank8_update_f32x4::<4>);
+        }
+    }
+
+    /// The ragged-width kernels: the rows they report done match the plain
+    /// sum, the rest are untouched, and a non-finite product in one row
+    /// stays in that row.
+    #[test]
+    fn ragged_rank8_updates_match_the_plain_sum_and_keep_to_their_rows() {
+        if !super::has_fma() {
+            return;
+        }
+        type Kernel<T> = unsafe fn(&mut [T], &[T], usize, &[T], bool) -> usize;
+        fn check<T: crate::Float, const D: usize>(rows: usize, kernel: Kernel<T>) {
+            for fresh in [false, true] {
+                check_once::<T, D>(rows, kernel, fresh);
+            }
+        }
+        // Fresh: the rows done are the sum from zero, whatever their buffer
+        // held; the rows not done keep it.
+        fn check_once<T: crate::Float, const D: usize>(rows: usize, kernel: Kernel<T>, fresh: bool) {
+            let value = |i: usize| T::from_f64(((i * 37 % 101) as f64 - 50.0) / 25.0).unwrap();
+            let top: Vec<T> = (0..rows * D).map(value).collect();
+            let stride = rows + 3;
+            let mut w: Vec<T> = (0..8 * stride).map(|i| value(i + 7)).collect();
+            // Infinite weights (at t = 3) on rows that end a pass of 2, 3, 4
+            // or 8 rows, and on one inside: those rows are then infinite or
+            // NaN, and their neighbours must not notice.
+            let infinite = [1, 2, 7];
+            for &a in infinite.iter().filter(|&&a| a < rows) {
+                w[3 * stride + a] = T::infinity();
+            }
+            let dxs: Vec<T> = (0..8 * D).map(|i| value(i + 13)).collect();
+            let mut got = top.clone();
+            // SAFETY: the CPU has AVX2 and FMA (checked above); D fits each kernel.
+            let done = unsafe { kernel(&mut got, &w, stride, &dxs, fresh) };
+            assert!(done < rows.max(1) && done + 8 >= rows, "D {D} rows {rows}: {done} done");
+            for a in 0..rows {
+                for b in 0..D {
+                    let g = got[a * D + b].to_f64().unwrap();
+                    if a >= done {
+                        assert_eq!(got[a * D + b], top[a * D + b], "D {D} rows {rows}: row {a} is not the kernel's");
+                        continue;
+                    }
+                    let start = if fresh { 0.0 } else { top[a * D + b].to_f64().unwrap() };
+                    let expected = (0..8).fold(start, |acc, t| acc + w[t * stride + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
+                    if infinite.contains(&a) {
+                        assert!(!g.is_finite(), "D {D} rows {rows} ({a}, {b}): {g}");
+                    } else {
+                        assert!((g - expected).abs() <= 1e-5 * (1.0 + expected.abs()), "D {D} rows {rows} ({a}, {b}): {g} vs {expected}");
+                    }
+                }
+            }
+        }
+        for rows in [1, 2, 3, 4, 5, 8, 9, 10, 17, 33] {
+            check::<f64, 2>(rows, avx::rank8_update_ragged_f64::<2>);
+            check::<f64, 3>(rows, avx::rank8_update_ragged_f64::<3>);
+            check::<f64, 5>(rows, avx::rank8_update_ragged_f64::<5>);
+            check::<f64, 6>(rows, avx::rank8_update_ragged_f64::<6>);
+            check::<f64, 7>(rows, avx::rank8_update_ragged_f64::<7>);
+            check::<f64, 10>(rows, avx::rank8_update_ragged_f64::<10>);
+            check::<f64, 14>(rows, avx::rank8_update_ragged_f64::<14>);
+            check::<f32, 5>(rows, avx::rank8_update_ragged_f32::<5>);
+            check::<f32, 6>(rows, avx::rank8_update_ragged_f32::<6>);
+            check::<f32, 7>(rows, avx::rank8_update_ragged_f32::<7>);
+            check::<f32, 10>(rows, avx::rank8_update_ragged_f32::<10>);
+            check::<f32, 12>(rows, avx::rank8_update_ragged_f32::<12>);
+            check::<f32, 20>(rows, avx::rank8_update_ragged_f32::<20>);
+            check::<f32, 30>(rows, avx::rank8_update_ragged_f32::<30>);
         }
     }
 }

@@ -584,7 +584,9 @@ pub(crate) fn mul_exp_kernel<T: Float, const D: usize, const FMA: bool>(
 pub(crate) const STEP_BLOCK: usize = 8;
 
 /// `s <- s (x) exp(dx_0) (x) ... (x) exp(dx_{count-1})` for `count <=
-/// STEP_BLOCK` increments stored row-major in `dxs`.
+/// STEP_BLOCK` increments stored row-major in `dxs`, with `s`'s levels
+/// below the top in `s` and its top level in `top`; a `fresh` top level is
+/// taken to be zero and is only written (its old contents are never read).
 ///
 /// The top level is read by no other level's update, so its rank-one
 /// updates `s_N += w_t (x) dx_t` are deferred and applied together as one
@@ -592,10 +594,13 @@ pub(crate) const STEP_BLOCK: usize = 8;
 /// through the cache once per block instead of once per step. `ws` needs
 /// `shape.mul_exp_block_ws_len()` entries.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     d_rt: usize,
     shape: &TensorShape,
     s: &mut [T],
+    top: &mut [T],
+    fresh: bool,
     dxs: &[T],
     count: usize,
     ws: &mut [T],
@@ -605,6 +610,7 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     if n == 0 {
         return;
     }
+    assert_eq!(top.len(), shape.level_len(n), "the top level's buffer");
     let rows = shape.level_len(n - 1);
     let m = shape.level_len(n.saturating_sub(2));
     let (chains, rest) = ws.split_at_mut(2 * shape.offsets[n]);
@@ -666,16 +672,19 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     if deferred {
         next_level_deferred::<T, D, FMA>(&mut s[shape.level(n - 1)], w, stride, coefs, dxs, count);
     }
-    let s_top = &mut s[shape.level(n)];
+    let s_top = top;
     if D > 0 && count == STEP_BLOCK {
-        rank_update::<T, D, FMA, STEP_BLOCK>(s_top, w, stride, dxs);
+        rank_update::<T, D, FMA, STEP_BLOCK>(s_top, w, stride, dxs, fresh);
     } else if D > 0 {
         // A path's last, partial block: still one pass over the top level.
         // Step by step it was `count` passes: at d = 6, degree 7, the last 7
         // steps of a 64-point path took 11 % of its time, and a large top
         // level streams through memory on each pass.
-        rank_update_rows::<T, D, FMA>(s_top, w, stride, dxs, count);
+        rank_update_rows::<T, D, FMA>(s_top, w, stride, dxs, count, fresh);
     } else {
+        if fresh {
+            s_top.fill(T::zero());
+        }
         // Runtime row width: step by step (rows in the inner loop measured
         // 0.77-0.89x at d = 9 and 11).
         for t in 0..count {
@@ -720,7 +729,10 @@ fn next_level_deferred<T: Float, const D: usize, const FMA: bool>(s_next: &mut [
 /// `top[a, :] += sum_t w[t, a] dxs[t, :]` with each row of `top` held in
 /// registers across the `COUNT` updates (a compile-time row width `D > 0`).
 #[inline(always)]
-fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(top: &mut [T], w: &[T], stride: usize, dxs: &[T]) {
+fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(top: &mut [T], w: &[T], stride: usize, dxs: &[T], fresh: bool) {
+    // Rows before this one are done by a vector kernel.
+    #[allow(unused_mut)]
+    let mut first = 0;
     #[cfg(target_arch = "x86_64")]
     if FMA && COUNT == 8 {
         use crate::simd::avx;
@@ -739,24 +751,32 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
         // SAFETY (all three): FMA instances only run after the CPU check of
         // `specialised!`, and D satisfies each kernel's width condition.
         if is_f64 && D % 4 == 0 && D <= 20 {
-            unsafe { avx::rank8_update_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
+            unsafe { avx::rank8_update_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
             return;
         }
         if !is_f64 && D % 8 == 0 && D <= 32 {
-            unsafe { avx::rank8_update_f32x8::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
+            unsafe { avx::rank8_update_f32x8::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
             return;
         }
         if !is_f64 && D == 4 {
-            unsafe { avx::rank8_update_f32x4::<D>(cast_mut(top), cast(w), stride, cast(dxs)) };
+            unsafe { avx::rank8_update_f32x4::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
             return;
+        }
+        // The rest of the widths, each row in whole vectors; the plain
+        // loop below does the last row.
+        if is_f64 && D >= 2 && D <= 16 {
+            first = unsafe { avx::rank8_update_ragged_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
+        }
+        if !is_f64 && D >= 4 && D <= 32 {
+            first = unsafe { avx::rank8_update_ragged_f32::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
         }
     }
     let dxs = &dxs[..COUNT * D];
     let rows = top.len() / D;
     let w = &w[..(COUNT - 1) * stride + rows];
-    for (a, row) in top.chunks_exact_mut(D).enumerate() {
+    for (a, row) in top.chunks_exact_mut(D).enumerate().skip(first) {
         let row: &mut [T; D] = row.try_into().expect("rows have D entries");
-        let mut acc = *row;
+        let mut acc = if fresh { [T::zero(); D] } else { *row };
         for t in 0..COUNT {
             let v = w[t * stride + a];
             let dx: &[T; D] = dxs[t * D..(t + 1) * D].try_into().expect("increments have D entries");
@@ -775,30 +795,30 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
 /// step after step (0.90-0.93x against `count` passes over the level, for
 /// levels that fit in L2).
 #[inline(always)]
-fn rank_update_rows<T: Float, const D: usize, const FMA: bool>(top: &mut [T], w: &[T], stride: usize, dxs: &[T], count: usize) {
+fn rank_update_rows<T: Float, const D: usize, const FMA: bool>(top: &mut [T], w: &[T], stride: usize, dxs: &[T], count: usize, fresh: bool) {
     // Registers a row takes: whole 32-byte vectors, then 16-, 8- and 4-byte pieces.
     let bytes = D * std::mem::size_of::<T>();
     let registers = (bytes / 32 + (bytes % 32).count_ones() as usize).max(1);
     let done = match 8 / registers {
         0 | 1 => 0,
-        2 | 3 => rank_update_row_group::<T, D, FMA, 2>(top, w, stride, dxs, count, 0),
-        4..=7 => rank_update_row_group::<T, D, FMA, 4>(top, w, stride, dxs, count, 0),
-        _ => rank_update_row_group::<T, D, FMA, 8>(top, w, stride, dxs, count, 0),
+        2 | 3 => rank_update_row_group::<T, D, FMA, 2>(top, w, stride, dxs, count, 0, fresh),
+        4..=7 => rank_update_row_group::<T, D, FMA, 4>(top, w, stride, dxs, count, 0, fresh),
+        _ => rank_update_row_group::<T, D, FMA, 8>(top, w, stride, dxs, count, 0, fresh),
     };
-    rank_update_row_group::<T, D, FMA, 1>(top, w, stride, dxs, count, done);
+    rank_update_row_group::<T, D, FMA, 1>(top, w, stride, dxs, count, done, fresh);
 }
 
 /// The rows of [`rank_update_rows`] from `first` on, `R` at a time while
 /// `R` are left; returns the first row not done.
 #[inline(always)]
-fn rank_update_row_group<T: Float, const D: usize, const FMA: bool, const R: usize>(top: &mut [T], w: &[T], stride: usize, dxs: &[T], count: usize, first: usize) -> usize {
+fn rank_update_row_group<T: Float, const D: usize, const FMA: bool, const R: usize>(top: &mut [T], w: &[T], stride: usize, dxs: &[T], count: usize, first: usize, fresh: bool) -> usize {
     let dxs = &dxs[..count * D];
     let rows = top.len() / D.max(1);
     let w = &w[..(count - 1) * stride + rows];
     let mut a = first;
     while a + R <= rows {
         let block = &mut top[a * D..(a + R) * D];
-        let mut acc: [[T; D]; R] = from_fn(|i| block[i * D..(i + 1) * D].try_into().expect("rows have D entries"));
+        let mut acc: [[T; D]; R] = if fresh { [[T::zero(); D]; R] } else { from_fn(|i| block[i * D..(i + 1) * D].try_into().expect("rows have D entries")) };
         for t in 0..count {
             let dx: &[T; D] = dxs[t * D..(t + 1) * D].try_into().expect("increments have D entries");
             for (i, acc_i) in acc.iter_mut().enumerate() {
@@ -1249,22 +1269,34 @@ mod tests {
     }
 
     /// A block of `count` steps against as many single steps, for a
-    /// tensor whose level 0 is not 1, with a NaN-filled workspace.
+    /// tensor whose level 0 is not 1, with a NaN-filled workspace; and
+    /// again with a fresh top level (zero, and NaN-filled in memory).
     fn check_block<const D: usize, const FMA: bool>(d: usize, n: usize, count: usize) {
         let shape = TensorShape::new(d, n).unwrap();
         let mut seed = (100 * d + 10 * n + count) as u64;
         let start = random(shape.len(), &mut seed);
         let dxs = random(count * d, &mut seed);
-        let mut expected = start.clone();
-        let mut scratch = vec![0.0; shape.mul_exp_scratch_len()];
-        for dx in dxs.chunks_exact(d) {
-            mul_exp_in_place(d, &shape, &mut expected, dx, &mut scratch);
-        }
-        let mut got = start;
-        let mut ws = vec![f64::NAN; shape.mul_exp_block_ws_len()];
-        mul_exp_block_kernel::<f64, D, FMA>(d, &shape, &mut got, &dxs, count, &mut ws);
-        for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
-            assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "D={D} FMA={FMA} d={d} n={n} count={count} entry {i}: {a} vs {b}");
+        // (A fresh top level is for degrees from 1: level 0 is never fresh.)
+        for fresh in [false, true].into_iter().filter(|&f| !f || n > 0) {
+            let mut start = start.clone();
+            if fresh {
+                start[shape.level(n)].fill(0.0);
+            }
+            let mut expected = start.clone();
+            let mut scratch = vec![0.0; shape.mul_exp_scratch_len()];
+            for dx in dxs.chunks_exact(d) {
+                mul_exp_in_place(d, &shape, &mut expected, dx, &mut scratch);
+            }
+            let mut got = start;
+            let (lower, top) = got.split_at_mut(shape.offsets[n]);
+            if fresh {
+                top.fill(f64::NAN);
+            }
+            let mut ws = vec![f64::NAN; shape.mul_exp_block_ws_len()];
+            mul_exp_block_kernel::<f64, D, FMA>(d, &shape, lower, top, fresh, &dxs, count, &mut ws);
+            for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+                assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "D={D} FMA={FMA} fresh={fresh} d={d} n={n} count={count} entry {i}: {a} vs {b}");
+            }
         }
     }
 
@@ -1284,6 +1316,13 @@ mod tests {
                     check_block::<12, true>(12, n.min(3), count);
                     check_block::<16, true>(16, n.min(3), count);
                     check_block::<20, true>(20, n.min(3), count);
+                    // Ragged row widths (`avx::rank8_update_ragged_f64`).
+                    check_block::<2, true>(2, n, count);
+                    check_block::<3, true>(3, n, count);
+                    check_block::<5, true>(5, n, count);
+                    check_block::<6, true>(6, n, count);
+                    check_block::<7, true>(7, n.min(3), count);
+                    check_block::<10, true>(10, n.min(3), count);
                 }
             }
         }
