@@ -53,7 +53,9 @@
 //! bytes forward, `~4 STRIP C` backward) and the pair's increments; the
 //! point kernels and given increments add the pair's `n1 n2` double
 //! increments and, backward, their gradients (one number each, not a lane
-//! group). Its backward pass holds the forward grid whole, as strips, when
+//! group), and so does the linear kernel at a refined order (from order 2
+//! on the first path and `d = 5`: its coarse cells' inner products, which
+//! the fine cells share). Its backward pass holds the forward grid whole, as strips, when
 //! that fits in [`BACKWARD_GRID_BUDGET`]; a larger grid goes to the lane
 //! solver, which checkpoints. The linear kernel's backward pass sums the
 //! increments' gradients strip by strip, without `n1 n2` terms.
@@ -1321,6 +1323,8 @@ struct WaveScratch<T> {
     src: Vec<T>,
     /// The first path's increments of a strip's rows, lane per row (linear kernel).
     xs: Vec<Strip<T>>,
+    /// A strip's coarse rows of `a`, laid out as `yr` (see [`WaveCoef::Linear`]).
+    rows_a: Vec<T>,
     /// The gradients of the double increments (backward).
     g_delta: Vec<T>,
     /// Backward: gradients of a strip's cells from the grid's gradient,
@@ -1347,6 +1351,7 @@ impl<T: Float> WaveScratch<T> {
             f: Vec::new(),
             src: Vec::new(),
             xs: Vec::new(),
+            rows_a: Vec::new(),
             g_delta: Vec::new(),
             ext: Vec::new(),
             ga: Vec::new(),
@@ -1369,6 +1374,8 @@ struct WaveInputs<T> {
     incr2: Vec<T>,
     /// See [`WaveCoef::Linear`].
     yr: Vec<T>,
+    /// The coarse cells' `a` at a refined order (see [`WaveCoef::Linear`]).
+    gram: Vec<T>,
     /// Double increments (point kernels).
     delta: Vec<T>,
     /// Transformed points, one point, kernel rows, and the points'
@@ -1388,6 +1395,7 @@ impl<T: Float> WaveInputs<T> {
             incr1: Vec::new(),
             incr2: Vec::new(),
             yr: Vec::new(),
+            gram: Vec::new(),
             delta: Vec::new(),
             pts1: Vec::new(),
             pts2: Vec::new(),
@@ -1418,7 +1426,13 @@ enum WaveCoef<'a, T> {
     /// for fine columns `c = 0..cols - 1` (`off = cols + STRIP - 3`), and
     /// zero around them, so the `STRIP` lanes of a step read one
     /// contiguous run.
-    Linear { incr1: &'a [T], yr: &'a [T], d: usize, factor: T },
+    ///
+    /// From `GRAM_MIN_ROW_ORDER` and `GRAM_MIN_DIM` on, `gram` holds each coarse
+    /// cell's `a` (`n1 x n2`), formed once per pair, and the strips read
+    /// it: their fine cells share it `2^(l1 + l2)` times, and forming it per
+    /// fine cell made the pair's time grow with `d` (at d = 20 and order 2,
+    /// 2.5x pysiglib's, whose time barely depends on `d`).
+    Linear { incr1: &'a [T], yr: &'a [T], d: usize, factor: T, gram: Option<&'a [T]> },
     /// A pair's double increments, `n1 x n2` row-major.
     Matrix(&'a [T]),
 }
@@ -1444,12 +1458,12 @@ fn fill_yr<T: Float>(grid: &Grid, incr2: &[T], d: usize, yr: &mut Vec<T>) -> Res
 
 /// `a` of each step of the strip whose source row is `r0` and whose `h`
 /// rows are `r0 + 1 ..= r0 + h`, into `out` (`strip_steps` of them).
-fn strip_coefficients<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, r0: usize, h: usize, xs: &mut Vec<Strip<T>>, out: &mut [Strip<T>]) -> Result<()> {
+fn strip_coefficients<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, r0: usize, h: usize, xs: &mut Vec<Strip<T>>, rows_a: &mut Vec<T>, out: &mut [Strip<T>]) -> Result<()> {
     let cols = grid.cols();
     let (l1, l2) = (grid.order.first, grid.order.second);
     let scale = grid.scale::<T>();
     match *coef {
-        WaveCoef::Linear { incr1, yr, d, factor } => {
+        WaveCoef::Linear { incr1, yr, d, factor, gram } => {
             try_refill(xs, "increments of a strip", d, [T::zero(); STRIP])?;
             for (k, row) in (r0..r0 + h).enumerate() {
                 let i = row >> l1;
@@ -1457,7 +1471,43 @@ fn strip_coefficients<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, r0: usize, 
                     x[k] = incr1[i * d + ch];
                 }
             }
-            strip_dots(xs, yr, yr_len(cols), cols + STRIP - 3, factor, scale, out);
+            let (ly, off) = (yr_len(cols), cols + STRIP - 3);
+            let Some(gram) = gram else {
+                strip_dots(xs, yr, ly, off, factor, scale, out);
+                return Ok(());
+            };
+            // The strip's coarse rows of `a` at fine columns, reversed as in
+            // `yr`, and a row of zeros for lanes below the grid; lane `k` of
+            // step `s` is then entry `off - s + k` of its row.
+            let (i0, i1) = (r0 >> l1, (r0 + h - 1) >> l1);
+            let n_rows = i1 - i0 + 1;
+            let what = "a strip's coefficients";
+            try_resize(rows_a, what, checked_product(what, &[n_rows + 1, ly])?, T::zero())?;
+            // Only the zeros around each row are written besides the row:
+            // zeroing it all each strip cost as much as the reads it saved.
+            let first = off + 2 - cols;
+            for (g, row) in rows_a.chunks_exact_mut(ly).take(n_rows).enumerate() {
+                let coarse = &gram[(i0 + g) * grid.n2..(i0 + g + 1) * grid.n2];
+                row[..first].fill(T::zero());
+                row[off + 1..].fill(T::zero());
+                for (c, v) in row[first..=off].iter_mut().rev().enumerate() {
+                    *v = coarse[c >> l2];
+                }
+            }
+            if h < STRIP {
+                rows_a[n_rows * ly..(n_rows + 1) * ly].fill(T::zero());
+            }
+            let base: Strip<usize> = std::array::from_fn(|k| if k < h { (((r0 + k) >> l1) - i0) * ly + k + off } else { n_rows * ly + k + off });
+            // Strips start on multiples of STRIP rows, so lanes share rows
+            // in aligned runs of 2^l1 (unless the zero row cuts one short).
+            let run = 1usize << l1.min(STRIP.trailing_zeros());
+            match if h % run == 0 { run } else { 1 } {
+                16 => fill_lane_runs::<T, 16>(rows_a, &base, out),
+                8 => fill_lane_runs::<T, 8>(rows_a, &base, out),
+                4 => fill_lane_runs::<T, 4>(rows_a, &base, out),
+                2 => fill_lane_runs::<T, 2>(rows_a, &base, out),
+                _ => fill_lane_runs::<T, 1>(rows_a, &base, out),
+            }
         }
         WaveCoef::Matrix(delta) => {
             let n2 = grid.n2;
@@ -1491,6 +1541,48 @@ fn strip_dots_body<T: Float, const FMA: bool>(xs: &[Strip<T>], yr: &[T], ly: usi
             o[l] = acc[l] * factor * scale;
         }
     }
+}
+
+/// Lane `k` of step `s` of `out` from `rows[base[k] - s]`, where lanes
+/// come in runs of `RUN` whose entries lie next to each other.
+#[inline(always)]
+fn fill_lane_runs<T: Float, const RUN: usize>(rows: &[T], base: &Strip<usize>, out: &mut [Strip<T>]) {
+    for (step, o) in out.iter_mut().enumerate() {
+        for (lanes, &b) in o.chunks_exact_mut(RUN).zip(base.iter().step_by(RUN)) {
+            let src: &[T; RUN] = rows[b - step..b - step + RUN].try_into().expect("a run of lanes");
+            lanes.copy_from_slice(src);
+        }
+    }
+}
+
+/// The smallest dimension, and first path's dyadic order, at which a
+/// refined grid's `a` is read from the pair's coarse inner products
+/// ([`WaveCoef::Linear`]'s `gram`). Against one inner product per fine
+/// cell, on one pair or four (f64, length 200-500): 1.07x at d = 5, 1.8-3x
+/// at d = 12-20 from order 2; 0.95x at d = 4; at order 1, 0.63-0.80x
+/// (d = 4-20), a strip's rows then sharing their coarse row by twos only.
+const GRAM_MIN_DIM: usize = 5;
+const GRAM_MIN_ROW_ORDER: u32 = 2;
+
+/// `gram[i, j] = (factor sum_ch x_i[ch] y_j[ch]) scale` for the increments
+/// `x` (`n1 x d`) and `y` (`n2 x d`), rounded as [`strip_dots`] rounds each
+/// fine cell, so both give the same numbers.
+#[inline(always)]
+fn coarse_gram_body<T: Float, const FMA: bool>(x: &[T], y: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) {
+    let n2 = y.len() / d;
+    for (xi, row) in x.chunks_exact(d).zip(gram.chunks_exact_mut(n2)) {
+        for (g, yj) in row.iter_mut().zip(y.chunks_exact(d)) {
+            let mut acc = T::zero();
+            for (&a, &b) in xi.iter().zip(yj) {
+                acc = fmadd::<T, FMA>(a, b, acc);
+            }
+            *g = acc * factor * scale;
+        }
+    }
+}
+
+crate::simd::fma_dispatched! {
+    fn coarse_gram<T>(x: &[T], y: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) = coarse_gram_body;
 }
 
 crate::simd::fma_dispatched! {
@@ -1626,7 +1718,7 @@ fn strip_rows(grid: &Grid, m: usize) -> (usize, usize) {
 fn wave_forward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, mut grid_out: Option<&mut [T]>, hold: bool) -> Result<T> {
     let (cols, strips) = (grid.cols(), strip_count(grid));
     let stride = strip_stride(cols);
-    let WaveScratch { a, f, src, xs, .. } = scratch;
+    let WaveScratch { a, f, src, xs, rows_a, .. } = scratch;
     let what = "strips of the PDE grid";
     try_resize(a, what, stride, [T::zero(); STRIP])?;
     try_resize(f, what, checked_product(what, &[if hold { strips } else { 1 }, stride])?, [T::zero(); STRIP])?;
@@ -1642,7 +1734,7 @@ fn wave_forward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wav
         }
         let (r0, h) = strip_rows(grid, m);
         let steps = strip_steps(cols, h);
-        strip_coefficients(grid, coef, r0, h, xs, &mut a[..steps])?;
+        strip_coefficients(grid, coef, r0, h, xs, rows_a, &mut a[..steps])?;
         let slot = if hold { m * stride } else { 0 };
         let out = &mut f[slot..slot + steps];
         strip_forward(src, &a[..steps], out);
@@ -1690,7 +1782,7 @@ fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wa
     if k_grid.is_none() {
         wave_forward(grid, coef, scratch, None, true)?;
     }
-    let WaveScratch { a, f, src, xs, g_delta, ext, ga, g_below, g_above, gxs, gx, gyr, gy } = scratch;
+    let WaveScratch { a, f, src, xs, rows_a, g_delta, ext, ga, g_below, g_above, gxs, gx, gyr, gy } = scratch;
     let what = "a strip's adjoint";
     let linear = match *coef {
         WaveCoef::Linear { d, .. } if fused => Some(d),
@@ -1745,7 +1837,7 @@ fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wa
                 &f[m * stride..m * stride + steps]
             }
         };
-        strip_coefficients(grid, coef, r0, h, xs, &mut a[..steps])?;
+        strip_coefficients(grid, coef, r0, h, xs, rows_a, &mut a[..steps])?;
         // the grid's gradient enters each cell's adjoint; dF/dk, the last cell
         let with_ext = grid_derivs || m == strips - 1;
         if with_ext {
@@ -1861,7 +1953,7 @@ impl<T: Float> Source<'_, T> {
             Source::Linear { pair, scale } => {
                 let PathPair { paths1, paths2, shape1, shape2, transform } = *pair;
                 let d = transform.out_dim(shape1.dim);
-                let WaveInputs { dx, incr1, incr2, yr, .. } = inputs;
+                let WaveInputs { dx, incr1, incr2, yr, gram, .. } = inputs;
                 let what = "increments of a pair of paths";
                 try_resize(dx, what, d, T::zero())?;
                 try_resize(incr1, what, checked_product(what, &[n1, d])?, T::zero())?;
@@ -1869,7 +1961,15 @@ impl<T: Float> Source<'_, T> {
                 load_increments(paths1, shape1, transform, b, dx, incr1);
                 load_increments(paths2, shape2, transform, b, dx, incr2);
                 fill_yr(grid, incr2, d, yr)?;
-                Ok((WaveCoef::Linear { incr1, yr, d, factor: *scale }, false))
+                let gram = if grid.order.first >= GRAM_MIN_ROW_ORDER && d >= GRAM_MIN_DIM {
+                    let what = "inner products of a pair's increments";
+                    try_resize(gram, what, checked_product(what, &[n1, n2])?, T::zero())?;
+                    coarse_gram(incr1, incr2, d, *scale, grid.scale::<T>(), gram);
+                    Some(&gram[..])
+                } else {
+                    None
+                };
+                Ok((WaveCoef::Linear { incr1, yr, d, factor: *scale, gram }, false))
             }
             Source::Points { pair, kernel } => {
                 let PathPair { paths1, paths2, shape1, shape2, transform } = *pair;
@@ -2559,12 +2659,16 @@ mod tests {
 
 
     /// Orders of refinement the wavefront tests run: both sides, one side, none.
-    const WAVE_ORDERS: [DyadicOrder; 5] = [
+    const WAVE_ORDERS: [DyadicOrder; 6] = [
         DyadicOrder { first: 0, second: 0 },
         DyadicOrder { first: 1, second: 1 },
         DyadicOrder { first: 2, second: 2 },
         DyadicOrder { first: 1, second: 0 },
         DyadicOrder { first: 0, second: 2 },
+        // From order 2 on the first path, the linear kernel's `a` comes
+        // from the pair's coarse inner products at d >= GRAM_MIN_DIM (the
+        // lead-lag and time-augmented paths here).
+        DyadicOrder { first: 3, second: 0 },
     ];
 
     /// `LANES + 1` pairs of short paths run by the lane solver, the first
@@ -2727,10 +2831,10 @@ mod tests {
         let steps = strip_stride(cols);
         let mut a = vec![[0.0; STRIP]; steps];
         let mut f = vec![[0.0; STRIP]; steps];
-        let mut xs = Vec::new();
+        let (mut xs, mut rows_a) = (Vec::new(), Vec::new());
         let src_row = vec![1.0; cols];
         let strips = strip_count(&grid);
-        let fill = best(&mut || for m in 0..strips { strip_coefficients(&grid, &coef, m * STRIP, STRIP.min(grid.rows() - 1 - m * STRIP), &mut xs, &mut a[..strip_steps(cols, STRIP.min(grid.rows() - 1 - m * STRIP))]).unwrap(); });
+        let fill = best(&mut || for m in 0..strips { strip_coefficients(&grid, &coef, m * STRIP, STRIP.min(grid.rows() - 1 - m * STRIP), &mut xs, &mut rows_a, &mut a[..strip_steps(cols, STRIP.min(grid.rows() - 1 - m * STRIP))]).unwrap(); });
         let solve = best(&mut || for _ in 0..strips { strip_forward(&src_row, &a, &mut f); });
         let fwd = best(&mut || { wave_forward(&grid, &coef, &mut scratch, None, false).unwrap(); });
         let bwd = best(&mut || { wave_backward(&grid, &coef, &mut scratch, &[1.0], false, None, true).unwrap(); });
