@@ -386,14 +386,14 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     }
     // Plain signatures from the identity build their top level in place.
     let top_in_place = !plan.inverse && plan.initial.is_none() && tshape.degree >= 1;
-    let top_start = tshape.level(tshape.degree).start - plan.skip;
+    let lower = tshape.level(tshape.degree).start;
     try_for_each_chunk(n_jobs, rest_out, out_len, work, || SigWorkspace::new(tshape), |ws, i, out_sig| {
         let b = in_lanes + i;
         let path = &paths[b * pl..(b + 1) * pl];
         if top_in_place {
-            let lower = tshape.level(tshape.degree).start;
+            // (level N starts at 1 or later: degree >= 1)
             plan.load_start(b, &mut ws.s[..lower]);
-            let (out_lower, out_top) = out_sig.split_at_mut(top_start);
+            let (out_lower, out_top) = out_sig.split_at_mut(lower - plan.skip);
             ws.run_into(path, shape, &transform, tshape, 0..steps, Some(out_top));
             out_lower.copy_from_slice(&ws.s[plan.skip..lower]);
         } else {
@@ -1810,6 +1810,11 @@ mod tests {
         assert!(out[1..].iter().all(|&x| x == 0.0));
         let mut empty: Vec<f64> = vec![];
         sig(&[1.0, 2.0], PathShape::new(1, 2, 1), 0, PathTransform::NONE, false, 1, &mut empty).unwrap();
+        // Degree 0 through the per-path kernel, with and without level 0.
+        sig(&[1.0, 2.0, 3.0, 5.0], PathShape::new(1, 2, 2), 0, PathTransform::NONE, false, 1, &mut empty).unwrap();
+        let mut one = vec![9.0];
+        sig(&[1.0, 2.0, 3.0, 5.0], PathShape::new(1, 2, 2), 0, PathTransform::NONE, true, 1, &mut one).unwrap();
+        assert_eq!(one, [1.0]);
     }
 
     #[test]
