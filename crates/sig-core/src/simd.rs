@@ -111,13 +111,14 @@ pub(crate) use fma_dispatched;
 pub(crate) mod avx {
     use std::arch::x86_64::*;
 
-    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs)`: for each
+    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs, fresh)`: for each
     /// row `a` of `top` (rows of `D` numbers), `top[a, :] += sum_{t < 8}
     /// w[t * w_stride + a] dxs[t, :]`. Rows go several at a time (`nv`
     /// vectors per row), so that eight to ten accumulators stay in
     /// registers: with one row at a time each accumulator was a chain of
     /// eight dependent FMAs, which waited on the FMA latency (d = 8,
     /// float64: half of the forward pass; float64 d = 20: 60 % of it).
+    /// With `fresh`, `top` is taken to be zero and its contents are not read.
     macro_rules! rank8_update {
         ($name:ident, $t:ty, $vec:ty, $lanes:expr, $load:ident, $store:ident, $splat:ident, $fma:ident, $zero:ident) => {
             /// # Safety
@@ -177,7 +178,7 @@ pub(crate) mod avx {
         };
     }
 
-    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs) -> usize`:
+    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs, fresh) -> usize`:
     /// the update of [`rank8_update!`] for a row width `D` that is not a
     /// whole number of vectors, which the plain code did with a vector, a
     /// half vector and single numbers per row (d = 7, float32: 60 % of the
@@ -187,7 +188,8 @@ pub(crate) mod avx {
     /// and whose own store, later, overwrites them. The last row of each
     /// pass puts back the next row's numbers exactly as loaded, so that no
     /// value leaks even when the product is not finite. Returns the rows
-    /// done: all but the last, whose vectors would read past `top`.
+    /// done, in whole passes: one to R rows are left to the caller, among
+    /// them the last, whose vectors would read past `top`.
     macro_rules! rank8_update_ragged {
         ($name:ident, $t:ty, $vec:ty, $lanes:expr, $load:ident, $store:ident, $splat:ident, $fma:ident, $zero:ident, $blend:ident) => {
             /// # Safety
