@@ -763,7 +763,7 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
             return;
         }
         // The rest of the widths, each row in whole vectors; the plain
-        // loop below does the last row.
+        // loop below does the rows the kernel leaves (the last, at least).
         if is_f64 && D >= 2 && D <= 16 {
             first = unsafe { avx::rank8_update_ragged_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
         }
