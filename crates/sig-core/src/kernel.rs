@@ -54,8 +54,8 @@
 //! point kernels and given increments add the pair's `n1 n2` double
 //! increments and, backward, their gradients (one number each, not a lane
 //! group), and so does the linear kernel at a refined order (from order 2
-//! on the first path and `d = 5`: its coarse cells' inner products, which
-//! the fine cells share). Its backward pass holds the forward grid whole, as strips, when
+//! on the first path and `d = 5`, up to 32 MiB: its coarse cells' inner
+//! products, which the fine cells share). Its backward pass holds the forward grid whole, as strips, when
 //! that fits in [`BACKWARD_GRID_BUDGET`]; a larger grid goes to the lane
 //! solver, which checkpoints. The linear kernel's backward pass sums the
 //! increments' gradients strip by strip, without `n1 n2` terms.
@@ -1563,6 +1563,10 @@ fn fill_lane_runs<T: Float, const RUN: usize>(rows: &[T], base: &Strip<usize>, o
 /// (d = 4-20), a strip's rows then sharing their coarse row by twos only.
 const GRAM_MIN_DIM: usize = 5;
 const GRAM_MIN_ROW_ORDER: u32 = 2;
+/// Pairs whose coarse products would take more than this keep one inner
+/// product per fine cell, which needs memory linear in the lengths only:
+/// two paths of 10,000 points would otherwise need 800 MB per worker.
+const GRAM_MAX_BYTES: usize = 32 << 20;
 
 /// `gram[i, j] = (factor sum_ch x_i[ch] y_j[ch]) scale` for the increments
 /// `x` (`n1 x d`) and `y` (`n2 x d`), rounded as [`strip_dots`] rounds each
@@ -1961,7 +1965,8 @@ impl<T: Float> Source<'_, T> {
                 load_increments(paths1, shape1, transform, b, dx, incr1);
                 load_increments(paths2, shape2, transform, b, dx, incr2);
                 fill_yr(grid, incr2, d, yr)?;
-                let gram = if grid.order.first >= GRAM_MIN_ROW_ORDER && d >= GRAM_MIN_DIM {
+                let gram_bytes = n1.saturating_mul(n2).saturating_mul(std::mem::size_of::<T>());
+                let gram = if grid.order.first >= GRAM_MIN_ROW_ORDER && d >= GRAM_MIN_DIM && gram_bytes <= GRAM_MAX_BYTES {
                     let what = "inner products of a pair's increments";
                     try_resize(gram, what, checked_product(what, &[n1, n2])?, T::zero())?;
                     coarse_gram(incr1, incr2, d, *scale, grid.scale::<T>(), gram);
