@@ -55,9 +55,14 @@
 //! increments and, backward, their gradients (one number each, not a lane
 //! group), and so does the linear kernel at a refined order (from order 2
 //! on the first path and `d = 5`, up to 32 MiB: its coarse cells' inner
-//! products, which the fine cells share). Its backward pass holds the forward grid whole, as strips, when
-//! that fits in [`BACKWARD_GRID_BUDGET`]; a larger grid goes to the lane
-//! solver, which checkpoints. The linear kernel's backward pass sums the
+//! products, which the fine cells share). Its backward pass holds the
+//! forward grid whole, as strips, when that fits in
+//! [`BACKWARD_GRID_BUDGET`]. A larger grid is held a segment of strips at a
+//! time in half the budget, with each segment's source row kept (`C` numbers
+//! a segment) and the segment recomputed from it, for about one more
+//! forward pass; many pairs, or strips past half the budget on their own,
+//! go to the lane solver, which checkpoints (see `segmented_wave_wins`
+//! and `wave_segment`). The linear kernel's backward pass sums the
 //! increments' gradients strip by strip, without `n1 n2` terms.
 //!
 //! The `n1 n2` terms (double increments and their gradients) stay
@@ -1062,13 +1067,17 @@ fn backprop_within<T: Float>(
     let increments_out = matches!(out, KernelGrad::Increments(_));
     // few pairs: one pair per task, solved by the wavefront solver; the
     // same choice with or without `k_grid`, so both give the same numbers
-    let wave = use_wavefront::<T>(shape.batch, &grid, true) && wave_backward_fits::<T>(&grid, budget);
-    let per = if wave { 1 } else { LANES };
-    let groups = if wave { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
+    let wave = if use_wavefront::<T>(shape.batch, &grid, true) {
+        wave_segment::<T>(&grid, budget).filter(|&seg| seg >= strip_count(&grid) || segmented_wave_wins(shape.batch, source.wave_dots_per_cell(&grid)))
+    } else {
+        None
+    };
+    let per = if wave.is_some() { 1 } else { LANES };
+    let groups = if wave.is_some() { (0..shape.batch).map(|b| Group { start: b, count: 1 }).collect() } else { groups(shape.batch)? };
     let Some(mut tasks) = grad_tasks(&source, &shape, cells, groups, per, out)? else { return Ok(()) };
     let job = BackpropJob { source: &source, grid, grid_len, derivs, grid_derivs, k_grid, increments_out, budget };
-    if wave {
-        return backprop_wave(&job, n_jobs, &mut tasks);
+    if let Some(seg) = wave {
+        return backprop_wave(&job, n_jobs, &mut tasks, seg);
     }
     try_for_each_item(n_jobs, &mut tasks, work, || Ok(Scratch::new()), |scratch, _, (group, out1, out2)| {
         job.run(scratch, group, out1.as_deref_mut(), out2.as_deref_mut())
@@ -1321,6 +1330,9 @@ struct WaveScratch<T> {
     f: Vec<Strip<T>>,
     /// The source row of a strip.
     src: Vec<T>,
+    /// Backward, when the strips are held a segment at a time: each
+    /// segment's source row but the first's (see [`wave_segment`]).
+    marks: Vec<T>,
     /// The first path's increments of a strip's rows, lane per row (linear kernel).
     xs: Vec<Strip<T>>,
     /// A strip's coarse rows of `a`, laid out as `yr` (see [`WaveCoef::Linear`]).
@@ -1350,6 +1362,7 @@ impl<T: Float> WaveScratch<T> {
             a: Vec::new(),
             f: Vec::new(),
             src: Vec::new(),
+            marks: Vec::new(),
             xs: Vec::new(),
             rows_a: Vec::new(),
             g_delta: Vec::new(),
@@ -1568,6 +1581,43 @@ const GRAM_MIN_ROW_ORDER: u32 = 2;
 /// two paths of 10,000 points would otherwise need 800 MB per worker.
 const GRAM_MAX_BYTES: usize = 32 << 20;
 
+/// Whether the linear kernel's wavefront solver reads a pair's `a` from
+/// its coarse inner products (see [`WaveCoef::Linear`]).
+fn uses_gram<T>(grid: &Grid, d: usize) -> bool {
+    let bytes = grid.n1.saturating_mul(grid.n2).saturating_mul(std::mem::size_of::<T>());
+    grid.order.first >= GRAM_MIN_ROW_ORDER && d >= GRAM_MIN_DIM && bytes <= GRAM_MAX_BYTES
+}
+
+impl<T> Source<'_, T> {
+    /// Multiply-adds per fine cell the wavefront solver spends forming
+    /// `a`: the linear kernel's inner product, unless read from the coarse
+    /// ones; none for double increments formed per coarse cell.
+    fn wave_dots_per_cell(&self, grid: &Grid) -> usize {
+        match self {
+            Source::Linear { pair, .. } => {
+                let d = pair.transform.out_dim(pair.shape1.dim);
+                if uses_gram::<T>(grid, d) { 0 } else { d }
+            }
+            Source::Given(_) | Source::Points { .. } => 0,
+        }
+    }
+}
+
+/// Whether a batch whose grids are past the wavefront backward pass's
+/// budget held whole (so each pair's segments are recomputed, see
+/// [`wave_segment`]) still goes pair by pair to the wavefront solver rather
+/// than to the lane solver, which checkpoints too but fills its lanes. The
+/// wavefront's cost per pair grows with the inner products it forms per
+/// fine cell (`dots`); the lane solver's per group of `LANES` pairs barely
+/// does. Measured (one thread, f64, pairs of 2,000 points at order 1),
+/// wavefront against lane solver: one pair 8.7x at d = 2, 7.2x at d = 5,
+/// 3.5x at d = 20; four pairs 2.7x, 1.9x and 0.80x; three at d = 20 1.08x;
+/// eight at d = 5 0.91x. Per pair the wavefront took about `(4 + d)`
+/// times 13 ms, a group of eight in the lane solver 700-950 ms.
+fn segmented_wave_wins(batch: usize, dots: usize) -> bool {
+    batch.saturating_mul(4 + dots) <= 48
+}
+
 /// `gram[i, j] = (factor sum_ch x_i[ch] y_j[ch]) scale` for the increments
 /// `x` (`n1 x d`) and `y` (`n2 x d`), rounded as [`strip_dots`] rounds each
 /// fine cell, so both give the same numbers.
@@ -1720,26 +1770,49 @@ fn strip_rows(grid: &Grid, m: usize) -> (usize, usize) {
 /// `hold`, every strip's values stay in `scratch.f` (strip `m` at `m *
 /// strip_stride`), for a backward pass.
 fn wave_forward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, mut grid_out: Option<&mut [T]>, hold: bool) -> Result<T> {
-    let (cols, strips) = (grid.cols(), strip_count(grid));
-    let stride = strip_stride(cols);
+    let strips = strip_count(grid);
     let WaveScratch { a, f, src, xs, rows_a, .. } = scratch;
     let what = "strips of the PDE grid";
-    try_resize(a, what, stride, [T::zero(); STRIP])?;
-    try_resize(f, what, checked_product(what, &[if hold { strips } else { 1 }, stride])?, [T::zero(); STRIP])?;
-    try_refill(src, "a row of the PDE grid", cols, T::one())?;
+    try_resize(f, what, checked_product(what, &[if hold { strips } else { 1 }, strip_stride(grid.cols())])?, [T::zero(); STRIP])?;
+    try_refill(src, "a row of the PDE grid", grid.cols(), T::one())?;
     if let Some(out) = grid_out.as_deref_mut() {
-        out[..cols].fill(T::one());
+        out[..grid.cols()].fill(T::one());
     }
+    let bufs = StripBufs { a, f, src, xs, rows_a };
+    forward_strips(grid, coef, bufs, 0..strips, hold, grid_out, None)
+}
+
+/// The buffers a run of strips works in (fields of [`WaveScratch`]).
+struct StripBufs<'s, T> {
+    a: &'s mut Vec<Strip<T>>,
+    f: &'s mut [Strip<T>],
+    src: &'s mut [T],
+    xs: &'s mut Vec<Strip<T>>,
+    rows_a: &'s mut Vec<T>,
+}
+
+/// Solves strips `range` of one pair's grid from `bufs.src`, the source
+/// row of the first, and leaves the last one's last row in `bufs.src`;
+/// returns the last cell's value. With `hold`, strip `m`'s values stay in
+/// `bufs.f` at `(m - range.start) * strip_stride`; with `marks = (rows,
+/// seg)`, the source row of each strip `m = k seg` (`k >= 1`) that the
+/// range reaches (one of its strips or the next) is kept as row `k - 1`
+/// of `rows`, for [`wave_backward`]'s recomputation.
+fn forward_strips<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, bufs: StripBufs<'_, T>, range: std::ops::Range<usize>, hold: bool, mut grid_out: Option<&mut [T]>, mut marks: Option<(&mut [T], usize)>) -> Result<T> {
+    let StripBufs { a, f, src, xs, rows_a } = bufs;
+    let cols = grid.cols();
+    let stride = strip_stride(cols);
+    try_resize(a, "strips of the PDE grid", stride, [T::zero(); STRIP])?;
     let mut checkpoint = Checkpoint::new(STRIP * row_work(cols) / LANES);
-    let mut value = T::one();
-    for m in 0..strips {
+    let mut value = src[cols - 1];
+    for m in range.clone() {
         if checkpoint.tick() {
             return Err(SigError::Interrupted);
         }
         let (r0, h) = strip_rows(grid, m);
         let steps = strip_steps(cols, h);
         strip_coefficients(grid, coef, r0, h, xs, rows_a, &mut a[..steps])?;
-        let slot = if hold { m * stride } else { 0 };
+        let slot = if hold { (m - range.start) * stride } else { 0 };
         let out = &mut f[slot..slot + steps];
         strip_forward(src, &a[..steps], out);
         if let Some(g) = grid_out.as_deref_mut() {
@@ -1753,40 +1826,68 @@ fn wave_forward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wav
         }
         strip_last_row(out, h, src);
         value = src[cols - 1];
+        if let Some((rows, seg)) = marks.as_mut() {
+            if (m + 1) % *seg == 0 {
+                let k = (m + 1) / *seg - 1;
+                rows[k * cols..(k + 1) * cols].copy_from_slice(src);
+            }
+        }
     }
     Ok(value)
 }
 
-/// Whether the wavefront backward pass holds one pair's whole forward grid
-/// (as strips) within `budget` bytes; when not, the lane solver, which
-/// checkpoints rows, runs instead.
-fn wave_backward_fits<T>(grid: &Grid, budget: usize) -> bool {
-    strip_count(grid)
-        .checked_mul(strip_stride(grid.cols()))
-        .and_then(|n| n.checked_mul(std::mem::size_of::<Strip<T>>()))
-        .is_some_and(|bytes| bytes <= budget)
+/// How many strips the wavefront backward pass holds at once within
+/// `budget` bytes: all of them when the whole forward grid fits; else a
+/// segment of strips in half the budget, each segment but the last
+/// recomputed from its kept source row (one row per segment, in the other
+/// half), for about one more forward pass. `None` when not even that fits
+/// (rows of hundreds of thousands of columns): the lane solver, whose
+/// checkpointing goes down to single rows, runs instead.
+fn wave_segment<T>(grid: &Grid, budget: usize) -> Option<usize> {
+    let strips = strip_count(grid);
+    let strip_bytes = strip_stride(grid.cols()).saturating_mul(std::mem::size_of::<Strip<T>>());
+    if strips.saturating_mul(strip_bytes) <= budget {
+        return Some(strips);
+    }
+    let seg = (budget / 2) / strip_bytes.max(1);
+    let marks = strips.div_ceil(seg.max(1)) - 1;
+    (seg > 0 && marks.saturating_mul(grid.cols()).saturating_mul(std::mem::size_of::<T>()) <= budget / 2).then_some(seg)
 }
 
 /// The adjoint of [`wave_forward`]: from the gradient of the grid (its last
 /// point `derivs[0]`, or with `grid_derivs` every point, `derivs` being the
 /// pair's `rows * cols`), the gradient of the pair's double increments
 /// into `scratch.g_delta` (`n1 * n2`). The forward values come from
-/// `k_grid` (the pair's grid) when given, else from one forward pass held
-/// whole (see [`wave_backward_fits`]).
+/// `k_grid` (the pair's grid) when given, else from a forward pass held
+/// in segments of `seg` strips (see [`wave_segment`]).
 ///
 /// With `fused` (the linear kernel only), the gradients of the increments
 /// instead: `sum_j dF/d(delta_ij) dy_j` into `scratch.gx` (`n1 x d`) and
 /// `sum_i dF/d(delta_ij) dx_i` into `scratch.gy` (`n2 x d`), summed strip
 /// by strip, without the `n1 n2` gradients.
 #[allow(clippy::too_many_arguments)]
-fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, derivs: &[T], grid_derivs: bool, k_grid: Option<&[T]>, fused: bool) -> Result<()> {
+fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut WaveScratch<T>, derivs: &[T], grid_derivs: bool, k_grid: Option<&[T]>, fused: bool, seg: usize) -> Result<()> {
     let (cols, strips, n2) = (grid.cols(), strip_count(grid), grid.n2);
     let stride = strip_stride(cols);
     let (l1, l2) = (grid.order.first, grid.order.second);
+    let seg = seg.clamp(1, strips.max(1));
+    let last_seg = (strips.max(1) - 1) / seg * seg;
     if k_grid.is_none() {
-        wave_forward(grid, coef, scratch, None, true)?;
+        if last_seg == 0 {
+            wave_forward(grid, coef, scratch, None, true)?;
+        } else {
+            // through to the last segment keeping each segment's source
+            // row, then the last segment held
+            let WaveScratch { a, f, src, xs, rows_a, marks, .. } = scratch;
+            let what = "strips of the PDE grid";
+            try_resize(f, what, checked_product(what, &[seg, stride])?, [T::zero(); STRIP])?;
+            try_refill(src, what, cols, T::one())?;
+            try_resize(marks, "checkpoint rows of the PDE grid", checked_product("checkpoint rows of the PDE grid", &[last_seg / seg, cols])?, T::zero())?;
+            forward_strips(grid, coef, StripBufs { a, f, src, xs, rows_a }, 0..last_seg, false, None, Some((marks, seg)))?;
+            forward_strips(grid, coef, StripBufs { a, f, src, xs, rows_a }, last_seg..strips, true, None, None)?;
+        }
     }
-    let WaveScratch { a, f, src, xs, rows_a, g_delta, ext, ga, g_below, g_above, gxs, gx, gyr, gy } = scratch;
+    let WaveScratch { a, f, src, xs, rows_a, marks, g_delta, ext, ga, g_below, g_above, gxs, gx, gyr, gy } = scratch;
     let what = "a strip's adjoint";
     let linear = match *coef {
         WaveCoef::Linear { d, .. } if fused => Some(d),
@@ -1818,6 +1919,12 @@ fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wa
         }
         let (r0, h) = strip_rows(grid, m);
         let steps = strip_steps(cols, h);
+        let s0 = m / seg * seg;
+        if k_grid.is_none() && s0 < last_seg && m == s0 + seg - 1 {
+            // a segment's forward values, again from its source row
+            src_row(marks, s0 / seg, cols, src);
+            forward_strips(grid, coef, StripBufs { a, f, src, xs, rows_a }, s0..s0 + seg, true, None, None)?;
+        }
         // the strip's forward values and source row
         let fwd: &[Strip<T>] = match k_grid {
             Some(kg) => {
@@ -1833,12 +1940,13 @@ fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wa
                 fs
             }
             None => {
-                if m == 0 {
-                    src.fill(T::one());
+                let at = (m - s0) * stride;
+                if m == s0 {
+                    src_row(marks, s0 / seg, cols, src);
                 } else {
-                    strip_last_row(&f[(m - 1) * stride..m * stride], STRIP, src);
+                    strip_last_row(&f[at - stride..at], STRIP, src);
                 }
-                &f[m * stride..m * stride + steps]
+                &f[at..at + steps]
             }
         };
         strip_coefficients(grid, coef, r0, h, xs, rows_a, &mut a[..steps])?;
@@ -1904,6 +2012,16 @@ fn wave_backward<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, scratch: &mut Wa
     Ok(())
 }
 
+/// The source row of segment `k` (of [`wave_backward`]): the first row of
+/// the grid, or the row [`forward_strips`] kept in `marks`.
+fn src_row<T: Float>(marks: &[T], k: usize, cols: usize, src: &mut [T]) {
+    if k == 0 {
+        src.fill(T::one());
+    } else {
+        src.copy_from_slice(&marks[(k - 1) * cols..k * cols]);
+    }
+}
+
 /// The fused linear adjoint of one strip: `gxs[ch][k] += ga[s][k] yr[ch,
 /// off - s + k]` and `gyr[ch, off - s + k] += ga[s][k] xs[ch][k]` over the
 /// steps `s`. Lanes outside the grid add nothing: their `ga` is 0, or their
@@ -1965,8 +2083,7 @@ impl<T: Float> Source<'_, T> {
                 load_increments(paths1, shape1, transform, b, dx, incr1);
                 load_increments(paths2, shape2, transform, b, dx, incr2);
                 fill_yr(grid, incr2, d, yr)?;
-                let gram_bytes = n1.saturating_mul(n2).saturating_mul(std::mem::size_of::<T>());
-                let gram = if grid.order.first >= GRAM_MIN_ROW_ORDER && d >= GRAM_MIN_DIM && gram_bytes <= GRAM_MAX_BYTES {
+                let gram = if uses_gram::<T>(grid, d) {
                     let what = "inner products of a pair's increments";
                     try_resize(gram, what, checked_product(what, &[n1, n2])?, T::zero())?;
                     coarse_gram(incr1, incr2, d, *scale, grid.scale::<T>(), gram);
@@ -2039,8 +2156,9 @@ fn sig_kernel_wave<T: Float>(source: &Source<'_, T>, grid: &Grid, shape: &Kernel
 pub(crate) type PairOuts<'b, T> = (Group, Option<&'b mut [T]>, Option<&'b mut [T]>);
 
 /// [`backprop_within`] pair by pair with the wavefront solver: each pair's
-/// task is its index (a group of one) and its slices of the outputs.
-fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [PairOuts<'_, T>]) -> Result<()> {
+/// task is its index (a group of one) and its slices of the outputs;
+/// `seg` strips of forward values are held at once (see [`wave_segment`]).
+fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [PairOuts<'_, T>], seg: usize) -> Result<()> {
     let grid = &job.grid;
     let work = grid.cells().saturating_mul(12);
     let init = || Ok((WaveScratch::new(), WaveInputs::new()));
@@ -2055,7 +2173,7 @@ fn backprop_wave<T: Float>(job: &BackpropJob<'_, T>, n_jobs: i64, tasks: &mut [P
         let derivs = if job.grid_derivs { &job.derivs[b * gl..(b + 1) * gl] } else { &job.derivs[b..b + 1] };
         let k_grid = job.k_grid.map(|k| &k[b * gl..(b + 1) * gl]);
         let fused = !job.increments_out && matches!(coef, WaveCoef::Linear { .. });
-        wave_backward(grid, &coef, scratch, derivs, job.grid_derivs, k_grid, fused)?;
+        wave_backward(grid, &coef, scratch, derivs, job.grid_derivs, k_grid, fused, seg)?;
         let g_delta = &scratch.g_delta;
         if job.increments_out {
             if let Some(o) = out1.as_deref_mut() {
@@ -2795,10 +2913,51 @@ mod tests {
         check(&f32s(&x), &f32s(&y), b, l1, l2, d, 2e-5);
     }
 
-    /// A grid too big to hold within the budget as strips goes to the lane
+    /// A grid too big to hold within the budget as strips is held a
+    /// segment of strips at a time, each segment recomputed from its kept
+    /// source row: the same numbers as the whole grid held, bit for bit,
+    /// at every segment length, for the fused linear adjoint, the double
+    /// increments' gradients and a point kernel, with the last cell's
+    /// gradient or the whole grid's.
+    #[test]
+    fn wavefront_backward_in_segments_equals_the_held_grid_bit_for_bit() {
+        let (l1, l2, d) = (40, 41, 3);
+        let (x, y) = (random(l1 * d, &mut 65), random(l2 * d, &mut 66));
+        let (s1, s2) = (PathShape::new(1, l1, d), PathShape::new(1, l2, d));
+        for order in [DyadicOrder { first: 1, second: 0 }, DyadicOrder { first: 2, second: 1 }, DyadicOrder { first: 0, second: 0 }] {
+            let shape = kernel_shape(s1, s2, PathTransform::NONE, order);
+            let grid = shape.grid().unwrap();
+            assert!(use_wavefront::<f64>(1, &grid, true));
+            let strips = strip_count(&grid);
+            let strip_bytes = strip_stride(grid.cols()) * std::mem::size_of::<Strip<f64>>();
+            for kernel in [StaticKernel::Linear { factor: 0.8 }, StaticKernel::Rbf { sigma: 1.3 }] {
+                let inc = paths(&x, &y, s1, s2, PathTransform::NONE, kernel);
+                for grid_derivs in [false, true] {
+                    let derivs = if grid_derivs { random(shape.grid_len(), &mut 67) } else { vec![1.5] };
+                    let run = |budget: usize| {
+                        let (mut g1, mut g2) = (vec![0.0; x.len()], vec![0.0; y.len()]);
+                        backprop_within(&inc, shape, &derivs, grid_derivs, None, 1, KernelGrad::Paths { grad1: Some(&mut g1), grad2: Some(&mut g2) }, budget).unwrap();
+                        let mut gd = vec![0.0; grid.n1 * grid.n2];
+                        backprop_within(&inc, shape, &derivs, grid_derivs, None, 1, KernelGrad::Increments(&mut gd), budget).unwrap();
+                        (g1, g2, gd)
+                    };
+                    let held = run(BACKWARD_GRID_BUDGET);
+                    assert!(wave_segment::<f64>(&grid, BACKWARD_GRID_BUDGET) == Some(strips));
+                    // (from half the strips on, they are all held)
+                    for seg in [1, 2, 3, (strips - 1) / 2].into_iter().filter(|&s| s > 0 && 2 * s < strips) {
+                        let budget = 2 * seg * strip_bytes;
+                        assert_eq!(wave_segment::<f64>(&grid, budget), Some(seg));
+                        assert!(run(budget) == held, "{order:?} {kernel:?} grid_derivs {grid_derivs} seg {seg} of {strips}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A grid whose single strip is past half the budget goes to the lane
     /// solver's checkpointed sweep: the same gradients either way.
     #[test]
-    fn wavefront_backward_beyond_its_budget_uses_the_checkpointed_lane_solver() {
+    fn wavefront_backward_past_one_strip_uses_the_checkpointed_lane_solver() {
         let (l1, l2, d) = (40, 50, 2);
         let (x, y) = (random(l1 * d, &mut 65), random(l2 * d, &mut 66));
         let s1 = PathShape::new(1, l1, d);
@@ -2813,10 +2972,9 @@ mod tests {
             g
         };
         let small = 4 * grid.cols() * std::mem::size_of::<Lanes<f64>>();
-        assert!(wave_backward_fits::<f64>(&grid, BACKWARD_GRID_BUDGET) && !wave_backward_fits::<f64>(&grid, small));
+        assert!(wave_segment::<f64>(&grid, small).is_none());
         close(&run(small), &run(BACKWARD_GRID_BUDGET), 1e-12);
     }
-
 
     /// Throwaway timing (run with `--ignored --nocapture`): the wavefront
     /// solver's parts on one pair.
@@ -2842,7 +3000,7 @@ mod tests {
         let fill = best(&mut || for m in 0..strips { strip_coefficients(&grid, &coef, m * STRIP, STRIP.min(grid.rows() - 1 - m * STRIP), &mut xs, &mut rows_a, &mut a[..strip_steps(cols, STRIP.min(grid.rows() - 1 - m * STRIP))]).unwrap(); });
         let solve = best(&mut || for _ in 0..strips { strip_forward(&src_row, &a, &mut f); });
         let fwd = best(&mut || { wave_forward(&grid, &coef, &mut scratch, None, false).unwrap(); });
-        let bwd = best(&mut || { wave_backward(&grid, &coef, &mut scratch, &[1.0], false, None, true).unwrap(); });
+        let bwd = best(&mut || { wave_backward(&grid, &coef, &mut scratch, &[1.0], false, None, true, usize::MAX).unwrap(); });
         let mut ga = vec![[0.0; STRIP]; steps];
         let (gb, mut gabove) = (vec![0.0; cols], vec![0.0; cols]);
         let adj = best(&mut || for _ in 0..strips { strip_backward(&src_row, &f, &a, None, &gb, &mut gabove, &mut ga); });
