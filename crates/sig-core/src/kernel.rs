@@ -1385,6 +1385,8 @@ struct WaveInputs<T> {
     dx: Vec<T>,
     incr1: Vec<T>,
     incr2: Vec<T>,
+    /// The second path's increments channel by channel (`d x n2`), for [`coarse_gram`].
+    incr2_t: Vec<T>,
     /// See [`WaveCoef::Linear`].
     yr: Vec<T>,
     /// The coarse cells' `a` at a refined order (see [`WaveCoef::Linear`]).
@@ -1407,6 +1409,7 @@ impl<T: Float> WaveInputs<T> {
             dx: Vec::new(),
             incr1: Vec::new(),
             incr2: Vec::new(),
+            incr2_t: Vec::new(),
             yr: Vec::new(),
             gram: Vec::new(),
             delta: Vec::new(),
@@ -1440,7 +1443,7 @@ enum WaveCoef<'a, T> {
     /// zero around them, so the `STRIP` lanes of a step read one
     /// contiguous run.
     ///
-    /// From `GRAM_MIN_ROW_ORDER` and `GRAM_MIN_DIM` on, `gram` holds each coarse
+    /// From the dimension `gram_min_dim` gives on, `gram` holds each coarse
     /// cell's `a` (`n1 x n2`), formed once per pair, and the strips read
     /// it: their fine cells share it `2^(l1 + l2)` times, and forming it per
     /// fine cell made the pair's time grow with `d` (at d = 20 and order 2,
@@ -1503,8 +1506,17 @@ fn strip_coefficients<T: Float>(grid: &Grid, coef: &WaveCoef<'_, T>, r0: usize, 
                 let coarse = &gram[(i0 + g) * grid.n2..(i0 + g + 1) * grid.n2];
                 row[..first].fill(T::zero());
                 row[off + 1..].fill(T::zero());
-                for (c, v) in row[first..=off].iter_mut().rev().enumerate() {
-                    *v = coarse[c >> l2];
+                let fine = &mut row[first..=off];
+                match l2 {
+                    0 => expand_reversed::<T, 1>(coarse, fine),
+                    1 => expand_reversed::<T, 2>(coarse, fine),
+                    2 => expand_reversed::<T, 4>(coarse, fine),
+                    3 => expand_reversed::<T, 8>(coarse, fine),
+                    _ => {
+                        for (run, &v) in fine.chunks_exact_mut(1 << l2).zip(coarse.iter().rev()) {
+                            run.fill(v);
+                        }
+                    }
                 }
             }
             if h < STRIP {
@@ -1568,14 +1580,21 @@ fn fill_lane_runs<T: Float, const RUN: usize>(rows: &[T], base: &Strip<usize>, o
     }
 }
 
-/// The smallest dimension, and first path's dyadic order, at which a
-/// refined grid's `a` is read from the pair's coarse inner products
-/// ([`WaveCoef::Linear`]'s `gram`). Against one inner product per fine
-/// cell, on one pair or four (f64, length 200-500): 1.07x at d = 5, 1.8-3x
-/// at d = 12-20 from order 2; 0.95x at d = 4; at order 1, 0.63-0.80x
-/// (d = 4-20), a strip's rows then sharing their coarse row by twos only.
-const GRAM_MIN_DIM: usize = 5;
-const GRAM_MIN_ROW_ORDER: u32 = 2;
+/// The smallest dimension at which a refined grid's `a` is read from the
+/// pair's coarse inner products ([`WaveCoef::Linear`]'s `gram`), by the
+/// first path's dyadic order; `None` at order 0, where no fine cells share
+/// one. Against one inner product per fine cell, on one pair or four (f64,
+/// length 200-500): from order 2, 1.10x at d = 3, 1.15x at d = 4-5, 1.4x
+/// at d = 20; at order 1, where a strip's rows share their coarse row by
+/// twos only, 0.74-0.93x at d = 3-7, 1.05-1.19x at d = 8-10, 1.2-1.6x at
+/// d = 12-20.
+fn gram_min_dim(first_order: u32) -> Option<usize> {
+    match first_order {
+        0 => None,
+        1 => Some(8),
+        _ => Some(3),
+    }
+}
 /// Pairs whose coarse products would take more than this keep one inner
 /// product per fine cell, which needs memory linear in the lengths only:
 /// two paths of 10,000 points would otherwise need 800 MB per worker.
@@ -1585,7 +1604,7 @@ const GRAM_MAX_BYTES: usize = 32 << 20;
 /// its coarse inner products (see [`WaveCoef::Linear`]).
 fn uses_gram<T>(grid: &Grid, d: usize) -> bool {
     let bytes = grid.n1.saturating_mul(grid.n2).saturating_mul(std::mem::size_of::<T>());
-    grid.order.first >= GRAM_MIN_ROW_ORDER && d >= GRAM_MIN_DIM && bytes <= GRAM_MAX_BYTES
+    gram_min_dim(grid.order.first).is_some_and(|min| d >= min) && bytes <= GRAM_MAX_BYTES
 }
 
 impl<T> Source<'_, T> {
@@ -1618,25 +1637,40 @@ fn segmented_wave_wins(batch: usize, dots: usize) -> bool {
     batch.saturating_mul(4 + dots) <= 48
 }
 
-/// `gram[i, j] = (factor sum_ch x_i[ch] y_j[ch]) scale` for the increments
-/// `x` (`n1 x d`) and `y` (`n2 x d`), rounded as [`strip_dots`] rounds each
-/// fine cell, so both give the same numbers.
+/// A coarse row at fine resolution, reversed: `fine[c] = coarse[n2 - 1 -
+/// c / RUN]`, `RUN = 2^l2` fine columns per coarse one.
 #[inline(always)]
-fn coarse_gram_body<T: Float, const FMA: bool>(x: &[T], y: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) {
-    let n2 = y.len() / d;
+fn expand_reversed<T: Float, const RUN: usize>(coarse: &[T], fine: &mut [T]) {
+    for (run, &v) in fine.chunks_exact_mut(RUN).zip(coarse.iter().rev()) {
+        run.copy_from_slice(&[v; RUN]);
+    }
+}
+
+/// `gram[i, j] = (factor sum_ch x_i[ch] y_j[ch]) scale` for the increments
+/// `x` (`n1 x d`) and `y_t` (the second path's, channel by channel: `d x
+/// n2`), rounded as [`strip_dots`] rounds each fine cell, so both give the
+/// same numbers. A row's sums run side by side along `j` (one channel at a
+/// time, in order), so they vectorise and no sum waits on its own last
+/// multiply-add, which made the pair's products cost a third of the solve
+/// at order 1.
+#[inline(always)]
+fn coarse_gram_body<T: Float, const FMA: bool>(x: &[T], y_t: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) {
+    let n2 = y_t.len() / d;
     for (xi, row) in x.chunks_exact(d).zip(gram.chunks_exact_mut(n2)) {
-        for (g, yj) in row.iter_mut().zip(y.chunks_exact(d)) {
-            let mut acc = T::zero();
-            for (&a, &b) in xi.iter().zip(yj) {
-                acc = fmadd::<T, FMA>(a, b, acc);
+        row.fill(T::zero());
+        for (&a, y_ch) in xi.iter().zip(y_t.chunks_exact(n2)) {
+            for (g, &b) in row.iter_mut().zip(y_ch) {
+                *g = fmadd::<T, FMA>(a, b, *g);
             }
-            *g = acc * factor * scale;
+        }
+        for g in row.iter_mut() {
+            *g = *g * factor * scale;
         }
     }
 }
 
 crate::simd::fma_dispatched! {
-    fn coarse_gram<T>(x: &[T], y: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) = coarse_gram_body;
+    fn coarse_gram<T>(x: &[T], y_t: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) = coarse_gram_body;
 }
 
 crate::simd::fma_dispatched! {
@@ -2075,7 +2109,7 @@ impl<T: Float> Source<'_, T> {
             Source::Linear { pair, scale } => {
                 let PathPair { paths1, paths2, shape1, shape2, transform } = *pair;
                 let d = transform.out_dim(shape1.dim);
-                let WaveInputs { dx, incr1, incr2, yr, gram, .. } = inputs;
+                let WaveInputs { dx, incr1, incr2, incr2_t, yr, gram, .. } = inputs;
                 let what = "increments of a pair of paths";
                 try_resize(dx, what, d, T::zero())?;
                 try_resize(incr1, what, checked_product(what, &[n1, d])?, T::zero())?;
@@ -2086,7 +2120,13 @@ impl<T: Float> Source<'_, T> {
                 let gram = if uses_gram::<T>(grid, d) {
                     let what = "inner products of a pair's increments";
                     try_resize(gram, what, checked_product(what, &[n1, n2])?, T::zero())?;
-                    coarse_gram(incr1, incr2, d, *scale, grid.scale::<T>(), gram);
+                    try_resize(incr2_t, what, incr2.len(), T::zero())?;
+                    for (j, dy) in incr2.chunks_exact(d).enumerate() {
+                        for (ch, &v) in dy.iter().enumerate() {
+                            incr2_t[ch * n2 + j] = v;
+                        }
+                    }
+                    coarse_gram(incr1, incr2_t, d, *scale, grid.scale::<T>(), gram);
                     Some(&gram[..])
                 } else {
                     None
@@ -2788,9 +2828,10 @@ mod tests {
         DyadicOrder { first: 2, second: 2 },
         DyadicOrder { first: 1, second: 0 },
         DyadicOrder { first: 0, second: 2 },
-        // From order 2 on the first path, the linear kernel's `a` comes
-        // from the pair's coarse inner products at d >= GRAM_MIN_DIM (the
-        // lead-lag and time-augmented paths here).
+        // A refined first path's `a` comes from the pair's coarse inner
+        // products from the dimension `gram_min_dim` gives on (the d = 3
+        // paths here from order 2, and the lead-lag, time-augmented d = 17
+        // ones at order 1).
         DyadicOrder { first: 3, second: 0 },
     ];
 
@@ -2849,11 +2890,12 @@ mod tests {
                 }
             }
         }
-        let (b, l1, l2, d) = (wave_batches().0, 23, 37, 3);
-        let (x, y) = (random(b * l1 * d, &mut 60), random(b * l2 * d, &mut 61));
-        check(&x, &y, b, l1, l2, d);
         let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-        check(&f32s(&x), &f32s(&y), b, l1, l2, d);
+        for (b, l1, l2, d) in [(wave_batches().0, 23, 37, 3), (wave_batches().0, 11, 37, 8)] {
+            let (x, y) = (random(b * l1 * d, &mut 60), random(b * l2 * d, &mut 61));
+            check(&x, &y, b, l1, l2, d);
+            check(&f32s(&x), &f32s(&y), b, l1, l2, d);
+        }
     }
 
     /// The wavefront adjoint gives the lane solver's gradients to rounding:
