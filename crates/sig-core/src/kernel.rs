@@ -1704,25 +1704,44 @@ fn expand_reversed<T: Float, const RUN: usize>(coarse: &[T], fine: &mut [T]) {
 /// `gram[i, j] = (factor sum_ch x_i[ch] y_j[ch]) scale` for the increments
 /// `x` (`n1 x d`) and `y_t` (the second path's, channel by channel: `d x
 /// n2`), rounded as [`strip_dots`] rounds each fine cell, so both give the
-/// same numbers. A row's sums run side by side along `j` (one channel at a
-/// time, in order), so they vectorise and no sum waits on its own last
-/// multiply-add, which made the pair's products cost a third of the solve
-/// at order 1.
+/// same numbers.
+///
+/// Each sum is a chain of `d` dependent multiply-adds: `GRAM_TILE` of them
+/// run side by side in registers (one channel at a time, in order), over
+/// a tile of columns whose `y_t` stays in L1 across the rows `i`. One sum
+/// at a time (scalar) made the pair's products a third of the solve at
+/// order 1; a row at a time through memory, still a third at d = 20.
 #[inline(always)]
 fn coarse_gram_body<T: Float, const FMA: bool>(x: &[T], y_t: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) {
     let n2 = y_t.len() / d;
-    for (xi, row) in x.chunks_exact(d).zip(gram.chunks_exact_mut(n2)) {
-        row.fill(T::zero());
-        for (&a, y_ch) in xi.iter().zip(y_t.chunks_exact(n2)) {
-            for (g, &b) in row.iter_mut().zip(y_ch) {
-                *g = fmadd::<T, FMA>(a, b, *g);
+    let whole = n2 / GRAM_TILE * GRAM_TILE;
+    for j0 in (0..whole).step_by(GRAM_TILE) {
+        for (xi, row) in x.chunks_exact(d).zip(gram.chunks_exact_mut(n2)) {
+            let mut acc = [T::zero(); GRAM_TILE];
+            for (ch, &a) in xi.iter().enumerate() {
+                let y: &[T; GRAM_TILE] = y_t[ch * n2 + j0..ch * n2 + j0 + GRAM_TILE].try_into().expect("a tile of y_t");
+                for (s, &b) in acc.iter_mut().zip(y) {
+                    *s = fmadd::<T, FMA>(a, b, *s);
+                }
+            }
+            for (g, &s) in row[j0..j0 + GRAM_TILE].iter_mut().zip(&acc) {
+                *g = s * factor * scale;
             }
         }
-        for g in row.iter_mut() {
-            *g = *g * factor * scale;
+    }
+    for (xi, row) in x.chunks_exact(d).zip(gram.chunks_exact_mut(n2)) {
+        for (j, g) in row.iter_mut().enumerate().skip(whole) {
+            let mut s = T::zero();
+            for (ch, &a) in xi.iter().enumerate() {
+                s = fmadd::<T, FMA>(a, y_t[ch * n2 + j], s);
+            }
+            *g = s * factor * scale;
         }
     }
 }
+
+/// Columns per tile of [`coarse_gram`]: eight AVX registers of f64.
+const GRAM_TILE: usize = 32;
 
 crate::simd::fma_dispatched! {
     fn coarse_gram<T>(x: &[T], y_t: &[T], d: usize, factor: T, scale: T, gram: &mut [T]) = coarse_gram_body;
