@@ -53,9 +53,10 @@
 //! bytes forward, `~4 STRIP C` backward) and the pair's increments; the
 //! point kernels and given increments add the pair's `n1 n2` double
 //! increments and, backward, their gradients (one number each, not a lane
-//! group), and so does the linear kernel at a refined order (from order 2
-//! on the first path and `d = 5`, up to 32 MiB: its coarse cells' inner
-//! products, which the fine cells share). Its backward pass holds the
+//! group), and so does the linear kernel at a refined order (by the first
+//! path's order, from `d = 8` at order 1 and `d = 3` from order 2, up to
+//! 32 MiB: its coarse cells' inner products, which the fine cells share;
+//! see `gram_min_dim`). Its backward pass holds the
 //! forward grid whole, as strips, when that fits in
 //! [`BACKWARD_GRID_BUDGET`]. A larger grid is held a segment of strips at a
 //! time in half the budget, with each segment's source row kept (`C` numbers
