@@ -1642,7 +1642,7 @@ fn fill_lane_runs<T: Float, const RUN: usize>(rows: &[T], base: &Strip<usize>, o
 /// one. Against one inner product per fine cell, on one pair or four (f64,
 /// length 200-500): from order 2, 1.10x at d = 3, 1.15x at d = 4-5, 1.4x
 /// at d = 20; at order 1, where a strip's rows share their coarse row by
-/// twos only, 0.74-0.93x at d = 3-7, 1.05-1.19x at d = 8-10, 1.2-1.6x at
+/// twos only, 0.74-0.93x at d = 3-7, 1.05-1.19x at d = 8-10, 1.13-1.6x at
 /// d = 12-20.
 fn gram_min_dim(first_order: u32) -> Option<usize> {
     match first_order {
