@@ -878,19 +878,18 @@ crate::simd::fma_dispatched! {
 
 /// The transformed increments of path `b` of a batch, row by row.
 fn load_increments<T: Float>(paths: &[T], shape: PathShape, transform: PathTransform, b: usize, dx: &mut [T], out: &mut [T]) {
-    let pl = shape.path_len();
-    let path = &paths[b * pl..(b + 1) * pl];
-    let d = dx.len();
-    if d == 0 {
-        return;
-    }
-    for (s, row) in out.chunks_exact_mut(d).enumerate() {
-        transform.increment(path, shape.dim, shape.length, s, dx);
-        row.copy_from_slice(dx);
-    }
+    store_increments(paths, shape, transform, b, dx, out, |o, v| *o = v);
 }
+
 /// [`load_increments`] into lane `lane` of `out` (`steps * d` lane groups).
 fn load_increment_lane<T: Float>(paths: &[T], shape: PathShape, transform: PathTransform, b: usize, dx: &mut [T], out: &mut [Lanes<T>], lane: usize) {
+    store_increments(paths, shape, transform, b, dx, out, |o, v| o[lane] = v);
+}
+
+/// Each transformed increment of path `b` (one at a time through `dx`)
+/// stored channel by channel into the rows of `out` (`d` places a row).
+#[inline(always)]
+fn store_increments<T: Float, P>(paths: &[T], shape: PathShape, transform: PathTransform, b: usize, dx: &mut [T], out: &mut [P], store: impl Fn(&mut P, T)) {
     let pl = shape.path_len();
     let path = &paths[b * pl..(b + 1) * pl];
     let d = dx.len();
@@ -899,8 +898,8 @@ fn load_increment_lane<T: Float>(paths: &[T], shape: PathShape, transform: PathT
     }
     for (s, row) in out.chunks_exact_mut(d).enumerate() {
         transform.increment(path, shape.dim, shape.length, s, dx);
-        for (cell, &v) in row.iter_mut().zip(dx.iter()) {
-            cell[lane] = v;
+        for (place, &v) in row.iter_mut().zip(dx.iter()) {
+            store(place, v);
         }
     }
 }
