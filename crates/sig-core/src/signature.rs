@@ -520,13 +520,49 @@ impl<T: Float> LaneWorkspace<T> {
 #[allow(clippy::too_many_arguments)]
 fn gather_lane_increments<T: Float>(paths: &[T], shape: PathShape, transform: &PathTransform, d: usize, j: usize, block: usize, dxs: &mut [T], dx: &mut [T]) {
     let (pl, l_n) = (shape.path_len(), paths.len() / shape.path_len().max(1));
-    if !(transform.lead_lag || transform.time_aug) && l_n == 4 {
-        gather_differences(paths, pl, shape.dim, j, block, dxs);
+    if !(transform.lead_lag || transform.time_aug) {
+        let (start, n) = (j * shape.dim, block * shape.dim);
+        let done = lane_differences_avx(paths, pl, l_n, start, shape.dim, n, dxs);
+        if done == n {
+            return;
+        }
+        if done == 0 && l_n == 4 {
+            gather_differences(paths, pl, shape.dim, j, block, dxs);
+            return;
+        }
+        // The entries the vector kernel left, lane by lane.
+        for (l, path) in paths.chunks_exact(pl).enumerate() {
+            let seg = &path[start + done..start + n + shape.dim];
+            for (k, o) in dxs[done * l_n..n * l_n].chunks_exact_mut(l_n).enumerate() {
+                o[l] = seg[k + shape.dim] - seg[k];
+            }
+        }
         return;
     }
     for (l, path) in paths.chunks_exact(pl).enumerate() {
         gather_lane(path, shape, transform, d, j, block, l, l_n, dxs, dx);
     }
+}
+
+/// The first entries of [`gather_lane_increments`] for untransformed paths
+/// (`n` numbers from `start` in each of the `l_n` paths), by the AVX2
+/// kernels where the CPU has them; returns how many were done (0 without
+/// them or for a group not in whole vectors).
+fn lane_differences_avx<T: Float>(paths: &[T], pl: usize, l_n: usize, start: usize, dim: usize, n: usize, dxs: &mut [T]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_fma() {
+        use crate::simd::{avx, same_type, same_type_mut};
+        use std::any::TypeId;
+        // SAFETY (both): AVX2 is checked just above, and the group widths
+        // are the kernels' multiples.
+        if TypeId::of::<T>() == TypeId::of::<f32>() && l_n % 8 == 0 {
+            return unsafe { avx::lane_differences_f32(same_type(paths), pl, l_n, start, dim, n, same_type_mut(dxs)) };
+        }
+        if TypeId::of::<T>() == TypeId::of::<f64>() && l_n % 4 == 0 {
+            return unsafe { avx::lane_differences_f64(same_type(paths), pl, l_n, start, dim, n, same_type_mut(dxs)) };
+        }
+    }
+    0
 }
 
 crate::simd::fma_dispatched! {
@@ -538,8 +574,8 @@ crate::simd::fma_dispatched! {
 /// Body of [`gather_differences`]: each lane's differences, eight entries
 /// at a time, transposed into eight rows of lanes. One lane at a time, each
 /// number was a store of its own: 41 % of the forward pass at d = 3,
-/// degree 2 (26 % now). Groups of 8 lanes measured no faster this way
-/// (float32, and float64 at d = 2), and keep the general gather.
+/// degree 2 (26 % then). Where the CPU has AVX2, the transposes in
+/// registers of `simd::avx` take every group width instead.
 #[inline(always)]
 fn gather_differences_body<T: Float, const FMA: bool>(paths: &[T], pl: usize, dim: usize, j: usize, count: usize, dxs: &mut [T]) {
     const L: usize = 4;

@@ -20,6 +20,26 @@ pub(crate) fn fmadd<T: Float, const FMA: bool>(a: T, b: T, c: T) -> T {
     }
 }
 
+/// `x` as a slice of `U`, which must be `T` itself: how a generic kernel
+/// hands its `f64` or `f32` instance to a hand-vectorised one.
+///
+/// # Panics
+/// If `T` and `U` are different types.
+#[inline(always)]
+pub(crate) fn same_type<T: 'static, U: 'static>(x: &[T]) -> &[U] {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<U>());
+    // SAFETY: T and U are the same type (checked above).
+    unsafe { &*(x as *const [T] as *const [U]) }
+}
+
+/// [`same_type`] for a mutable slice.
+#[inline(always)]
+pub(crate) fn same_type_mut<T: 'static, U: 'static>(x: &mut [T]) -> &mut [U] {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<U>());
+    // SAFETY: T and U are the same type (checked above).
+    unsafe { &mut *(x as *mut [T] as *mut [U]) }
+}
+
 /// Whether this CPU can run the AVX2+FMA instances (cached by std).
 #[inline]
 pub(crate) fn has_fma() -> bool {
@@ -260,6 +280,99 @@ pub(crate) mod avx {
         };
     }
 
+    /// Differences of consecutive points of a group of `l_n` paths (each
+    /// `pl` numbers, from `paths`), laid out in lanes: `dxs[k * l_n + l] =
+    /// path_l[start + k + dim] - path_l[start + k]` for `k < n`. Eight
+    /// entries of eight paths at a time, as eight vectors transposed in
+    /// registers, where one number at a time each was a store of its own
+    /// (float32 d = 8, degree 3: 12 % of the forward pass). Returns the
+    /// entries done (`n` rounded down to a multiple of 8); the caller does
+    /// the rest.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `l_n` must be a multiple of 8.
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn lane_differences_f32(paths: &[f32], pl: usize, l_n: usize, start: usize, dim: usize, n: usize, dxs: &mut [f32]) -> usize {
+        assert!(l_n % 8 == 0 && paths.len() >= (l_n - 1) * pl + start + n + dim && dxs.len() >= n * l_n);
+        let (src, dst) = (paths.as_ptr(), dxs.as_mut_ptr());
+        let whole = n / 8 * 8;
+        for k0 in (0..whole).step_by(8) {
+            for g in (0..l_n).step_by(8) {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (l, r_l) in r.iter_mut().enumerate() {
+                    let p = src.add((g + l) * pl + start + k0);
+                    *r_l = _mm256_sub_ps(_mm256_loadu_ps(p.add(dim)), _mm256_loadu_ps(p));
+                }
+                // 8 x 8 transpose: pairs, then quads, then 128-bit halves.
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let rows = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                for (i, row) in rows.into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((k0 + i) * l_n + g), row);
+                }
+            }
+        }
+        whole
+    }
+
+    /// [`lane_differences_f32`] in float64: four entries of four paths at a
+    /// time, `l_n` a multiple of 4. Returns `n` rounded down to a multiple of 4.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `l_n` must be a multiple of 4.
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn lane_differences_f64(paths: &[f64], pl: usize, l_n: usize, start: usize, dim: usize, n: usize, dxs: &mut [f64]) -> usize {
+        assert!(l_n % 4 == 0 && paths.len() >= (l_n - 1) * pl + start + n + dim && dxs.len() >= n * l_n);
+        let (src, dst) = (paths.as_ptr(), dxs.as_mut_ptr());
+        let whole = n / 4 * 4;
+        for k0 in (0..whole).step_by(4) {
+            for g in (0..l_n).step_by(4) {
+                let mut r = [_mm256_setzero_pd(); 4];
+                for (l, r_l) in r.iter_mut().enumerate() {
+                    let p = src.add((g + l) * pl + start + k0);
+                    *r_l = _mm256_sub_pd(_mm256_loadu_pd(p.add(dim)), _mm256_loadu_pd(p));
+                }
+                let t0 = _mm256_unpacklo_pd(r[0], r[1]);
+                let t1 = _mm256_unpackhi_pd(r[0], r[1]);
+                let t2 = _mm256_unpacklo_pd(r[2], r[3]);
+                let t3 = _mm256_unpackhi_pd(r[2], r[3]);
+                let rows = [
+                    _mm256_permute2f128_pd::<0x20>(t0, t2),
+                    _mm256_permute2f128_pd::<0x20>(t1, t3),
+                    _mm256_permute2f128_pd::<0x31>(t0, t2),
+                    _mm256_permute2f128_pd::<0x31>(t1, t3),
+                ];
+                for (i, row) in rows.into_iter().enumerate() {
+                    _mm256_storeu_pd(dst.add((k0 + i) * l_n + g), row);
+                }
+            }
+        }
+        whole
+    }
+
     rank8_update!(rank8_update_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd);
     rank8_update!(rank8_update_f32x8, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps);
     rank8_update!(rank8_update_f32x4, f32, __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_fmadd_ps, _mm_setzero_ps);
@@ -270,6 +383,41 @@ pub(crate) mod avx {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::avx;
+
+    /// The transposing gathers against the differences one number at a
+    /// time, for groups of one and two vectors of paths and entry counts
+    /// that do and do not fill whole transposes.
+    #[test]
+    fn lane_differences_transpose_every_entry_into_its_lane() {
+        if !super::has_fma() {
+            return;
+        }
+        /// (paths, pl, l_n, start, dim, n, dxs) -> entries done
+        type Gather<T> = unsafe fn(&[T], usize, usize, usize, usize, usize, &mut [T]) -> usize;
+        fn check<T: crate::Float>(l_n: usize, kernel: Gather<T>, width: usize) {
+            let (dim, pl, start) = (3, 60, 6);
+            let paths: Vec<T> = (0..l_n * pl).map(|i| T::from(((i * 37) % 101) as f64 * 0.25 - (i % 7) as f64).unwrap()).collect();
+            for n in [0, 1, width - 1, width, 2 * width + 3, 5 * width] {
+                let mut dxs = vec![T::nan(); n * l_n];
+                // SAFETY: the test returned above unless the CPU has AVX2.
+                let done = unsafe { kernel(&paths, pl, l_n, start, dim, n, &mut dxs) };
+                assert_eq!(done, n / width * width);
+                for k in 0..done {
+                    for l in 0..l_n {
+                        let p = &paths[l * pl + start..];
+                        assert_eq!(dxs[k * l_n + l], p[k + dim] - p[k], "entry {k}, lane {l} of {l_n}");
+                    }
+                }
+                assert!(dxs[done * l_n..].iter().all(|x| x.is_nan()), "nothing past the entries done");
+            }
+        }
+        for l_n in [8, 16] {
+            check::<f32>(l_n, avx::lane_differences_f32, 8);
+        }
+        for l_n in [4, 8] {
+            check::<f64>(l_n, avx::lane_differences_f64, 4);
+        }
+    }
 
     /// The rank-8 kernels against the plain sum, for row counts that do
     /// and do not fill whole passes of several rows.

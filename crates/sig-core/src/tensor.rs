@@ -782,18 +782,8 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
     let mut first = 0;
     #[cfg(target_arch = "x86_64")]
     if FMA && COUNT == 8 {
-        use crate::simd::avx;
+        use crate::simd::{avx, same_type as cast, same_type_mut as cast_mut};
         use std::any::TypeId;
-        fn cast<T: 'static, U: 'static>(x: &[T]) -> &[U] {
-            assert_eq!(TypeId::of::<T>(), TypeId::of::<U>());
-            // SAFETY: T and U are the same type (checked above).
-            unsafe { &*(x as *const [T] as *const [U]) }
-        }
-        fn cast_mut<T: 'static, U: 'static>(x: &mut [T]) -> &mut [U] {
-            assert_eq!(TypeId::of::<T>(), TypeId::of::<U>());
-            // SAFETY: T and U are the same type (checked above).
-            unsafe { &mut *(x as *mut [T] as *mut [U]) }
-        }
         let is_f64 = TypeId::of::<T>() == TypeId::of::<f64>();
         // SAFETY (all three): FMA instances only run after the CPU check of
         // `specialised!`, and D satisfies each kernel's width condition.
