@@ -708,16 +708,18 @@ const TILE: usize = 8;
 
 #[inline(always)]
 fn lanes_to_rows_body<T: Float, const FMA: bool>(src: &[T], width: usize, first: usize, rows: &mut [T]) {
-    match width {
-        4 => tiles_to_rows::<T, 4>(src, first, rows),
-        8 => tiles_to_rows::<T, 8>(src, first, rows),
-        _ => {
-            let n = rows.len() / width.max(1);
-            for (l, row) in rows.chunks_exact_mut(n.max(1)).enumerate() {
-                for (i, o) in row.iter_mut().enumerate() {
-                    *o = src[(first + i) * width + l];
-                }
-            }
+    let done = crate::simd::lanes_to_rows(src, width, first, rows);
+    if done == 0 {
+        match width {
+            4 => return tiles_to_rows::<T, 4>(src, first, rows),
+            8 => return tiles_to_rows::<T, 8>(src, first, rows),
+            _ => {}
+        }
+    }
+    let n = rows.len() / width.max(1);
+    for (l, row) in rows.chunks_exact_mut(n.max(1)).enumerate() {
+        for (i, o) in row.iter_mut().enumerate().skip(done) {
+            *o = src[(first + i) * width + l];
         }
     }
 }
@@ -748,15 +750,17 @@ fn tiles_to_rows<T: Float, const L: usize>(src: &[T], first: usize, rows: &mut [
 
 #[inline(always)]
 fn rows_to_lanes_body<T: Float, const FMA: bool>(rows: &[T], row_len: usize, from: usize, width: usize, dst: &mut [T], first: usize) {
-    match width {
-        4 => rows_to_tiles::<T, 4>(rows, row_len, from, dst, first),
-        8 => rows_to_tiles::<T, 8>(rows, row_len, from, dst, first),
-        _ => {
-            for (l, row) in rows.chunks_exact(row_len).take(width).enumerate() {
-                for (i, &x) in row[from..].iter().enumerate() {
-                    dst[(first + i) * width + l] = x;
-                }
-            }
+    let done = crate::simd::rows_to_lanes(rows, row_len, from, width, dst, first);
+    if done == 0 {
+        match width {
+            4 => return rows_to_tiles::<T, 4>(rows, row_len, from, dst, first),
+            8 => return rows_to_tiles::<T, 8>(rows, row_len, from, dst, first),
+            _ => {}
+        }
+    }
+    for (l, row) in rows.chunks_exact(row_len).take(width).enumerate() {
+        for (i, &x) in row[from..].iter().enumerate().skip(done) {
+            dst[(first + i) * width + l] = x;
         }
     }
 }
@@ -907,29 +911,34 @@ mod tests {
 
     #[test]
     fn transposing_between_rows_and_lanes_moves_every_entry_once() {
-        // widths with a tiled kernel (4, 8) and without (3); lengths below,
-        // at and around multiples of the tile; offsets on both sides
-        for width in [3, 4, 8] {
-            for len in [1, 2, 7, 8, 9, 16, 30, 341] {
-                for (from, first) in [(0, 0), (1, 1), (0, 1), (1, 0)] {
-                    let n = len - from.min(len - 1);
-                    let from = len - n;
-                    let rows: Vec<f64> = (0..width * len).map(|i| i as f64 + 0.5).collect();
-                    let mut lanes = vec![f64::NAN; (first + n) * width];
-                    rows_to_lanes(&rows, len, from, width, &mut lanes, first);
-                    for l in 0..width {
-                        for i in 0..n {
-                            assert_eq!(lanes[(first + i) * width + l], rows[l * len + from + i], "width {width} len {len} lane {l} entry {i}");
+        // widths with a tiled or transposing kernel (4, 8, 16: float64
+        // transposes 4 lanes at a time, float32 8) and without (3); lengths
+        // below, at and around multiples of the tile; offsets on both sides
+        fn check<T: Float>(widths: &[usize]) {
+            for &width in widths {
+                for len in [1, 2, 3, 4, 5, 7, 8, 9, 16, 30, 341] {
+                    for (from, first) in [(0, 0), (1, 1), (0, 1), (1, 0)] {
+                        let n = len - from.min(len - 1);
+                        let from = len - n;
+                        let rows: Vec<T> = (0..width * len).map(|i| T::from(i as f64 + 0.5).unwrap()).collect();
+                        let mut lanes = vec![T::nan(); (first + n) * width];
+                        rows_to_lanes(&rows, len, from, width, &mut lanes, first);
+                        for l in 0..width {
+                            for i in 0..n {
+                                assert_eq!(lanes[(first + i) * width + l], rows[l * len + from + i], "width {width} len {len} lane {l} entry {i}");
+                            }
                         }
-                    }
-                    let mut back = vec![f64::NAN; width * n];
-                    lanes_to_rows(&lanes, width, first, &mut back);
-                    for l in 0..width {
-                        assert_eq!(&back[l * n..(l + 1) * n], &rows[l * len + from..(l + 1) * len], "width {width} len {len} lane {l}");
+                        let mut back = vec![T::nan(); width * n];
+                        lanes_to_rows(&lanes, width, first, &mut back);
+                        for l in 0..width {
+                            assert_eq!(&back[l * n..(l + 1) * n], &rows[l * len + from..(l + 1) * len], "width {width} len {len} lane {l}");
+                        }
                     }
                 }
             }
         }
+        check::<f64>(&[3, 4, 8, 16]);
+        check::<f32>(&[3, 4, 8, 16]);
     }
 
     #[test]

@@ -522,7 +522,7 @@ fn gather_lane_increments<T: Float>(paths: &[T], shape: PathShape, transform: &P
     let (pl, l_n) = (shape.path_len(), paths.len() / shape.path_len().max(1));
     if !(transform.lead_lag || transform.time_aug) {
         let (start, n) = (j * shape.dim, block * shape.dim);
-        let done = lane_differences_avx(paths, pl, l_n, start, shape.dim, n, dxs);
+        let done = crate::simd::lane_differences(paths, pl, l_n, start, shape.dim, n, dxs);
         if done == n {
             return;
         }
@@ -542,27 +542,6 @@ fn gather_lane_increments<T: Float>(paths: &[T], shape: PathShape, transform: &P
     for (l, path) in paths.chunks_exact(pl).enumerate() {
         gather_lane(path, shape, transform, d, j, block, l, l_n, dxs, dx);
     }
-}
-
-/// The first entries of [`gather_lane_increments`] for untransformed paths
-/// (`n` numbers from `start` in each of the `l_n` paths), by the AVX2
-/// kernels where the CPU has them; returns how many were done (0 without
-/// them or for a group not in whole vectors).
-fn lane_differences_avx<T: Float>(paths: &[T], pl: usize, l_n: usize, start: usize, dim: usize, n: usize, dxs: &mut [T]) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_fma() {
-        use crate::simd::{avx, same_type, same_type_mut};
-        use std::any::TypeId;
-        // SAFETY (both): AVX2 is checked just above, and the group widths
-        // are the kernels' multiples.
-        if TypeId::of::<T>() == TypeId::of::<f32>() && l_n % 8 == 0 {
-            return unsafe { avx::lane_differences_f32(same_type(paths), pl, l_n, start, dim, n, same_type_mut(dxs)) };
-        }
-        if TypeId::of::<T>() == TypeId::of::<f64>() && l_n % 4 == 0 {
-            return unsafe { avx::lane_differences_f64(same_type(paths), pl, l_n, start, dim, n, same_type_mut(dxs)) };
-        }
-    }
-    0
 }
 
 crate::simd::fma_dispatched! {
