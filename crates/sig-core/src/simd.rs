@@ -498,13 +498,22 @@ pub(crate) mod avx {
     lane_transposes!(f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_sub_pd, _mm256_setzero_pd, transpose_f64,
         lane_differences_f64, lanes_to_rows_f64, rows_to_lanes_f64);
 
-    /// The first `2 pairs` rows of the top level's pass in the blocked
+    /// The rows of `g_top` (`D` numbers each) for the kernels below, after
+    /// checking every length they index.
+    fn top_block_rows<T, const D: usize>(g_top: &[T], dxt: &[T], wt: &[T], stride: usize, gwt: &[T], gdxt: &[T]) -> usize {
+        let rows = g_top.len() / D;
+        assert!(dxt.len() >= 8 * D && gdxt.len() >= 8 * D && stride >= rows);
+        assert!(wt.len() >= 7 * stride + rows && gwt.len() >= 7 * stride + rows);
+        rows
+    }
+
+    /// The first rows, in pairs, of the top level's pass in the blocked
     /// backward pass (`tensor::top_block_backward`), two rows at a time, in
     /// float64 with eight steps in two vectors: `gwt[t, a] = <g_top[a, :],
     /// dx_t>` and `gdxt[b, t] += wt[t, a] g_top[a, b]`, the latter's
     /// vectors loaded and stored once per two rows. Sums are taken in the
     /// same order as row by row. `gdxt`'s first `D` rows of 8 must hold
-    /// their sums so far.
+    /// their sums so far. Returns the rows done (an odd last row is left).
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
@@ -516,11 +525,8 @@ pub(crate) mod avx {
         stride: usize,
         gwt: &mut [f64],
         gdxt: &mut [f64],
-        pairs: usize,
-    ) {
-        let rows = 2 * pairs;
-        assert!(g_top.len() >= rows * D && dxt.len() >= 8 * D && gdxt.len() >= 8 * D && stride >= rows);
-        assert!(wt.len() >= 7 * stride + rows && gwt.len() >= 7 * stride + rows);
+    ) -> usize {
+        let rows = top_block_rows::<f64, D>(g_top, dxt, wt, stride, gwt, gdxt) / 2 * 2;
         let (g, x, w, gw, acc) = (g_top.as_ptr(), dxt.as_ptr(), wt.as_ptr(), gwt.as_mut_ptr(), gdxt.as_mut_ptr());
         let gather = |a: usize, t0: usize| {
             let at = |t: usize| *w.add((t0 + t) * stride + a);
@@ -549,12 +555,14 @@ pub(crate) mod avx {
                 *gw.add(t * stride + a + 1) = o1;
             }
         }
+        rows
     }
 
     /// [`top_block_backward_pairs_f64`] in float32, the eight steps in one
-    /// vector and rows four at a time (`quads` of them): in pairs, each
+    /// vector and rows four at a time: in pairs, each
     /// row's dot products were one vector, one chain of `D` dependent
     /// multiply-adds, and waited on their latency (0.9x row by row).
+    /// Returns the rows done (a multiple of four).
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
@@ -566,11 +574,8 @@ pub(crate) mod avx {
         stride: usize,
         gwt: &mut [f32],
         gdxt: &mut [f32],
-        quads: usize,
-    ) {
-        let rows = 4 * quads;
-        assert!(g_top.len() >= rows * D && dxt.len() >= 8 * D && gdxt.len() >= 8 * D && stride >= rows);
-        assert!(wt.len() >= 7 * stride + rows && gwt.len() >= 7 * stride + rows);
+    ) -> usize {
+        let rows = top_block_rows::<f32, D>(g_top, dxt, wt, stride, gwt, gdxt) / 4 * 4;
         let (g, x, w, gw, acc) = (g_top.as_ptr(), dxt.as_ptr(), wt.as_ptr(), gwt.as_mut_ptr(), gdxt.as_mut_ptr());
         let gather = |a: usize| {
             let at = |t: usize| *w.add(t * stride + a);
@@ -599,6 +604,7 @@ pub(crate) mod avx {
                 }
             }
         }
+        rows
     }
 
     rank8_update!(rank8_update_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd);

@@ -1070,15 +1070,12 @@ fn top_block_backward<T: Float, const D: usize, const FMA: bool, const L: usize>
     if FMA && D > 12 && L == STEP_BLOCK {
         use crate::simd::{avx, same_type, same_type_mut};
         use std::any::TypeId;
-        let rows = g_top.len() / D;
         // SAFETY (both): FMA instances run only after the CPU check of `specialised!`.
-        if TypeId::of::<T>() == TypeId::of::<f64>() {
-            unsafe { avx::top_block_backward_pairs_f64::<D>(same_type(g_top), same_type(dxt), same_type(wt), stride, same_type_mut(gwt), same_type_mut(gdxt), rows / 2) };
-            done = rows / 2 * 2;
+        done = if TypeId::of::<T>() == TypeId::of::<f64>() {
+            unsafe { avx::top_block_backward_pairs_f64::<D>(same_type(g_top), same_type(dxt), same_type(wt), stride, same_type_mut(gwt), same_type_mut(gdxt)) }
         } else {
-            unsafe { avx::top_block_backward_quads_f32::<D>(same_type(g_top), same_type(dxt), same_type(wt), stride, same_type_mut(gwt), same_type_mut(gdxt), rows / 4) };
-            done = rows / 4 * 4;
-        }
+            unsafe { avx::top_block_backward_quads_f32::<D>(same_type(g_top), same_type(dxt), same_type(wt), stride, same_type_mut(gwt), same_type_mut(gdxt)) }
+        };
     }
     for (a, grow) in g_top.chunks_exact(d).enumerate().skip(done) {
         let w = gather(a);
