@@ -53,8 +53,8 @@ pub fn zeros<T: crate::Float>(what: &str, len: usize) -> Result<Vec<T>> {
 /// allocated fresh on every call costs a page fault per 4 KiB page: for a
 /// short path that was 80 % of the call (5x slower than pysiglib). Buffers
 /// between [`POOL_MIN_BYTES`] and [`POOL_MAX_BYTES`] are kept, at most
-/// [`POOL_MAX_BYTES`] in all per thread; smaller ones are cheap to allocate,
-/// larger ones are not worth holding on to.
+/// [`POOL_MAX_BYTES`] in all per thread; smaller ones come from the
+/// allocator's heap without faults, larger ones are not worth holding on to.
 pub fn scratch<T: crate::Float>(what: &str, len: usize) -> Result<Scratch<T>> {
     let mut v = scratch_any(what, len)?;
     v.fill(T::zero());
@@ -105,8 +105,13 @@ pub fn scratch_any<T: crate::Float>(what: &str, len: usize) -> Result<Scratch<T>
 /// whenever its buffers happened to land that way.
 pub const SCRATCH_ALIGN: usize = 64;
 
-/// Buffers at least this large are pooled by [`scratch`].
-pub const POOL_MIN_BYTES: usize = 256 << 10;
+/// Buffers at least this large are pooled by [`scratch`]. Not only the
+/// large ones: a call whose workspaces add up to more than glibc's heap
+/// trim threshold (a few hundred KiB) gives that memory back to the kernel
+/// on free, and the next call page-faults it in again; at 256 KiB this was
+/// 55 faults per call and half the time of one path of 300 points at d = 4,
+/// degree 6 (two 175 KiB buffers).
+pub const POOL_MIN_BYTES: usize = 16 << 10;
 /// The most that one thread's pool holds, and the largest buffer it keeps.
 pub const POOL_MAX_BYTES: usize = 64 << 20;
 

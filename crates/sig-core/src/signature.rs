@@ -381,7 +381,7 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     if narrow > 0 {
         sig_lanes(paths, shape, &plan, transform, wide, narrow, n_jobs, narrow_out)?;
     }
-    if lanes_ok && steps >= lane_piece_width::<T>(tshape, steps) * MIN_STEPS_PER_LANE_PIECE {
+    if lanes_ok && lane_pieces_pay::<T>(tshape, lane_piece_width::<T>(tshape, steps), steps) {
         return sig_chunked(paths, shape, &plan, transform, in_lanes, 1, n_jobs, rest_out);
     }
     // Plain signatures from the identity build their top level in place.
@@ -405,10 +405,28 @@ pub fn sig_with<T: Float>(paths: &[T], shape: PathShape, degree: usize, opts: &S
     })
 }
 
-/// A path's piece runs in the lanes ([`LaneWorkspace::run_pieces`]) when
-/// each lane gets at least this many steps: joining the lanes' pieces costs
-/// `lanes - 1` tensor products, each about `degree` steps' work.
+/// Whether `steps` of one path run as `width` pieces side by side in the
+/// lanes ([`LaneWorkspace::run_pieces`]): when each lane gets at least
+/// [`MIN_STEPS_PER_LANE_PIECE`] steps, for joining the lanes' pieces costs
+/// `width - 1` tensor products, each about `degree` steps' work. Where the
+/// lanes' states are large and the per-path kernel is a fast one (float32,
+/// d >= 8), the joins and the states' traffic cost more, and each lane
+/// needs [`MIN_STEPS_PER_LARGE_LANE_PIECE`]: at 35-75 steps per lane the
+/// per-path kernel measured 1.1-2x faster (d = 8, degree 6; d = 10,
+/// degree 6; d = 12, degree 5; d = 20, degree 4: 5-35 MB of states), at
+/// 140-300 steps per lane 0.8-0.9x.
+fn lane_pieces_pay<T>(tshape: &TensorShape, width: usize, steps: usize) -> bool {
+    let state_bytes = tshape.len().saturating_mul(width).saturating_mul(std::mem::size_of::<T>());
+    let large = std::mem::size_of::<T>() == 4 && tshape.dim >= 8 && state_bytes > LARGE_LANE_STATES_BYTES;
+    steps / width.max(1) >= if large { MIN_STEPS_PER_LARGE_LANE_PIECE } else { MIN_STEPS_PER_LANE_PIECE }
+}
+
 const MIN_STEPS_PER_LANE_PIECE: usize = 32;
+const MIN_STEPS_PER_LARGE_LANE_PIECE: usize = 128;
+/// Lanes' states beyond this are large for [`lane_pieces_pay`] (float32
+/// d = 8 at degree 5, 1.2 MB, and d = 10 at degree 5, 3.5 MB, were faster
+/// in the lanes at 37 steps per lane).
+const LARGE_LANE_STATES_BYTES: usize = 4 << 20;
 
 /// Lanes a path of `steps` steps is cut into when its pieces run in the
 /// lanes: as wide as a batch's groups ([`lanes::forward_width`]) when each
@@ -454,20 +472,31 @@ struct LaneWorkspace<T: 'static> {
     s: Scratch<T>,
     dxs: Scratch<T>,
     scratch: Scratch<T>,
-    /// One lane's tensor, de-interleaved, and one lane's increment.
+    /// One lane's tensor, de-interleaved (every lane's, one after the
+    /// other, in a workspace for [`LaneWorkspace::run_pieces`]), and one
+    /// lane's increment.
     one: Scratch<T>,
     dx: Scratch<T>,
 }
 
 impl<T: Float> LaneWorkspace<T> {
     fn new(shape: &TensorShape, width: usize) -> Result<Self> {
+        Self::with_rows(shape, width, 1)
+    }
+
+    /// A workspace for [`LaneWorkspace::run_pieces`].
+    fn for_pieces(shape: &TensorShape, width: usize) -> Result<Self> {
+        Self::with_rows(shape, width, width)
+    }
+
+    fn with_rows(shape: &TensorShape, width: usize, rows: usize) -> Result<Self> {
         let z = |n| scratch_any("a signature's workspace", n);
         Ok(LaneWorkspace {
             width,
             s: z(shape.len() * width)?,
             dxs: z(STEP_BLOCK * shape.dim * width)?,
             scratch: z(lanes::block_ws_len(shape, width))?,
-            one: z(shape.len())?,
+            one: z(shape.len() * rows)?,
             dx: z(shape.dim)?,
         })
     }
@@ -505,11 +534,15 @@ impl<T: Float> LaneWorkspace<T> {
                 return;
             }
         }
+        // All lanes out in one pass of transposes: lane by lane, each
+        // copy read the whole interleaved state for one number in `l_n`
+        // (a fifth of the call on one path of 283 points at d = 20,
+        // degree 4, float32, whose 8 lanes hold 5.4 MB).
+        lanes::lanes_to_rows(s, l_n, 0, one);
         out.fill(T::zero());
         out[0] = T::one();
-        for l in 0..l_n {
-            lane_of(s, l, l_n, one);
-            mul_in_place(tshape, out, one);
+        for piece in one.chunks_exact(tshape.len()) {
+            mul_in_place(tshape, out, piece);
         }
     }
 }
@@ -1000,14 +1033,15 @@ fn sig_chunked<T: Float>(
     let count = out.len() / plan.out_len.max(1);
     let lanes_ok = use_lanes::<T>(tshape);
     let piece_width = lane_piece_width::<T>(tshape, steps / chunks);
-    let init = || Ok((SigWorkspace::new(tshape)?, if lanes_ok { Some(LaneWorkspace::new(tshape, piece_width)?) } else { None }));
-    let mut pieces = zeros("the pieces of long paths' signatures", count * chunks * len)?;
+    let init = || Ok((SigWorkspace::new(tshape)?, if lanes_ok { Some(LaneWorkspace::for_pieces(tshape, piece_width)?) } else { None }));
+    // Pooled: every piece is written whole before it is read.
+    let mut pieces = scratch_any("the pieces of long paths' signatures", count * chunks * len)?;
     try_for_each_chunk(n_jobs, &mut pieces, len, usize::MAX, init, |(ws, lane_ws), idx, piece| {
         let (b, c) = (first + idx / chunks, idx % chunks);
         let range = c * steps / chunks..(c + 1) * steps / chunks;
         let path = &paths[b * pl..(b + 1) * pl];
         match lane_ws {
-            Some(lane_ws) if range.len() >= piece_width * MIN_STEPS_PER_LANE_PIECE => {
+            Some(lane_ws) if lane_pieces_pay::<T>(tshape, piece_width, range.len()) => {
                 lane_ws.run_pieces(path, shape, &transform, tshape, range, piece);
             }
             _ => {
@@ -1019,7 +1053,7 @@ fn sig_chunked<T: Float>(
         }
         Ok(())
     })?;
-    let mut acc = zeros("a signature", len)?;
+    let mut acc = scratch_any("a signature", len)?;
     for (i, (per_path, out_sig)) in pieces.chunks_exact(chunks * len).zip(out.chunks_exact_mut(plan.out_len)).enumerate() {
         plan.load_start(first + i, &mut acc);
         for piece in per_path.chunks_exact(len) {
@@ -1647,6 +1681,19 @@ mod tests {
             check_batch_splits::<f64>(13, 2, degree, 1e-12);
             check_batch_splits::<f32>(20, 3, degree, 1e-4);
         }
+    }
+
+    #[test]
+    fn large_float32_lane_states_need_longer_pieces() {
+        // d = 20, degree 4: 5.4 MB in 8 float32 lanes, 5.4 MB in 4 float64 lanes.
+        let large = TensorShape::new(20, 4).unwrap();
+        assert!(!lane_pieces_pay::<f32>(&large, 8, 282));
+        assert!(lane_pieces_pay::<f32>(&large, 8, 1024));
+        assert!(lane_pieces_pay::<f64>(&large, 4, 282));
+        // d = 8, degree 5: 1.2 MB in 8 float32 lanes.
+        let small = TensorShape::new(8, 5).unwrap();
+        assert!(lane_pieces_pay::<f32>(&small, 8, 256));
+        assert!(!lane_pieces_pay::<f32>(&small, 8, 255));
     }
 
     #[test]

@@ -169,15 +169,49 @@ fn mul_in_place_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, s
     for k in (0..=top).rev() {
         let (lower, upper) = a.split_at_mut(shape.offsets[k]);
         let a_k = &mut upper[..shape.level_len(k)];
-        if b0 != T::one() {
-            for v in a_k.iter_mut() {
-                *v *= b0;
+        // Level k in chunks that stay in L1 while all k + 1 terms are added
+        // to them; term by term over the whole level, a level larger than
+        // L2 went through memory k + 1 times (at d = 20, degree 4, float32,
+        // the joins of one path's pieces ran at an eighth of the machine's
+        // peak). Each entry's terms are added in the same order.
+        let chunk = product_chunk_len::<T>(d, a_k.len());
+        for (c, out) in a_k.chunks_mut(chunk).enumerate() {
+            let first = c * chunk;
+            if b0 != T::one() {
+                for v in out.iter_mut() {
+                    *v *= b0;
+                }
+            }
+            for i in 0..k {
+                let (a_i, b_j) = (&lower[shape.level(i)], &b[shape.level(k - i)]);
+                let row = b_j.len();
+                if row >= out.len() {
+                    // The chunk lies within one row of `a_i (x) b_j`.
+                    let v = a_i[first / row];
+                    for (o, &x) in out.iter_mut().zip(&b_j[first % row..]) {
+                        *o = fmadd::<T, FMA>(v, x, *o);
+                    }
+                } else {
+                    outer_accumulate::<T, D, FMA>(d, out, &a_i[first / row..], b_j);
+                }
             }
         }
-        for i in 0..k {
-            outer_accumulate::<T, D, FMA>(d, a_k, &lower[shape.level(i)], &b[shape.level(k - i)]);
-        }
     }
+}
+
+/// Entries per chunk of a level `len` entries long in [`mul_in_place`]:
+/// the largest power of `d` that divides it and fills at most 4 KiB
+/// (`d` itself if that is larger).
+fn product_chunk_len<T>(d: usize, len: usize) -> usize {
+    if d <= 1 {
+        return len.max(1);
+    }
+    let cap = (4096 / std::mem::size_of::<T>()).max(d).min(len);
+    let mut chunk = 1;
+    while chunk * d <= cap {
+        chunk *= d;
+    }
+    chunk
 }
 
 /// `out = a (x) b` for group-like `a` and `b` (level 0 taken to be 1),
@@ -1331,6 +1365,53 @@ mod tests {
         assert_eq!(sig_length(7, 0, true), Some(1));
         assert_eq!(sig_length(7, 0, false), Some(0));
         assert_eq!(sig_length(1 << 20, 5, true), None);
+    }
+
+    /// `a (x) b` word by word from the definition: the entry of word `w`
+    /// (level k, index `i`) is `sum_j a[w_1..w_j] b[w_{j+1}..w_k]`.
+    fn product_by_words(shape: &TensorShape, a: &[f64], b: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; shape.len()];
+        for k in 0..=shape.degree {
+            for i in 0..shape.level_len(k) {
+                let mut sum = 0.0;
+                for j in 0..=k {
+                    let tail = shape.dim.pow((k - j) as u32);
+                    sum += a[shape.offsets[j] + i / tail] * b[shape.offsets[k - j] + i % tail];
+                }
+                out[shape.offsets[k] + i] = sum;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn mul_in_place_equals_the_product_word_by_word_in_chunked_levels() {
+        // Levels above 4 KiB go in chunks (product_chunk_len): in float64
+        // d = 2 from degree 10, d = 3 from degree 6, d = 20 from degree 3
+        // (chunks of 400 within rows of 8000), and a runtime width (d = 9).
+        let mut seed = 7;
+        for (d, n) in [(1, 5), (2, 10), (3, 6), (9, 3), (20, 3), (4, 5)] {
+            let shape = TensorShape::new(d, n).unwrap();
+            let a = random(shape.len(), &mut seed);
+            let b = random(shape.len(), &mut seed);
+            let want = product_by_words(&shape, &a, &b);
+            let mut got = a.clone();
+            mul_in_place(&shape, &mut got, &b);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "d = {d}, degree {n}, entry {i}: {g} vs {w}");
+            }
+            let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+            let b32: Vec<f32> = b.iter().map(|&x| x as f32).collect();
+            let mut got32 = a32.clone();
+            mul_in_place(&shape, &mut got32, &b32);
+            for (i, (g, w)) in got32.iter().zip(&want).enumerate() {
+                assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "float32, d = {d}, degree {n}, entry {i}: {g} vs {w}");
+            }
+        }
+        assert_eq!(product_chunk_len::<f64>(20, 8000), 400);
+        assert_eq!(product_chunk_len::<f32>(2, 4096), 1024);
+        assert_eq!(product_chunk_len::<f64>(3, 9), 9);
+        assert_eq!(product_chunk_len::<f64>(700, 700), 700);
     }
 
     #[test]
