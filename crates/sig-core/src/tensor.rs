@@ -169,37 +169,60 @@ fn mul_in_place_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize, s
     for k in (0..=top).rev() {
         let (lower, upper) = a.split_at_mut(shape.offsets[k]);
         let a_k = &mut upper[..shape.level_len(k)];
-        // Level k in chunks that stay in L1 while all k + 1 terms are added
-        // to them; term by term over the whole level, a level larger than
-        // L2 went through memory k + 1 times (at d = 20, degree 4, float32,
-        // the joins of one path's pieces ran at an eighth of the machine's
-        // peak). Each entry's terms are added in the same order.
-        let chunk = product_chunk_len::<T>(d, a_k.len());
-        for (c, out) in a_k.chunks_mut(chunk).enumerate() {
-            let first = c * chunk;
+        let init = |_: usize, out: &mut [T]| {
             if b0 != T::one() {
                 for v in out.iter_mut() {
                     *v *= b0;
                 }
             }
-            for i in 0..k {
-                let (a_i, b_j) = (&lower[shape.level(i)], &b[shape.level(k - i)]);
-                let row = b_j.len();
-                if row >= out.len() {
-                    // The chunk lies within one row of `a_i (x) b_j`.
-                    let v = a_i[first / row];
-                    for (o, &x) in out.iter_mut().zip(&b_j[first % row..]) {
-                        *o = fmadd::<T, FMA>(v, x, *o);
-                    }
-                } else {
-                    outer_accumulate::<T, D, FMA>(d, out, &a_i[first / row..], b_j);
+        };
+        add_level_products::<T, D, FMA>(d, a_k, k, 0..k, |i| &lower[shape.level(i)], |j| &b[shape.level(j)], init);
+    }
+}
+
+/// Level `k` of a product: after `init(first, chunk)` on each chunk of
+/// `out_k` (`first` its first entry), adds `a_i (x) b_{k-i}` for the `i` in
+/// `terms` (`terms.end <= k`), in that order.
+///
+/// The level goes in chunks that stay in L1 while all their terms are
+/// added; term by term over the whole level, a level larger than L2 went
+/// through memory once per term (at d = 20, degree 4, float32, the joins
+/// of one path's pieces ran at an eighth of the machine's peak).
+#[inline(always)]
+fn add_level_products<'a, T: Float + 'a, const D: usize, const FMA: bool>(
+    d: usize,
+    out_k: &mut [T],
+    k: usize,
+    terms: Range<usize>,
+    a_level: impl Fn(usize) -> &'a [T],
+    b_level: impl Fn(usize) -> &'a [T],
+    mut init: impl FnMut(usize, &mut [T]),
+) {
+    let chunk = product_chunk_len::<T>(d, out_k.len());
+    for (c, out) in out_k.chunks_mut(chunk).enumerate() {
+        let first = c * chunk;
+        init(first, out);
+        for i in terms.clone() {
+            let (a_i, b_j) = (a_level(i), b_level(k - i));
+            let row = b_j.len();
+            if row == 0 {
+                // levels k >= 1 of a tensor over no letters (dimension 0)
+                continue;
+            }
+            if row >= out.len() {
+                // The chunk lies within one row of `a_i (x) b_j`.
+                let v = a_i[first / row];
+                for (o, &x) in out.iter_mut().zip(&b_j[first % row..]) {
+                    *o = fmadd::<T, FMA>(v, x, *o);
                 }
+            } else {
+                outer_accumulate::<T, D, FMA>(d, out, &a_i[first / row..], b_j);
             }
         }
     }
 }
 
-/// Entries per chunk of a level `len` entries long in [`mul_in_place`]:
+/// Entries per chunk of a level `len` entries long in [`add_level_products`]:
 /// the largest power of `d` that divides it and fills at most 4 KiB
 /// (`d` itself if that is larger).
 fn product_chunk_len<T>(d: usize, len: usize) -> usize {
@@ -234,13 +257,13 @@ fn mul_group_like_kernel<T: Float, const D: usize, const FMA: bool>(d_rt: usize,
         out[0] = T::one();
     }
     for k in 1..=shape.degree {
-        let out_k = &mut out[at(k)];
-        for ((o, &x), &y) in out_k.iter_mut().zip(&a[at(k)]).zip(&b[at(k)]) {
-            *o = x + y;
-        }
-        for i in 1..k {
-            outer_accumulate::<T, D, FMA>(d, out_k, &a[at(i)], &b[at(k - i)]);
-        }
+        let (a_k, b_k) = (&a[at(k)], &b[at(k)]);
+        let init = |first: usize, out: &mut [T]| {
+            for ((o, &x), &y) in out.iter_mut().zip(&a_k[first..]).zip(&b_k[first..]) {
+                *o = x + y;
+            }
+        };
+        add_level_products::<T, D, FMA>(d, &mut out[at(k)], k, 1..k, |i| &a[at(i)], |j| &b[at(j)], init);
     }
 }
 
@@ -1385,7 +1408,7 @@ mod tests {
     }
 
     #[test]
-    fn mul_in_place_equals_the_product_word_by_word_in_chunked_levels() {
+    fn products_equal_the_product_word_by_word_in_chunked_levels() {
         // Levels above 4 KiB go in chunks (product_chunk_len): in float64
         // d = 2 from degree 10, d = 3 from degree 6, d = 20 from degree 3
         // (chunks of 400 within rows of 8000), and a runtime width (d = 9).
@@ -1399,6 +1422,20 @@ mod tests {
             mul_in_place(&shape, &mut got, &b);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "d = {d}, degree {n}, entry {i}: {g} vs {w}");
+            }
+            // Group-like factors (level 0 is 1), stored with level 0 and without.
+            let (mut ga, mut gb) = (a.clone(), b.clone());
+            (ga[0], gb[0]) = (1.0, 1.0);
+            let want_group = product_by_words(&shape, &ga, &gb);
+            let mut out = vec![f64::NAN; shape.len()];
+            mul_group_like(&shape, &ga, &gb, &mut out, 0);
+            let mut out_skip = vec![f64::NAN; shape.len() - 1];
+            mul_group_like(&shape, &ga[1..], &gb[1..], &mut out_skip, 1);
+            for (i, w) in want_group.iter().enumerate() {
+                assert!((out[i] - w).abs() <= 1e-12 * (1.0 + w.abs()), "group-like, d = {d}, degree {n}, entry {i}: {} vs {w}", out[i]);
+                if i > 0 {
+                    assert_eq!(out_skip[i - 1].to_bits(), out[i].to_bits(), "group-like without level 0, entry {i}");
+                }
             }
             let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
             let b32: Vec<f32> = b.iter().map(|&x| x as f32).collect();
