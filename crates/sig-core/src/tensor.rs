@@ -690,27 +690,15 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     // multiply-adds. Only from degree 3 (at degree 2, d = 20, it measured
     // 1.1x slower) and while level N-1 fits in L1: with larger levels
     // (degrees 7-8 at d = 4-6) the deferred pass measured 1.15-1.35x slower.
-    if D > 0 && n == 2 {
-        // Degree 2: level 1 is one row, kept in registers across the block.
-        // Through the general loop below, its per-step set-up was most of a
-        // step: one path of 200,000 points at d = 8 ran at 7 GFLOP/s.
-        let (s0, v_w) = (s[0], (T::zero() + s[0]) * half);
-        let s1: &mut [T; D] = (&mut s[1..1 + D]).try_into().expect("level 1 has D entries");
-        let mut next = *s1;
-        for t in 0..count {
-            let dx: &[T; D] = dxs[t * D..(t + 1) * D].try_into().expect("increments have D entries");
-            let w_t: &mut [T; D] = (&mut w[t * stride..t * stride + D]).try_into().expect("w_t has D entries");
-            for b in 0..D {
-                w_t[b] = fmadd::<T, FMA>(v_w, dx[b], next[b]);
-                next[b] = fmadd::<T, FMA>(s0, dx[b], next[b]);
-            }
-        }
-        *s1 = next;
-    }
-    for t in 0..count {
-        if D > 0 && n == 2 {
-            break;
-        }
+    // Degree 2 with the row width known has its own loop, and leaves the
+    // general one no steps.
+    let general_steps = if D > 0 && n == 2 {
+        level_one_block::<T, D, FMA>(s, w, stride, dxs, count);
+        0
+    } else {
+        count
+    };
+    for t in 0..general_steps {
         let dx = &dxs[t * d..(t + 1) * d];
         let w_t = &mut w[t * stride..t * stride + rows];
         if n == 1 {
@@ -775,6 +763,28 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
             }
         }
     }
+}
+
+/// [`mul_exp_block_kernel`]'s steps at degree 2: `w_t = s_1 + (s_0 / 2)
+/// dx_t` (the top level's last Horner product), then `s_1 += s_0 dx_t`, with
+/// level 1 (one row) in registers across the block. Through the general
+/// loop, the per-step set-up was most of a step: one path of 200,000
+/// points at d = 8 ran at 7 GFLOP/s.
+#[inline(always)]
+fn level_one_block<T: Float, const D: usize, const FMA: bool>(s: &mut [T], w: &mut [T], stride: usize, dxs: &[T], count: usize) {
+    // (0 + s_0) / 2 as the general loop forms it: the same numbers bit for bit.
+    let (s0, v_w) = (s[0], (T::zero() + s[0]) * recip::<T>(2));
+    let s1: &mut [T; D] = (&mut s[1..1 + D]).try_into().expect("level 1 has D entries");
+    let mut next = *s1;
+    for t in 0..count {
+        let dx: &[T; D] = dxs[t * D..(t + 1) * D].try_into().expect("increments have D entries");
+        let w_t: &mut [T; D] = (&mut w[t * stride..t * stride + D]).try_into().expect("w_t has D entries");
+        for b in 0..D {
+            w_t[b] = fmadd::<T, FMA>(v_w, dx[b], next[b]);
+            next[b] = fmadd::<T, FMA>(s0, dx[b], next[b]);
+        }
+    }
+    *s1 = next;
 }
 
 /// The largest level N-1 (in bytes) that [`mul_exp_block_kernel`] defers
