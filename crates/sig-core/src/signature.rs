@@ -539,9 +539,10 @@ impl<T: Float> LaneWorkspace<T> {
         // (a fifth of the call on one path of 283 points at d = 20,
         // degree 4, float32, whose 8 lanes hold 5.4 MB).
         lanes::lanes_to_rows(s, l_n, 0, one);
-        out.fill(T::zero());
-        out[0] = T::one();
-        for piece in one.chunks_exact(tshape.len()) {
+        // The first piece is the product so far (not 1 (x) it: a product).
+        let mut pieces = one.chunks_exact(tshape.len());
+        out.copy_from_slice(pieces.next().expect("a lane group has at least one lane"));
+        for piece in pieces {
             mul_in_place(tshape, out, piece);
         }
     }
