@@ -22,6 +22,8 @@
 
 use std::array::from_fn;
 
+use crate::alloc::{scratch_any, Scratch};
+use crate::error::Result;
 use crate::simd::fmadd;
 use crate::tensor::{TensorShape, STEP_BLOCK};
 use crate::{recip, Float};
@@ -104,12 +106,26 @@ fn chain_level<T: Float, const D: usize, const L: usize>(d: usize, c: T, u: &[T]
 }
 
 /// Fills levels 1..=upto of `chain` with level k's Horner products
-/// (see `crate::tensor::horner_chain`; here `s_0 = 1`).
+/// (see `crate::tensor::horner_chain`; here `s_0 = 1`, or the lanes at
+/// `start` for a part below a prefix: see [`mul_exp_block_lanes`]).
 #[inline(always)]
-fn horner_chain<T: Float, const D: usize, const L: usize>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize) {
-    let c0 = recip::<T>(k);
-    for (u, &x) in chain[L..(1 + d) * L].iter_mut().zip(&dx[..d * L]) {
-        *u = c0 * x;
+#[allow(clippy::too_many_arguments)]
+fn horner_chain<T: Float, const D: usize, const L: usize>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize, start: Option<&[T]>) {
+    let c = recip::<T>(k);
+    match start {
+        None => {
+            for (u, &x) in chain[L..(1 + d) * L].iter_mut().zip(&dx[..d * L]) {
+                *u = c * x;
+            }
+        }
+        Some(start) => {
+            let start: [T; L] = get(start);
+            let c0: [T; L] = from_fn(|l| start[l] * c);
+            for (u, x) in chain[L..(1 + d) * L].chunks_exact_mut(L).zip(dx.chunks_exact(L)) {
+                let x: [T; L] = get(x);
+                put::<T, L>(u, from_fn(|l| c0[l] * x[l]));
+            }
+        }
     }
     for i in 1..upto {
         let (lo, hi) = chain.split_at_mut(shape.level(i + 1).start * L);
@@ -119,12 +135,15 @@ fn horner_chain<T: Float, const D: usize, const L: usize>(d: usize, shape: &Tens
 }
 
 /// Levels `top..=1` of `s <- s (x) exp(dx)`, top first (see
-/// `crate::tensor::horner_levels`).
+/// `crate::tensor::horner_levels`); with `starts`, chain k starts from the
+/// lanes at `starts[(k - 1) L..]` (see [`mul_exp_block_lanes`]).
 #[inline(always)]
-fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize) {
+#[allow(clippy::too_many_arguments)]
+fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize, starts: Option<&[T]>) {
     let dx = &dx[..d * L];
+    let start = |k: usize| starts.map(|starts| &starts[(k - 1) * L..k * L]);
     for k in (2..=top).rev() {
-        horner_chain::<T, D, L>(d, shape, s, dx, chain, k, k - 1);
+        horner_chain::<T, D, L>(d, shape, s, dx, chain, k, k - 1, start(k));
         let (lower, upper) = s.split_at_mut(shape.level(k).start * L);
         let below = shape.level(k - 1);
         let s_k = &mut upper[..shape.level_len(k) * L];
@@ -139,8 +158,19 @@ fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: u
         }
     }
     if top >= 1 {
-        for (r, &x) in s[L..(1 + d) * L].iter_mut().zip(dx) {
-            *r += x;
+        match start(1) {
+            None => {
+                for (r, &x) in s[L..(1 + d) * L].iter_mut().zip(dx) {
+                    *r += x;
+                }
+            }
+            Some(start) => {
+                let start: [T; L] = get(start);
+                for (r, x) in s[L..(1 + d) * L].chunks_exact_mut(L).zip(dx.chunks_exact(L)) {
+                    let (y, x): ([T; L], [T; L]) = (get(r), get(x));
+                    put::<T, L>(r, from_fn(|l| fmadd::<T, FMA>(start[l], x[l], y[l])));
+                }
+            }
         }
     }
 }
@@ -148,26 +178,34 @@ fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: u
 crate::simd::specialised! {
     /// `s <- s (x) exp(dx_0) (x) ... (x) exp(dx_{count-1})` for every lane,
     /// `count <= STEP_BLOCK`; `ws` needs [`block_ws_len`] entries.
-    pub(crate) fn mul_exp_block_lanes<T>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) = mul_exp_block_body;
+    ///
+    /// With `starts`, `s` holds the parts of the lanes' states below one
+    /// word `p` of length `q` (see `crate::tensor::mul_exp_block_kernel`):
+    /// level 0 is not read, and the chain of level k starts at step t from
+    /// the lanes at `starts[(t N + k - 1) L..]`. Degree 3 at least.
+    pub(crate) fn mul_exp_block_lanes<T>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T], starts: Option<&[T]>) = mul_exp_block_body;
 }
 
 #[inline(always)]
-fn mul_exp_block_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) {
+#[allow(clippy::too_many_arguments)]
+fn mul_exp_block_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T], starts: Option<&[T]>) {
     match width {
-        4 => mul_exp_block_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, ws),
-        8 => mul_exp_block_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, ws),
-        16 => mul_exp_block_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, ws),
+        4 => mul_exp_block_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, ws, starts),
+        8 => mul_exp_block_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, ws, starts),
+        16 => mul_exp_block_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, ws, starts),
         _ => unreachable!("groups are one or two vectors wide"),
     }
 }
 
 #[inline(always)]
-fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) {
+#[allow(clippy::too_many_arguments)]
+fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T], starts: Option<&[T]>) {
     let d = if D == 0 { d_rt } else { D };
     let n = shape.degree;
     if n == 0 || d == 0 {
         return;
     }
+    assert!(starts.is_none_or(|starts| n >= 3 && starts.len() >= count * n * L), "a part below a prefix needs degree 3 and a start per level and step");
     if n == 1 {
         for dx in dxs[..count * d * L].chunks_exact(d * L) {
             for (r, &x) in s[L..(1 + d) * L].iter_mut().zip(dx) {
@@ -190,9 +228,11 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
     assert!(count <= STEP_BLOCK && coefs.len() >= coef_at::<L>(m, 0));
     for t in 0..count {
         let dx = &dxs[t * d * L..(t + 1) * d * L];
+        let starts_t = starts.map(|starts| &starts[t * n * L..(t + 1) * n * L]);
+        let start = |k: usize| starts_t.map(|starts_t| &starts_t[(k - 1) * L..k * L]);
         if n >= 4 {
-            horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 3);
-            horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 3);
+            horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 3, start(n));
+            horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 3, start(n - 1));
         }
         // Level N-2 of the two chains goes straight into the coefficients,
         // never stored (1.04-1.2x): entry (a, b) of level N-2 has the Horner
@@ -216,6 +256,11 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
                 let (v_top, v_next): ([T; L], [T; L]) = if n >= 4 {
                     let (ut, un, s_a): ([T; L], [T; L], [T; L]) = (get(&chain_top[row * L..]), get(&chain_next[row * L..]), get(&s[row * L..]));
                     (from_fn(|l| (ut[l] + s_a[l]) * third), from_fn(|l| (un[l] + s_a[l]) * half))
+                } else if let (Some(top0), Some(next0)) = (start(n), start(n - 1)) {
+                    // Degree 3 below a prefix: the chains' starts are the
+                    // sums `u + s` at level N-3.
+                    let (top0, next0): ([T; L], [T; L]) = (get(top0), get(next0));
+                    (from_fn(|l| top0[l] * third), from_fn(|l| next0[l] * half))
                 } else {
                     ([third; L], [half; L])
                 };
@@ -230,7 +275,7 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
                 }
             }
         }
-        horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain_top, n - 2);
+        horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain_top, n - 2, starts_t);
     }
     let (lower, upper) = s.split_at_mut(shape.level(n).start * L);
     let next = shape.level(n - 1);
@@ -240,6 +285,138 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
         last_levels_in_registers::<T, D, L, FMA>(s_next, s_top, coefs, dxs, count, m);
     } else {
         last_levels_by_row::<T, L, FMA>(d, s_next, s_top, coefs, dxs, count);
+    }
+}
+
+/// Lane groups whose states take more than this many bytes run their
+/// steps by prefix ([`mul_exp_steps_by_prefix_lanes`]). Measured against
+/// the plain kernel (one thread, both types): 1.17-2.34x at 8.4-22 MB
+/// (d = 2 degree 16, d = 3 degree 11, d = 4 degree 9, d = 5 degree 8,
+/// d = 6 degree 7 in float64), but 0.89-1.12x at 2.8-5.6 MB (d = 3 degree
+/// 10, d = 4 degree 8), where the states still fit L3 and the parts'
+/// per-step overheads weigh as much as the traffic saved; float32 d = 6
+/// degree 7 (10.7 MB, parts of degree 4) 0.97x.
+const PREFIX_SPLIT_MIN_BYTES: usize = 6 << 20;
+/// The most bytes one prefix's part of a group's states should take: half
+/// of a 512 KiB L2, leaving room for its workspace.
+const PREFIX_PART_BYTES: usize = 256 * 1024;
+/// Steps [`mul_exp_steps_by_prefix_lanes`] takes at once: each part runs
+/// them all while it stays in cache.
+pub(crate) const PREFIX_SPLIT_STEPS: usize = 64;
+
+/// The buffers of [`mul_exp_steps_by_prefix_lanes`] for one group.
+pub(crate) struct PrefixSplit<T: 'static> {
+    q: usize,
+    /// One part's shape: degree N - q.
+    part_shape: TensorShape,
+    /// One part of every lane's state (level 0 unused).
+    part: Scratch<T>,
+    /// Lanes `((p PREFIX_SPLIT_STEPS + t) (N - q) + k - 1) L..`: where the
+    /// chain of level q + k stands at word p before step t.
+    starts: Scratch<T>,
+    chain: Scratch<T>,
+    ws: Scratch<T>,
+}
+
+impl<T: Float> PrefixSplit<T> {
+    /// The buffers for groups of `width` lanes, if their states are large
+    /// enough to run by prefix: split by the shortest words that bring a
+    /// part within [`PREFIX_PART_BYTES`], leaving parts degree 3 at least.
+    pub(crate) fn new(shape: &TensorShape, width: usize) -> Result<Option<Self>> {
+        Self::with_limits(shape, width, PREFIX_SPLIT_MIN_BYTES, PREFIX_PART_BYTES)
+    }
+
+    /// [`new`](Self::new) with the two limits given (tests split small states).
+    fn with_limits(shape: &TensorShape, width: usize, min_bytes: usize, part_max_bytes: usize) -> Result<Option<Self>> {
+        let (d, n) = (shape.dim, shape.degree);
+        let bytes = |len: usize| len.saturating_mul(width).saturating_mul(std::mem::size_of::<T>());
+        if d < 2 || n < 4 || bytes(shape.len()) <= min_bytes {
+            return Ok(None);
+        }
+        let part_bytes = |q: usize| crate::tensor::sig_length(d, n - q, true).map_or(usize::MAX, bytes);
+        let q = (1..=n - 3).find(|&q| part_bytes(q) <= part_max_bytes).unwrap_or(n - 3);
+        let part_shape = TensorShape::new(d, n - q)?;
+        let what = "a signature's workspace";
+        Ok(Some(PrefixSplit {
+            q,
+            part: scratch_any(what, part_shape.len() * width)?,
+            starts: scratch_any(what, shape.level_len(q) * PREFIX_SPLIT_STEPS * part_shape.degree * width)?,
+            chain: scratch_any(what, shape.level(q).end * width)?,
+            ws: scratch_any(what, block_ws_len(&part_shape, width))?,
+            part_shape,
+        }))
+    }
+}
+
+crate::simd::specialised! {
+    /// [`mul_exp_block_lanes`] over `count <= PREFIX_SPLIT_STEPS` steps, for
+    /// states too large for the caches: through the plain kernel, every
+    /// block of steps takes the top levels (and their coefficients, as
+    /// large) through memory; at 5-22 MB a group ran at a quarter to a
+    /// third of the machine's peak, against two thirds below 1 MB. Each
+    /// level k > q is `d^q` parts, one per word p of length q (the entries
+    /// `p w`), and the part below p changes with its own entries and, per
+    /// step, one number per level: where that level's Horner chain stands
+    /// at p. So the words up to length q run first, step by step, leaving
+    /// those numbers; then each part runs all the steps while it stays in
+    /// cache. The same numbers bit for bit.
+    pub(crate) fn mul_exp_steps_by_prefix_lanes<T>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>) = by_prefix_body;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn by_prefix_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>) {
+    match width {
+        4 => by_prefix_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, split),
+        8 => by_prefix_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, split),
+        16 => by_prefix_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, split),
+        _ => unreachable!("groups are one or two vectors wide"),
+    }
+}
+
+#[inline(always)]
+fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>) {
+    let d = if D == 0 { d_rt } else { D };
+    let q = split.q;
+    let PrefixSplit { part_shape, part, starts, chain, ws, .. } = split;
+    let part_n = part_shape.degree;
+    assert!(count <= PREFIX_SPLIT_STEPS && dxs.len() >= count * d * L);
+    let words = shape.level(q);
+    for t in 0..count {
+        let dx = &dxs[t * d * L..(t + 1) * d * L];
+        for k in 1..=part_n {
+            horner_chain::<T, D, L>(d, shape, s, dx, chain, q + k, q, None);
+            let (u_q, s_q) = (&chain[words.start * L..words.end * L], &s[words.start * L..words.end * L]);
+            for (p, (u, v)) in u_q.chunks_exact(L).zip(s_q.chunks_exact(L)).enumerate() {
+                let (u, v): ([T; L], [T; L]) = (get(u), get(v));
+                put::<T, L>(&mut starts[((p * PREFIX_SPLIT_STEPS + t) * part_n + k - 1) * L..], from_fn(|l| u[l] + v[l]));
+            }
+        }
+        horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain, q, None);
+    }
+    let part_range = |p: usize, k: usize| {
+        let len = part_shape.level_len(k);
+        let from = shape.level(q + k).start + p * len;
+        (from * L..(from + len) * L, part_shape.level(k).start * L..part_shape.level(k).end * L)
+    };
+    for p in 0..words.len() {
+        // Level 0 of a part is never read (its chains take `starts`).
+        part[..L].fill(T::nan());
+        for k in 1..=part_n {
+            let (global, local) = part_range(p, k);
+            part[local].copy_from_slice(&s[global]);
+        }
+        let mut i = 0;
+        while i < count {
+            let block = (count - i).min(STEP_BLOCK);
+            let starts_p = &starts[(p * PREFIX_SPLIT_STEPS + i) * part_n * L..(p * PREFIX_SPLIT_STEPS + i + block) * part_n * L];
+            mul_exp_block_kernel::<T, D, L, FMA>(d, part_shape, part, &dxs[i * d * L..(i + block) * d * L], block, ws, Some(starts_p));
+            i += block;
+        }
+        for k in 1..=part_n {
+            let (global, local) = part_range(p, k);
+            s[global].copy_from_slice(&part[local]);
+        }
     }
 }
 
@@ -516,7 +693,7 @@ fn backprop_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bo
             let x: [T; L] = get(x);
             put::<T, L>(n, from_fn(|l| -x[l]));
         }
-        horner_levels::<T, D, L, FMA>(d, shape, s, neg_dx, inverse_ws, top);
+        horner_levels::<T, D, L, FMA>(d, shape, s, neg_dx, inverse_ws, top, None);
         mul_exp_backward_kernel::<T, D, L, FMA>(d, shape, s, dx, g, &mut gdxs[t * d * L..(t + 1) * d * L], backward_ws);
     }
 }
@@ -830,7 +1007,7 @@ mod tests {
             }
         }
         let mut ws = vec![T::nan(); block_ws_len(&shape, l_n)];
-        mul_exp_block_lanes(dim, l_n, &shape, &mut s, &dxs, count, &mut ws);
+        mul_exp_block_lanes(dim, l_n, &shape, &mut s, &dxs, count, &mut ws, None);
         let mut scratch = vec![T::zero(); shape.mul_exp_scratch_len()];
         let mut got = vec![T::zero(); len];
         for l in 0..l_n {
@@ -1000,6 +1177,42 @@ mod tests {
         assert_eq!(backward_width::<f32>(3, len(3, 4)), 16);
         assert_eq!(backward_width::<f32>(3, len(3, 5)), 8);
         assert_eq!(backward_width::<f32>(4, len(4, 2)), 8);
+    }
+
+    #[test]
+    fn steps_by_prefix_equal_the_plain_blocks_bit_for_bit() {
+        // Parts of degree 3 (the kernel's degree-3 branch) and more, words
+        // of length 1-3, compile-time and run-time dimensions (d = 9), one
+        // and two vectors of lanes, a run of 64 steps and a partial one.
+        fn check<T: Float>(dim: usize, degree: usize, part_max_bytes: usize, count: usize, l_n: usize) {
+            let shape = TensorShape::new(dim, degree).unwrap();
+            let len = shape.len();
+            let mut seed = (dim * 1000 + degree * 10 + count) as u64;
+            let conv = |v: Vec<f64>| -> Vec<T> { v.into_iter().map(|x| T::from_f64(x).unwrap()).collect() };
+            let mut plain = conv(random(len * l_n, &mut seed));
+            plain[..l_n].fill(T::one());
+            let mut by_prefix = plain.clone();
+            let dxs = conv(random(count * dim * l_n, &mut seed));
+            let mut split = PrefixSplit::<T>::with_limits(&shape, l_n, 0, part_max_bytes).unwrap().expect("split");
+            assert!(split.q >= 1 && split.part_shape.degree >= 3);
+            mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split);
+            let mut ws = vec![T::nan(); block_ws_len(&shape, l_n)];
+            for i in (0..count).step_by(STEP_BLOCK) {
+                let block = (count - i).min(STEP_BLOCK);
+                mul_exp_block_lanes(dim, l_n, &shape, &mut plain, &dxs[i * dim * l_n..(i + block) * dim * l_n], block, &mut ws, None);
+            }
+            for (i, (x, y)) in by_prefix.iter().zip(&plain).enumerate() {
+                assert!(x == y, "dim {dim} degree {degree} q {} count {count} lanes {l_n} entry {i}: {x:?} vs {y:?}", split.q);
+            }
+        }
+        for (dim, degree, part_max_bytes) in [(2, 6, 0), (2, 7, 1024), (3, 5, 0), (3, 6, 4096), (4, 5, 0), (5, 4, 0), (9, 4, 0)] {
+            for count in [PREFIX_SPLIT_STEPS, 21] {
+                for width in [1, 2] {
+                    check::<f64>(dim, degree, part_max_bytes, count, width * lanes::<f64>());
+                    check::<f32>(dim, degree, part_max_bytes, count, width * lanes::<f32>());
+                }
+            }
+        }
     }
 
     #[test]

@@ -477,6 +477,8 @@ struct LaneWorkspace<T: 'static> {
     /// lane's increment.
     one: Scratch<T>,
     dx: Scratch<T>,
+    /// For states too large for the caches: their steps by prefix.
+    split: Option<lanes::PrefixSplit<T>>,
 }
 
 impl<T: Float> LaneWorkspace<T> {
@@ -491,14 +493,37 @@ impl<T: Float> LaneWorkspace<T> {
 
     fn with_rows(shape: &TensorShape, width: usize, rows: usize) -> Result<Self> {
         let z = |n| scratch_any("a signature's workspace", n);
+        let split = lanes::PrefixSplit::new(shape, width)?;
+        let steps = if split.is_some() { lanes::PREFIX_SPLIT_STEPS } else { STEP_BLOCK };
         Ok(LaneWorkspace {
             width,
             s: z(shape.len() * width)?,
-            dxs: z(STEP_BLOCK * shape.dim * width)?,
-            scratch: z(lanes::block_ws_len(shape, width))?,
+            dxs: z(steps * shape.dim * width)?,
+            scratch: z(if split.is_some() { 0 } else { lanes::block_ws_len(shape, width) })?,
             one: z(shape.len() * rows)?,
             dx: z(shape.dim)?,
+            split,
         })
+    }
+
+    /// Steps the group takes per call of [`advance`](Self::advance).
+    fn steps_per_call(&self) -> usize {
+        if self.split.is_some() { lanes::PREFIX_SPLIT_STEPS } else { STEP_BLOCK }
+    }
+
+    /// Every lane's state times the signature of the `count` increments
+    /// in `self.dxs` (at most [`steps_per_call`](Self::steps_per_call)).
+    fn advance(&mut self, tshape: &TensorShape, count: usize) {
+        let (d, l_n) = (tshape.dim, self.width);
+        match &mut self.split {
+            Some(split) => lanes::mul_exp_steps_by_prefix_lanes(d, l_n, tshape, &mut self.s, &self.dxs, count, split),
+            None => {
+                for i in (0..count).step_by(STEP_BLOCK) {
+                    let block = (count - i).min(STEP_BLOCK);
+                    mul_exp_block_lanes(d, l_n, tshape, &mut self.s, &self.dxs[i * d * l_n..(i + block) * d * l_n], block, &mut self.scratch, None);
+                }
+            }
+        }
     }
 }
 
@@ -510,13 +535,14 @@ impl<T: Float> LaneWorkspace<T> {
     fn run_pieces(&mut self, path: &[T], shape: PathShape, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, out: &mut [T]) {
         let (l_n, d) = (self.width, tshape.dim);
         let per_lane = steps.len().div_ceil(l_n);
-        let LaneWorkspace { s, dxs, scratch, one, dx, .. } = self;
-        s.fill(T::zero());
-        s[..l_n].fill(T::one());
-        let run = Checkpoint::steps_per_check(tshape.len() * l_n).next_multiple_of(STEP_BLOCK);
+        let per_call = self.steps_per_call();
+        self.s.fill(T::zero());
+        self.s[..l_n].fill(T::one());
+        let run = Checkpoint::steps_per_check(tshape.len() * l_n).next_multiple_of(per_call);
         let mut j = 0;
         while j < per_lane {
-            let block = (per_lane - j).min(STEP_BLOCK);
+            let block = (per_lane - j).min(per_call);
+            let LaneWorkspace { dxs, dx, .. } = self;
             for l in 0..l_n {
                 // The last lane's piece may end before the block: zeros after.
                 let first = steps.start + l * per_lane + j;
@@ -528,12 +554,13 @@ impl<T: Float> LaneWorkspace<T> {
                     o[l] = T::zero();
                 }
             }
-            mul_exp_block_lanes(d, l_n, tshape, s, dxs, block, scratch);
+            self.advance(tshape, block);
             j += block;
             if j % run == 0 && j < per_lane && crate::interrupt::requested() {
                 return;
             }
         }
+        let LaneWorkspace { s, one, .. } = self;
         // All lanes out in one pass of transposes: lane by lane, each
         // copy read the whole interleaved state for one number in `l_n`
         // (a fifth of the call on one path of 283 points at d = 20,
@@ -653,11 +680,12 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
     let (len, d) = (tshape.len(), tshape.dim);
     let steps = transform.n_increments(shape.length);
     let pl = shape.path_len();
-    let run = Checkpoint::steps_per_check(len * l_n).next_multiple_of(STEP_BLOCK);
     let work = steps.saturating_mul(len).saturating_mul(l_n);
     try_for_each_chunk(n_jobs, out, l_n * out_len, work, || LaneWorkspace::new(tshape, l_n), |ws, g, out_group| {
         let first = first_path + g * l_n;
-        let LaneWorkspace { s, dxs, scratch, one, dx, .. } = ws;
+        let per_call = ws.steps_per_call();
+        let run = Checkpoint::steps_per_check(len * l_n).next_multiple_of(per_call);
+        let LaneWorkspace { s, one, .. } = &mut *ws;
         if plan.initial.is_none() {
             s.fill(T::zero());
             s[..l_n].fill(T::one());
@@ -671,14 +699,15 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
         }
         let mut j = 0;
         while j < steps {
-            let block = (steps - j).min(STEP_BLOCK);
-            gather_lane_increments(&paths[first * pl..(first + l_n) * pl], shape, &transform, d, j, block, dxs, dx);
-            mul_exp_block_lanes(d, l_n, tshape, s, dxs, block, scratch);
+            let block = (steps - j).min(per_call);
+            gather_lane_increments(&paths[first * pl..(first + l_n) * pl], shape, &transform, d, j, block, &mut ws.dxs, &mut ws.dx);
+            ws.advance(tshape, block);
             j += block;
             if j % run == 0 && j < steps && crate::interrupt::requested() {
                 return Ok(());
             }
         }
+        let LaneWorkspace { s, one, .. } = ws;
         if plan.inverse {
             for (l, out_sig) in out_group.chunks_exact_mut(out_len).enumerate() {
                 lane_of(s, l, l_n, one);
