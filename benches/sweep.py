@@ -8,7 +8,7 @@ behind cannot hide between the benchmark's rows.
 Usage:
     python benches/sweep.py [--quick] [--repeat R] [--n-jobs N]
                             [--dims D ...] [--degrees M ...] [--dtypes f32 f64]
-                            [--regimes tiny short mid long] [--ops OP ...]
+                            [--regimes tiny short mid long groups] [--ops OP ...]
                             [--budget GFLOP] [--json PATH] [--plot PATH.png]
 
 What is timed (NumPy inputs, ``n_jobs=1`` unless ``--n-jobs``):
@@ -17,12 +17,15 @@ What is timed (NumPy inputs, ``n_jobs=1`` unless ``--n-jobs``):
             signature ``S`` of its own forward pass (computed untimed).
             Both over dimension x degree (dimensions 1-8, 10, 12, 16, 20;
             degrees 2-8; cells whose signature has more than --max-sig-len
-            terms are left out, "."), float32 and float64, in four regimes
+            terms are left out, "."), float32 and float64, in five regimes
             of (batch B, length L):
               tiny   B = 1, L = 10: the per-call overhead;
               short  L = 64, B up to 8192: many short paths;
               mid    B up to 128, L up to 1024;
-              long   B = 1, L up to 200000: one long path.
+              long   B = 1, L up to 200000: one long path;
+              groups B = 16, L up to 256: 16 paths at every size of
+                     signature (the others shrink B first, so large
+                     signatures get 1-2 paths there).
             Each scaled regime starts from its largest (B, L) and shrinks B,
             then L (down to the regime's floor), until the cell's arithmetic
             fits --budget (counted like compare.py's %peak column: the
@@ -114,6 +117,10 @@ REGIMES = {
     "short": Regime("short", 8192, 64, 1, 16, "L 64, B up to 8192: many short paths"),
     "mid": Regime("mid", 128, 1024, 2, 32, "B up to 128, L up to 1024"),
     "long": Regime("long", 1, 200_000, 1, 32, "B 1, L up to 200000: one long path"),
+    # The scaled regimes above shrink the batch first, so large signatures
+    # get one or two paths there: never a whole group of SIMD lanes (4-16
+    # paths), where states of 5-64 MB take their own route.
+    "groups": Regime("groups", 16, 256, 16, 16, "B 16, L up to 256: whole lane groups at every size"),
 }
 
 SIG_OPS = ("sig", "sig_bwd")
