@@ -316,6 +316,12 @@ pub(crate) struct PrefixSplit<T: 'static> {
     starts: Scratch<T>,
     chain: Scratch<T>,
     ws: Scratch<T>,
+    /// Entries of levels 0..=q (the words run step by step).
+    low_len: usize,
+    /// Whether the levels above q are zero (a group's first run): the
+    /// parts then start from zeros, not from the state, which need not
+    /// hold them (see [`PrefixSplit::start_fresh`]).
+    fresh: bool,
 }
 
 impl<T: Float> PrefixSplit<T> {
@@ -344,7 +350,24 @@ impl<T: Float> PrefixSplit<T> {
             chain: scratch_any(what, shape.level(q).end * width)?,
             ws: scratch_any(what, block_ws_len(&part_shape, width))?,
             part_shape,
+            low_len: shape.level(q).end,
+            fresh: false,
         }))
+    }
+
+    /// Entries per lane of the levels that the caller must set before a
+    /// [`start_fresh`](Self::start_fresh) run: 0..=q.
+    pub(crate) fn low_len(&self) -> usize {
+        self.low_len
+    }
+
+    /// The next run starts from states whose levels above q are zero
+    /// without reading them: only levels 0..=q of the state are set. A
+    /// short path with a large signature otherwise spent a tenth of its
+    /// time zeroing the states and reading the zeros back (d = 6,
+    /// degree 8: 64 MB a group).
+    pub(crate) fn start_fresh(&mut self) {
+        self.fresh = true;
     }
 }
 
@@ -378,6 +401,7 @@ fn by_prefix_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: us
 fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>) {
     let d = if D == 0 { d_rt } else { D };
     let q = split.q;
+    let fresh = std::mem::take(&mut split.fresh);
     let PrefixSplit { part_shape, part, starts, chain, ws, .. } = split;
     let part_n = part_shape.degree;
     assert!(count <= PREFIX_SPLIT_STEPS && dxs.len() >= count * d * L);
@@ -402,9 +426,13 @@ fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d
     for p in 0..words.len() {
         // Level 0 of a part is never read (its chains take `starts`).
         part[..L].fill(T::nan());
-        for k in 1..=part_n {
-            let (global, local) = part_range(p, k);
-            part[local].copy_from_slice(&s[global]);
+        if fresh {
+            part[L..].fill(T::zero());
+        } else {
+            for k in 1..=part_n {
+                let (global, local) = part_range(p, k);
+                part[local].copy_from_slice(&s[global]);
+            }
         }
         let mut i = 0;
         while i < count {
@@ -1195,14 +1223,32 @@ mod tests {
             let dxs = conv(random(count * dim * l_n, &mut seed));
             let mut split = PrefixSplit::<T>::with_limits(&shape, l_n, 0, part_max_bytes).unwrap().expect("split");
             assert!(split.q >= 1 && split.part_shape.degree >= 3);
-            mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split);
             let mut ws = vec![T::nan(); block_ws_len(&shape, l_n)];
-            for i in (0..count).step_by(STEP_BLOCK) {
-                let block = (count - i).min(STEP_BLOCK);
-                mul_exp_block_lanes(dim, l_n, &shape, &mut plain, &dxs[i * dim * l_n..(i + block) * dim * l_n], block, &mut ws, None);
-            }
-            for (i, (x, y)) in by_prefix.iter().zip(&plain).enumerate() {
-                assert!(x == y, "dim {dim} degree {degree} q {} count {count} lanes {l_n} entry {i}: {x:?} vs {y:?}", split.q);
+            let plain_run = |plain: &mut [T], ws: &mut [T]| {
+                for i in (0..count).step_by(STEP_BLOCK) {
+                    let block = (count - i).min(STEP_BLOCK);
+                    mul_exp_block_lanes(dim, l_n, &shape, plain, &dxs[i * dim * l_n..(i + block) * dim * l_n], block, ws, None);
+                }
+            };
+            let assert_equal = |by_prefix: &[T], plain: &[T], what: &str| {
+                for (i, (x, y)) in by_prefix.iter().zip(plain).enumerate() {
+                    assert!(x == y, "{what}: dim {dim} degree {degree} count {count} lanes {l_n} entry {i}: {x:?} vs {y:?}");
+                }
+            };
+            mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split);
+            plain_run(&mut plain, &mut ws);
+            assert_equal(&by_prefix, &plain, "from a state");
+            // From the identity, levels above q unset (NaN) but for a fresh
+            // start, and then a second run from what the first left.
+            plain.fill(T::zero());
+            plain[..l_n].fill(T::one());
+            let mut by_prefix = vec![T::nan(); len * l_n];
+            by_prefix[..split.low_len() * l_n].copy_from_slice(&plain[..split.low_len() * l_n]);
+            split.start_fresh();
+            for _ in 0..2 {
+                mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split);
+                plain_run(&mut plain, &mut ws);
+                assert_equal(&by_prefix, &plain, "from the identity");
             }
         }
         for (dim, degree, part_max_bytes) in [(2, 6, 0), (2, 7, 1024), (3, 5, 0), (3, 6, 4096), (4, 5, 0), (5, 4, 0), (9, 4, 0)] {

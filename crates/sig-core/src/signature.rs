@@ -506,6 +506,21 @@ impl<T: Float> LaneWorkspace<T> {
         })
     }
 
+    /// Every lane's state to the identity, before `steps` steps. Where the
+    /// steps run by prefix, levels above the split are left unset: the
+    /// first run starts its parts from zeros and writes them all.
+    fn start_identity(&mut self, steps: usize) {
+        let l_n = self.width;
+        match &mut self.split {
+            Some(split) if steps > 0 => {
+                self.s[..split.low_len() * l_n].fill(T::zero());
+                split.start_fresh();
+            }
+            _ => self.s.fill(T::zero()),
+        }
+        self.s[..l_n].fill(T::one());
+    }
+
     /// Steps the group takes per call of [`advance`](Self::advance).
     fn steps_per_call(&self) -> usize {
         if self.split.is_some() { lanes::PREFIX_SPLIT_STEPS } else { STEP_BLOCK }
@@ -536,8 +551,7 @@ impl<T: Float> LaneWorkspace<T> {
         let (l_n, d) = (self.width, tshape.dim);
         let per_lane = steps.len().div_ceil(l_n);
         let per_call = self.steps_per_call();
-        self.s.fill(T::zero());
-        self.s[..l_n].fill(T::one());
+        self.start_identity(per_lane);
         let run = Checkpoint::steps_per_check(tshape.len() * l_n).next_multiple_of(per_call);
         let mut j = 0;
         while j < per_lane {
@@ -685,11 +699,10 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
         let first = first_path + g * l_n;
         let per_call = ws.steps_per_call();
         let run = Checkpoint::steps_per_check(len * l_n).next_multiple_of(per_call);
-        let LaneWorkspace { s, one, .. } = &mut *ws;
         if plan.initial.is_none() {
-            s.fill(T::zero());
-            s[..l_n].fill(T::one());
+            ws.start_identity(steps);
         } else {
+            let LaneWorkspace { s, one, .. } = &mut *ws;
             for l in 0..l_n {
                 plan.load_start(first + l, one);
                 for (v, &x) in s.iter_mut().skip(l).step_by(l_n).zip(one.iter()) {
@@ -1758,6 +1771,53 @@ mod tests {
                         assert!((x32 - y).abs() < 1e-4 * (1.0 + y.abs()), "f32 batch {batch} path {b} [{i}]: {x32} vs {y}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn lane_groups_of_large_states_start_from_the_identity() {
+        // States past PREFIX_SPLIT_MIN_BYTES run by word prefix, their
+        // first run starting the parts from zeros (levels above the split
+        // are never zeroed in the state). Each case runs twice, so that the
+        // second call's pooled buffers hold NaN from the first (sig-core's
+        // unit tests), which any entry read before written would spread.
+        // Groups: 8 float64 paths at d = 2, degree 16 (8.4 MB), of 0, 1
+        // and 69 steps (a run of 64 and one of 5).
+        let (dim, degree) = (2, 16);
+        let len = crate::sig_length(dim, degree, true).unwrap();
+        for length in [1, 2, 70] {
+            let batch = 8;
+            let p = path(batch, length, dim, 31);
+            for _ in 0..2 {
+                let mut out = vec![0.0; batch * len];
+                sig(&p, PathShape::new(batch, length, dim), degree, PathTransform::NONE, true, 1, &mut out).unwrap();
+                for b in 0..batch {
+                    let mut alone = vec![0.0; len];
+                    sig(&p[b * length * dim..(b + 1) * length * dim], PathShape::new(1, length, dim), degree, PathTransform::NONE, true, 1, &mut alone).unwrap();
+                    for (i, (&x, &y)) in out[b * len..(b + 1) * len].iter().zip(&alone).enumerate() {
+                        assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "length {length} path {b} [{i}]: {x} vs {y}");
+                    }
+                }
+            }
+        }
+        // One path's pieces in the lanes: d = 3, degree 11 (8.5 MB in four
+        // lanes), 128 steps, against Chen's identity on two halves short
+        // enough for the per-path kernel.
+        let (dim, degree, length) = (3, 11, 129);
+        let shape = TensorShape::new(dim, degree).unwrap();
+        assert!(lane_pieces_pay::<f64>(&shape, lanes::lanes::<f64>(), length - 1));
+        let p = path(1, length, dim, 37);
+        let half = length.div_ceil(2);
+        let (mut left, mut right, mut joined) = (vec![0.0; shape.len()], vec![0.0; shape.len()], vec![0.0; shape.len()]);
+        sig(&p[..half * dim], PathShape::new(1, half, dim), degree, PathTransform::NONE, true, 1, &mut left).unwrap();
+        sig(&p[(half - 1) * dim..], PathShape::new(1, length - half + 1, dim), degree, PathTransform::NONE, true, 1, &mut right).unwrap();
+        tensor_mul(&shape, &left, &right, &mut joined).unwrap();
+        for _ in 0..2 {
+            let mut whole = vec![0.0; shape.len()];
+            sig(&p, PathShape::new(1, length, dim), degree, PathTransform::NONE, true, 1, &mut whole).unwrap();
+            for (i, (&x, &y)) in whole.iter().zip(&joined).enumerate() {
+                assert!((x - y).abs() <= 1e-11 * (1.0 + y.abs()), "pieces [{i}]: {x} vs {y}");
             }
         }
     }
