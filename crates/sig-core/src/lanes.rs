@@ -383,22 +383,39 @@ crate::simd::specialised! {
     /// at p. So the words up to length q run first, step by step, leaving
     /// those numbers; then each part runs all the steps while it stays in
     /// cache. The same numbers bit for bit.
-    pub(crate) fn mul_exp_steps_by_prefix_lanes<T>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>) = by_prefix_body;
+    ///
+    /// With `rows` (`(rows, skip)`), the run is the group's last: each part
+    /// goes from the cache straight into the lanes' output rows (row `l` of
+    /// `rows` is lane `l`'s tensor from entry `skip` on), not back into `s`,
+    /// whose levels above q are then left stale; the caller moves levels
+    /// `skip..=q` out itself. A short path with a large signature otherwise
+    /// copied every part back and then transposed the whole state out of
+    /// the lanes: a fifth of its time at d = 6, degree 8.
+    pub(crate) fn mul_exp_steps_by_prefix_lanes<T>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>, rows: Option<(&mut [T], usize)>) = by_prefix_body;
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn by_prefix_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>) {
+fn by_prefix_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>, rows: Option<(&mut [T], usize)>) {
     match width {
-        4 => by_prefix_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, split),
-        8 => by_prefix_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, split),
-        16 => by_prefix_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, split),
+        4 => by_prefix_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, split, rows),
+        8 => by_prefix_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, split, rows),
+        16 => by_prefix_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, split, rows),
         _ => unreachable!("groups are one or two vectors wide"),
     }
 }
 
 #[inline(always)]
-fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, split: &mut PrefixSplit<T>) {
+#[allow(clippy::too_many_arguments)]
+fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(
+    d_rt: usize,
+    shape: &TensorShape,
+    s: &mut [T],
+    dxs: &[T],
+    count: usize,
+    split: &mut PrefixSplit<T>,
+    mut rows: Option<(&mut [T], usize)>,
+) {
     let d = if D == 0 { d_rt } else { D };
     let q = split.q;
     let fresh = std::mem::take(&mut split.fresh);
@@ -441,9 +458,26 @@ fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d
             mul_exp_block_kernel::<T, D, L, FMA>(d, part_shape, part, &dxs[i * d * L..(i + block) * d * L], block, ws, Some(starts_p));
             i += block;
         }
-        for k in 1..=part_n {
-            let (global, local) = part_range(p, k);
-            s[global].copy_from_slice(&part[local]);
+        match &mut rows {
+            None => {
+                for k in 1..=part_n {
+                    let (global, local) = part_range(p, k);
+                    s[global].copy_from_slice(&part[local]);
+                }
+            }
+            Some((rows, skip)) => {
+                let row_len = shape.len() - *skip;
+                for k in 1..=part_n {
+                    let (global, local) = part_range(p, k);
+                    let from = global.start / L - *skip;
+                    let part_k = &part[local];
+                    for (l, row) in rows.chunks_exact_mut(row_len).take(L).enumerate() {
+                        for (o, lanes) in row[from..from + part_k.len() / L].iter_mut().zip(part_k.chunks_exact(L)) {
+                            *o = lanes[l];
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -1235,7 +1269,7 @@ mod tests {
                     assert!(x == y, "{what}: dim {dim} degree {degree} count {count} lanes {l_n} entry {i}: {x:?} vs {y:?}");
                 }
             };
-            mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split);
+            mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split, None);
             plain_run(&mut plain, &mut ws);
             assert_equal(&by_prefix, &plain, "from a state");
             // From the identity, levels above q unset (NaN) but for a fresh
@@ -1246,9 +1280,24 @@ mod tests {
             by_prefix[..split.low_len() * l_n].copy_from_slice(&plain[..split.low_len() * l_n]);
             split.start_fresh();
             for _ in 0..2 {
-                mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split);
+                mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut by_prefix, &dxs, count, &mut split, None);
                 plain_run(&mut plain, &mut ws);
                 assert_equal(&by_prefix, &plain, "from the identity");
+            }
+            // A last run into the output rows, from entry `skip` on: the
+            // levels above q (the caller writes those up to q).
+            plain_run(&mut plain, &mut ws);
+            for skip in [0, 1] {
+                let row_len = len - skip;
+                let mut rows = vec![T::nan(); l_n * row_len];
+                let mut state = by_prefix.clone();
+                mul_exp_steps_by_prefix_lanes(dim, l_n, &shape, &mut state, &dxs, count, &mut split, Some((&mut rows, skip)));
+                for (l, row) in rows.chunks_exact(row_len).enumerate() {
+                    for i in split.low_len()..len {
+                        let (x, y) = (row[i - skip], plain[i * l_n + l]);
+                        assert!(x == y, "into rows, skip {skip}: dim {dim} degree {degree} count {count} lanes {l_n} lane {l} entry {i}: {x:?} vs {y:?}");
+                    }
+                }
             }
         }
         for (dim, degree, part_max_bytes) in [(2, 6, 0), (2, 7, 1024), (3, 5, 0), (3, 6, 4096), (4, 5, 0), (5, 4, 0), (9, 4, 0)] {

@@ -531,7 +531,7 @@ impl<T: Float> LaneWorkspace<T> {
     fn advance(&mut self, tshape: &TensorShape, count: usize) {
         let (d, l_n) = (tshape.dim, self.width);
         match &mut self.split {
-            Some(split) => lanes::mul_exp_steps_by_prefix_lanes(d, l_n, tshape, &mut self.s, &self.dxs, count, split),
+            Some(split) => lanes::mul_exp_steps_by_prefix_lanes(d, l_n, tshape, &mut self.s, &self.dxs, count, split, None),
             None => {
                 for i in (0..count).step_by(STEP_BLOCK) {
                     let block = (count - i).min(STEP_BLOCK);
@@ -543,6 +543,27 @@ impl<T: Float> LaneWorkspace<T> {
 }
 
 impl<T: Float> LaneWorkspace<T> {
+    /// [`advance`](Self::advance) for a group's last steps, where they run
+    /// by prefix: the states go straight into the lanes' output `rows`
+    /// (row `l` is lane `l`'s tensor from entry `skip` on), leaving `self.s`
+    /// stale above the split. False, with nothing done, where the steps do
+    /// not run by prefix.
+    fn finish_into_rows(&mut self, tshape: &TensorShape, count: usize, rows: &mut [T], skip: usize) -> bool {
+        let (d, l_n) = (tshape.dim, self.width);
+        let Some(split) = &mut self.split else {
+            return false;
+        };
+        let low = split.low_len();
+        lanes::mul_exp_steps_by_prefix_lanes(d, l_n, tshape, &mut self.s, &self.dxs, count, split, Some((&mut *rows, skip)));
+        let row_len = tshape.len() - skip;
+        for (l, row) in rows.chunks_exact_mut(row_len).enumerate() {
+            for (o, lanes) in row[..low - skip].iter_mut().zip(self.s[skip * l_n..low * l_n].chunks_exact(l_n)) {
+                *o = lanes[l];
+            }
+        }
+        true
+    }
+
     /// Writes into `out` (a full tensor) the signature of `steps` of one
     /// path: the steps are cut into one piece per lane, run side by side,
     /// and the pieces joined by Chen's identity. Lanes past the last step
@@ -710,17 +731,25 @@ fn sig_lanes<T: Float>(paths: &[T], shape: PathShape, plan: &SigPlan<'_, T>, tra
                 }
             }
         }
-        let mut j = 0;
+        let (mut j, mut written) = (0, false);
         while j < steps {
             let block = (steps - j).min(per_call);
             gather_lane_increments(&paths[first * pl..(first + l_n) * pl], shape, &transform, d, j, block, &mut ws.dxs, &mut ws.dx);
-            ws.advance(tshape, block);
+            if j + block == steps && !plan.inverse {
+                written = ws.finish_into_rows(tshape, block, out_group, plan.skip);
+            }
+            if !written {
+                ws.advance(tshape, block);
+            }
             j += block;
             if j % run == 0 && j < steps && crate::interrupt::requested() {
                 return Ok(());
             }
         }
         let LaneWorkspace { s, one, .. } = ws;
+        if written {
+            return Ok(());
+        }
         if plan.inverse {
             for (l, out_sig) in out_group.chunks_exact_mut(out_len).enumerate() {
                 lane_of(s, l, l_n, one);
@@ -1786,17 +1815,19 @@ mod tests {
         // and 69 steps (a run of 64 and one of 5).
         let (dim, degree) = (2, 16);
         let len = crate::sig_length(dim, degree, true).unwrap();
-        for length in [1, 2, 70] {
-            let batch = 8;
+        // The last run writes the output rows itself, with and without the
+        // scalar term.
+        for (length, scalar_term) in [(1, true), (2, true), (2, false), (70, true), (70, false)] {
+            let (batch, skip) = (8, usize::from(!scalar_term));
             let p = path(batch, length, dim, 31);
             for _ in 0..2 {
-                let mut out = vec![0.0; batch * len];
-                sig(&p, PathShape::new(batch, length, dim), degree, PathTransform::NONE, true, 1, &mut out).unwrap();
-                for b in 0..batch {
+                let mut out = vec![0.0; batch * (len - skip)];
+                sig(&p, PathShape::new(batch, length, dim), degree, PathTransform::NONE, scalar_term, 1, &mut out).unwrap();
+                for (b, row) in out.chunks_exact(len - skip).enumerate() {
                     let mut alone = vec![0.0; len];
                     sig(&p[b * length * dim..(b + 1) * length * dim], PathShape::new(1, length, dim), degree, PathTransform::NONE, true, 1, &mut alone).unwrap();
-                    for (i, (&x, &y)) in out[b * len..(b + 1) * len].iter().zip(&alone).enumerate() {
-                        assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "length {length} path {b} [{i}]: {x} vs {y}");
+                    for (i, (&x, &y)) in row.iter().zip(&alone[skip..]).enumerate() {
+                        assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "length {length} skip {skip} path {b} [{i}]: {x} vs {y}");
                     }
                 }
             }
