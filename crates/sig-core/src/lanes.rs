@@ -472,9 +472,7 @@ fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(
                     let from = global.start / L - *skip;
                     let part_k = &part[local];
                     for (l, row) in rows.chunks_exact_mut(row_len).take(L).enumerate() {
-                        for (o, lanes) in row[from..from + part_k.len() / L].iter_mut().zip(part_k.chunks_exact(L)) {
-                            *o = lanes[l];
-                        }
+                        lane_of(part_k, l, L, &mut row[from..from + part_k.len() / L]);
                     }
                 }
             }

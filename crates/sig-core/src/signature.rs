@@ -557,9 +557,7 @@ impl<T: Float> LaneWorkspace<T> {
         lanes::mul_exp_steps_by_prefix_lanes(d, l_n, tshape, &mut self.s, &self.dxs, count, split, Some((&mut *rows, skip)));
         let row_len = tshape.len() - skip;
         for (l, row) in rows.chunks_exact_mut(row_len).enumerate() {
-            for (o, lanes) in row[..low - skip].iter_mut().zip(self.s[skip * l_n..low * l_n].chunks_exact(l_n)) {
-                *o = lanes[l];
-            }
+            lane_of(&self.s[skip * l_n..low * l_n], l, l_n, &mut row[..low - skip]);
         }
         true
     }
