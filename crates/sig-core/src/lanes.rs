@@ -22,8 +22,7 @@
 
 use std::array::from_fn;
 
-use crate::alloc::{scratch_any, Scratch};
-use crate::error::Result;
+use crate::prefix::{PrefixSplit, PREFIX_SPLIT_STEPS};
 use crate::simd::fmadd;
 use crate::tensor::{TensorShape, STEP_BLOCK};
 use crate::{recip, Float};
@@ -285,89 +284,6 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
         last_levels_in_registers::<T, D, L, FMA>(s_next, s_top, coefs, dxs, count, m);
     } else {
         last_levels_by_row::<T, L, FMA>(d, s_next, s_top, coefs, dxs, count);
-    }
-}
-
-/// Lane groups whose states take more than this many bytes run their
-/// steps by prefix ([`mul_exp_steps_by_prefix_lanes`]). Measured against
-/// the plain kernel (one thread, both types): 1.17-2.34x at 8.4-22 MB
-/// (d = 2 degree 16, d = 3 degree 11, d = 4 degree 9, d = 5 degree 8,
-/// d = 6 degree 7 in float64), but 0.89-1.12x at 2.8-5.6 MB (d = 3 degree
-/// 10, d = 4 degree 8), where the states still fit L3 and the parts'
-/// per-step overheads weigh as much as the traffic saved; float32 d = 6
-/// degree 7 (10.7 MB, parts of degree 4) 0.97x.
-const PREFIX_SPLIT_MIN_BYTES: usize = 6 << 20;
-/// The most bytes one prefix's part of a group's states should take: half
-/// of a 512 KiB L2, leaving room for its workspace.
-const PREFIX_PART_BYTES: usize = 256 * 1024;
-/// Steps [`mul_exp_steps_by_prefix_lanes`] takes at once: each part runs
-/// them all while it stays in cache.
-pub(crate) const PREFIX_SPLIT_STEPS: usize = 64;
-
-/// The buffers of [`mul_exp_steps_by_prefix_lanes`] for one group.
-pub(crate) struct PrefixSplit<T: 'static> {
-    q: usize,
-    /// One part's shape: degree N - q.
-    part_shape: TensorShape,
-    /// One part of every lane's state (level 0 unused).
-    part: Scratch<T>,
-    /// Lanes `((p PREFIX_SPLIT_STEPS + t) (N - q) + k - 1) L..`: where the
-    /// chain of level q + k stands at word p before step t.
-    starts: Scratch<T>,
-    chain: Scratch<T>,
-    ws: Scratch<T>,
-    /// Entries of levels 0..=q (the words run step by step).
-    low_len: usize,
-    /// Whether the levels above q are zero (a group's first run): the
-    /// parts then start from zeros, not from the state, which need not
-    /// hold them (see [`PrefixSplit::start_fresh`]).
-    fresh: bool,
-}
-
-impl<T: Float> PrefixSplit<T> {
-    /// The buffers for groups of `width` lanes, if their states are large
-    /// enough to run by prefix: split by the shortest words that bring a
-    /// part within [`PREFIX_PART_BYTES`], leaving parts degree 3 at least.
-    pub(crate) fn new(shape: &TensorShape, width: usize) -> Result<Option<Self>> {
-        Self::with_limits(shape, width, PREFIX_SPLIT_MIN_BYTES, PREFIX_PART_BYTES)
-    }
-
-    /// [`new`](Self::new) with the two limits given (tests split small states).
-    fn with_limits(shape: &TensorShape, width: usize, min_bytes: usize, part_max_bytes: usize) -> Result<Option<Self>> {
-        let (d, n) = (shape.dim, shape.degree);
-        let bytes = |len: usize| len.saturating_mul(width).saturating_mul(std::mem::size_of::<T>());
-        if d < 2 || n < 4 || bytes(shape.len()) <= min_bytes {
-            return Ok(None);
-        }
-        let part_bytes = |q: usize| crate::tensor::sig_length(d, n - q, true).map_or(usize::MAX, bytes);
-        let q = (1..=n - 3).find(|&q| part_bytes(q) <= part_max_bytes).unwrap_or(n - 3);
-        let part_shape = TensorShape::new(d, n - q)?;
-        let what = "a signature's workspace";
-        Ok(Some(PrefixSplit {
-            q,
-            part: scratch_any(what, part_shape.len() * width)?,
-            starts: scratch_any(what, shape.level_len(q) * PREFIX_SPLIT_STEPS * part_shape.degree * width)?,
-            chain: scratch_any(what, shape.level(q).end * width)?,
-            ws: scratch_any(what, block_ws_len(&part_shape, width))?,
-            part_shape,
-            low_len: shape.level(q).end,
-            fresh: false,
-        }))
-    }
-
-    /// Entries per lane of the levels that the caller must set before a
-    /// [`start_fresh`](Self::start_fresh) run: 0..=q.
-    pub(crate) fn low_len(&self) -> usize {
-        self.low_len
-    }
-
-    /// The next run starts from states whose levels above q are zero
-    /// without reading them: only levels 0..=q of the state are set. A
-    /// short path with a large signature otherwise spent a tenth of its
-    /// time zeroing the states and reading the zeros back (d = 6,
-    /// degree 8: 64 MB a group).
-    pub(crate) fn start_fresh(&mut self) {
-        self.fresh = true;
     }
 }
 
@@ -1253,7 +1169,7 @@ mod tests {
             plain[..l_n].fill(T::one());
             let mut by_prefix = plain.clone();
             let dxs = conv(random(count * dim * l_n, &mut seed));
-            let mut split = PrefixSplit::<T>::with_limits(&shape, l_n, 0, part_max_bytes).unwrap().expect("split");
+            let mut split = PrefixSplit::<T>::with_limits(&shape, l_n, 0, part_max_bytes, block_ws_len).unwrap().expect("split");
             assert!(split.q >= 1 && split.part_shape.degree >= 3);
             let mut ws = vec![T::nan(); block_ws_len(&shape, l_n)];
             let plain_run = |plain: &mut [T], ws: &mut [T]| {

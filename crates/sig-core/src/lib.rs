@@ -54,6 +54,7 @@ pub mod jacobian;
 pub mod logsig;
 pub mod logsig_algebra;
 pub mod lyndon;
+mod prefix;
 pub mod rotinv;
 pub mod scale;
 mod simd;

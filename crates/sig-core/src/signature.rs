@@ -14,6 +14,7 @@ use crate::alloc::{scratch_any, zeros, Scratch};
 use crate::batch::{resolve_n_jobs, try_for_each_chunk, try_for_each_item};
 use crate::error::{check_len, Result, SigError};
 use crate::interrupt::Checkpoint;
+use crate::prefix::{mul_exp_steps_by_prefix, PrefixSplit, PREFIX_SPLIT_STEPS};
 use crate::lanes::{self, backprop_block_lanes, lane_of, lanes, mul_exp_block_lanes};
 use crate::tensor::{antipode_copy, horner_levels, mul_backward, mul_exp_backward, mul_exp_backward_block_kernel, mul_exp_block_kernel, mul_exp_in_place, mul_in_place, word_reversal, TensorShape, STEP_BLOCK};
 use crate::transform::PathTransform;
@@ -62,15 +63,16 @@ struct SigWorkspace<T: 'static> {
     s: Scratch<T>,
     dx: Scratch<T>,
     scratch: Scratch<T>,
+    /// For states too large for the caches: their steps by prefix.
+    split: Option<PrefixSplit<T>>,
 }
 
 impl<T: Float> SigWorkspace<T> {
     fn new(shape: &TensorShape) -> Result<Self> {
-        Ok(SigWorkspace {
-            s: scratch_any("a signature's workspace", shape.len())?,
-            dx: scratch_any("a signature's workspace", shape.dim * STEP_BLOCK)?,
-            scratch: scratch_any("a signature's workspace", shape.mul_exp_block_ws_len())?,
-        })
+        let z = |n| scratch_any("a signature's workspace", n);
+        let split = PrefixSplit::for_one_path(shape)?;
+        let (steps, block_ws) = if split.is_some() { (PREFIX_SPLIT_STEPS, 0) } else { (STEP_BLOCK, shape.mul_exp_block_ws_len()) };
+        Ok(SigWorkspace { s: z(shape.len())?, dx: z(shape.dim * steps)?, scratch: z(block_ws)?, split })
     }
 
     /// Multiplies `self.s` by the signature of `steps` of one path.
@@ -99,11 +101,12 @@ impl<T: Float> SigWorkspace<T> {
         };
         // Stop requests are checked between runs of steps, outside the step
         // kernel: a check inside its loop measured 7% slower at d = 12.
-        let run = Checkpoint::steps_per_check(tshape.len()).next_multiple_of(STEP_BLOCK);
+        let per_call = if self.split.is_some() { PREFIX_SPLIT_STEPS } else { STEP_BLOCK };
+        let run = Checkpoint::steps_per_check(tshape.len()).next_multiple_of(per_call);
         let mut start = steps.start;
         while start < steps.end {
             let end = steps.end.min(start + run);
-            sig_steps(tshape.dim, path, shape.dim, shape.length, transform, tshape, start..end, lower, &mut top[..], fresh, &mut self.dx, &mut self.scratch);
+            sig_steps(tshape.dim, path, shape.dim, shape.length, transform, tshape, start..end, lower, &mut top[..], fresh, &mut self.dx, &mut self.scratch, self.split.as_mut());
             fresh = false;
             start = end;
             if start < steps.end && crate::interrupt::requested() {
@@ -114,7 +117,7 @@ impl<T: Float> SigWorkspace<T> {
 }
 
 crate::simd::specialised! {
-    fn sig_steps<T>(d: usize, path: &[T], dim: usize, length: usize, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, s: &mut [T], top: &mut [T], fresh: bool, dx: &mut [T], scratch: &mut [T]) = sig_steps_kernel;
+    fn sig_steps<T>(d: usize, path: &[T], dim: usize, length: usize, transform: &PathTransform, tshape: &TensorShape, steps: Range<usize>, s: &mut [T], top: &mut [T], fresh: bool, dx: &mut [T], scratch: &mut [T], split: Option<&mut PrefixSplit<T>>) = sig_steps_kernel;
 }
 
 #[inline(always)]
@@ -132,11 +135,13 @@ fn sig_steps_kernel<T: Float, const D: usize, const FMA: bool>(
     mut fresh: bool,
     dx: &mut [T],
     scratch: &mut [T],
+    mut split: Option<&mut PrefixSplit<T>>,
 ) {
     let d = if D == 0 { d } else { D };
+    let per_call = if split.is_some() { PREFIX_SPLIT_STEPS } else { STEP_BLOCK };
     let mut j = steps.start;
     while j < steps.end {
-        let count = (steps.end - j).min(STEP_BLOCK);
+        let count = (steps.end - j).min(per_call);
         if transform.lead_lag || transform.time_aug {
             for (t, dx_t) in dx.chunks_exact_mut(d).take(count).enumerate() {
                 transform.increment(path, dim, length, j + t, dx_t);
@@ -148,7 +153,10 @@ fn sig_steps_kernel<T: Float, const D: usize, const FMA: bool>(
                 *o = a - b;
             }
         }
-        mul_exp_block_kernel::<T, D, FMA>(d, tshape, s, top, fresh, dx, count, scratch);
+        match split.as_deref_mut() {
+            Some(split) => mul_exp_steps_by_prefix(d, tshape, s, top, fresh, dx, count, split),
+            None => mul_exp_block_kernel::<T, D, FMA>(d, tshape, s, top, fresh, dx, count, scratch, None),
+        }
         fresh = false;
         j += count;
     }
@@ -478,7 +486,7 @@ struct LaneWorkspace<T: 'static> {
     one: Scratch<T>,
     dx: Scratch<T>,
     /// For states too large for the caches: their steps by prefix.
-    split: Option<lanes::PrefixSplit<T>>,
+    split: Option<PrefixSplit<T>>,
 }
 
 impl<T: Float> LaneWorkspace<T> {
@@ -493,8 +501,8 @@ impl<T: Float> LaneWorkspace<T> {
 
     fn with_rows(shape: &TensorShape, width: usize, rows: usize) -> Result<Self> {
         let z = |n| scratch_any("a signature's workspace", n);
-        let split = lanes::PrefixSplit::new(shape, width)?;
-        let steps = if split.is_some() { lanes::PREFIX_SPLIT_STEPS } else { STEP_BLOCK };
+        let split = PrefixSplit::for_lanes(shape, width)?;
+        let steps = if split.is_some() { PREFIX_SPLIT_STEPS } else { STEP_BLOCK };
         Ok(LaneWorkspace {
             width,
             s: z(shape.len() * width)?,
@@ -523,7 +531,7 @@ impl<T: Float> LaneWorkspace<T> {
 
     /// Steps the group takes per call of [`advance`](Self::advance).
     fn steps_per_call(&self) -> usize {
-        if self.split.is_some() { lanes::PREFIX_SPLIT_STEPS } else { STEP_BLOCK }
+        if self.split.is_some() { PREFIX_SPLIT_STEPS } else { STEP_BLOCK }
     }
 
     /// Every lane's state times the signature of the `count` increments
@@ -1183,7 +1191,7 @@ fn sig_stream_steps_kernel<T: Float, const D: usize, const FMA: bool>(
         }
         for j in r * plan.per_row..(r + 1) * plan.per_row {
             transform.increment(path, dim, length, j, dx);
-            horner_levels::<T, D, FMA>(d, &plan.tshape, s, dx, scratch, plan.tshape.degree);
+            horner_levels::<T, D, FMA>(d, &plan.tshape, s, dx, scratch, plan.tshape.degree, None);
         }
         plan.store(s, row);
     }
@@ -1847,6 +1855,35 @@ mod tests {
             sig(&p, PathShape::new(1, length, dim), degree, PathTransform::NONE, true, 1, &mut whole).unwrap();
             for (i, (&x, &y)) in whole.iter().zip(&joined).enumerate() {
                 assert!((x - y).abs() <= 1e-11 * (1.0 + y.abs()), "pieces [{i}]: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn single_paths_of_large_states_run_by_prefix() {
+        // One path's state past 1 MiB runs by word prefix in the per-path
+        // kernel (`prefix::mul_exp_steps_by_prefix`): float64 d = 4,
+        // degree 9 (2.8 MB, a path left over from the lanes too short for
+        // pieces) and d = 8, degree 6 (2.4 MB, the per-path kernel's own
+        // dimension), of 0, 1, 69 and 150 steps (runs of 64 and a partial
+        // one), on one thread and split over time on two, against the
+        // product of exponentials. Each case runs twice (pooled buffers
+        // then hold NaN).
+        for (dim, degree) in [(4, 9), (8, 6)] {
+            let shape = TensorShape::new(dim, degree).unwrap();
+            assert!(crate::prefix::PrefixSplit::<f64>::for_one_path(&shape).unwrap().is_some());
+            for length in [1, 2, 70, 151] {
+                let p = path(1, length, dim, (dim * 7 + length) as u64);
+                let expected = product_of_exps(&p, length, dim, degree);
+                for n_jobs in [1, 2] {
+                    for _ in 0..2 {
+                        let mut out = vec![0.0; shape.len()];
+                        sig(&p, PathShape::new(1, length, dim), degree, PathTransform::NONE, true, n_jobs, &mut out).unwrap();
+                        for (i, (&x, &y)) in out.iter().zip(&expected).enumerate() {
+                            assert!((x - y).abs() <= 1e-13 * (1.0 + y.abs()), "d {dim} m {degree} length {length} n_jobs {n_jobs} [{i}]: {x} vs {y}");
+                        }
+                    }
+                }
             }
         }
     }

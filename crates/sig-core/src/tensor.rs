@@ -584,9 +584,12 @@ fn row_axpy_in_place<T: Float, const D: usize, const FMA: bool>(d: usize, out: &
 /// `u_i` of level k's Horner scheme: `u_1 = s_0 dx / k` and
 /// `u_{i+1} = (u_i + s_i) (x) dx / (k - i)`. Levels live at the tensor
 /// offsets so that each step reads one level and writes a disjoint one.
+/// With `start`, the chain starts from it instead of `s_0` (a part of a
+/// state below a prefix: see [`mul_exp_block_kernel`]).
 #[inline(always)]
-fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize) {
-    let c0 = s[0] * recip::<T>(k);
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize, start: Option<T>) {
+    let c0 = start.unwrap_or(s[0]) * recip::<T>(k);
     for (u, &x) in chain[1..1 + d].iter_mut().zip(&dx[..d]) {
         *u = c0 * x;
     }
@@ -603,11 +606,15 @@ fn horner_chain<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &Ten
 
 /// The Horner update of levels `top..=1` of `s <- s (x) exp(dx)` (levels
 /// above `top` untouched), top first. `chain` needs `offsets[top]` entries.
+/// With `starts`, the chain of level k starts from `starts[k - 1]` instead
+/// of `s_0` (see [`mul_exp_block_kernel`]).
 #[inline(always)]
-pub(crate) fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize, starts: Option<&[T]>) {
     let dx = &dx[..d];
+    let start = |k: usize| starts.map(|starts| starts[k - 1]);
     for k in (2..=top).rev() {
-        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, k, k - 1);
+        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, k, k - 1, start(k));
         let (lower, upper) = s.split_at_mut(shape.offsets[k]);
         let s_k = &mut upper[..shape.level_len(k)];
         let s_below = &lower[shape.level(k - 1)];
@@ -617,7 +624,7 @@ pub(crate) fn horner_levels<T: Float, const D: usize, const FMA: bool>(d: usize,
         }
     }
     if top >= 1 {
-        let s0 = s[0];
+        let s0 = start(1).unwrap_or(s[0]);
         for (r, &x) in s[1..=d].iter_mut().zip(dx) {
             *r = fmadd::<T, FMA>(s0, x, *r);
         }
@@ -634,7 +641,7 @@ pub(crate) fn mul_exp_kernel<T: Float, const D: usize, const FMA: bool>(
     scratch: &mut [T],
 ) {
     let d = if D == 0 { d_rt } else { D };
-    horner_levels::<T, D, FMA>(d, shape, s, dx, scratch, shape.degree);
+    horner_levels::<T, D, FMA>(d, shape, s, dx, scratch, shape.degree, None);
 }
 
 /// How many increments [`mul_exp_block_kernel`] takes at once.
@@ -650,6 +657,12 @@ pub(crate) const STEP_BLOCK: usize = 8;
 /// rank-`count` update: the top level, by far the largest, then streams
 /// through the cache once per block instead of once per step. `ws` needs
 /// `shape.mul_exp_block_ws_len()` entries.
+///
+/// With `starts`, `s` and `top` hold the part of a state below one word
+/// `p` of length `q` (see [`crate::prefix`]): level 0 is not read, and the
+/// chain of level k starts at step t from `starts[t N + k - 1]`, where the
+/// chain of the whole state's level `q + k` stands at `p`. Degree 3 at
+/// least.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
@@ -661,6 +674,7 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     dxs: &[T],
     count: usize,
     ws: &mut [T],
+    starts: Option<&[T]>,
 ) {
     let d = if D == 0 { d_rt } else { D };
     let n = shape.degree;
@@ -668,6 +682,7 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
         return;
     }
     assert_eq!(top.len(), shape.level_len(n), "the top level's buffer");
+    assert!(starts.is_none_or(|starts| n >= 3 && starts.len() >= count * n), "a part below a prefix needs degree 3 and a start per level and step");
     let rows = shape.level_len(n - 1);
     let m = shape.level_len(n.saturating_sub(2));
     let (chains, rest) = ws.split_at_mut(2 * shape.offsets[n]);
@@ -700,6 +715,8 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     };
     for t in 0..general_steps {
         let dx = &dxs[t * d..(t + 1) * d];
+        let starts_t = starts.map(|starts| &starts[t * n..(t + 1) * n]);
+        let start = |k: usize| starts_t.map(|starts_t| starts_t[k - 1]);
         let w_t = &mut w[t * stride..t * stride + rows];
         if n == 1 {
             w_t[0] = s[0];
@@ -711,8 +728,8 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
         // Their `v`s come from two Horner chains up to level N-2 (a chain up
         // to level 0 is the scalar s_0).
         if n >= 3 {
-            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_top, n, n - 2);
-            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_next, n - 1, n - 2);
+            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_top, n, n - 2, start(n));
+            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_next, n - 1, n - 2, start(n - 1));
         }
         let (lower, upper) = s.split_at_mut(shape.offsets[n - 1]);
         let s_prev = &lower[shape.level(n - 2)];
@@ -735,7 +752,7 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
                 row_top_and_next::<T, D, FMA>(d, w_row, s_row, (ut + sa) * half, un + sa, dx);
             }
         }
-        horner_levels::<T, D, FMA>(d, shape, s, dx, chain_top, n - 2);
+        horner_levels::<T, D, FMA>(d, shape, s, dx, chain_top, n - 2, starts_t);
     }
     if deferred {
         next_level_deferred::<T, D, FMA>(&mut s[shape.level(n - 1)], w, stride, (c_w, c_s), dxs, count);
@@ -1247,10 +1264,10 @@ pub(crate) fn mul_exp_backward_block_kernel<T: Float, const D: usize, const FMA:
         for (o, &x) in neg.iter_mut().zip(dx) {
             *o = -x;
         }
-        horner_levels::<T, D, FMA>(d, shape, s, neg, walk, n - 1);
+        horner_levels::<T, D, FMA>(d, shape, s, neg, walk, n - 1, None);
         states[t * below..(t + 1) * below].copy_from_slice(&s[..below]);
         let chain = &mut chains[t * chain_len..(t + 1) * chain_len];
-        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, n, n - 1);
+        horner_chain::<T, D, FMA>(d, shape, s, dx, chain, n, n - 1, None);
         // Levels 1..N-2 are contiguous, from offset 1 to `below`.
         for (u, &sv) in chain[1..below].iter_mut().zip(&s[1..below]) {
             *u += sv;
@@ -1526,7 +1543,7 @@ mod tests {
                 top.fill(f64::NAN);
             }
             let mut ws = vec![f64::NAN; shape.mul_exp_block_ws_len()];
-            mul_exp_block_kernel::<f64, D, FMA>(d, &shape, lower, top, fresh, &dxs, count, &mut ws);
+            mul_exp_block_kernel::<f64, D, FMA>(d, &shape, lower, top, fresh, &dxs, count, &mut ws, None);
             for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
                 assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "D={D} FMA={FMA} fresh={fresh} d={d} n={n} count={count} entry {i}: {a} vs {b}");
             }
