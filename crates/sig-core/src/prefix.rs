@@ -46,6 +46,11 @@ const LANES_SPLIT_MIN_BYTES: usize = 6 << 20;
 /// 1.10x, but d = 16 degree 4 (0.56 MB, parts of degree 3) 0.85-0.87x,
 /// d = 12 degree 4 0.88x, d = 8 degree 5 0.95x.
 const ONE_PATH_SPLIT_MIN_BYTES: usize = 1 << 20;
+/// [`ONE_PATH_SPLIT_MIN_BYTES`] for float32 at d = 8, where the plain
+/// kernel's rows are one whole vector each: the split measured 0.66-0.77x
+/// at degree 6 (1.2 MB) whatever the parts' size, 1.18x at degree 7
+/// (9.6 MB).
+const ONE_PATH_F32_D8_SPLIT_MIN_BYTES: usize = 4 << 20;
 /// The most bytes one prefix's part of the states should take: half of a
 /// 512 KiB L2, leaving room for its workspace.
 const PREFIX_PART_BYTES: usize = 256 * 1024;
@@ -85,7 +90,9 @@ impl<T: Float> PrefixSplit<T> {
     /// The buffers for one path's state, if it is large enough to run by
     /// prefix.
     pub(crate) fn for_one_path(shape: &TensorShape) -> Result<Option<Self>> {
-        Self::with_limits(shape, 1, ONE_PATH_SPLIT_MIN_BYTES, PREFIX_PART_BYTES, |part, _| part.mul_exp_block_ws_len())
+        // Float32 rows of 8 are one whole vector each, the plain kernel's best case.
+        let min_bytes = if std::mem::size_of::<T>() == 4 && shape.dim == 8 { ONE_PATH_F32_D8_SPLIT_MIN_BYTES } else { ONE_PATH_SPLIT_MIN_BYTES };
+        Self::with_limits(shape, 1, min_bytes, PREFIX_PART_BYTES, |part, _| part.mul_exp_block_ws_len())
     }
 
     /// The buffers for states of `width` lanes (1: one path) above
