@@ -192,7 +192,7 @@ crate::simd::specialised! {
     /// state's levels below the top, `top` its top level (`fresh`: taken to
     /// be zero, never read), as for the block kernel. The parts run as one
     /// path's would in a group of SIMD lanes, a part per lane
-    /// (`crate::lanes::mul_exp_block_lanes`, the same increments in every
+    /// (`crate::lanes::mul_exp_block_lanes_below_prefix`, the same increments in every
     /// lane): through the per-path kernel, rows of d numbers fill vectors
     /// only in part, and small parts' rows are short loops (float64 d = 5,
     /// degree 8: 2.0x, d = 3, degree 11: 2.9x; the same numbers bit for
@@ -263,7 +263,7 @@ fn by_prefix_kernel<T: Float, const D: usize, const FMA: bool>(
         while i < count {
             let block = (count - i).min(STEP_BLOCK);
             let starts_g = &starts[(g * PREFIX_SPLIT_STEPS + i) * part_n * width..(g * PREFIX_SPLIT_STEPS + i + block) * part_n * width];
-            crate::lanes::mul_exp_block_lanes(d, width, part_shape, part, &one.lane_dxs[i * d * width..(i + block) * d * width], block, ws, Some(starts_g));
+            crate::lanes::mul_exp_block_lanes_below_prefix(d, width, part_shape, part, &one.lane_dxs[i * d * width..(i + block) * d * width], block, ws, starts_g);
             i += block;
         }
         for k in 1..=part_n {

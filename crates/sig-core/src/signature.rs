@@ -543,7 +543,7 @@ impl<T: Float> LaneWorkspace<T> {
             None => {
                 for i in (0..count).step_by(STEP_BLOCK) {
                     let block = (count - i).min(STEP_BLOCK);
-                    mul_exp_block_lanes(d, l_n, tshape, &mut self.s, &self.dxs[i * d * l_n..(i + block) * d * l_n], block, &mut self.scratch, None);
+                    mul_exp_block_lanes(d, l_n, tshape, &mut self.s, &self.dxs[i * d * l_n..(i + block) * d * l_n], block, &mut self.scratch);
                 }
             }
         }
