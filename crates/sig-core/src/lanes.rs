@@ -133,6 +133,15 @@ fn horner_chain<T: Float, const D: usize, const L: usize>(d: usize, shape: &Tens
     }
 }
 
+/// `row[b] += v dx[b]`, for every lane.
+#[inline(always)]
+fn update_row<T: Float, const L: usize, const FMA: bool>(v: [T; L], dx: &[T], row: &mut [T]) {
+    for (o, x) in row.chunks_exact_mut(L).zip(dx.chunks_exact(L)) {
+        let (x, y): ([T; L], [T; L]) = (get(x), get(o));
+        put::<T, L>(o, from_fn(|l| fmadd::<T, FMA>(v[l], x[l], y[l])));
+    }
+}
+
 /// Levels `top..=1` of `s <- s (x) exp(dx)`, top first (see
 /// `crate::tensor::horner_levels`); with `starts`, chain k starts from the
 /// lanes at `starts[(k - 1) L..]` (see [`mul_exp_block_lanes`]).
@@ -142,17 +151,34 @@ fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: u
     let dx = &dx[..d * L];
     let start = |k: usize| starts.map(|starts| &starts[(k - 1) * L..k * L]);
     for k in (2..=top).rev() {
-        horner_chain::<T, D, L>(d, shape, s, dx, chain, k, k - 1, start(k));
         let (lower, upper) = s.split_at_mut(shape.level(k).start * L);
-        let below = shape.level(k - 1);
         let s_k = &mut upper[..shape.level_len(k) * L];
-        let (u, s_below) = (&chain[below.start * L..below.end * L], &lower[below.start * L..below.end * L]);
-        for ((row, u_a), s_a) in s_k.chunks_exact_mut(d * L).zip(u.chunks_exact(L)).zip(s_below.chunks_exact(L)) {
+        let below = shape.level(k - 1);
+        let s_below = &lower[below.start * L..below.end * L];
+        if k == 2 {
+            horner_chain::<T, D, L>(d, shape, lower, dx, chain, k, k - 1, start(k));
+            let u = &chain[below.start * L..below.end * L];
+            for ((row, u_a), s_a) in s_k.chunks_exact_mut(d * L).zip(u.chunks_exact(L)).zip(s_below.chunks_exact(L)) {
+                let (u_a, s_a): ([T; L], [T; L]) = (get(u_a), get(s_a));
+                let v: [T; L] = from_fn(|l| u_a[l] + s_a[l]);
+                update_row::<T, L, FMA>(v, dx, row);
+            }
+            continue;
+        }
+        // The chain's last level (k - 1) is made entry by entry as the
+        // rows of level k take it, never stored: at d = 2 the chains'
+        // stores, one per multiply-add, bound the levels below N-1.
+        horner_chain::<T, D, L>(d, shape, lower, dx, chain, k, k - 2, start(k));
+        let two_below = shape.level(k - 2);
+        let (u, s_two_below) = (&chain[two_below.start * L..two_below.end * L], &lower[two_below.start * L..two_below.end * L]);
+        let half = recip::<T>(2);
+        for (((rows, s_row), u_a), s_a) in s_k.chunks_exact_mut(d * d * L).zip(s_below.chunks_exact(d * L)).zip(u.chunks_exact(L)).zip(s_two_below.chunks_exact(L)) {
             let (u_a, s_a): ([T; L], [T; L]) = (get(u_a), get(s_a));
-            let v: [T; L] = from_fn(|l| u_a[l] + s_a[l]);
-            for (o, x) in row.chunks_exact_mut(L).zip(dx.chunks_exact(L)) {
-                let (x, y): ([T; L], [T; L]) = (get(x), get(o));
-                put::<T, L>(o, from_fn(|l| fmadd::<T, FMA>(v[l], x[l], y[l])));
+            let v_a: [T; L] = from_fn(|l| (u_a[l] + s_a[l]) * half);
+            for ((row, s_ab), x) in rows.chunks_exact_mut(d * L).zip(s_row.chunks_exact(L)).zip(dx.chunks_exact(L)) {
+                let (s_ab, x): ([T; L], [T; L]) = (get(s_ab), get(x));
+                let v: [T; L] = from_fn(|l| v_a[l] * x[l] + s_ab[l]);
+                update_row::<T, L, FMA>(v, dx, row);
             }
         }
     }
@@ -247,19 +273,24 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
         let dx = &dxs[t * d * L..(t + 1) * d * L];
         let starts_t = starts.map(|starts| &starts[t * n * L..(t + 1) * n * L]);
         let start = |k: usize| starts_t.map(|starts_t| &starts_t[(k - 1) * L..k * L]);
-        if n >= 4 {
+        if n >= 5 {
+            // Their level N-3 is made entry by entry below, never stored.
+            horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 4, start(n));
+            horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 4, start(n - 1));
+        } else if n == 4 {
             horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 3, start(n));
             horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 3, start(n - 1));
         }
         // Level N-2 of the two chains goes straight into the coefficients,
         // never stored (1.04-1.2x): entry (a, b) of level N-2 has the Horner
         // products `v dx[b]`, `v = c (u[a] + s[a])` from entry `a` of level
-        // N-3 (the chain's products then have `c` = 1/3 and 1/2). At degree
-        // 3 that level is level 0, whose `s` is 1 and `u` 0; at degree 2 the
-        // products are zero (level N-2 is level 0 itself). Products and sums
-        // are rounded as in the per-path kernel, not fused, so that a path's
-        // signature does not depend on whether it ran in a group of lanes
-        // (chunked batches equal the whole batch bit for bit).
+        // N-3 (the chain's products then have `c` = 1/3 and 1/2), each
+        // added to `s_{ab}` in one multiply-add. At degree 3 that level is
+        // level 0, whose `s` is 1 and `u` 0; at degree 2 the products are
+        // zero (level N-2 is level 0 itself). Products and sums are rounded
+        // as in the per-path kernel (`chain_coefficients` there), so that a
+        // path's signature does not depend on whether it ran in a group of
+        // lanes (chunked batches equal the whole batch bit for bit).
         let s_prev = &s[prev.start * L..prev.end * L];
         if n == 2 {
             let s_0: [T; L] = get(s_prev);
@@ -267,6 +298,22 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
             unsafe {
                 store::<T, L>(coefs, coef_at::<L>(0, t), from_fn(|l| s_0[l] * half));
                 store::<T, L>(coefs, coef_at::<L>(0, t) + L, s_0);
+            }
+        } else if n >= 5 {
+            // Levels N-3 of the chains from their levels N-4 (`c` = 1/4
+            // and 1/3 there), as `chain_level` makes them.
+            let (quarter, below) = (recip::<T>(4), shape.level(n - 4));
+            let s_below = &s[below.start * L..below.end * L];
+            for (a0, (row0, (s_rows, s_a0))) in below.clone().zip(s[prev.start * L..].chunks_exact(d * d * L).zip(s_below.chunks_exact(L))).enumerate() {
+                let (ut0, un0, s_a0): ([T; L], [T; L], [T; L]) = (get(&chain_top[row0 * L..]), get(&chain_next[row0 * L..]), get(s_a0));
+                let (vt0, vn0): ([T; L], [T; L]) = (from_fn(|l| (ut0[l] + s_a0[l]) * quarter), from_fn(|l| (un0[l] + s_a0[l]) * third));
+                let row_a = &s[(shape.level(n - 3).start + a0 * d) * L..];
+                for (e, (s_row, x_e)) in s_rows.chunks_exact(d * L).zip(dx.chunks_exact(L)).enumerate() {
+                    let (x_e, s_a): ([T; L], [T; L]) = (get(x_e), get(&row_a[e * L..]));
+                    let (ut, un): ([T; L], [T; L]) = (from_fn(|l| vt0[l] * x_e[l]), from_fn(|l| vn0[l] * x_e[l]));
+                    let (v_top, v_next): ([T; L], [T; L]) = (from_fn(|l| (ut[l] + s_a[l]) * third), from_fn(|l| (un[l] + s_a[l]) * half));
+                    store_coefficients::<T, L, FMA>(coefs, (a0 * d + e) * d, t, v_top, v_next, s_row, dx);
+                }
             }
         } else {
             for (a, (row, s_row)) in shape.level(n - 3).zip(s_prev.chunks_exact(d * L)).enumerate() {
@@ -281,15 +328,7 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
                 } else {
                     ([third; L], [half; L])
                 };
-                for (b, (s_ab, x)) in s_row.chunks_exact(L).zip(dx.chunks_exact(L)).enumerate() {
-                    let (s_ab, x): ([T; L], [T; L]) = (get(s_ab), get(x));
-                    let at = coef_at::<L>(a * d + b, t);
-                    // SAFETY: entry `a d + b < m`, step `t < count <= STEP_BLOCK` (asserted above).
-                    unsafe {
-                        store::<T, L>(coefs, at, from_fn(|l| (v_top[l] * x[l] + s_ab[l]) * half));
-                        store::<T, L>(coefs, at + L, from_fn(|l| v_next[l] * x[l] + s_ab[l]));
-                    }
-                }
+                store_coefficients::<T, L, FMA>(coefs, a * d, t, v_top, v_next, s_row, dx);
             }
         }
         horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain_top, n - 2, starts_t);
@@ -410,6 +449,27 @@ fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// The coefficients `c_w = (v_top dx[b] + s_{ab}) / 2` and `c_s = v_next
+/// dx[b] + s_{ab}` of the `d` entries `first + b` of level N-2 that share
+/// the chains' factors `v_top` and `v_next`, at step `t` (see
+/// [`coef_at`]); `s_row` holds those entries.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn store_coefficients<T: Float, const L: usize, const FMA: bool>(coefs: &mut [T], first: usize, t: usize, v_top: [T; L], v_next: [T; L], s_row: &[T], dx: &[T]) {
+    let half = recip::<T>(2);
+    let entries = s_row.len() / L;
+    assert!(t < STEP_BLOCK && entries > 0 && coef_at::<L>(first + entries - 1, t) + 2 * L <= coefs.len());
+    for (b, (s_ab, x)) in s_row.chunks_exact(L).zip(dx.chunks_exact(L)).enumerate() {
+        let (s_ab, x): ([T; L], [T; L]) = (get(s_ab), get(x));
+        let at = coef_at::<L>(first + b, t);
+        // SAFETY: entry `first + b` of the `entries` asserted above, at step `t`.
+        unsafe {
+            store::<T, L>(coefs, at, from_fn(|l| fmadd::<T, FMA>(v_top[l], x[l], s_ab[l]) * half));
+            store::<T, L>(coefs, at + L, from_fn(|l| fmadd::<T, FMA>(v_next[l], x[l], s_ab[l])));
         }
     }
 }

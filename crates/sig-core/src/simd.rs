@@ -203,26 +203,28 @@ pub(crate) fn rows_to_lanes<T: 'static>(rows: &[T], row_len: usize, from: usize,
 pub(crate) mod avx {
     use std::arch::x86_64::*;
 
-    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs, fresh)`: for each
-    /// row `a` of `top` (rows of `D` numbers), `top[a, :] += sum_{t < 8}
-    /// w[t * w_stride + a] dxs[t, :]`. Rows go several at a time (`nv`
+    /// Defines `fn $name<const D: usize, const K: usize>(top, w, w_stride,
+    /// dxs, fresh)`: for each row `a` of `top` (rows of `D` numbers),
+    /// `top[a, :] += sum_{t < K} w[t * w_stride + a] dxs[t, :]`, the steps
+    /// added in order. `K` is a block's steps (8), or fewer in a path's
+    /// last block. Rows go several at a time (`nv`
     /// vectors per row), so that eight to ten accumulators stay in
     /// registers: with one row at a time each accumulator was a chain of
     /// eight dependent FMAs, which waited on the FMA latency (d = 8,
     /// float64: half of the forward pass; float64 d = 20: 60 % of it).
     /// With `fresh`, `top` is taken to be zero and its contents are not read.
-    macro_rules! rank8_update {
+    macro_rules! rank_update {
         ($name:ident, $t:ty, $vec:ty, $lanes:expr, $load:ident, $store:ident, $splat:ident, $fma:ident, $zero:ident) => {
             /// # Safety
             /// The CPU must support AVX2 and FMA; `D` must be a multiple of
             /// the vector width and at most five vectors wide.
             #[target_feature(enable = "avx2,fma")]
             #[inline]
-            pub(crate) unsafe fn $name<const D: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t], fresh: bool) {
-                assert!(D % $lanes == 0 && D / $lanes <= 5);
+            pub(crate) unsafe fn $name<const D: usize, const K: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t], fresh: bool) {
+                assert!(D % $lanes == 0 && D / $lanes <= 5 && K >= 1);
                 let nv = D / $lanes;
                 let rows = top.len() / D;
-                assert!(w_stride >= rows && w.len() >= 7 * w_stride + rows && dxs.len() >= 8 * D && top.len() == rows * D);
+                assert!(w_stride >= rows && w.len() >= (K - 1) * w_stride + rows && dxs.len() >= K * D && top.len() == rows * D);
                 let (tp, wp, xp) = (top.as_mut_ptr(), w.as_ptr(), dxs.as_ptr());
                 // R rows per pass, R * nv = 8 accumulators.
                 macro_rules! rows_at_a_time {
@@ -236,7 +238,7 @@ pub(crate) mod avx {
                                     *x = if fresh { $zero() } else { $load(tp.add((a + i) * D + v * $lanes)) };
                                 }
                             }
-                            for t in 0..8 {
+                            for t in 0..K {
                                 let mut x: [$vec; 5] = [$zero(); 5];
                                 for (v, xv) in x.iter_mut().enumerate().take(nv) {
                                     *xv = $load(xp.add(t * D + v * $lanes));
@@ -270,8 +272,8 @@ pub(crate) mod avx {
         };
     }
 
-    /// Defines `fn $name<const D: usize>(top, w, w_stride, dxs, fresh) -> usize`:
-    /// the update of [`rank8_update!`] for a row width `D` that is not a
+    /// Defines `fn $name<const D: usize, const K: usize>(top, w, w_stride,
+    /// dxs, fresh) -> usize`: the update of [`rank_update!`] for a row width `D` that is not a
     /// whole number of vectors, which the plain code did with a vector, a
     /// half vector and single numbers per row (d = 7, float32: 60 % of the
     /// forward pass on one path). Each row here is `ceil(D / lanes)` whole
@@ -282,7 +284,7 @@ pub(crate) mod avx {
     /// value leaks even when the product is not finite. Returns the rows
     /// done, in whole passes: one to R rows are left to the caller, among
     /// them the last, whose vectors would read past `top`.
-    macro_rules! rank8_update_ragged {
+    macro_rules! rank_update_ragged {
         ($name:ident, $t:ty, $vec:ty, $lanes:expr, $load:ident, $store:ident, $splat:ident, $fma:ident, $zero:ident, $blend:ident) => {
             /// # Safety
             /// The CPU must support AVX2 and FMA; `D` must not be a multiple
@@ -290,13 +292,13 @@ pub(crate) mod avx {
             /// four vectors wide.
             #[target_feature(enable = "avx2,fma")]
             #[inline]
-            pub(crate) unsafe fn $name<const D: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t], fresh: bool) -> usize {
+            pub(crate) unsafe fn $name<const D: usize, const K: usize>(top: &mut [$t], w: &[$t], w_stride: usize, dxs: &[$t], fresh: bool) -> usize {
                 const MAX: usize = 4 * $lanes;
                 let nv = D.div_ceil($lanes);
-                assert!(D % $lanes != 0 && 2 * D >= $lanes && nv <= 4);
+                assert!(D % $lanes != 0 && 2 * D >= $lanes && nv <= 4 && K >= 1);
                 let rows = top.len() / D;
-                assert!(w_stride >= rows && w.len() >= 7 * w_stride + rows && dxs.len() >= 8 * D && top.len() == rows * D);
-                let mut padded = [[0.0 as $t; MAX]; 8];
+                assert!(w_stride >= rows && w.len() >= (K - 1) * w_stride + rows && dxs.len() >= K * D && top.len() == rows * D);
+                let mut padded = [[0.0 as $t; MAX]; K];
                 for (t, p) in padded.iter_mut().enumerate() {
                     p[..D].copy_from_slice(&dxs[t * D..(t + 1) * D]);
                 }
@@ -321,7 +323,7 @@ pub(crate) mod avx {
                                 }
                             }
                             let next_row = $load(tp.add((a + R - 1) * D + (nv - 1) * $lanes));
-                            for t in 0..8 {
+                            for t in 0..K {
                                 for (i, acc_i) in acc.iter_mut().enumerate() {
                                     let wv = $splat(*wp.add(t * w_stride + a + i));
                                     for v in 0..nv {
@@ -607,11 +609,11 @@ pub(crate) mod avx {
         rows
     }
 
-    rank8_update!(rank8_update_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd);
-    rank8_update!(rank8_update_f32x8, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps);
-    rank8_update!(rank8_update_f32x4, f32, __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_fmadd_ps, _mm_setzero_ps);
-    rank8_update_ragged!(rank8_update_ragged_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd, _mm256_blendv_pd);
-    rank8_update_ragged!(rank8_update_ragged_f32, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_blendv_ps);
+    rank_update!(rank_update_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd);
+    rank_update!(rank_update_f32x8, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps);
+    rank_update!(rank_update_f32x4, f32, __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_fmadd_ps, _mm_setzero_ps);
+    rank_update_ragged!(rank_update_ragged_f64, f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd, _mm256_blendv_pd);
+    rank_update_ragged!(rank_update_ragged_f32, f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_blendv_ps);
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -653,46 +655,58 @@ mod tests {
         }
     }
 
-    /// The rank-8 kernels against the plain sum, for row counts that do
-    /// and do not fill whole passes of several rows.
+    /// Runs the test's `check` on a kernel at a block's 8 steps and at a
+    /// last block's 7, 3 and 1.
+    macro_rules! each_count {
+        ($rows:expr, $t:ty, $d:literal, $kernel:ident) => {
+            check::<$t, $d, 8>($rows, avx::$kernel::<$d, 8>);
+            check::<$t, $d, 7>($rows, avx::$kernel::<$d, 7>);
+            check::<$t, $d, 3>($rows, avx::$kernel::<$d, 3>);
+            check::<$t, $d, 1>($rows, avx::$kernel::<$d, 1>);
+        };
+    }
+
+    /// The rank-K kernels against the plain sum, for row counts that do
+    /// and do not fill whole passes of several rows, at a block's 8 steps
+    /// and a last block's fewer.
     #[test]
-    fn rank8_updates_match_the_plain_sum() {
+    fn rank_updates_match_the_plain_sum() {
         if !super::has_fma() {
             return;
         }
-        fn check<T: crate::Float, const D: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T], bool)) {
+        fn check<T: crate::Float, const D: usize, const K: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T], bool)) {
             for fresh in [false, true] {
-                check_once::<T, D>(rows, kernel, fresh);
+                check_once::<T, D, K>(rows, kernel, fresh);
             }
         }
         // Fresh: the top level is zero, whatever its buffer holds (NaN here).
-        fn check_once<T: crate::Float, const D: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T], bool), fresh: bool) {
+        fn check_once<T: crate::Float, const D: usize, const K: usize>(rows: usize, kernel: unsafe fn(&mut [T], &[T], usize, &[T], bool), fresh: bool) {
             let value = |i: usize| T::from_f64(((i * 37 % 101) as f64 - 50.0) / 25.0).unwrap();
             let top: Vec<T> = (0..rows * D).map(|i| if fresh { T::zero() } else { value(i) }).collect();
             // rows of w padded, as the signature kernel lays them out
             let stride = rows + 3;
-            let w: Vec<T> = (0..8 * stride).map(|i| value(i + 7)).collect();
-            let dxs: Vec<T> = (0..8 * D).map(|i| value(i + 13)).collect();
+            let w: Vec<T> = (0..K * stride).map(|i| value(i + 7)).collect();
+            let dxs: Vec<T> = (0..K * D).map(|i| value(i + 13)).collect();
             let mut got = if fresh { vec![T::nan(); rows * D] } else { top.clone() };
             // SAFETY: the CPU has AVX2 and FMA (checked above); D fits each kernel.
             unsafe { kernel(&mut got, &w, stride, &dxs, fresh) };
             for a in 0..rows {
                 for b in 0..D {
-                    let expected = (0..8).fold(top[a * D + b].to_f64().unwrap(), |acc, t| acc + w[t * stride + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
+                    let expected = (0..K).fold(top[a * D + b].to_f64().unwrap(), |acc, t| acc + w[t * stride + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
                     let g = got[a * D + b].to_f64().unwrap();
-                    assert!((g - expected).abs() <= 1e-5 * (1.0 + expected.abs()), "D {D} rows {rows} ({a}, {b}): {g} vs {expected}");
+                    assert!((g - expected).abs() <= 1e-5 * (1.0 + expected.abs()), "D {D} K {K} rows {rows} ({a}, {b}): {g} vs {expected}");
                 }
             }
         }
         for rows in [1, 2, 3, 5, 8, 9, 17] {
-            check::<f64, 4>(rows, avx::rank8_update_f64::<4>);
-            check::<f64, 8>(rows, avx::rank8_update_f64::<8>);
-            check::<f64, 12>(rows, avx::rank8_update_f64::<12>);
-            check::<f64, 16>(rows, avx::rank8_update_f64::<16>);
-            check::<f64, 20>(rows, avx::rank8_update_f64::<20>);
-            check::<f32, 8>(rows, avx::rank8_update_f32x8::<8>);
-            check::<f32, 16>(rows, avx::rank8_update_f32x8::<16>);
-            check::<f32, 4>(rows, avx::rank8_update_f32x4::<4>);
+            each_count!(rows, f64, 4, rank_update_f64);
+            each_count!(rows, f64, 8, rank_update_f64);
+            each_count!(rows, f64, 12, rank_update_f64);
+            each_count!(rows, f64, 16, rank_update_f64);
+            each_count!(rows, f64, 20, rank_update_f64);
+            each_count!(rows, f32, 8, rank_update_f32x8);
+            each_count!(rows, f32, 16, rank_update_f32x8);
+            each_count!(rows, f32, 4, rank_update_f32x4);
         }
     }
 
@@ -700,67 +714,67 @@ mod tests {
     /// sum, the rest are untouched, and a non-finite product in one row
     /// stays in that row.
     #[test]
-    fn ragged_rank8_updates_match_the_plain_sum_and_keep_to_their_rows() {
+    fn ragged_rank_updates_match_the_plain_sum_and_keep_to_their_rows() {
         if !super::has_fma() {
             return;
         }
         type Kernel<T> = unsafe fn(&mut [T], &[T], usize, &[T], bool) -> usize;
-        fn check<T: crate::Float, const D: usize>(rows: usize, kernel: Kernel<T>) {
+        fn check<T: crate::Float, const D: usize, const K: usize>(rows: usize, kernel: Kernel<T>) {
             for fresh in [false, true] {
-                check_once::<T, D>(rows, kernel, fresh);
+                check_once::<T, D, K>(rows, kernel, fresh);
             }
         }
         // Fresh: the rows done are the sum from zero, whatever their buffer
         // held; the rows not done keep it.
-        fn check_once<T: crate::Float, const D: usize>(rows: usize, kernel: Kernel<T>, fresh: bool) {
+        fn check_once<T: crate::Float, const D: usize, const K: usize>(rows: usize, kernel: Kernel<T>, fresh: bool) {
             let value = |i: usize| T::from_f64(((i * 37 % 101) as f64 - 50.0) / 25.0).unwrap();
             let top: Vec<T> = (0..rows * D).map(value).collect();
             let stride = rows + 3;
-            let mut w: Vec<T> = (0..8 * stride).map(|i| value(i + 7)).collect();
-            // Infinite weights (at t = 3) on rows that end a pass of 2, 3, 4
+            let mut w: Vec<T> = (0..K * stride).map(|i| value(i + 7)).collect();
+            // Infinite weights (at t = 3, or the last step) on rows that end a pass of 2, 3, 4
             // or 8 rows, and on one inside: those rows are then infinite or
             // NaN, and their neighbours must not notice.
             let infinite = [1, 2, 7];
             for &a in infinite.iter().filter(|&&a| a < rows) {
-                w[3 * stride + a] = T::infinity();
+                w[3.min(K - 1) * stride + a] = T::infinity();
             }
-            let dxs: Vec<T> = (0..8 * D).map(|i| value(i + 13)).collect();
+            let dxs: Vec<T> = (0..K * D).map(|i| value(i + 13)).collect();
             let mut got = top.clone();
             // SAFETY: the CPU has AVX2 and FMA (checked above); D fits each kernel.
             let done = unsafe { kernel(&mut got, &w, stride, &dxs, fresh) };
-            assert!(done < rows.max(1) && done + 8 >= rows, "D {D} rows {rows}: {done} done");
+            assert!(done < rows.max(1) && done + 8 >= rows, "D {D} K {K} rows {rows}: {done} done");
             for a in 0..rows {
                 for b in 0..D {
                     let g = got[a * D + b].to_f64().unwrap();
                     if a >= done {
-                        assert_eq!(got[a * D + b], top[a * D + b], "D {D} rows {rows}: row {a} is not the kernel's");
+                        assert_eq!(got[a * D + b], top[a * D + b], "D {D} K {K} rows {rows}: row {a} is not the kernel's");
                         continue;
                     }
                     let start = if fresh { 0.0 } else { top[a * D + b].to_f64().unwrap() };
-                    let expected = (0..8).fold(start, |acc, t| acc + w[t * stride + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
+                    let expected = (0..K).fold(start, |acc, t| acc + w[t * stride + a].to_f64().unwrap() * dxs[t * D + b].to_f64().unwrap());
                     if infinite.contains(&a) {
-                        assert!(!g.is_finite(), "D {D} rows {rows} ({a}, {b}): {g}");
+                        assert!(!g.is_finite(), "D {D} K {K} rows {rows} ({a}, {b}): {g}");
                     } else {
-                        assert!((g - expected).abs() <= 1e-5 * (1.0 + expected.abs()), "D {D} rows {rows} ({a}, {b}): {g} vs {expected}");
+                        assert!((g - expected).abs() <= 1e-5 * (1.0 + expected.abs()), "D {D} K {K} rows {rows} ({a}, {b}): {g} vs {expected}");
                     }
                 }
             }
         }
         for rows in [1, 2, 3, 4, 5, 8, 9, 10, 17, 33] {
-            check::<f64, 2>(rows, avx::rank8_update_ragged_f64::<2>);
-            check::<f64, 3>(rows, avx::rank8_update_ragged_f64::<3>);
-            check::<f64, 5>(rows, avx::rank8_update_ragged_f64::<5>);
-            check::<f64, 6>(rows, avx::rank8_update_ragged_f64::<6>);
-            check::<f64, 7>(rows, avx::rank8_update_ragged_f64::<7>);
-            check::<f64, 10>(rows, avx::rank8_update_ragged_f64::<10>);
-            check::<f64, 14>(rows, avx::rank8_update_ragged_f64::<14>);
-            check::<f32, 5>(rows, avx::rank8_update_ragged_f32::<5>);
-            check::<f32, 6>(rows, avx::rank8_update_ragged_f32::<6>);
-            check::<f32, 7>(rows, avx::rank8_update_ragged_f32::<7>);
-            check::<f32, 10>(rows, avx::rank8_update_ragged_f32::<10>);
-            check::<f32, 12>(rows, avx::rank8_update_ragged_f32::<12>);
-            check::<f32, 20>(rows, avx::rank8_update_ragged_f32::<20>);
-            check::<f32, 30>(rows, avx::rank8_update_ragged_f32::<30>);
+            each_count!(rows, f64, 2, rank_update_ragged_f64);
+            each_count!(rows, f64, 3, rank_update_ragged_f64);
+            each_count!(rows, f64, 5, rank_update_ragged_f64);
+            each_count!(rows, f64, 6, rank_update_ragged_f64);
+            each_count!(rows, f64, 7, rank_update_ragged_f64);
+            each_count!(rows, f64, 10, rank_update_ragged_f64);
+            each_count!(rows, f64, 14, rank_update_ragged_f64);
+            each_count!(rows, f32, 5, rank_update_ragged_f32);
+            each_count!(rows, f32, 6, rank_update_ragged_f32);
+            each_count!(rows, f32, 7, rank_update_ragged_f32);
+            each_count!(rows, f32, 10, rank_update_ragged_f32);
+            each_count!(rows, f32, 12, rank_update_ragged_f32);
+            each_count!(rows, f32, 20, rank_update_ragged_f32);
+            each_count!(rows, f32, 30, rank_update_ragged_f32);
         }
     }
 }

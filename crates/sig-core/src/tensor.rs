@@ -545,6 +545,22 @@ fn row_axpy<T: Float, const D: usize, const FMA: bool>(d: usize, out: &mut [T], 
     }
 }
 
+/// The two Horner chains' factors at entry `i` (a row index of level
+/// N-3, whose `s` is `s_a`) that make their level N-2: `v_top` (chain of
+/// level N, `c` = 1/3 there) and `v_next` (level N-1, `c` = 1/2). At
+/// degree 3 level N-3 is level 0, where the chains start: from `s_0` or,
+/// below a prefix, from the starts. The lanes kernel rounds the same way
+/// (`crate::lanes::mul_exp_block_lanes`).
+#[inline(always)]
+fn chain_coefficients<T: Float>(n: usize, chain_top: &[T], chain_next: &[T], i: usize, s_a: T, start: impl Fn(usize) -> Option<T>) -> (T, T) {
+    let (third, half) = (recip::<T>(3), recip::<T>(2));
+    if n >= 4 {
+        ((chain_top[i] + s_a) * third, (chain_next[i] + s_a) * half)
+    } else {
+        (start(n).unwrap_or(s_a) * third, start(n - 1).unwrap_or(s_a) * half)
+    }
+}
+
 /// `w = v_w dx + s; s += v_s dx` for one row of `d` numbers (see [`row_axpy`]).
 #[inline(always)]
 fn row_top_and_next<T: Float, const D: usize, const FMA: bool>(d: usize, w: &mut [T], s: &mut [T], v_w: T, v_s: T, dx: &[T]) {
@@ -725,31 +741,39 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
         // One pass over the rows of level N-1 writes w_t (the top level's
         // last Horner product, from the levels before this step) and
         // updates level N-1 itself: both are `v (x) dx` plus the old level.
-        // Their `v`s come from two Horner chains up to level N-2 (a chain up
-        // to level 0 is the scalar s_0).
-        if n >= 3 {
-            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_top, n, n - 2, start(n));
-            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_next, n - 1, n - 2, start(n - 1));
+        // Their `v`s, one per entry `a b` of level N-2, are the two Horner
+        // chains' level N-2 plus `s_{ab}`: `v_top[a] dx[b] + s_{ab}` (then
+        // halved) and `v_next[a] dx[b] + s_{ab}`, each one multiply-add from
+        // the chains' level N-3 (`chain_coefficients`), the chains' level
+        // N-2 never stored.
+        if n >= 4 {
+            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_top, n, n - 3, start(n));
+            horner_chain::<T, D, FMA>(d, shape, s, dx, chain_next, n - 1, n - 3, start(n - 1));
         }
         let (lower, upper) = s.split_at_mut(shape.offsets[n - 1]);
         let s_prev = &lower[shape.level(n - 2)];
-        let (u_top, u_next): (&[T], &[T]) = if n >= 3 {
-            (&chain_top[shape.level(n - 2)], &chain_next[shape.level(n - 2)])
+        if n == 2 {
+            // Level N-2 is level 0, the chains empty; never deferred.
+            let (v_w, v_s) = ((T::zero() + s_prev[0]) * half, T::zero() + s_prev[0]);
+            row_top_and_next::<T, D, FMA>(d, &mut w_t[..d], &mut upper[..d], v_w, v_s, dx);
         } else {
-            (&[T::zero()][..], &[T::zero()][..])
-        };
-        if deferred {
-            let (c_w, c_s) = (&mut c_w[t * m..(t + 1) * m], &mut c_s[t * m..(t + 1) * m]);
-            for ((((cw, cs), &sa), &ut), &un) in c_w.iter_mut().zip(c_s.iter_mut()).zip(s_prev).zip(u_top).zip(u_next) {
-                *cw = (ut + sa) * half;
-                *cs = un + sa;
-            }
-        } else {
-            let s_next = &mut upper[..rows];
-            for ((((w_row, s_row), &sa), &ut), &un) in
-                w_t.chunks_exact_mut(d).zip(s_next.chunks_exact_mut(d)).zip(s_prev).zip(u_top).zip(u_next)
-            {
-                row_top_and_next::<T, D, FMA>(d, w_row, s_row, (ut + sa) * half, un + sa, dx);
+            let below = shape.level(n - 3);
+            let s_below = &lower[below.clone()];
+            let next_rows = &mut upper[..rows];
+            for (a, (s_row, &s_a)) in s_prev.chunks_exact(d).zip(s_below).enumerate() {
+                let (v_top, v_next) = chain_coefficients::<T>(n, chain_top, chain_next, below.start + a, s_a, start);
+                if deferred {
+                    let (c_w, c_s) = (&mut c_w[t * m + a * d..t * m + (a + 1) * d], &mut c_s[t * m + a * d..t * m + (a + 1) * d]);
+                    for (((cw, cs), &s_ab), &x) in c_w.iter_mut().zip(c_s.iter_mut()).zip(s_row).zip(dx) {
+                        *cw = fmadd::<T, FMA>(v_top, x, s_ab) * half;
+                        *cs = fmadd::<T, FMA>(v_next, x, s_ab);
+                    }
+                } else {
+                    let (w_rows, s_rows) = (&mut w_t[a * d * d..(a + 1) * d * d], &mut next_rows[a * d * d..(a + 1) * d * d]);
+                    for (((w_row, s_next_row), &s_ab), &x) in w_rows.chunks_exact_mut(d).zip(s_rows.chunks_exact_mut(d)).zip(s_row).zip(dx) {
+                        row_top_and_next::<T, D, FMA>(d, w_row, s_next_row, fmadd::<T, FMA>(v_top, x, s_ab) * half, fmadd::<T, FMA>(v_next, x, s_ab), dx);
+                    }
+                }
             }
         }
         horner_levels::<T, D, FMA>(d, shape, s, dx, chain_top, n - 2, starts_t);
@@ -760,6 +784,22 @@ pub(crate) fn mul_exp_block_kernel<T: Float, const D: usize, const FMA: bool>(
     let s_top = top;
     if D > 0 && count == STEP_BLOCK {
         rank_update::<T, D, FMA, STEP_BLOCK>(s_top, w, stride, dxs, fresh);
+    } else if D > 0 && vector_rank_update::<T, D, FMA>() {
+        // A path's last, partial block, through the block's own vector
+        // kernel with as many steps. In plain code (`rank_update_rows`,
+        // each accumulator's chain in a runtime-length loop), 7 steps after
+        // 56 cost 15-18 % of the 56 steps' time at d = 20, degree 3 (16
+        // paths), where 8 steps in a whole block cost 12-14 %; 12-13 % here.
+        match count {
+            1 => rank_update::<T, D, FMA, 1>(s_top, w, stride, dxs, fresh),
+            2 => rank_update::<T, D, FMA, 2>(s_top, w, stride, dxs, fresh),
+            3 => rank_update::<T, D, FMA, 3>(s_top, w, stride, dxs, fresh),
+            4 => rank_update::<T, D, FMA, 4>(s_top, w, stride, dxs, fresh),
+            5 => rank_update::<T, D, FMA, 5>(s_top, w, stride, dxs, fresh),
+            6 => rank_update::<T, D, FMA, 6>(s_top, w, stride, dxs, fresh),
+            7 => rank_update::<T, D, FMA, 7>(s_top, w, stride, dxs, fresh),
+            _ => unreachable!("a partial block has 1 to {} steps", STEP_BLOCK - 1),
+        }
     } else if D > 0 {
         // A path's last, partial block: still one pass over the top level.
         // Step by step it was `count` passes: at d = 6, degree 7, the last 7
@@ -877,6 +917,20 @@ fn next_level_rows<T: Float, const D: usize, const FMA: bool, const R: usize>(
     a
 }
 
+/// Whether [`rank_update`] has a vector kernel for rows of `D` (whole
+/// vectors, or ragged ones; the plain loop does the rows a ragged kernel
+/// leaves).
+const fn vector_rank_update<T: 'static, const D: usize, const FMA: bool>() -> bool {
+    if !FMA || !cfg!(target_arch = "x86_64") {
+        return false;
+    }
+    if std::mem::size_of::<T>() == 8 {
+        (D % 4 == 0 && D <= 20) || (D >= 2 && D <= 16)
+    } else {
+        D >= 4 && D <= 32
+    }
+}
+
 /// `top[a, :] += sum_t w[t, a] dxs[t, :]` with each row of `top` held in
 /// registers across the `COUNT` updates (a compile-time row width `D > 0`).
 #[inline(always)]
@@ -885,31 +939,31 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
     #[allow(unused_mut)]
     let mut first = 0;
     #[cfg(target_arch = "x86_64")]
-    if FMA && COUNT == 8 {
+    if FMA && COUNT >= 1 {
         use crate::simd::{avx, same_type as cast, same_type_mut as cast_mut};
         use std::any::TypeId;
         let is_f64 = TypeId::of::<T>() == TypeId::of::<f64>();
         // SAFETY (all three): FMA instances only run after the CPU check of
         // `specialised!`, and D satisfies each kernel's width condition.
         if is_f64 && D % 4 == 0 && D <= 20 {
-            unsafe { avx::rank8_update_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
+            unsafe { avx::rank_update_f64::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
             return;
         }
         if !is_f64 && D % 8 == 0 && D <= 32 {
-            unsafe { avx::rank8_update_f32x8::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
+            unsafe { avx::rank_update_f32x8::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
             return;
         }
         if !is_f64 && D == 4 {
-            unsafe { avx::rank8_update_f32x4::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
+            unsafe { avx::rank_update_f32x4::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
             return;
         }
         // The rest of the widths, each row in whole vectors; the plain
         // loop below does the rows the kernel leaves (the last, at least).
         if is_f64 && D >= 2 && D <= 16 {
-            first = unsafe { avx::rank8_update_ragged_f64::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
+            first = unsafe { avx::rank_update_ragged_f64::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
         }
         if !is_f64 && D >= 4 && D <= 32 {
-            first = unsafe { avx::rank8_update_ragged_f32::<D>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
+            first = unsafe { avx::rank_update_ragged_f32::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
         }
     }
     let dxs = &dxs[..COUNT * D];
@@ -1566,7 +1620,7 @@ mod tests {
                     check_block::<12, true>(12, n.min(3), count);
                     check_block::<16, true>(16, n.min(3), count);
                     check_block::<20, true>(20, n.min(3), count);
-                    // Ragged row widths (`avx::rank8_update_ragged_f64`).
+                    // Ragged row widths (`avx::rank_update_ragged_f64`).
                     check_block::<2, true>(2, n, count);
                     check_block::<3, true>(3, n, count);
                     check_block::<5, true>(5, n, count);
