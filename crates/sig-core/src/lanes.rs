@@ -21,6 +21,7 @@
 //! 1 (a signature), which saves its multiplications.
 
 use std::array::from_fn;
+use std::ops::Range;
 
 use crate::prefix::{PrefixSplit, PREFIX_SPLIT_STEPS};
 use crate::simd::fmadd;
@@ -79,6 +80,53 @@ pub(crate) fn lane_groups<T>(batch: usize, width: usize, threads: usize) -> (usi
     (group, wide, narrow)
 }
 
+/// Where the levels of a tensor lie, for the kernels here: a
+/// [`TensorShape`] read at run time, or a [`FixedShape`] known at compile
+/// time.
+pub(crate) trait Levels: Copy {
+    fn degree(self) -> usize;
+    fn level(self, k: usize) -> Range<usize>;
+    fn level_len(self, k: usize) -> usize;
+}
+
+impl Levels for &TensorShape {
+    #[inline(always)]
+    fn degree(self) -> usize {
+        self.degree
+    }
+    #[inline(always)]
+    fn level(self, k: usize) -> Range<usize> {
+        TensorShape::level(self, k)
+    }
+    #[inline(always)]
+    fn level_len(self, k: usize) -> usize {
+        TensorShape::level_len(self, k)
+    }
+}
+
+/// The shape of T^N(R^D) at compile time: small low-dimensional tensors,
+/// whose steps are a few short loops over levels of 2-27 entries. With the
+/// levels' bounds constants those loops unroll and the levels' offsets
+/// fold into the addresses.
+#[derive(Clone, Copy)]
+pub(crate) struct FixedShape<const D: usize, const N: usize>;
+
+impl<const D: usize, const N: usize> Levels for FixedShape<D, N> {
+    #[inline(always)]
+    fn degree(self) -> usize {
+        N
+    }
+    #[inline(always)]
+    fn level(self, k: usize) -> Range<usize> {
+        let start = (D.pow(k as u32) - 1) / (D - 1);
+        start..start + D.pow(k as u32)
+    }
+    #[inline(always)]
+    fn level_len(self, k: usize) -> usize {
+        D.pow(k as u32)
+    }
+}
+
 #[inline(always)]
 fn get<T: Copy, const L: usize>(x: &[T]) -> [T; L] {
     x[..L].try_into().expect("lane vectors have L entries")
@@ -109,7 +157,7 @@ fn chain_level<T: Float, const D: usize, const L: usize>(d: usize, c: T, u: &[T]
 /// `start` for a part below a prefix: see [`mul_exp_block_lanes`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn horner_chain<T: Float, const D: usize, const L: usize>(d: usize, shape: &TensorShape, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize, start: Option<&[T]>) {
+fn horner_chain<T: Float, const D: usize, const L: usize, S: Levels>(d: usize, shape: S, s: &[T], dx: &[T], chain: &mut [T], k: usize, upto: usize, start: Option<&[T]>) {
     let c = recip::<T>(k);
     match start {
         None => {
@@ -147,7 +195,7 @@ fn update_row<T: Float, const L: usize, const FMA: bool>(v: [T; L], dx: &[T], ro
 /// lanes at `starts[(k - 1) L..]` (see [`mul_exp_block_lanes`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: usize, shape: &TensorShape, s: &mut [T], dx: &[T], chain: &mut [T], top: usize, starts: Option<&[T]>) {
+fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool, S: Levels>(d: usize, shape: S, s: &mut [T], dx: &[T], chain: &mut [T], top: usize, starts: Option<&[T]>) {
     let dx = &dx[..d * L];
     let start = |k: usize| starts.map(|starts| &starts[(k - 1) * L..k * L]);
     for k in (2..=top).rev() {
@@ -156,7 +204,7 @@ fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: u
         let below = shape.level(k - 1);
         let s_below = &lower[below.start * L..below.end * L];
         if k == 2 {
-            horner_chain::<T, D, L>(d, shape, lower, dx, chain, k, k - 1, start(k));
+            horner_chain::<T, D, L, _>(d, shape, lower, dx, chain, k, k - 1, start(k));
             let u = &chain[below.start * L..below.end * L];
             for ((row, u_a), s_a) in s_k.chunks_exact_mut(d * L).zip(u.chunks_exact(L)).zip(s_below.chunks_exact(L)) {
                 let (u_a, s_a): ([T; L], [T; L]) = (get(u_a), get(s_a));
@@ -168,7 +216,7 @@ fn horner_levels<T: Float, const D: usize, const L: usize, const FMA: bool>(d: u
         // The chain's last level (k - 1) is made entry by entry as the
         // rows of level k take it, never stored: at d = 2 the chains'
         // stores, one per multiply-add, bound the levels below N-1.
-        horner_chain::<T, D, L>(d, shape, lower, dx, chain, k, k - 2, start(k));
+        horner_chain::<T, D, L, _>(d, shape, lower, dx, chain, k, k - 2, start(k));
         let two_below = shape.level(k - 2);
         let (u, s_two_below) = (&chain[two_below.start * L..two_below.end * L], &lower[two_below.start * L..two_below.end * L]);
         let half = recip::<T>(2);
@@ -222,9 +270,9 @@ crate::simd::specialised! {
 #[allow(clippy::too_many_arguments)]
 fn below_prefix_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T], starts: &[T]) {
     match width {
-        4 => mul_exp_block_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, ws, Some(starts)),
-        8 => mul_exp_block_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, ws, Some(starts)),
-        16 => mul_exp_block_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, ws, Some(starts)),
+        4 => mul_exp_block_kernel::<T, D, 4, FMA, _>(d, shape, s, dxs, count, ws, Some(starts)),
+        8 => mul_exp_block_kernel::<T, D, 8, FMA, _>(d, shape, s, dxs, count, ws, Some(starts)),
+        16 => mul_exp_block_kernel::<T, D, 16, FMA, _>(d, shape, s, dxs, count, ws, Some(starts)),
         _ => unreachable!("groups are one or two vectors wide"),
     }
 }
@@ -232,19 +280,38 @@ fn below_prefix_body<T: Float, const D: usize, const FMA: bool>(d: usize, width:
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn mul_exp_block_body<T: Float, const D: usize, const FMA: bool>(d: usize, width: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) {
+    // The smallest low-dimensional shapes at compile time (see
+    // [`FixedShape`]), against the run-time shape, process against process
+    // (`benches/ab_native.py`-style, 8 processes a side): float64 (256,
+    // 200, 2, 4) 1.16-1.26x, float32 1.10-1.24x, float64 (256, 200, 2, 3)
+    // 1.09-1.12x, (1000, 50, 3, 3) 1.12-1.23x. Larger ones measured
+    // 0.86-1.03x (d = 3 at degrees 4-5, d = 2 at degree 5: the unrolled
+    // steps outgrow the registers), and the backward pass, whose inverse
+    // steps run `horner_levels` too, 0.92-1.13x: neither takes them.
+    match (D, shape.degree) {
+        (2 | 3, 3) => return plain_block_width::<T, D, FMA, _>(d, width, FixedShape::<D, 3>, s, dxs, count, ws),
+        (2, 4) => return plain_block_width::<T, D, FMA, _>(d, width, FixedShape::<D, 4>, s, dxs, count, ws),
+        _ => {}
+    }
+    plain_block_width::<T, D, FMA, _>(d, width, shape, s, dxs, count, ws)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn plain_block_width<T: Float, const D: usize, const FMA: bool, S: Levels>(d: usize, width: usize, shape: S, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T]) {
     match width {
-        4 => mul_exp_block_kernel::<T, D, 4, FMA>(d, shape, s, dxs, count, ws, None),
-        8 => mul_exp_block_kernel::<T, D, 8, FMA>(d, shape, s, dxs, count, ws, None),
-        16 => mul_exp_block_kernel::<T, D, 16, FMA>(d, shape, s, dxs, count, ws, None),
+        4 => mul_exp_block_kernel::<T, D, 4, FMA, _>(d, shape, s, dxs, count, ws, None),
+        8 => mul_exp_block_kernel::<T, D, 8, FMA, _>(d, shape, s, dxs, count, ws, None),
+        16 => mul_exp_block_kernel::<T, D, 16, FMA, _>(d, shape, s, dxs, count, ws, None),
         _ => unreachable!("groups are one or two vectors wide"),
     }
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(d_rt: usize, shape: &TensorShape, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T], starts: Option<&[T]>) {
+fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bool, S: Levels>(d_rt: usize, shape: S, s: &mut [T], dxs: &[T], count: usize, ws: &mut [T], starts: Option<&[T]>) {
     let d = if D == 0 { d_rt } else { D };
-    let n = shape.degree;
+    let n = shape.degree();
     if n == 0 || d == 0 {
         return;
     }
@@ -275,11 +342,11 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
         let start = |k: usize| starts_t.map(|starts_t| &starts_t[(k - 1) * L..k * L]);
         if n >= 5 {
             // Their level N-3 is made entry by entry below, never stored.
-            horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 4, start(n));
-            horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 4, start(n - 1));
+            horner_chain::<T, D, L, _>(d, shape, s, dx, chain_top, n, n - 4, start(n));
+            horner_chain::<T, D, L, _>(d, shape, s, dx, chain_next, n - 1, n - 4, start(n - 1));
         } else if n == 4 {
-            horner_chain::<T, D, L>(d, shape, s, dx, chain_top, n, n - 3, start(n));
-            horner_chain::<T, D, L>(d, shape, s, dx, chain_next, n - 1, n - 3, start(n - 1));
+            horner_chain::<T, D, L, _>(d, shape, s, dx, chain_top, n, n - 3, start(n));
+            horner_chain::<T, D, L, _>(d, shape, s, dx, chain_next, n - 1, n - 3, start(n - 1));
         }
         // Level N-2 of the two chains goes straight into the coefficients,
         // never stored (1.04-1.2x): entry (a, b) of level N-2 has the Horner
@@ -331,7 +398,7 @@ fn mul_exp_block_kernel<T: Float, const D: usize, const L: usize, const FMA: boo
                 store_coefficients::<T, L, FMA>(coefs, a * d, t, v_top, v_next, s_row, dx);
             }
         }
-        horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain_top, n - 2, starts_t);
+        horner_levels::<T, D, L, FMA, _>(d, shape, s, dx, chain_top, n - 2, starts_t);
     }
     let (lower, upper) = s.split_at_mut(shape.level(n).start * L);
     let next = shape.level(n - 1);
@@ -399,14 +466,14 @@ fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(
     for t in 0..count {
         let dx = &dxs[t * d * L..(t + 1) * d * L];
         for k in 1..=part_n {
-            horner_chain::<T, D, L>(d, shape, s, dx, chain, q + k, q, None);
+            horner_chain::<T, D, L, _>(d, shape, s, dx, chain, q + k, q, None);
             let (u_q, s_q) = (&chain[words.start * L..words.end * L], &s[words.start * L..words.end * L]);
             for (p, (u, v)) in u_q.chunks_exact(L).zip(s_q.chunks_exact(L)).enumerate() {
                 let (u, v): ([T; L], [T; L]) = (get(u), get(v));
                 put::<T, L>(&mut starts[((p * PREFIX_SPLIT_STEPS + t) * part_n + k - 1) * L..], from_fn(|l| u[l] + v[l]));
             }
         }
-        horner_levels::<T, D, L, FMA>(d, shape, s, dx, chain, q, None);
+        horner_levels::<T, D, L, FMA, _>(d, shape, s, dx, chain, q, None);
     }
     let part_range = |p: usize, k: usize| {
         let len = part_shape.level_len(k);
@@ -428,7 +495,7 @@ fn by_prefix_kernel<T: Float, const D: usize, const L: usize, const FMA: bool>(
         while i < count {
             let block = (count - i).min(STEP_BLOCK);
             let starts_p = &starts[(p * PREFIX_SPLIT_STEPS + i) * part_n * L..(p * PREFIX_SPLIT_STEPS + i + block) * part_n * L];
-            mul_exp_block_kernel::<T, D, L, FMA>(d, part_shape, part, &dxs[i * d * L..(i + block) * d * L], block, ws, Some(starts_p));
+            mul_exp_block_kernel::<T, D, L, FMA, _>(d, &*part_shape, part, &dxs[i * d * L..(i + block) * d * L], block, ws, Some(starts_p));
             i += block;
         }
         match &mut rows {
@@ -746,7 +813,7 @@ fn backprop_block_kernel<T: Float, const D: usize, const L: usize, const FMA: bo
             let x: [T; L] = get(x);
             put::<T, L>(n, from_fn(|l| -x[l]));
         }
-        horner_levels::<T, D, L, FMA>(d, shape, s, neg_dx, inverse_ws, top, None);
+        horner_levels::<T, D, L, FMA, _>(d, shape, s, neg_dx, inverse_ws, top, None);
         mul_exp_backward_kernel::<T, D, L, FMA>(d, shape, s, dx, g, &mut gdxs[t * d * L..(t + 1) * d * L], backward_ws);
     }
 }
@@ -1302,12 +1369,29 @@ mod tests {
     }
 
     #[test]
+    fn fixed_shapes_lay_out_levels_as_the_run_time_shape() {
+        fn check<const D: usize, const N: usize>() {
+            let shape = TensorShape::new(D, N).unwrap();
+            assert_eq!(FixedShape::<D, N>.degree(), N);
+            for k in 0..=N {
+                assert_eq!(FixedShape::<D, N>.level(k), shape.level(k), "d {D} degree {N} level {k}");
+                assert_eq!(FixedShape::<D, N>.level_len(k), shape.level_len(k), "d {D} degree {N} level {k}");
+            }
+        }
+        check::<2, 3>();
+        check::<2, 4>();
+        check::<3, 3>();
+        check::<3, 7>();
+    }
+
+    #[test]
     fn lanes_match_the_per_path_step_in_every_lane() {
         // Every row count per pass of `last_levels_in_registers` (d = 2-7),
         // top-level rows in one pass (d = 8, 10) and in several (d = 12, 16,
         // 20; and d = 5-7 in two vectors), and the run-time dimension of
-        // `last_levels_by_row` (d = 9, 11).
-        for (dim, degree) in [(1, 3), (1, 6), (2, 1), (2, 2), (2, 5), (2, 7), (3, 2), (3, 4), (3, 6), (4, 3), (4, 4), (5, 3), (6, 2), (6, 3), (7, 3), (8, 2), (9, 3), (9, 5), (10, 3), (11, 2), (12, 2), (12, 3), (16, 2), (20, 2)] {
+        // `last_levels_by_row` (d = 9, 11); the compile-time shapes of
+        // [`FixedShape`] (d = 2 at degrees 3-4, d = 3 at degree 3).
+        for (dim, degree) in [(1, 3), (1, 6), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (3, 3), (2, 7), (3, 2), (3, 4), (3, 6), (4, 3), (4, 4), (5, 3), (6, 2), (6, 3), (7, 3), (8, 2), (9, 3), (9, 5), (10, 3), (11, 2), (12, 2), (12, 3), (16, 2), (20, 2)] {
             for count in [1, 3, STEP_BLOCK] {
                 for width in [1, 2] {
                     check::<f64>(dim, degree, count, width * lanes::<f64>(), 1e-13);

@@ -922,18 +922,48 @@ fn next_level_rows<T: Float, const D: usize, const FMA: bool, const R: usize>(
     a
 }
 
+/// Which kernel [`rank_update`] runs for rows of `D` numbers of `T`: one
+/// table for the choice and for [`vector_rank_update`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RankKernel {
+    /// Whole rows in float64 vectors (`D` a multiple of 4, up to 20).
+    F64,
+    /// Whole rows in float32 vectors of 8 (`D` a multiple of 8, up to 32).
+    F32x8,
+    /// Rows of 4 float32, half a vector each.
+    F32x4,
+    /// Rows in whole vectors, the last ones left to the plain loop.
+    RaggedF64,
+    RaggedF32,
+    /// The plain loop alone.
+    Plain,
+}
+
+const fn rank_kernel<T, const D: usize, const FMA: bool>() -> RankKernel {
+    if !FMA || !cfg!(target_arch = "x86_64") {
+        return RankKernel::Plain;
+    }
+    let is_f64 = std::mem::size_of::<T>() == 8;
+    if is_f64 && D % 4 == 0 && D <= 20 {
+        RankKernel::F64
+    } else if !is_f64 && D % 8 == 0 && D <= 32 {
+        RankKernel::F32x8
+    } else if !is_f64 && D == 4 {
+        RankKernel::F32x4
+    } else if is_f64 && D >= 2 && D <= 16 {
+        RankKernel::RaggedF64
+    } else if !is_f64 && D >= 4 && D <= 32 {
+        RankKernel::RaggedF32
+    } else {
+        RankKernel::Plain
+    }
+}
+
 /// Whether [`rank_update`] has a vector kernel for rows of `D` (whole
 /// vectors, or ragged ones; the plain loop does the rows a ragged kernel
 /// leaves).
-const fn vector_rank_update<T: 'static, const D: usize, const FMA: bool>() -> bool {
-    if !FMA || !cfg!(target_arch = "x86_64") {
-        return false;
-    }
-    if std::mem::size_of::<T>() == 8 {
-        (D % 4 == 0 && D <= 20) || (D >= 2 && D <= 16)
-    } else {
-        D >= 4 && D <= 32
-    }
+const fn vector_rank_update<T, const D: usize, const FMA: bool>() -> bool {
+    !matches!(rank_kernel::<T, D, FMA>(), RankKernel::Plain)
 }
 
 /// `top[a, :] += sum_t w[t, a] dxs[t, :]` with each row of `top` held in
@@ -944,31 +974,20 @@ fn rank_update<T: Float, const D: usize, const FMA: bool, const COUNT: usize>(to
     #[allow(unused_mut)]
     let mut first = 0;
     #[cfg(target_arch = "x86_64")]
-    if FMA && COUNT >= 1 {
+    if COUNT >= 1 {
         use crate::simd::{avx, same_type as cast, same_type_mut as cast_mut};
-        use std::any::TypeId;
-        let is_f64 = TypeId::of::<T>() == TypeId::of::<f64>();
-        // SAFETY (all three): FMA instances only run after the CPU check of
-        // `specialised!`, and D satisfies each kernel's width condition.
-        if is_f64 && D % 4 == 0 && D <= 20 {
-            unsafe { avx::rank_update_f64::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
-            return;
-        }
-        if !is_f64 && D % 8 == 0 && D <= 32 {
-            unsafe { avx::rank_update_f32x8::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
-            return;
-        }
-        if !is_f64 && D == 4 {
-            unsafe { avx::rank_update_f32x4::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
-            return;
-        }
-        // The rest of the widths, each row in whole vectors; the plain
-        // loop below does the rows the kernel leaves (the last, at least).
-        if is_f64 && D >= 2 && D <= 16 {
-            first = unsafe { avx::rank_update_ragged_f64::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
-        }
-        if !is_f64 && D >= 4 && D <= 32 {
-            first = unsafe { avx::rank_update_ragged_f32::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) };
+        // SAFETY (every kernel): FMA instances only run after the CPU check
+        // of `specialised!`, and `rank_kernel` picks a kernel only for the
+        // widths it takes.
+        match const { rank_kernel::<T, D, FMA>() } {
+            RankKernel::F64 => return unsafe { avx::rank_update_f64::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) },
+            RankKernel::F32x8 => return unsafe { avx::rank_update_f32x8::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) },
+            RankKernel::F32x4 => return unsafe { avx::rank_update_f32x4::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) },
+            // The rest of the widths, each row in whole vectors; the plain
+            // loop below does the rows the kernel leaves (the last, at least).
+            RankKernel::RaggedF64 => first = unsafe { avx::rank_update_ragged_f64::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) },
+            RankKernel::RaggedF32 => first = unsafe { avx::rank_update_ragged_f32::<D, COUNT>(cast_mut(top), cast(w), stride, cast(dxs), fresh) },
+            RankKernel::Plain => {}
         }
     }
     let dxs = &dxs[..COUNT * D];
